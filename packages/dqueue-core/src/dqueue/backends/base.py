@@ -1,0 +1,299 @@
+"""The Backend contract: what every store of jobs promises.
+
+A backend stores job envelopes (:mod:`dqueue.job`) and hands them to workers. What differs
+between backends is declared with capability flags, as in Django's Tasks framework; a command
+that needs a capability the configured backend lacks fails with one clear line.
+
+Semantics every backend keeps:
+
+- ``enqueue`` stores a job; a job whose ``run_after`` is in the future waits until due. A job
+  with a ``unique_key`` that is already taken is not stored: the id of the job holding the key
+  is returned instead. A job whose id is already stored is not stored twice either.
+- ``reserve`` hands out due jobs of one queue: highest ``priority`` first, then earliest due,
+  then enqueue order. It waits up to ``timeout_s`` for one, and no longer than until the
+  earliest delayed job is due (no polling tick bounds delay precision). Each handed-out job
+  comes back with ``attempt`` increased by one. A paused queue hands out nothing.
+- On a backend with ``supports_leases`` (at-least-once), a reserved job is leased to the
+  ``worker_id`` until ``now + DQUEUE_LEASE_SECONDS``; ``renew`` extends the lease, ``recover``
+  puts jobs with expired leases back (or into the dead letters once ``attempt`` reached
+  ``max_attempts``). A worker that lost a lease cannot settle that job any more: ``settle``
+  reports it and changes nothing. On an at-most-once backend a reserved job is already gone
+  from the store, and a crash loses it.
+- ``settle`` applies the outcomes of finished (or returned) jobs in one round trip.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import UnsupportedOperation
+from ..job import Job, JobFailure
+from ..settings import Settings
+
+__all__ = [
+    "Backend",
+    "DeadLetter",
+    "JobResult",
+    "JobStatus",
+    "Outcome",
+    "OutcomeKind",
+    "QueueCounts",
+]
+
+
+class OutcomeKind(enum.Enum):
+    """What happened to a reserved job."""
+
+    #: It ran and succeeded: forget it (keep its result if it asked for one).
+    ACK = "ack"
+    #: It failed and has attempts left: store it again, due at ``run_after``.
+    RETRY = "retry"
+    #: It failed for good (or can't be run): move it to the dead letters with the failure.
+    DEAD = "dead"
+    #: It never started (a stopping worker returns its prefetched jobs): store it again as
+    #: it was before reserve, attempt not counted.
+    RELEASE = "release"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The result of one reserved job, for :meth:`Backend.settle`."""
+
+    job: Job
+    kind: OutcomeKind
+    #: The task's return value (JSON), kept when ``job.result_ttl`` is set.
+    result: Any = None
+    failure: JobFailure | None = None
+    #: For RETRY: when the next attempt is due (epoch seconds).
+    run_after: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def lateness_s(self) -> float | None:
+        """How late the run started: start minus due time (``None`` if it never started)."""
+        if self.started_at is None:
+            return None
+        return max(self.started_at - self.job.due_at, 0.0)
+
+
+class JobStatus(enum.Enum):
+    """Where a job is in its life, as :meth:`Backend.result` reports it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # failed a run, another attempt is scheduled
+    DEAD = "dead"  # failed for good, in the dead letters
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult:
+    """What is known of a job that asked for its result (``result_ttl``)."""
+
+    job_id: str
+    status: JobStatus
+    task: str = ""
+    queue: str = ""
+    return_value: Any = None
+    failures: tuple[JobFailure, ...] = ()
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempt: int = 0
+    worker_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """A job that failed for good, with why."""
+
+    job: Job
+    failure: JobFailure
+    died_at: float
+    #: The raw payload when the job could not even be decoded (``job`` is then a stand-in).
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueCounts:
+    """How many jobs of one queue are in each state, and how late recent runs started."""
+
+    queue: str
+    ready: int = 0
+    delayed: int = 0
+    in_flight: int = 0
+    dead: int = 0
+    paused_until: float | None = None
+    #: Lateness of recent runs (seconds), newest last; ``status`` prints percentiles.
+    recent_lateness: tuple[float, ...] = field(default=(), repr=False)
+
+    @property
+    def total(self) -> int:
+        """Jobs still to run: ready, delayed and in flight."""
+        return self.ready + self.delayed + self.in_flight
+
+
+class Backend(abc.ABC):
+    """A store of jobs. Subclasses live at ``dqueue.backends.<name>.<Name>Backend``.
+
+    A backend is built with the effective settings and a clock, once per process (per dotted
+    path); it must be safe to use from several threads of that process.
+    """
+
+    #: Jobs with a future ``run_after`` wait until due.
+    supports_delay: ClassVar[bool] = True
+    #: ``priority`` orders due jobs.
+    supports_priority: ClassVar[bool] = False
+    #: Outcomes are kept for ``result()``.
+    supports_results: ClassVar[bool] = False
+    #: Reserved jobs are leased (at-least-once); without it a reserved job is gone (at-most-once).
+    supports_leases: ClassVar[bool] = False
+    #: ``pause`` / ``resume`` work.
+    supports_pause: ClassVar[bool] = True
+    #: ``deduplicate`` works.
+    supports_dedup: ClassVar[bool] = True
+    #: Jobs may be reserved by other processes (a runner with worker processes can use it).
+    supports_workers: ClassVar[bool] = True
+    #: The backend runs jobs inline at enqueue (no workers needed).
+    runs_inline: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def name(self) -> str:
+        """The dotted path of this backend's class."""
+        kind = type(self)
+        return f"{kind.__module__}.{kind.__qualname__}"
+
+    # -- producing ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def enqueue(self, job: Job) -> str:
+        """Store ``job``; return its id, or the id of the job already holding its unique key."""
+
+    def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
+        """Store several jobs, in one round trip where the store allows it, in order."""
+        return [self.enqueue(job) for job in jobs]
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def reserve(
+        self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1
+    ) -> list[Job]:
+        """Take up to ``limit`` due jobs of ``queue``, waiting up to ``timeout_s`` for one.
+
+        Returns an empty list when nothing became due in time or the queue is paused.
+        """
+
+    @abc.abstractmethod
+    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
+        """Apply outcomes of jobs reserved by ``worker_id``, in one round trip where possible.
+
+        Returns the ids of the jobs whose lease the worker no longer held: those outcomes were
+        not applied (another worker owns the job now).
+        """
+
+    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
+        """Extend the leases of running jobs; return the ids whose lease was already lost."""
+        return []
+
+    def recover(self) -> int:
+        """Put jobs whose lease ran out back on their queue (attempt counted); return how many.
+
+        Jobs that used their last attempt go to the dead letters. Safe when many call at once.
+        """
+        return 0
+
+    def wait_for_jobs(self, queue: str, timeout_s: float) -> None:  # noqa: B027 - optional
+        """Block until ``queue`` may have due jobs (or ``timeout_s`` passes); a hint only."""
+
+    # -- convenience verbs built on settle --------------------------------------------------
+
+    def ack(self, job: Job, *, worker_id: str, result: Any = None) -> bool:
+        """Finish ``job``; ``False`` when the lease was lost."""
+        now = self.clock.time()
+        outcome = Outcome(job=job, kind=OutcomeKind.ACK, result=result, finished_at=now)
+        return not self.settle([outcome], worker_id=worker_id)
+
+    def retry(self, job: Job, *, worker_id: str, run_after: float, failure: JobFailure) -> bool:
+        """Store ``job`` again, due at ``run_after``; ``False`` when the lease was lost."""
+        outcome = Outcome(job=job, kind=OutcomeKind.RETRY, run_after=run_after, failure=failure)
+        return not self.settle([outcome], worker_id=worker_id)
+
+    def dead(self, job: Job, *, worker_id: str, failure: JobFailure) -> bool:
+        """Move ``job`` to the dead letters; ``False`` when the lease was lost."""
+        outcome = Outcome(job=job, kind=OutcomeKind.DEAD, failure=failure)
+        return not self.settle([outcome], worker_id=worker_id)
+
+    def release(self, jobs: Sequence[Job], *, worker_id: str) -> list[str]:
+        """Return reserved jobs that never started; attempts are not counted."""
+        return self.settle([Outcome(job=job, kind=OutcomeKind.RELEASE) for job in jobs], worker_id=worker_id)
+
+    # -- introspection and control -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def queues(self) -> list[str]:
+        """Every queue that holds or held jobs (sorted)."""
+
+    @abc.abstractmethod
+    def counts(self, queue: str) -> QueueCounts:
+        """How many jobs of ``queue`` are ready, delayed, in flight and dead."""
+
+    def length(self, queue: str) -> int:
+        """Jobs waiting in ``queue`` (ready and delayed), as django-lightweight-queue had it."""
+        counts = self.counts(queue)
+        return counts.ready + counts.delayed
+
+    def pause(self, queue: str, until: float | None) -> None:
+        """Stop handing out jobs of ``queue`` until ``until`` (epoch seconds; ``None``: resume)."""
+        raise UnsupportedOperation(f"{self.name} does not support pause")
+
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
+
+    def paused_until(self, queue: str) -> float | None:
+        """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
+        return None
+
+    def clear(self, queue: str) -> int:
+        """Delete every ready and delayed job of ``queue``; return how many."""
+        raise UnsupportedOperation(f"{self.name} does not support clear")
+
+    def deduplicate(self, queue: str) -> tuple[int, int]:
+        """Remove waiting jobs of ``queue`` identical (task, args, kwargs) to an older one.
+
+        Returns the number of waiting jobs before and after.
+        """
+        raise UnsupportedOperation(f"{self.name} does not support deduplicate")
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters of ``queue``, newest first."""
+        raise UnsupportedOperation(f"{self.name} does not keep dead letters")
+
+    def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters (all, or those ids) back on their queue with fresh attempts."""
+        raise UnsupportedOperation(f"{self.name} does not keep dead letters")
+
+    def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters (all, or those ids); return how many."""
+        raise UnsupportedOperation(f"{self.name} does not keep dead letters")
+
+    def result(self, job_id: str) -> JobResult | None:
+        """What is known of a job that asked for its result; ``None`` if nothing is."""
+        raise UnsupportedOperation(f"{self.name} does not keep results")
+
+    def ping(self) -> None:
+        """Raise :class:`~dqueue.errors.BackendUnavailable` when the store cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections and files."""

@@ -1,0 +1,408 @@
+"""``MemoryBackend``: in-process, thread-safe, with delays, leases and dead letters.
+
+For tests and for embedding a queue in one process (workers as threads). Jobs are stored as
+their JSON envelopes, exactly as a real store would, so a test against it catches what a real
+store would refuse. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..job import Job, JobFailure, decode_job, encode_job
+from ..settings import Settings
+from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
+from .common import dedup_identity, dead_letter_from_decode_error
+
+__all__ = ["MemoryBackend"]
+
+_LATENESS_SAMPLES = 1000
+
+
+@dataclass
+class _Lease:
+    worker_id: str
+    attempt: int
+    until: float
+    payload: str
+
+
+@dataclass
+class _Queue:
+    ready: list[tuple[int, float, int, str]] = field(default_factory=list)  # heap
+    delayed: list[tuple[float, int, str]] = field(default_factory=list)  # heap
+    waiting: dict[str, str] = field(default_factory=dict)  # id -> payload (ready or delayed)
+    leased: dict[str, _Lease] = field(default_factory=dict)
+    dead: OrderedDict[str, DeadLetter] = field(default_factory=OrderedDict)
+    paused_until: float | None = None
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
+
+
+class MemoryBackend(Backend):
+    """Jobs in this process's memory, at-least-once within it."""
+
+    supports_priority: ClassVar[bool] = True
+    supports_results: ClassVar[bool] = True
+    supports_leases: ClassVar[bool] = True
+    supports_workers: ClassVar[bool] = False  # other processes can't see this memory
+
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(settings, clock=clock)
+        self._lock = threading.Condition()
+        self._queues: dict[str, _Queue] = {}
+        self._sequence = itertools.count()
+        self._unique: dict[str, tuple[str, float | None]] = {}  # key -> (job id, expires)
+        self._unique_of: dict[str, str] = {}  # job id -> key held until settled
+        self._results: dict[str, tuple[JobResult, float]] = {}
+
+    # -- helpers (call with the lock held) ----------------------------------------------------
+
+    def _queue(self, name: str) -> _Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = _Queue()
+        return queue
+
+    def _push(self, queue: _Queue, job: Job, payload: str, now: float) -> None:
+        queue.waiting[job.id] = payload
+        seq = next(self._sequence)
+        if job.run_after is not None and job.run_after > now:
+            heapq.heappush(queue.delayed, (job.run_after, seq, job.id))
+        else:
+            heapq.heappush(queue.ready, (-job.priority, job.due_at, seq, job.id))
+
+    def _promote(self, queue: _Queue, now: float) -> None:
+        while queue.delayed and queue.delayed[0][0] <= now:
+            due, seq, job_id = heapq.heappop(queue.delayed)
+            if job_id in queue.waiting:
+                job = decode_job(queue.waiting[job_id])
+                heapq.heappush(queue.ready, (-job.priority, due, seq, job_id))
+
+    def _unique_holder(self, key: str, now: float) -> str | None:
+        held = self._unique.get(key)
+        if held is None:
+            return None
+        job_id, expires = held
+        if expires is not None and expires <= now:
+            del self._unique[key]
+            return None
+        return job_id
+
+    def _release_unique(self, job: Job) -> None:
+        key = self._unique_of.pop(job.id, None)
+        if key is not None and self._unique.get(key, ("", None))[0] == job.id:
+            if self._unique[key][1] is None:
+                del self._unique[key]
+
+    def _record(self, job: Job, status: JobStatus, now: float, **fields: Any) -> None:
+        if job.result_ttl is None:
+            return
+        previous = self._results.get(job.id)
+        base = previous[0] if previous else None
+        worker_ids = base.worker_ids if base else ()
+        worker_id = fields.pop("worker_id", None)
+        if worker_id and worker_id not in worker_ids:
+            worker_ids = (*worker_ids, worker_id)
+        failure = fields.pop("failure", None)
+        failures = (base.failures if base else ()) + ((failure,) if failure else ())
+        record = JobResult(
+            job_id=job.id,
+            status=status,
+            task=job.task,
+            queue=job.queue,
+            return_value=fields.get("return_value"),
+            failures=failures,
+            enqueued_at=job.enqueued_at,
+            started_at=fields.get("started_at", base.started_at if base else None),
+            finished_at=fields.get("finished_at"),
+            attempt=job.attempt,
+            worker_ids=worker_ids,
+        )
+        self._results[job.id] = (record, now + job.result_ttl)
+
+    # -- producing ----------------------------------------------------------------------------
+
+    def enqueue(self, job: Job) -> str:
+        """Store ``job`` (see :class:`Backend`)."""
+        return self.enqueue_many([job])[0]
+
+    def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
+        """Store jobs in order; unique-key duplicates return the holder's id."""
+        payloads = [encode_job(job) for job in jobs]  # refuse bad jobs before storing any
+        ids: list[str] = []
+        with self._lock:
+            now = self.clock.time()
+            for job, payload in zip(jobs, payloads, strict=True):
+                queue = self._queue(job.queue)
+                if job.id in queue.waiting or job.id in queue.leased:
+                    ids.append(job.id)
+                    continue
+                if job.unique_key is not None:
+                    holder = self._unique_holder(job.unique_key, now)
+                    if holder is not None:
+                        ids.append(holder)
+                        continue
+                    expires = now + job.unique_for if job.unique_for is not None else None
+                    self._unique[job.unique_key] = (job.id, expires)
+                    self._unique_of[job.id] = job.unique_key
+                self._push(queue, job, payload, now)
+                self._record(job, JobStatus.QUEUED, now)
+                ids.append(job.id)
+            self._lock.notify_all()
+        return ids
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    def reserve(self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1) -> list[Job]:
+        """Take up to ``limit`` due jobs, waiting up to ``timeout_s``."""
+        deadline = self.clock.time() + timeout_s
+        with self._lock:
+            while True:
+                now = self.clock.time()
+                state = self._queue(queue)
+                paused = state.paused_until is not None and state.paused_until > now
+                if not paused:
+                    self._promote(state, now)
+                    taken = self._take(state, worker_id, limit, now)
+                    if taken:
+                        return taken
+                remaining = deadline - now
+                if remaining <= 0:
+                    return []
+                wake = remaining
+                if paused and state.paused_until is not None:
+                    wake = min(wake, state.paused_until - now)
+                elif state.delayed:
+                    wake = min(wake, state.delayed[0][0] - now)
+                self._lock.wait(max(wake, 0.0005))
+
+    def _take(self, state: _Queue, worker_id: str, limit: int, now: float) -> list[Job]:
+        taken: list[Job] = []
+        while state.ready and len(taken) < limit:
+            _, _, _, job_id = heapq.heappop(state.ready)
+            payload = state.waiting.pop(job_id, None)
+            if payload is None:
+                continue  # cleared or settled meanwhile
+            job = decode_job(payload)
+            job = job.with_changes(attempt=job.attempt + 1)
+            state.leased[job_id] = _Lease(
+                worker_id=worker_id,
+                attempt=job.attempt,
+                until=now + self.settings.LEASE_SECONDS,
+                payload=encode_job(job),
+            )
+            self._record(job, JobStatus.RUNNING, now, worker_id=worker_id, started_at=now)
+            taken.append(job)
+        return taken
+
+    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
+        """Apply outcomes; report the ids whose lease ``worker_id`` lost."""
+        lost: list[str] = []
+        with self._lock:
+            now = self.clock.time()
+            for outcome in outcomes:
+                job = outcome.job
+                state = self._queue(job.queue)
+                lease = state.leased.get(job.id)
+                if lease is None or lease.worker_id != worker_id or lease.attempt != job.attempt:
+                    lost.append(job.id)
+                    continue
+                del state.leased[job.id]
+                if outcome.lateness_s is not None:
+                    state.lateness.append(outcome.lateness_s)
+                self._apply(state, outcome, now, worker_id)
+            self._lock.notify_all()
+        return lost
+
+    def _apply(self, state: _Queue, outcome: Outcome, now: float, worker_id: str) -> None:
+        job = outcome.job
+        if outcome.kind is OutcomeKind.ACK:
+            self._release_unique(job)
+            self._record(job, JobStatus.SUCCEEDED, now, return_value=outcome.result,
+                         finished_at=outcome.finished_at or now)  # fmt: skip
+        elif outcome.kind is OutcomeKind.RETRY:
+            again = job.with_changes(run_after=outcome.run_after)
+            self._push(state, again, encode_job(again), now)
+            self._record(job, JobStatus.FAILED, now, failure=outcome.failure,
+                         finished_at=outcome.finished_at or now)  # fmt: skip
+        elif outcome.kind is OutcomeKind.RELEASE:
+            back = job.with_changes(attempt=max(job.attempt - 1, 0))
+            self._push(state, back, encode_job(back), now)
+            self._record(back, JobStatus.QUEUED, now)
+        else:
+            failure = outcome.failure or JobFailure.from_reason(
+                "dqueue.Dead", "moved to the dead letters", at=now, attempt=job.attempt
+            )
+            self._bury(state, job, failure, now)
+
+    def _bury(self, state: _Queue, job: Job, failure: JobFailure, now: float) -> None:
+        self._release_unique(job)
+        state.dead[job.id] = DeadLetter(job=job, failure=failure, died_at=now)
+        while len(state.dead) > self.settings.DEAD_LETTER_LIMIT:
+            state.dead.popitem(last=False)
+        self._record(job, JobStatus.DEAD, now, failure=failure, finished_at=now)
+
+    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
+        """Extend leases held by ``worker_id``; report the ones it lost."""
+        lost: list[str] = []
+        with self._lock:
+            until = self.clock.time() + self.settings.LEASE_SECONDS
+            for job_id in job_ids:
+                lease = next(
+                    (q.leased[job_id] for q in self._queues.values() if job_id in q.leased), None
+                )
+                if lease is None or lease.worker_id != worker_id:
+                    lost.append(job_id)
+                else:
+                    lease.until = until
+        return lost
+
+    def recover(self) -> int:
+        """Put jobs with expired leases back, or bury those out of attempts."""
+        recovered = 0
+        with self._lock:
+            now = self.clock.time()
+            for state in self._queues.values():
+                expired = [job_id for job_id, lease in state.leased.items() if lease.until <= now]
+                for job_id in expired:
+                    lease = state.leased.pop(job_id)
+                    job = decode_job(lease.payload)
+                    failure = JobFailure.from_reason(
+                        "dqueue.LeaseExpired",
+                        f"worker {lease.worker_id} stopped renewing its lease (crashed or stuck)",
+                        at=now,
+                        attempt=job.attempt,
+                    )
+                    if job.attempt >= job.max_attempts:
+                        self._bury(state, job, failure, now)
+                    else:
+                        self._push(state, job.with_changes(run_after=None), lease.payload, now)
+                        self._record(job, JobStatus.FAILED, now, failure=failure)
+                    recovered += 1
+            if recovered:
+                self._lock.notify_all()
+        return recovered
+
+    # -- introspection and control ------------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        """Every queue seen."""
+        with self._lock:
+            return sorted(self._queues)
+
+    def counts(self, queue: str) -> QueueCounts:
+        """Counts per state."""
+        with self._lock:
+            now = self.clock.time()
+            state = self._queue(queue)
+            self._promote(state, now)
+            delayed = sum(1 for _, _, job_id in state.delayed if job_id in state.waiting)
+            return QueueCounts(
+                queue=queue,
+                ready=len(state.waiting) - delayed,
+                delayed=delayed,
+                in_flight=len(state.leased),
+                dead=len(state.dead),
+                paused_until=self._paused(state, now),
+                recent_lateness=tuple(state.lateness),
+            )
+
+    @staticmethod
+    def _paused(state: _Queue, now: float) -> float | None:
+        if state.paused_until is not None and state.paused_until > now:
+            return state.paused_until
+        return None
+
+    def pause(self, queue: str, until: float | None) -> None:
+        """Pause (or, with ``None``, resume) ``queue``."""
+        with self._lock:
+            self._queue(queue).paused_until = until
+            self._lock.notify_all()
+
+    def paused_until(self, queue: str) -> float | None:
+        """When the pause ends."""
+        with self._lock:
+            return self._paused(self._queue(queue), self.clock.time())
+
+    def clear(self, queue: str) -> int:
+        """Drop waiting jobs."""
+        with self._lock:
+            state = self._queue(queue)
+            cleared = len(state.waiting)
+            for payload in state.waiting.values():
+                self._release_unique(decode_job(payload))
+            state.waiting.clear()
+            state.ready.clear()
+            state.delayed.clear()
+            return cleared
+
+    def deduplicate(self, queue: str) -> tuple[int, int]:
+        """Drop waiting jobs identical to an older one."""
+        with self._lock:
+            state = self._queue(queue)
+            before = len(state.waiting)
+            seen: set[str] = set()
+            for job_id, payload in sorted(state.waiting.items()):
+                identity = dedup_identity(decode_job(payload))
+                if identity in seen:
+                    del state.waiting[job_id]
+                else:
+                    seen.add(identity)
+            return before, len(state.waiting)
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        with self._lock:
+            letters = list(self._queue(queue).dead.values())
+        return letters[::-1][:limit]
+
+    def bury_raw(self, queue: str, payload: str, reason: str) -> None:
+        """Dead-letter a payload that could not be decoded (used by tests and tools)."""
+        with self._lock:
+            letter = dead_letter_from_decode_error(queue, payload, reason, self.clock.time())
+            self._queue(queue).dead[letter.job.id] = letter
+
+    def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Requeue dead letters with fresh attempts."""
+        with self._lock:
+            state = self._queue(queue)
+            now = self.clock.time()
+            chosen = list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
+            for job_id in chosen:
+                letter = state.dead.pop(job_id)
+                if letter.raw is not None:
+                    state.dead[job_id] = letter  # undecodable: nothing to run
+                    continue
+                job = letter.job.with_changes(attempt=0, run_after=None)
+                self._push(state, job, encode_job(job), now)
+            self._lock.notify_all()
+            return len([i for i in chosen if i not in state.dead])
+
+    def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters."""
+        with self._lock:
+            state = self._queue(queue)
+            if job_ids is None:
+                purged = len(state.dead)
+                state.dead.clear()
+                return purged
+            return sum(1 for i in job_ids if state.dead.pop(i, None) is not None)
+
+    def result(self, job_id: str) -> JobResult | None:
+        """The kept record of ``job_id``."""
+        with self._lock:
+            kept = self._results.get(job_id)
+            if kept is None:
+                return None
+            record, expires = kept
+            if expires <= self.clock.time():
+                del self._results[job_id]
+                return None
+            return record

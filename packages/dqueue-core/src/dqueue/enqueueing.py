@@ -1,0 +1,109 @@
+"""Sending built jobs to their backends, with one hook for frameworks.
+
+dqueue-django installs a dispatcher that holds jobs until the surrounding database
+transaction commits (and drops them if it rolls back). Everything else goes straight to the
+backend. Inside ``with dqueue.bulk_enqueue():`` jobs are collected and sent in batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .backends import get_backend
+from .job import Job
+
+if TYPE_CHECKING:
+    from .handle import JobHandle
+
+__all__ = ["Dispatcher", "bulk_enqueue", "dispatch", "dispatch_one", "send", "set_dispatcher"]
+
+#: ``(jobs, on_commit) -> ids``: a dispatcher may defer and return the jobs' own ids.
+Dispatcher = Callable[[Sequence[Job], "bool | None"], list[str]]
+
+
+def send(jobs: Sequence[Job], on_commit: bool | None = None) -> list[str]:
+    """Store jobs now, grouped by backend, one ``enqueue_many`` per backend; ids in order."""
+    if len(jobs) == 1:
+        return [get_backend(jobs[0].queue).enqueue(jobs[0])]
+    ids: dict[int, str] = {}
+    groups: dict[int, tuple[object, list[tuple[int, Job]]]] = {}
+    for index, job in enumerate(jobs):
+        backend = get_backend(job.queue)
+        groups.setdefault(id(backend), (backend, []))[1].append((index, job))
+    for backend, members in groups.values():
+        stored = backend.enqueue_many([job for _, job in members])  # type: ignore[attr-defined]
+        for (index, _), job_id in zip(members, stored, strict=True):
+            ids[index] = job_id
+    return [ids[index] for index in range(len(jobs))]
+
+
+_dispatcher: Dispatcher = send
+
+
+def set_dispatcher(dispatcher: Dispatcher | None) -> None:
+    """Route every enqueue through ``dispatcher`` (``None`` restores direct sending)."""
+    global _dispatcher
+    _dispatcher = dispatcher or send
+
+
+@dataclass
+class _Batch:
+    size: int
+    jobs: list[Job] = field(default_factory=list)
+    on_commit: bool | None = None
+
+
+_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("dqueue_batch", default=None)
+
+
+def dispatch(jobs: Sequence[Job], *, on_commit: bool | None = None) -> list[str]:
+    """Send jobs through the dispatcher (or add them to the open bulk batch)."""
+    batch = _batch.get()
+    if batch is not None:
+        batch.jobs.extend(jobs)
+        if len(batch.jobs) >= batch.size:
+            _flush(batch)
+        return [job.id for job in jobs]
+    return _dispatcher(jobs, on_commit)
+
+
+def dispatch_one(job: Job, *, on_commit: bool | None = None) -> JobHandle:
+    """Send one job and return its handle."""
+    from .handle import JobHandle
+
+    job_id = dispatch([job], on_commit=on_commit)[0]
+    return JobHandle(id=job_id, queue=job.queue, task=job.task, job=job)
+
+
+def _flush(batch: _Batch) -> None:
+    if batch.jobs:
+        pending, batch.jobs = batch.jobs, []
+        _dispatcher(pending, batch.on_commit)
+
+
+@contextlib.contextmanager
+def bulk_enqueue(batch_size: int = 1000) -> Iterator[None]:
+    """Collect every enqueue in the block and send them ``batch_size`` at a time.
+
+    Each batch is one round trip per backend. If the block raises, jobs not yet sent are
+    dropped, so a failed block doesn't leave half its work queued beyond what was flushed.
+    Handles returned inside the block carry the jobs' own ids (a unique-key duplicate is
+    resolved when the batch is sent).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be 1 or more")
+    outer = _batch.get()
+    if outer is not None:  # nested: join the outer batch
+        yield
+        return
+    batch = _Batch(size=batch_size)
+    token = _batch.set(batch)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    _flush(batch)

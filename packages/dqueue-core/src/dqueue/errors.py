@@ -1,0 +1,99 @@
+"""The errors dqueue raises, under one root: ``except DQueueError`` catches them all.
+
+Backend packages subclass these and never let their client library's exceptions escape.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ConfigurationError",
+    "DQueueError",
+    "DecodeError",
+    "EncodeError",
+    "InvalidTask",
+    "JobNotFound",
+    "JobTimeout",
+    "LeaseLost",
+    "Retry",
+    "SerializationError",
+    "TaskNotRegistered",
+    "UnsupportedOperation",
+]
+
+
+class DQueueError(Exception):
+    """The root of every error dqueue raises."""
+
+
+class ConfigurationError(DQueueError):
+    """A setting has a bad value, or a configured component cannot be loaded.
+
+    The message names the setting (``DQUEUE_WORKERS``, ...) so that it can be fixed at once.
+    """
+
+
+class InvalidTask(DQueueError, ValueError):
+    """A task or an enqueue call was rejected before anything was stored."""
+
+
+class TaskNotRegistered(DQueueError, LookupError):
+    """A job names a task that no ``@task`` registered."""
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        self.name = name
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"task {name!r} is not registered{detail}")
+
+
+class SerializationError(DQueueError):
+    """A job could not be turned into, or read back from, its JSON envelope."""
+
+
+class EncodeError(SerializationError, TypeError):
+    """An argument does not survive a JSON round trip; the message names the argument."""
+
+
+class DecodeError(SerializationError, ValueError):
+    """A stored payload is not a valid job envelope; ``payload`` keeps the raw bytes."""
+
+    def __init__(self, message: str, payload: bytes | str) -> None:
+        super().__init__(message)
+        self.payload = payload
+
+
+class BackendError(DQueueError):
+    """The store failed an operation."""
+
+
+class BackendUnavailable(BackendError):
+    """The store cannot be reached; callers retry with backoff."""
+
+
+class JobNotFound(BackendError, LookupError):
+    """No job with that id is known to the backend."""
+
+
+class LeaseLost(BackendError):
+    """A worker tried to settle a job whose lease it no longer holds."""
+
+
+class UnsupportedOperation(BackendError):
+    """The configured backend cannot do what was asked (see its capability flags)."""
+
+
+class JobTimeout(DQueueError):
+    """Raised inside a task that ran past its ``timeout``."""
+
+
+class Retry(Exception):  # noqa: N818 - a control-flow signal, named for what the task asks
+    """Raise inside a task to ask for another attempt, optionally after ``delay`` seconds.
+
+    Deliberately not a :class:`DQueueError`, so that ``except DQueueError`` in task code
+    cannot swallow it.
+    """
+
+    def __init__(self, delay: float | None = None, reason: str = "") -> None:
+        super().__init__(reason or "retry requested")
+        self.delay = delay

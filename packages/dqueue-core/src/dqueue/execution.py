@@ -1,0 +1,204 @@
+"""Running one job: resolve its task, call it inside the middleware, decide what comes next.
+
+The worker and the synchronous backend both run jobs through :func:`execute`, so a task
+behaves the same inline and in a worker process. :func:`decide` turns the execution into the
+:class:`~dqueue.backends.base.Outcome` a backend settles: ack, retry with exponential backoff
+and jitter, or the dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .backends.base import Outcome, OutcomeKind
+from .errors import JobTimeout, Retry, TaskNotRegistered
+from .job import Job, JobFailure, check_json_value
+from .registry import REGISTRY, TaskRegistry
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .task import Task
+
+__all__ = [
+    "CallWrapper",
+    "Execution",
+    "add_call_wrapper",
+    "backoff_delay",
+    "decide",
+    "execute",
+]
+
+_logger = logging.getLogger("dqueue.execution")
+
+#: ``(task, job, call) -> result``: wraps the call of a task (dqueue-django adds
+#: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
+CallWrapper = Callable[["Task[Any, Any]", Job, Callable[[], Any]], Any]
+_call_wrappers: list[CallWrapper] = []
+
+
+def add_call_wrapper(wrapper: CallWrapper) -> None:
+    """Wrap every task call with ``wrapper`` (outermost last added). Idempotent."""
+    if wrapper not in _call_wrappers:
+        _call_wrappers.append(wrapper)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Execution:
+    """What happened when a job ran."""
+
+    job: Job
+    started_at: float
+    finished_at: float
+    result: Any = None
+    exception: BaseException | None = None
+    failure: JobFailure | None = None
+    task: Task[Any, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The task returned without raising."""
+        return self.exception is None
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds the run took."""
+        return self.finished_at - self.started_at
+
+
+def _call_hooks(middleware: Sequence[object], hook: str, *args: Any) -> None:
+    for item in middleware:
+        method = getattr(item, hook, None)
+        if method is None:
+            continue
+        try:
+            method(*args)
+        except Exception:
+            _logger.exception("middleware %s.%s raised; ignored", type(item).__name__, hook)
+
+
+def execute(
+    job: Job,
+    *,
+    worker_id: str,
+    middleware: Sequence[object] = (),
+    registry: TaskRegistry = REGISTRY,
+    now: Callable[[], float] = time.time,
+) -> Execution:
+    """Run ``job`` once and report what happened; only ``BaseException``s escape.
+
+    A task that is not registered, or whose module fails to import, is a failure like any
+    other (and :func:`decide` sends it straight to the dead letters).
+    """
+    started = now()
+    task: Task[Any, Any] | None = None
+    try:
+        task = registry.resolve(job.task)
+        for item in middleware:
+            hook = getattr(item, "process_job", None)
+            if hook is not None:
+                hook(job, job.queue, worker_id)
+        result = _call(task, job)
+        if job.result_ttl is not None:
+            check_json_value(result, where=f"the return value of {job.task}")
+    except Exception as exc:
+        finished = now()
+        failure = JobFailure.from_exception(exc, at=finished, attempt=job.attempt)
+        _call_hooks(
+            list(reversed(middleware)),
+            "process_exception",
+            job,
+            finished - started,
+            type(exc),
+            exc,
+            exc.__traceback__,
+        )
+        return Execution(
+            job=job,
+            started_at=started,
+            finished_at=finished,
+            exception=exc,
+            failure=failure,
+            task=task,
+        )
+    finished = now()
+    _call_hooks(list(reversed(middleware)), "process_result", job, result, finished - started)
+    return Execution(job=job, started_at=started, finished_at=finished, result=result, task=task)
+
+
+def _call(task: Task[Any, Any], job: Job) -> Any:
+    def call() -> Any:
+        return task.fn(*job.args, **job.kwargs)
+
+    wrapped = call
+    for wrapper in _call_wrappers:
+        wrapped = _bind(wrapper, task, job, wrapped)
+    return wrapped()
+
+
+def _bind(
+    wrapper: CallWrapper, task: Task[Any, Any], job: Job, inner: Callable[[], Any]
+) -> Callable[[], Any]:
+    return lambda: wrapper(task, job, inner)
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base_s: float,
+    max_s: float,
+    jitter: float,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before attempt ``attempt + 1``: ``base * 2**(attempt-1)``, capped, with jitter.
+
+    Jitter spreads a burst of failures (``jitter=0.25`` gives ±25%), so that retries of a
+    failed batch don't all land at the same millisecond.
+    """
+    exponent = min(max(attempt - 1, 0), 62)
+    delay = min(base_s * (2.0**exponent), max_s)
+    if jitter:
+        delay *= 1.0 + jitter * (2.0 * rng() - 1.0)
+    return max(delay, 0.0)
+
+
+def decide(execution: Execution, settings: Settings) -> Outcome:
+    """Turn an execution into the outcome to settle: ack, retry or dead-letter."""
+    job = execution.job
+    common: dict[str, Any] = {
+        "job": job,
+        "started_at": execution.started_at,
+        "finished_at": execution.finished_at,
+    }
+    if execution.ok:
+        return Outcome(kind=OutcomeKind.ACK, result=execution.result, **common)
+    exc = execution.exception
+    failure = execution.failure
+    task = execution.task
+    if isinstance(exc, TaskNotRegistered) or job.attempt >= job.max_attempts:
+        return Outcome(kind=OutcomeKind.DEAD, failure=failure, **common)
+    if isinstance(exc, Retry):
+        delay = exc.delay
+    elif task is not None and (
+        isinstance(exc, JobTimeout) or isinstance(exc, task.options.retry_on)
+    ):
+        delay = None
+    else:
+        return Outcome(kind=OutcomeKind.DEAD, failure=failure, **common)
+    if delay is None:
+        base = settings.RETRY_BACKOFF
+        if task is not None and task.options.retry_backoff is not None:
+            base = task.options.retry_backoff
+        delay = backoff_delay(
+            job.attempt, base_s=base, max_s=settings.RETRY_BACKOFF_MAX, jitter=settings.RETRY_JITTER
+        )
+    return Outcome(
+        kind=OutcomeKind.RETRY,
+        failure=failure,
+        run_after=execution.finished_at + delay,
+        **common,
+    )

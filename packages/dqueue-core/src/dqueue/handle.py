@@ -1,0 +1,60 @@
+"""The handle an enqueue returns: the job id, and a way to ask what became of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backends import get_backend
+from .backends.base import JobResult, JobStatus
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import DQueueError, JobNotFound
+from .job import Job
+
+__all__ = ["JobHandle"]
+
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.DEAD)
+
+
+@dataclass(frozen=True, slots=True)
+class JobHandle:
+    """An enqueued job. ``id`` is what stores, logs and ``dqueue dead`` show."""
+
+    id: str
+    queue: str
+    task: str
+    job: Job | None = None
+
+    def __str__(self) -> str:
+        return self.id
+
+    def info(self) -> JobResult | None:
+        """What the backend knows of the job (it must have been enqueued with a result TTL)."""
+        return get_backend(self.queue).result(self.id)
+
+    def status(self) -> JobStatus | None:
+        """The job's status, or ``None`` when the backend keeps nothing for it."""
+        info = self.info()
+        return info.status if info else None
+
+    def result(self, timeout: float | None = None, *, clock: Clock = SYSTEM_CLOCK) -> object:
+        """Wait up to ``timeout`` seconds for the job to finish; return its return value.
+
+        Raises:
+            JobNotFound: the backend keeps nothing for this job (no ``store_result``).
+            DQueueError: the job ended in the dead letters, or did not finish in time.
+        """
+        deadline = None if timeout is None else clock.time() + timeout
+        pause = 0.005
+        while True:
+            info = self.info()
+            if info is None:
+                raise JobNotFound(f"no result is kept for job {self.id} (enqueue with store_result)")
+            if info.status is JobStatus.SUCCEEDED:
+                return info.return_value
+            if info.status is JobStatus.DEAD:
+                last = info.failures[-1].summary() if info.failures else "unknown failure"
+                raise DQueueError(f"job {self.id} failed for good: {last}")
+            if deadline is not None and clock.time() >= deadline:
+                raise DQueueError(f"job {self.id} did not finish within {timeout}s")
+            clock.sleep(pause)
+            pause = min(pause * 2, 0.25)

@@ -1,0 +1,93 @@
+"""The task registry: the only callables a worker will run.
+
+A job names its task by dotted name. A worker looks the name up here, importing the module the
+name points to if needed, and refuses anything that is not a registered :class:`~dqueue.Task`:
+a payload can name no other callable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from .errors import TaskNotRegistered
+
+if TYPE_CHECKING:
+    from .task import Task
+
+__all__ = ["REGISTRY", "TaskRegistry"]
+
+
+class TaskRegistry:
+    """Maps task names to tasks. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, task: Task[Any, Any]) -> None:
+        """Add ``task`` under ``task.name``; a different function under a taken name warns."""
+        with self._lock:
+            existing = self._tasks.get(task.name)
+            if existing is not None and existing.fn is not task.fn:
+                if getattr(existing.fn, "__qualname__", None) != getattr(task.fn, "__qualname__", 0):
+                    warnings.warn(
+                        f"task name {task.name!r} registered twice; the later definition wins",
+                        stacklevel=3,
+                    )
+            self._tasks[task.name] = task
+
+    def unregister(self, name: str) -> None:
+        """Remove a task (for tests)."""
+        with self._lock:
+            self._tasks.pop(name, None)
+
+    def get(self, name: str) -> Task[Any, Any] | None:
+        """The task registered under ``name``, without importing anything."""
+        return self._tasks.get(name)
+
+    def resolve(self, name: str) -> Task[Any, Any]:
+        """The task registered under ``name``, importing its module first if needed.
+
+        Raises:
+            TaskNotRegistered: nothing registered that name, or its module failed to import
+                (the reason says which).
+        """
+        task = self._tasks.get(name)
+        if task is not None:
+            return task
+        module_name, _, _ = name.rpartition(".")
+        if not module_name:
+            raise TaskNotRegistered(name, "not a dotted name")
+        try:
+            importlib.import_module(module_name)
+        except ImportError as exc:
+            raise TaskNotRegistered(name, f"module {module_name!r} cannot be imported: {exc}") from exc
+        except Exception as exc:
+            raise TaskNotRegistered(
+                name, f"module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+        task = self._tasks.get(name)
+        if task is None:
+            raise TaskNotRegistered(name, f"module {module_name!r} defines no @task of that name")
+        return task
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        return sorted(self._tasks)
+
+    def queues(self) -> set[str]:
+        """The queues that registered tasks default to."""
+        return {task.options.queue for task in self._tasks.values()}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+#: The process-wide registry that ``@task`` fills.
+REGISTRY = TaskRegistry()

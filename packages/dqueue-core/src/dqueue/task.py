@@ -1,0 +1,413 @@
+"""Tasks: ``@task`` turns a function into something that enqueues itself.
+
+.. code-block:: python
+
+    from dqueue import task
+
+    @task(queue="mail", timeout=30, max_attempts=5)
+    def send_mail(to: str, subject: str) -> None: ...
+
+    send_mail("ann@example.com", subject="hi")            # enqueue, returns a JobHandle
+    send_mail.enqueue_in(timedelta(minutes=5), "ann@example.com", subject="later")
+    send_mail.using(priority=10, unique_key="welcome:ann").enqueue("ann@example.com", "hi")
+    send_mail.call("ann@example.com", subject="now")       # run inline, here
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from .clock import SYSTEM_CLOCK, Clock, to_epoch
+from .enqueueing import dispatch, dispatch_one
+from .errors import InvalidTask
+from .job import Job, check_json_arguments, encode_job, new_job_id
+from .registry import REGISTRY
+from .settings import get_settings
+
+if TYPE_CHECKING:
+    from .handle import JobHandle
+
+__all__ = ["Task", "TaskOptions", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_QUEUE = "default"
+PRIORITY_RANGE = (-100, 100)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskOptions:
+    """How a task's jobs are built and run. ``None`` means "use the setting"."""
+
+    queue: str = DEFAULT_QUEUE
+    timeout: float | None = None
+    sigkill_on_stop: bool = False
+    max_attempts: int | None = None
+    retry_backoff: float | None = None
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    unique: bool = False
+    unique_for: float | None = None
+    priority: int = 0
+    result_ttl: float | None = None
+    store_result: bool = False
+    atomic: bool | None = None
+    on_commit: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOptions:
+    """Per-call options from :meth:`Task.using`; they never change the task itself."""
+
+    delay: float | None = None
+    run_after: float | None = None
+    unique_key: str | None = None
+    job_id: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _seconds(value: timedelta | float | int, what: str) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise InvalidTask(f"{what} must be a number of seconds or a timedelta, not {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidTask(f"{what} must be 0 or more seconds, not {value!r}")
+    return float(seconds)
+
+
+def _validate_options(name: str, options: TaskOptions) -> None:
+    if not isinstance(options.queue, str) or not options.queue:
+        raise InvalidTask(f"task {name}: queue must be a non-empty string, not {options.queue!r}")
+    if options.timeout is not None:
+        _seconds(options.timeout, f"task {name}: timeout")
+        if options.timeout == 0:
+            raise InvalidTask(f"task {name}: timeout must be more than 0 seconds")
+    if options.max_attempts is not None and (
+        isinstance(options.max_attempts, bool)
+        or not isinstance(options.max_attempts, int)
+        or options.max_attempts < 1
+    ):
+        raise InvalidTask(f"task {name}: max_attempts must be 1 or more, not {options.max_attempts!r}")
+    if options.retry_backoff is not None:
+        _seconds(options.retry_backoff, f"task {name}: retry_backoff")
+    low, high = PRIORITY_RANGE
+    if isinstance(options.priority, bool) or not isinstance(options.priority, int):
+        raise InvalidTask(f"task {name}: priority must be an integer, not {options.priority!r}")
+    if not low <= options.priority <= high:
+        raise InvalidTask(f"task {name}: priority must be between {low} and {high}")
+
+
+def _task_name(fn: Callable[..., Any]) -> str:
+    module = fn.__module__
+    if module == "__main__":
+        # A script run as `python -m pkg.mod` knows its importable name; workers need it.
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        if spec is not None and spec.name:
+            module = spec.name
+    return f"{module}.{fn.__qualname__}"
+
+
+class Task(Generic[P, R]):
+    """A registered function. Calling it enqueues a job and returns a :class:`JobHandle`."""
+
+    __slots__ = ("__dict__", "_call", "clock", "fn", "name", "options")
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        options: TaskOptions | None = None,
+        call: CallOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.fn = fn
+        self.name = name or _task_name(fn)
+        self.options = options or TaskOptions()
+        self._call = call or CallOptions()
+        self.clock = clock
+        self.__wrapped__ = fn
+        self.__doc__ = fn.__doc__
+        _validate_options(self.name, self.options)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.options.queue!r}>"
+
+    # -- enqueueing ----------------------------------------------------------------------------
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Enqueue a job that calls the function with these arguments."""
+        return self.enqueue(*args, **kwargs)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Enqueue a job that calls the function with these arguments.
+
+        Raises:
+            EncodeError: an argument does not survive JSON; nothing is stored.
+            InvalidTask: the options are invalid (negative delay, unknown queue under
+                ``DQUEUE_STRICT_QUEUES``); nothing is stored.
+        """
+        job = self.build_job(args, kwargs)
+        return dispatch_one(job, on_commit=self.options.on_commit)
+
+    def enqueue_in(
+        self, delay: timedelta | float, /, *args: P.args, **kwargs: P.kwargs
+    ) -> JobHandle:
+        """Enqueue a job that becomes due ``delay`` (seconds or a timedelta) from now."""
+        return self.using(delay=delay).enqueue(*args, **kwargs)
+
+    def enqueue_at(self, when: datetime, /, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Enqueue a job that becomes due at ``when`` (an aware datetime)."""
+        return self.using(run_after=when).enqueue(*args, **kwargs)
+
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function here and now, without a queue, and return its result."""
+        return self.fn(*args, **kwargs)
+
+    def using(
+        self,
+        *,
+        queue: str | None = None,
+        delay: timedelta | float | None = None,
+        run_after: datetime | timedelta | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        unique_for: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,
+        max_attempts: int | None = None,
+        sigkill_on_stop: bool | None = None,
+        result_ttl: timedelta | float | None = None,
+        on_commit: bool | None = None,
+        job_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Task[P, R]:
+        """Return this task with options changed for the calls made through it.
+
+        ``run_after`` is an aware datetime (or a timedelta / seconds from now); ``delay`` is
+        seconds or a timedelta. The task itself is not changed.
+        """
+        changes: dict[str, Any] = {}
+        if queue is not None:
+            changes["queue"] = queue
+        if priority is not None:
+            changes["priority"] = priority
+        if timeout is not None:
+            changes["timeout"] = _seconds(timeout, "timeout")
+        if max_attempts is not None:
+            changes["max_attempts"] = max_attempts
+        if sigkill_on_stop is not None:
+            changes["sigkill_on_stop"] = sigkill_on_stop
+        if unique_for is not None:
+            changes["unique_for"] = _seconds(unique_for, "unique_for")
+        if result_ttl is not None:
+            changes["result_ttl"] = _seconds(result_ttl, "result_ttl")
+            changes["store_result"] = True
+        if on_commit is not None:
+            changes["on_commit"] = on_commit
+        call = self._call
+        if delay is not None:
+            call = replace(call, delay=_seconds(delay, "delay"), run_after=None)
+        if run_after is not None:
+            call = replace(call, run_after=self._absolute(run_after), delay=None)
+        if unique_key is not None:
+            call = replace(call, unique_key=unique_key)
+        if job_id is not None:
+            call = replace(call, job_id=job_id)
+        if meta is not None:
+            call = replace(call, meta={**call.meta, **meta})
+        return Task(
+            self.fn,
+            name=self.name,
+            options=replace(self.options, **changes),
+            call=call,
+            clock=self.clock,
+        )
+
+    def _absolute(self, run_after: datetime | timedelta | float) -> float:
+        if isinstance(run_after, datetime):
+            try:
+                return to_epoch(run_after)
+            except ValueError as exc:
+                raise InvalidTask(f"run_after: {exc}") from exc
+        return self.clock.time() + _seconds(run_after, "run_after")
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def build_job(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Job:
+        """Build (and check) the job that a call with these arguments would enqueue.
+
+        Raises:
+            EncodeError: an argument does not survive JSON; the message names it.
+            InvalidTask: an option is invalid.
+        """
+        settings = get_settings()
+        options = self.options
+        if settings.STRICT_QUEUES and options.queue not in settings.WORKERS:
+            raise InvalidTask(
+                f"task {self.name}: queue {options.queue!r} is not in DQUEUE_WORKERS "
+                "(DQUEUE_STRICT_QUEUES is on)"
+            )
+        check_json_arguments(tuple(args), kwargs, task=self.name)
+        now = self.clock.time()
+        call = self._call
+        run_after: float | None = None
+        if call.delay is not None and call.delay > 0:
+            run_after = now + call.delay
+        elif call.run_after is not None:
+            run_after = call.run_after
+        unique_key = call.unique_key
+        if unique_key is None and options.unique:
+            unique_key = self.unique_key_for(args, kwargs)
+        result_ttl = None
+        if options.store_result:
+            result_ttl = options.result_ttl if options.result_ttl is not None else settings.RESULT_TTL
+        job = Job(
+            id=call.job_id or new_job_id(),
+            task=self.name,
+            queue=options.queue,
+            args=tuple(args),
+            kwargs=dict(kwargs),
+            enqueued_at=now,
+            run_after=run_after,
+            max_attempts=options.max_attempts or settings.DEFAULT_MAX_ATTEMPTS,
+            timeout=options.timeout,
+            sigkill_on_stop=options.sigkill_on_stop,
+            unique_key=unique_key,
+            unique_for=options.unique_for,
+            priority=options.priority,
+            result_ttl=result_ttl,
+            meta=dict(call.meta),
+        )
+        encode_job(job)  # the meta may hold anything; refuse it here rather than in a backend
+        return job
+
+    def unique_key_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+        """The key that ``unique=True`` derives from the task name and the arguments."""
+        canonical = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"))
+        digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+        return f"{self.name}:{digest}"
+
+    @contextlib.contextmanager
+    def bulk_enqueue(
+        self, batch_size: int = 1000, queue_override: str | None = None
+    ) -> Iterator[Callable[P, None]]:
+        """django-lightweight-queue's bulk API: yields a callable with the task's signature.
+
+        Jobs are sent ``batch_size`` at a time, one round trip per batch.
+        """
+        target = self.using(queue=queue_override) if queue_override else self
+        pending: list[Job] = []
+
+        def add(*args: P.args, **kwargs: P.kwargs) -> None:
+            pending.append(target.build_job(args, kwargs))
+            if len(pending) >= batch_size:
+                dispatch(pending, on_commit=target.options.on_commit)
+                pending.clear()
+
+        yield add
+        if pending:
+            dispatch(pending, on_commit=target.options.on_commit)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    queue: str = DEFAULT_QUEUE,
+    timeout: float | None = None,
+    sigkill_on_stop: bool = False,
+    max_attempts: int | None = None,
+    retry_backoff: float | None = None,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    unique: bool = False,
+    unique_for: float | None = None,
+    priority: int = 0,
+    store_result: bool = False,
+    result_ttl: float | None = None,
+    atomic: bool | None = None,
+    on_commit: bool | None = None,
+    name: str | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    timeout: float | None = None,
+    sigkill_on_stop: bool = False,
+    max_attempts: int | None = None,
+    retry_backoff: float | None = None,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    unique: bool = False,
+    unique_for: float | None = None,
+    priority: int = 0,
+    store_result: bool = False,
+    result_ttl: float | None = None,
+    atomic: bool | None = None,
+    on_commit: bool | None = None,
+    name: str | None = None,
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Register a function as a task. Use as ``@task`` or ``@task(queue=..., ...)``.
+
+    Args:
+        queue: the queue its jobs go to (``"default"``).
+        timeout: seconds one run may take; past it the run is stopped and counts as failed
+            (the worker process is replaced if the task does not stop).
+        sigkill_on_stop: on shutdown, kill a run of this task at once instead of letting it end.
+        max_attempts: runs before a failing job goes to the dead letters
+            (``DQUEUE_DEFAULT_MAX_ATTEMPTS``).
+        retry_backoff: base seconds of the exponential backoff between attempts
+            (``DQUEUE_RETRY_BACKOFF``).
+        retry_on: the exceptions that earn another attempt; others dead-letter at once.
+        unique: derive a unique key from the arguments, so that a duplicate enqueue returns
+            the pending job's id instead of storing a second job.
+        unique_for: keep the unique key taken this many seconds after enqueue, even once the
+            job has run (``None``: until the job is settled).
+        priority: -100 to 100; higher runs first among due jobs of one queue.
+        store_result: keep the outcome for ``JobHandle.result()`` (``result_ttl`` seconds,
+            ``DQUEUE_RESULT_TTL`` by default).
+        result_ttl: seconds to keep the outcome; implies ``store_result``.
+        atomic: under Django, run inside ``transaction.atomic()`` (``DQUEUE_ATOMIC_JOBS``).
+        on_commit: under Django, send the job when the surrounding transaction commits
+            (``DQUEUE_ENQUEUE_ON_COMMIT``).
+        name: the registered name; ``module.qualname`` by default.
+    """
+    options = TaskOptions(
+        queue=queue,
+        timeout=_seconds(timeout, "timeout") if timeout is not None else None,
+        sigkill_on_stop=sigkill_on_stop,
+        max_attempts=max_attempts,
+        retry_backoff=retry_backoff,
+        retry_on=tuple(retry_on),
+        unique=unique,
+        unique_for=unique_for,
+        priority=priority,
+        store_result=store_result or result_ttl is not None,
+        result_ttl=result_ttl,
+        atomic=atomic,
+        on_commit=on_commit,
+    )
+
+    def decorate(function: Callable[P, R]) -> Task[P, R]:
+        if not callable(function):
+            raise InvalidTask(f"@task decorates a function, not {function!r}")
+        created = Task(function, name=name, options=options)
+        REGISTRY.register(created)
+        return created
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
