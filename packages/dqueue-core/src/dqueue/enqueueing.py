@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .backends import get_backend
+from .backends import Backend, get_backend
 from .job import Job
 
 if TYPE_CHECKING:
@@ -30,12 +30,12 @@ def send(jobs: Sequence[Job], on_commit: bool | None = None) -> list[str]:
     if len(jobs) == 1:
         return [get_backend(jobs[0].queue).enqueue(jobs[0])]
     ids: dict[int, str] = {}
-    groups: dict[int, tuple[object, list[tuple[int, Job]]]] = {}
+    groups: dict[int, tuple[Backend, list[tuple[int, Job]]]] = {}
     for index, job in enumerate(jobs):
         backend = get_backend(job.queue)
         groups.setdefault(id(backend), (backend, []))[1].append((index, job))
     for backend, members in groups.values():
-        stored = backend.enqueue_many([job for _, job in members])  # type: ignore[attr-defined]
+        stored = backend.enqueue_many([job for _, job in members])
         for (index, _), job_id in zip(members, stored, strict=True):
             ids[index] = job_id
     return [ids[index] for index in range(len(jobs))]

@@ -87,7 +87,7 @@ class JobTimeout(DQueueError):
     """Raised inside a task that ran past its ``timeout``."""
 
 
-class Retry(Exception):  # noqa: N818 - a control-flow signal, named for what the task asks
+class Retry(Exception):
     """Raise inside a task to ask for another attempt, optionally after ``delay`` seconds.
 
     Deliberately not a :class:`DQueueError`, so that ``except DQueueError`` in task code

@@ -183,9 +183,7 @@ def decide(execution: Execution, settings: Settings) -> Outcome:
         return Outcome(kind=OutcomeKind.DEAD, failure=failure, **common)
     if isinstance(exc, Retry):
         delay = exc.delay
-    elif task is not None and (
-        isinstance(exc, JobTimeout) or isinstance(exc, task.options.retry_on)
-    ):
+    elif task is not None and isinstance(exc, (JobTimeout, *task.options.retry_on)):
         delay = None
     else:
         return Outcome(kind=OutcomeKind.DEAD, failure=failure, **common)

@@ -48,7 +48,9 @@ class JobHandle:
         while True:
             info = self.info()
             if info is None:
-                raise JobNotFound(f"no result is kept for job {self.id} (enqueue with store_result)")
+                raise JobNotFound(
+                    f"no result is kept for job {self.id} (enqueue with store_result)"
+                )
             if info.status is JobStatus.SUCCEEDED:
                 return info.return_value
             if info.status is JobStatus.DEAD:

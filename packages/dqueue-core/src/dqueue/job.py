@@ -175,7 +175,9 @@ def encode_job(job: Job) -> str:
         EncodeError: an argument is not JSON; the message names it.
     """
     try:
-        return json.dumps(job.to_dict(), separators=_SEPARATORS, ensure_ascii=False, allow_nan=False)
+        return json.dumps(
+            job.to_dict(), separators=_SEPARATORS, ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError):
         check_json_arguments(job.args, job.kwargs, task=job.task)
         check_json_value(job.meta, where=f"meta of {job.task}")

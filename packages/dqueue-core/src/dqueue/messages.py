@@ -49,7 +49,9 @@ class Message:
 class MessageQueue:
     """A named queue of JSON messages on a backend (the configured one by default)."""
 
-    def __init__(self, name: str, *, backend: Backend | None = None, max_attempts: int | None = None) -> None:
+    def __init__(
+        self, name: str, *, backend: Backend | None = None, max_attempts: int | None = None
+    ) -> None:
         if not name:
             raise InvalidTask("a message queue needs a name")
         self.name = name
@@ -104,7 +106,9 @@ class MessageQueue:
         if not jobs:
             return None
         job = jobs[0]
-        return Message(id=job.id, payload=job.args[0] if job.args else None, attempt=job.attempt, job=job)
+        return Message(
+            id=job.id, payload=job.args[0] if job.args else None, attempt=job.attempt, job=job
+        )
 
     def ack(self, message: Message) -> None:
         """Done with ``message``: forget it.
@@ -115,7 +119,7 @@ class MessageQueue:
         self._settle(Outcome(job=message.job, kind=OutcomeKind.ACK))
 
     def nack(self, message: Message, *, delay: float = 0.0, reason: str = "nack") -> None:
-        """Give ``message`` back, due again after ``delay``; out of attempts, it is dead-lettered."""
+        """Give ``message`` back, due again after ``delay``; out of attempts, dead-lettered."""
         now = self.backend.clock.time()
         failure = JobFailure.from_reason("dqueue.Nack", reason, at=now, attempt=message.attempt)
         if message.attempt >= message.job.max_attempts:

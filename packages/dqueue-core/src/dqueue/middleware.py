@@ -31,7 +31,9 @@ class LoggingMiddleware:
 
     def process_job(self, job: Job, queue: str, worker_id: str) -> None:
         """Log the start of a run."""
-        _logger.debug("running %s (attempt %d of %d)", job.describe(), job.attempt, job.max_attempts)
+        _logger.debug(
+            "running %s (attempt %d of %d)", job.describe(), job.attempt, job.max_attempts
+        )
 
     def process_result(self, job: Job, result: Any, duration_s: float) -> None:
         """Log a success."""

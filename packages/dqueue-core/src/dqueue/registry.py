@@ -31,12 +31,18 @@ class TaskRegistry:
         """Add ``task`` under ``task.name``; a different function under a taken name warns."""
         with self._lock:
             existing = self._tasks.get(task.name)
-            if existing is not None and existing.fn is not task.fn:
-                if getattr(existing.fn, "__qualname__", None) != getattr(task.fn, "__qualname__", 0):
-                    warnings.warn(
-                        f"task name {task.name!r} registered twice; the later definition wins",
-                        stacklevel=3,
-                    )
+            # Re-importing a module (reload, __main__ vs its module name) re-registers the
+            # same function; only a different function under a taken name is a mistake.
+            if (
+                existing is not None
+                and existing.fn is not task.fn
+                and getattr(existing.fn, "__qualname__", None)
+                != getattr(task.fn, "__qualname__", 0)
+            ):
+                warnings.warn(
+                    f"task name {task.name!r} registered twice; the later definition wins",
+                    stacklevel=3,
+                )
             self._tasks[task.name] = task
 
     def unregister(self, name: str) -> None:
@@ -64,7 +70,9 @@ class TaskRegistry:
         try:
             importlib.import_module(module_name)
         except ImportError as exc:
-            raise TaskNotRegistered(name, f"module {module_name!r} cannot be imported: {exc}") from exc
+            raise TaskNotRegistered(
+                name, f"module {module_name!r} cannot be imported: {exc}"
+            ) from exc
         except Exception as exc:
             raise TaskNotRegistered(
                 name, f"module {module_name!r} failed to import: {type(exc).__name__}: {exc}"

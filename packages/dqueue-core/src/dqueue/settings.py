@@ -179,7 +179,7 @@ def _bad(name: str, expected: str, value: Any) -> ConfigurationError:
     return ConfigurationError(f"{PREFIX}{name} must be {expected}, not {value!r}")
 
 
-def _coerce(name: str, value: Any) -> Any:  # noqa: C901, PLR0911 - one branch per kind
+def _coerce(name: str, value: Any) -> Any:
     if name in _STRINGS or (name in _OPTIONAL_STRINGS and value is not None):
         if not isinstance(value, str):
             raise _bad(name, "a string", value)
@@ -217,8 +217,12 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: C901, PLR0911 - one branch p
             raise _bad(name, "a dictionary", value)
         for key, item in value.items():
             if not isinstance(key, str) or not key:
-                raise ConfigurationError(f"{PREFIX}{name} has a key {key!r}: queue names are strings")
-            if name in _INT_MAPS and (isinstance(item, bool) or not isinstance(item, int) or item < 0):
+                raise ConfigurationError(
+                    f"{PREFIX}{name} has a key {key!r}: queue names are strings"
+                )
+            if name in _INT_MAPS and (
+                isinstance(item, bool) or not isinstance(item, int) or item < 0
+            ):
                 raise ConfigurationError(
                     f"{PREFIX}{name}[{key!r}] must be a whole number of workers (0 or more), "
                     f"not {item!r}"
@@ -250,7 +254,9 @@ def _validate(settings: Settings) -> None:
     if not 0 < settings.REDIS_PORT < 65536:
         raise _bad("REDIS_PORT", "a TCP port", settings.REDIS_PORT)
     if settings.CRON_CATCH_UP not in _CATCH_UP_POLICIES:
-        raise _bad("CRON_CATCH_UP", f"one of {', '.join(_CATCH_UP_POLICIES)}", settings.CRON_CATCH_UP)
+        raise _bad(
+            "CRON_CATCH_UP", f"one of {', '.join(_CATCH_UP_POLICIES)}", settings.CRON_CATCH_UP
+        )
     if settings.LOG_LEVEL.upper() not in _LOG_LEVELS:
         raise _bad("LOG_LEVEL", f"one of {', '.join(_LOG_LEVELS)}", settings.LOG_LEVEL)
     for name in ("WORKER_MAX_JOBS", "WORKER_MAX_MEMORY_MB"):

@@ -95,7 +95,9 @@ def _validate_options(name: str, options: TaskOptions) -> None:
         or not isinstance(options.max_attempts, int)
         or options.max_attempts < 1
     ):
-        raise InvalidTask(f"task {name}: max_attempts must be 1 or more, not {options.max_attempts!r}")
+        raise InvalidTask(
+            f"task {name}: max_attempts must be 1 or more, not {options.max_attempts!r}"
+        )
     if options.retry_backoff is not None:
         _seconds(options.retry_backoff, f"task {name}: retry_backoff")
     low, high = PRIORITY_RANGE
@@ -268,7 +270,9 @@ class Task(Generic[P, R]):
             unique_key = self.unique_key_for(args, kwargs)
         result_ttl = None
         if options.store_result:
-            result_ttl = options.result_ttl if options.result_ttl is not None else settings.RESULT_TTL
+            result_ttl = (
+                options.result_ttl if options.result_ttl is not None else settings.RESULT_TTL
+            )
         job = Job(
             id=call.job_id or new_job_id(),
             task=self.name,
@@ -363,6 +367,7 @@ def task(
     """Register a function as a task. Use as ``@task`` or ``@task(queue=..., ...)``.
 
     Args:
+        fn: the function, when used bare as ``@task``.
         queue: the queue its jobs go to (``"default"``).
         timeout: seconds one run may take; past it the run is stopped and counts as failed
             (the worker process is replaced if the task does not stop).

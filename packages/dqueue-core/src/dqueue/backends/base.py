@@ -186,9 +186,7 @@ class Backend(abc.ABC):
     # -- consuming ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def reserve(
-        self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1
-    ) -> list[Job]:
+    def reserve(self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1) -> list[Job]:
         """Take up to ``limit`` due jobs of ``queue``, waiting up to ``timeout_s`` for one.
 
         Returns an empty list when nothing became due in time or the queue is paused.
@@ -236,7 +234,9 @@ class Backend(abc.ABC):
 
     def release(self, jobs: Sequence[Job], *, worker_id: str) -> list[str]:
         """Return reserved jobs that never started; attempts are not counted."""
-        return self.settle([Outcome(job=job, kind=OutcomeKind.RELEASE) for job in jobs], worker_id=worker_id)
+        return self.settle(
+            [Outcome(job=job, kind=OutcomeKind.RELEASE) for job in jobs], worker_id=worker_id
+        )
 
     # -- introspection and control -----------------------------------------------------------
 
@@ -292,7 +292,7 @@ class Backend(abc.ABC):
         """What is known of a job that asked for its result; ``None`` if nothing is."""
         raise UnsupportedOperation(f"{self.name} does not keep results")
 
-    def ping(self) -> None:
+    def ping(self) -> None:  # noqa: B027 - optional
         """Raise :class:`~dqueue.errors.BackendUnavailable` when the store cannot be reached."""
 
     def close(self) -> None:  # noqa: B027 - optional

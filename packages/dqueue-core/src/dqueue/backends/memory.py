@@ -19,7 +19,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..job import Job, JobFailure, decode_job, encode_job
 from ..settings import Settings
 from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
-from .common import dedup_identity, dead_letter_from_decode_error
+from .common import dead_letter_from_decode_error, dedup_identity
 
 __all__ = ["MemoryBackend"]
 
@@ -97,9 +97,10 @@ class MemoryBackend(Backend):
 
     def _release_unique(self, job: Job) -> None:
         key = self._unique_of.pop(job.id, None)
-        if key is not None and self._unique.get(key, ("", None))[0] == job.id:
-            if self._unique[key][1] is None:
-                del self._unique[key]
+        held = self._unique.get(key) if key is not None else None
+        # A key with ``unique_for`` stays taken until it expires, even once the job is done.
+        if key is not None and held is not None and held[0] == job.id and held[1] is None:
+            del self._unique[key]
 
     def _record(self, job: Job, status: JobStatus, now: float, **fields: Any) -> None:
         if job.result_ttl is None:
@@ -374,7 +375,9 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             now = self.clock.time()
-            chosen = list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
+            chosen = (
+                list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
+            )
             for job_id in chosen:
                 letter = state.dead.pop(job_id)
                 if letter.raw is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..loading import import_string
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend"]  # noqa: F822 - provided by __getattr__
 
 
 def __getattr__(name: str) -> Any:

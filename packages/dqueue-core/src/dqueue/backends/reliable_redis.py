@@ -10,7 +10,7 @@ from typing import Any
 
 from ..loading import import_string
 
-__all__ = ["ReliableRedisBackend"]
+__all__ = ["ReliableRedisBackend"]  # noqa: F822 - provided by __getattr__
 
 
 def __getattr__(name: str) -> Any:

@@ -75,5 +75,3 @@ class SynchronousBackend(Backend):
     def pause(self, queue: str, until: float | None) -> None:
         """Inline runs can't be paused."""
         raise UnsupportedOperation("the synchronous backend runs jobs inline; it cannot pause")
-
-

@@ -1,0 +1,47 @@
+"""dqueue-core stands alone: importing all of it pulls in neither Django nor redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import importlib, pkgutil, sys
+import dqueue
+for module in pkgutil.walk_packages(dqueue.__path__, "dqueue."):
+    if module.name in ("dqueue.backends.redis", "dqueue.backends.reliable_redis",
+                       "dqueue.__main__"):
+        continue
+    importlib.import_module(module.name)
+leaked = sorted(name for name in sys.modules if name.split(".")[0] in ("django", "redis"))
+print(",".join(leaked))
+"""
+
+
+def test_importing_every_core_module_imports_neither_django_nor_redis() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_the_redis_backend_paths_say_what_to_install_when_dqueue_redis_is_missing() -> None:
+    probe = """
+import sys
+sys.modules["dqueue_redis"] = None  # as if not installed
+from dqueue.backends import load_backend
+from dqueue.errors import ConfigurationError
+from dqueue.settings import Settings
+for path in ("dqueue.backends.redis.RedisBackend",
+             "dqueue.backends.reliable_redis.ReliableRedisBackend"):
+    try:
+        load_backend(path, Settings(BACKEND=path))
+    except ConfigurationError as exc:
+        print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert all("pip install dqueue-redis" in line for line in lines)

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dqueue.errors import DecodeError, EncodeError
+from dqueue.job import (
+    ENVELOPE_VERSION,
+    Job,
+    JobFailure,
+    check_json_arguments,
+    decode_job,
+    encode_job,
+    new_job_id,
+)
+
+
+def make_job(**changes: object) -> Job:
+    base = Job(id="abc", task="app.tasks.send", queue="mail", args=(1, "x"), kwargs={"to": "a"})
+    return base.with_changes(**changes)
+
+
+def test_encode_then_decode_returns_an_equal_job() -> None:
+    job = make_job(run_after=12.5, attempt=2, max_attempts=5, priority=7, meta={"k": [1]})
+    assert decode_job(encode_job(job)) == job
+
+
+def test_envelope_is_versioned_json_with_the_documented_keys() -> None:
+    data = json.loads(encode_job(make_job()))
+    assert data["v"] == ENVELOPE_VERSION
+    assert {
+        "id",
+        "task",
+        "queue",
+        "args",
+        "kwargs",
+        "enqueued_at",
+        "run_after",
+        "attempt",
+        "max_attempts",
+        "timeout",
+        "sigkill_on_stop",
+        "unique_key",
+        "priority",
+    } <= set(data)
+
+
+def test_decode_ignores_unknown_keys_for_rolling_deploys() -> None:
+    data = json.loads(encode_job(make_job()))
+    data["added_by_a_newer_version"] = {"x": 1}
+    assert decode_job(json.dumps(data)).id == "abc"
+
+
+@pytest.mark.parametrize("missing", ["v", "id", "task"])
+def test_decode_refuses_a_payload_without_a_required_key(missing: str) -> None:
+    data = json.loads(encode_job(make_job()))
+    del data[missing]
+    payload = json.dumps(data)
+    with pytest.raises(DecodeError, match=missing) as info:
+        decode_job(payload)
+    assert info.value.payload == payload
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json",
+        "[1, 2]",
+        '{"v": 99, "id": "a", "task": "t"}',
+        '{"v": 1, "id": "a", "task": "t", "args": "nope"}',
+    ],
+)
+def test_decode_refuses_garbage_and_keeps_the_raw_payload(payload: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_job(payload)
+    assert info.value.payload == payload
+
+
+def test_encode_error_names_the_positional_argument() -> None:
+    with pytest.raises(EncodeError, match=r"argument 1 of app\.tasks\.send"):
+        encode_job(make_job(args=(1, object())))
+
+
+def test_encode_error_names_the_keyword_argument() -> None:
+    with pytest.raises(EncodeError, match="argument 'when'"):
+        check_json_arguments((), {"when": {1, 2}}, task="t")
+
+
+def test_arguments_that_change_in_a_round_trip_are_refused() -> None:
+    with pytest.raises(EncodeError, match="round trip"):
+        check_json_arguments(({1: "int key"},), {}, task="t")
+
+
+def test_nan_is_refused_because_json_has_no_nan() -> None:
+    with pytest.raises(EncodeError):
+        check_json_arguments((float("nan"),), {}, task="t")
+
+
+def test_tuples_are_accepted_and_come_back_as_lists() -> None:
+    check_json_arguments(((1, 2),), {}, task="t")
+    decoded = decode_job(encode_job(make_job(args=((1, 2),))))
+    assert decoded.args == ([1, 2],)
+
+
+def test_job_ids_are_unique_and_sort_by_creation_time() -> None:
+    ids = [new_job_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 for i in ids)
+    assert [i[:12] for i in ids] == sorted(i[:12] for i in ids)
+
+
+def test_due_at_is_run_after_or_enqueue_time() -> None:
+    assert make_job(enqueued_at=5.0).due_at == 5.0
+    assert make_job(enqueued_at=5.0, run_after=9.0).due_at == 9.0
+
+
+def test_describe_never_shows_arguments() -> None:
+    assert "x" not in make_job(args=("secret-x",)).describe().replace("app.tasks.send", "")
+
+
+def test_failure_from_exception_keeps_type_message_and_traceback() -> None:
+    try:
+        raise ValueError("bad input")
+    except ValueError as exc:
+        failure = JobFailure.from_exception(exc, at=1.0, attempt=2)
+    assert failure.exception_type == "builtins.ValueError"
+    assert failure.message == "bad input"
+    assert "raise ValueError" in failure.traceback
+    assert failure.summary() == "ValueError: bad input"
+    assert JobFailure.from_dict(failure.to_dict()) == failure
