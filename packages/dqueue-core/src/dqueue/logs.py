@@ -1,0 +1,36 @@
+"""Logging for the processes the ``dqueue`` command starts (runner, workers, demo).
+
+Library code only creates loggers under ``dqueue.*``; handlers are configured here, once, by the
+command line entry points, never on import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+__all__ = ["LOG_FORMAT", "configure_logging"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(processName)s[%(process)d] %(name)s: %(message)s"
+
+_HANDLER_NAME = "dqueue-cli"
+
+
+def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """Send ``dqueue.*`` log records at ``level`` and above to ``stream`` (stderr).
+
+    Idempotent: calling it again changes the level and stream instead of adding handlers.
+    """
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    logger = logging.getLogger("dqueue")
+    for handler in list(logger.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(numeric)
