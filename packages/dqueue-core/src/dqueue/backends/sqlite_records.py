@@ -1,0 +1,124 @@
+"""Rows of the SQLite backend that are not jobs: result records, failures and dead letters.
+
+Everything is stored as JSON text, so the database can be read with the ``sqlite3`` shell.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import DecodeError
+from ..job import Job, JobFailure, decode_job
+from .base import DeadLetter, JobResult, JobStatus
+from .common import dead_letter_from_decode_error
+
+__all__ = [
+    "dead_letter_from_row",
+    "failure_to_json",
+    "next_result",
+    "result_from_json",
+    "result_to_json",
+]
+
+_SEPARATORS = (",", ":")
+
+
+def failure_to_json(failure: JobFailure) -> str:
+    """The failure as JSON text."""
+    return json.dumps(failure.to_dict(), separators=_SEPARATORS, ensure_ascii=False)
+
+
+def _failure_from_json(text: str) -> JobFailure:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return JobFailure(exception_type="dqueue.errors.DecodeError", message=text)
+    if not isinstance(data, dict):
+        return JobFailure(exception_type="dqueue.errors.DecodeError", message=text)
+    return JobFailure.from_dict(data)
+
+
+def dead_letter_from_row(
+    queue: str, payload: str, failure: str, died_at: float, raw: str | None
+) -> DeadLetter:
+    """A dead letter read back from its row; an undecodable payload comes back as raw text."""
+    try:
+        job = decode_job(payload)
+    except DecodeError as exc:
+        return dead_letter_from_decode_error(queue, payload, str(exc), died_at)
+    return DeadLetter(job=job, failure=_failure_from_json(failure), died_at=died_at, raw=raw)
+
+
+def next_result(
+    previous: JobResult | None,
+    job: Job,
+    status: JobStatus,
+    *,
+    worker_id: str | None = None,
+    failure: JobFailure | None = None,
+    return_value: Any = None,
+    started_at: float | None = None,
+    finished_at: float | None = None,
+) -> JobResult:
+    """The record of ``job`` after a step of its life, building on the ``previous`` one."""
+    worker_ids = previous.worker_ids if previous is not None else ()
+    if worker_id and worker_id not in worker_ids:
+        worker_ids = (*worker_ids, worker_id)
+    failures = previous.failures if previous is not None else ()
+    if failure is not None:
+        failures = (*failures, failure)
+    if started_at is None and previous is not None:
+        started_at = previous.started_at
+    return JobResult(
+        job_id=job.id,
+        status=status,
+        task=job.task,
+        queue=job.queue,
+        return_value=return_value,
+        failures=failures,
+        enqueued_at=job.enqueued_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        attempt=job.attempt,
+        worker_ids=worker_ids,
+    )
+
+
+def result_to_json(record: JobResult) -> str:
+    """The record as JSON text; a return value JSON can't hold is kept as its ``repr``."""
+    data = {
+        "job_id": record.job_id,
+        "status": record.status.value,
+        "task": record.task,
+        "queue": record.queue,
+        "return_value": record.return_value,
+        "failures": [failure.to_dict() for failure in record.failures],
+        "enqueued_at": record.enqueued_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "attempt": record.attempt,
+        "worker_ids": list(record.worker_ids),
+    }
+    return json.dumps(data, separators=_SEPARATORS, ensure_ascii=False, default=repr)
+
+
+def result_from_json(text: str) -> JobResult | None:
+    """Read a record written by :func:`result_to_json`; ``None`` if it is damaged."""
+    try:
+        data = json.loads(text)
+        return JobResult(
+            job_id=str(data["job_id"]),
+            status=JobStatus(data["status"]),
+            task=str(data.get("task", "")),
+            queue=str(data.get("queue", "")),
+            return_value=data.get("return_value"),
+            failures=tuple(JobFailure.from_dict(item) for item in data.get("failures", ())),
+            enqueued_at=data.get("enqueued_at"),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            attempt=int(data.get("attempt", 0)),
+            worker_ids=tuple(str(item) for item in data.get("worker_ids", ())),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,290 @@
+"""The SQLite backend's file: its schema, its version, and connections to it.
+
+A dqueue database is marked with ``PRAGMA application_id`` and versioned with ``PRAGMA
+user_version``, both kept in the file header, so a file is recognised (or refused) before any
+table is read. The schema is created on first open, inside a write transaction so that several
+processes opening a new file at once create it once.
+
+Connections are one per thread and per process: a thread never shares its connection, and a
+connection opened before ``fork`` is never used, nor closed, by the child (SQLite's "how to
+corrupt a database", section 2.6).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from typing import Final
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "APPLICATION_ID",
+    "DELAYED",
+    "LEASED",
+    "READY",
+    "SCHEMA_VERSION",
+    "ConnectionPool",
+    "resolve_path",
+]
+
+_logger = logging.getLogger("dqueue.backends.sqlite")
+
+#: ``dqUE`` in the file header: this file is a dqueue database.
+APPLICATION_ID: Final = 0x64715545
+#: The schema this code reads and writes. A newer file is refused, an older one migrated.
+SCHEMA_VERSION: Final = 1
+
+#: ``jobs.state``: waiting and due (or due once promoted), leased to a worker, waiting until
+#: ``due_at``. Delayed jobs live apart from ready ones so that both lookups use an index.
+READY: Final = 0
+LEASED: Final = 1
+DELAYED: Final = 2
+
+_SCHEMA: Final = (
+    # ``seq`` is the enqueue order; ``attempt`` is authoritative (the payload keeps the value it
+    # was stored with), so a reserve never rewrites the JSON.
+    """CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        queue TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        due_at REAL NOT NULL,
+        attempt INTEGER NOT NULL,
+        worker_id TEXT,
+        lease_until REAL,
+        unique_key TEXT,
+        payload TEXT NOT NULL
+    )""",
+    # Reserve reads the first ``limit`` entries of this index: O(log n) however many wait.
+    f"CREATE INDEX jobs_ready ON jobs (queue, priority DESC, due_at, seq) WHERE state = {READY}",
+    f"CREATE INDEX jobs_delayed ON jobs (queue, due_at) WHERE state = {DELAYED}",
+    f"CREATE INDEX jobs_leased ON jobs (queue, lease_until) WHERE state = {LEASED}",
+    "CREATE TABLE queues (name TEXT PRIMARY KEY, paused_until REAL) WITHOUT ROWID",
+    "CREATE TABLE uniques (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, expires_at REAL)"
+    " WITHOUT ROWID",
+    "CREATE INDEX uniques_expiry ON uniques (expires_at) WHERE expires_at IS NOT NULL",
+    """CREATE TABLE dead (
+        seq INTEGER PRIMARY KEY,
+        queue TEXT NOT NULL,
+        id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        failure TEXT NOT NULL,
+        died_at REAL NOT NULL,
+        raw TEXT,
+        UNIQUE (queue, id)
+    )""",
+    "CREATE INDEX dead_by_queue ON dead (queue, seq)",
+    "CREATE TABLE results (job_id TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE INDEX results_expiry ON results (expires_at)",
+    "CREATE TABLE lateness (seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, seconds REAL NOT NULL)",
+    "CREATE INDEX lateness_by_queue ON lateness (queue, seq)",
+)
+
+# Connections a forked child inherited: kept referenced forever so that the child never closes
+# (and so never checkpoints or unlocks through) its parent's SQLite handles.
+_inherited: list[sqlite3.Connection] = []
+
+
+def resolve_path(path: str) -> str:
+    """The absolute path of the database file named by ``DQUEUE_SQLITE_PATH``.
+
+    Raises:
+        ConfigurationError: the path is empty, in-memory, or its directory does not exist.
+    """
+    if not path or path == ":memory:" or path.startswith("file::memory:"):
+        raise ConfigurationError(
+            f"DQUEUE_SQLITE_PATH = {path!r} is not a file: every worker process must open the "
+            "same file (use dqueue.backends.memory.MemoryBackend for an in-process queue)"
+        )
+    absolute = os.path.abspath(os.path.expanduser(path))
+    directory = os.path.dirname(absolute)
+    if not os.path.isdir(directory):
+        raise ConfigurationError(
+            f"DQUEUE_SQLITE_PATH = {path!r}: the directory {directory!r} does not exist"
+        )
+    return absolute
+
+
+def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for every write), so
+    # the module never opens a deferred transaction that would have to upgrade its lock.
+    conn = sqlite3.connect(
+        path,
+        timeout=busy_timeout_s,
+        isolation_level=None,
+        check_same_thread=False,  # close() may run on another thread; use stays per thread
+        cached_statements=256,
+    )
+    try:
+        # NORMAL in WAL mode: a commit survives the process crashing (the WAL is written
+        # before COMMIT returns) but not a power cut or OS crash before the next checkpoint;
+        # that is the price of not calling fsync on every commit.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA cache_size = -16000")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def _use_wal(conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> None:
+    # Switching a fresh file to WAL takes an exclusive lock, which a busy handler does not
+    # retry: retry here until the busy timeout, as other processes may be opening it too.
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+    if str(mode).lower() != "wal":
+        _logger.warning(
+            "SQLite database %s could not use WAL mode (journal_mode=%s): concurrent workers "
+            "will block each other",
+            path,
+            mode,
+        )
+
+
+def _header(conn: sqlite3.Connection) -> tuple[int, int]:
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    return int(application_id), int(version)
+
+
+def _foreign(path: str, detail: str) -> ConfigurationError:
+    return ConfigurationError(f"DQUEUE_SQLITE_PATH = {path!r} is not a dqueue database: {detail}")
+
+
+def prepare_database(conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> None:
+    """Check that ``path`` is a dqueue database of a version this code reads; create it if new.
+
+    Raises:
+        ConfigurationError: the file is not SQLite, is another application's database, or was
+            written by a newer dqueue.
+    """
+    try:
+        application_id, version = _header(conn)
+    except sqlite3.DatabaseError as exc:
+        raise _foreign(path, str(exc)) from exc
+    if application_id not in (0, APPLICATION_ID):
+        raise _foreign(path, f"its application_id is {application_id:#x}")
+    _use_wal(conn, path, busy_timeout_s)
+    if application_id == APPLICATION_ID and version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        application_id, version = _header(conn)  # another process may have created it
+        if application_id == 0:
+            tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
+            if tables:
+                raise _foreign(path, f"it holds other tables ({', '.join(sorted(tables)[:5])})")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"DQUEUE_SQLITE_PATH = {path!r} has dqueue schema version {version}, newer than "
+                f"this dqueue reads ({SCHEMA_VERSION}): upgrade dqueue-core"
+            )
+        elif version < SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"DQUEUE_SQLITE_PATH = {path!r} has an unknown dqueue schema version {version}"
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class _Slot:
+    """One thread's connection, remembered with the process and pool generation it belongs to."""
+
+    __slots__ = ("__weakref__", "conn", "generation", "pid")
+
+    def __init__(self, conn: sqlite3.Connection, pid: int, generation: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.generation = generation
+
+    def __del__(self) -> None:
+        # A thread ended (its thread-local went away): close its connection, unless this
+        # process is a forked child holding its parent's connection.
+        if self.pid == os.getpid():
+            self.conn.close()
+        else:
+            _inherited.append(self.conn)
+
+
+class ConnectionPool:
+    """One connection per thread and per process to one database file."""
+
+    def __init__(self, path: str, *, busy_timeout_s: float) -> None:
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._pid = os.getpid()
+        self._prepared_in: int | None = None
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the file checked) on first use."""
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        pid = os.getpid()
+        if slot is not None and slot.pid == pid and slot.generation == self._generation:
+            return slot.conn
+        if pid != self._pid:
+            # A forked child: the parent's lock may have been held at fork time.
+            self._lock = threading.Lock()
+            self._slots = weakref.WeakSet()
+            self._pid = pid
+        conn = _connect(self.path, self.busy_timeout_s)
+        try:
+            if self._prepared_in != pid:
+                prepare_database(conn, self.path, self.busy_timeout_s)
+                self._prepared_in = pid
+        except BaseException:
+            conn.close()
+            raise
+        slot = _Slot(conn, pid, self._generation)
+        self._local.slot = slot
+        with self._lock:
+            self._slots.add(slot)
+        return conn
+
+    def discard(self) -> None:
+        """Close this thread's connection (after an I/O error); the next call reopens."""
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        self._local.slot = None
+        if slot is not None and slot.pid == os.getpid():
+            try:
+                slot.conn.close()
+            except sqlite3.Error:
+                _logger.debug("closing a failed SQLite connection failed", exc_info=True)
+
+    def close_all(self) -> None:
+        """Close every connection this process opened; later calls open new ones."""
+        pid = os.getpid()
+        with self._lock:
+            self._generation += 1
+            slots = list(self._slots)
+            self._slots = weakref.WeakSet()
+        for slot in slots:
+            if slot.pid == pid:
+                try:
+                    slot.conn.close()
+                except sqlite3.Error:
+                    _logger.debug("closing a SQLite connection failed", exc_info=True)
