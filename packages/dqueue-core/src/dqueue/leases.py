@@ -1,0 +1,95 @@
+"""The worker's lease keeper: a thread that renews leases and recovers expired ones.
+
+On an at-least-once backend each reserved job is leased to one worker until a deadline. While
+the worker holds jobs (prefetched, running, or finished but not yet settled), this thread renews
+their leases every ``DQUEUE_LEASE_SECONDS / 3``, so a long job keeps its lease and a crashed
+worker's jobs come back within one lease. Every ``DQUEUE_LEASE_SECONDS / 2`` or so (jittered, so
+that a fleet of workers doesn't call at once) it asks the backend to recover expired leases of
+any worker; backends make that safe when many workers do it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+
+from .backends.base import Backend
+
+__all__ = ["LeaseKeeper"]
+
+_logger = logging.getLogger("dqueue.worker")
+
+
+class LeaseKeeper:
+    """Renews the leases of ``held()`` jobs and reports the lost ones to ``on_lost``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        worker_id: str,
+        lease_s: float,
+        held: Callable[[], Sequence[str]],
+        on_lost: Callable[[Sequence[str]], None],
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.backend = backend
+        self.worker_id = worker_id
+        self.renew_every_s = lease_s / 3
+        self.recover_every_s = lease_s / 2
+        self._held = held
+        self._on_lost = on_lost
+        self._rng = rng
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dqueue-leases", daemon=True)
+        self.renewals = 0
+        self.recovered = 0
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+
+    def _next_recovery_in(self) -> float:
+        return self.recover_every_s * (0.5 + self._rng())
+
+    def _loop(self) -> None:
+        until_recovery = self._next_recovery_in()
+        while not self._stop.wait(self.renew_every_s):
+            self.renew_now()
+            until_recovery -= self.renew_every_s
+            if until_recovery <= 0:
+                self.recover_now()
+                until_recovery = self._next_recovery_in()
+
+    def renew_now(self) -> None:
+        """Renew every held lease once; a store error is logged and retried next time."""
+        ids = list(self._held())
+        if not ids:
+            return
+        try:
+            lost = self.backend.renew(ids, worker_id=self.worker_id)
+        except Exception as exc:
+            _logger.warning("could not renew %d lease(s), will retry: %s", len(ids), exc)
+            return
+        self.renewals += 1
+        if lost:
+            self._on_lost(lost)
+
+    def recover_now(self) -> None:
+        """Put jobs whose lease expired (any worker's) back on their queues."""
+        try:
+            count = self.backend.recover()
+        except Exception as exc:
+            _logger.warning("could not recover expired leases, will retry: %s", exc)
+            return
+        self.recovered += count
+        if count:
+            _logger.info("recovered %d job(s) whose worker stopped renewing its lease", count)
