@@ -1,0 +1,1 @@
+"""The peers under benchmark: one task module per system, the probe they all call, producers."""

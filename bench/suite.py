@@ -1,0 +1,333 @@
+"""What both benchmarks share above the harness: systems, rounds, the report and the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    BenchError,
+    Column,
+    Goal,
+    Probe,
+    Results,
+    format_value,
+    goals_table,
+    log,
+    machine_info,
+    markdown_table,
+    measure_drain,
+    measure_lateness,
+    package_version,
+    produce,
+    ratio,
+    results_table,
+    write_json,
+)
+
+COLUMNS = [
+    Column("enqueue_one", "enqueue 1-by-1 /s", "rate"),
+    Column("enqueue_bulk", "enqueue bulk /s", "rate"),
+    Column("drain_1", "drain 1 proc /s", "rate"),
+    Column("drain_2", "drain 2 procs /s", "rate"),
+    Column("late_p50", "late p50 ms", "ms"),
+    Column("late_p99", "late p99 ms", "ms"),
+    Column("late_max", "late max ms", "ms"),
+    Column("rss", "worker RSS MB", "mb"),
+]
+
+
+@dataclass(frozen=True)
+class System:
+    """One system under benchmark: how to produce into it and how to start its workers."""
+
+    name: str
+    producer: str  # the key of peers.produce.PRODUCERS
+    kind: str  # "dqueue", "peer" or "floor"
+    commands: Callable[[int, bool], list[list[str]]]  # (processes, with scheduler) -> argvs
+    env: dict[str, str] = field(default_factory=dict)
+    delays: bool = True
+    config: str = ""
+    versions: tuple[str, ...] = ()
+
+    def unavailable(self) -> str | None:
+        """Why this system can't run here, or None."""
+        return None
+
+
+@dataclass(frozen=True)
+class DqueueSystem(System):
+    """A dqueue backend: available once its backend class and the worker command exist."""
+
+    def unavailable(self) -> str | None:
+        module_name, _, class_name = self.env["DQUEUE_BACKEND"].rpartition(".")
+        try:
+            getattr(importlib.import_module(module_name), class_name)
+        except Exception as exc:  # whatever fails, the part is not ready
+            return f"{self.env['DQUEUE_BACKEND']} cannot be imported ({exc})"
+        if importlib.util.find_spec("dqueue.__main__") is None:
+            return "the worker command `python -m dqueue worker` does not exist yet"
+        return None
+
+
+@dataclass
+class Context:
+    """What a round needs besides the system: settings, where to record, how to reset."""
+
+    args: argparse.Namespace
+    results: Results
+    probe: Probe
+    logdir: Path
+    #: The environment of one measurement (a fresh store where the store is a file).
+    env_for: Callable[[System], dict[str, str]]
+    #: Empty the store between measurements.
+    reset: Callable[[], None]
+
+
+def run_round(system: System, ctx: Context) -> None:
+    """Every measurement of one system, once."""
+    args, results, name = ctx.args, ctx.results, system.name
+
+    def attempt(what: str, measure: Callable[[dict[str, str]], None]) -> None:
+        ctx.reset()
+        log(f"  {name}: {what}")
+        try:
+            measure(ctx.env_for(system))
+        except BenchError as exc:
+            log(f"    failed: {exc}")
+            results.error(name, f"{what}: {exc}")
+
+    def enqueue(mode: str, n: int) -> Callable[[dict[str, str]], None]:
+        def measure(env: dict[str, str]) -> None:
+            out = produce(system.producer, mode, n, env)
+            if "unsupported" in out:
+                results.note(name, f"enqueue {mode}: {out['unsupported']}")
+            else:
+                results.add(name, f"enqueue_{mode}", out["n"] / out["seconds"])
+
+        return measure
+
+    def drain(processes: int) -> Callable[[dict[str, str]], None]:
+        def measure(env: dict[str, str]) -> None:
+            def fill() -> None:
+                produce(system.producer, "fill", args.jobs, env)
+
+            outcome = measure_drain(
+                n=args.jobs,
+                fill=fill,
+                commands=system.commands(processes, False),
+                env=env,
+                probe=ctx.probe,
+                logdir=ctx.logdir,
+                timeout_s=args.timeout,
+                what=f"{name} drain {processes}",
+            )
+            results.add(name, f"drain_{processes}", outcome.jobs_per_s)
+            results.add(name, f"drain_{processes}_wall_s", outcome.wall_s)
+            if processes == 1:
+                results.add(name, "rss", outcome.peak_rss_total_mb)
+                results.add(name, "rss_largest_process", outcome.peak_rss_process_mb)
+            if outcome.extra_runs:
+                results.note(name, f"drain {processes}: {outcome.extra_runs} jobs ran twice")
+
+        return measure
+
+    def lateness(env: dict[str, str]) -> None:
+        outcome = measure_lateness(
+            system=system.producer,
+            jobs=args.lateness_jobs,
+            spread_s=args.spread,
+            commands=system.commands(1, True),
+            env=env,
+            probe=ctx.probe,
+            logdir=ctx.logdir,
+            what=f"{name} lateness",
+        )
+        results.add(name, "late_p50", outcome.p50_ms)
+        results.add(name, "late_p99", outcome.p99_ms)
+        results.add(name, "late_max", outcome.max_ms)
+        results.add(name, "late_min", outcome.min_ms)
+
+    attempt("enqueue one by one", enqueue("one", args.enqueue_jobs))
+    attempt("enqueue bulk", enqueue("bulk", args.bulk_jobs))
+    attempt("drain, 1 process", drain(1))
+    attempt("drain, 2 processes", drain(2))
+    if system.delays:
+        attempt("lateness", lateness)
+    ctx.reset()
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, defaults: dict[str, int]) -> None:
+    parser.add_argument("--quick", action="store_true", help="a small run (1 round, fewer jobs)")
+    parser.add_argument("--rounds", type=int, help="rounds per measurement (default 3; quick 1)")
+    parser.add_argument("--jobs", type=int, help=f"jobs per drain (default {defaults['jobs']:,})")
+    parser.add_argument(
+        "--enqueue-jobs", type=int, help=f"jobs enqueued one by one (default {defaults['one']:,})"
+    )
+    parser.add_argument(
+        "--bulk-jobs", type=int, help=f"jobs enqueued in bulk (default {defaults['bulk']:,})"
+    )
+    parser.add_argument("--lateness-jobs", type=int, default=200, help="delayed jobs (200)")
+    parser.add_argument("--spread", type=float, default=2.0, help="seconds they are due over (2)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds a drain may take")
+    parser.add_argument("--only", help="comma-separated systems to run (default: all)")
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write every figure as JSON ('-': stdout)"
+    )
+
+
+def finish_arguments(
+    args: argparse.Namespace, defaults: dict[str, int], quick: dict[str, int]
+) -> None:
+    pick = quick if args.quick else defaults
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.jobs = args.jobs or pick["jobs"]
+    args.enqueue_jobs = args.enqueue_jobs or pick["one"]
+    args.bulk_jobs = args.bulk_jobs or pick["bulk"]
+
+
+def select(systems: list[System], only: str | None) -> list[System]:
+    """The systems named by ``--only`` (all without it); an unknown name exits with one line."""
+    if not only:
+        return systems
+    wanted = {name.strip() for name in only.split(",")}
+    unknown = wanted - {s.name for s in systems}
+    if unknown:
+        known = ", ".join(s.name for s in systems)
+        sys.exit(f"unknown system(s): {', '.join(sorted(unknown))} (known: {known})")
+    return [s for s in systems if s.name in wanted]
+
+
+def run_rounds(systems: Sequence[System], ctx: Context) -> dict[str, str]:
+    """Every round of every available system; returns the skipped ones with why."""
+    skipped = {s.name: reason for s in systems if (reason := s.unavailable())}
+    for name, reason in skipped.items():
+        log(f"skipping {name}: {reason}")
+    runnable = [s for s in systems if s.name not in skipped]
+    for index in range(ctx.args.rounds):
+        log(f"round {index + 1} of {ctx.args.rounds}")
+        # Rotate the order so that no system always runs first (or last) on a busy machine.
+        shift = index % max(1, len(runnable))
+        for system in runnable[shift:] + runnable[:shift]:
+            run_round(system, ctx)
+    return skipped
+
+
+def best(
+    results: Results, systems: Sequence[str], metric: str, *, low: bool = False
+) -> tuple[str | None, float | None]:
+    """The system with the highest (or lowest) median of ``metric``, and that median."""
+    found = [(s, v) for s in systems if (v := results.median(s, metric)) is not None]
+    if not found:
+        return None, None
+    return (min if low else max)(found, key=lambda item: item[1])
+
+
+def goal(
+    name: str, value: float | None, fmt: str, target: str, met: Callable[[float], bool]
+) -> Goal:
+    shown = format_value(value, fmt) + (" ms" if fmt == "ms" and value is not None else "")
+    return Goal(name, shown, target, None if value is None else met(value))
+
+
+def ratios_table(results: Results, numerators: Sequence[str], others: Sequence[str]) -> str:
+    metrics = [c for c in COLUMNS if c.fmt == "rate"]
+    rows = []
+    for name in numerators:
+        for other in others:
+            cells = [
+                format_value(
+                    ratio(results.median(name, c.metric), results.median(other, c.metric)), "ratio"
+                )
+                for c in metrics
+            ]
+            rows.append([f"{name} ÷ {other}", *cells])
+    return markdown_table(["ratio", *(c.title for c in metrics)], rows)
+
+
+def report(
+    *,
+    title: str,
+    script: str,
+    argv: Sequence[str],
+    args: argparse.Namespace,
+    systems: Sequence[System],
+    results: Results,
+    goals: Sequence[Goal],
+    skipped: dict[str, str],
+    extra_versions: dict[str, str],
+    elapsed_s: float,
+) -> None:
+    """Print the tables, ratios and goals; write the JSON when asked."""
+    versions = {package: package_version(package) for s in systems for package in s.versions}
+    versions.update(extra_versions)
+    names = [s.name for s in systems if s.name in results.rounds]
+    dqueue_names = [s.name for s in systems if s.kind == "dqueue" and s.name in results.rounds]
+    others = [s.name for s in systems if s.kind != "dqueue" and s.name in results.rounds]
+    now = datetime.now(UTC)
+    command = f"python {script} {shlex.join(argv)}".rstrip()
+
+    print(f"\n## {title} ({now:%Y-%m-%d %H:%M} UTC, {elapsed_s:.0f} s)\n")
+    print(f"command: {command}")
+    print(
+        f"rounds: {args.rounds}; drains of {args.jobs:,} no-op jobs; enqueue {args.enqueue_jobs:,}"
+        f" one by one, {args.bulk_jobs:,} in bulk; {args.lateness_jobs} delayed jobs due over "
+        f"{args.spread:g} s; every figure is the median of the rounds"
+    )
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    machine = machine_info()
+    print(
+        f"machine: {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"load average now {machine['load_average']}\n"
+    )
+    print(results_table(results, names, COLUMNS))
+    if dqueue_names and others:
+        print("\nRatios (medians of this run):\n")
+        print(ratios_table(results, dqueue_names, others))
+    if goals:
+        print("\nGoals:\n")
+        print(goals_table(goals))
+    print()
+    for system in systems:
+        for note in results.notes.get(system.name, []):
+            print(f"note: {system.name}: {note}")
+        for error in results.errors.get(system.name, []):
+            print(f"error: {system.name}: {error.splitlines()[0]}")
+    for name, reason in skipped.items():
+        print(f"skipped: {name}: {reason}")
+
+    if args.json:
+        write_json(
+            args.json,
+            {
+                "benchmark": title,
+                "date": now.isoformat(timespec="seconds"),
+                "command": command,
+                "elapsed_s": round(elapsed_s, 1),
+                "machine": machine,
+                "versions": versions,
+                "parameters": {k: v for k, v in vars(args).items() if k != "json"},
+                "configuration": {s.name: s.config for s in systems},
+                "rounds": results.rounds,
+                "medians": results.medians(),
+                "goals": [vars(g) for g in goals],
+                "notes": results.notes,
+                "errors": results.errors,
+                "skipped": skipped,
+            },
+        )
+
+
+def timed_run(body: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    body()
+    return time.perf_counter() - started
