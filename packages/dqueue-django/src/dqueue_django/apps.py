@@ -1,0 +1,75 @@
+"""The Django app: ``INSTALLED_APPS += ["dqueue_django"]``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+from dqueue import settings as dqueue_settings
+from dqueue.enqueueing import set_dispatcher
+from dqueue.errors import ConfigurationError
+from dqueue.execution import add_call_wrapper
+from dqueue.loading import import_task_modules
+from dqueue.settings import PREFIX
+
+from . import transactions
+from .checks import register_checks
+from .conf import django_layer
+from .discovery import autodiscover_tasks
+
+__all__ = ["DQueueConfig", "install", "uninstall"]
+
+_logger = logging.getLogger("dqueue.django")
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        dqueue_settings.invalidate_settings()
+
+
+def install() -> None:
+    """Put Django in charge of dqueue: settings layer, on-commit dispatcher, atomic tasks.
+
+    Idempotent. ``ready()`` calls it; tests that reset dqueue's state call it again.
+    """
+    # A bad value must not stop Django from starting: `manage.py check` reports it
+    # (dqueue_django.E001), and every command that needs the settings says it again.
+    with contextlib.suppress(ConfigurationError):
+        dqueue_settings.configure(framework=django_layer)
+    set_dispatcher(transactions.dispatch_on_commit)
+    add_call_wrapper(transactions.atomic_call)  # innermost: added first
+    add_call_wrapper(transactions.job_scope)
+    setting_changed.connect(_settings_changed, dispatch_uid="dqueue_django.settings_changed")
+    transactions.set_active(True)
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: plain dqueue again (the wrappers stay registered but step aside)."""
+    transactions.set_active(False)
+    set_dispatcher(None)
+    setting_changed.disconnect(dispatch_uid="dqueue_django.settings_changed")
+
+
+class DQueueConfig(AppConfig):
+    """Reads ``DQUEUE_*`` from Django's settings and finds every app's ``tasks`` module."""
+
+    name = "dqueue_django"
+    verbose_name = "dqueue"
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        """Install the settings layer and hooks, register checks, import the tasks."""
+        install()
+        register_checks()
+        layer = django_layer()
+        ignore_apps = layer.get(PREFIX + "IGNORE_APPS", ())
+        if isinstance(ignore_apps, str) or not isinstance(ignore_apps, list | tuple):
+            ignore_apps = ()  # the check reports the bad value
+        autodiscover_tasks(ignore_apps)
+        extra = layer.get(PREFIX + "TASKS", ())
+        if isinstance(extra, list | tuple) and all(isinstance(item, str) for item in extra):
+            import_task_modules(tuple(extra))

@@ -1,0 +1,163 @@
+"""System checks: ``manage.py check`` reports every bad ``DQUEUE_*`` setting by name.
+
+- ``dqueue_django.E001``: a setting has a bad value (wrong type, out of range).
+- ``dqueue_django.E002``: ``DQUEUE_BACKEND`` / ``DQUEUE_BACKEND_OVERRIDES`` names no backend.
+- ``dqueue_django.E003``: a ``DQUEUE_MIDDLEWARE`` entry or ``DQUEUE_LOGGER_FACTORY`` cannot be
+  imported.
+- ``dqueue_django.E004``: ``DQUEUE_CRON_TIMEZONE`` is not a known time zone.
+- ``dqueue_django.E005``: an app's ``cron.py`` (or ``DQUEUE_CRON``) has a bad entry.
+- ``dqueue_django.W001``: a ``DQUEUE_*`` name that is no dqueue setting (a typo?).
+- ``dqueue_django.W002``: a queue in ``DQUEUE_WORKERS`` that no task, cron entry or Tasks
+  backend uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from dqueue.backends import Backend
+from dqueue.errors import ConfigurationError
+from dqueue.loading import import_string
+from dqueue.settings import PREFIX, Settings, environment_layer
+
+from .conf import django_layer, suggest_name, unknown_names
+
+__all__ = ["TAG", "check_settings", "register_checks"]
+
+TAG = "dqueue"
+
+
+def register_checks() -> None:
+    """Register dqueue-django's checks with Django (``ready()`` calls this)."""
+    register(check_settings, TAG)
+
+
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Every problem with the ``DQUEUE_*`` settings, one message per problem."""
+    layer = django_layer()
+    messages: list[CheckMessage] = list(_typos(layer))
+    value_errors = list(_bad_values(layer))
+    messages.extend(value_errors)
+    if value_errors:
+        return messages  # the other checks need valid settings to mean anything
+    settings = Settings.from_layers([environment_layer(), layer])
+    messages.extend(_unloadable(settings))
+    messages.extend(_cron_problems(settings))
+    messages.extend(_idle_queues(settings))
+    return messages
+
+
+def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    for name in unknown_names(layer):
+        close = suggest_name(name)
+        hint = (
+            f"Did you mean {close}?" if close else "The dqueue-django README lists every setting."
+        )
+        found.append(
+            Warning(
+                f"{name} is not a dqueue setting; it is ignored.",
+                hint=hint,
+                obj=name,
+                id="dqueue_django.W001",
+            )
+        )
+    return found
+
+
+def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    known = set(Settings.names())
+    for full_name, value in sorted(layer.items()):
+        short = full_name.removeprefix(PREFIX)
+        if short not in known:
+            continue
+        try:
+            Settings(**{short: value})
+        except ConfigurationError as exc:
+            found.append(Error(str(exc), obj=full_name, id="dqueue_django.E001"))
+        except TypeError as exc:  # not even the right shape for the field
+            found.append(Error(f"{full_name}: {exc}", obj=full_name, id="dqueue_django.E001"))
+    if not found:
+        try:
+            Settings.from_layers([environment_layer(), layer])
+        except ConfigurationError as exc:  # a value that is only bad in combination
+            found.append(Error(str(exc), id="dqueue_django.E001"))
+    return found
+
+
+def _unloadable(settings: Settings) -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    backends = [("DQUEUE_BACKEND", settings.BACKEND)]
+    backends += [
+        (f"DQUEUE_BACKEND_OVERRIDES[{queue!r}]", path)
+        for queue, path in sorted(settings.BACKEND_OVERRIDES.items())
+    ]
+    for setting, path in backends:
+        try:
+            cls = import_string(path, setting=setting)
+        except ConfigurationError as exc:
+            found.append(Error(str(exc), obj=setting, id="dqueue_django.E002"))
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            found.append(
+                Error(
+                    f"{setting} = {path!r} is not a dqueue Backend class",
+                    obj=setting,
+                    id="dqueue_django.E002",
+                )
+            )
+    for path in settings.MIDDLEWARE:
+        try:
+            import_string(path, setting="DQUEUE_MIDDLEWARE")
+        except ConfigurationError as exc:
+            found.append(Error(str(exc), obj="DQUEUE_MIDDLEWARE", id="dqueue_django.E003"))
+    try:
+        import_string(settings.LOGGER_FACTORY, setting="DQUEUE_LOGGER_FACTORY")
+    except ConfigurationError as exc:
+        found.append(Error(str(exc), obj="DQUEUE_LOGGER_FACTORY", id="dqueue_django.E003"))
+    try:
+        ZoneInfo(settings.CRON_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        found.append(
+            Error(
+                f"DQUEUE_CRON_TIMEZONE = {settings.CRON_TIMEZONE!r} is not a known time zone",
+                hint="Use an IANA name such as 'UTC' or 'Europe/London'.",
+                obj="DQUEUE_CRON_TIMEZONE",
+                id="dqueue_django.E004",
+            )
+        )
+    return found
+
+
+def _cron_problems(settings: Settings) -> list[CheckMessage]:
+    from .cron import cron_errors
+
+    return [
+        Error(message, obj=where, id="dqueue_django.E005")
+        for where, message in cron_errors(settings)
+    ]
+
+
+def _idle_queues(settings: Settings) -> list[CheckMessage]:
+    from .queues import used_queues
+
+    used = used_queues(settings)
+    return [
+        Warning(
+            f"DQUEUE_WORKERS configures queue {queue!r}, but no task, cron entry or Tasks "
+            "backend uses it; its workers would wait for ever.",
+            hint="Check the queue name for a typo, or remove it from DQUEUE_WORKERS.",
+            obj="DQUEUE_WORKERS",
+            id="dqueue_django.W002",
+        )
+        for queue, count in sorted(settings.WORKERS.items())
+        if count > 0 and queue not in used
+    ]

@@ -1,0 +1,94 @@
+"""Django's settings as a layer of dqueue's settings.
+
+dqueue keeps one typed settings object (:mod:`dqueue.settings`) built from layers: defaults,
+environment, the framework, then ``--config FILE``. This module is the framework layer: every
+``DQUEUE_*`` name in ``django.conf.settings``. It is read lazily, each time dqueue rebuilds its
+settings, and Django's ``setting_changed`` signal (sent by ``override_settings``) makes dqueue
+rebuild them, so tests can change ``DQUEUE_*`` settings the usual Django way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dqueue import settings as dqueue_settings
+from dqueue.errors import ConfigurationError
+from dqueue.settings import PREFIX, Settings
+
+__all__ = [
+    "config_file",
+    "django_layer",
+    "known_names",
+    "suggest_name",
+    "unknown_names",
+]
+
+
+def django_layer() -> dict[str, Any]:
+    """Every ``DQUEUE_*`` value set in Django's settings, by full name."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return {}
+    return {name: getattr(settings, name) for name in dir(settings) if name.startswith(PREFIX)}
+
+
+def known_names() -> frozenset[str]:
+    """Every setting's full name (``DQUEUE_WORKERS``, ...)."""
+    return frozenset(PREFIX + name for name in Settings.names())
+
+
+def unknown_names(layer: dict[str, Any] | None = None) -> list[str]:
+    """``DQUEUE_*`` names in Django's settings that are no dqueue setting (typos), sorted."""
+    names = django_layer() if layer is None else layer
+    known = known_names()
+    return sorted(name for name in names if name not in known)
+
+
+def suggest_name(name: str) -> str | None:
+    """The known setting name closest to ``name``, if one is close enough to be a typo."""
+    matches = difflib.get_close_matches(name, sorted(known_names()), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+@contextmanager
+def config_file(path: str | os.PathLike[str] | None) -> Iterator[list[str]]:
+    """Layer ``path`` (a ``--config`` file) over Django's settings for the block.
+
+    Yields the warnings the file raised (unexpected names), so that a command can print them
+    as lines rather than tracebacks. The layer is removed on exit: a management command run
+    with ``call_command`` leaves the process's settings as it found them.
+
+    Raises:
+        ConfigurationError: the file is missing, fails to run, or sets a bad value.
+    """
+    if path is None:
+        yield []
+        return
+    layers = _file_layers()
+    before = len(layers)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            dqueue_settings.configure(config_file=path)
+        except ConfigurationError:
+            del layers[before:]
+            dqueue_settings.invalidate_settings()
+            raise
+    try:
+        yield [str(item.message) for item in caught]
+    finally:
+        del layers[before:]
+        dqueue_settings.invalidate_settings()
+
+
+def _file_layers() -> list[dict[str, Any]]:
+    # dqueue.settings keeps its --config layers in a private list and has no "remove" verb;
+    # reaching in here is what lets call_command(..., config=...) be undone.
+    layers: list[dict[str, Any]] = dqueue_settings._file_layers
+    return layers

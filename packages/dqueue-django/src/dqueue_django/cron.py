@@ -1,0 +1,111 @@
+"""``cron.py`` files: each installed app's ``CONFIG`` list, scheduled by dqueue-cron.
+
+.. code-block:: python
+
+    # myapp/cron.py
+    CONFIG = [
+        {"command": "clearsessions", "hours": "3", "minutes": "0"},
+        {"command": "send_digest", "schedule": "*/15 9-17 * * mon-fri", "queue": "mail"},
+        {"task": "myapp.tasks.rebuild_index", "schedule": "@hourly"},
+    ]
+
+A ``command`` entry runs the management command through the task
+``dqueue_django.tasks.run_command`` (``call_command(command, *command_args,
+**command_kwargs)``). ``DQUEUE_CRON`` entries are loaded too, so a project may keep its schedule
+in settings instead. Entry names (the command or task name by default) must be unique across
+all apps: the name keys each slot's single run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from django.apps import apps
+from django.utils.module_loading import module_has_submodule
+
+from dqueue.errors import ConfigurationError
+from dqueue.settings import Settings
+from dqueue_cron.config import check_unique_names, load_entries
+from dqueue_cron.entry import CronEntry
+
+from .discovery import ignored
+
+__all__ = ["COMMAND_TASK", "app_cron_configs", "cron_entries", "cron_errors", "cron_queues"]
+
+#: The task that ``command`` entries run.
+COMMAND_TASK = "dqueue_django.tasks.run_command"
+
+
+def app_cron_configs(ignore_apps: Iterable[str] = ()) -> list[tuple[str, Any]]:
+    """``(module name, CONFIG)`` of every installed app with a ``cron.py``.
+
+    Raises:
+        ConfigurationError: an app's ``cron.py`` fails to import, or has no ``CONFIG``.
+    """
+    ignore = tuple(ignore_apps)
+    found: list[tuple[str, Any]] = []
+    for app_config in apps.get_app_configs():
+        if ignored(app_config, ignore) or app_config.module is None:
+            continue
+        if not module_has_submodule(app_config.module, "cron"):
+            continue
+        name = f"{app_config.name}.cron"
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            raise ConfigurationError(f"{name} failed to import: {problem}") from exc
+        if not hasattr(module, "CONFIG"):
+            raise ConfigurationError(f"{name} has no CONFIG list")
+        found.append((name, module.CONFIG))
+    return found
+
+
+def cron_entries(settings: Settings) -> list[CronEntry]:
+    """Every cron entry: ``DQUEUE_CRON``, then each app's ``cron.py``, in app order.
+
+    Raises:
+        ConfigurationError: an entry is malformed (the message names it and its field), two
+            entries share a name, or a ``cron.py`` cannot be loaded.
+    """
+    entries = load_entries(settings.CRON, where="DQUEUE_CRON", command_task=COMMAND_TASK)
+    for module, config in app_cron_configs(settings.IGNORE_APPS):
+        entries.extend(load_entries(config, where=f"{module} CONFIG", command_task=COMMAND_TASK))
+    check_unique_names(entries)
+    return entries
+
+
+def cron_errors(settings: Settings) -> list[tuple[str, str]]:
+    """``(where, message)`` for each problem with the cron configuration (for the checks)."""
+    problems: list[tuple[str, str]] = []
+    entries: list[CronEntry] = []
+    try:
+        entries += load_entries(settings.CRON, where="DQUEUE_CRON", command_task=COMMAND_TASK)
+    except ConfigurationError as exc:
+        problems.append(("DQUEUE_CRON", str(exc)))
+    try:
+        configs = app_cron_configs(settings.IGNORE_APPS)
+    except ConfigurationError as exc:
+        return [*problems, ("cron.py", str(exc))]
+    for module, config in configs:
+        try:
+            entries += load_entries(config, where=f"{module} CONFIG", command_task=COMMAND_TASK)
+        except ConfigurationError as exc:
+            problems.append((module, f"{module}: {exc}"))
+    if not problems:
+        try:
+            check_unique_names(entries)
+        except ConfigurationError as exc:
+            problems.append(("cron", str(exc)))
+    return problems
+
+
+def cron_queues(settings: Settings) -> set[str]:
+    """The queues that enabled cron entries send jobs to (none when the config is bad)."""
+    try:
+        entries = cron_entries(settings)
+    except ConfigurationError:
+        return set()
+    return {entry.queue or settings.CRON_QUEUE for entry in entries if entry.enabled}

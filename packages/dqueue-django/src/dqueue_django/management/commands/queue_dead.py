@@ -1,0 +1,80 @@
+"""``manage.py queue_dead list|retry|purge QUEUE [JOB_ID ...]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from dqueue.clock import to_datetime
+from dqueue.settings import Settings
+
+from ..base import QueueCommand
+
+
+class Command(QueueCommand):
+    """Inspect the dead letters of a queue, put them back, or delete them."""
+
+    help = (
+        "Dead letters: jobs that failed for good. 'list' shows the newest with why they "
+        "failed; 'retry' puts them (all, or the ids given) back on the queue with fresh "
+        "attempts; 'purge' deletes them (all needs --yes)."
+    )
+
+    def add_command_arguments(self, parser: CommandParser) -> None:
+        """Add the action, the queue, job ids and the options."""
+        parser.add_argument("action", choices=("list", "retry", "purge"))
+        super().add_command_arguments(parser)
+        parser.add_argument("job_ids", nargs="*", metavar="JOB_ID",
+                            help="only these jobs (retry, purge)")  # fmt: skip
+        parser.add_argument("--limit", type=int, default=20,
+                            help="list at most this many (20)")  # fmt: skip
+        parser.add_argument("--json", action="store_true", help="list as JSON")
+        parser.add_argument("--traceback", dest="show_traceback", action="store_true",
+                            help="list with each failure's traceback")  # fmt: skip
+        parser.add_argument("--yes", action="store_true", help="purge all without asking")
+
+    def run(self, settings: Settings, **options: Any) -> None:
+        """Do the action."""
+        queue: str = options["queue"]
+        backend = self.backend_for(settings, queue)
+        ids: list[str] = options["job_ids"]
+        action = options["action"]
+        if action == "list":
+            if options["limit"] < 1:
+                raise CommandError("--limit must be 1 or more")
+            self._list(backend.dead_letters(queue, limit=options["limit"]), **options)
+        elif action == "retry":
+            count = backend.retry_dead(queue, ids or None)
+            self.stdout.write(f"Put {count} dead job(s) back on queue {queue}.")
+        else:
+            if not ids and not options["yes"]:
+                raise CommandError(f"purging every dead letter of {queue!r} needs --yes")
+            count = backend.purge_dead(queue, ids or None)
+            self.stdout.write(f"Deleted {count} dead job(s) of queue {queue}.")
+
+    def _list(self, letters: list[Any], **options: Any) -> None:
+        if options["json"]:
+            self.write_json(
+                [
+                    {
+                        "job": letter.job.to_dict(),
+                        "failure": letter.failure.to_dict(),
+                        "died_at": to_datetime(letter.died_at).isoformat(),
+                        "raw": letter.raw,
+                    }
+                    for letter in letters
+                ]
+            )
+            return
+        if not letters:
+            self.stdout.write(f"No dead letters in queue {options['queue']}.")
+            return
+        for letter in letters:
+            died = to_datetime(letter.died_at).isoformat(" ", "seconds")
+            self.stdout.write(
+                f"{letter.job.id}  {letter.job.task}  died {died} after "
+                f"{letter.job.attempt} attempt(s): {letter.failure.summary()}"
+            )
+            if options["show_traceback"] and letter.failure.traceback:
+                self.stdout.write(letter.failure.traceback.rstrip())

@@ -1,0 +1,49 @@
+"""``manage.py queue_worker QUEUE [N]``: one worker, in the foreground."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from dqueue.settings import Settings
+from dqueue.worker import Worker
+
+from ...transactions import set_worker_process
+from ..base import DQueueCommand
+
+
+class Command(DQueueCommand):
+    """Run one worker of a queue until stopped (``queue_runner`` starts these)."""
+
+    help = (
+        "Run one worker of a queue in the foreground until SIGTERM or SIGINT. queue_runner "
+        "starts one of these per worker; run it by hand to debug a queue."
+    )
+
+    def add_command_arguments(self, parser: CommandParser) -> None:
+        """Add ``queue``, the worker number and the worker's options."""
+        parser.add_argument("queue", help="the queue to serve")
+        parser.add_argument("number", nargs="?", type=int, default=1,
+                            help="this worker's number within its queue (1)")  # fmt: skip
+        parser.add_argument("--touch-file", "--touchfile", dest="touch_file", metavar="PATTERN",
+                            help="touch this file after every successful job; %%s is the "
+                                 "queue name (DQUEUE_TOUCH_FILE)")  # fmt: skip
+        parser.add_argument("--burst", action="store_true",
+                            help="exit as soon as the queue has nothing due")  # fmt: skip
+
+    def run(self, settings: Settings, **options: Any) -> None:
+        """Run the worker; exit with its status."""
+        if options["number"] < 1:
+            raise CommandError(f"the worker number must be 1 or more, not {options['number']}")
+        if options.get("touch_file"):
+            settings = settings.replace(TOUCH_FILE=options["touch_file"])
+        set_worker_process(True)
+        try:
+            code = Worker(settings, options["queue"], options["number"],
+                          burst=options["burst"]).run()  # fmt: skip
+        finally:
+            set_worker_process(False)
+        if code:
+            sys.exit(code)

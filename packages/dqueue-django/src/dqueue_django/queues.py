@@ -1,0 +1,62 @@
+"""Which queues exist under Django, and how many workers each gets in the pool.
+
+A queue gets workers when ``DQUEUE_WORKERS`` names it, or (one worker, unless
+``DQUEUE_WORKERS`` says otherwise) when something sends jobs to it by default:
+
+- a task defined in an installed app (``@task(queue=...)``);
+- a ``cron.py`` entry (its ``queue``, ``DQUEUE_CRON_QUEUE`` by default), in pooled runs only;
+- a ``TASKS`` alias served by :class:`~dqueue_django.tasks_backend.DQueueTaskBackend`
+  (its ``QUEUES``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dqueue.pool import queue_counts
+from dqueue.registry import TaskRegistry
+from dqueue.settings import Settings
+
+from .discovery import tasks_of_installed_apps
+
+__all__ = ["django_tasks_queues", "pool_counts", "used_queues"]
+
+BACKEND_PATH = "dqueue_django.tasks_backend.DQueueTaskBackend"
+
+
+def django_tasks_queues() -> set[str]:
+    """The ``QUEUES`` of every ``TASKS`` alias that dqueue's Tasks backend serves."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    queues: set[str] = set()
+    configured: dict[str, Any] = getattr(settings, "TASKS", {}) or {}
+    for params in configured.values():
+        path = params.get("BACKEND", "") if isinstance(params, dict) else ""
+        if path != BACKEND_PATH:
+            try:
+                from .tasks_backend import DQueueTaskBackend
+
+                cls = import_string(path)
+            except Exception:  # Django's own checks report an unusable TASKS entry
+                continue
+            if not (isinstance(cls, type) and issubclass(cls, DQueueTaskBackend)):
+                continue
+        queues.update(params.get("QUEUES", ["default"]))
+    return queues
+
+
+def used_queues(settings: Settings, *, with_cron: bool = True) -> set[str]:
+    """Every queue that tasks, cron entries or the Tasks backend send jobs to by default."""
+    from .cron import cron_queues
+
+    used = {task.options.queue for task in tasks_of_installed_apps()} | django_tasks_queues()
+    if with_cron:
+        used |= cron_queues(settings)
+    return used
+
+
+def pool_counts(settings: Settings, *, with_cron: bool = True) -> dict[str, int]:
+    """Workers of every queue in the whole pool (``DQUEUE_WORKERS`` plus implied queues)."""
+    return queue_counts(settings, sorted(used_queues(settings, with_cron=with_cron)),
+                        registry=TaskRegistry())  # fmt: skip

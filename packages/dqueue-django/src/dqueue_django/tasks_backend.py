@@ -1,0 +1,296 @@
+"""A backend for Django's Tasks framework (``django.tasks``) that runs tasks on dqueue.
+
+.. code-block:: python
+
+    TASKS = {
+        "default": {
+            "BACKEND": "dqueue_django.tasks_backend.DQueueTaskBackend",
+            "QUEUES": ["default", "emails"],
+            "OPTIONS": {"MAX_ATTEMPTS": 1, "RESULT_TTL": 86400, "ENQUEUE_ON_COMMIT": False},
+        }
+    }
+
+Each enqueue becomes one dqueue job, named by the Django task's ``module_path``, on the queue
+named by its ``queue_name``, stored by the dqueue backend that serves that queue
+(``DQUEUE_BACKEND`` / ``DQUEUE_BACKEND_OVERRIDES``). ``queue_runner`` runs them like any other
+job (see :mod:`dqueue_django.tasks_runner`); the job id is the result id. What the backend can
+do follows from the dqueue backends behind its queues, and the capability flags say so:
+
+- ``supports_defer``: the dqueue backends keep delayed jobs (not the synchronous one);
+- ``supports_priority``: they order due jobs by priority (-100 to 100, as Django);
+- ``supports_get_result``: they keep results (from any process);
+- ``supports_async_task``: always; workers run coroutine functions with ``async_to_sync``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.checks import CheckMessage, Error
+from django.utils import timezone
+
+from dqueue.backends import Backend, get_backend
+from dqueue.backends.base import JobResult, JobStatus
+from dqueue.clock import to_datetime
+from dqueue.errors import DQueueError
+from dqueue.loading import import_string
+from dqueue.settings import Settings, get_settings
+
+from .tasks_compat import (
+    BaseTaskBackend,
+    InvalidTask,
+    Task,
+    TaskError,
+    TaskResult,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_enqueued,
+)
+from .tasks_runner import META_KEY, register_django_task, resolve_django_task
+from .transactions import after_commit
+
+__all__ = ["DQueueTaskBackend", "task_result_from_job_result"]
+
+_OPTIONS = {"MAX_ATTEMPTS", "RESULT_TTL", "ENQUEUE_ON_COMMIT"}
+
+_STATUSES = {
+    JobStatus.QUEUED: TaskResultStatus.READY,
+    JobStatus.RUNNING: TaskResultStatus.RUNNING,
+    JobStatus.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
+    # A failed run with attempts left is "ready to be executed again", in Django's words.
+    JobStatus.FAILED: TaskResultStatus.READY,
+    JobStatus.DEAD: TaskResultStatus.FAILED,
+}
+
+
+class DQueueTaskBackend(BaseTaskBackend):
+    """Django Tasks backend: tasks are dqueue jobs, run by ``manage.py queue_runner``.
+
+    ``OPTIONS``: ``MAX_ATTEMPTS`` (runs before a failing task is FAILED, default 1, as Django's
+    API has no retries), ``RESULT_TTL`` (seconds results are kept, default
+    ``DQUEUE_RESULT_TTL``), ``ENQUEUE_ON_COMMIT`` (hold the job until the surrounding
+    transaction commits; default ``False``, as Django documents enqueues to be immediate).
+    """
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self._forced: dict[str, bool] = {}
+
+    # -- capability flags, from the dqueue backends serving this alias's queues -------------------
+
+    def _backend_classes(self) -> list[type[Backend]]:
+        settings = get_settings()
+        if self.queues:
+            paths = {settings.backend_path(queue) for queue in self.queues}
+        else:
+            paths = {settings.BACKEND, *settings.BACKEND_OVERRIDES.values()}
+        classes: list[type[Backend]] = []
+        for path in sorted(paths):
+            try:
+                cls = import_string(path)
+            except DQueueError:
+                return []
+            if not (isinstance(cls, type) and issubclass(cls, Backend)):
+                return []
+            classes.append(cls)
+        return classes
+
+    def _all(self, flag: str) -> bool:
+        if flag in self._forced:
+            return self._forced[flag]
+        classes = self._backend_classes()
+        if not classes:
+            return False
+        if flag == "supports_results":
+            return all(cls.supports_results and not cls.runs_inline for cls in classes)
+        return all(bool(getattr(cls, flag)) for cls in classes)
+
+    @property
+    def supports_defer(self) -> bool:
+        """Tasks may have a ``run_after``: every dqueue backend behind this alias delays jobs."""
+        return self._all("supports_delay")
+
+    @supports_defer.setter
+    def supports_defer(self, value: bool) -> None:
+        self._forced["supports_delay"] = value
+
+    @property
+    def supports_priority(self) -> bool:
+        """Priorities order execution: every dqueue backend behind this alias orders by it."""
+        return self._all("supports_priority")
+
+    @supports_priority.setter
+    def supports_priority(self, value: bool) -> None:
+        self._forced["supports_priority"] = value
+
+    @property
+    def supports_get_result(self) -> bool:
+        """Results can be read from any process: every dqueue backend behind it keeps them."""
+        return self._all("supports_results")
+
+    @supports_get_result.setter
+    def supports_get_result(self, value: bool) -> None:
+        self._forced["supports_results"] = value
+
+    #: Workers run coroutine functions through ``Task.call`` (``async_to_sync``).
+    supports_async_task = True
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def validate_task(self, task: Task[..., Any]) -> None:
+        """Django's validation, accepting a ``timedelta`` ``run_after`` (relative to enqueue)."""
+        run_after: object = task.run_after
+        if isinstance(run_after, timedelta):
+            if run_after < timedelta(0):
+                raise InvalidTask("run_after must not be a negative timedelta.")
+            if not self.supports_defer:
+                raise InvalidTask("Backend does not support run_after.")
+            # Validate everything else on a copy without the timedelta Django can't check.
+            task = dataclasses.replace(task, run_after=None)
+        super().validate_task(task)
+        register_django_task(task)
+
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
+        """Report unknown ``OPTIONS`` and dqueue backends that cannot be loaded."""
+        messages: list[CheckMessage] = []
+        unknown = sorted(set(self.options) - _OPTIONS)
+        if unknown:
+            messages.append(
+                Error(
+                    f"TASKS[{self.alias!r}]['OPTIONS'] has unknown option(s) {', '.join(unknown)}",
+                    hint=f"dqueue's Tasks backend takes {', '.join(sorted(_OPTIONS))}.",
+                    id="dqueue_django.E010",
+                )
+            )
+        max_attempts = self.options.get("MAX_ATTEMPTS", 1)
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            messages.append(
+                Error(
+                    f"TASKS[{self.alias!r}]['OPTIONS']['MAX_ATTEMPTS'] must be 1 or more",
+                    id="dqueue_django.E010",
+                )
+            )
+        return messages
+
+    # -- enqueue ----------------------------------------------------------------------------------
+
+    def enqueue(  # type: ignore[override]
+        self, task: Task[..., Any], args: Iterable[Any], kwargs: dict[str, Any]
+    ) -> TaskResult[..., Any]:
+        """Store a job that runs ``task(*args, **kwargs)`` in a ``queue_runner`` worker."""
+        self.validate_task(task)
+        settings = get_settings()
+        run_after: object = task.run_after
+        if isinstance(run_after, timedelta):
+            run_after = timezone.now() + run_after
+        runner = register_django_task(task).using(
+            queue=task.queue_name,
+            priority=task.priority,
+            max_attempts=int(self.options.get("MAX_ATTEMPTS", 1)),
+            result_ttl=float(self.options.get("RESULT_TTL", settings.RESULT_TTL)),
+            run_after=run_after if isinstance(run_after, datetime) else None,
+            on_commit=False,
+            meta={META_KEY: self.alias},
+        )
+        job = runner.build_job(tuple(args), dict(kwargs))
+        result = TaskResult(
+            task=task,
+            id=job.id,
+            status=TaskResultStatus.READY,
+            enqueued_at=to_datetime(job.enqueued_at),
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=list(job.args),
+            kwargs=dict(job.kwargs),
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+
+        def store() -> None:
+            from dqueue.enqueueing import send
+
+            send([job])
+            task_enqueued.send(type(self), task_result=result)
+
+        if self.options.get("ENQUEUE_ON_COMMIT", False):
+            after_commit(store)
+        else:
+            store()
+        return result
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
+        """The result of the task enqueued as ``result_id``, from any process.
+
+        Raises:
+            TaskResultDoesNotExist: no dqueue backend behind this alias knows the id (never
+                enqueued, or its result expired after ``RESULT_TTL``).
+        """
+        settings = get_settings()
+        for backend in self._stores(settings):
+            try:
+                info = backend.result(result_id)
+            except DQueueError:
+                continue
+            if info is not None:
+                return task_result_from_job_result(info, alias=self.alias)
+        raise TaskResultDoesNotExist(result_id)
+
+    def _stores(self, settings: Settings) -> list[Backend]:
+        queues = sorted(self.queues) or ["default", *sorted(settings.BACKEND_OVERRIDES)]
+        stores: dict[str, Backend] = {}
+        for queue in queues:
+            stores.setdefault(settings.backend_path(queue), get_backend(queue, settings=settings))
+        return list(stores.values())
+
+
+def _attempt_worker_ids(info: JobResult) -> list[str]:
+    # Django counts attempts as len(worker_ids); a store lists each worker once, so a worker
+    # that ran the job again is repeated to keep the count right.
+    worker_ids = list(info.worker_ids)
+    while worker_ids and len(worker_ids) < info.attempt:
+        worker_ids.append(worker_ids[-1])
+    return worker_ids
+
+
+def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..., Any]:
+    """Translate what a dqueue backend knows of a job into a Django ``TaskResult``.
+
+    Raises:
+        TaskResultDoesNotExist: the job is not a Django task's.
+    """
+    task = resolve_django_task(info.task)
+    if task is None:
+        raise TaskResultDoesNotExist(f"{info.job_id} is not the id of a Django task's result")
+    status = _STATUSES[info.status]
+    started = to_datetime(info.started_at) if info.started_at is not None else None
+    finished = None
+    if status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED) and info.finished_at:
+        finished = to_datetime(info.finished_at)
+    result = TaskResult(
+        task=task,
+        id=info.job_id,
+        status=status,
+        enqueued_at=to_datetime(info.enqueued_at) if info.enqueued_at is not None else None,
+        started_at=started,
+        last_attempted_at=started,
+        finished_at=finished,
+        # Stores that keep a job's arguments with its result expose them as args / kwargs.
+        args=list(getattr(info, "args", ()) or ()),
+        kwargs=dict(getattr(info, "kwargs", {}) or {}),
+        backend=alias,
+        errors=[
+            TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
+            for failure in info.failures
+        ],
+        worker_ids=_attempt_worker_ids(info),
+    )
+    if status == TaskResultStatus.SUCCESSFUL:
+        object.__setattr__(result, "_return_value", info.return_value)
+    return result

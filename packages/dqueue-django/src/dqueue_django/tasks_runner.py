@@ -1,0 +1,158 @@
+"""The worker side of the Django Tasks backend.
+
+Every Django task validated by :class:`~dqueue_django.tasks_backend.DQueueTaskBackend` is also
+registered as a dqueue task under its own ``module_path`` (``myapp.tasks.send_mail``), so that
+its jobs name it, ``queue_status`` and the dead letters show it, and a worker finds it the way it
+finds any task: by importing the module that the name points to, which defines the Django task
+again and so registers it again. Nothing else can be run this way: the name must resolve to a
+Django ``Task`` whose backend is a dqueue one.
+
+A run does what Django's own backends do: send ``task_started``, call the function (with a
+``TaskContext`` when the task takes one), normalise the return value to JSON inside the error
+handling, send ``task_finished`` with SUCCESSFUL or FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from dqueue import Task as DQueueTask
+from dqueue.backends import get_backend
+from dqueue.clock import to_datetime
+from dqueue.job import Job, process_identity
+from dqueue.registry import REGISTRY
+
+from .discovery import DJANGO_TASK_RUNNER_MARK
+from .tasks_compat import (
+    Task,
+    TaskContext,
+    TaskError,
+    TaskResult,
+    TaskResultStatus,
+    normalize_json,
+    task_backends,
+    task_finished,
+    task_started,
+)
+from .transactions import current_job
+
+__all__ = ["META_KEY", "is_django_task_runner", "register_django_task", "resolve_django_task"]
+
+_logger = logging.getLogger("dqueue.django.tasks")
+
+#: The job's ``meta`` key holding the ``TASKS`` alias that enqueued it.
+META_KEY = "django_tasks_backend"
+
+_RUNNER_MARK = DJANGO_TASK_RUNNER_MARK
+
+
+def is_django_task_runner(task: DQueueTask[Any, Any]) -> bool:
+    """Whether ``task`` is the dqueue side of a Django Tasks framework task."""
+    return bool(getattr(task.fn, _RUNNER_MARK, False))
+
+
+def resolve_django_task(module_path: str) -> Task[..., Any] | None:
+    """The Django task defined at ``module_path``, or ``None`` if there is none."""
+    try:
+        found = import_string(module_path)
+    except ImportError:
+        return None
+    return found if isinstance(found, Task) else None
+
+
+def register_django_task(task: Task[..., Any]) -> DQueueTask[Any, Any]:
+    """The dqueue task that runs ``task``, registered under its module path."""
+    name = task.module_path
+    existing = REGISTRY.get(name)
+    if existing is not None and is_django_task_runner(existing):
+        return existing
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return run_django_task_here(name, list(args), dict(kwargs))
+
+    setattr(run, _RUNNER_MARK, True)
+    run.__qualname__ = run.__name__ = task.name
+    runner: DQueueTask[Any, Any] = DQueueTask(run, name=name)
+    if existing is None:
+        REGISTRY.register(runner)
+    return runner
+
+
+def run_django_task_here(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Run the Django task at ``module_path`` for the current job; return its JSON result.
+
+    Raises:
+        LookupError: ``module_path`` names no Django task (nothing was run).
+        BaseException: whatever the task raised, after ``task_finished`` reported it.
+    """
+    task = resolve_django_task(module_path)
+    if task is None:
+        raise LookupError(f"{module_path!r} is not a Django Tasks framework task")
+    job = current_job()
+    alias = str((job.meta if job else {}).get(META_KEY, task.backend))
+    sender = type(task_backends[alias])
+    now = timezone.now()
+    result = TaskResult(
+        task=task,
+        id=job.id if job else "",
+        status=TaskResultStatus.RUNNING,
+        enqueued_at=to_datetime(job.enqueued_at) if job else None,
+        started_at=now,
+        last_attempted_at=now,
+        finished_at=None,
+        args=args,
+        kwargs=kwargs,
+        backend=alias,
+        errors=[],
+        worker_ids=_worker_ids(job),
+    )
+    task_started.send(sender=sender, task_result=result)
+    try:
+        if task.takes_context:
+            raw = task.call(TaskContext(task_result=result), *args, **kwargs)
+        else:
+            raw = task.call(*args, **kwargs)
+        value = normalize_json(raw)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        kind = type(exc)
+        result.errors.append(
+            TaskError(
+                exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+        )
+        object.__setattr__(result, "status", TaskResultStatus.FAILED)
+        object.__setattr__(result, "finished_at", timezone.now())
+        task_finished.send(sender=sender, task_result=result)
+        raise
+    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
+    object.__setattr__(result, "finished_at", timezone.now())
+    object.__setattr__(result, "_return_value", value)
+    task_finished.send(sender=sender, task_result=result)
+    return value
+
+
+def _worker_ids(job: Job | None) -> list[str]:
+    """The workers that ran the job so far, this one included (one entry per attempt)."""
+    if job is None:
+        return [process_identity()]
+    known: list[str] = []
+    try:
+        info = get_backend(job.queue).result(job.id)
+    except Exception:  # the ids are informative: a store hiccup must not fail the run
+        _logger.debug("could not read the worker ids of %s", job.describe(), exc_info=True)
+        info = None
+    if info is not None:
+        known = list(info.worker_ids)
+    if not known:
+        known = [process_identity()]
+    while len(known) < job.attempt:
+        known.append(known[-1])
+    return known

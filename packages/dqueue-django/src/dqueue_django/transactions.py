@@ -1,0 +1,178 @@
+"""Transactions: enqueue on commit, and run atomic tasks inside ``transaction.atomic()``.
+
+Two hooks into the core, installed by the app's ``ready()``:
+
+- a dispatcher (:func:`dqueue.enqueueing.set_dispatcher`): a job enqueued while a database
+  transaction is open is held until that transaction commits, and dropped if it rolls back.
+  The handle still carries the job's own id at once.
+- a call wrapper (:func:`dqueue.execution.add_call_wrapper`): a task with ``atomic=True``
+  (default ``DQUEUE_ATOMIC_JOBS``) runs inside ``transaction.atomic()`` on the default
+  database, so a task that raises leaves no rows behind, and the jobs it enqueued are dropped
+  with them.
+
+Several databases: an enqueue waits for every database connection of the thread that has a
+transaction open. It is registered with the default database's transaction first when that one
+is open (else the first open one, in ``DATABASES`` order); when that commits, the remaining
+open transactions are checked again, so the job is sent only once all of them committed and
+never if one of them rolls back.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from dqueue.enqueueing import send
+from dqueue.job import Job
+from dqueue.settings import get_settings
+
+if TYPE_CHECKING:
+    from dqueue.task import Task
+
+__all__ = [
+    "after_commit",
+    "atomic_call",
+    "current_job",
+    "dispatch_on_commit",
+    "is_atomic",
+    "job_scope",
+    "open_transactions",
+]
+
+_logger = logging.getLogger("dqueue.django")
+
+#: Set by :func:`set_active`; the hooks stay registered in the core for good (the core has no
+#: way to remove them), so they step aside when dqueue-django is switched off (in tests).
+_active = False
+
+#: Set by ``queue_worker``: only a worker process, which owns its connections, closes them.
+_in_worker = False
+
+_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
+    "dqueue_django_current_job", default=None
+)
+
+
+def set_active(active: bool) -> None:
+    """Switch dqueue-django's hooks on or off (``ready()`` switches them on)."""
+    global _active
+    _active = active
+
+
+def set_worker_process(in_worker: bool) -> None:
+    """Mark this process as a worker (``queue_worker`` does), so jobs get connection hygiene."""
+    global _in_worker
+    _in_worker = in_worker
+
+
+def current_job() -> Job | None:
+    """The job whose task is running in this thread, or ``None`` outside a task."""
+    return _current_job.get()
+
+
+# -- enqueue on commit ---------------------------------------------------------------------------
+
+
+def open_transactions() -> list[str]:
+    """Aliases of this thread's database connections that are inside ``atomic()``."""
+    from django.db import connections
+
+    return [conn.alias for conn in connections.all(initialized_only=True) if conn.in_atomic_block]
+
+
+def dispatch_on_commit(jobs: Sequence[Job], on_commit: bool | None) -> list[str]:
+    """The dispatcher: hold ``jobs`` until open transactions commit, or send them now.
+
+    ``on_commit`` comes from the task (``@task(on_commit=...)`` or ``.using(on_commit=...)``);
+    ``None`` means ``DQUEUE_ENQUEUE_ON_COMMIT``.
+    """
+    if not _active:
+        return send(jobs)
+    if on_commit is None:
+        on_commit = get_settings().ENQUEUE_ON_COMMIT
+    if not on_commit:
+        return send(jobs)
+    return _send_or_defer(list(jobs))
+
+
+def _send_or_defer(jobs: list[Job]) -> list[str]:
+    if not open_transactions():
+        return send(jobs)
+    after_commit(partial(_send_logged, jobs))
+    return [job.id for job in jobs]
+
+
+def _send_logged(jobs: list[Job]) -> None:
+    try:
+        send(jobs)
+    except Exception:
+        # The commit is done and cannot be undone: say loudly which jobs were not stored.
+        _logger.exception(
+            "could not enqueue %d job(s) after the transaction committed: %s",
+            len(jobs),
+            ", ".join(job.describe() for job in jobs),
+        )
+
+
+def after_commit(callback: Callable[[], object]) -> bool:
+    """Call ``callback`` once every open transaction of this thread has committed.
+
+    Calls it at once when no transaction is open (returns ``False``); otherwise returns
+    ``True`` and drops it if one of them rolls back. See the module docstring for several
+    databases.
+    """
+    from django.db import DEFAULT_DB_ALIAS, transaction
+
+    aliases = open_transactions()
+    if not aliases:
+        callback()
+        return False
+    alias = DEFAULT_DB_ALIAS if DEFAULT_DB_ALIAS in aliases else aliases[0]
+    # robust: one failing callback must not stop the others (the commit is done anyway).
+    transaction.on_commit(partial(after_commit, callback), using=alias, robust=True)
+    return True
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def is_atomic(task: Task[Any, Any]) -> bool:
+    """Whether ``task`` runs inside ``transaction.atomic()``."""
+    atomic = task.options.atomic
+    return get_settings().ATOMIC_JOBS if atomic is None else atomic
+
+
+def atomic_call(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
+    """Call wrapper: run an atomic task inside ``transaction.atomic()`` (default database)."""
+    if not _active or not is_atomic(task):
+        return call()
+    from django.db import transaction
+
+    with transaction.atomic():
+        return call()
+
+
+def job_scope(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
+    """Call wrapper: make ``job`` the current job and treat the run like a request.
+
+    Django closes database connections that are broken or past ``CONN_MAX_AGE`` around each
+    request; a worker process does the same around each job, so a long-lived worker neither
+    keeps a dead connection nor holds one open for ever. Inline runs (the synchronous backend)
+    leave the caller's connections alone.
+    """
+    token = _current_job.set(job)
+    try:
+        if not (_active and _in_worker) or open_transactions():
+            return call()
+        from django.db import close_old_connections
+
+        close_old_connections()
+        try:
+            return call()
+        finally:
+            close_old_connections()
+    finally:
+        _current_job.reset(token)
