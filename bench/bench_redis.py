@@ -28,6 +28,8 @@ from suite import (
     System,
     add_common_arguments,
     best,
+    dqueue_worker_description,
+    dqueue_workers,
     finish_arguments,
     goal,
     report,
@@ -43,13 +45,6 @@ DEFAULTS = {"jobs": 20_000, "one": 5_000, "bulk": 20_000}
 QUICK = {"jobs": 2_000, "one": 1_000, "bulk": 5_000}
 #: Dramatiq's default; with --threads 1 its prefetch is 2 and its idle backoff dominates.
 DRAMATIQ_THREADS = os.environ.get("BENCH_DRAMATIQ_THREADS", "8")
-
-
-def dqueue_workers(processes: int, scheduled: bool) -> list[list[str]]:
-    return [
-        [PYTHON, "-m", "dqueue", "worker", "bench", str(slot), "--tasks", "peers.dqueue_tasks"]
-        for slot in range(1, processes + 1)
-    ]
 
 
 def rq_workers(url: str) -> Callable[[int, bool], list[list[str]]]:
@@ -106,8 +101,9 @@ def make_systems(url: str) -> list[System]:
     }
     reliable = "dqueue.backends.reliable_redis.ReliableRedisBackend"
     dqueue_config = (
-        "`python -m dqueue worker bench SLOT --tasks peers.dqueue_tasks` per process; "
-        "default settings (DQUEUE_PREFETCH=32), log level WARNING; bulk = `dqueue.bulk_enqueue()`"
+        dqueue_worker_description()
+        + "; default settings (DQUEUE_PREFETCH=32), log level WARNING; "
+        + "bulk = `dqueue.bulk_enqueue()`"
     )
     return [
         DqueueSystem(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    PYTHON,
     BenchError,
     Column,
     Goal,
@@ -74,9 +75,35 @@ class DqueueSystem(System):
             getattr(importlib.import_module(module_name), class_name)
         except Exception as exc:  # whatever fails, the part is not ready
             return f"{self.env['DQUEUE_BACKEND']} cannot be imported ({exc})"
-        if importlib.util.find_spec("dqueue.__main__") is None:
-            return "the worker command `python -m dqueue worker` does not exist yet"
         return None
+
+
+def dqueue_has_cli() -> bool:
+    """Whether ``python -m dqueue worker`` exists yet."""
+    return importlib.util.find_spec("dqueue.__main__") is not None
+
+
+def dqueue_workers(processes: int, scheduled: bool) -> list[list[str]]:
+    """One ``dqueue worker`` process per slot (the Python API stand-in while the CLI is missing)."""
+    if dqueue_has_cli():
+        command = [PYTHON, "-m", "dqueue", "worker", "bench"]
+        return [
+            [*command, str(slot), "--tasks", "peers.dqueue_tasks"]
+            for slot in range(1, processes + 1)
+        ]
+    return [
+        [PYTHON, "-m", "peers.dqueue_worker", "bench", str(slot)]
+        for slot in range(1, processes + 1)
+    ]
+
+
+def dqueue_worker_description() -> str:
+    if dqueue_has_cli():
+        return "`python -m dqueue worker bench SLOT --tasks peers.dqueue_tasks` per process"
+    return (
+        "`python -m peers.dqueue_worker bench SLOT` per process (dqueue.worker.Worker through its "
+        "Python API: the `python -m dqueue worker` command did not exist yet)"
+    )
 
 
 @dataclass
