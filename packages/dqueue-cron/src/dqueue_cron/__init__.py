@@ -1,7 +1,62 @@
-"""Cron schedules for dqueue."""
+"""Cron schedules for dqueue that run once per slot however many runners schedule them.
+
+.. code-block:: python
+
+    from dqueue_cron import CronEntry, next_fire_time
+
+    CronEntry(schedule="*/5 9-17 * * mon-fri", task="myapp.tasks.poll")
+    next_fire_time("30 2 * * *", after=datetime.now(UTC), tz="Europe/London")
+
+See the README for the schedule syntax, entry options, catch-up policies and the guarantees.
+"""
 
 from __future__ import annotations
 
 from ._version import __version__
+from .config import entries_from_settings, load_entries
+from .entry import CATCH_UP_POLICIES, CronEntry, entry_from_dict
+from .errors import InvalidCronEntry, InvalidSchedule
+from .expression import (
+    CronExpression,
+    fire_times,
+    next_fire_time,
+    parse_cron,
+    parse_fields,
+    parse_schedule,
+    previous_fire_time,
+)
+from .integration import (
+    UpcomingRuns,
+    add_entry_source,
+    configured_entries,
+    cron_queues,
+    next_runs,
+    services_for,
+)
+from .scheduler import CronScheduler, SlotOutcome
 
-__all__ = ["__version__"]
+__all__ = [
+    "CATCH_UP_POLICIES",
+    "CronEntry",
+    "CronExpression",
+    "CronScheduler",
+    "InvalidCronEntry",
+    "InvalidSchedule",
+    "SlotOutcome",
+    "UpcomingRuns",
+    "__version__",
+    "add_entry_source",
+    "configured_entries",
+    "cron_queues",
+    "entries_from_settings",
+    "entry_from_dict",
+    "fire_times",
+    "load_entries",
+    "next_fire_time",
+    "next_runs",
+    "parse_cron",
+    "parse_fields",
+    "parse_schedule",
+    "previous_fire_time",
+    "services_for",
+]

@@ -1,0 +1,270 @@
+"""Cron entries: what to run, on which schedule, and how.
+
+An entry names a registered dqueue task (a dotted name or the :class:`~dqueue.Task` itself)
+with its arguments. Django management commands are entries too: dqueue-django points them at
+its own task that calls ``call_command`` (see :func:`entry_from_dict`'s ``command_task``).
+
+Options left at ``None`` take their value from the settings when the scheduler starts:
+``queue`` from ``DQUEUE_CRON_QUEUE``, ``timezone`` from ``DQUEUE_CRON_TIMEZONE``, ``catch_up``
+from ``DQUEUE_CRON_CATCH_UP``, ``catch_up_window`` from ``DQUEUE_CRON_CATCH_UP_WINDOW``, and
+``timeout``, ``sigkill_on_stop`` and ``max_attempts`` from the task's own options.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, cast
+
+from dqueue.errors import EncodeError
+from dqueue.job import check_json_arguments
+from dqueue.task import Task
+
+from .errors import InvalidCronEntry
+from .expression import SCHEDULE_KEYS, CronExpression, parse_schedule
+from .zones import resolve_zone
+
+__all__ = ["CATCH_UP_POLICIES", "ENTRY_KEYS", "CronEntry", "entry_from_dict"]
+
+#: ``skip``: run no slot missed while nothing ran; ``latest``: run the most recent one, once;
+#: ``all``: run every one of them (within the catch-up window), oldest first.
+CATCH_UP_POLICIES: Final = ("skip", "latest", "all")
+
+_OPTION_KEYS: Final = (
+    "name", "queue", "timeout", "sigkill_on_stop", "max_attempts", "timezone", "catch_up",
+    "catch_up_window", "prevent_overlap", "enabled",
+)  # fmt: skip
+#: Every key a dictionary entry may have.
+_TARGET_KEYS: Final = ("task", "args", "kwargs", "command", "command_args", "command_kwargs")
+ENTRY_KEYS: Final = frozenset((*_OPTION_KEYS, *SCHEDULE_KEYS, "schedule", *_TARGET_KEYS))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CronEntry:
+    """One scheduled job. Validated when built: a bad value raises :class:`InvalidCronEntry`.
+
+    Attributes:
+        schedule: a cron string (``"*/5 9-17 * * mon-fri"``, ``"@daily"``), a field
+            dictionary (``{"minutes": "0, 30", "hours": "*"}``) or a parsed
+            :class:`CronExpression`; stored parsed (see :attr:`expression`).
+        task: the task to run, by dotted name or as the :class:`~dqueue.Task`; stored as the
+            name (see :attr:`task_name`).
+        name: unique among the entries; the task name when not given.
+        args, kwargs: the task's arguments (JSON values).
+        queue: the queue the jobs go to (``DQUEUE_CRON_QUEUE``).
+        timeout: seconds one run may take (the task's own timeout).
+        sigkill_on_stop: kill a run at once on shutdown (the task's own setting).
+        max_attempts: runs before a failing slot goes to the dead letters (the task's own).
+        timezone: the IANA zone the schedule is read in (``DQUEUE_CRON_TIMEZONE``).
+        catch_up: what to do with slots missed while no scheduler ran: ``skip``, ``latest``
+            or ``all`` (``DQUEUE_CRON_CATCH_UP``).
+        catch_up_window: how many seconds back ``latest`` and ``all`` look
+            (``DQUEUE_CRON_CATCH_UP_WINDOW``).
+        prevent_overlap: skip a slot while the previous run of this entry is still queued,
+            running or waiting for a retry.
+        enabled: a disabled entry is kept (and shown) but never scheduled.
+    """
+
+    schedule: CronExpression | str | Mapping[str, Any]
+    task: str | Task[Any, Any]
+    name: str = ""
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    timeout: float | None = None
+    sigkill_on_stop: bool | None = None
+    max_attempts: int | None = None
+    timezone: str | None = None
+    catch_up: str | None = None
+    catch_up_window: float | None = None
+    prevent_overlap: bool = False
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        task_name = _task_name(self.task, self.name)
+        name = self.name or task_name
+        if not isinstance(name, str):
+            raise InvalidCronEntry(f"{name!r} is not a string", entry=str(name), field="name")
+        _set(self, "task", task_name)
+        _set(self, "name", name)
+        _set(self, "schedule", parse_schedule(self.schedule, entry=name))
+        _check_arguments(self, name)
+        _check_options(self, name)
+
+    @property
+    def expression(self) -> CronExpression:
+        """The parsed schedule."""
+        return cast(CronExpression, self.schedule)  # parsed in __post_init__
+
+    @property
+    def task_name(self) -> str:
+        """The dotted name of the task this entry runs."""
+        return self.task if isinstance(self.task, str) else self.task.name
+
+
+def _set(entry: CronEntry, name: str, value: Any) -> None:
+    object.__setattr__(entry, name, value)
+
+
+def _task_name(target: object, name: str) -> str:
+    if isinstance(target, Task):
+        return target.name
+    if isinstance(target, str) and "." in target.strip(".") and " " not in target:
+        return target
+    raise InvalidCronEntry(
+        f"{target!r} is not a registered task (a dotted name such as 'app.tasks.cleanup', or "
+        "the @task function itself)",
+        entry=name or None,
+        field="task",
+    )
+
+
+def _check_arguments(entry: CronEntry, name: str) -> None:
+    given_args: object = entry.args  # whatever the user passed, before it is checked
+    given_kwargs: object = entry.kwargs
+    if not isinstance(given_args, list | tuple):
+        raise InvalidCronEntry(f"{given_args!r} is not a list", entry=name, field="args")
+    if not isinstance(given_kwargs, Mapping):
+        raise InvalidCronEntry(f"{given_kwargs!r} is not a dictionary", entry=name, field="kwargs")
+    args, kwargs = tuple(given_args), MappingProxyType(dict(given_kwargs))
+    try:
+        check_json_arguments(args, kwargs, task=entry.task_name)
+    except EncodeError as exc:
+        raise InvalidCronEntry(str(exc), entry=name, field="args") from exc
+    _set(entry, "args", args)
+    _set(entry, "kwargs", kwargs)
+
+
+def _check_options(entry: CronEntry, name: str) -> None:
+    def fail(option: str, problem: str) -> InvalidCronEntry:
+        return InvalidCronEntry(problem, entry=name, field=option)
+
+    if entry.queue is not None and (not isinstance(entry.queue, str) or not entry.queue):
+        raise fail("queue", f"{entry.queue!r} is not a queue name")
+    if entry.timeout is not None:
+        _set(entry, "timeout", _positive_seconds(entry.timeout, name))
+    if entry.sigkill_on_stop is not None and not isinstance(entry.sigkill_on_stop, bool):
+        raise fail("sigkill_on_stop", f"{entry.sigkill_on_stop!r} is not True or False")
+    for flag in ("prevent_overlap", "enabled"):
+        if not isinstance(getattr(entry, flag), bool):
+            raise fail(flag, f"{getattr(entry, flag)!r} is not True or False")
+    attempts = entry.max_attempts
+    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int)
+                                 or attempts < 1):  # fmt: skip
+        raise fail("max_attempts", f"{attempts!r} is not a whole number of 1 or more")
+    if entry.timezone is not None:
+        resolve_zone(entry.timezone, entry=name)
+    if entry.catch_up is not None and entry.catch_up not in CATCH_UP_POLICIES:
+        raise fail("catch_up", f"{entry.catch_up!r} is not one of {', '.join(CATCH_UP_POLICIES)}")
+    window = entry.catch_up_window
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int | float):
+            raise fail("catch_up_window", f"{window!r} is not a number of seconds")
+        if not math.isfinite(window) or window < 0:
+            raise fail("catch_up_window", f"{window!r} must be 0 or more seconds")
+        _set(entry, "catch_up_window", float(window))
+
+
+def _positive_seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidCronEntry(f"{value!r} is not a number of seconds", entry=name, field="timeout")
+    if value <= 0:
+        raise InvalidCronEntry(f"{value!r} must be more than 0", entry=name, field="timeout")
+    return float(value)
+
+
+def entry_from_dict(
+    data: Mapping[str, Any], *, command_task: str | None = None, where: str | None = None
+) -> CronEntry:
+    """Build an entry from a dictionary: django-lightweight-queue's ``cron.py`` rows, extended.
+
+    The target is either ``task`` (with ``args`` and ``kwargs``) or ``command`` (with
+    ``command_args`` and ``command_kwargs``), which runs ``command_task`` with the arguments
+    ``(command, *command_args)`` and the keyword arguments ``command_kwargs``; dqueue-django
+    passes its own ``call_command`` task. The schedule is ``schedule`` (a cron string) or the
+    fields ``seconds``, ``minutes``, ``hours``, ``days`` (ISO weekdays 1-7), ``days_of_month``,
+    ``months``. Every option of :class:`CronEntry` may be given by name. Unknown keys are
+    errors, so that a typo does not pass silently.
+
+    ``where`` names the entry in errors when it has no name yet (``"myapp.cron CONFIG[2]"``).
+
+    Raises:
+        InvalidCronEntry: the dictionary is malformed; the message names the entry and key.
+    """
+    label = _label(data, where)
+    if not isinstance(data, Mapping):
+        raise InvalidCronEntry(f"{data!r} is not a dictionary", entry=label)
+    unknown = sorted(str(key) for key in data if key not in ENTRY_KEYS)
+    if unknown:
+        raise InvalidCronEntry(
+            f"unknown key(s) {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(ENTRY_KEYS))})",
+            entry=label,
+        )
+    task, args, kwargs, default_name = _target(data, command_task, label)
+    schedule = _schedule(data, label)
+    options = {key: data[key] for key in _OPTION_KEYS if key in data}
+    options.setdefault("name", default_name)
+    return CronEntry(schedule=schedule, task=task, args=args, kwargs=kwargs, **options)
+
+
+def _label(data: object, where: str | None) -> str:
+    if isinstance(data, Mapping):
+        for key in ("name", "command", "task"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, Task):
+                return value.name
+    return where or "?"
+
+
+def _target(
+    data: Mapping[str, Any], command_task: str | None, label: str
+) -> tuple[str | Task[Any, Any], Any, Any, str]:
+    has_task, has_command = "task" in data, "command" in data
+    if has_task == has_command:
+        raise InvalidCronEntry("give exactly one of 'task' and 'command'", entry=label)
+    if has_task:
+        for key in ("command_args", "command_kwargs"):
+            if key in data:
+                raise InvalidCronEntry(f"{key!r} goes with 'command', not 'task'", entry=label)
+        task = data["task"]
+        default_name = task.name if isinstance(task, Task) else str(task)
+        return task, data.get("args", ()), data.get("kwargs", {}), default_name
+    for key in ("args", "kwargs"):
+        if key in data:
+            raise InvalidCronEntry(
+                f"{key!r} goes with 'task'; a command takes 'command_args' and 'command_kwargs'",
+                entry=label,
+            )
+    command = data["command"]
+    if not isinstance(command, str) or not command:
+        raise InvalidCronEntry(f"{command!r} is not a command name", entry=label, field="command")
+    if command_task is None:
+        raise InvalidCronEntry(
+            "'command' runs a Django management command, which needs dqueue-django "
+            "(a cron.py CONFIG); for a plain script give 'task' instead",
+            entry=label,
+            field="command",
+        )
+    command_args = data.get("command_args", ())
+    if isinstance(command_args, str | bytes) or not isinstance(command_args, list | tuple):
+        raise InvalidCronEntry(f"{command_args!r} is not a list", entry=label, field="command_args")
+    return command_task, (command, *command_args), data.get("command_kwargs", {}), command
+
+
+def _schedule(data: Mapping[str, Any], label: str) -> CronExpression | str | Mapping[str, Any]:
+    fields_given = [key for key in SCHEDULE_KEYS if key in data]
+    if "schedule" in data:
+        if fields_given:
+            raise InvalidCronEntry(
+                f"give either 'schedule' or the fields {', '.join(map(repr, fields_given))}, "
+                "not both",
+                entry=label,
+            )
+        schedule: CronExpression | str | Mapping[str, Any] = data["schedule"]
+        return schedule
+    return {key: data[key] for key in fields_given}

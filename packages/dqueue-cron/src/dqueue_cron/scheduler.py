@@ -1,0 +1,281 @@
+"""``CronScheduler``: the service that enqueues each entry's slots, once, from every runner.
+
+Every pooled runner hosts one. No leader is elected and none is needed: each scheduler
+enqueues every due slot with the slot's unique key (see :mod:`dqueue_cron.plan`), and the
+backend stores the first and refuses the rest. Losing any machine loses nothing as long as one
+scheduler still runs.
+
+Slots are enqueued ``lead`` seconds ahead, due at their own time, so they start with the
+precision of delayed jobs rather than of the scheduler's wake-ups. A store that fails is
+logged and retried with backoff; the slots wait (and become catch-up slots if the outage
+outlasts the grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from dqueue.backends import get_backend
+from dqueue.backends.base import Backend
+from dqueue.clock import SYSTEM_CLOCK, Clock
+from dqueue.registry import REGISTRY, TaskRegistry
+from dqueue.settings import Settings
+
+from .config import check_unique_names
+from .entry import CronEntry
+from .plan import EntryPlan
+from .slots import plan_slots
+
+__all__ = ["DEFAULT_GRACE_S", "DEFAULT_LEAD_S", "CronScheduler", "SlotOutcome"]
+
+_logger = logging.getLogger("dqueue.cron")
+
+#: Seconds ahead of its time a slot is enqueued.
+DEFAULT_LEAD_S: Final = 2.0
+#: A slot this many seconds old when its scheduler gets to it still runs as on time; older,
+#: it was missed and the catch-up policy decides.
+DEFAULT_GRACE_S: Final = 60.0
+#: The longest the scheduler sleeps, so that a clock that jumps is noticed.
+_MAX_SLEEP_S: Final = 30.0
+_BACKOFF_FIRST_S: Final = 0.5
+_BACKOFF_MAX_S: Final = 30.0
+
+#: ``enqueued``: this scheduler stored the slot's job; ``taken``: another scheduler had;
+#: ``skipped``: the previous run of a ``prevent_overlap`` entry was still unfinished.
+Result = Literal["enqueued", "taken", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotOutcome:
+    """What one scheduler did with one slot."""
+
+    entry: str
+    slot: int
+    result: Result
+    job_id: str
+    caught_up: bool = False
+
+
+@dataclass
+class _State:
+    plan: EntryPlan
+    cursor: float | None = None
+    failures: int = 0
+    retry_at: float | None = None
+    #: Slots whose marker this scheduler won but whose job it has not stored yet.
+    claimed: set[int] = field(default_factory=set)
+
+
+class CronScheduler:
+    """Enqueues every slot of ``entries`` exactly once across any number of schedulers.
+
+    Args:
+        entries: the entries to schedule (disabled ones are ignored).
+        settings: the effective settings (default queue, zone, catch-up policy).
+        clock: the time source; tests pass a :class:`~dqueue.clock.ManualClock` and call
+            :meth:`tick` themselves.
+        backend: where jobs go: one backend for every queue, or a function from queue name
+            to backend (``dqueue.backends.get_backend`` by default).
+        registry: where entries' tasks are looked up at start-up (``None`` skips the check).
+        lead: seconds ahead of its time a slot is enqueued.
+        grace: seconds late a slot may still be enqueued as on time.
+
+    Raises:
+        InvalidCronEntry: an entry's task is not registered, its zone is unknown, or two
+            entries share a name.
+    """
+
+    name = "cron"
+
+    def __init__(
+        self,
+        entries: Sequence[CronEntry],
+        *,
+        settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
+        backend: Backend | Callable[[str], Backend] | None = None,
+        registry: TaskRegistry | None = REGISTRY,
+        lead: float = DEFAULT_LEAD_S,
+        grace: float = DEFAULT_GRACE_S,
+    ) -> None:
+        check_unique_names(entries)
+        self.settings = settings
+        self.clock = clock
+        self._backend_for = _backend_source(backend, settings)
+        self._states = [
+            _State(EntryPlan.build(entry, settings, registry=registry, lead=lead, grace=grace))
+            for entry in entries
+            if entry.enabled
+        ]
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def plans(self) -> list[EntryPlan]:
+        """The scheduled entries, resolved."""
+        return [state.plan for state in self._states]
+
+    # -- the service -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start scheduling in a daemon thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        names = ", ".join(state.plan.name for state in self._states) or "none"
+        _logger.info("cron: scheduling %d entries (%s)", len(self._states), names)
+        self._thread = threading.Thread(target=self._run, name="dqueue-cron", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop scheduling and wait up to ``timeout_s`` for the thread to end."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                _logger.warning("cron: the scheduler thread did not stop within %.1fs", timeout_s)
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduling thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+                delay = self.seconds_until_due()
+            except Exception:  # never let the thread die: cron would stop silently
+                _logger.exception("cron: tick failed; trying again shortly")
+                delay = _BACKOFF_MAX_S
+            self._stopping.wait(delay)
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def tick(self) -> list[SlotOutcome]:
+        """Enqueue every slot that is due (or due within the lead); report what happened.
+
+        The first tick also catches up on slots missed before it, per each entry's policy.
+        An entry whose store fails is logged and retried with backoff; others carry on.
+        """
+        now = self.clock.time()
+        outcomes: list[SlotOutcome] = []
+        for state in self._states:
+            if state.retry_at is not None and now < state.retry_at:
+                continue
+            outcomes.extend(self._tick_entry(state, now))
+        return outcomes
+
+    def _tick_entry(self, state: _State, now: float) -> list[SlotOutcome]:
+        plan = state.plan
+        chosen = plan_slots(
+            plan.expression,
+            plan.zone,
+            cursor=state.cursor,
+            now=now,
+            lead=plan.lead,
+            grace=plan.grace,
+            catch_up=plan.catch_up,
+            window=plan.window,
+        )
+        outcomes: list[SlotOutcome] = []
+        try:
+            if plan.entry.prevent_overlap:
+                for slot in chosen.slots:
+                    outcomes.append(self._enqueue_guarded(state, slot, now))
+                    state.cursor = max(float(slot), state.cursor or slot)
+            elif chosen.slots:
+                outcomes = self._enqueue_plain(plan, chosen.slots, now)
+        except Exception as exc:
+            state.failures += 1
+            delay = min(_BACKOFF_FIRST_S * 2 ** (state.failures - 1), _BACKOFF_MAX_S)
+            state.retry_at = now + delay
+            _logger.warning(
+                "cron: entry %r: could not enqueue (%s: %s); retrying in %.1fs",
+                plan.name,
+                type(exc).__name__,
+                exc,
+                delay,
+                exc_info=state.failures == 1,
+            )
+            return _mark_caught_up(outcomes, chosen.slots[: chosen.caught_up])
+        if state.failures:
+            _logger.info("cron: entry %r: the store works again", plan.name)
+        state.failures, state.retry_at, state.cursor = 0, None, chosen.cursor
+        if chosen.caught_up:
+            _logger.info("cron: entry %r: caught up %d missed slot(s)", plan.name, chosen.caught_up)
+        return _mark_caught_up(outcomes, chosen.slots[: chosen.caught_up])
+
+    def _enqueue_plain(
+        self, plan: EntryPlan, slots: Sequence[int], now: float
+    ) -> list[SlotOutcome]:
+        jobs = [plan.job(slot, now) for slot in slots]
+        stored = self._backend_for(plan.queue).enqueue_many(jobs)
+        outcomes = []
+        for slot, job, job_id in zip(slots, jobs, stored, strict=True):
+            result: Result = "enqueued" if job_id == job.id else "taken"
+            outcomes.append(SlotOutcome(plan.name, slot, result, job_id))
+            if result == "enqueued":
+                _logger.debug("cron: entry %r: enqueued slot %d as %s", plan.name, slot, job_id)
+        return outcomes
+
+    def _enqueue_guarded(self, state: _State, slot: int, now: float) -> SlotOutcome:
+        plan = state.plan
+        backend = self._backend_for(plan.queue)
+        if slot not in state.claimed:
+            claim = plan.claim(slot, now)
+            holder = backend.enqueue(claim)
+            if holder != claim.id:
+                return SlotOutcome(plan.name, slot, "taken", holder)
+            state.claimed.add(slot)
+        job = plan.job(slot, now)
+        holder = backend.enqueue(job)
+        state.claimed.discard(slot)
+        if holder != job.id:
+            _logger.info(
+                "cron: entry %r: skipped slot %d: the previous run (%s) has not finished",
+                plan.name,
+                slot,
+                holder,
+            )
+            return SlotOutcome(plan.name, slot, "skipped", holder)
+        return SlotOutcome(plan.name, slot, "enqueued", job.id)
+
+    # -- timing ------------------------------------------------------------------------------
+
+    def seconds_until_due(self) -> float:
+        """How long the scheduler may sleep before something is due (at most 30 s)."""
+        now = self.clock.time()
+        soonest = _MAX_SLEEP_S
+        for state in self._states:
+            if state.retry_at is not None:
+                soonest = min(soonest, state.retry_at - now)
+                continue
+            plan = state.plan
+            after = state.cursor if state.cursor is not None else now
+            upcoming = plan.expression.next_instant(after, plan.zone)
+            soonest = min(soonest, upcoming - plan.lead - now)
+        return max(soonest, 0.0)
+
+
+def _mark_caught_up(outcomes: list[SlotOutcome], caught_up: Sequence[int]) -> list[SlotOutcome]:
+    missed = set(caught_up)
+    return [
+        SlotOutcome(o.entry, o.slot, o.result, o.job_id, caught_up=o.slot in missed)
+        for o in outcomes
+    ]
+
+
+def _backend_source(
+    backend: Backend | Callable[[str], Backend] | None, settings: Settings
+) -> Callable[[str], Backend]:
+    if backend is None:
+        return lambda queue: get_backend(queue, settings=settings)
+    if isinstance(backend, Backend):
+        return lambda queue: backend
+    return backend
