@@ -30,33 +30,41 @@ job is due when that comes sooner. Enqueues from this process wake it at once.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BackendError, BackendUnavailable, DecodeError
 from ..job import Job, JobFailure, decode_job, encode_job
 from ..settings import Settings
+from . import sqlite_control as control
 from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
-from .common import dead_letter_from_decode_error, dedup_identity
 from .sqlite_records import (
-    dead_letter_from_row,
-    failure_to_json,
-    next_result,
+    FREE_UNIQUE,
+    bury,
+    bury_undecodable,
+    record_result,
     result_from_json,
-    result_to_json,
+    trim_dead,
 )
-from .sqlite_schema import DELAYED, LEASED, READY, ConnectionPool, resolve_path
+from .sqlite_schema import (
+    DELAYED,
+    LEASED,
+    READY,
+    ConnectionPool,
+    resolve_path,
+    retry_while_busy,
+)
+from .sqlite_wakeup import Wakeup, wakeup_for
 
 __all__ = ["SQLiteBackend"]
 
-#: Lateness samples kept per queue for ``status``; trimmed every ``_TRIM_EVERY`` samples.
-_LATENESS_SAMPLES: Final = 1000
+_T = TypeVar("_T")
+
+#: Lateness samples are trimmed to the newest ``LATENESS_SAMPLES`` every this many samples.
 _TRIM_EVERY: Final = 100
 #: The shortest wait of a blocking reserve, so that a clock a hair behind never spins.
 _MIN_WAIT_S: Final = 0.0001
@@ -66,9 +74,11 @@ _INSERT_JOB: Final = (
     "INSERT OR IGNORE INTO jobs (id, queue, state, priority, due_at, attempt, unique_key, payload)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_PAUSED: Final = "SELECT paused_until FROM queues WHERE name = ?"
 _PROMOTE: Final = (
     f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
 )
+_NEXT_DUE: Final = f"SELECT min(due_at) FROM jobs WHERE queue = ? AND state = {DELAYED}"
 _NEXT_READY: Final = (
     f"SELECT seq FROM jobs WHERE queue = ? AND state = {READY}"
     " ORDER BY priority DESC, due_at, seq LIMIT ?"
@@ -82,7 +92,7 @@ _SELECT_READY: Final = (
     "SELECT seq, id, priority, due_at, attempt + 1, CAST(payload AS BLOB) FROM jobs"
     f" WHERE seq IN ({_NEXT_READY})"
 )
-_LEASE_ROWS: Final = (
+_LEASE_ROW: Final = (
     f"UPDATE jobs SET state = {LEASED}, worker_id = ?, lease_until = ?, attempt = attempt + 1"
     " WHERE seq = ?"
 )
@@ -92,7 +102,7 @@ _PROBE: Final = (
     f" (SELECT min(due_at) FROM jobs WHERE queue = ?1 AND state = {DELAYED})"
 )
 _OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
-_ACK: Final = f"DELETE FROM jobs WHERE {_OWNED}"
+_DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
 _RETRY: Final = (
     "UPDATE jobs SET state = ?, due_at = ?, payload = ?, worker_id = NULL, lease_until = NULL"
     f" WHERE {_OWNED}"
@@ -101,11 +111,13 @@ _RELEASE: Final = (
     "UPDATE jobs SET state = ?, attempt = attempt - 1, worker_id = NULL, lease_until = NULL"
     f" WHERE {_OWNED}"
 )
-_BURY: Final = (
-    "INSERT OR REPLACE INTO dead (queue, id, payload, failure, died_at, raw)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+_RENEW: Final = (
+    f"UPDATE jobs SET lease_until = ? WHERE id = ? AND state = {LEASED} AND worker_id = ?"
 )
-_FREE_UNIQUE: Final = "DELETE FROM uniques WHERE key = ? AND job_id = ? AND expires_at IS NULL"
+_EXPIRED: Final = (
+    "SELECT seq, id, attempt, worker_id, CAST(payload AS BLOB) FROM jobs"
+    f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,45 +129,6 @@ class _Wait:
     again_now: bool = False
 
 
-class _Signal:
-    """Wakes this process's waiting reserves when this process stores a job."""
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition(threading.Lock())
-        self.generation = 0
-
-    def notify(self) -> None:
-        with self.condition:
-            self.generation += 1
-            self.condition.notify_all()
-
-    def wait(self, generation: int, timeout_s: float) -> None:
-        with self.condition:
-            if self.generation == generation:
-                self.condition.wait(timeout_s)
-
-
-_signals: dict[str, _Signal] = {}
-_signals_lock = threading.Lock()
-
-
-def _forget_signals_after_fork() -> None:
-    global _signals_lock
-    _signals_lock = threading.Lock()
-    _signals.clear()
-
-
-os.register_at_fork(after_in_child=_forget_signals_after_fork)
-
-
-def _signal_for(path: str) -> _Signal:
-    with _signals_lock:
-        signal = _signals.get(path)
-        if signal is None:
-            signal = _signals[path] = _Signal()
-        return signal
-
-
 class SQLiteBackend(Backend):
     """Jobs in a SQLite file (``DQUEUE_SQLITE_PATH``), shared by every process that opens it."""
 
@@ -164,7 +137,7 @@ class SQLiteBackend(Backend):
     supports_leases: ClassVar[bool] = True
     supports_workers: ClassVar[bool] = True
 
-    #: Seconds a statement waits for another process's write lock before the backend reports
+    #: Seconds an operation waits for another process's write lock before the backend reports
     #: :class:`~dqueue.errors.BackendUnavailable`.
     busy_timeout_s: ClassVar[float] = 30.0
 
@@ -180,92 +153,46 @@ class SQLiteBackend(Backend):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @property
-    def _signal(self) -> _Signal:
-        return _signal_for(self.path)
-
-    def _unavailable(self, exc: sqlite3.Error) -> BackendError:
-        if isinstance(exc, sqlite3.OperationalError):
-            self._pool.discard()  # a disk or lock error: start the next call afresh
-            return BackendUnavailable(f"SQLite database {self.path} is unavailable: {exc}")
-        return BackendError(f"SQLite database {self.path} failed: {exc}")
-
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
+        """Report ``sqlite3`` errors as dqueue's: a lock or disk error is "unavailable"."""
         try:
             yield
+        except sqlite3.OperationalError as exc:
+            self._pool.discard()  # start the next call on a fresh connection
+            raise BackendUnavailable(f"SQLite database {self.path} is unavailable: {exc}") from exc
         except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise BackendError(f"SQLite database {self.path} failed: {exc}") from exc
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self, read: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``read`` on this thread's connection, outside any write transaction."""
         with self._errors():
-            yield self._pool.get()
+            conn = self._pool.get()
+            return retry_while_busy(lambda: read(conn), self.busy_timeout_s)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
         with self._errors():
             conn = self._pool.get()
-            conn.execute("BEGIN IMMEDIATE")
+            retry_while_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.busy_timeout_s)
             try:
                 yield conn
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            retry_while_busy(lambda: conn.execute("COMMIT"), self.busy_timeout_s)
+
+    @property
+    def _wakeup(self) -> Wakeup:
+        return wakeup_for(self.path)
 
     def _register_queues(self, conn: sqlite3.Connection, names: set[str]) -> None:
         new = names - self._known_queues
         if new:
             conn.executemany("INSERT OR IGNORE INTO queues (name) VALUES (?)", [(n,) for n in new])
             self._known_queues |= new
-
-    @staticmethod
-    def _stored_result(conn: sqlite3.Connection, job_id: str) -> JobResult | None:
-        row = conn.execute("SELECT record FROM results WHERE job_id = ?", (job_id,)).fetchone()
-        return result_from_json(row[0]) if row is not None else None
-
-    def _record(
-        self, conn: sqlite3.Connection, job: Job, status: JobStatus, now: float, **fields: Any
-    ) -> None:
-        if job.result_ttl is None:
-            return
-        record = next_result(self._stored_result(conn, job.id), job, status, **fields)
-        conn.execute(
-            "INSERT OR REPLACE INTO results (job_id, record, expires_at) VALUES (?, ?, ?)",
-            (job.id, result_to_json(record), now + job.result_ttl),
-        )
-
-    def _bury(self, conn: sqlite3.Connection, job: Job, failure: JobFailure, now: float) -> None:
-        """Dead-letter ``job`` (already removed from ``jobs``)."""
-        if job.unique_key is not None:
-            conn.execute(_FREE_UNIQUE, (job.unique_key, job.id))
-        conn.execute(
-            _BURY, (job.queue, job.id, encode_job(job), failure_to_json(failure), now, None)
-        )
-        self._record(conn, job, JobStatus.DEAD, now, failure=failure, finished_at=now)
-
-    def _bury_undecodable(
-        self, conn: sqlite3.Connection, queue: str, job_id: str, raw: bytes, reason: str, now: float
-    ) -> None:
-        text = raw.decode("utf-8", errors="replace")
-        letter = dead_letter_from_decode_error(queue, text, f"job {job_id}: {reason}", now)
-        conn.execute(
-            _BURY,
-            (queue, letter.job.id, encode_job(letter.job), failure_to_json(letter.failure),
-             now, text),
-        )  # fmt: skip
-
-    def _trim_dead(self, conn: sqlite3.Connection, queues: set[str]) -> None:
-        limit = self.settings.DEAD_LETTER_LIMIT
-        for queue in queues:
-            conn.execute(
-                "DELETE FROM dead WHERE queue = ?1 AND seq <= (SELECT seq FROM dead"
-                " WHERE queue = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                (queue, limit),
-            )
 
     # -- producing --------------------------------------------------------------------------
 
@@ -279,7 +206,7 @@ class SQLiteBackend(Backend):
             return []
         payloads = [encode_job(job) for job in jobs]  # refuse bad jobs before storing any
         ids: list[str] = []
-        simple: list[tuple[Any, ...]] = []
+        plain: list[tuple[Any, ...]] = []
         with self._write() as conn:
             now = self.clock.time()
             self._register_queues(conn, {job.queue for job in jobs})
@@ -288,21 +215,22 @@ class SQLiteBackend(Backend):
                 row = (job.id, job.queue, state, job.priority, job.due_at, job.attempt,
                        job.unique_key, payload)  # fmt: skip
                 if job.unique_key is None and job.result_ttl is None:
-                    simple.append(row)  # a duplicate id is ignored by INSERT OR IGNORE
+                    plain.append(row)  # INSERT OR IGNORE: an id already stored is a no-op
                     ids.append(job.id)
                     continue
-                if simple:
-                    conn.executemany(_INSERT_JOB, simple)
-                    simple.clear()
+                if plain:
+                    conn.executemany(_INSERT_JOB, plain)
+                    plain.clear()
                 ids.append(self._enqueue_checked(conn, job, row, now))
-            if simple:
-                conn.executemany(_INSERT_JOB, simple)
-        self._signal.notify()
+            if plain:
+                conn.executemany(_INSERT_JOB, plain)
+        self._wakeup.notify()
         return ids
 
     def _enqueue_checked(
         self, conn: sqlite3.Connection, job: Job, row: tuple[Any, ...], now: float
     ) -> str:
+        """Store a job that takes a unique key or keeps a result; return the id that holds it."""
         if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
             return job.id
         if job.unique_key is not None:
@@ -317,7 +245,7 @@ class SQLiteBackend(Backend):
                 (job.unique_key, job.id, expires),
             )
         conn.execute(_INSERT_JOB, row)
-        self._record(conn, job, JobStatus.QUEUED, now)
+        record_result(conn, job, JobStatus.QUEUED, now)
         return job.id
 
     # -- consuming --------------------------------------------------------------------------
@@ -327,13 +255,13 @@ class SQLiteBackend(Backend):
         if limit < 1:
             raise ValueError(f"reserve limit must be 1 or more, not {limit}")
         timeout_s = max(timeout_s, 0.0)
-        signal = self._signal
+        wakeup = self._wakeup
         deadline = self.clock.time() + timeout_s
-        # Also bounded in real time, so that a reserve under a ManualClock still returns.
+        # Bounded in real time too, so that a reserve under a ManualClock still returns.
         real_deadline = time.monotonic() + timeout_s
         probe_first = False
         while True:
-            generation = signal.generation
+            generation = wakeup.generation
             now = self.clock.time()
             wait = self._probe(queue, now) if probe_first else None
             if wait is None or wait.again_now:
@@ -341,8 +269,8 @@ class SQLiteBackend(Backend):
                 if jobs:
                     return jobs
                 if wait.again_now:
-                    continue  # every claimed row was corrupt: there may be good ones behind
-            probe_first = True
+                    continue  # every claimed row was corrupt: good ones may wait behind
+            probe_first = True  # from now on, look before taking the write lock
             remaining = min(deadline - now, real_deadline - time.monotonic())
             if remaining <= 0:
                 return []
@@ -351,33 +279,34 @@ class SQLiteBackend(Backend):
                 pause = min(pause, wait.paused_until - now)
             elif wait.next_due is not None:
                 pause = min(pause, wait.next_due - now)
-            signal.wait(generation, max(pause, _MIN_WAIT_S))
+            wakeup.wait(generation, max(pause, _MIN_WAIT_S))
 
     def _probe(self, queue: str, now: float) -> _Wait:
-        """Without taking the write lock: is anything claimable, and if not, until when?"""
-        with self._read() as conn:
-            paused_until, has_ready, next_due = conn.execute(_PROBE, (queue,)).fetchone()
+        """Without the write lock: is anything claimable, and if not, until when to wait?"""
+        paused_until, has_ready, next_due = self._read(
+            lambda conn: conn.execute(_PROBE, (queue,)).fetchone()
+        )
         if paused_until is not None and paused_until > now:
             return _Wait(paused_until=paused_until)
         claimable = bool(has_ready) or (next_due is not None and next_due <= now)
         return _Wait(next_due=next_due, again_now=claimable)
 
     def _claim(self, queue: str, worker_id: str, limit: int, now: float) -> tuple[list[Job], _Wait]:
+        """Lease up to ``limit`` due jobs in one transaction; dead-letter undecodable ones."""
         jobs: list[Job] = []
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT paused_until FROM queues WHERE name = ?", (queue,)
-            ).fetchone()
-            if row is not None and row[0] is not None and row[0] > now:
-                return [], _Wait(paused_until=row[0])
+            paused = conn.execute(_PAUSED, (queue,)).fetchone()
+            if paused is not None and paused[0] is not None and paused[0] > now:
+                return [], _Wait(paused_until=paused[0])
             conn.execute(_PROMOTE, (queue, now))
             lease_until = now + self.settings.LEASE_SECONDS
             if self._use_returning:
-                rows = conn.execute(_CLAIM_RETURNING, (worker_id, lease_until, queue, limit))
-                claimed = rows.fetchall()
+                claimed = conn.execute(
+                    _CLAIM_RETURNING, (worker_id, lease_until, queue, limit)
+                ).fetchall()
             else:
                 claimed = conn.execute(_SELECT_READY, (queue, limit)).fetchall()
-                conn.executemany(_LEASE_ROWS, [(worker_id, lease_until, r[0]) for r in claimed])
+                conn.executemany(_LEASE_ROW, [(worker_id, lease_until, r[0]) for r in claimed])
             # RETURNING gives rows in no promised order: restore priority, due, enqueue order.
             claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
             for seq, job_id, _, _, attempt, raw in claimed:
@@ -385,21 +314,18 @@ class SQLiteBackend(Backend):
                     job = decode_job(raw).with_changes(attempt=attempt)
                 except DecodeError as exc:
                     conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-                    self._bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+                    bury_undecodable(conn, queue, job_id, raw, str(exc), now)
                     continue
                 jobs.append(job)
                 if job.result_ttl is not None:
-                    self._record(conn, job, JobStatus.RUNNING, now, worker_id=worker_id,
-                                 started_at=now)  # fmt: skip
-            if claimed and not jobs:
-                self._trim_dead(conn, {queue})
-                return [], _Wait(again_now=True)
+                    record_result(conn, job, JobStatus.RUNNING, now, worker_id=worker_id,
+                                  started_at=now)  # fmt: skip
             if jobs:
                 return jobs, _Wait()
-            next_due = conn.execute(
-                f"SELECT min(due_at) FROM jobs WHERE queue = ? AND state = {DELAYED}", (queue,)
-            ).fetchone()[0]
-            return [], _Wait(next_due=next_due)
+            if claimed:
+                trim_dead(conn, [queue], self.settings.DEAD_LETTER_LIMIT)
+                return [], _Wait(again_now=True)
+            return [], _Wait(next_due=conn.execute(_NEXT_DUE, (queue,)).fetchone()[0])
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
         """Apply outcomes in one transaction; return the ids whose lease ``worker_id`` lost."""
@@ -425,9 +351,9 @@ class SQLiteBackend(Backend):
             if samples:
                 self._add_lateness(conn, samples)
             if buried:
-                self._trim_dead(conn, buried)
+                trim_dead(conn, buried, self.settings.DEAD_LETTER_LIMIT)
         if requeued:
-            self._signal.notify()
+            self._wakeup.notify()
         return lost
 
     def _apply(
@@ -437,33 +363,34 @@ class SQLiteBackend(Backend):
         job = outcome.job
         owner = (job.id, worker_id, job.attempt)
         kind = outcome.kind
+        finished_at = outcome.finished_at or now
         if kind is OutcomeKind.ACK:
-            if conn.execute(_ACK, owner).rowcount == 0:
+            if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
                 return False
             if job.unique_key is not None:
-                conn.execute(_FREE_UNIQUE, (job.unique_key, job.id))
-            self._record(conn, job, JobStatus.SUCCEEDED, now, return_value=outcome.result,
-                         finished_at=outcome.finished_at or now)  # fmt: skip
+                conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
+            record_result(conn, job, JobStatus.SUCCEEDED, now, return_value=outcome.result,
+                          finished_at=finished_at)  # fmt: skip
         elif kind is OutcomeKind.RETRY:
             again = job.with_changes(run_after=outcome.run_after)
             state = DELAYED if again.due_at > now else READY
             if conn.execute(_RETRY, (state, again.due_at, encode_job(again), *owner)).rowcount == 0:
                 return False
-            self._record(conn, job, JobStatus.FAILED, now, failure=outcome.failure,
-                         finished_at=outcome.finished_at or now)  # fmt: skip
+            record_result(conn, job, JobStatus.FAILED, now, failure=outcome.failure,
+                          finished_at=finished_at)  # fmt: skip
         elif kind is OutcomeKind.RELEASE:
             state = DELAYED if job.due_at > now else READY
             if conn.execute(_RELEASE, (state, *owner)).rowcount == 0:
                 return False
             back = job.with_changes(attempt=max(job.attempt - 1, 0))
-            self._record(conn, back, JobStatus.QUEUED, now)
+            record_result(conn, back, JobStatus.QUEUED, now)
         else:
-            if conn.execute(_ACK, owner).rowcount == 0:
+            if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
                 return False
             failure = outcome.failure or JobFailure.from_reason(
                 "dqueue.Dead", "moved to the dead letters", at=now, attempt=job.attempt
             )
-            self._bury(conn, job, failure, now)
+            bury(conn, job, failure, now)
         return True
 
     def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
@@ -471,30 +398,25 @@ class SQLiteBackend(Backend):
         for queue, _ in samples:
             count = self._samples_since_trim.get(queue, 0) + 1
             self._samples_since_trim[queue] = count
-            if count >= _TRIM_EVERY:
+            if count >= _TRIM_EVERY:  # trimming walks LATENESS_SAMPLES index entries
                 self._samples_since_trim[queue] = 0
                 conn.execute(
                     "DELETE FROM lateness WHERE queue = ?1 AND seq <= (SELECT seq FROM lateness"
                     " WHERE queue = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                    (queue, _LATENESS_SAMPLES),
+                    (queue, control.LATENESS_SAMPLES),
                 )
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases ``worker_id`` holds; return the ids it lost."""
         if not job_ids:
             return []
-        lost: list[str] = []
         with self._write() as conn:
             until = self.clock.time() + self.settings.LEASE_SECONDS
-            for job_id in job_ids:
-                updated = conn.execute(
-                    f"UPDATE jobs SET lease_until = ? WHERE id = ? AND state = {LEASED}"
-                    " AND worker_id = ?",
-                    (until, job_id, worker_id),
-                ).rowcount
-                if updated == 0:
-                    lost.append(job_id)
-        return lost
+            return [
+                job_id
+                for job_id in job_ids
+                if conn.execute(_RENEW, (until, job_id, worker_id)).rowcount == 0
+            ]
 
     def recover(self) -> int:
         """Put jobs whose lease ran out back (attempt counted), or bury those out of attempts.
@@ -506,35 +428,30 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             now = self.clock.time()
             buried: set[str] = set()
-            queues = [row[0] for row in conn.execute("SELECT name FROM queues")]
-            for queue in queues:
-                expired = conn.execute(
-                    "SELECT seq, id, attempt, worker_id, CAST(payload AS BLOB) FROM jobs"
-                    f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?",
-                    (queue, now),
-                ).fetchall()
-                for seq, job_id, attempt, worker_id, raw in expired:
+            for (queue,) in conn.execute("SELECT name FROM queues").fetchall():
+                for row in conn.execute(_EXPIRED, (queue, now)).fetchall():
                     recovered += 1
-                    if self._recover_one(conn, queue, seq, job_id, attempt, worker_id, raw, now):
+                    if self._recover_one(conn, queue, row, now):
                         buried.add(queue)
             if buried:
-                self._trim_dead(conn, buried)
+                trim_dead(conn, buried, self.settings.DEAD_LETTER_LIMIT)
             conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM uniques WHERE expires_at <= ?", (now,))
         if recovered:
-            self._signal.notify()
+            self._wakeup.notify()
         return recovered
 
+    @staticmethod
     def _recover_one(
-        self, conn: sqlite3.Connection, queue: str, seq: int, job_id: str, attempt: int,
-        worker_id: str, raw: bytes, now: float,
-    ) -> bool:  # fmt: skip
+        conn: sqlite3.Connection, queue: str, row: tuple[Any, ...], now: float
+    ) -> bool:
         """Requeue or bury one job whose lease expired; ``True`` when it was buried."""
+        seq, job_id, attempt, worker_id, raw = row
         try:
             job = decode_job(raw).with_changes(attempt=attempt)
         except DecodeError as exc:
             conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-            self._bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+            bury_undecodable(conn, queue, job_id, raw, str(exc), now)
             return True
         failure = JobFailure.from_reason(
             "dqueue.LeaseExpired",
@@ -544,56 +461,29 @@ class SQLiteBackend(Backend):
         )
         if attempt >= job.max_attempts:
             conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-            self._bury(conn, job, failure, now)
+            bury(conn, job, failure, now)
             return True
         state = DELAYED if job.due_at > now else READY
         conn.execute(
             "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?",
             (state, seq),
         )
-        self._record(conn, job, JobStatus.FAILED, now, failure=failure)
+        record_result(conn, job, JobStatus.FAILED, now, failure=failure)
         return False
 
     # -- introspection and control ----------------------------------------------------------
 
     def queues(self) -> list[str]:
         """Every queue that holds or held jobs (or was paused), sorted."""
-        with self._read() as conn:
-            return [row[0] for row in conn.execute("SELECT name FROM queues ORDER BY name")]
+        rows = self._read(
+            lambda conn: conn.execute("SELECT name FROM queues ORDER BY name").fetchall()
+        )
+        return [row[0] for row in rows]
 
     def counts(self, queue: str) -> QueueCounts:
         """Jobs of ``queue`` per state, its pause, and recent lateness (newest last)."""
-        with self._read() as conn:
-            now = self.clock.time()
-            conn.execute("BEGIN")  # one snapshot for every count
-            try:
-                ready, due, delayed, in_flight, dead, paused = conn.execute(
-                    "SELECT"
-                    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {READY}),"
-                    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {DELAYED}"
-                    "   AND due_at <= ?2),"
-                    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {DELAYED}"
-                    "   AND due_at > ?2),"
-                    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {LEASED}),"
-                    " (SELECT count(*) FROM dead WHERE queue = ?1),"
-                    " (SELECT paused_until FROM queues WHERE name = ?1)",
-                    (queue, now),
-                ).fetchone()
-                lateness = conn.execute(
-                    "SELECT seconds FROM lateness WHERE queue = ? ORDER BY seq DESC LIMIT ?",
-                    (queue, _LATENESS_SAMPLES),
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-        return QueueCounts(
-            queue=queue,
-            ready=ready + due,
-            delayed=delayed,
-            in_flight=in_flight,
-            dead=dead,
-            paused_until=paused if paused is not None and paused > now else None,
-            recent_lateness=tuple(row[0] for row in reversed(lateness)),
-        )
+        now = self.clock.time()
+        return self._read(lambda conn: control.count_queue(conn, queue, now))
 
     def pause(self, queue: str, until: float | None) -> None:
         """Stop handing out jobs of ``queue`` until ``until`` (``None``: resume), everywhere."""
@@ -604,14 +494,11 @@ class SQLiteBackend(Backend):
                 (queue, until),
             )
         self._known_queues.add(queue)
-        self._signal.notify()
+        self._wakeup.notify()
 
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT paused_until FROM queues WHERE name = ?", (queue,)
-            ).fetchone()
+        row = self._read(lambda conn: conn.execute(_PAUSED, (queue,)).fetchone())
         if row is None or row[0] is None or row[0] <= self.clock.time():
             return None
         return float(row[0])
@@ -619,114 +506,44 @@ class SQLiteBackend(Backend):
     def clear(self, queue: str) -> int:
         """Delete every ready and delayed job of ``queue`` (freeing their unique keys)."""
         with self._write() as conn:
-            waiting = f"queue = ? AND state IN ({READY}, {DELAYED})"
-            keyed = conn.execute(
-                f"SELECT unique_key, id FROM jobs WHERE {waiting} AND unique_key IS NOT NULL",
-                (queue,),
-            ).fetchall()
-            conn.executemany(_FREE_UNIQUE, keyed)
-            return conn.execute(f"DELETE FROM jobs WHERE {waiting}", (queue,)).rowcount
+            return control.clear_queue(conn, queue)
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs identical (task, args, kwargs) to an older waiting one."""
         with self._write() as conn:
-            rows = conn.execute(
-                "SELECT seq, id, unique_key, CAST(payload AS BLOB) FROM jobs"
-                f" WHERE queue = ? AND state IN ({READY}, {DELAYED}) ORDER BY seq",
-                (queue,),
-            ).fetchall()
-            seen: set[str] = set()
-            duplicates: list[tuple[int, str, str | None]] = []
-            for seq, job_id, unique_key, raw in rows:
-                try:
-                    identity = dedup_identity(decode_job(raw))
-                except DecodeError:
-                    continue  # left for reserve to dead-letter with the reason
-                if identity in seen:
-                    duplicates.append((seq, job_id, unique_key))
-                else:
-                    seen.add(identity)
-            conn.executemany("DELETE FROM jobs WHERE seq = ?", [(d[0],) for d in duplicates])
-            conn.executemany(
-                _FREE_UNIQUE, [(key, job_id) for _, job_id, key in duplicates if key is not None]
-            )
-        return len(rows), len(rows) - len(duplicates)
+            return control.deduplicate_queue(conn, queue)
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """The newest dead letters of ``queue``, newest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT payload, failure, died_at, raw FROM dead WHERE queue = ?"
-                " ORDER BY seq DESC LIMIT ?",
-                (queue, limit),
-            ).fetchall()
-        return [dead_letter_from_row(queue, *row) for row in rows]
+        return self._read(lambda conn: control.list_dead(conn, queue, limit))
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
-        """Put dead letters (all, or those ids) back on ``queue`` with fresh attempts.
-
-        Undecodable letters stay: there is nothing to run.
-        """
-        retried = 0
+        """Put dead letters (all, or those ids) back on ``queue`` with fresh attempts."""
         with self._write() as conn:
-            rows = self._chosen_dead(conn, queue, job_ids)
-            for seq, payload in rows:
-                try:
-                    job = decode_job(payload).with_changes(attempt=0, run_after=None)
-                except DecodeError:
-                    continue
-                conn.execute(
-                    _INSERT_JOB,
-                    (job.id, queue, READY, job.priority, job.due_at, 0, job.unique_key,
-                     encode_job(job)),
-                )  # fmt: skip
-                conn.execute("DELETE FROM dead WHERE seq = ?", (seq,))
-                retried += 1
-        if retried:
-            self._signal.notify()
-        return retried
-
-    @staticmethod
-    def _chosen_dead(
-        conn: sqlite3.Connection, queue: str, job_ids: Sequence[str] | None
-    ) -> list[tuple[int, str]]:
-        if job_ids is None:
-            query = "SELECT seq, payload FROM dead WHERE queue = ? AND raw IS NULL ORDER BY seq"
-            return conn.execute(query, (queue,)).fetchall()
-        chosen: list[tuple[int, str]] = []
-        for job_id in dict.fromkeys(job_ids):
-            row = conn.execute(
-                "SELECT seq, payload FROM dead WHERE queue = ? AND id = ? AND raw IS NULL",
-                (queue, job_id),
-            ).fetchone()
-            if row is not None:
-                chosen.append(row)
-        return chosen
+            requeued = control.requeue_dead(conn, queue, job_ids)
+        if requeued:
+            self._wakeup.notify()
+        return requeued
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters of ``queue`` (all, or those ids); return how many."""
         with self._write() as conn:
-            if job_ids is None:
-                return conn.execute("DELETE FROM dead WHERE queue = ?", (queue,)).rowcount
-            return sum(
-                conn.execute("DELETE FROM dead WHERE queue = ? AND id = ?", (queue, i)).rowcount
-                for i in dict.fromkeys(job_ids)
-            )
+            return control.purge_dead(conn, queue, job_ids)
 
     def result(self, job_id: str) -> JobResult | None:
         """What is known of a job that asked for its result; ``None`` once it expired."""
-        with self._read() as conn:
-            row = conn.execute(
+        row = self._read(
+            lambda conn: conn.execute(
                 "SELECT record, expires_at FROM results WHERE job_id = ?", (job_id,)
             ).fetchone()
+        )
         if row is None or row[1] <= self.clock.time():
             return None
         return result_from_json(row[0])
 
     def ping(self) -> None:
         """Raise :class:`~dqueue.errors.BackendUnavailable` when the file can't be read."""
-        with self._read() as conn:
-            conn.execute("SELECT count(*) FROM queues").fetchone()
+        self._read(lambda conn: conn.execute("SELECT count(*) FROM queues").fetchone())
 
     def close(self) -> None:
         """Close every connection this process opened to the file."""

@@ -1,25 +1,40 @@
-"""Rows of the SQLite backend that are not jobs: result records, failures and dead letters.
+"""Rows of the SQLite backend that are not jobs: result records and dead letters.
 
 Everything is stored as JSON text, so the database can be read with the ``sqlite3`` shell.
+The writers take a connection inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import sqlite3
+from collections.abc import Iterable
+from typing import Any, Final
 
 from ..errors import DecodeError
-from ..job import Job, JobFailure, decode_job
+from ..job import Job, JobFailure, decode_job, encode_job
 from .base import DeadLetter, JobResult, JobStatus
 from .common import dead_letter_from_decode_error
 
 __all__ = [
+    "FREE_UNIQUE",
+    "bury",
+    "bury_undecodable",
     "dead_letter_from_row",
     "failure_to_json",
     "next_result",
+    "record_result",
     "result_from_json",
     "result_to_json",
+    "trim_dead",
 ]
+
+#: Free a unique key held until its job is settled (one with ``unique_for`` keeps it).
+FREE_UNIQUE: Final = "DELETE FROM uniques WHERE key = ? AND job_id = ? AND expires_at IS NULL"
+_BURY: Final = (
+    "INSERT OR REPLACE INTO dead (queue, id, payload, failure, died_at, raw)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 _SEPARATORS = (",", ":")
 
@@ -122,3 +137,46 @@ def result_from_json(text: str) -> JobResult | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def record_result(
+    conn: sqlite3.Connection, job: Job, status: JobStatus, now: float, **fields: Any
+) -> None:
+    """Keep the next step of ``job``'s record, if it asked for one (``result_ttl``)."""
+    if job.result_ttl is None:
+        return
+    row = conn.execute("SELECT record FROM results WHERE job_id = ?", (job.id,)).fetchone()
+    previous = result_from_json(row[0]) if row is not None else None
+    record = next_result(previous, job, status, **fields)
+    conn.execute(
+        "INSERT OR REPLACE INTO results (job_id, record, expires_at) VALUES (?, ?, ?)",
+        (job.id, result_to_json(record), now + job.result_ttl),
+    )
+
+
+def bury(conn: sqlite3.Connection, job: Job, failure: JobFailure, now: float) -> None:
+    """Dead-letter ``job``, already removed from ``jobs``; its unique key is freed."""
+    if job.unique_key is not None:
+        conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
+    conn.execute(_BURY, (job.queue, job.id, encode_job(job), failure_to_json(failure), now, None))
+    record_result(conn, job, JobStatus.DEAD, now, failure=failure, finished_at=now)
+
+
+def bury_undecodable(
+    conn: sqlite3.Connection, queue: str, job_id: str, raw: bytes, reason: str, now: float
+) -> None:
+    """Dead-letter a payload that is not a job envelope, keeping its raw text and the reason."""
+    text = raw.decode("utf-8", errors="replace")
+    letter = dead_letter_from_decode_error(queue, text, f"job {job_id}: {reason}", now)
+    failure = failure_to_json(letter.failure)
+    conn.execute(_BURY, (queue, letter.job.id, encode_job(letter.job), failure, now, text))
+
+
+def trim_dead(conn: sqlite3.Connection, queues: Iterable[str], limit: int) -> None:
+    """Keep only the newest ``limit`` dead letters of each of ``queues``."""
+    for queue in queues:
+        conn.execute(
+            "DELETE FROM dead WHERE queue = ?1 AND seq <= (SELECT seq FROM dead"
+            " WHERE queue = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            (queue, limit),
+        )
