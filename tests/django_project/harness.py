@@ -41,6 +41,7 @@ def ensure_django() -> Path:
         sys.path.insert(0, str(PROJECT_DIR))
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
     os.environ["DQTEST_DB"] = str(_workdir / "django.sqlite3")
+    os.environ["DQTEST_DB_OTHER"] = str(_workdir / "other.sqlite3")
     os.environ["DQTEST_QUEUE_DB"] = str(_workdir / "queue.sqlite3")
     os.environ.setdefault("DQTEST_BACKEND", "sqlite")
     django.setup()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,9 @@ _ROOT = Path(__file__).resolve().parents[3]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from django.test import override_settings  # noqa: E402
+
+from dqueue.backends import Backend, get_backend  # noqa: E402
 from tests.django_project import harness  # noqa: E402
 
 harness.ensure_django()
@@ -29,3 +32,15 @@ def _dqueue_django_state() -> Iterator[None]:
 def workdir() -> Path:
     """The session's folder (the Django database lives there)."""
     return harness.ensure_django()
+
+
+@pytest.fixture
+def memory_backend() -> Iterator[Callable[[str], Backend]]:
+    """Use the in-process memory backend; yields ``backend(queue)``."""
+    with override_settings(DQUEUE_BACKEND="dqueue.backends.memory.MemoryBackend"):
+        yield lambda queue="default": get_backend(queue)
+
+
+def waiting(queue: str = "default") -> int:
+    """Jobs waiting in ``queue`` of the current backend."""
+    return get_backend(queue).length(queue)

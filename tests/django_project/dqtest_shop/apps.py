@@ -5,4 +5,5 @@ from django.apps import AppConfig
 
 class ShopConfig(AppConfig):
     name = "dqtest_shop"
+    label = "shop"
     default_auto_field = "django.db.models.AutoField"

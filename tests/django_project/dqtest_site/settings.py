@@ -38,7 +38,15 @@ DATABASES = {
         # Several processes write this file: wait for locks, and let readers not block writers.
         "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
         "TEST": {"NAME": os.environ.get("DQTEST_DB")},
-    }
+    },
+    # A second database, for enqueues inside transactions of several databases.
+    "other": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get(
+            "DQTEST_DB_OTHER", str(Path(tempfile.gettempdir()) / "dqtest-other.sqlite3")
+        ),
+        "OPTIONS": {"timeout": 30},
+    },
 }
 
 _BACKENDS = {

@@ -48,7 +48,7 @@ def django_tasks_queues() -> set[str]:
 
 def used_queues(settings: Settings, *, with_cron: bool = True) -> set[str]:
     """Every queue that tasks, cron entries or the Tasks backend send jobs to by default."""
-    from .cron import cron_queues
+    from .cron_files import cron_queues
 
     used = {task.options.queue for task in tasks_of_installed_apps()} | django_tasks_queues()
     if with_cron:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -12,8 +13,15 @@ from dqueue.errors import DQueueError
 from dqueue.settings import Settings, get_settings
 
 from ..conf import config_file
+from ..planning import DjangoPlan, plan
 
-__all__ = ["DQueueCommand", "QueueCommand"]
+__all__ = [
+    "DQueueCommand",
+    "QueueCommand",
+    "add_plan_arguments",
+    "backends_of",
+    "plan_from_options",
+]
 
 
 class DQueueCommand(BaseCommand):
@@ -52,7 +60,7 @@ class DQueueCommand(BaseCommand):
         except DQueueError as exc:
             raise CommandError(str(exc)) from exc
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Do the command's work."""
         raise NotImplementedError
 
@@ -79,3 +87,45 @@ class QueueCommand(DQueueCommand):
             if not getattr(backend, flag):
                 raise CommandError(f"the backend of queue {queue!r} ({backend.name}) cannot {verb}")
         return backend
+
+
+def add_plan_arguments(parser: CommandParser) -> None:
+    """``--machine N --of M``, ``--exact-configuration``, ``--only-queue Q``."""
+    parser.add_argument(
+        "--machine", type=int, metavar="N", help="this machine's number in the pool, 1 to M (1)"
+    )
+    parser.add_argument(
+        "--of", dest="machines", type=int, metavar="M", help="how many machines share the pool (1)"
+    )
+    parser.add_argument(
+        "--exact-configuration",
+        dest="exact",
+        action="store_true",
+        help="run the --config file's DQUEUE_WORKERS exactly, here, and no cron",
+    )
+    parser.add_argument(
+        "--only-queue", metavar="QUEUE", help="run only this queue's share of the pool"
+    )
+
+
+def plan_from_options(settings: Settings, options: dict[str, Any]) -> DjangoPlan:
+    """The plan that the plan arguments ask for.
+
+    Raises:
+        CommandError: ``--exact-configuration`` without ``--config``.
+        ConfigurationError: the rest (see :func:`dqueue_django.planning.plan`).
+    """
+    if options.get("exact") and not options.get("config"):
+        raise CommandError("--exact-configuration needs --config FILE: the workers to run here")
+    return plan(
+        settings,
+        machine=options.get("machine"),
+        machines=options.get("machines"),
+        exact=bool(options.get("exact")),
+        only_queue=options.get("only_queue"),
+    )
+
+
+def backends_of(settings: Settings, queues: Iterable[str]) -> dict[str, str]:
+    """The backend path of each queue."""
+    return {queue: settings.backend_path(queue) for queue in queues}

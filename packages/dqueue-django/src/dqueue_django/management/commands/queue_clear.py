@@ -24,7 +24,7 @@ class Command(QueueCommand):
         super().add_command_arguments(parser)
         parser.add_argument("--yes", action="store_true", help="don't ask for confirmation")
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Clear the queue, after confirmation."""
         queue: str = options["queue"]
         backend = self.backend_for(settings, queue)

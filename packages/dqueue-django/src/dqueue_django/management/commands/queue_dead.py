@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from dqueue.clock import to_datetime
+from dqueue.backends.base import DeadLetter
 from dqueue.settings import Settings
+from dqueue.status import dead_letters_data, render_dead_letters
 
 from ..base import QueueCommand
 
@@ -34,7 +35,7 @@ class Command(QueueCommand):
                             help="list with each failure's traceback")  # fmt: skip
         parser.add_argument("--yes", action="store_true", help="purge all without asking")
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Do the action."""
         queue: str = options["queue"]
         backend = self.backend_for(settings, queue)
@@ -53,28 +54,13 @@ class Command(QueueCommand):
             count = backend.purge_dead(queue, ids or None)
             self.stdout.write(f"Deleted {count} dead job(s) of queue {queue}.")
 
-    def _list(self, letters: list[Any], **options: Any) -> None:
+    def _list(self, letters: list[DeadLetter], **options: Any) -> None:
+        rows = dead_letters_data(letters)
         if options["json"]:
-            self.write_json(
-                [
-                    {
-                        "job": letter.job.to_dict(),
-                        "failure": letter.failure.to_dict(),
-                        "died_at": to_datetime(letter.died_at).isoformat(),
-                        "raw": letter.raw,
-                    }
-                    for letter in letters
-                ]
-            )
+            self.write_json(rows)
             return
-        if not letters:
-            self.stdout.write(f"No dead letters in queue {options['queue']}.")
-            return
-        for letter in letters:
-            died = to_datetime(letter.died_at).isoformat(" ", "seconds")
-            self.stdout.write(
-                f"{letter.job.id}  {letter.job.task}  died {died} after "
-                f"{letter.job.attempt} attempt(s): {letter.failure.summary()}"
-            )
-            if options["show_traceback"] and letter.failure.traceback:
-                self.stdout.write(letter.failure.traceback.rstrip())
+        self.stdout.write(render_dead_letters(rows))
+        if options["show_traceback"]:
+            for letter in letters:
+                if letter.failure.traceback:
+                    self.stdout.write(f"\n{letter.job.id}:\n{letter.failure.traceback.rstrip()}")

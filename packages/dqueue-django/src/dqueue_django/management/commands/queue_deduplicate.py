@@ -18,7 +18,7 @@ class Command(QueueCommand):
     )
     capability = ("supports_dedup", "deduplicate")
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Deduplicate the queue."""
         queue: str = options["queue"]
         before, after = self.backend_for(settings, queue).deduplicate(queue)

@@ -33,7 +33,7 @@ class Command(QueueCommand):
         when.add_argument("--until", dest="until", metavar="TIME",
                           help="ISO 8601 time; without an offset, in TIME_ZONE")  # fmt: skip
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Pause the queue."""
         queue: str = options["queue"]
         now = timezone.now()

@@ -15,7 +15,7 @@ class Command(QueueCommand):
     help = "Resume a paused queue: workers take its jobs again."
     capability = ("supports_pause", "resume")
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Resume the queue."""
         queue: str = options["queue"]
         self.backend_for(settings, queue).resume(queue)

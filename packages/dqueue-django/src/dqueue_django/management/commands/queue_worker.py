@@ -33,7 +33,7 @@ class Command(DQueueCommand):
         parser.add_argument("--burst", action="store_true",
                             help="exit as soon as the queue has nothing due")  # fmt: skip
 
-    def run(self, settings: Settings, **options: Any) -> None:
+    def run(self, settings: Settings, /, **options: Any) -> None:
         """Run the worker; exit with its status."""
         if options["number"] < 1:
             raise CommandError(f"the worker number must be 1 or more, not {options['number']}")

@@ -1,0 +1,86 @@
+"""``manage.py queue_configuration``: what a runner with these options would run here."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from dqueue.settings import Settings
+from dqueue.status import configuration_data, render_configuration
+from dqueue_cron.integration import next_runs
+
+from ...cron_files import cron_entries
+from ..base import DQueueCommand, add_plan_arguments, backends_of, plan_from_options
+
+
+class Command(DQueueCommand):
+    """Show the queues, their backends and workers (pool and here), middleware and cron."""
+
+    help = (
+        "Show what queue_runner would run with the same options: every queue with its backend "
+        "and its workers in the pool and on this machine, the middleware, and the cron entries "
+        "with their next run."
+    )
+
+    def add_command_arguments(self, parser: CommandParser) -> None:
+        """Add the pool options and ``--json``."""
+        add_plan_arguments(parser)
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def run(self, settings: Settings, /, **options: Any) -> None:
+        """Print the configuration."""
+        planned = plan_from_options(settings, options)
+        runner = planned.runner
+        data = configuration_data(
+            runner,
+            backends_of(settings, runner.counts),
+            middleware=settings.MIDDLEWARE,
+            services=["cron"] if planned.entries else [],
+        )
+        scheduled = {entry.name for entry in planned.entries}
+        data["cron"] = [
+            {
+                "name": upcoming.entry.name,
+                "task": upcoming.entry.task_name,
+                "args": list(upcoming.entry.args),
+                "kwargs": dict(upcoming.entry.kwargs),
+                "schedule": upcoming.entry.expression.text,
+                "queue": upcoming.queue,
+                "timezone": upcoming.timezone,
+                "enabled": upcoming.entry.enabled,
+                "scheduled_here": upcoming.entry.name in scheduled,
+                "next_run": upcoming.times[0].isoformat() if upcoming.times else None,
+            }
+            for upcoming in next_runs(cron_entries(settings), time.time(), settings=settings)
+        ]
+        if options["json"]:
+            self.write_json(data)
+            return
+        self.stdout.write(render_configuration(data))
+        self.stdout.write("")
+        self.stdout.write("Cron entries:")
+        if not data["cron"]:
+            self.stdout.write(" (none)")
+        for row in data["cron"]:
+            target = _target(row)
+            if not row["enabled"]:
+                when = "disabled"
+            elif row["scheduled_here"]:
+                when = f"next {row['next_run']}"
+            else:
+                when = f"not scheduled by this runner (next {row['next_run']})"
+            self.stdout.write(
+                f" * {row['name']}: {target} [{row['schedule']}] on queue {row['queue']} "
+                f"({row['timezone']}), {when}"
+            )
+
+
+def _target(row: dict[str, Any]) -> str:
+    if row["task"] == "dqueue_django.tasks.run_command" and row["args"]:
+        command, *args = row["args"]
+        parts = [f"manage.py {command}", *map(str, args)]
+        parts += [f"--{key.replace('_', '-')}={value}" for key, value in row["kwargs"].items()]
+        return " ".join(parts)
+    return str(row["task"])

@@ -1,0 +1,65 @@
+"""``manage.py queue_runner``: this machine's share of the worker pool, and cron."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from dqueue.logs import configure_logging
+from dqueue.runner import Runner
+from dqueue.settings import Settings
+from dqueue_cron.integration import services_for
+
+from ...planning import worker_command
+from ..base import DQueueCommand, add_plan_arguments, plan_from_options
+
+
+class Command(DQueueCommand):
+    """Run the workers of this machine (one process each), restart them, and run cron."""
+
+    help = (
+        "Run this machine's share of the worker pool: one worker process per slot, restarted "
+        "when it exits, stopped gracefully on SIGTERM or SIGINT. Pooled runners (--machine N "
+        "--of M) also schedule the cron.py entries; --exact-configuration runs the --config "
+        "file's DQUEUE_WORKERS exactly, here, without cron."
+    )
+
+    def add_command_arguments(self, parser: CommandParser) -> None:
+        """Add the pool options and ``--touchfile``."""
+        add_plan_arguments(parser)
+        parser.add_argument(
+            "--touchfile",
+            "--touch-file",
+            dest="touch_file",
+            metavar="PATTERN",
+            help="each worker touches this file after every successful job; "
+            "%%s is the queue name (DQUEUE_TOUCH_FILE)",
+        )
+
+    def run(self, settings: Settings, /, **options: Any) -> None:
+        """Plan, then run until stopped."""
+        _ensure_logging(settings)
+        planned = plan_from_options(settings, options)
+        services = services_for(settings, planned.runner.exact, entries=planned.entries)
+        runner = Runner(
+            settings,
+            planned.runner.slots,
+            worker_command=worker_command(
+                config=options.get("config"), touch_file=options.get("touch_file")
+            ),
+            services=services,
+            description=planned.runner.description,
+        )
+        code = runner.run()
+        if code:
+            sys.exit(code)
+
+
+def _ensure_logging(settings: Settings) -> None:
+    """Show dqueue's log unless Django's LOGGING already sends it somewhere."""
+    logger = logging.getLogger("dqueue")
+    if not logger.handlers and not logging.getLogger().handlers:
+        configure_logging(settings.LOG_LEVEL)

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django.test import override_settings
+
+from dqueue_django.checks import check_settings
+
+
+def ids(messages: list) -> list[str]:
+    return [message.id for message in messages]
+
+
+def test_the_test_project_passes_every_check() -> None:
+    assert check_settings() == []
+
+
+def test_a_bad_value_is_an_error_naming_the_setting() -> None:
+    with override_settings(DQUEUE_PREFETCH="lots"):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.E001"]
+    assert "DQUEUE_PREFETCH" in messages[0].msg
+    assert messages[0].obj == "DQUEUE_PREFETCH"
+
+
+def test_each_bad_value_gets_its_own_error() -> None:
+    with override_settings(
+        DQUEUE_PREFETCH=0, DQUEUE_WORKERS={"default": -1}, DQUEUE_ATOMIC_JOBS="yes"
+    ):
+        messages = check_settings()
+
+    assert sorted(message.obj for message in messages) == [
+        "DQUEUE_ATOMIC_JOBS",
+        "DQUEUE_PREFETCH",
+        "DQUEUE_WORKERS",
+    ]
+    assert set(ids(messages)) == {"dqueue_django.E001"}
+
+
+def test_an_unknown_dqueue_name_is_a_warning_suggesting_the_real_one() -> None:
+    with override_settings(DQUEUE_WORKRES={"default": 2}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W001"]
+    assert "DQUEUE_WORKERS" in messages[0].hint
+
+
+def test_a_backend_that_cannot_be_imported_is_an_error() -> None:
+    with override_settings(DQUEUE_BACKEND="dqueue.backends.nowhere.NoBackend"):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.E002"]
+    assert "DQUEUE_BACKEND" in messages[0].msg
+
+
+def test_a_backend_override_that_is_not_a_backend_is_an_error() -> None:
+    with override_settings(DQUEUE_BACKEND_OVERRIDES={"slow": "collections.OrderedDict"}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.E002"]
+    assert "DQUEUE_BACKEND_OVERRIDES['slow']" in messages[0].msg
+
+
+def test_middleware_that_cannot_be_imported_is_an_error() -> None:
+    with override_settings(DQUEUE_MIDDLEWARE=["myproject.middleware.Missing"]):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.E003"]
+
+
+def test_an_unknown_cron_time_zone_is_an_error() -> None:
+    with override_settings(DQUEUE_CRON_TIMEZONE="Mars/Olympus_Mons"):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.E004"]
+
+
+def test_a_bad_cron_entry_is_an_error_naming_the_entry_and_field() -> None:
+    entry = {"command": "record_tick", "name": "broken", "hours": "25", "minutes": "0"}
+    with override_settings(DQUEUE_CRON=[entry]):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.E005"]
+    assert "broken" in messages[0].msg
+    assert "hours" in messages[0].msg
+
+
+def test_a_configured_queue_that_nothing_uses_is_a_warning() -> None:
+    with override_settings(DQUEUE_WORKERS={"default": 1, "defualt": 2}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W002"]
+    assert "'defualt'" in messages[0].msg
+
+
+def test_a_queue_used_by_a_cron_entry_is_not_idle() -> None:
+    entry = {"command": "record_tick", "name": "reports", "schedule": "@daily", "queue": "reports"}
+    with override_settings(DQUEUE_WORKERS={"default": 1, "reports": 1}, DQUEUE_CRON=[entry]):
+        assert check_settings() == []
