@@ -97,9 +97,9 @@ _LEASE_ROW: Final = (
     " WHERE seq = ?"
 )
 _PROBE: Final = (
-    "SELECT (SELECT paused_until FROM queues WHERE name = ?1),"
-    f" EXISTS (SELECT 1 FROM jobs WHERE queue = ?1 AND state = {READY}),"
-    f" (SELECT min(due_at) FROM jobs WHERE queue = ?1 AND state = {DELAYED})"
+    "SELECT (SELECT paused_until FROM queues WHERE name = :queue),"
+    f" EXISTS (SELECT 1 FROM jobs WHERE queue = :queue AND state = {READY}),"
+    f" (SELECT min(due_at) FROM jobs WHERE queue = :queue AND state = {DELAYED})"
 )
 _OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
 _DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
@@ -284,7 +284,7 @@ class SQLiteBackend(Backend):
     def _probe(self, queue: str, now: float) -> _Wait:
         """Without the write lock: is anything claimable, and if not, until when to wait?"""
         paused_until, has_ready, next_due = self._read(
-            lambda conn: conn.execute(_PROBE, (queue,)).fetchone()
+            lambda conn: conn.execute(_PROBE, {"queue": queue}).fetchone()
         )
         if paused_until is not None and paused_until > now:
             return _Wait(paused_until=paused_until)
@@ -309,21 +309,24 @@ class SQLiteBackend(Backend):
                 conn.executemany(_LEASE_ROW, [(worker_id, lease_until, r[0]) for r in claimed])
             # RETURNING gives rows in no promised order: restore priority, due, enqueue order.
             claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
+            corrupt = False
             for seq, job_id, _, _, attempt, raw in claimed:
                 try:
                     job = decode_job(raw).with_changes(attempt=attempt)
                 except DecodeError as exc:
                     conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
                     bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+                    corrupt = True
                     continue
                 jobs.append(job)
                 if job.result_ttl is not None:
                     record_result(conn, job, JobStatus.RUNNING, now, worker_id=worker_id,
                                   started_at=now)  # fmt: skip
+            if corrupt:
+                trim_dead(conn, [queue], self.settings.DEAD_LETTER_LIMIT)
             if jobs:
                 return jobs, _Wait()
             if claimed:
-                trim_dead(conn, [queue], self.settings.DEAD_LETTER_LIMIT)
                 return [], _Wait(again_now=True)
             return [], _Wait(next_due=conn.execute(_NEXT_DUE, (queue,)).fetchone()[0])
 
@@ -401,9 +404,9 @@ class SQLiteBackend(Backend):
             if count >= _TRIM_EVERY:  # trimming walks LATENESS_SAMPLES index entries
                 self._samples_since_trim[queue] = 0
                 conn.execute(
-                    "DELETE FROM lateness WHERE queue = ?1 AND seq <= (SELECT seq FROM lateness"
-                    " WHERE queue = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                    (queue, control.LATENESS_SAMPLES),
+                    "DELETE FROM lateness WHERE queue = :queue AND seq <= (SELECT seq FROM lateness"
+                    " WHERE queue = :queue ORDER BY seq DESC LIMIT 1 OFFSET :keep)",
+                    {"queue": queue, "keep": control.LATENESS_SAMPLES},
                 )
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:

@@ -33,12 +33,12 @@ LATENESS_SAMPLES: Final = 1000
 _WAITING: Final = f"queue = ? AND state IN ({READY}, {DELAYED})"
 _COUNTS: Final = (
     "SELECT"
-    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {READY}),"
-    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {DELAYED} AND due_at <= ?2),"
-    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {DELAYED} AND due_at > ?2),"
-    f" (SELECT count(*) FROM jobs WHERE queue = ?1 AND state = {LEASED}),"
-    " (SELECT count(*) FROM dead WHERE queue = ?1),"
-    " (SELECT paused_until FROM queues WHERE name = ?1)"
+    f" (SELECT count(*) FROM jobs WHERE queue = :queue AND state = {READY}),"
+    f" (SELECT count(*) FROM jobs WHERE queue = :queue AND state = {DELAYED} AND due_at <= :now),"
+    f" (SELECT count(*) FROM jobs WHERE queue = :queue AND state = {DELAYED} AND due_at > :now),"
+    f" (SELECT count(*) FROM jobs WHERE queue = :queue AND state = {LEASED}),"
+    " (SELECT count(*) FROM dead WHERE queue = :queue),"
+    " (SELECT paused_until FROM queues WHERE name = :queue)"
 )
 _INSERT_READY: Final = (
     "INSERT OR IGNORE INTO jobs (id, queue, state, priority, due_at, attempt, unique_key, payload)"
@@ -48,7 +48,9 @@ _INSERT_READY: Final = (
 
 def count_queue(conn: sqlite3.Connection, queue: str, now: float) -> QueueCounts:
     """Jobs of ``queue`` per state (a delayed job that is due counts as ready)."""
-    ready, due, delayed, in_flight, dead, paused = conn.execute(_COUNTS, (queue, now)).fetchone()
+    ready, due, delayed, in_flight, dead, paused = conn.execute(
+        _COUNTS, {"queue": queue, "now": now}
+    ).fetchone()
     lateness = conn.execute(
         "SELECT seconds FROM lateness WHERE queue = ? ORDER BY seq DESC LIMIT ?",
         (queue, LATENESS_SAMPLES),

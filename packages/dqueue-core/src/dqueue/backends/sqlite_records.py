@@ -176,7 +176,7 @@ def trim_dead(conn: sqlite3.Connection, queues: Iterable[str], limit: int) -> No
     """Keep only the newest ``limit`` dead letters of each of ``queues``."""
     for queue in queues:
         conn.execute(
-            "DELETE FROM dead WHERE queue = ?1 AND seq <= (SELECT seq FROM dead"
-            " WHERE queue = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-            (queue, limit),
+            "DELETE FROM dead WHERE queue = :queue AND seq <= (SELECT seq FROM dead"
+            " WHERE queue = :queue ORDER BY seq DESC LIMIT 1 OFFSET :keep)",
+            {"queue": queue, "keep": limit},
         )
