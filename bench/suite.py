@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    BENCH_DIR,
     PYTHON,
     BenchError,
     Column,
     Goal,
     Probe,
     Results,
+    base_env,
     format_value,
     goals_table,
     log,
@@ -78,9 +82,23 @@ class DqueueSystem(System):
         return None
 
 
+@functools.cache
 def dqueue_has_cli() -> bool:
-    """Whether ``python -m dqueue worker`` exists yet."""
-    return importlib.util.find_spec("dqueue.__main__") is not None
+    """Whether ``python -m dqueue worker`` exists and starts (it is being written)."""
+    if importlib.util.find_spec("dqueue.__main__") is None:
+        return False
+    check = subprocess.run(
+        [PYTHON, "-m", "dqueue", "worker", "--help"],
+        env=base_env(),
+        cwd=BENCH_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    works = check.returncode == 0 and "--tasks" in check.stdout
+    if not works:
+        log("`python -m dqueue worker --help` fails: using the Python API stand-in")
+    return works
 
 
 def dqueue_workers(processes: int, scheduled: bool) -> list[list[str]]:
