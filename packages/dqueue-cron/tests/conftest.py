@@ -1,0 +1,41 @@
+"""Fixtures for dqueue-cron's unit tests: clean settings and backends around every test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from dqueue.backends import close_backends
+from dqueue.backends.memory import MemoryBackend
+from dqueue.clock import ManualClock
+from dqueue.settings import Settings, reset_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_dqueue_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("DQUEUE_"):
+            monkeypatch.delenv(name)
+    reset_settings()
+    close_backends()
+    yield
+    reset_settings()
+    close_backends()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # 2026-11-27 00:00:00 UTC, a Friday
+    return ManualClock(1_795_737_600.0)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(BACKEND="dqueue.backends.memory.MemoryBackend")
+
+
+@pytest.fixture
+def backend(settings: Settings, clock: ManualClock) -> MemoryBackend:
+    return MemoryBackend(settings, clock=clock)
