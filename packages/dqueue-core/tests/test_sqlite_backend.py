@@ -24,7 +24,7 @@ import pytest
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.backends.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
-from dqueue.clock import ManualClock
+from dqueue.clock import SYSTEM_CLOCK, ManualClock
 from dqueue.errors import BackendUnavailable, ConfigurationError
 from dqueue.job import Job, JobFailure
 from dqueue.settings import Settings
@@ -421,3 +421,53 @@ def test_processes_opening_a_new_file_at_once_share_one_database(
     _run_all([[sys.executable, str(script), str(database), f"p{index}"] for index in range(3)])
 
     assert open_backend().counts("default").ready == 150
+
+
+_RECOVERER = textwrap.dedent(
+    """
+    import sys
+    from dqueue.backends.sqlite import SQLiteBackend
+    from dqueue.settings import Settings
+
+    backend = SQLiteBackend(Settings(SQLITE_PATH=sys.argv[1]))
+    print(backend.recover())
+    """
+)
+
+
+def test_processes_recovering_at_once_recover_each_expired_job_once(
+    open_backend: OpenBackend, database: Path, tmp_path: Path
+) -> None:
+    an_hour_ago = ManualClock(time.time() - 3600)  # the leases it grants expired long ago
+    backend = open_backend(clock=an_hour_ago)
+    backend.enqueue_many([_job(an_hour_ago, n, max_attempts=2) for n in range(300)])
+    assert len(backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=300)) == 300
+    script = tmp_path / "recoverer.py"
+    script.write_text(_RECOVERER)
+
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(database)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    recovered = [int(process.communicate(timeout=PROCESS_DEADLINE_S)[0]) for process in processes]
+
+    assert sum(recovered) == 300
+    assert backend.counts("default").ready == 300
+
+
+def test_a_blocking_reserve_sees_a_job_enqueued_by_another_process(
+    open_backend: OpenBackend, database: Path, tmp_path: Path
+) -> None:
+    backend = open_backend(clock=SYSTEM_CLOCK)
+    script = tmp_path / "producer.py"
+    script.write_text(_PRODUCER)
+    producer = subprocess.Popen([sys.executable, str(script), str(database), "remote"])
+    try:
+        jobs = backend.reserve("default", worker_id=WORKER, timeout_s=PROCESS_DEADLINE_S)
+    finally:
+        producer.wait(timeout=PROCESS_DEADLINE_S)
+
+    assert len(jobs) == 1
+    assert jobs[0].id.startswith("remote-")
