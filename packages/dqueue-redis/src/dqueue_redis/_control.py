@@ -1,0 +1,198 @@
+"""Introspection and control of the Redis backends.
+
+Counts, pause, clear, deduplicate, dead letters and result records.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any, cast
+
+from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
+from dqueue.backends.common import dead_letter_from_decode_error, dedup_identity
+from dqueue.errors import DecodeError
+from dqueue.job import Job, decode_job, encode_job
+
+from ._store import RedisStore
+from .records import raw_dead_letter_json, read_dead_letter, read_result
+
+__all__ = ["RedisControl"]
+
+_logger = logging.getLogger("dqueue.redis")
+#: A pause key outlives the pause (decided by the backend's clock) before Redis collects it.
+_PAUSE_GC_GRACE_MS = 60_000
+
+
+class RedisControl(RedisStore):
+    """Counts, pause, clear, deduplicate, dead letters and results, for both backends."""
+
+    def counts(self, queue: str) -> QueueCounts:
+        """How many jobs of ``queue`` are ready, delayed, in flight and dead, in one look.
+
+        At-most-once, ``in_flight`` is 0: a job handed to a worker has left the store.
+        """
+        now = self.clock.time()
+        ready, delayed, in_flight, dead, paused, samples = self._script(
+            "counts", queue, [repr(now), self._mode]
+        )
+        return QueueCounts(
+            queue=queue,
+            ready=int(ready),
+            delayed=int(delayed),
+            in_flight=int(in_flight),
+            dead=int(dead),
+            paused_until=float(paused) if paused else None,
+            recent_lateness=tuple(float(sample) for sample in reversed(samples)),
+        )
+
+    def pause(self, queue: str, until: float | None) -> None:
+        """Hand out nothing from ``queue`` until ``until`` (epoch seconds; ``None``: resume).
+
+        Every worker honours it: the pause is a key that the reserve script reads.
+        """
+        now = self.clock.time()
+        keys = self.keys(queue)
+        self._note_queues([queue])
+        if until is None or until <= now:
+
+            def resume() -> None:
+                with self.client.pipeline(transaction=False) as pipeline:
+                    pipeline.delete(keys.paused)
+                    pipeline.rpush(keys.wake, "1")  # one waiter looks, and passes it on
+                    pipeline.ltrim(keys.wake, 0, 0)
+                    pipeline.execute()
+
+            self._call(resume)
+            return
+        ttl_ms = math.ceil((until - now) * 1000) + _PAUSE_GC_GRACE_MS
+        self._call(lambda: self.client.set(keys.paused, repr(until), px=ttl_ms))
+
+    def paused_until(self, queue: str) -> float | None:
+        """When the pause of ``queue`` ends, or ``None``."""
+        value = self._call(lambda: self.client.get(self.keys(queue).paused))
+        if value is None:
+            return None
+        until = float(cast(bytes, value))
+        return until if until > self.clock.time() else None
+
+    def clear(self, queue: str) -> int:
+        """Delete every ready and delayed job of ``queue`` (jobs in flight stay); how many."""
+        return int(self._script("clear", queue, [repr(self.clock.time()), self._mode]))
+
+    def deduplicate(self, queue: str) -> tuple[int, int]:
+        """Remove waiting jobs identical (task, args, kwargs) to an older one; sizes before, after.
+
+        The oldest job (smallest id) of each group stays. Jobs reserved meanwhile are left.
+        """
+        now = repr(self.clock.time())
+        stored = self._script("waiting", queue, [now, self._mode])
+        waiting: list[tuple[str, Job]] = []
+        for index in range(0, len(stored), 2):
+            try:
+                waiting.append((stored[index].decode(), decode_job(stored[index + 1])))
+            except DecodeError:
+                continue  # left for a worker to dead-letter with its reason
+        seen: set[str] = set()
+        twins: list[str] = []
+        for job_id, job in sorted(waiting, key=lambda item: item[0]):
+            identity = dedup_identity(job)
+            if identity in seen:
+                twins.append(job_id)
+            else:
+                seen.add(identity)
+        before = len(stored) // 2
+        if not twins:
+            return before, before
+        removed = int(self._script("remove", queue, [now, *twins]))
+        return before, before - removed
+
+    # -- dead letters --------------------------------------------------------------------------
+
+    def _letters(self, queue: str, ids: Sequence[bytes | str]) -> list[tuple[str, bytes]]:
+        if not ids:
+            return []
+        data_key = self.keys(queue).base + "dead:data"
+        stored = self._call(lambda: self.client.hmget(data_key, list(ids)))
+        found: list[tuple[str, bytes]] = []
+        for raw_id, data in zip(ids, cast(list[Any], stored), strict=True):
+            if data is not None:
+                found.append((raw_id.decode() if isinstance(raw_id, bytes) else raw_id, data))
+        return found
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters of ``queue``, newest first."""
+        if limit <= 0:
+            return []
+        dead_key = self.keys(queue).base + "dead"
+        ids = self._call(lambda: self.client.zrevrange(dead_key, 0, limit - 1))
+        letters = self._letters(queue, cast(list[bytes], ids))
+        return [read_dead_letter(queue, letter_id, data) for letter_id, data in letters]
+
+    def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters (all, oldest first, or those ids) back with fresh attempts.
+
+        Letters whose payload can't be decoded stay: there is nothing to run.
+        """
+        if job_ids is None:
+            dead_key = self.keys(queue).base + "dead"
+            ids: Sequence[bytes | str] = cast(
+                list[bytes], self._call(lambda: self.client.zrange(dead_key, 0, -1))
+            )
+        else:
+            ids = list(dict.fromkeys(job_ids))
+        args: list[str] = [repr(self.clock.time())]
+        for letter_id, data in self._letters(queue, ids):
+            letter = read_dead_letter(queue, letter_id, data)
+            if letter.raw is not None:
+                continue
+            job = letter.job.with_changes(attempt=0, run_after=None)
+            args += [letter_id, encode_job(job), str(job.priority)]
+        if len(args) == 1:
+            return 0
+        return int(self._script("revive", queue, args))
+
+    def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters (all, or those ids); return how many."""
+        if job_ids is not None and not job_ids:
+            return 0
+        args = [repr(self.clock.time()), *(job_ids or ())]
+        return int(self._script("purge", queue, args))
+
+    def bury_raw(self, queue: str, store_id: str, payload: bytes | str, reason: str) -> None:
+        """Move a reserved job whose payload is not a job envelope to the dead letters."""
+        now = self.clock.time()
+        text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+        stand_in = dead_letter_from_decode_error(queue, text, reason, now).job.id
+        letter = raw_dead_letter_json(text, reason, now)
+        limit = str(self.settings.DEAD_LETTER_LIMIT)
+        self._script("bury_raw", queue, [repr(now), store_id, stand_in, letter, limit])
+        _logger.warning(
+            "job %s of queue %r is not a job envelope (%s); moved to the dead letters as %s",
+            store_id,
+            queue,
+            reason,
+            stand_in,
+        )
+
+    # -- results -------------------------------------------------------------------------------
+
+    def result(self, job_id: str) -> JobResult | None:
+        """The record of ``job_id`` (kept when the job set ``result_ttl``), or ``None``."""
+        queues = self.queues()
+        if not queues:
+            return None
+
+        def read() -> list[Any]:
+            with self.client.pipeline(transaction=False) as pipeline:
+                for queue in queues:
+                    pipeline.hgetall(self.keys(queue).result(job_id))
+                return pipeline.execute()
+
+        now = self.clock.time()
+        for queue, raw in zip(queues, self._call(read), strict=True):
+            record = read_result(job_id, queue, raw, now)
+            if record is not None:
+                return record
+        return None

@@ -1,0 +1,116 @@
+"""What both Redis backends share: the connection, key layout, scripts and error handling."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar, cast
+
+import redis
+
+from dqueue.backends.base import Backend
+from dqueue.clock import SYSTEM_CLOCK, Clock
+from dqueue.settings import Settings
+
+from .connection import connect, describe_target, translate_errors
+from .keys import QueueKeys, queues_key
+from .scripts import SCRIPTS, Arg, Script, run_in_pipeline
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+
+
+class RedisStore(Backend):
+    """The plumbing under :class:`~dqueue_redis.RedisBackend` and its reliable sibling."""
+
+    supports_priority: ClassVar[bool] = True
+    supports_results: ClassVar[bool] = True
+    supports_workers: ClassVar[bool] = True
+    #: At-least-once: reserved jobs stay stored, leased, until settled.
+    reliable: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(settings, clock=clock)
+        self.target = describe_target(settings)
+        self.prefix = settings.REDIS_PREFIX
+        self._client = connect(settings)
+        self._keys_of: dict[str, QueueKeys] = {}
+        self._known_queues: set[str] = set()
+        self._instance = secrets.token_hex(4)
+        self._mode = "1" if self.reliable else "0"
+
+    @property
+    def client(self) -> redis.Redis:
+        """The redis-py client (one connection pool per backend instance)."""
+        return self._client
+
+    def keys(self, queue: str) -> QueueKeys:
+        """The keys of ``queue``."""
+        keys = self._keys_of.get(queue)
+        if keys is None:
+            keys = self._keys_of[queue] = QueueKeys(self.prefix, queue)
+        return keys
+
+    def _waiter_id(self) -> str:
+        """Names one waiting reserve call: this process (after a fork, too) and thread."""
+        return f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
+
+    # -- calling Redis -----------------------------------------------------------------------
+
+    def _call(self, operation: Callable[[], T], *, idempotent: bool = True) -> T:
+        """Run ``operation``, raising only dqueue errors.
+
+        A connection error is retried once, on a fresh connection, when the operation is safe
+        to apply twice: a pooled connection may have been cut by a server restart.
+        """
+        with translate_errors(self.target):
+            try:
+                return operation()
+            except redis.ConnectionError:
+                if not idempotent:
+                    raise
+            return operation()
+
+    def _script(
+        self, name: str, queue: str, args: Sequence[Arg], *, idempotent: bool = True
+    ) -> Any:
+        script = SCRIPTS[name]
+        keys = self.keys(queue)
+        full = [keys.base, *args]
+        return self._call(lambda: script(self._client, keys.jobs, full), idempotent=idempotent)
+
+    def _scripts(self, calls: Sequence[tuple[str, str, Sequence[Arg]]]) -> list[Any]:
+        """Run scripts, each on its queue, in one round trip (a pipeline when several)."""
+        prepared: list[tuple[Script, str, Sequence[Arg]]] = []
+        for name, queue, args in calls:
+            keys = self.keys(queue)
+            prepared.append((SCRIPTS[name], keys.jobs, [keys.base, *args]))
+        if len(prepared) == 1:
+            script, key, full = prepared[0]
+            return [self._call(lambda: script(self._client, key, full))]
+        return self._call(lambda: run_in_pipeline(self._client, prepared))
+
+    def _note_queues(self, queues: Sequence[str]) -> None:
+        """Record queue names for :meth:`queues` (once per name and backend instance)."""
+        new = [queue for queue in queues if queue not in self._known_queues]
+        if new:
+            self._call(lambda: self._client.sadd(queues_key(self.prefix), *new))
+            self._known_queues.update(new)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise :class:`~dqueue.errors.BackendUnavailable` when Redis cannot be reached."""
+        self._call(self._client.ping)
+
+    def close(self) -> None:
+        """Close every pooled connection (the backend reconnects if used again)."""
+        self._client.close()
+
+    def queues(self) -> list[str]:
+        """Every queue that got jobs, sorted."""
+        members = self._call(lambda: self._client.smembers(queues_key(self.prefix)))
+        return sorted(member.decode() for member in cast(set[bytes], members))

@@ -1,0 +1,272 @@
+"""The two Redis backends: producing, reserving (with precise delays) and settling.
+
+:class:`RedisBackend` is at-most-once: a reserved job leaves the store with its worker, and a
+crash loses that job only. :class:`ReliableRedisBackend` is at-least-once: a reserved job stays
+stored, leased to one worker id for one attempt until a deadline the worker renews; a job whose
+lease runs out goes back to its queue (attempt counted) or, after its last attempt, to the dead
+letters. See the package README for the key layout and the delay design.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
+from dqueue.errors import DecodeError
+from dqueue.job import Job, JobFailure, decode_job, encode_job
+
+from ._control import RedisControl
+from .records import dead_letter_json, failure_json, record_update, result_value
+from .scripts import Arg
+from .waiting import longest_wait, wait_for_token
+
+__all__ = ["RedisBackend", "ReliableRedisBackend"]
+
+_logger = logging.getLogger("dqueue.redis")
+
+#: Jobs per enqueue script call: bounds how long one call holds the server.
+_ENQUEUE_CHUNK = 1000
+#: How long the delay timer stays with a waiter past the due time before anyone may take it.
+_TIMER_GRACE_MS = 1000
+#: Never spin: a wait that came out non-positive waits this long.
+_MIN_WAIT_S = 0.0005
+_KINDS = {
+    OutcomeKind.ACK: "a",
+    OutcomeKind.RETRY: "r",
+    OutcomeKind.DEAD: "d",
+    OutcomeKind.RELEASE: "l",
+}
+
+
+class _RedisBackendBase(RedisControl):
+    """The verbs both Redis backends share; the scripts take the delivery mode as an argument."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
+
+    # -- producing ---------------------------------------------------------------------------
+
+    def enqueue(self, job: Job) -> str:
+        """Store ``job``; return its id, or that of the job already holding its unique key."""
+        return self.enqueue_many([job])[0]
+
+    def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
+        """Store jobs in order, one round trip per batch (a pipeline across queues).
+
+        Raises:
+            EncodeError: a job's arguments are not JSON; nothing is stored.
+        """
+        if not jobs:
+            return []
+        payloads = [encode_job(job) for job in jobs]
+        now = self.clock.time()
+        groups: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            groups.setdefault(job.queue, []).append(index)
+        self._note_queues(list(groups))
+        calls: list[tuple[str, str, Sequence[Arg]]] = []
+        members: list[list[int]] = []
+        for queue, indexes in groups.items():
+            for start in range(0, len(indexes), _ENQUEUE_CHUNK):
+                chunk = indexes[start : start + _ENQUEUE_CHUNK]
+                args: list[Arg] = [repr(now)]
+                for index in chunk:
+                    args += _enqueue_args(jobs[index], payloads[index], now)
+                calls.append(("enqueue", queue, args))
+                members.append(chunk)
+        ids = [""] * len(jobs)
+        for chunk, reply in zip(members, self._scripts(calls), strict=True):
+            for index, job_id in zip(chunk, reply, strict=True):
+                ids[index] = job_id.decode()
+        return ids
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    def reserve(self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1) -> list[Job]:
+        """Take up to ``limit`` due jobs of ``queue``, waiting up to ``timeout_s`` for one.
+
+        Promotion of due delayed jobs, recovery of expired leases and the hand-out happen in
+        one script, one round trip. With nothing due, the call waits for a wake-up token, and
+        no longer than until the earliest delayed job is due when it holds the queue's delay
+        timer (one waiter per queue does).
+        """
+        if limit < 1:
+            return []
+        keys = self.keys(queue)
+        waiter = self._waiter_id()
+        lease_s = self.settings.LEASE_SECONDS
+        dead_limit = str(self.settings.DEAD_LETTER_LIMIT)
+        give_up = time.monotonic() + max(timeout_s, 0.0)
+        longest = longest_wait(self.settings.REDIS_SOCKET_TIMEOUT)
+        while True:
+            now = self.clock.time()
+            args: list[Arg] = [repr(now), limit, worker_id, repr(now + lease_s), waiter, self._mode,
+                    dead_limit, _TIMER_GRACE_MS]  # fmt: skip
+            # At-least-once, a reserve sent twice only leases jobs that come back later.
+            reply = self._script("reserve", queue, args, idempotent=self.reliable)
+            tag = reply[0]
+            if tag == b"jobs":
+                jobs = self._unpack(queue, reply)
+                if jobs:
+                    return jobs
+                continue  # everything taken was undecodable and is now dead-lettered
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                return []
+            wait = remaining
+            if tag == b"paused" or (tag == b"delayed" and reply[2] == 1):
+                wait = min(wait, float(reply[1]) - now)
+            self._wait(keys.wake, keys.waiter(waiter), min(max(wait, _MIN_WAIT_S), longest))
+
+    def _wait(self, wake_key: str, private_key: str, seconds: float) -> None:
+        self._call(lambda: wait_for_token(self.client, wake_key, private_key, seconds))
+
+    def _unpack(self, queue: str, reply: list[Any]) -> list[Job]:
+        jobs: list[Job] = []
+        for index in range(1, len(reply), 3):
+            job_id, payload, attempt = reply[index].decode(), reply[index + 1], reply[index + 2]
+            try:
+                job = decode_job(payload)
+            except DecodeError as exc:
+                self.bury_raw(queue, job_id, payload, str(exc))
+                continue
+            jobs.append(job.with_changes(attempt=attempt))
+            self._leased[job_id] = queue
+        return jobs
+
+    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
+        """Apply outcomes in one round trip; return the ids whose lease was lost.
+
+        Raises:
+            EncodeError: a kept return value is not JSON; nothing is applied.
+        """
+        if not outcomes:
+            return []
+        now = self.clock.time()
+        head: list[Arg] = [repr(now), worker_id, self._mode, str(self.settings.DEAD_LETTER_LIMIT)]
+        groups: dict[str, list[Arg]] = {}
+        for outcome in outcomes:
+            args = groups.setdefault(outcome.job.queue, list(head))
+            args += self._settle_args(outcome, now)
+        replies = self._scripts([("settle", queue, args) for queue, args in groups.items()])
+        for outcome in outcomes:
+            self._leased.pop(outcome.job.id, None)
+        return [job_id.decode() for reply in replies for job_id in reply]
+
+    def _settle_args(self, outcome: Outcome, now: float) -> list[Arg]:
+        job = outcome.job
+        kind = outcome.kind
+        data = due = ""
+        finished = repr(outcome.finished_at if outcome.finished_at is not None else now)
+        attempt = str(job.attempt)
+        if kind is OutcomeKind.ACK:
+            record = ""
+            if job.result_ttl is not None:
+                value = result_value(outcome.result, job)
+                record = record_update(job, now, JobStatus.SUCCEEDED, "value", value,
+                                       "finished_at", finished, "attempt", attempt)  # fmt: skip
+        elif kind is OutcomeKind.RETRY:
+            again = job.with_changes(run_after=outcome.run_after)
+            data = encode_job(again)
+            if outcome.run_after is not None and outcome.run_after > now:
+                due = repr(outcome.run_after)
+            failure = outcome.failure or _failure("dqueue.Retry", "retried", job, now)
+            record = record_update(job, now, JobStatus.FAILED, f"f:{job.attempt}",
+                                   failure_json(failure), "finished_at", finished,
+                                   "attempt", attempt, due=outcome.run_after or now)  # fmt: skip
+        elif kind is OutcomeKind.DEAD:
+            failure = outcome.failure or _failure("dqueue.Dead", "dead-lettered", job, now)
+            data = dead_letter_json(job, failure, now)
+            record = record_update(job, now, JobStatus.DEAD, f"f:{job.attempt}",
+                                   failure_json(failure), "finished_at", finished,
+                                   "attempt", attempt)  # fmt: skip
+        else:
+            # At-least-once keeps the payload while leased; at-most-once gave it to the worker.
+            data = "" if self.reliable else encode_job(job)
+            record = record_update(job, now, JobStatus.QUEUED, "attempt", str(job.attempt - 1))
+        lateness = outcome.lateness_s
+        late = "" if lateness is None else repr(lateness)
+        return [_KINDS[kind], job.id, attempt, data, due, str(job.priority), late, record]
+
+    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
+        """Extend the leases of running jobs; return the ids whose lease was already lost."""
+        if not job_ids:
+            return []
+        now = self.clock.time()
+        until = repr(now + self.settings.LEASE_SECONDS)
+        head: list[Arg] = [repr(now), worker_id, until, self._mode]
+        groups: dict[str, list[Arg]] = {}
+        unknown: list[str] = []
+        for job_id in job_ids:
+            queue = self._leased.get(job_id)
+            if queue is None:
+                unknown.append(job_id)
+            else:
+                groups.setdefault(queue, list(head)).append(job_id)
+        lost: list[str] = []
+        if unknown:
+            # Reserved through another instance: the lease may be on any queue.
+            found = set(unknown)
+            queues = self.queues()
+            replies = self._scripts([("renew", q, [*head, *unknown]) for q in queues])
+            for reply in replies:
+                found.intersection_update(job_id.decode() for job_id in reply)
+            lost += [job_id for job_id in unknown if job_id in found or not queues]
+        if groups:
+            replies = self._scripts([("renew", queue, args) for queue, args in groups.items()])
+            lost += [job_id.decode() for reply in replies for job_id in reply]
+        return [job_id for job_id in job_ids if job_id in set(lost)] if self.reliable else []
+
+    def recover(self) -> int:
+        """Deal with expired leases on every queue; return how many jobs went back or died.
+
+        One script per queue, all in one round trip; safe when many workers call at once.
+        """
+        queues = self.queues()
+        if not queues:
+            return 0
+        args = [repr(self.clock.time()), self._mode, str(self.settings.DEAD_LETTER_LIMIT)]
+        return sum(int(count) for count in self._scripts([("recover", q, args) for q in queues]))
+
+
+def _failure(kind: str, message: str, job: Job, now: float) -> JobFailure:
+    return JobFailure.from_reason(kind, message, at=now, attempt=job.attempt)
+
+
+def _enqueue_args(job: Job, payload: str, now: float) -> list[Arg]:
+    due = "" if job.run_after is None or job.run_after <= now else repr(job.run_after)
+    unique_key = job.unique_key or ""
+    unique_expiry = "" if job.unique_for is None or not unique_key else repr(now + job.unique_for)
+    record = record_update(job, now, JobStatus.QUEUED, "attempt", str(job.attempt),
+                           due=job.run_after or now)  # fmt: skip
+    return [job.id, payload, due, str(job.priority), str(job.attempt), unique_key, unique_expiry,
+            record]  # fmt: skip
+
+
+class RedisBackend(_RedisBackendBase):
+    """At-most-once delivery on Redis or Valkey: the fastest path.
+
+    A job handed to a worker is gone from Redis; if the worker dies, that job is lost, and
+    only that job. Delays, priorities, retries, dead letters, unique keys, results and pauses
+    work as on every dqueue backend.
+    """
+
+    supports_leases: ClassVar[bool] = False
+    reliable: ClassVar[bool] = False
+
+
+class ReliableRedisBackend(_RedisBackendBase):
+    """At-least-once delivery on Redis or Valkey.
+
+    A reserved job is leased to one worker id, for one attempt, until a deadline the worker
+    renews. Whichever worker notices first that a lease ran out puts the job back (attempt
+    counted) or, after ``max_attempts``, into the dead letters; a worker that lost a lease
+    cannot settle the job.
+    """
+
+    supports_leases: ClassVar[bool] = True
+    reliable: ClassVar[bool] = True

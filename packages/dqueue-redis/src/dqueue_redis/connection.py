@@ -1,0 +1,90 @@
+"""Connecting to Redis or Valkey from dqueue settings, and turning client errors into dqueue's.
+
+``DQUEUE_REDIS_URL`` (``redis://``, ``rediss://`` for TLS, ``unix://``; user, password and
+database in the URL) wins; without it the legacy ``DQUEUE_REDIS_HOST``, ``_PORT``,
+``_PASSWORD`` and ``_DATABASE`` settings are used. Each backend instance owns one connection
+pool; redis-py's pool notices a fork and opens fresh connections in the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
+from dqueue.settings import Settings
+
+__all__ = ["connect", "describe_target", "translate_errors"]
+
+_SCHEMES = ("redis", "rediss", "unix")
+#: Connecting must fail fast even when commands may block for longer.
+_CONNECT_TIMEOUT_S = 5.0
+
+
+def describe_target(settings: Settings) -> str:
+    """Where the backend connects, for messages: never the password."""
+    if settings.REDIS_URL:
+        parts = urlsplit(settings.REDIS_URL)
+        if parts.scheme == "unix":
+            return f"unix://{parts.path}"
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return f"{parts.scheme}://{user}{host}{port}{parts.path or ''}"
+    return f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DATABASE}"
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client with its own connection pool, as the settings say.
+
+    The client does not retry by itself: a command that failed may have run, and only the
+    backend knows which of its commands are safe to send twice.
+
+    Raises:
+        ConfigurationError: ``DQUEUE_REDIS_URL`` is malformed or has an unknown scheme.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": min(settings.REDIS_SOCKET_TIMEOUT, _CONNECT_TIMEOUT_S),
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    url = settings.REDIS_URL
+    if url:
+        scheme = urlsplit(url).scheme
+        if scheme not in _SCHEMES:
+            raise ConfigurationError(
+                f"DQUEUE_REDIS_URL must start with redis://, rediss:// or unix://, "
+                f"not {scheme + '://' if scheme else repr(url)}"
+            )
+        try:
+            pool = redis.ConnectionPool.from_url(url, **options)
+        except ValueError as exc:
+            raise ConfigurationError(f"DQUEUE_REDIS_URL is not a valid Redis URL: {exc}") from exc
+    else:
+        pool = redis.ConnectionPool(
+            host=settings.REDIS_HOST,
+            port=settings.REDIS_PORT,
+            password=settings.REDIS_PASSWORD,
+            db=settings.REDIS_DATABASE,
+            **options,
+        )
+    return redis.Redis(connection_pool=pool)
+
+
+@contextlib.contextmanager
+def translate_errors(target: str) -> Iterator[None]:
+    """Raise dqueue errors for client errors: the store gone, or a command refused."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise BackendUnavailable(f"Redis at {target} is unreachable: {exc}") from exc
+    except redis.RedisError as exc:
+        raise BackendError(f"Redis at {target} refused a command: {exc}") from exc

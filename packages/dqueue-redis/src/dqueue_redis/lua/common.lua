@@ -1,0 +1,222 @@
+-- Shared by every dqueue script: each script is this prelude followed by its own body.
+--
+-- ARGV[1] is the key base of one queue, "<prefix>:{<queue>}:", so that every key a script
+-- touches hashes to one slot. ARGV[2] is the caller's clock (epoch seconds, as the shortest
+-- repr of a float): time comes from the client so that an injected clock drives the
+-- server-side logic too, and times that are stored are stored exactly as the client wrote them.
+local base = ARGV[1]
+local now_arg = ARGV[2]
+local now = tonumber(now_arg)
+
+local K_JOBS = base .. 'jobs'
+local K_RUNS = base .. 'runs'
+local K_PRIO = base .. 'prio'
+local K_PRIOS = base .. 'prios'
+local K_READY = base .. 'ready'
+local K_DELAYED = base .. 'delayed'
+local K_SEQ = base .. 'seq'
+local K_INFLIGHT = base .. 'inflight'
+local K_WAKE = base .. 'wake'
+local K_TIMER = base .. 'timer'
+local K_PAUSED = base .. 'paused'
+local K_UNIQ = base .. 'uniq'
+local K_DEAD = base .. 'dead'
+local K_DEAD_DATA = base .. 'dead:data'
+local K_LATENESS = base .. 'lateness'
+
+-- Variadic commands are sent in chunks: Lua's C stack takes a few thousand values at most.
+local CHUNK = 1000
+local LATENESS_SAMPLES = 1000
+
+local function ready_key(p)
+  if p == 0 then return K_READY end
+  return K_READY .. ':' .. p
+end
+
+local function call_chunked(command, key, items)
+  for i = 1, #items, CHUNK do
+    redis.call(command, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
+  end
+end
+
+-- One token wakes one waiting worker. A token already waiting will do: the worker it wakes
+-- passes it on when it leaves work behind (see reserve.lua), so a burst wakes no herd.
+local function wake()
+  if redis.call('LLEN', K_WAKE) == 0 then redis.call('RPUSH', K_WAKE, '1') end
+end
+
+-- Append ids to the ready list of priority p (prepend them, in order, when `front`).
+local function push_ready(p, ids, front)
+  if #ids == 0 then return end
+  if p ~= 0 then redis.call('ZADD', K_PRIOS, -p, p) end
+  if front then
+    local reversed = {}
+    for i = #ids, 1, -1 do reversed[#reversed + 1] = ids[i] end
+    call_chunked('LPUSH', ready_key(p), reversed)
+  else
+    call_chunked('RPUSH', ready_key(p), ids)
+  end
+end
+
+local function priority_of(id)
+  return tonumber(redis.call('HGET', K_PRIO, id) or 0)
+end
+
+-- Members of the delayed set are "<sequence>:<id>": jobs due at the same instant sort in the
+-- order they were scheduled, as the sorted set orders equal scores by member.
+local seq_next, seq_last = 1, 0
+local function delayed_member(id)
+  if seq_next > seq_last then
+    seq_last = redis.call('INCRBY', K_SEQ, CHUNK)
+    seq_next = seq_last - CHUNK + 1
+  end
+  local member = string.format('%014d:', seq_next) .. id
+  seq_next = seq_next + 1
+  return member
+end
+
+local function member_id(member)
+  return string.sub(member, 16)
+end
+
+local function earliest_due()
+  local first = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+  if #first == 0 then return nil end
+  return tonumber(first[2])
+end
+
+-- Put a waiting job where it belongs: the delayed set until `due` (a string), else its ready
+-- list. Wake a waiter when it is ready, or due before everything else that is delayed.
+local function schedule(id, due, p, front)
+  if due ~= '' and tonumber(due) > now then
+    local earliest = earliest_due()
+    redis.call('ZADD', K_DELAYED, due, delayed_member(id))
+    if not earliest or tonumber(due) < earliest then wake() end
+  else
+    push_ready(p, {id}, front)
+    wake()
+  end
+end
+
+-- Move due jobs (at most `max`, earliest first) from the delayed set to their ready lists.
+-- ZREMRANGEBYRANK takes exactly the members just read: they are the lowest ranks.
+local function promote(max)
+  local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now_arg, 'LIMIT', 0, max)
+  local n = #due
+  if n == 0 then return 0 end
+  redis.call('ZREMRANGEBYRANK', K_DELAYED, 0, n - 1)
+  local prioritised = redis.call('EXISTS', K_PRIO) == 1
+  local plain = {}
+  for i = 1, n do
+    local id = member_id(due[i])
+    local p = 0
+    if prioritised then p = priority_of(id) end
+    if p == 0 then plain[#plain + 1] = id else push_ready(p, {id}, false) end
+  end
+  push_ready(0, plain, false)
+  return n
+end
+
+-- The id of the job that holds unique key `key`, or nil when the key is free. The stored value
+-- is "<job id>|<expiry>" (expiry empty: held until the job is settled).
+local function unique_holder(key)
+  local value = redis.call('GET', base .. 'u:' .. key)
+  if not value then return nil end
+  local holder, expires = string.match(value, '^(.*)|(.*)$')
+  if expires ~= '' and tonumber(expires) <= now then return nil end
+  return holder
+end
+
+local function release_unique(id)
+  local key = redis.call('HGET', K_UNIQ, id)
+  if key then
+    redis.call('HDEL', K_UNIQ, id)
+    if unique_holder(key) == id then redis.call('DEL', base .. 'u:' .. key) end
+  end
+end
+
+-- Drop every trace of a job that is finished, dead or cleared (its dead letter is kept).
+local function forget(id)
+  redis.call('HDEL', K_JOBS, id)
+  redis.call('HDEL', K_RUNS, id)
+  redis.call('HDEL', K_PRIO, id)
+  redis.call('ZREM', K_INFLIGHT, id)
+  release_unique(id)
+end
+
+-- Apply an update prepared by the client (JSON: [GC milliseconds, field, value, ...]) to the
+-- result record of a job that keeps one.
+local function write_record(id, update)
+  if update == '' then return end
+  local fields = cjson.decode(update)
+  local key = base .. 'r:' .. id
+  redis.call('HSET', key, unpack(fields, 2))
+  redis.call('PEXPIRE', key, fields[1])
+end
+
+-- Update the result record of a job, if it keeps one, from inside a script.
+local function touch_record(id, gc_extra_s, ...)
+  local key = base .. 'r:' .. id
+  local ttl = redis.call('HGET', key, 'ttl')
+  if not ttl then return false end
+  ttl = tonumber(ttl)
+  redis.call('HSET', key, 'expires', now + ttl, ...)
+  redis.call('PEXPIRE', key, math.ceil((ttl + gc_extra_s) * 1000))
+  return true
+end
+
+-- Add a dead letter (JSON) under `id`, newest last, keeping at most `limit` of them. The score
+-- is a sequence, not a time: letters buried in one instant keep their order.
+local function bury(id, letter, limit)
+  redis.call('ZADD', K_DEAD, redis.call('INCR', K_SEQ), id)
+  redis.call('HSET', K_DEAD_DATA, id, letter)
+  local extra = redis.call('ZCARD', K_DEAD) - limit
+  if extra > 0 then
+    local oldest = redis.call('ZPOPMIN', K_DEAD, extra)
+    for i = 1, #oldest, 2 do redis.call('HDEL', K_DEAD_DATA, oldest[i]) end
+  end
+end
+
+-- Deal with jobs whose lease ran out (at most `max`). At-least-once: back to the front of
+-- their ready list with the attempt counted, or into the dead letters after the last attempt.
+-- At-most-once: the job left with its worker; free the unique key it held. Returns how many
+-- jobs went back or died.
+local function recover_expired(max, reliable, dead_limit)
+  local ids = redis.call('ZRANGEBYSCORE', K_INFLIGHT, '-inf', now_arg, 'LIMIT', 0, max)
+  if #ids == 0 then return 0 end
+  local recovered = 0
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', K_INFLIGHT, id)
+    local payload = reliable and redis.call('HGET', K_JOBS, id)
+    if not payload then
+      forget(id)
+    else
+      local attempt, owner = string.match(redis.call('HGET', K_RUNS, id) or '', '^(%d+)|(.*)$')
+      attempt = tonumber(attempt) or 0
+      local ok, job = pcall(cjson.decode, payload)
+      local max_attempts = 1
+      if ok and type(job) == 'table' and tonumber(job['max_attempts']) then
+        max_attempts = tonumber(job['max_attempts'])
+      end
+      local failure = {
+        exception_type = 'dqueue.LeaseExpired',
+        message = 'worker ' .. (owner or '?') .. ' stopped renewing its lease (crashed or stuck)',
+        traceback = '', at = now, attempt = attempt,
+      }
+      local failure_json = cjson.encode(failure)
+      if attempt >= max_attempts then
+        local letter = {payload = payload, attempt = attempt, failure = failure, died_at = now}
+        bury(id, cjson.encode(letter), dead_limit)
+        forget(id)
+        touch_record(id, 0, 'status', 'dead', 'finished_at', now_arg, 'f:' .. attempt, failure_json)
+      else
+        redis.call('HSET', K_RUNS, id, attempt)
+        push_ready(priority_of(id), {id}, true)
+        touch_record(id, 0, 'status', 'failed', 'f:' .. attempt, failure_json)
+      end
+      recovered = recovered + 1
+    end
+  end
+  if recovered > 0 then wake() end
+  return recovered
+end

@@ -1,0 +1,113 @@
+-- Hand out up to ARGV[3] due jobs. ARGV[4] worker id, ARGV[5] lease deadline, ARGV[6] waiter
+-- id (one waiting reserve call), ARGV[7] '1' for at-least-once, ARGV[8] dead-letter limit,
+-- ARGV[9] grace (ms) of the delay timer.
+--
+-- Replies {'jobs', id, payload, attempt, ...}, or when nothing is due {'paused', until},
+-- {'idle'} or {'delayed', earliest due, holder}: holder = 1 when this waiter now holds the
+-- queue's delay timer and should wake at the earliest due time itself. One waiter holds it;
+-- the others sleep until a wake token or their timeout, so a due job wakes no herd.
+local limit = tonumber(ARGV[3])
+local worker = ARGV[4]
+local lease_until = ARGV[5]
+local waiter = ARGV[6]
+local reliable = ARGV[7] == '1'
+
+local paused = redis.call('GET', K_PAUSED)
+if paused and tonumber(paused) > now then return {'paused', paused} end
+
+recover_expired(100, reliable, tonumber(ARGV[8]))
+promote(CHUNK)
+
+local out = {'jobs'}
+local taken = 0
+local leases = {}
+local runs = {}
+local gone = {}
+
+local function take(p)
+  local key = ready_key(p)
+  local ids = redis.call('LPOP', key, limit - taken)
+  if ids then
+    for _, id in ipairs(ids) do
+      local payload = redis.call('HGET', K_JOBS, id)
+      local run = redis.call('HGET', K_RUNS, id)
+      -- An id without a payload was removed meanwhile; one with an owner is already leased.
+      if payload and not (run and string.find(run, '|', 1, true)) then
+        local attempt = (tonumber(run) or 0) + 1
+        taken = taken + 1
+        out[#out + 1] = id
+        out[#out + 1] = payload
+        out[#out + 1] = attempt
+        leases[#leases + 1] = lease_until
+        leases[#leases + 1] = id
+        if reliable then
+          runs[#runs + 1] = id
+          runs[#runs + 1] = attempt .. '|' .. worker
+        else
+          gone[#gone + 1] = id
+        end
+        if touch_record(id, 3600, 'status', 'running', 'started_at', now_arg,
+                        'attempt', attempt, 'w:' .. attempt, worker) then
+          redis.call('HDEL', base .. 'r:' .. id, 'finished_at')
+        end
+      end
+    end
+  end
+  if p ~= 0 and redis.call('LLEN', key) == 0 then redis.call('ZREM', K_PRIOS, p) end
+end
+
+-- Highest priority first; the default priority 0 has the plain ready list.
+local zero_done = false
+for _, member in ipairs(redis.call('ZRANGE', K_PRIOS, 0, -1)) do
+  if taken >= limit then break end
+  local p = tonumber(member)
+  if p < 0 and not zero_done then
+    zero_done = true
+    take(0)
+    if taken >= limit then break end
+  end
+  take(p)
+end
+if not zero_done and taken < limit then take(0) end
+
+if taken > 0 then
+  call_chunked('ZADD', K_INFLIGHT, leases)
+  if reliable then
+    call_chunked('HSET', K_RUNS, runs)
+  else
+    -- At-most-once: the job leaves the store with its worker. Its id stays in the in-flight
+    -- set only to refuse a second copy of it and to free its unique key if the worker dies.
+    call_chunked('HDEL', K_JOBS, gone)
+    call_chunked('HDEL', K_RUNS, gone)
+    call_chunked('HDEL', K_PRIO, gone)
+  end
+  -- A busy worker can't keep the delay timer: hand it to another waiter.
+  local timer = redis.call('GET', K_TIMER)
+  if timer and string.sub(timer, -#waiter - 1) == '|' .. waiter then
+    redis.call('DEL', K_TIMER)
+    if redis.call('ZCARD', K_DELAYED) > 0 then wake() end
+  end
+  -- Work left behind: pass the token on to the next waiter.
+  if taken >= limit and (redis.call('LLEN', K_READY) > 0 or redis.call('ZCARD', K_PRIOS) > 0) then
+    wake()
+  end
+  return out
+end
+
+-- Nothing to hand out: this look answers every token waiting, so drop them.
+redis.call('DEL', K_WAKE)
+local first = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+if #first == 0 then return {'idle'} end
+local due = tonumber(first[2])
+local holder = 1
+local timer = redis.call('GET', K_TIMER)
+if timer then
+  local timer_due, timer_waiter = string.match(timer, '^([^|]*)|(.*)$')
+  timer_due = tonumber(timer_due) or 0
+  if not (timer_waiter == waiter or timer_due > due or timer_due <= now) then holder = 0 end
+end
+if holder == 1 then
+  local ttl_ms = math.max(math.ceil((due - now) * 1000), 1) + tonumber(ARGV[9])
+  redis.call('SET', K_TIMER, first[2] .. '|' .. waiter, 'PX', ttl_ms)
+end
+return {'delayed', first[2], holder}
