@@ -56,7 +56,7 @@ def plan_slots(
     oldest = now - window
     missed: list[int] = []
     if catch_up == "latest":
-        floor = max(oldest, math.floor(missed_after) + 1)
+        floor = oldest if math.isinf(missed_after) else max(oldest, math.floor(missed_after) + 1)
         last = last_instant_before(expression, missed_before, zone, floor)
         missed = [] if last is None else [last]
     elif catch_up == "all":
