@@ -7,3 +7,11 @@ class ShopConfig(AppConfig):
     name = "dqtest_shop"
     label = "shop"
     default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        import django
+
+        if django.VERSION >= (6, 0):
+            from . import signals
+
+            signals.connect()

@@ -31,7 +31,7 @@ class Command(QueueCommand):
         parser.add_argument("--limit", type=int, default=20,
                             help="list at most this many (20)")  # fmt: skip
         parser.add_argument("--json", action="store_true", help="list as JSON")
-        parser.add_argument("--traceback", dest="show_traceback", action="store_true",
+        parser.add_argument("--failure-tracebacks", dest="show_traceback", action="store_true",
                             help="list with each failure's traceback")  # fmt: skip
         parser.add_argument("--yes", action="store_true", help="purge all without asking")
 

@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from dqtest_shop.models import Record
+from dqtest_shop.tasks import record, record_then_fail
+
+from dqueue.backends import Backend
+
+Backends = Callable[[str], Backend]
+
+
+def run(*args: str, **options: object) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO(), **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def dead_letter(memory_backend: Backends) -> str:
+    handle = record_then_fail("doomed")
+    run("queue_worker", "default", "--burst")
+    return handle.id
+
+
+def test_queue_pause_for_a_duration_pauses_the_queue(memory_backend: Backends) -> None:
+    output = run("queue_pause", "default", "--for", "1h2m3s")
+
+    assert output.startswith("Paused queue default until ")
+    assert memory_backend("default").paused_until("default") is not None
+
+
+def test_queue_pause_until_a_time_pauses_until_then(memory_backend: Backends) -> None:
+    run("queue_pause", "default", "--until", "2999-01-01T00:00:00+00:00")
+
+    assert memory_backend("default").paused_until("default") == 32472144000.0
+
+
+def test_queue_pause_refuses_a_time_in_the_past(memory_backend: Backends) -> None:
+    with pytest.raises(CommandError, match="in the past"):
+        run("queue_pause", "default", "--until", "2001-01-01T00:00:00+00:00")
+    assert memory_backend("default").paused_until("default") is None
+
+
+def test_queue_pause_refuses_a_duration_it_cannot_read(memory_backend: Backends) -> None:
+    with pytest.raises(CommandError, match="not a duration"):
+        run("queue_pause", "default", "--for", "a while")
+
+
+def test_queue_pause_says_when_the_backend_cannot_pause() -> None:
+    sync = "dqueue.backends.synchronous.SynchronousBackend"
+    with override_settings(DQUEUE_BACKEND=sync), pytest.raises(CommandError, match="cannot pause"):
+        run("queue_pause", "default", "--for", "5m")
+
+
+def test_queue_resume_ends_a_pause(memory_backend: Backends) -> None:
+    run("queue_pause", "default", "--for", "1h")
+
+    output = run("queue_resume", "default")
+
+    assert output.strip() == "Resumed queue default."
+    assert memory_backend("default").paused_until("default") is None
+
+
+def test_queue_clear_with_yes_deletes_every_waiting_job(memory_backend: Backends) -> None:
+    record("a")
+    record.enqueue_in(3600, "b")
+
+    output = run("queue_clear", "default", "--yes")
+
+    assert output.strip() == "Cleared 2 job(s) from queue default."
+    assert memory_backend("default").length("default") == 0
+
+
+def test_queue_clear_asks_and_aborts_on_no(
+    memory_backend: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record("a")
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+
+    with pytest.raises(CommandError, match="Aborting"):
+        run("queue_clear", "default")
+    assert memory_backend("default").length("default") == 1
+
+
+def test_queue_clear_asks_and_clears_on_yes(
+    memory_backend: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record("a")
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+
+    run("queue_clear", "default")
+
+    assert memory_backend("default").length("default") == 0
+
+
+def test_queue_deduplicate_removes_identical_waiting_jobs(memory_backend: Backends) -> None:
+    for _ in range(3):
+        record("same", "1")
+    record("other", "2")
+
+    output = run("queue_deduplicate", "default")
+
+    assert output.strip() == "Deduplication reduced the queue from 4 jobs to 2 job(s)"
+    assert memory_backend("default").length("default") == 2
+
+
+def test_queue_deduplicate_says_when_nothing_was_duplicated(memory_backend: Backends) -> None:
+    record("one")
+
+    output = run("queue_deduplicate", "default")
+
+    assert output.strip() == "No duplicate jobs detected (queue length remains 1)"
+
+
+def test_queue_worker_in_burst_mode_runs_the_waiting_jobs(memory_backend: Backends) -> None:
+    record("burst", "1")
+    record("burst", "2")
+
+    run("queue_worker", "default", "--burst")
+
+    assert list(Record.objects.values_list("value", flat=True)) == ["1", "2"]
+
+
+def test_queue_dead_list_shows_the_failed_job_and_why(dead_letter: str) -> None:
+    output = run("queue_dead", "list", "default")
+
+    assert dead_letter in output
+    assert "dqtest_shop.tasks.record_then_fail" in output
+    assert "RuntimeError: failing on purpose after writing" in output
+
+
+def test_queue_dead_list_as_json_carries_the_failure(dead_letter: str) -> None:
+    rows = json.loads(run("queue_dead", "list", "default", "--json"))
+
+    assert [row["id"] for row in rows] == [dead_letter]
+    assert rows[0]["failure"]["exception_type"] == "builtins.RuntimeError"
+
+
+def test_queue_dead_retry_puts_the_job_back(dead_letter: str, memory_backend: Backends) -> None:
+    output = run("queue_dead", "retry", "default", dead_letter)
+
+    assert output.strip() == "Put 1 dead job(s) back on queue default."
+    assert memory_backend("default").length("default") == 1
+    assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_dead_purge_of_everything_needs_yes(
+    dead_letter: str, memory_backend: Backends
+) -> None:
+    with pytest.raises(CommandError, match="--yes"):
+        run("queue_dead", "purge", "default")
+
+    run("queue_dead", "purge", "default", "--yes")
+
+    assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_status_as_json_counts_jobs_per_state(memory_backend: Backends) -> None:
+    record("now")
+    record.enqueue_in(3600, "later")
+
+    rows = json.loads(run("queue_status", "default", "--json"))
+
+    assert rows[0]["queue"] == "default"
+    assert (rows[0]["ready"], rows[0]["delayed"]) == (1, 1)
+
+
+def test_queue_status_lists_every_known_queue(memory_backend: Backends) -> None:
+    output = run("queue_status")
+
+    assert output.splitlines()[0].split()[0] == "queue"
+    assert {line.split()[0] for line in output.splitlines()[2:]} == {"default", "slow"}
+
+
+def test_queue_configuration_as_json_splits_the_pool(tmp_path: Path) -> None:
+    with override_settings(DQUEUE_WORKERS={"queue1": 3, "default": 1}):
+        machines = [
+            json.loads(run("queue_configuration", "--json", "--machine", str(n), "--of", "3"))
+            for n in (1, 2, 3)
+        ]
+
+    for data in machines:
+        queue1 = next(row for row in data["queues"] if row["queue"] == "queue1")
+        assert (queue1["pool"], queue1["here"]) == (3, 1)
+
+
+def test_queue_configuration_shows_cron_entries_with_their_next_run() -> None:
+    output = run("queue_configuration")
+
+    assert "record_tick: manage.py record_tick cron --suffix=-tick" in output
+
+
+def test_exact_configuration_needs_a_config_file() -> None:
+    with pytest.raises(CommandError, match="needs --config"):
+        run("queue_configuration", "--exact-configuration")
+
+
+def test_exact_configuration_runs_the_config_file_s_workers(tmp_path: Path) -> None:
+    special = tmp_path / "special.py"
+    special.write_text("DQUEUE_WORKERS = {'queue1': 2}\n")
+
+    data = json.loads(
+        run("queue_configuration", "--exact-configuration", "--json", config=str(special))
+    )
+
+    assert [(row["queue"], row["here"]) for row in data["queues"]] == [("queue1", 2)]
+    assert data["services"] == []
+
+
+def test_a_machine_number_beyond_the_pool_is_a_command_error() -> None:
+    with pytest.raises(CommandError, match="--machine"):
+        run("queue_configuration", "--machine", "3", "--of", "2")
+
+
+def test_a_config_file_that_does_not_exist_is_a_command_error(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="does not exist"):
+        run("queue_status", config=str(tmp_path / "missing.py"))
+
+
+def test_the_runner_refuses_a_backend_that_cannot_serve_workers() -> None:
+    memory = "dqueue.backends.memory.MemoryBackend"
+    with (
+        override_settings(DQUEUE_BACKEND=memory),
+        pytest.raises(CommandError, match="cannot serve worker processes"),
+    ):
+        run("queue_runner")
