@@ -149,7 +149,7 @@ def retry_while_busy(action: Callable[[], _T], timeout_s: float) -> _T:
         delay = min(delay * 2, 0.002)
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
     # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for every write), so
     # the module never opens a deferred transaction that would have to upgrade its lock.
     # timeout=0: waiting for a lock is done by retry_while_busy, not by SQLite's busy handler.
@@ -164,13 +164,19 @@ def _connect(path: str) -> sqlite3.Connection:
         # NORMAL in WAL mode: a commit survives the process crashing (the WAL is written
         # before COMMIT returns) but not a power cut or OS crash before the next checkpoint;
         # that is the price of not calling fsync on every commit.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        conn.execute("PRAGMA cache_size = -16000")
+        # Another process may hold the file exclusively for a moment (creating it, switching
+        # it to WAL, recovering a WAL after a crash).
+        retry_while_busy(lambda: _configure(conn), busy_timeout_s)
     except sqlite3.Error:
         conn.close()
         raise
     return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -16000")
 
 
 def _use_wal(conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> None:
@@ -286,7 +292,7 @@ class ConnectionPool:
             self._slots = weakref.WeakSet()
             self._pid = pid
         try:
-            conn = _connect(self.path)
+            conn = _connect(self.path, self.busy_timeout_s)
         except sqlite3.OperationalError:
             raise
         except sqlite3.DatabaseError as exc:  # the header is not SQLite's
