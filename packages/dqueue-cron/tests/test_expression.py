@@ -221,7 +221,7 @@ def test_a_bad_dictionary_field_names_the_entry_and_the_key():
     assert str(caught.value) == "cron entry 'cleanup': field 'hours': 25 is out of range 0-23"
 
 
-# -- days ---------------------------------------------------------------------------------------
+# -- days --------------------------------------------------------------------------------------
 
 
 def test_when_day_of_month_and_day_of_week_are_both_restricted_either_matches():
@@ -282,7 +282,7 @@ def test_a_day_that_no_chosen_month_has_is_refused_as_never_firing(spec):
         parse_cron(spec, entry="x")
 
 
-# -- bad strings ------------------------------------------------------------------------------
+# -- bad strings -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -305,7 +305,7 @@ def test_bad_cron_strings_are_refused_naming_the_field(spec, message):
     assert message in str(caught.value)
 
 
-# -- DST --------------------------------------------------------------------------------------
+# -- DST ---------------------------------------------------------------------------------------
 
 DST_CASES = [
     # spring forward: 01:00 GMT becomes 02:00 BST; 01:30 does not exist that day
@@ -364,7 +364,7 @@ def test_a_moment_inside_the_second_pass_of_a_repeated_hour_skips_to_after_it():
     assert fired.isoformat() == "2026-11-02T01:30:00-05:00"
 
 
-# -- previous fire time and speed ------------------------------------------------------------
+# -- previous fire time and speed --------------------------------------------------------------
 
 
 def test_the_previous_fire_time_is_strictly_before_the_moment():

@@ -28,7 +28,7 @@ from dqueue.settings import Settings
 from .config import check_unique_names
 from .entry import CronEntry
 from .plan import EntryPlan
-from .slots import plan_slots
+from .slots import missed_at_start, plan_slots, start_cursor
 
 __all__ = ["DEFAULT_GRACE_S", "DEFAULT_LEAD_S", "CronScheduler", "SlotOutcome"]
 
@@ -64,6 +64,8 @@ class SlotOutcome:
 class _State:
     plan: EntryPlan
     cursor: float | None = None
+    #: Slots missed before start-up that the catch-up policy keeps, until they are stored.
+    catching_up: tuple[int, ...] = ()
     failures: int = 0
     retry_at: float | None = None
     #: Slots whose marker this scheduler won but whose job it has not stored yet.
@@ -173,6 +175,11 @@ class CronScheduler:
 
     def _tick_entry(self, state: _State, now: float) -> list[SlotOutcome]:
         plan = state.plan
+        if state.cursor is None:  # start-up: work out the missed slots once
+            state.catching_up = missed_at_start(
+                plan.expression, plan.zone, now=now, catch_up=plan.catch_up, window=plan.window
+            )
+            state.cursor = start_cursor(now)
         chosen = plan_slots(
             plan.expression,
             plan.zone,
@@ -183,14 +190,17 @@ class CronScheduler:
             catch_up=plan.catch_up,
             window=plan.window,
         )
+        caught_up = {*state.catching_up, *chosen.slots[: chosen.caught_up]}
+        slots = sorted({*state.catching_up, *chosen.slots})
         outcomes: list[SlotOutcome] = []
         try:
             if plan.entry.prevent_overlap:
-                for slot in chosen.slots:
+                for slot in slots:
                     outcomes.append(self._enqueue_guarded(state, slot, now))
-                    state.cursor = max(float(slot), state.cursor or slot)
-            elif chosen.slots:
-                outcomes = self._enqueue_plain(plan, chosen.slots, now)
+                    state.catching_up = tuple(s for s in state.catching_up if s != slot)
+                    state.cursor = max(float(slot), state.cursor)
+            elif slots:
+                outcomes = self._enqueue_plain(plan, slots, now)
         except Exception as exc:
             state.failures += 1
             delay = min(_BACKOFF_FIRST_S * 2 ** (state.failures - 1), _BACKOFF_MAX_S)
@@ -203,13 +213,14 @@ class CronScheduler:
                 delay,
                 exc_info=state.failures == 1,
             )
-            return _mark_caught_up(outcomes, chosen.slots[: chosen.caught_up])
+            return _mark_caught_up(outcomes, caught_up)
         if state.failures:
             _logger.info("cron: entry %r: the store works again", plan.name)
         state.failures, state.retry_at, state.cursor = 0, None, chosen.cursor
-        if chosen.caught_up:
-            _logger.info("cron: entry %r: caught up %d missed slot(s)", plan.name, chosen.caught_up)
-        return _mark_caught_up(outcomes, chosen.slots[: chosen.caught_up])
+        if caught_up:
+            _logger.info("cron: entry %r: caught up %d missed slot(s)", plan.name, len(caught_up))
+        state.catching_up = ()
+        return _mark_caught_up(outcomes, caught_up)
 
     def _enqueue_plain(
         self, plan: EntryPlan, slots: Sequence[int], now: float
@@ -256,17 +267,17 @@ class CronScheduler:
             if state.retry_at is not None:
                 soonest = min(soonest, state.retry_at - now)
                 continue
+            if state.cursor is None or state.catching_up:
+                return 0.0  # not started, or catch-up slots are waiting to be stored
             plan = state.plan
-            after = state.cursor if state.cursor is not None else now
-            upcoming = plan.expression.next_instant(after, plan.zone)
+            upcoming = plan.expression.next_instant(state.cursor, plan.zone)
             soonest = min(soonest, upcoming - plan.lead - now)
         return max(soonest, 0.0)
 
 
-def _mark_caught_up(outcomes: list[SlotOutcome], caught_up: Sequence[int]) -> list[SlotOutcome]:
-    missed = set(caught_up)
+def _mark_caught_up(outcomes: list[SlotOutcome], caught_up: set[int]) -> list[SlotOutcome]:
     return [
-        SlotOutcome(o.entry, o.slot, o.result, o.job_id, caught_up=o.slot in missed)
+        SlotOutcome(o.entry, o.slot, o.result, o.job_id, caught_up=o.slot in caught_up)
         for o in outcomes
     ]
 

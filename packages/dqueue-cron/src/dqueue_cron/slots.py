@@ -3,9 +3,12 @@
 A *slot* is one fire time of an entry, in whole UTC epoch seconds. A scheduler keeps a cursor
 per entry: every slot up to it has been dealt with. On each tick it takes the slots after the
 cursor up to ``now + lead`` (enqueued ahead, due at their own time). Slots that are more than
-``grace`` seconds old by then, and on the first tick every slot before ``now``, were *missed*
+``grace`` seconds old by then, and at start-up every slot before ``now``, were *missed*
 (no scheduler was running, or this one was stalled or cut off from the store): the entry's
 catch-up policy decides which of those still run, within its catch-up window.
+
+A scheduler starts with its cursor at the moment it starts; the slots missed before then are
+worked out once (:func:`missed_at_start`) and kept until they are stored.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Final
 
 from .expression import CronExpression, last_instant_before
 
-__all__ = ["MAX_CATCH_UP_SLOTS", "SlotPlan", "plan_slots"]
+__all__ = ["MAX_CATCH_UP_SLOTS", "SlotPlan", "missed_at_start", "plan_slots", "start_cursor"]
 
 #: ``all`` catches up at most this many missed slots per entry (the most recent ones).
 MAX_CATCH_UP_SLOTS: Final = 10_000
@@ -32,40 +35,55 @@ class SlotPlan:
     cursor: float
 
 
+def start_cursor(now: float) -> float:
+    """The cursor of a scheduler starting at ``now``: slots from ``now`` on are on time."""
+    return math.ceil(now) - 0.5
+
+
+def missed_at_start(
+    expression: CronExpression, zone: tzinfo, *, now: float, catch_up: str, window: float
+) -> tuple[int, ...]:
+    """The slots before ``now`` that a scheduler starting at ``now`` catches up on."""
+    return tuple(_missed(expression, zone, -math.inf, now, catch_up, now - window))
+
+
 def plan_slots(
     expression: CronExpression,
     zone: tzinfo,
     *,
-    cursor: float | None,
+    cursor: float,
     now: float,
     lead: float,
     grace: float,
     catch_up: str,
     window: float,
 ) -> SlotPlan:
-    """The slots to enqueue at ``now``, given everything up to ``cursor`` was dealt with.
-
-    ``cursor=None`` means a first tick: every slot before ``now`` counts as missed.
-    """
+    """The slots to enqueue at ``now``, given that every slot up to ``cursor`` was dealt with."""
+    late_edge = now - grace
+    missed = _missed(expression, zone, cursor, late_edge, catch_up, now - window)
+    on_time_after = max(cursor, math.ceil(late_edge) - 0.5)
     horizon = now + lead
-    if cursor is None:
-        missed_after, missed_before, on_time_after = -math.inf, now, now - 0.5
-    else:
-        missed_after, missed_before = cursor, now - grace
-        on_time_after = max(cursor, math.ceil(missed_before) - 0.5)
-    oldest = now - window
-    missed: list[int] = []
-    if catch_up == "latest":
-        floor = oldest if math.isinf(missed_after) else max(oldest, math.floor(missed_after) + 1)
-        last = last_instant_before(expression, missed_before, zone, floor)
-        missed = [] if last is None else [last]
-    elif catch_up == "all":
-        start = max(missed_after, math.ceil(oldest) - 0.5)
-        missed = _between(expression, zone, start, missed_before, inclusive=False)
-        missed = missed[-MAX_CATCH_UP_SLOTS:]
     on_time = _between(expression, zone, on_time_after, horizon, inclusive=True)
-    next_cursor = horizon if cursor is None else max(horizon, cursor)
-    return SlotPlan(slots=(*missed, *on_time), caught_up=len(missed), cursor=next_cursor)
+    return SlotPlan(slots=(*missed, *on_time), caught_up=len(missed), cursor=max(horizon, cursor))
+
+
+def _missed(
+    expression: CronExpression,
+    zone: tzinfo,
+    after: float,
+    before: float,
+    catch_up: str,
+    oldest: float,
+) -> list[int]:
+    """The slots in ``(after, before)`` (and not before ``oldest``) that ``catch_up`` keeps."""
+    if catch_up == "latest":
+        floor = oldest if after == -math.inf else max(oldest, math.floor(after) + 1)
+        last = last_instant_before(expression, before, zone, floor)
+        return [] if last is None else [last]
+    if catch_up == "all":
+        start = max(after, math.ceil(oldest) - 0.5)
+        return _between(expression, zone, start, before, inclusive=False)[-MAX_CATCH_UP_SLOTS:]
+    return []
 
 
 def _between(
