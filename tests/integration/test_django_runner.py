@@ -16,6 +16,7 @@ import pytest
 from django.test import Client, override_settings
 
 from tests.django_project import harness
+from tests.support.redis_server import shared_server
 
 harness.ensure_django()
 
@@ -56,7 +57,7 @@ def _store(kind: str, folder: Path, redis_url: str | None) -> Store:
     return Store(kind, harness.project_env(**env), settings, folder / "runner.log")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "reliable_redis"])
+@pytest.fixture(scope="module", params=["sqlite", "redis", "reliable_redis"])
 def runner(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
@@ -71,11 +72,9 @@ def runner(
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A real Redis (or Valkey) server on a free loopback port."""
-    server = pytest.importorskip("tests.support.redis_server")
-    with server.redis_server() as url:
-        yield url
+def redis_url() -> str:
+    """The session's real Redis (or Valkey) server, on a free loopback port."""
+    return shared_server().url
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def test_every_installed_app_s_tasks_are_registered_at_startup() -> None:
 
 def test_tasks_of_installed_apps_imply_their_queues() -> None:
     assert app_task_queues() == {"default", "slow"}
-    assert pool_counts(get_settings()) == {"default": 1, "slow": 1}
+    assert {"default": 1, "slow": 1}.items() <= pool_counts(get_settings()).items()
 
 
 def test_a_task_outside_the_installed_apps_implies_no_queue() -> None:
