@@ -28,7 +28,7 @@ __all__ = ["DjangoPlan", "manage_command", "plan", "worker_command"]
 
 @dataclass(frozen=True, slots=True)
 class DjangoPlan:
-    """A runner's plan, with the cron entries it schedules (none when exactly configured)."""
+    """A runner's plan, with the enabled cron entries it schedules (none when exact)."""
 
     runner: RunnerPlan
     entries: tuple[CronEntry, ...]
@@ -73,7 +73,8 @@ def plan(
     cron_queues = _queues_of(entries, settings)
     runs_cron = bool(cron_queues) and (only_queue is None or only_queue in cron_queues)
     runner = dataclasses.replace(runner, run_services=runs_cron)
-    return DjangoPlan(runner, entries if runs_cron else ())
+    scheduled = tuple(entry for entry in entries if entry.enabled) if runs_cron else ()
+    return DjangoPlan(runner, scheduled)
 
 
 def _queues_of(entries: Sequence[CronEntry], settings: Settings) -> set[str]:
