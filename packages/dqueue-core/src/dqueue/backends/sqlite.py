@@ -64,7 +64,7 @@ __all__ = ["SQLiteBackend"]
 
 _T = TypeVar("_T")
 
-#: Lateness samples are trimmed to the newest ``LATENESS_SAMPLES`` every this many samples.
+#: Lateness rows (one per settled batch) are trimmed every this many rows per queue.
 _TRIM_EVERY: Final = 100
 #: The shortest wait of a blocking reserve, so that a clock a hair behind never spins.
 _MIN_WAIT_S: Final = 0.0001
@@ -161,7 +161,7 @@ class SQLiteBackend(Backend):
         self._pool = ConnectionPool(self.path, busy_timeout_s=self.busy_timeout_s)
         self._use_returning = _HAS_RETURNING
         self._known_queues: set[str] = set()
-        self._samples_since_trim: dict[str, int] = {}
+        self._rows_since_trim: dict[str, int] = {}
         with self._errors():
             self._pool.get()  # refuse a bad file now, not at the first job
 
@@ -212,7 +212,20 @@ class SQLiteBackend(Backend):
 
     def enqueue(self, job: Job) -> str:
         """Store ``job`` (see :class:`~dqueue.backends.base.Backend`)."""
-        return self.enqueue_many([job])[0]
+        if (
+            job.unique_key is not None
+            or job.result_ttl is not None
+            or (job.queue not in self._known_queues)
+        ):
+            return self.enqueue_many([job])[0]
+        payload = encode_job(job)
+        with self._write() as conn:  # the common case, without enqueue_many's bookkeeping
+            now = self.clock.time()
+            state = DELAYED if job.run_after is not None and job.run_after > now else READY
+            conn.execute(_INSERT_JOB, (job.id, job.queue, state, job.priority, job.due_at,
+                                       job.attempt, None, payload))  # fmt: skip
+        self._wakeup.notify()
+        return job.id
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store jobs in order, in one transaction; unique-key duplicates return the holder."""
@@ -411,17 +424,16 @@ class SQLiteBackend(Backend):
         return True
 
     def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
-        conn.executemany("INSERT INTO lateness (queue, seconds) VALUES (?, ?)", samples)
-        for queue, _ in samples:
-            count = self._samples_since_trim.get(queue, 0) + 1
-            self._samples_since_trim[queue] = count
-            if count >= _TRIM_EVERY:  # trimming walks LATENESS_SAMPLES index entries
-                self._samples_since_trim[queue] = 0
-                conn.execute(
-                    "DELETE FROM lateness WHERE queue = :queue AND seq <= (SELECT seq FROM lateness"
-                    " WHERE queue = :queue ORDER BY seq DESC LIMIT 1 OFFSET :keep)",
-                    {"queue": queue, "keep": control.LATENESS_SAMPLES},
-                )
+        by_queue: dict[str, list[float]] = {}
+        for queue, seconds in samples:
+            by_queue.setdefault(queue, []).append(seconds)
+        for queue, batch in by_queue.items():
+            control.add_lateness(conn, queue, batch)
+            rows = self._rows_since_trim.get(queue, 0) + 1
+            self._rows_since_trim[queue] = rows
+            if rows >= _TRIM_EVERY:  # trimming walks LATENESS_SAMPLES index entries
+                self._rows_since_trim[queue] = 0
+                control.trim_lateness(conn, queue)
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases ``worker_id`` holds; return the ids it lost."""

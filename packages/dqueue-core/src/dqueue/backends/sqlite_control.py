@@ -6,6 +6,7 @@ one ``BEGIN IMMEDIATE`` transaction; none of them commits.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Final
@@ -19,12 +20,15 @@ from .sqlite_schema import DELAYED, LEASED, READY
 
 __all__ = [
     "LATENESS_SAMPLES",
+    "add_lateness",
     "clear_queue",
     "count_queue",
     "deduplicate_queue",
     "list_dead",
     "purge_dead",
+    "recent_lateness",
     "requeue_dead",
+    "trim_lateness",
 ]
 
 #: Lateness samples kept per queue for ``status``.
@@ -51,10 +55,6 @@ def count_queue(conn: sqlite3.Connection, queue: str, now: float) -> QueueCounts
     ready, due, delayed, in_flight, dead, paused = conn.execute(
         _COUNTS, {"queue": queue, "now": now}
     ).fetchone()
-    lateness = conn.execute(
-        "SELECT seconds FROM lateness WHERE queue = ? ORDER BY seq DESC LIMIT ?",
-        (queue, LATENESS_SAMPLES),
-    ).fetchall()
     return QueueCounts(
         queue=queue,
         ready=ready + due,
@@ -62,7 +62,41 @@ def count_queue(conn: sqlite3.Connection, queue: str, now: float) -> QueueCounts
         in_flight=in_flight,
         dead=dead,
         paused_until=paused if paused is not None and paused > now else None,
-        recent_lateness=tuple(row[0] for row in reversed(lateness)),
+        recent_lateness=recent_lateness(conn, queue),
+    )
+
+
+def recent_lateness(conn: sqlite3.Connection, queue: str) -> tuple[float, ...]:
+    """The newest ``LATENESS_SAMPLES`` lateness samples of ``queue``, newest last."""
+    batches: list[list[float]] = []
+    found = 0
+    rows = conn.execute("SELECT samples FROM lateness WHERE queue = ? ORDER BY seq DESC", (queue,))
+    for (text,) in rows:
+        try:
+            batch = [float(value) for value in json.loads(text)]
+        except (ValueError, TypeError):
+            continue  # a damaged row costs its samples, not the status page
+        batches.append(batch)
+        found += len(batch)
+        if found >= LATENESS_SAMPLES:
+            break
+    samples = [value for batch in reversed(batches) for value in batch]
+    return tuple(samples[-LATENESS_SAMPLES:])
+
+
+def add_lateness(conn: sqlite3.Connection, queue: str, samples: Sequence[float]) -> None:
+    """Keep the lateness samples of one settled batch."""
+    conn.execute(
+        "INSERT INTO lateness (queue, samples) VALUES (?, ?)", (queue, json.dumps(list(samples)))
+    )
+
+
+def trim_lateness(conn: sqlite3.Connection, queue: str) -> None:
+    """Drop lateness rows older than the newest ``LATENESS_SAMPLES`` (each holds one or more)."""
+    conn.execute(
+        "DELETE FROM lateness WHERE queue = :queue AND seq <= (SELECT seq FROM lateness"
+        " WHERE queue = :queue ORDER BY seq DESC LIMIT 1 OFFSET :keep)",
+        {"queue": queue, "keep": LATENESS_SAMPLES},
     )
 
 

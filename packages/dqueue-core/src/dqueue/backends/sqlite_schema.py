@@ -89,7 +89,8 @@ _SCHEMA: Final = (
     "CREATE TABLE results (job_id TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL)"
     " WITHOUT ROWID",
     "CREATE INDEX results_expiry ON results (expires_at)",
-    "CREATE TABLE lateness (seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, seconds REAL NOT NULL)",
+    # One row per settled batch (a JSON list of seconds): one insert per batch, not per job.
+    "CREATE TABLE lateness (seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, samples TEXT NOT NULL)",
     "CREATE INDEX lateness_by_queue ON lateness (queue, seq)",
 )
 

@@ -19,18 +19,26 @@ class Wakeup:
     def __init__(self) -> None:
         self.condition = threading.Condition(threading.Lock())
         self.generation = 0
+        self._waiters = 0
 
     def notify(self) -> None:
-        """Wake every thread waiting on this file."""
-        with self.condition:
-            self.generation += 1
-            self.condition.notify_all()
+        """Wake every thread waiting on this file (nearly free when none is)."""
+        # Bump first, then look for waiters: a waiter registers under the lock and checks the
+        # generation before it sleeps, so it either sees this bump or is seen here.
+        self.generation += 1
+        if self._waiters:
+            with self.condition:
+                self.condition.notify_all()
 
     def wait(self, generation: int, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` unless a notify came after ``generation`` was read."""
         with self.condition:
-            if self.generation == generation:
-                self.condition.wait(timeout_s)
+            self._waiters += 1
+            try:
+                if self.generation == generation:
+                    self.condition.wait(timeout_s)
+            finally:
+                self._waiters -= 1
 
 
 _wakeups: dict[str, Wakeup] = {}
