@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dqueue.backends import Backend, get_backend
 from dqueue.errors import DQueueError
+from dqueue.logs import configure_logging
 from dqueue.settings import Settings, get_settings
 
 from ..conf import config_file
@@ -129,3 +131,10 @@ def plan_from_options(settings: Settings, options: dict[str, Any]) -> DjangoPlan
 def backends_of(settings: Settings, queues: Iterable[str]) -> dict[str, str]:
     """The backend path of each queue."""
     return {queue: settings.backend_path(queue) for queue in queues}
+
+
+def ensure_logging(settings: Settings) -> None:
+    """Show dqueue's log (at ``DQUEUE_LOG_LEVEL``) unless Django's LOGGING sends it somewhere."""
+    logger = logging.getLogger("dqueue")
+    if not logger.handlers and not logging.getLogger().handlers:
+        configure_logging(settings.LOG_LEVEL)

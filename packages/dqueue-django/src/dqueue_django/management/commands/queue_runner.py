@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
 from django.core.management.base import CommandParser
 
-from dqueue.logs import configure_logging
 from dqueue.runner import Runner
 from dqueue.settings import Settings
 from dqueue_cron.integration import services_for
 
 from ...planning import worker_command
-from ..base import DQueueCommand, add_plan_arguments, plan_from_options
+from ..base import DQueueCommand, add_plan_arguments, ensure_logging, plan_from_options
 
 
 class Command(DQueueCommand):
@@ -41,7 +39,7 @@ class Command(DQueueCommand):
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Plan, then run until stopped."""
-        _ensure_logging(settings)
+        ensure_logging(settings)
         planned = plan_from_options(settings, options)
         services = services_for(settings, planned.runner.exact, entries=planned.entries)
         runner = Runner(
@@ -56,10 +54,3 @@ class Command(DQueueCommand):
         code = runner.run()
         if code:
             sys.exit(code)
-
-
-def _ensure_logging(settings: Settings) -> None:
-    """Show dqueue's log unless Django's LOGGING already sends it somewhere."""
-    logger = logging.getLogger("dqueue")
-    if not logger.handlers and not logging.getLogger().handlers:
-        configure_logging(settings.LOG_LEVEL)

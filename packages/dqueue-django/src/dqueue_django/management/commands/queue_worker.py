@@ -11,7 +11,7 @@ from dqueue.settings import Settings
 from dqueue.worker import Worker
 
 from ...transactions import set_worker_process
-from ..base import DQueueCommand
+from ..base import DQueueCommand, ensure_logging
 
 
 class Command(DQueueCommand):
@@ -39,6 +39,7 @@ class Command(DQueueCommand):
             raise CommandError(f"the worker number must be 1 or more, not {options['number']}")
         if options.get("touch_file"):
             settings = settings.replace(TOUCH_FILE=options["touch_file"])
+        ensure_logging(settings)
         set_worker_process(True)
         try:
             code = Worker(settings, options["queue"], options["number"],
