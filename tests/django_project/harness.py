@@ -48,6 +48,13 @@ def ensure_django() -> Path:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    # Django stays set up for the session, but dqueue's hooks are only on inside
+    # dqueue_django_state(): the other packages' tests in this process see plain dqueue.
+    from dqueue.settings import reset_settings
+    from dqueue_django.apps import uninstall
+
+    uninstall()
+    reset_settings()
     return _workdir
 
 
