@@ -126,7 +126,11 @@ def _decode_leased(raw: bytes, attempt: int) -> Job:
     Raises:
         DecodeError: the payload is not a job envelope.
     """
-    job = decode_job(raw)
+    try:
+        text = raw.decode()  # strict, and cheaper than json.loads guessing the encoding
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
+    job = decode_job(text)
     if job.attempt != attempt:
         # The job was built just now and nobody else holds it: setting the field in place is
         # safe, and costs a tenth of dataclasses.replace on the reserve path.
