@@ -18,7 +18,7 @@ from dqueue.settings import PREFIX
 
 from . import transactions
 from .checks import register_checks
-from .conf import django_layer
+from .conf import django_layer, set_installed
 from .discovery import autodiscover_tasks
 
 __all__ = ["DQueueConfig", "install", "uninstall"]
@@ -45,11 +45,13 @@ def install() -> None:
     add_call_wrapper(transactions.job_scope)
     setting_changed.connect(_settings_changed, dispatch_uid="dqueue_django.settings_changed")
     transactions.set_active(True)
+    set_installed(True)
 
 
 def uninstall() -> None:
     """Undo :func:`install`: plain dqueue again (the wrappers stay registered but step aside)."""
     transactions.set_active(False)
+    set_installed(False)
     set_dispatcher(None)
     setting_changed.disconnect(dispatch_uid="dqueue_django.settings_changed")
 

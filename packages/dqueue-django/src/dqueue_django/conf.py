@@ -18,10 +18,11 @@ from typing import Any
 
 from dqueue import settings as dqueue_settings
 from dqueue.errors import ConfigurationError
-from dqueue.settings import PREFIX, Settings
+from dqueue.settings import PREFIX, Settings, environment_layer, get_settings
 
 __all__ = [
     "config_file",
+    "current_settings",
     "django_layer",
     "known_names",
     "suggest_name",
@@ -36,6 +37,29 @@ def django_layer() -> dict[str, Any]:
     if not settings.configured:
         return {}
     return {name: getattr(settings, name) for name in dir(settings) if name.startswith(PREFIX)}
+
+
+_installed = False
+
+
+def set_installed(installed: bool) -> None:
+    """Record whether Django's layer is installed in dqueue's settings (``apps.install``)."""
+    global _installed
+    _installed = installed
+
+
+def current_settings() -> Settings:
+    """The effective settings, with Django's even before ``dqueue_django`` is ready.
+
+    A Django Tasks framework task is validated when its module is imported, which may happen
+    before this app's ``ready()`` installed Django's layer; its backend reads this.
+
+    Raises:
+        ConfigurationError: a setting has a bad value.
+    """
+    if _installed:
+        return get_settings()
+    return Settings.from_layers([environment_layer(), django_layer()])
 
 
 def known_names() -> frozenset[str]:

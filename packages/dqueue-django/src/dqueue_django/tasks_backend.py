@@ -39,6 +39,7 @@ from dqueue.errors import DQueueError
 from dqueue.loading import import_string
 from dqueue.settings import Settings, get_settings
 
+from .conf import current_settings
 from .tasks_compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -82,7 +83,10 @@ class DQueueTaskBackend(BaseTaskBackend):
     # -- capability flags, from the dqueue backends serving this alias's queues -------------------
 
     def _backend_classes(self) -> list[type[Backend]]:
-        settings = get_settings()
+        try:
+            settings = current_settings()
+        except DQueueError:  # `manage.py check` reports bad settings
+            return []
         if self.queues:
             paths = {settings.backend_path(queue) for queue in self.queues}
         else:
