@@ -164,3 +164,18 @@ def test_the_atomic_jobs_setting_is_the_default_for_tasks_that_do_not_say() -> N
     with override_settings(DQUEUE_ATOMIC_JOBS=False):
         assert not is_atomic(record)
         assert is_atomic(record_then_fail)
+
+
+def test_a_store_that_fails_after_the_commit_is_logged_and_other_callbacks_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    others: list[str] = []
+    down = "dqtest_shop.backends.DownBackend"
+    with override_settings(DQUEUE_BACKEND=down), transaction.atomic():
+        handle = record("lost")
+        transaction.on_commit(lambda: others.append("ran"))
+
+    assert others == ["ran"]
+    errors = [r for r in caplog.records if r.name == "dqueue.django" and r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert handle.id in errors[0].getMessage()
