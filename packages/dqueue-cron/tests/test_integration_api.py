@@ -90,3 +90,31 @@ def test_the_package_exposes_what_the_core_cli_calls():
 
     assert dqueue_cron.services_for is services_for
     assert dqueue_cron.cron_queues is cron_queues
+
+
+def test_describe_entries_gives_json_rows_and_a_readable_listing():
+    from dqueue_cron import describe_entries, render_entries
+
+    settings = Settings(CRON=ENTRIES, CRON_TIMEZONE="Europe/London")
+    now = datetime(2026, 11, 27, 10, 10, tzinfo=UTC)
+    rows = describe_entries(settings, now)
+    assert rows[1] == {
+        "name": "r",
+        "schedule": "minutes='0' hours='9'",
+        "task": "cronapp.tasks.report",
+        "queue": "mail",
+        "timezone": "Europe/London",
+        "catch_up": "latest",
+        "prevent_overlap": False,
+        "enabled": True,
+        "next_run": "2026-11-28T09:00:00+00:00",
+    }
+    assert rows[2]["next_run"] is None
+    text = render_entries(rows)
+    assert text.splitlines()[0] == "Cron entries:"
+    assert " * cronapp.tasks.cleanup: */15 * * * * (Europe/London) -> cronapp.tasks.cleanup" in text
+    assert "next 2026-11-27T10:15:00+00:00" in text
+    assert (
+        " * off: minutes='0' (Europe/London) -> cronapp.tasks.report on queue x, catch-up " in text
+    )
+    assert text.endswith("; disabled")

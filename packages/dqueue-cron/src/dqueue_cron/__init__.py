@@ -30,7 +30,9 @@ from .integration import (
     add_entry_source,
     configured_entries,
     cron_queues,
+    describe_entries,
     next_runs,
+    render_entries,
     services_for,
 )
 from .scheduler import CronScheduler, SlotOutcome
@@ -48,6 +50,7 @@ __all__ = [
     "add_entry_source",
     "configured_entries",
     "cron_queues",
+    "describe_entries",
     "entries_from_settings",
     "entry_from_dict",
     "fire_times",
@@ -58,5 +61,6 @@ __all__ = [
     "parse_fields",
     "parse_schedule",
     "previous_fire_time",
+    "render_entries",
     "services_for",
 ]

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dqueue.clock import SYSTEM_CLOCK, Clock, to_epoch
 from dqueue.services import Service
@@ -28,8 +29,10 @@ __all__ = [
     "add_entry_source",
     "configured_entries",
     "cron_queues",
+    "describe_entries",
     "next_runs",
     "remove_entry_source",
+    "render_entries",
     "services_for",
 ]
 
@@ -138,3 +141,48 @@ def next_runs(
         queue = entry.queue or settings.CRON_QUEUE
         upcoming.append(UpcomingRuns(entry, queue, zone_name, tuple(times)))
     return upcoming
+
+
+def describe_entries(
+    settings: Settings,
+    now: datetime | float,
+    *,
+    entries: Sequence[CronEntry] | None = None,
+) -> list[dict[str, Any]]:
+    """JSON-ready rows, one per entry, with its next run: for ``dqueue configuration --json``.
+
+    ``entries`` defaults to :func:`configured_entries`.
+    """
+    chosen = configured_entries(settings) if entries is None else entries
+    rows: list[dict[str, Any]] = []
+    for upcoming in next_runs(chosen, now, settings=settings):
+        entry = upcoming.entry
+        rows.append(
+            {
+                "name": entry.name,
+                "schedule": entry.expression.text,
+                "task": entry.task_name,
+                "queue": upcoming.queue,
+                "timezone": upcoming.timezone,
+                "catch_up": entry.catch_up or settings.CRON_CATCH_UP,
+                "prevent_overlap": entry.prevent_overlap,
+                "enabled": entry.enabled,
+                "next_run": upcoming.times[0].isoformat() if upcoming.times else None,
+            }
+        )
+    return rows
+
+
+def render_entries(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows of :func:`describe_entries` as text: a heading and one line per entry."""
+    lines = ["Cron entries:"]
+    if not rows:
+        lines.append(" (none)")
+    for row in rows:
+        when = f"next {row['next_run']}" if row["enabled"] else "disabled"
+        guard = ", no overlap" if row["prevent_overlap"] else ""
+        lines.append(
+            f" * {row['name']}: {row['schedule']} ({row['timezone']}) -> {row['task']} "
+            f"on queue {row['queue']}, catch-up {row['catch_up']}{guard}; {when}"
+        )
+    return "\n".join(lines)
