@@ -66,7 +66,10 @@ def runner(
     if request.param != "sqlite":
         redis_url = request.getfixturevalue("redis_url")
     store = _store(request.param, tmp_path_factory.mktemp(request.param), redis_url)
-    with harness.running("queue_runner", env=store.env, log=store.log) as process:
+    touch = str(store.log.parent / "%s.success")
+    with harness.running(
+        "queue_runner", f"--touchfile={touch}", env=store.env, log=store.log
+    ) as process:
         yield store
         assert process.poll() is None, store.log.read_text()
 
@@ -131,3 +134,10 @@ def test_an_atomic_task_that_raises_leaves_no_rows(store: Store) -> None:
     wait_for_rows(store, "sentinel")
     assert rows("atomic") == []
     assert rows("atomic-follow-up") == []
+
+
+def test_workers_touch_the_runner_s_touch_file_after_a_success(store: Store) -> None:
+    record("touch", "t")
+    wait_for_rows(store, "touch")
+
+    assert harness.wait_until(lambda: (store.log.parent / "default.success").exists())
