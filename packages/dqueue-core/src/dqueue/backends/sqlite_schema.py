@@ -12,6 +12,7 @@ corrupt a database", section 2.6).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -261,11 +262,13 @@ class _Slot:
 
     def __del__(self) -> None:
         # A thread ended (its thread-local went away): close its connection, unless this
-        # process is a forked child holding its parent's connection.
-        if self.pid == os.getpid():
-            self.conn.close()
-        else:
-            _inherited.append(self.conn)
+        # process is a forked child holding its parent's connection. At interpreter exit the
+        # modules used here may already be gone; the OS closes the file then anyway.
+        with contextlib.suppress(Exception):
+            if self.pid == os.getpid():
+                self.conn.close()
+            else:
+                _inherited.append(self.conn)
 
 
 class ConnectionPool:
