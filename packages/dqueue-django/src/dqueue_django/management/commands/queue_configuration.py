@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 
 from dqueue.settings import Settings
 from dqueue.status import configuration_data, render_configuration
-from dqueue_cron.integration import next_runs
+from dqueue_cron.integration import describe_entries
 
 from ...cron_files import cron_entries
 from ..base import DQueueCommand, add_plan_arguments, backends_of, plan_from_options
@@ -40,21 +40,12 @@ class Command(DQueueCommand):
             services=["cron"] if planned.entries else [],
         )
         scheduled = {entry.name for entry in planned.entries}
-        data["cron"] = [
-            {
-                "name": upcoming.entry.name,
-                "task": upcoming.entry.task_name,
-                "args": list(upcoming.entry.args),
-                "kwargs": dict(upcoming.entry.kwargs),
-                "schedule": upcoming.entry.expression.text,
-                "queue": upcoming.queue,
-                "timezone": upcoming.timezone,
-                "enabled": upcoming.entry.enabled,
-                "scheduled_here": upcoming.entry.name in scheduled,
-                "next_run": upcoming.times[0].isoformat() if upcoming.times else None,
-            }
-            for upcoming in next_runs(cron_entries(settings), time.time(), settings=settings)
-        ]
+        entries = cron_entries(settings)
+        data["cron"] = describe_entries(settings, time.time(), entries=entries)
+        for row, entry in zip(data["cron"], entries, strict=True):
+            row["args"] = list(entry.args)
+            row["kwargs"] = dict(entry.kwargs)
+            row["scheduled_here"] = entry.name in scheduled
         if options["json"]:
             self.write_json(data)
             return
@@ -71,9 +62,10 @@ class Command(DQueueCommand):
                 when = f"next {row['next_run']}"
             else:
                 when = f"not scheduled by this runner (next {row['next_run']})"
+            guard = ", no overlap" if row["prevent_overlap"] else ""
             self.stdout.write(
                 f" * {row['name']}: {target} [{row['schedule']}] on queue {row['queue']} "
-                f"({row['timezone']}), {when}"
+                f"({row['timezone']}, catch-up {row['catch_up']}{guard}), {when}"
             )
 
 
