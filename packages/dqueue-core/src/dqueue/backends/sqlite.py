@@ -9,8 +9,9 @@ How it stays correct with many processes:
 
 - WAL mode: readers never block the writer, and a reserve that finds nothing takes no lock.
 - Every write is one ``BEGIN IMMEDIATE`` transaction, so two processes never claim the same
-  job; a busy database is waited for (``busy_timeout``) and then reported as
-  :class:`~dqueue.errors.BackendUnavailable`, never as a raw ``sqlite3`` error.
+  job. A busy database is retried every 0.1 to 2 ms (not SQLite's own busy handler, whose
+  sleeps grow to 100 ms and starve a waiting worker) for up to ``busy_timeout_s``, then
+  reported as :class:`~dqueue.errors.BackendUnavailable`, never as a raw ``sqlite3`` error.
 - One connection per thread and per process (see :mod:`dqueue.backends.sqlite_schema`).
 
 Durability: ``synchronous=NORMAL``. A committed enqueue or ack survives the process crashing
