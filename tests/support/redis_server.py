@@ -100,6 +100,7 @@ class RedisServer:
         self.extra_args = extra_args
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=f"dqueue-{kind}-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir / "server.log"
