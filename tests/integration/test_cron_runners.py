@@ -7,9 +7,9 @@ line per finished run (entry, slot, job id), which the test reads back.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -90,7 +89,6 @@ def start_runner(
     """Start ``dqueue runner --machine k --of 3``; everything it started is gone afterwards."""
     folder, env = project
     started: list[subprocess.Popen[bytes]] = []
-    workers: set[int] = set()
 
     def start(machine: int) -> subprocess.Popen[bytes]:
         log = (folder / f"runner{machine}.log").open("wb")
@@ -106,8 +104,6 @@ def start_runner(
 
     yield start
     for process in started:
-        with contextlib.suppress(psutil.Error):
-            workers.update(child.pid for child in psutil.Process(process.pid).children(True))
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
     for process in started:
@@ -116,9 +112,31 @@ def start_runner(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    for pid in workers:  # workers of a killed runner exit by themselves; make sure of it
-        with contextlib.suppress(psutil.Error):
-            psutil.Process(pid).wait(timeout=15)
+    _wait_for_workers_to_exit(folder)
+
+
+def _wait_for_workers_to_exit(folder: Path) -> None:
+    """Workers of a killed runner exit by themselves after their job; make sure they did."""
+    pids = {
+        int(pid)
+        for log in folder.glob("runner*.log")
+        for pid in re.findall(r"started worker \S+ \(pid (\d+)\)", log.read_text())
+    }
+    deadline = time.monotonic() + 15
+    for pid in pids:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is still one of our dqueue workers (not a process that reused the pid)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"dqueue" in command and b"worker" in command
 
 
 def _runs(log: Path, task: str = "crontasks.tick") -> list[tuple[str, int, str]]:
