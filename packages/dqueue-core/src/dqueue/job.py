@@ -123,6 +123,9 @@ class Job:
     result_ttl: float | None = None
     #: Free-form JSON data for integrations (Django's Tasks framework, cron entries, tracing).
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: The encoded envelope, kept once computed so that a job is serialised once on its way
+    #: from the caller to the store (``with_changes`` starts a copy without it).
+    _payload: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def due_at(self) -> float:
@@ -174,14 +177,19 @@ def encode_job(job: Job) -> str:
     Raises:
         EncodeError: an argument is not JSON; the message names it.
     """
+    cached = job._payload
+    if cached is not None:
+        return cached
     try:
-        return json.dumps(
+        payload = json.dumps(
             job.to_dict(), separators=_SEPARATORS, ensure_ascii=False, allow_nan=False
         )
     except (TypeError, ValueError):
         check_json_arguments(job.args, job.kwargs, task=job.task)
         check_json_value(job.meta, where=f"meta of {job.task}")
         raise
+    object.__setattr__(job, "_payload", payload)
+    return payload
 
 
 def decode_job(payload: bytes | str) -> Job:
@@ -203,9 +211,13 @@ def decode_job(payload: bytes | str) -> Job:
     if not isinstance(data["v"], int) or data["v"] > ENVELOPE_VERSION:
         raise DecodeError(f"job envelope version {data['v']!r} is not supported", payload)
     try:
-        return _job_from_dict(data)
+        job = _job_from_dict(data)
     except (TypeError, ValueError) as exc:
         raise DecodeError(f"job payload has a bad field: {exc}", payload) from exc
+    if isinstance(payload, str):
+        # Re-encoding gives back the stored text, unknown keys of newer versions included.
+        object.__setattr__(job, "_payload", payload)
+    return job
 
 
 def _optional_float(value: Any, name: str) -> float | None:
@@ -252,11 +264,31 @@ def _job_from_dict(data: Mapping[str, Any]) -> Job:
     )
 
 
+def _is_plain_json(value: Any) -> bool:
+    """True for values made only of JSON's own types, which round-trip by construction.
+
+    Exact type checks on purpose: a subclass (an IntEnum, a str Enum) comes back as its base
+    type, so it takes the slow path, which explains what is wrong with it.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list or kind is tuple:
+        return all(_is_plain_json(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
+    return False
+
+
 def check_json_value(value: Any, *, where: str) -> None:
     """Raise :class:`EncodeError` unless ``value`` comes back equal from a JSON round trip.
 
     Tuples are accepted (they come back as lists, as every JSON queue does).
     """
+    if _is_plain_json(value):
+        return
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -270,6 +302,8 @@ def check_json_value(value: Any, *, where: str) -> None:
 
 def check_json_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, task: str) -> None:
     """Check each argument of a call of ``task``; the error names the first bad one."""
+    if _is_plain_json(args) and _is_plain_json(kwargs):
+        return
     for index, value in enumerate(args):
         check_json_value(value, where=f"argument {index} of {task}")
     for name, value in kwargs.items():
