@@ -9,6 +9,7 @@ with a message that names the setting.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -16,7 +17,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -27,6 +28,7 @@ from .errors import ConfigurationError
 __all__ = [
     "PREFIX",
     "Settings",
+    "config_file_applied",
     "configure",
     "environment_layer",
     "file_layer",
@@ -399,6 +401,35 @@ def configure(
         _overrides.update({PREFIX + name.removeprefix(PREFIX): v for name, v in overrides.items()})
         _current = None
         return get_settings()
+
+
+@contextlib.contextmanager
+def config_file_applied(path: str | os.PathLike[str]) -> Iterator[Settings]:
+    """Layer a ``--config`` file on top for the block, then take it off again.
+
+    For commands run in a long-lived process (Django's ``call_command``): the process's
+    settings are left as they were found.
+
+    Raises:
+        ConfigurationError: the file is missing, fails to run, or sets a bad value.
+    """
+    global _current
+    with _lock:
+        before = len(_file_layers)
+        _file_layers.append(file_layer(path))
+        _current = None
+        try:
+            settings = get_settings()
+        except ConfigurationError:
+            del _file_layers[before:]
+            _current = None
+            raise
+    try:
+        yield settings
+    finally:
+        with _lock:
+            del _file_layers[before:]
+            _current = None
 
 
 def reset_settings() -> None:

@@ -13,11 +13,10 @@ import difflib
 import os
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dqueue import settings as dqueue_settings
-from dqueue.errors import ConfigurationError
 from dqueue.settings import PREFIX, Settings, environment_layer, get_settings
 
 __all__ = [
@@ -94,25 +93,8 @@ def config_file(path: str | os.PathLike[str] | None) -> Iterator[list[str]]:
     if path is None:
         yield []
         return
-    layers = _file_layers()
-    before = len(layers)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            dqueue_settings.configure(config_file=path)
-        except ConfigurationError:
-            del layers[before:]
-            dqueue_settings.invalidate_settings()
-            raise
-    try:
+    with ExitStack() as stack:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stack.enter_context(dqueue_settings.config_file_applied(path))
         yield [str(item.message) for item in caught]
-    finally:
-        del layers[before:]
-        dqueue_settings.invalidate_settings()
-
-
-def _file_layers() -> list[dict[str, Any]]:
-    # dqueue.settings keeps its --config layers in a private list and has no "remove" verb;
-    # reaching in here is what lets call_command(..., config=...) be undone.
-    layers: list[dict[str, Any]] = dqueue_settings._file_layers
-    return layers
