@@ -21,16 +21,18 @@ with ``--only-queue`` on every machine still partition ``Q``'s workers between t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ConfigurationError
 from .registry import REGISTRY, TaskRegistry
 from .settings import Settings
 
 __all__ = [
+    "RunnerPlan",
     "WorkerSlot",
     "all_slots",
     "exact_slots",
+    "plan_runner",
     "pooled_slots",
     "queue_counts",
     "slots_by_queue",
@@ -126,3 +128,77 @@ def slots_by_queue(slots: Sequence[WorkerSlot]) -> dict[str, int]:
     for slot in slots:
         out[slot.queue] = out.get(slot.queue, 0) + 1
     return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunnerPlan:
+    """What one runner runs: its slots, out of which pool, and whether it hosts services."""
+
+    #: Workers per queue in the whole pool (for an exact configuration: on this machine).
+    counts: Mapping[str, int]
+    #: The slots this machine runs.
+    slots: tuple[WorkerSlot, ...]
+    machine: int = 1
+    machines: int = 1
+    exact: bool = False
+    only_queue: str | None = None
+    #: Whether this runner hosts the services (cron): never with an exact configuration.
+    run_services: bool = True
+    extra_queues: tuple[str, ...] = field(default=())
+
+    @property
+    def description(self) -> str:
+        """``machine 2 of 3``, ``exact configuration``, with ``only queue Q`` when given."""
+        text = "exact configuration" if self.exact else f"machine {self.machine} of {self.machines}"
+        if self.only_queue is not None:
+            text += f", only queue {self.only_queue}"
+        return text
+
+    @property
+    def here(self) -> dict[str, int]:
+        """Workers per queue on this machine."""
+        return slots_by_queue(self.slots)
+
+
+def plan_runner(
+    settings: Settings,
+    *,
+    machine: int = 1,
+    machines: int = 1,
+    exact: bool = False,
+    only_queue: str | None = None,
+    extra_queues: Iterable[str] = (),
+    registry: TaskRegistry = REGISTRY,
+) -> RunnerPlan:
+    """Decide what a runner started with these options runs.
+
+    Pooled (the default): the counts of :func:`queue_counts` (``DQUEUE_WORKERS`` plus implied
+    queues and ``extra_queues``, such as the cron queue), split by :func:`pooled_slots`; the
+    runner hosts services unless ``only_queue`` names a queue other than ``extra_queues``'.
+    Exact: ``DQUEUE_WORKERS`` as it is, every slot here, no implied queues and no services.
+
+    Raises:
+        ConfigurationError: invalid machine numbers, an unknown ``only_queue``, or ``exact``
+            combined with ``machine``/``machines``/``only_queue``.
+    """
+    extra = tuple(extra_queues)
+    if exact:
+        if machine != 1 or machines != 1 or only_queue is not None:
+            raise ConfigurationError(
+                "an exact configuration cannot be combined with --machine, --of or --only-queue"
+            )
+        counts = dict(sorted(settings.WORKERS.items()))
+        return RunnerPlan(
+            counts=counts, slots=tuple(exact_slots(counts)), exact=True, run_services=False
+        )
+    counts = queue_counts(settings, extra, registry=registry)
+    slots = pooled_slots(counts, machine, machines, only_queue)
+    return RunnerPlan(
+        counts=counts,
+        slots=tuple(slots),
+        machine=machine,
+        machines=machines,
+        only_queue=only_queue,
+        run_services=only_queue is None or only_queue in extra,
+        extra_queues=extra,
+    )

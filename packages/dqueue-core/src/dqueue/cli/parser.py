@@ -1,0 +1,210 @@
+"""The ``dqueue`` command line: options and subcommands (handlers live beside this module)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+from .._version import __version__
+
+__all__ = ["UsageError", "build_parser"]
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class UsageError(Exception):
+    """A command line mistake: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``main`` prints them), not usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return number
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # On subcommands the defaults are suppressed, so `dqueue --config f worker q` and
+    # `dqueue worker q --config f` both work and neither clobbers the other.
+    default: Any = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        default=default,
+        help="a python settings file layered over the environment (DQUEUE_* names)",
+    )
+    group.add_argument(
+        "--tasks",
+        metavar="MODULE",
+        action="append",
+        default=argparse.SUPPRESS if suppress else [],
+        help="import MODULE to register its tasks (repeatable; also DQUEUE_TASKS)",
+    )
+    group.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=_log_level,
+        default=default,
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (DQUEUE_LOG_LEVEL, INFO)",
+    )
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
+    """The parser; each subcommand's namespace gets ``handler`` from ``handlers[name]``."""
+    parser = _Parser(
+        prog="dqueue",
+        description="dqueue: a delayed task and message queue. Run workers, inspect and "
+        "control queues, try the demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"dqueue {__version__}")
+    _add_global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _add_global_options(sub, suppress=True)
+        sub.set_defaults(handler=handlers[name])
+        return sub
+
+    runner = command("runner", "run this machine's share of the worker pool")
+    _add_plan_options(runner)
+
+    worker = command("worker", "run one worker in the foreground")
+    worker.add_argument("queue", help="the queue to serve")
+    worker.add_argument(
+        "slot",
+        nargs="?",
+        type=_positive_int,
+        default=1,
+        help="this worker's number within its queue (1)",
+    )
+    worker.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
+
+    configuration = command("configuration", "show what a runner here would run")
+    _add_plan_options(configuration)
+    configuration.add_argument("--json", action="store_true", help="print JSON")
+
+    status = command("status", "show jobs per state, pauses and lateness of queues")
+    status.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    pause = command("pause", "stop handing out jobs of a queue (everywhere) for a while")
+    pause.add_argument("queue")
+    when = pause.add_mutually_exclusive_group()
+    when.add_argument(
+        "--for",
+        dest="for_",
+        metavar="DURATION",
+        help="seconds (90, 1.5) or hours/minutes/seconds (1h30m, 2m10s)",
+    )
+    when.add_argument(
+        "--until", metavar="ISO8601", help="an aware time, e.g. 2026-11-27T18:00:00+00:00"
+    )
+
+    resume = command("resume", "hand out jobs of a paused queue again")
+    resume.add_argument("queue")
+
+    clear = command("clear", "delete every waiting (ready and delayed) job of a queue")
+    clear.add_argument("queue")
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    dedup = command("deduplicate", "remove waiting jobs identical to an older waiting job")
+    dedup.add_argument("queue")
+
+    dead = command("dead", "list, retry or purge dead letters")
+    dead_commands = dead.add_subparsers(dest="dead_command", metavar="ACTION", parser_class=_Parser)
+    dead_commands.required = True
+    dead_list = dead_commands.add_parser("list", help="list the newest dead letters")
+    dead_list.add_argument("queue")
+    dead_list.add_argument("--limit", type=_positive_int, default=20, help="how many (20)")
+    dead_list.add_argument("--json", action="store_true", help="print JSON")
+    for action, help_text in (
+        ("retry", "put dead letters back with fresh attempts"),
+        ("purge", "delete dead letters"),
+    ):
+        sub = dead_commands.add_parser(action, help=help_text)
+        sub.add_argument("queue")
+        sub.add_argument("ids", nargs="*", metavar="ID", help="job ids")
+        sub.add_argument("--all", action="store_true", help="every dead letter of the queue")
+        if action == "purge":
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for sub in dead_commands.choices.values():
+        _add_global_options(sub, suppress=True)
+
+    enqueue = command("enqueue", "enqueue a job of a registered task and print its id")
+    enqueue.add_argument("task", help="the task's registered name (module.function)")
+    enqueue.add_argument("--args", default="[]", metavar="JSON", help="a JSON list")
+    enqueue.add_argument("--kwargs", default="{}", metavar="JSON", help="a JSON object")
+    enqueue.add_argument("--delay", type=_seconds, metavar="SECONDS", help="run after a delay")
+    enqueue.add_argument("--queue", help="send to this queue instead of the task's")
+
+    demo = command("demo", "run thousands of delayed jobs through SQLite and report")
+    demo.add_argument("--jobs", type=_positive_int, default=3000, help="how many jobs (3000)")
+    demo.add_argument("--workers", type=_positive_int, default=4, help="worker processes (4)")
+    demo.add_argument(
+        "--max-delay",
+        type=_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="delays are spread from 0 to this (3)",
+    )
+    demo.add_argument("--path", metavar="FILE", help="the SQLite file (a temporary one by default)")
+    return parser
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--machine",
+        type=_positive_int,
+        metavar="N",
+        help="this machine's number in the pool (1..M)",
+    )
+    parser.add_argument(
+        "--of", type=_positive_int, metavar="M", help="how many machines share the pool"
+    )
+    parser.add_argument(
+        "--exact-configuration",
+        action="store_true",
+        help="run the --config file's DQUEUE_WORKERS exactly, here; no cron",
+    )
+    parser.add_argument(
+        "--only-queue", metavar="QUEUE", help="run only this queue's share of the pool"
+    )
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; raises :class:`UsageError` on a mistake."""
+    return parser.parse_args(list(argv))

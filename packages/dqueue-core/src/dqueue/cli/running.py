@@ -1,0 +1,164 @@
+"""``dqueue runner``, ``dqueue worker``, ``dqueue configuration`` and ``dqueue demo``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+from typing import Any
+
+from ..backends import get_backend
+from ..errors import ConfigurationError
+from ..logs import configure_logging
+from ..pool import RunnerPlan, plan_runner
+from ..registry import REGISTRY
+from ..runner import Runner, python_worker_command
+from ..services import Service
+from ..settings import Settings
+from ..status import configuration_data, render_configuration
+from ..worker import Worker
+from .parser import UsageError
+from .queues import backend_names, check_queue
+
+_logger = logging.getLogger("dqueue.runner")
+
+__all__ = [
+    "configuration",
+    "cron_services",
+    "demo",
+    "extra_queues",
+    "plan_from_args",
+    "runner",
+    "worker",
+]
+
+
+def _cron_module(settings: Settings) -> Any | None:
+    """dqueue-cron's integration module, or ``None`` when it is not installed."""
+    try:
+        return importlib.import_module("dqueue_cron")
+    except ImportError as exc:
+        if settings.CRON:
+            raise ConfigurationError(
+                f"DQUEUE_CRON is set but dqueue-cron cannot be imported ({exc}): "
+                "pip install dqueue-cron"
+            ) from exc
+        return None
+
+
+def extra_queues(settings: Settings) -> list[str]:
+    """Queues implied by services (the cron entries' queues, with dqueue-cron installed)."""
+    cron = _cron_module(settings)
+    return sorted(cron.cron_queues(settings)) if cron is not None else []
+
+
+def cron_services(settings: Settings, *, exact: bool) -> list[Service]:
+    """The cron scheduler when dqueue-cron is installed and entries are configured."""
+    cron = _cron_module(settings)
+    return list(cron.services_for(settings, exact)) if cron is not None else []
+
+
+def plan_from_args(args: argparse.Namespace, settings: Settings) -> RunnerPlan:
+    """Check the runner options (one clear line for a bad combination) and plan the slots."""
+    if args.exact_configuration:
+        if not args.config:
+            raise UsageError("--exact-configuration requires --config FILE")
+        given = [name for name in ("machine", "of", "only_queue") if getattr(args, name)]
+        if given:
+            options = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise UsageError(f"--exact-configuration cannot be combined with {options}")
+        return plan_runner(settings, exact=True)
+    if (args.machine is None) != (args.of is None):
+        raise UsageError("--machine and --of go together: --machine N --of M")
+    machine, machines = args.machine or 1, args.of or 1
+    if machine > machines:
+        raise UsageError(f"--machine must be between 1 and --of ({machines}), not {machine}")
+    return plan_runner(
+        settings,
+        machine=machine,
+        machines=machines,
+        only_queue=args.only_queue,
+        extra_queues=extra_queues(settings),
+    )
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    """The global options a worker process needs to see what the runner sees."""
+    extra: list[str] = []
+    if args.config:
+        extra += ["--config", os.path.abspath(args.config)]
+    for module in args.tasks:
+        extra += ["--tasks", module]
+    if args.log_level:
+        extra += ["--log-level", args.log_level]
+    return extra
+
+
+def runner(args: argparse.Namespace) -> int:
+    """``dqueue runner``: run this machine's worker slots (and services) until stopped."""
+    settings: Settings = args.settings
+    plan = plan_from_args(args, settings)
+    if not any(plan.counts.values()):
+        raise ConfigurationError(
+            "no worker to run: DQUEUE_WORKERS is empty and no task module was imported "
+            "(--tasks MODULE or DQUEUE_TASKS)"
+        )
+    if not plan.slots:
+        _logger.warning(
+            "the pool has %d worker(s) and none falls to this runner (%s)",
+            sum(plan.counts.values()),
+            plan.description,
+        )
+    services = cron_services(settings, exact=plan.exact) if plan.run_services else []
+    return Runner(
+        settings,
+        plan.slots,
+        worker_command=python_worker_command(_passthrough(args)),
+        services=services,
+        description=plan.description,
+    ).run()
+
+
+def worker(args: argparse.Namespace) -> int:
+    """``dqueue worker QUEUE [SLOT]``: one worker in the foreground."""
+    settings: Settings = args.settings
+    check_queue(settings, args.queue)
+    backend = get_backend(args.queue, settings=settings)
+    if not backend.supports_workers:
+        raise ConfigurationError(
+            f"{backend.name} cannot serve a worker process: set DQUEUE_BACKEND to "
+            "dqueue.backends.sqlite.SQLiteBackend or a Redis backend"
+        )
+    return Worker(settings, args.queue, args.slot, backend=backend, burst=args.burst).run()
+
+
+def configuration(args: argparse.Namespace) -> int:
+    """``dqueue configuration``: what a runner with these options would run here."""
+    settings: Settings = args.settings
+    plan = plan_from_args(args, settings)
+    services = cron_services(settings, exact=plan.exact) if plan.run_services else []
+    data = configuration_data(
+        plan,
+        backend_names(settings, list(plan.counts)),
+        middleware=settings.MIDDLEWARE,
+        services=[service.name for service in services],
+    )
+    data["tasks"] = REGISTRY.names()
+    print(json.dumps(data, indent=2) if args.json else render_configuration(data))
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``dqueue demo``: see :mod:`dqueue.demo`."""
+    from ..demo import run_demo
+
+    configure_logging(args.log_level or "WARNING")  # the progress line is the demo's output
+    return run_demo(
+        jobs=args.jobs,
+        workers=args.workers,
+        max_delay_s=args.max_delay,
+        path=args.path,
+        log_level=args.log_level or "WARNING",
+    )

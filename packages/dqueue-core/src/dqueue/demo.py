@@ -1,0 +1,256 @@
+"""``dqueue demo``: thousands of delayed jobs through the embedded SQLite backend, end to end.
+
+It needs nothing but Python. It writes a settings file and a SQLite database into a temporary
+directory (or ``--path``), enqueues ``--jobs`` jobs of :mod:`dqueue.demo_tasks` due from now
+to ``--max-delay`` seconds from now, runs a :class:`~dqueue.runner.Runner` with ``--workers``
+worker processes, shows progress, and ends with a summary: jobs done, throughput, lateness
+(start minus due time, as the tasks measured it) at p50 and p99, failures retried and jobs
+dead-lettered. About 2% of the jobs fail once and are retried; a handful always fail and end
+in the dead letters. It exits 0 when every job is accounted for: each succeeded exactly once
+or is a dead letter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import demo_tasks
+from .backends import get_backend
+from .backends.base import Backend
+from .backends.common import percentile
+from .job import Job, new_job_id
+from .pool import WorkerSlot
+from .runner import Runner, python_worker_command
+from .settings import configure
+from .task import Task
+
+__all__ = ["DemoReport", "run_demo"]
+
+QUEUE = "demo"
+_FAILS_ONCE_SHARE = 0.02
+_ALWAYS_FAILS = 5
+_PROGRESS_EVERY_S = 2.0  # when stdout is not a terminal
+_WORKER_START_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    """What the demo measured."""
+
+    jobs: int
+    succeeded: int
+    duplicates: int
+    retried: int
+    dead: int
+    expected_dead: int
+    elapsed_s: float
+    lateness_p50_ms: float | None
+    lateness_p99_ms: float | None
+
+    @property
+    def accounted_for(self) -> bool:
+        """Every job succeeded exactly once or is in the dead letters, as planned."""
+        return (
+            self.succeeded + self.dead == self.jobs
+            and self.duplicates == 0
+            and self.dead == self.expected_dead
+        )
+
+
+@contextlib.contextmanager
+def _workspace(path: str | None) -> Iterator[Path]:
+    if path is not None:
+        yield Path(path).resolve().parent
+        return
+    with tempfile.TemporaryDirectory(prefix="dqueue-demo-") as directory:
+        yield Path(directory)
+
+
+def _write_config(directory: Path, database: Path, workers: int) -> Path:
+    config = directory / "demo_settings.py"
+    config.write_text(
+        "# Written by `dqueue demo`.\n"
+        'DQUEUE_BACKEND = "dqueue.backends.sqlite.SQLiteBackend"\n'
+        f"DQUEUE_SQLITE_PATH = {str(database)!r}\n"
+        f"DQUEUE_WORKERS = {{{QUEUE!r}: {workers}}}\n"
+        'DQUEUE_TASKS = ["dqueue.demo_tasks"]\n'
+        "DQUEUE_MIDDLEWARE = []\n"
+        "DQUEUE_LEASE_SECONDS = 15\n"
+        "DQUEUE_SHUTDOWN_TIMEOUT = 10\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def _jobs(count: int, max_delay_s: float, effects: str, rng: random.Random) -> list[Job]:
+    now = time.time()
+    doomed = set(rng.sample(range(count), min(_ALWAYS_FAILS, count)))
+    jobs = []
+    for n in range(count):
+        fn: Task[..., Any]
+        if n in doomed:
+            fn = demo_tasks.always_fails
+        elif rng.random() < _FAILS_ONCE_SHARE:
+            fn = demo_tasks.fails_once
+        else:
+            fn = demo_tasks.work
+        delay = rng.uniform(0.0, max_delay_s)
+        due = now + delay
+        jobs.append(
+            Job(
+                id=new_job_id(),
+                task=fn.name,
+                queue=QUEUE,
+                args=(n, due, effects),
+                enqueued_at=now,
+                run_after=due if delay > 0 else None,
+                max_attempts=fn.options.max_attempts or 1,
+            )
+        )
+    return jobs
+
+
+def _progress(out: TextIO, backend: Backend, effects: str, total: int, final: bool) -> str:
+    counts = backend.counts(QUEUE)
+    done = _succeeded(effects)
+    line = (
+        f"done {done}/{total}  waiting {counts.ready}  delayed {counts.delayed}  "
+        f"running {counts.in_flight}  dead {counts.dead}"
+    )
+    if out.isatty():
+        out.write("\r" + line.ljust(78) + ("\n" if final else ""))
+        out.flush()
+    return line
+
+
+def _succeeded(effects: str) -> int:
+    row = (
+        demo_tasks.connect_effects(effects)
+        .execute("SELECT count(DISTINCT n) FROM runs WHERE ok = 1")
+        .fetchone()
+    )
+    return int(row[0])
+
+
+def _report(effects: str, jobs: int, dead: int, expected_dead: int, elapsed: float) -> DemoReport:
+    conn = demo_tasks.connect_effects(effects)
+    succeeded, runs = conn.execute(
+        "SELECT count(DISTINCT n), count(*) FROM runs WHERE ok = 1"
+    ).fetchone()
+    retried = conn.execute(
+        "SELECT count(DISTINCT n) FROM runs WHERE kind = 'fails_once' AND ok = 0"
+    ).fetchone()[0]
+    lateness = [
+        max(row[0], 0.0)
+        for row in conn.execute("SELECT min(started_at) - min(due_at) FROM runs GROUP BY n")
+    ]
+    p50, p99 = percentile(lateness, 0.5), percentile(lateness, 0.99)
+    return DemoReport(
+        jobs=jobs,
+        succeeded=succeeded,
+        duplicates=runs - succeeded,
+        retried=retried,
+        dead=dead,
+        expected_dead=expected_dead,
+        elapsed_s=elapsed,
+        lateness_p50_ms=None if p50 is None else p50 * 1000,
+        lateness_p99_ms=None if p99 is None else p99 * 1000,
+    )
+
+
+def _summary(report: DemoReport, workers: int, max_delay_s: float) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} ms"
+
+    throughput = (report.succeeded + report.dead) / report.elapsed_s if report.elapsed_s else 0.0
+    lines = [
+        f"jobs enqueued     {report.jobs}, due 0-{max_delay_s:g} s after enqueue, "
+        f"{workers} worker processes",
+        f"jobs done         {report.succeeded} succeeded, {report.duplicates} ran twice",
+        f"throughput        {throughput:.0f} jobs/s ({report.elapsed_s:.1f} s in all)",
+        f"lateness          p50 {ms(report.lateness_p50_ms)}, p99 {ms(report.lateness_p99_ms)}",
+        f"failures retried  {report.retried} jobs failed once and then succeeded",
+        f"dead letters      {report.dead} (expected {report.expected_dead})",
+    ]
+    verdict = "every job is accounted for" if report.accounted_for else "JOBS ARE MISSING"
+    return "\n".join([*lines, f"result            {verdict}"])
+
+
+def run_demo(
+    *,
+    jobs: int = 3000,
+    workers: int = 4,
+    max_delay_s: float = 3.0,
+    path: str | None = None,
+    log_level: str = "WARNING",
+    out: TextIO | None = None,
+    deadline_s: float = 300.0,
+) -> int:
+    """Run the demo; return 0 when every job is accounted for, 1 otherwise."""
+    stream = out if out is not None else sys.stdout
+    with _workspace(path) as directory:
+        database = Path(path).resolve() if path else directory / "queue.sqlite3"
+        effects = str(database.with_name(database.name + ".effects"))
+        for stale in (database, Path(effects)):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{stale}{suffix}").unlink(missing_ok=True)
+        config = _write_config(directory, database, workers)
+        settings = configure(config_file=config)
+        backend = get_backend(QUEUE, settings=settings)
+        demo_tasks.connect_effects(effects)
+        rng = random.Random()
+        expected_dead = min(_ALWAYS_FAILS, jobs)
+        print(f"dqueue demo: {jobs} jobs, {workers} workers, SQLite file {database}", file=stream)
+        runner = Runner(
+            settings,
+            [WorkerSlot(QUEUE, number) for number in range(1, workers + 1)],
+            worker_command=python_worker_command(
+                ["--config", str(config), "--log-level", log_level]
+            ),
+            description="demo",
+        )
+        thread = threading.Thread(target=runner.run, name="dqueue-demo-runner", daemon=True)
+        thread.start()
+        try:
+            # Let the worker processes start (import Python and dqueue) before the first jobs
+            # fall due, so that lateness measures the queue rather than interpreter start-up.
+            time.sleep(_WORKER_START_S)
+            planned = _jobs(jobs, max_delay_s, effects, rng)
+            started = time.monotonic()
+            backend.enqueue_many(planned)
+            finished = _wait_until_done(stream, backend, effects, jobs, started + deadline_s)
+        finally:
+            runner.stop()
+            thread.join()
+        elapsed = time.monotonic() - started
+        report = _report(effects, jobs, backend.counts(QUEUE).dead, expected_dead, elapsed)
+        print(_summary(report, workers, max_delay_s), file=stream)
+        if not finished:
+            print(f"dqueue demo: gave up after {deadline_s:g}s", file=stream)
+        return 0 if finished and report.accounted_for else 1
+
+
+def _wait_until_done(
+    stream: TextIO, backend: Backend, effects: str, jobs: int, deadline: float
+) -> bool:
+    last_line_at = time.monotonic()
+    while time.monotonic() < deadline:
+        counts = backend.counts(QUEUE)
+        done = counts.total == 0
+        line = _progress(stream, backend, effects, jobs, final=done)
+        if not stream.isatty() and (done or time.monotonic() - last_line_at >= _PROGRESS_EVERY_S):
+            print(line, file=stream)
+            last_line_at = time.monotonic()
+        if done:
+            return True
+        time.sleep(0.2)
+    return False
