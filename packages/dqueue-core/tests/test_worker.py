@@ -241,6 +241,16 @@ def test_timed_out_job_with_attempts_left_is_retried(
     assert backend.counts("work").delayed == 1
 
 
+def test_job_after_a_timed_out_job_runs_normally(
+    backend: MemoryBackend, clock: ManualClock
+) -> None:
+    backend.enqueue(make_job(sleep_past_timeout, clock=clock, timeout=0.2, max_attempts=1))
+    backend.enqueue(make_job(record, "next", clock=clock))
+    burst_worker(backend, clock).run()
+    assert RAN == ["interrupted", "next"]
+    assert backend.counts("work").dead == 1
+
+
 def test_job_that_swallows_its_timeout_still_counts_as_failed(
     backend: MemoryBackend, clock: ManualClock
 ) -> None:

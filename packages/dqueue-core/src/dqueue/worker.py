@@ -270,6 +270,7 @@ class Worker:
 
     def _run_one(self, job: Job, watchdog: Watchdog) -> Outcome:
         set_process_title(f"dqueue worker {self.name} [running {job.describe()}]")
+        self._timer.fired = False  # a previous job's timeout says nothing about this one
         if job.timeout is not None:
             if self._timer.available:
                 watchdog.watch(job, job.timeout + self.settings.TIMEOUT_GRACE)
