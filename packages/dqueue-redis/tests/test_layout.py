@@ -31,6 +31,7 @@ DOCUMENTED = {
     "timer": "string",
     "paused": "string",
     "uniq": "hash",
+    "rec": "hash",
     "u:<key>": "string",
     "dead": "zset",
     "dead:data": "hash",

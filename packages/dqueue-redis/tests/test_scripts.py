@@ -15,11 +15,22 @@ MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
 
 
-def test_every_script_carries_the_shared_prelude() -> None:
+def test_every_script_carries_the_shared_constants() -> None:
     assert SCRIPTS
     for script in SCRIPTS.values():
-        assert "local function forget(id)" in script.source
+        assert "local K_JOBS = base .. 'jobs'" in script.source
         assert f"-- {script.name}.lua" in script.source
+
+
+def test_a_script_carries_only_the_helpers_it_calls_directly_or_not() -> None:
+    enqueue, settle = SCRIPTS["enqueue"].source, SCRIPTS["settle"].source
+
+    assert "local function promote(" in enqueue
+    assert "local function priority_of(" in enqueue  # called by promote
+    assert "local function recover_expired(" not in enqueue
+    assert "local function forget_many(" in settle
+    assert "local function release_unique(" in settle  # called by forget_many
+    assert "local function promote(" not in settle
 
 
 def test_a_flushed_script_cache_is_reloaded_transparently(

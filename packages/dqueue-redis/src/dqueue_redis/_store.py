@@ -5,22 +5,42 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
 import redis
+from redis.exceptions import NoScriptError
 
 from dqueue.backends.base import Backend
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.settings import Settings
 
-from .connection import connect, describe_target, translate_errors
+from .connection import connect, describe_target, translate_error
 from .keys import QueueKeys, queues_key
 from .scripts import SCRIPTS, Arg, Script, run_in_pipeline
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "pack_command"]
 
 T = TypeVar("T")
+
+
+def pack_command(args: Sequence[Arg]) -> bytes:
+    """A command in the Redis protocol: the hot path's arguments are few kinds, packed at once.
+
+    Strings are UTF-8; numbers are written with ``str`` (callers pass floats as ``repr``).
+    """
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = (
+            arg.encode()
+            if isinstance(arg, str)
+            else arg
+            if isinstance(arg, bytes)
+            else str(arg).encode()
+        )
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 class RedisStore(Backend):
@@ -41,6 +61,8 @@ class RedisStore(Backend):
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.reliable else "0"
+        self._local = threading.local()
+        self._held: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @property
     def client(self) -> redis.Redis:
@@ -66,21 +88,58 @@ class RedisStore(Backend):
         A connection error is retried once, on a fresh connection, when the operation is safe
         to apply twice: a pooled connection may have been cut by a server restart.
         """
-        with translate_errors(self.target):
+        try:
             try:
                 return operation()
             except redis.ConnectionError:
                 if not idempotent:
                     raise
             return operation()
+        except redis.RedisError as exc:
+            raise translate_error(exc, self.target) from exc
+
+    def _connection(self) -> Any:
+        """This thread's own connection, for scripts: no pool checkout per call.
+
+        A forked child gets a new one (the parent's socket is the parent's). redis-py leaves
+        its connection class untyped.
+        """
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is None or local.pid != os.getpid():
+            pool = self._client.connection_pool
+            connection = pool.connection_class(**pool.connection_kwargs)
+            local.connection, local.pid = connection, os.getpid()
+            self._held.add(connection)
+        return connection
+
+    def _evalsha(self, script: Script, command: Sequence[Arg]) -> Any:
+        connection = self._connection()
+        packed = pack_command(command)
+        try:
+            try:
+                connection.send_packed_command([packed])
+                return connection.read_response()
+            except NoScriptError:
+                # A restarted or failed-over server forgot it; the refused call never ran.
+                connection.send_command("SCRIPT", "LOAD", script.source)
+                connection.read_response()
+                connection.send_packed_command([packed])
+                return connection.read_response()
+        except redis.ResponseError:
+            raise  # the reply was read whole: the connection is still in step
+        except BaseException:
+            connection.disconnect()
+            raise
 
     def _script(
         self, name: str, queue: str, args: Sequence[Arg], *, idempotent: bool = True
     ) -> Any:
+        """Run script ``name`` on ``queue`` (its base key first, then ``args``)."""
         script = SCRIPTS[name]
         keys = self.keys(queue)
-        full = [keys.base, *args]
-        return self._call(lambda: script(self._client, keys.jobs, full), idempotent=idempotent)
+        command = ["EVALSHA", script.sha, 1, keys.jobs, keys.base, *args]
+        return self._call(lambda: self._evalsha(script, command), idempotent=idempotent)
 
     def _scripts(self, calls: Sequence[tuple[str, str, Sequence[Arg]]]) -> list[Any]:
         """Run scripts, each on its queue, in one round trip (a pipeline when several)."""
@@ -89,8 +148,8 @@ class RedisStore(Backend):
             keys = self.keys(queue)
             prepared.append((SCRIPTS[name], keys.jobs, [keys.base, *args]))
         if len(prepared) == 1:
-            script, key, full = prepared[0]
-            return [self._call(lambda: script(self._client, key, full))]
+            name, queue, args = calls[0]
+            return [self._script(name, queue, args)]
         return self._call(lambda: run_in_pipeline(self._client, prepared))
 
     def _note_queues(self, queues: Sequence[str]) -> None:
@@ -107,7 +166,10 @@ class RedisStore(Backend):
         self._call(self._client.ping)
 
     def close(self) -> None:
-        """Close every pooled connection (the backend reconnects if used again)."""
+        """Close every connection (the backend reconnects if used again)."""
+        for connection in list(self._held):
+            if connection.pid == os.getpid():
+                connection.disconnect()
         self._client.close()
 
     def queues(self) -> list[str]:

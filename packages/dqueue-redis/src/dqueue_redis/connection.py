@@ -8,8 +8,6 @@ pool; redis-py's pool notices a fork and opens fresh connections in the child.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +18,7 @@ from redis.retry import Retry
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
-__all__ = ["connect", "describe_target", "translate_errors"]
+__all__ = ["connect", "describe_target", "translate_error"]
 
 _SCHEMES = ("redis", "rediss", "unix")
 #: Connecting must fail fast even when commands may block for longer.
@@ -79,12 +77,8 @@ def connect(settings: Settings) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
-@contextlib.contextmanager
-def translate_errors(target: str) -> Iterator[None]:
-    """Raise dqueue errors for client errors: the store gone, or a command refused."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise BackendUnavailable(f"Redis at {target} is unreachable: {exc}") from exc
-    except redis.RedisError as exc:
-        raise BackendError(f"Redis at {target} refused a command: {exc}") from exc
+def translate_error(exc: redis.RedisError, target: str) -> BackendError:
+    """The dqueue error for a client error: the store gone, or a command refused."""
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return BackendUnavailable(f"Redis at {target} is unreachable: {exc}")
+    return BackendError(f"Redis at {target} refused a command: {exc}")

@@ -7,8 +7,6 @@ the tag early or collide with another queue's keys. The package README has the f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 __all__ = ["QueueKeys", "escape_queue", "queues_key"]
 
 
@@ -22,32 +20,22 @@ def queues_key(prefix: str) -> str:
     return f"{prefix}:queues"
 
 
-@dataclass(frozen=True, slots=True)
 class QueueKeys:
     """The keys of one queue. Scripts get ``base`` and derive the rest themselves."""
 
-    prefix: str
-    queue: str
+    __slots__ = ("base", "jobs", "paused", "prefix", "queue", "wake")
 
-    @property
-    def base(self) -> str:
-        """``<prefix>:{<queue>}:``, the start of every key of the queue."""
-        return f"{self.prefix}:{{{escape_queue(self.queue)}}}:"
-
-    @property
-    def jobs(self) -> str:
-        """Hash: job id -> payload, of waiting jobs (and, at-least-once, of leased ones)."""
-        return self.base + "jobs"
-
-    @property
-    def wake(self) -> str:
-        """List: wake-up tokens for waiting workers."""
-        return self.base + "wake"
-
-    @property
-    def paused(self) -> str:
-        """String: when the pause ends (epoch seconds), with a TTL."""
-        return self.base + "paused"
+    def __init__(self, prefix: str, queue: str) -> None:
+        self.prefix = prefix
+        self.queue = queue
+        #: ``<prefix>:{<queue>}:``, the start of every key of the queue.
+        self.base = f"{prefix}:{{{escape_queue(queue)}}}:"
+        #: Hash: job id -> payload, of waiting jobs (and, at-least-once, of leased ones).
+        self.jobs = self.base + "jobs"
+        #: List: wake-up tokens for waiting workers.
+        self.wake = self.base + "wake"
+        #: String: when the pause ends (epoch seconds), with a TTL.
+        self.paused = self.base + "paused"
 
     def waiter(self, waiter_id: str) -> str:
         """List: the private wake-up key of one waiting reserve call."""

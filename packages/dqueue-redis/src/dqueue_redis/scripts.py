@@ -1,5 +1,7 @@
 """The Lua scripts, each the shared prelude ``common.lua`` followed by its own body.
 
+A script gets the prelude's constants and only the helpers it calls (directly or not).
+
 Scripts run by SHA (``EVALSHA``); a server that doesn't know one (it restarted, or failed over)
 answers ``NOSCRIPT``, and the script is loaded and run again. A script that was refused never
 ran, so running it again is always safe.
@@ -8,6 +10,7 @@ ran, so running it again is always safe.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -19,6 +22,7 @@ from redis.exceptions import NoScriptError
 __all__ = ["SCRIPTS", "Script", "run_in_pipeline"]
 
 Arg = str | bytes | int | float
+_HELPER = re.compile(r"^local function (\w+)\(")
 
 
 class Script:
@@ -64,16 +68,62 @@ def run_in_pipeline(
     return results
 
 
-def _load(name: str, prelude: str) -> Script:
+def _split_prelude(prelude: str) -> tuple[str, list[tuple[str, str]]]:
+    """The prelude's head (constants) and its helpers as ``(name, text)``, in order.
+
+    A helper's text starts at the comment above its ``local function`` line.
+    """
+    lines = prelude.splitlines(keepends=True)
+    starts: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        found = _HELPER.match(line)
+        if found:
+            start = index
+            while start > 0 and lines[start - 1].startswith("--"):
+                start -= 1
+            if (
+                start > 0
+                and lines[start - 1].startswith("local ")
+                and "function" not in lines[start - 1]
+            ):
+                start -= 1  # state the helper keeps (``local seq_next, seq_last = 1, 0``)
+            starts.append((start, found.group(1)))
+    head = "".join(lines[: starts[0][0]]) if starts else prelude
+    helpers = []
+    for position, (start, name) in enumerate(starts):
+        end = starts[position + 1][0] if position + 1 < len(starts) else len(lines)
+        helpers.append((name, "".join(lines[start:end])))
+    return head, helpers
+
+
+def _needed(body: str, helpers: list[tuple[str, str]]) -> set[str]:
+    """The helpers ``body`` calls, directly or through other helpers."""
+    texts = dict(helpers)
+    needed: set[str] = set()
+    pending = [body]
+    while pending:
+        text = pending.pop()
+        for name in texts:
+            if name not in needed and re.search(rf"\b{name}\(", text):
+                needed.add(name)
+                pending.append(texts[name])
+    return needed
+
+
+def _load(name: str, head: str, helpers: list[tuple[str, str]]) -> Script:
     body = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
-    return Script(name, f"{prelude}\n-- {name}.lua\n{body}")
+    # Only the helpers the script uses: each one costs a closure on every call.
+    needed = _needed(body, helpers)
+    used = "".join(text for helper, text in helpers if helper in needed)
+    return Script(name, f"{head}{used}\n-- {name}.lua\n{body}")
 
 
 def _load_all() -> dict[str, Script]:
     prelude = resources.files(__package__).joinpath("lua", "common.lua").read_text("utf-8")
+    head, helpers = _split_prelude(prelude)
     names = ("enqueue", "reserve", "settle", "renew", "recover", "counts", "clear", "waiting",
              "remove", "bury_raw", "revive", "purge")  # fmt: skip
-    return {name: _load(name, prelude) for name in names}
+    return {name: _load(name, head, helpers) for name in names}
 
 
 #: Every script, by name.

@@ -20,6 +20,7 @@ local K_WAKE = base .. 'wake'
 local K_TIMER = base .. 'timer'
 local K_PAUSED = base .. 'paused'
 local K_UNIQ = base .. 'uniq'
+local K_REC = base .. 'rec'
 local K_DEAD = base .. 'dead'
 local K_DEAD_DATA = base .. 'dead:data'
 local K_LATENESS = base .. 'lateness'
@@ -37,6 +38,16 @@ local function call_chunked(command, key, items)
   for i = 1, #items, CHUNK do
     redis.call(command, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
   end
+end
+
+-- HMGET of many fields, in chunks; returns one array.
+local function hmget_all(key, fields)
+  local out = {}
+  for i = 1, #fields, CHUNK do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+    for _, value in ipairs(part) do out[#out + 1] = value end
+  end
+  return out
 end
 
 -- One token wakes one waiting worker. A token already waiting will do: the worker it wakes
@@ -135,13 +146,22 @@ local function release_unique(id)
   end
 end
 
--- Drop every trace of a job that is finished, dead or cleared (its dead letter is kept).
+-- Drop every trace of jobs that are finished, dead or cleared (dead letters and result
+-- records stay). Batched: a few commands whatever the number of jobs.
+local function forget_many(ids)
+  if #ids == 0 then return end
+  call_chunked('HDEL', K_JOBS, ids)
+  call_chunked('HDEL', K_RUNS, ids)
+  call_chunked('ZREM', K_INFLIGHT, ids)
+  if redis.call('EXISTS', K_PRIO) == 1 then call_chunked('HDEL', K_PRIO, ids) end
+  if redis.call('EXISTS', K_REC) == 1 then call_chunked('HDEL', K_REC, ids) end
+  if redis.call('EXISTS', K_UNIQ) == 1 then
+    for _, id in ipairs(ids) do release_unique(id) end
+  end
+end
+
 local function forget(id)
-  redis.call('HDEL', K_JOBS, id)
-  redis.call('HDEL', K_RUNS, id)
-  redis.call('HDEL', K_PRIO, id)
-  redis.call('ZREM', K_INFLIGHT, id)
-  release_unique(id)
+  forget_many({id})
 end
 
 -- Apply an update prepared by the client (JSON: [GC milliseconds, field, value, ...]) to the

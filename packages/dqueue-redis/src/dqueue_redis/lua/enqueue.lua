@@ -1,17 +1,24 @@
--- Store jobs, in order. ARGV[3..], 8 values per job: id, payload, due ('' = ready now),
--- priority, attempt, unique key ('' = none), unique expiry ('' = held until settled),
--- record update ('' = keeps no result). Returns, per job, its id or the id of the job that
--- already holds its id or its unique key (then nothing is stored).
+-- Store jobs, in order. ARGV[3] '1' for at-least-once; then 4 values per job: id, payload,
+-- due ('' = ready now), options ('' for a plain job, else JSON [priority, attempt, unique key
+-- ('' = none), unique expiry ('' = held until settled), record update ('' = none)]).
+-- Returns, per job, its id or the id of the job that already holds its id or its unique key
+-- (then nothing is stored).
+local reliable = ARGV[3] == '1'
 promote(CHUNK)
 local ids = {}
 local plain = {}
 local woke = false
-local earliest = earliest_due()
-for i = 3, #ARGV, 8 do
-  local id, payload, due, p = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local attempt, ukey, uexpiry, record = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+local earliest = false  -- not looked up until a delayed job needs it
+for i = 4, #ARGV, 4 do
+  local id, payload, due, options = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local p, attempt, ukey, uexpiry, record = 0, 0, '', '', ''
+  if options ~= '' then
+    local o = cjson.decode(options)
+    p, attempt, ukey, uexpiry, record = o[1], o[2], o[3], o[4], o[5]
+  end
   local holder = nil
-  if redis.call('HEXISTS', K_JOBS, id) == 1 or redis.call('ZSCORE', K_INFLIGHT, id) then
+  if redis.call('HEXISTS', K_JOBS, id) == 1
+     or (not reliable and redis.call('ZSCORE', K_INFLIGHT, id)) then
     holder = id
   elseif ukey ~= '' then
     holder = unique_holder(ukey)
@@ -31,9 +38,10 @@ for i = 3, #ARGV, 8 do
       end
     end
     redis.call('HSET', K_JOBS, id, payload)
-    if attempt ~= '0' then redis.call('HSET', K_RUNS, id, attempt) end
+    if attempt ~= 0 then redis.call('HSET', K_RUNS, id, attempt) end
     if p ~= 0 then redis.call('HSET', K_PRIO, id, p) end
     if due ~= '' and tonumber(due) > now then
+      if earliest == false then earliest = earliest_due() end
       redis.call('ZADD', K_DELAYED, due, delayed_member(id))
       if not earliest or tonumber(due) < earliest then
         earliest = tonumber(due)
@@ -43,7 +51,10 @@ for i = 3, #ARGV, 8 do
       if p == 0 then plain[#plain + 1] = id else push_ready(p, {id}, false) end
       woke = true
     end
-    write_record(id, record)
+    if record ~= '' then
+      write_record(id, record)
+      redis.call('HSET', K_REC, id, 1)
+    end
     ids[#ids + 1] = id
   end
 end

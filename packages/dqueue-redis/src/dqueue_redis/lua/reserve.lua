@@ -2,10 +2,12 @@
 -- id (one waiting reserve call), ARGV[7] '1' for at-least-once, ARGV[8] dead-letter limit,
 -- ARGV[9] grace (ms) of the delay timer.
 --
--- Replies {'jobs', id, payload, attempt, ...}, or when nothing is due {'paused', until},
--- {'idle'} or {'delayed', earliest due, holder}: holder = 1 when this waiter now holds the
--- queue's delay timer and should wake at the earliest due time itself. One waiter holds it;
--- the others sleep until a wake token or their timeout, so a due job wakes no herd.
+-- Replies {'jobs', frames}: frames is one string, per job "<attempt>:<id length>:<id><payload
+-- length>:<payload>" (one reply element for the whole batch keeps the client's parsing cheap).
+-- When nothing is due: {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
+-- holder = 1 when this waiter now holds the queue's delay timer and should wake at the
+-- earliest due time itself. One waiter holds it; the others sleep until a wake token or their
+-- timeout, so a due job wakes no herd.
 local limit = tonumber(ARGV[3])
 local worker = ARGV[4]
 local lease_until = ARGV[5]
@@ -18,38 +20,25 @@ if paused and tonumber(paused) > now then return {'paused', paused} end
 recover_expired(100, reliable, tonumber(ARGV[8]))
 promote(CHUNK)
 
-local out = {'jobs'}
-local taken = 0
-local leases = {}
-local runs = {}
-local gone = {}
+local frames = {}
+local taken_ids = {}
+local attempts = {}
+local has_records = redis.call('EXISTS', K_REC) == 1
 
 local function take(p)
   local key = ready_key(p)
-  local ids = redis.call('LPOP', key, limit - taken)
+  local ids = redis.call('LPOP', key, limit - #taken_ids)
   if ids then
-    for _, id in ipairs(ids) do
-      local payload = redis.call('HGET', K_JOBS, id)
-      local run = redis.call('HGET', K_RUNS, id)
+    local payloads = redis.call('HMGET', K_JOBS, unpack(ids))
+    local runs = redis.call('HMGET', K_RUNS, unpack(ids))
+    for i, id in ipairs(ids) do
+      local payload, run = payloads[i], runs[i]
       -- An id without a payload was removed meanwhile; one with an owner is already leased.
       if payload and not (run and string.find(run, '|', 1, true)) then
         local attempt = (tonumber(run) or 0) + 1
-        taken = taken + 1
-        out[#out + 1] = id
-        out[#out + 1] = payload
-        out[#out + 1] = attempt
-        leases[#leases + 1] = lease_until
-        leases[#leases + 1] = id
-        if reliable then
-          runs[#runs + 1] = id
-          runs[#runs + 1] = attempt .. '|' .. worker
-        else
-          gone[#gone + 1] = id
-        end
-        if touch_record(id, 3600, 'status', 'running', 'started_at', now_arg,
-                        'attempt', attempt, 'w:' .. attempt, worker) then
-          redis.call('HDEL', base .. 'r:' .. id, 'finished_at')
-        end
+        taken_ids[#taken_ids + 1] = id
+        attempts[#attempts + 1] = attempt
+        frames[#frames + 1] = attempt .. ':' .. #id .. ':' .. id .. #payload .. ':' .. payload
       end
     end
   end
@@ -59,27 +48,47 @@ end
 -- Highest priority first; the default priority 0 has the plain ready list.
 local zero_done = false
 for _, member in ipairs(redis.call('ZRANGE', K_PRIOS, 0, -1)) do
-  if taken >= limit then break end
+  if #taken_ids >= limit then break end
   local p = tonumber(member)
   if p < 0 and not zero_done then
     zero_done = true
     take(0)
-    if taken >= limit then break end
+    if #taken_ids >= limit then break end
   end
   take(p)
 end
-if not zero_done and taken < limit then take(0) end
+if not zero_done and #taken_ids < limit then take(0) end
 
+local taken = #taken_ids
 if taken > 0 then
+  local leases = {}
+  for i, id in ipairs(taken_ids) do
+    leases[#leases + 1] = lease_until
+    leases[#leases + 1] = id
+  end
   call_chunked('ZADD', K_INFLIGHT, leases)
   if reliable then
-    call_chunked('HSET', K_RUNS, runs)
+    local owners = {}
+    for i, id in ipairs(taken_ids) do
+      owners[#owners + 1] = id
+      owners[#owners + 1] = attempts[i] .. '|' .. worker
+    end
+    call_chunked('HSET', K_RUNS, owners)
   else
     -- At-most-once: the job leaves the store with its worker. Its id stays in the in-flight
     -- set only to refuse a second copy of it and to free its unique key if the worker dies.
-    call_chunked('HDEL', K_JOBS, gone)
-    call_chunked('HDEL', K_RUNS, gone)
-    call_chunked('HDEL', K_PRIO, gone)
+    call_chunked('HDEL', K_JOBS, taken_ids)
+    call_chunked('HDEL', K_RUNS, taken_ids)
+    if redis.call('EXISTS', K_PRIO) == 1 then call_chunked('HDEL', K_PRIO, taken_ids) end
+  end
+  if has_records then
+    for i, id in ipairs(taken_ids) do
+      if redis.call('HEXISTS', K_REC, id) == 1 then
+        touch_record(id, 3600, 'status', 'running', 'started_at', now_arg,
+                     'attempt', attempts[i], 'w:' .. attempts[i], worker)
+        redis.call('HDEL', base .. 'r:' .. id, 'finished_at')
+      end
+    end
   end
   -- A busy worker can't keep the delay timer: hand it to another waiter.
   local timer = redis.call('GET', K_TIMER)
@@ -91,7 +100,7 @@ if taken > 0 then
   if taken >= limit and (redis.call('LLEN', K_READY) > 0 or redis.call('ZCARD', K_PRIOS) > 0) then
     wake()
   end
-  return out
+  return {'jobs', table.concat(frames)}
 end
 
 -- Nothing to hand out: this look answers every token waiting, so drop them.

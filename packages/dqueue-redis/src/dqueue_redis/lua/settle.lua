@@ -1,27 +1,54 @@
 -- Apply outcomes of reserved jobs. ARGV[3] worker id, ARGV[4] '1' for at-least-once, ARGV[5]
--- dead-letter limit; then 8 values per outcome: kind ('a' ack, 'r' retry, 'd' dead, 'l'
--- release), id, attempt, data (payload for r and l, dead letter for d), due (for r; '' = now),
--- priority, lateness ('' = none), record update ('' = none).
+-- dead-letter limit, ARGV[6] the number n of plain acks (no result kept); then n times 3
+-- values: id, attempt, lateness ('' = none); then 8 values per other outcome: kind ('a' ack,
+-- 'r' retry, 'd' dead, 'l' release), id, attempt, data (payload for r and l, dead letter for
+-- d), due (for r; '' = now), priority, lateness, record update ('' = none).
 -- At-least-once, an outcome applies only while the lease is held by this worker for this
 -- attempt. Returns the ids of the outcomes not applied.
 local worker = ARGV[3]
 local reliable = ARGV[4] == '1'
 local dead_limit = tonumber(ARGV[5])
+local others = 7 + 3 * tonumber(ARGV[6])
+
+local ids = {}
+for i = 7, others - 1, 3 do ids[#ids + 1] = ARGV[i] end
+for i = others, #ARGV, 8 do ids[#ids + 1] = ARGV[i + 1] end
+local owners = {}
+if reliable then owners = hmget_all(K_RUNS, ids) end
+
 local lost = {}
 local samples = {}
+local done = {}
 local released = {}  -- priority -> ids, returned to the front of their list in their order
-for i = 6, #ARGV, 8 do
+local index = 0
+
+local function owned(id, attempt)
+  index = index + 1
+  if reliable and owners[index] ~= attempt .. '|' .. worker then
+    lost[#lost + 1] = id
+    return false
+  end
+  return true
+end
+
+for i = 7, others - 1, 3 do
+  local id = ARGV[i]
+  if owned(id, ARGV[i + 1]) then
+    done[#done + 1] = id
+    if ARGV[i + 2] ~= '' then samples[#samples + 1] = ARGV[i + 2] end
+  end
+end
+
+for i = others, #ARGV, 8 do
   local kind, id, attempt, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local due, p, late, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
-  if reliable and redis.call('HGET', K_RUNS, id) ~= attempt .. '|' .. worker then
-    lost[#lost + 1] = id
-  else
+  if owned(id, attempt) then
     if late ~= '' then samples[#samples + 1] = late end
     if kind == 'a' then
-      forget(id)
+      done[#done + 1] = id
     elseif kind == 'd' then
       bury(id, data, dead_limit)
-      forget(id)
+      done[#done + 1] = id
     else
       redis.call('ZREM', K_INFLIGHT, id)
       if data ~= '' then redis.call('HSET', K_JOBS, id, data) end
@@ -39,8 +66,10 @@ for i = 6, #ARGV, 8 do
     write_record(id, record)
   end
 end
-for p, ids in pairs(released) do
-  push_ready(p, ids, true)
+
+forget_many(done)
+for p, returned in pairs(released) do
+  push_ready(p, returned, true)
   wake()
 end
 if #samples > 0 then
