@@ -77,6 +77,14 @@ def hangs_first_time(n):
     record("hang-done", n)
 
 
+@task(queue="work", max_attempts=3, sigkill_on_stop=True)
+def killable_first_time(n):
+    if not seen("killable-start", n):
+        record("killable-start", n)
+        time.sleep(120)
+    record("killable-done", n)
+
+
 @task(queue="work", max_attempts=2)
 def kills_its_worker(n):
     record("kill", n)
@@ -265,3 +273,12 @@ def worker_pids_under(root: Path) -> list[int]:
 def exactly_once(events: Sequence[tuple[str, int, int]], count: int) -> bool:
     numbers = sorted(n for _, n, _ in events)
     return numbers == list(range(count))
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

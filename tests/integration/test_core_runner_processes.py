@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from .core_processes import QUEUE, Workspace, children_of, job, wait_for, workspace
+from .core_processes import (
+    QUEUE,
+    Workspace,
+    children_of,
+    is_running,
+    job,
+    wait_for,
+    workspace,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +86,12 @@ def test_two_runners_split_the_pool_one_worker_each(space: Workspace) -> None:
         runner.send_signal(signal.SIGTERM)
         assert runner.wait(60) == 0
     assert sorted(n for _, n, _ in space.events("note")) == list(range(200))
+
+
+def test_workers_stop_by_themselves_when_their_runner_is_killed(space: Workspace) -> None:
+    runner = space.dqueue("runner")
+    workers = wait_for(lambda: len(children_of(runner.pid)) == 2 and children_of(runner.pid))
+    runner.kill()
+    runner.wait(30)
+    for pid, _ in workers:
+        wait_for(lambda pid=pid: not is_running(pid), what=f"orphaned worker {pid} to exit")

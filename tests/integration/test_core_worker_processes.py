@@ -84,6 +84,34 @@ def test_sigterm_finishes_the_running_job_and_returns_prefetched_ones(space: Wor
     assert notes == list(range(300))
 
 
+def test_sigterm_during_a_sigkill_on_stop_job_stops_at_once_and_the_lease_brings_it_back(
+    space: Workspace,
+) -> None:
+    backend = space.backend()
+    backend.enqueue(job("killable_first_time", 1, sigkill_on_stop=True))
+    first = space.dqueue("worker", QUEUE)
+    wait_for(lambda: space.events("killable-start"), what="the job to start")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 128 + signal.SIGTERM
+    assert space.events("killable-done") == []
+    space.dqueue("worker", QUEUE)
+    wait_for(lambda: space.events("killable-done"), what="the job to run again")
+
+
+def test_a_second_sigterm_stops_a_worker_at_once(space: Workspace) -> None:
+    backend = space.backend()
+    backend.enqueue(job("hangs_first_time", 1))
+    worker = space.dqueue("worker", QUEUE, "--log-level", "INFO")
+    wait_for(lambda: space.events("hang-start"), what="the job to start")
+    worker.send_signal(signal.SIGTERM)
+    # Signals sent back to back may merge into one: wait until the first was handled.
+    wait_for(lambda: "stopping after the running job" in space.logs(), what="the first stop")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 128 + signal.SIGTERM
+    space.dqueue("worker", QUEUE)
+    wait_for(lambda: space.events("hang-done"), what="the job to run again after its lease")
+
+
 def test_a_corrupt_payload_and_an_unregistered_task_are_dead_lettered_and_work_goes_on(
     space: Workspace,
 ) -> None:
