@@ -25,7 +25,7 @@ def test_at_most_once_a_job_whose_worker_died_never_comes_back(
     backend = make_backend(cls=RedisBackend, clock=clock)
     backend.enqueue(make_job(max_attempts=3))
     backend.reserve("default", worker_id="crashed", timeout_s=0)
-    clock.advance(backend.settings.LEASE_SECONDS + 1)
+    clock.advance(3601)
 
     assert backend.recover() == 0
 
@@ -33,13 +33,26 @@ def test_at_most_once_a_job_whose_worker_died_never_comes_back(
     assert backend.counts("default").total == 0
 
 
-def test_at_most_once_the_unique_key_of_a_dead_workers_job_is_freed_after_the_lease(
+def test_at_most_once_a_running_job_keeps_its_unique_key_past_the_lease_time(
+    make_backend: MakeBackend, make_job: MakeJob, clock: ManualClock
+) -> None:
+    backend = make_backend(cls=RedisBackend, clock=clock)
+    holder = make_job(unique_key="nightly", enqueued_at=clock.time())
+    backend.enqueue(holder)
+    backend.reserve("default", worker_id="slow", timeout_s=0)
+    clock.advance(backend.settings.LEASE_SECONDS * 2)
+    backend.recover()
+
+    assert backend.enqueue(make_job(unique_key="nightly", enqueued_at=clock.time())) == holder.id
+
+
+def test_at_most_once_the_unique_key_of_a_dead_workers_job_is_freed_after_an_hour(
     make_backend: MakeBackend, make_job: MakeJob, clock: ManualClock
 ) -> None:
     backend = make_backend(cls=RedisBackend, clock=clock)
     backend.enqueue(make_job(unique_key="nightly", enqueued_at=clock.time()))
     backend.reserve("default", worker_id="crashed", timeout_s=0)
-    clock.advance(backend.settings.LEASE_SECONDS + 1)
+    clock.advance(3601)
     backend.recover()
     successor = make_job(unique_key="nightly", enqueued_at=clock.time())
 

@@ -30,6 +30,8 @@ _logger = logging.getLogger("dqueue.redis")
 
 #: Jobs per enqueue script call: bounds how long one call holds the server.
 _ENQUEUE_CHUNK = 1000
+#: How long at-most-once keeps a handed-out job's id and unique key taken (or the lease).
+_AT_MOST_ONCE_HOLD_S = 3600.0
 #: Most jobs one reserve hands out.
 _RESERVE_MAX = 1000
 #: How long the delay timer stays with a waiter past the due time before anyone may take it.
@@ -114,6 +116,10 @@ class _RedisBackendBase(RedisControl):
         keys = self.keys(queue)
         waiter = self._waiter_id()
         lease_s = self.settings.LEASE_SECONDS
+        if not self.reliable:
+            # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
+            # key while it may still run, so it lasts long enough for any reasonable job.
+            lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
         dead_limit = str(self.settings.DEAD_LETTER_LIMIT)
         give_up = time.monotonic() + max(timeout_s, 0.0)
         longest = longest_wait(self.settings.REDIS_SOCKET_TIMEOUT)
