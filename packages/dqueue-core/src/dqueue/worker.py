@@ -369,7 +369,9 @@ class Worker:
             return list(self._held)
 
     def _start_lease_keeper(self) -> LeaseKeeper | None:
-        if not self.backend.supports_leases:
+        # At-most-once backends may still track jobs in flight (for status) and expire them
+        # through renew/recover; for the rest both are cheap no-ops.
+        if self.backend.runs_inline:
             return None
         keeper = LeaseKeeper(
             self.backend,
