@@ -30,6 +30,7 @@ from suite import (
     best,
     dqueue_worker_description,
     dqueue_workers,
+    exit_cleanly_on_signals,
     finish_arguments,
     goal,
     report,
@@ -44,13 +45,15 @@ PEERS = ("rq", "dramatiq", "huey", "celery")
 DEFAULTS = {"jobs": 20_000, "one": 5_000, "bulk": 20_000}
 QUICK = {"jobs": 2_000, "one": 1_000, "bulk": 5_000}
 #: Dramatiq's default; with --threads 1 its prefetch is 2 and its idle backoff dominates.
+#: RQ's fastest worker; the default `rq.worker.Worker` forks a work horse per job.
+RQ_WORKER_CLASS = os.environ.get("BENCH_RQ_WORKER_CLASS", "rq.worker.SimpleWorker")
 DRAMATIQ_THREADS = os.environ.get("BENCH_DRAMATIQ_THREADS", "8")
 
 
 def rq_workers(url: str) -> Callable[[int, bool], list[list[str]]]:
     def commands(processes: int, scheduled: bool) -> list[list[str]]:
         argv = [PYTHON, "-m", "rq.cli", "worker", "--url", url, "--worker-class"]
-        argv += ["rq.worker.SimpleWorker", "--quiet", "--disable-job-desc-logging"]
+        argv += [RQ_WORKER_CLASS, "--quiet", "--disable-job-desc-logging"]
         if scheduled:
             argv.append("--with-scheduler")
         return [[*argv, "bench"] for _ in range(processes)]
@@ -203,6 +206,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)
+    exit_cleanly_on_signals()
     finish_arguments(args, DEFAULTS, QUICK)
     results = Results()
     started = time.perf_counter()

@@ -31,6 +31,7 @@ from suite import (
     add_common_arguments,
     dqueue_worker_description,
     dqueue_workers,
+    exit_cleanly_on_signals,
     finish_arguments,
     goal,
     report,
@@ -130,6 +131,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)
+    exit_cleanly_on_signals()
     finish_arguments(args, DEFAULTS, QUICK)
     results = Results()
     started = time.perf_counter()

@@ -7,14 +7,13 @@ import functools
 import importlib
 import importlib.util
 import shlex
+import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from harness import (
     BENCH_DIR,
@@ -372,7 +371,11 @@ def report(
         )
 
 
-def timed_run(body: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    body()
-    return time.perf_counter() - started
+def exit_cleanly_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into an exit that runs every ``finally`` (workers, server, files)."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)

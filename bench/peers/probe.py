@@ -17,6 +17,9 @@ import threading
 import time
 
 FLUSH_INTERVAL_S = 0.02
+#: Write on every run: for workers that fork a process per job (RQ's default ``Worker``), whose
+#: child exits with ``os._exit`` before a flusher thread could write.
+SYNC = os.environ.get("BENCH_PROBE_SYNC") == "1"
 
 _lock = threading.Lock()
 _pid = -1
@@ -41,6 +44,8 @@ def record(due: float | None = None) -> None:
         if due is not None:
             _lateness.append(now - due)
         _dirty = True
+    if SYNC:
+        _flush()
 
 
 def _start() -> None:
