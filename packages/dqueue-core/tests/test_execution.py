@@ -135,3 +135,18 @@ def test_backoff_jitter_stays_within_its_fraction() -> None:
     low = backoff_delay(3, base_s=1, max_s=100, jitter=0.25, rng=lambda: 0.0)
     high = backoff_delay(3, base_s=1, max_s=100, jitter=0.25, rng=lambda: 1.0)
     assert (low, high) == (3.0, 5.0)
+
+
+def test_current_job_is_the_running_job_inside_a_task_and_none_outside() -> None:
+    from dqueue import current_job
+
+    seen: list[Job | None] = []
+
+    @task
+    def introspect() -> None:
+        seen.append(current_job())
+
+    job = Job(id="me", task=introspect.name, attempt=2)
+    assert execute(job, worker_id="w").ok
+    assert seen == [job]
+    assert current_job() is None

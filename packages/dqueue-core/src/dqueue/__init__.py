@@ -34,6 +34,7 @@ from .errors import (
     TaskNotRegistered,
     UnsupportedOperation,
 )
+from .execution import current_job
 from .handle import JobHandle
 from .job import Job, JobFailure
 from .messages import Message, MessageQueue
@@ -76,6 +77,7 @@ __all__ = [
     "__version__",
     "bulk_enqueue",
     "configure",
+    "current_job",
     "get_backend",
     "get_settings",
     "task",

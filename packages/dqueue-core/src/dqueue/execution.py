@@ -8,6 +8,7 @@ and jitter, or the dead letters.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import time
@@ -29,6 +30,7 @@ __all__ = [
     "Execution",
     "add_call_wrapper",
     "backoff_delay",
+    "current_job",
     "decide",
     "execute",
 ]
@@ -39,6 +41,24 @@ _logger = logging.getLogger("dqueue.execution")
 #: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
 CallWrapper = Callable[["Task[Any, Any]", Job, Callable[[], Any]], Any]
 _call_wrappers: list[CallWrapper] = []
+
+
+_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
+    "dqueue_current_job", default=None
+)
+
+
+def current_job() -> Job | None:
+    """The job whose task is running in this thread (attempt, id, meta), or ``None``.
+
+    .. code-block:: python
+
+        @task
+        def charge(order_id: int) -> None:
+            job = dqueue.current_job()
+            log.info("charging %s, attempt %d", order_id, job.attempt if job else 0)
+    """
+    return _current_job.get()
 
 
 def add_call_wrapper(wrapper: CallWrapper) -> None:
@@ -137,7 +157,11 @@ def _call(task: Task[Any, Any], job: Job) -> Any:
     wrapped = call
     for wrapper in _call_wrappers:
         wrapped = _bind(wrapper, task, job, wrapped)
-    return wrapped()
+    token = _current_job.set(job)
+    try:
+        return wrapped()
+    finally:
+        _current_job.reset(token)
 
 
 def _bind(

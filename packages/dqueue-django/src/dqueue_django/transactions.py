@@ -19,13 +19,13 @@ never if one of them rolls back.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dqueue.enqueueing import send
+from dqueue.execution import current_job
 from dqueue.job import Job
 from dqueue.settings import get_settings
 
@@ -51,10 +51,6 @@ _active = False
 #: Set by ``queue_worker``: only a worker process, which owns its connections, closes them.
 _in_worker = False
 
-_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
-    "dqueue_django_current_job", default=None
-)
-
 
 def set_active(active: bool) -> None:
     """Switch dqueue-django's hooks on or off (``ready()`` switches them on)."""
@@ -66,11 +62,6 @@ def set_worker_process(in_worker: bool) -> None:
     """Mark this process as a worker (``queue_worker`` does), so jobs get connection hygiene."""
     global _in_worker
     _in_worker = in_worker
-
-
-def current_job() -> Job | None:
-    """The job whose task is running in this thread, or ``None`` outside a task."""
-    return _current_job.get()
 
 
 # -- enqueue on commit ---------------------------------------------------------------------------
@@ -156,23 +147,19 @@ def atomic_call(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
 
 
 def job_scope(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
-    """Call wrapper: make ``job`` the current job and treat the run like a request.
+    """Call wrapper: treat the run of a job like a request.
 
     Django closes database connections that are broken or past ``CONN_MAX_AGE`` around each
     request; a worker process does the same around each job, so a long-lived worker neither
     keeps a dead connection nor holds one open for ever. Inline runs (the synchronous backend)
     leave the caller's connections alone.
     """
-    token = _current_job.set(job)
-    try:
-        if not (_active and _in_worker) or open_transactions():
-            return call()
-        from django.db import close_old_connections
+    if not (_active and _in_worker) or open_transactions():
+        return call()
+    from django.db import close_old_connections
 
-        close_old_connections()
-        try:
-            return call()
-        finally:
-            close_old_connections()
+    close_old_connections()
+    try:
+        return call()
     finally:
-        _current_job.reset(token)
+        close_old_connections()
