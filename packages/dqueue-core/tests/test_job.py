@@ -129,3 +129,17 @@ def test_failure_from_exception_keeps_type_message_and_traceback() -> None:
     assert "raise ValueError" in failure.traceback
     assert failure.summary() == "ValueError: bad input"
     assert JobFailure.from_dict(failure.to_dict()) == failure
+
+
+def test_with_changes_copies_and_forgets_the_cached_payload() -> None:
+    job = make_job()
+    encode_job(job)
+    changed = job.with_changes(attempt=3)
+    assert changed.attempt == 3
+    assert changed.id == job.id
+    assert decode_job(encode_job(changed)).attempt == 3
+
+
+def test_with_changes_refuses_an_unknown_field() -> None:
+    with pytest.raises(TypeError, match="no field"):
+        make_job().with_changes(nonsense=1)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import secrets
 import time
 import traceback as traceback_module
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 
 from .errors import DecodeError, EncodeError
@@ -38,13 +39,20 @@ MESSAGE_TASK: Final = "dqueue.message"
 _DEFAULT_QUEUE: Final = "default"
 
 
+# Ids need to be unique, not secret: a generator seeded from the OS once per process (and again
+# in a forked child, which would otherwise repeat its parent's sequence) saves a system call
+# per id.
+_random = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _random.seed(secrets.randbits(128)))
+
+
 def new_job_id() -> str:
     """Return a new job id: 32 hex digits, time-ordered (48-bit milliseconds, 80 random bits).
 
     Ids sort by creation time, which keeps stores' indexes append-mostly.
     """
     millis = time.time_ns() // 1_000_000
-    return f"{millis:012x}{secrets.randbits(80):020x}"
+    return f"{millis:012x}{_random.getrandbits(80):020x}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,8 +146,17 @@ class Job:
         return max(self.max_attempts - self.attempt, 0)
 
     def with_changes(self, **changes: Any) -> Job:
-        """Return a copy with ``changes`` applied."""
-        return replace(self, **changes)
+        """Return a copy with ``changes`` applied (and no cached payload)."""
+        unknown = changes.keys() - _FIELD_SET
+        if unknown:
+            raise TypeError(f"Job has no field {', '.join(sorted(unknown))}")
+        # dataclasses.replace() goes through __init__ and is slow on the hot path of every
+        # reserve; copying the slots directly does the same for a frozen value.
+        clone = object.__new__(Job)
+        for name in _FIELD_NAMES:
+            _set(clone, name, changes[name] if name in changes else getattr(self, name))
+        _set(clone, "_payload", None)
+        return clone
 
     def to_dict(self) -> dict[str, Any]:
         """Return the envelope as a dictionary (``v`` first)."""
@@ -168,7 +185,13 @@ class Job:
         return f"{self.task}[{self.id}]"
 
 
+_FIELD_NAMES: Final = tuple(item.name for item in fields(Job) if item.init)
+_FIELD_SET: Final = frozenset(_FIELD_NAMES)
+_set = object.__setattr__
+
 _SEPARATORS: Final = (",", ":")
+# One encoder for every job: json.dumps with options builds a new encoder per call.
+_ENCODER: Final = json.JSONEncoder(separators=_SEPARATORS, ensure_ascii=False, allow_nan=False)
 
 
 def encode_job(job: Job) -> str:
@@ -181,9 +204,7 @@ def encode_job(job: Job) -> str:
     if cached is not None:
         return cached
     try:
-        payload = json.dumps(
-            job.to_dict(), separators=_SEPARATORS, ensure_ascii=False, allow_nan=False
-        )
+        payload = _ENCODER.encode(job.to_dict())
     except (TypeError, ValueError):
         check_json_arguments(job.args, job.kwargs, task=job.task)
         check_json_value(job.meta, where=f"meta of {job.task}")
@@ -223,6 +244,8 @@ def decode_job(payload: bytes | str) -> Job:
 def _optional_float(value: Any, name: str) -> float | None:
     if value is None:
         return None
+    if type(value) is float and math.isfinite(value):  # the common case, checked first
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise TypeError(f"{name} must be a number or null, not {value!r}")
     return float(value)
@@ -238,16 +261,17 @@ def _job_from_dict(data: Mapping[str, Any]) -> Job:
         raise TypeError("kwargs must be an object")
     if not isinstance(meta, dict):
         raise TypeError("meta must be an object")
-    for name in ("id", "task", "queue"):
-        if not isinstance(data.get(name, _DEFAULT_QUEUE), str) or not data.get(name, "x"):
+    job_id, task, queue = data["id"], data["task"], data.get("queue", _DEFAULT_QUEUE)
+    for name, value in (("id", job_id), ("task", task), ("queue", queue)):
+        if type(value) is not str or not value:
             raise TypeError(f"{name} must be a non-empty string")
     unique_key = data.get("unique_key")
     if unique_key is not None and not isinstance(unique_key, str):
         raise TypeError("unique_key must be a string or null")
     return Job(
-        id=data["id"],
-        task=data["task"],
-        queue=data.get("queue", _DEFAULT_QUEUE),
+        id=job_id,
+        task=task,
+        queue=queue,
         args=tuple(args),
         kwargs=kwargs,
         enqueued_at=_optional_float(data.get("enqueued_at"), "enqueued_at") or 0.0,
