@@ -150,3 +150,30 @@ def test_current_job_is_the_running_job_inside_a_task_and_none_outside() -> None
     assert execute(job, worker_id="w").ok
     assert seen == [job]
     assert current_job() is None
+
+
+def test_an_async_task_is_run_to_completion_by_the_worker() -> None:
+    import asyncio
+
+    @task
+    async def fetch(n: int) -> int:
+        await asyncio.sleep(0)
+        return n * 2
+
+    execution = execute(Job(id="a", task=fetch.name, args=(21,), attempt=1), worker_id="w")
+    assert execution.ok
+    assert execution.result == 42
+
+
+def test_an_async_task_that_raises_fails_like_any_other() -> None:
+    @task(retry_on=(ConnectionError,))
+    async def unreachable() -> None:
+        raise ConnectionError("no route")
+
+    outcome = decide(
+        execute(Job(id="a", task=unreachable.name, attempt=1, max_attempts=2), worker_id="w"),
+        SETTINGS,
+    )
+    assert outcome.kind is OutcomeKind.RETRY
+    assert outcome.failure is not None
+    assert outcome.failure.message == "no route"

@@ -8,11 +8,13 @@ and jitter, or the dead letters.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import inspect
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +154,12 @@ def execute(
 
 def _call(task: Task[Any, Any], job: Job) -> Any:
     def call() -> Any:
-        return task.fn(*job.args, **job.kwargs)
+        result = task.fn(*job.args, **job.kwargs)
+        if inspect.isawaitable(result):
+            # An ``async def`` task: the worker runs it to completion on a fresh event loop,
+            # so timeouts, retries and results work as for any other task.
+            return asyncio.run(_awaited(result))
+        return result
 
     wrapped = call
     for wrapper in _call_wrappers:
@@ -162,6 +169,10 @@ def _call(task: Task[Any, Any], job: Job) -> Any:
         return wrapped()
     finally:
         _current_job.reset(token)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def _bind(
