@@ -179,7 +179,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         type=_seconds,
         default=3.0,
         metavar="SECONDS",
-        help="delays are spread from 0 to this (3)",
+        help="half the jobs are due at once, the others over this many seconds after 1 s (3)",
     )
     demo.add_argument("--path", metavar="FILE", help="the SQLite file (a temporary one by default)")
     return parser
