@@ -6,9 +6,9 @@ due at once, a backlog; the others spread over ``--max-delay`` seconds starting 
 runs a :class:`~dqueue.runner.Runner` with ``--workers`` worker processes, shows progress, and
 ends with a summary: jobs done, throughput (how fast the backlog drained), lateness of the
 delayed jobs (start minus due time, as the tasks measured it) at p50 and p99, failures retried
-and jobs dead-lettered. About 2% of the jobs fail once and are retried; a handful always fail and end
-in the dead letters. It exits 0 when every job is accounted for: each succeeded exactly once
-or is a dead letter.
+and jobs dead-lettered. About 2% of the jobs fail once and are retried; a handful always fail
+and end in the dead letters. It exits 0 when every job is accounted for: each succeeded exactly
+once or is a dead letter.
 """
 
 from __future__ import annotations
