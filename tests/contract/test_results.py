@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dqueue.backends.base import Backend, JobStatus, Outcome, OutcomeKind
@@ -117,3 +119,44 @@ def test_a_job_without_result_ttl_leaves_no_record(backend: Backend, make_job: M
     backend.ack(take_one(backend), worker_id=WORKER, result=1)
 
     assert backend.result(job.id) is None
+
+
+def _arguments(backend: Backend, job_id: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    record = backend.result(job_id)
+    assert record is not None
+    return tuple(record.args), dict(record.kwargs)
+
+
+_ARGS = (3, "ü", [1, {"a": None}])
+_KWARGS = {"to": "ann@example.com", "options": {"retry": True, "n": 2.5}}
+
+
+def test_a_record_carries_the_job_s_arguments_from_queued_to_succeeded(
+    backend: Backend, make_job: MakeJob
+) -> None:
+    job = make_job(result_ttl=60.0, args=_ARGS, kwargs=_KWARGS)
+    backend.enqueue(job)
+    queued = _arguments(backend, job.id)
+    reserved = take_one(backend)
+    running = _arguments(backend, job.id)
+
+    backend.ack(reserved, worker_id=WORKER, result="done")
+
+    record = backend.result(job.id)
+    assert record is not None
+    assert record.status is JobStatus.SUCCEEDED
+    assert queued == running == _arguments(backend, job.id) == (_ARGS, _KWARGS)
+
+
+def test_a_record_of_a_dead_job_keeps_the_job_s_arguments(
+    backend: Backend, make_job: MakeJob
+) -> None:
+    job = make_job(result_ttl=60.0, args=_ARGS, kwargs=_KWARGS)
+    backend.enqueue(job)
+
+    backend.dead(take_one(backend), worker_id=WORKER, failure=failure("gone"))
+
+    record = backend.result(job.id)
+    assert record is not None
+    assert record.status is JobStatus.DEAD
+    assert _arguments(backend, job.id) == (_ARGS, _KWARGS)

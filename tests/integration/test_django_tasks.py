@@ -22,9 +22,12 @@ from tests.django_project import harness
 
 harness.ensure_django()
 
+from django.conf import settings as django_settings  # noqa: E402
 from django.tasks import TaskResultStatus  # noqa: E402
 from dqtest_shop import django_tasks  # noqa: E402
 from dqtest_shop.models import Record  # noqa: E402
+
+from dqueue_django.tasks_backend import DQueueTaskBackend  # noqa: E402
 
 pytestmark = [pytest.mark.django, pytest.mark.slow]
 
@@ -67,6 +70,16 @@ def test_a_task_runs_in_a_worker_and_its_result_is_read_back(log: Path) -> None:
     assert result.return_value == 42
     assert len(result.worker_ids) == 1
     assert f":{os.getpid()}:" not in result.worker_ids[0]
+
+
+def test_a_result_read_by_a_fresh_backend_has_the_task_s_arguments(log: Path) -> None:
+    result = finished(django_tasks.add.enqueue(20, b=22), log)
+
+    fresh = DQueueTaskBackend("default", dict(django_settings.TASKS["default"]))
+    read = fresh.get_result(result.id)
+
+    assert read.status == TaskResultStatus.SUCCESSFUL
+    assert (read.args, read.kwargs) == ([20], {"b": 22})
 
 
 def test_a_task_on_its_own_queue_writes_its_row(log: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 if django.VERSION < (6, 0):
     pytest.skip("Django's Tasks framework needs Django 6.0", allow_module_level=True)
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.tasks import TaskResultStatus, default_task_backend, task_backends
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
@@ -173,6 +174,31 @@ def test_a_priority_outside_the_range_is_refused() -> None:
 def test_a_queue_not_in_the_backend_s_queues_is_refused() -> None:
     with pytest.raises(InvalidTask, match="Queue 'elsewhere'"):
         django_tasks.add.using(queue_name="elsewhere")
+
+
+def fresh_task_backend() -> DQueueTaskBackend:
+    """A backend instance of its own, as another process would build from the settings."""
+    return DQueueTaskBackend("default", dict(django_settings.TASKS["default"]))
+
+
+def test_a_result_read_by_a_fresh_backend_has_the_task_s_arguments() -> None:
+    result = django_tasks.add.enqueue(2, b=3)
+
+    run_queue()
+
+    read = fresh_task_backend().get_result(result.id)
+    assert read.status == TaskResultStatus.SUCCESSFUL
+    assert (read.args, read.kwargs) == ([2], {"b": 3})
+
+
+def test_a_failed_result_read_by_a_fresh_backend_has_the_task_s_arguments() -> None:
+    result = django_tasks.explode.enqueue("kaboom")
+
+    run_queue()
+
+    read = fresh_task_backend().get_result(result.id)
+    assert read.status == TaskResultStatus.FAILED
+    assert (read.args, read.kwargs) == (["kaboom"], {})
 
 
 def test_an_unknown_result_id_does_not_exist() -> None:

@@ -285,9 +285,8 @@ def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..
         started_at=started,
         last_attempted_at=started,
         finished_at=finished,
-        # Stores that keep a job's arguments with its result expose them as args / kwargs.
-        args=list(getattr(info, "args", ()) or ()),
-        kwargs=dict(getattr(info, "kwargs", {}) or {}),
+        args=list(info.args),
+        kwargs=dict(info.kwargs),
         backend=alias,
         errors=[
             TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)

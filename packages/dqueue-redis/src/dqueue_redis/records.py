@@ -66,6 +66,7 @@ def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) ->
         elif kind == "w" and attempt.isdigit():
             workers.append((int(attempt), value))
     worker_ids = list(dict.fromkeys(worker for _, worker in sorted(workers)))
+    job = _recorded_job(fields.get("payload"))
     return JobResult(
         job_id=job_id,
         status=JobStatus(fields["status"]),
@@ -78,7 +79,19 @@ def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) ->
         finished_at=_optional_float(fields.get("finished_at")),
         attempt=int(float(fields.get("attempt", "0"))),
         worker_ids=tuple(worker_ids),
+        args=job.args if job is not None else (),
+        kwargs=job.kwargs if job is not None else {},
     )
+
+
+def _recorded_job(payload: str | None) -> Job | None:
+    """The job as enqueued, kept in its record; ``None`` for a record without a usable one."""
+    if payload is None:
+        return None
+    try:
+        return decode_job(payload)
+    except DecodeError:
+        return None
 
 
 def _optional_float(value: str | None) -> float | None:

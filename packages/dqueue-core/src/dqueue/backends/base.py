@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -107,6 +107,9 @@ class JobResult:
     finished_at: float | None = None
     attempt: int = 0
     worker_ids: tuple[str, ...] = ()
+    #: The job's arguments, so that a result read in another process says what ran.
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -125,6 +125,8 @@ class MemoryBackend(Backend):
             finished_at=fields.get("finished_at"),
             attempt=job.attempt,
             worker_ids=worker_ids,
+            args=job.args,
+            kwargs=job.kwargs,
         )
         self._results[job.id] = (record, now + job.result_ttl)
 

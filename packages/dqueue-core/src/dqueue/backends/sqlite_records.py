@@ -97,6 +97,8 @@ def next_result(
         finished_at=finished_at,
         attempt=job.attempt,
         worker_ids=worker_ids,
+        args=job.args,
+        kwargs=job.kwargs,
     )
 
 
@@ -114,6 +116,8 @@ def result_to_json(record: JobResult) -> str:
         "finished_at": record.finished_at,
         "attempt": record.attempt,
         "worker_ids": list(record.worker_ids),
+        "args": list(record.args),
+        "kwargs": dict(record.kwargs),
     }
     return json.dumps(data, separators=_SEPARATORS, ensure_ascii=False, default=repr)
 
@@ -134,6 +138,8 @@ def result_from_json(text: str) -> JobResult | None:
             finished_at=data.get("finished_at"),
             attempt=int(data.get("attempt", 0)),
             worker_ids=tuple(str(item) for item in data.get("worker_ids", ())),
+            args=tuple(data.get("args", ())),
+            kwargs=dict(data.get("kwargs", {})),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

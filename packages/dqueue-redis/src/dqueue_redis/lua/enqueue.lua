@@ -53,6 +53,8 @@ for i = 4, #ARGV, 4 do
     end
     if record ~= '' then
       write_record(id, record)
+      -- The envelope, once: a result read elsewhere carries the job's arguments.
+      redis.call('HSET', base .. 'r:' .. id, 'payload', payload)
       redis.call('HSET', K_REC, id, 1)
     end
     ids[#ids + 1] = id
