@@ -23,7 +23,10 @@ _logger = logging.getLogger("dqueue.worker")
 
 
 class LeaseKeeper:
-    """Renews the leases of ``held()`` jobs and reports the lost ones to ``on_lost``."""
+    """Renews the leases of ``held()`` jobs and reports the lost ones to ``on_lost``.
+
+    ``on_error``, when given, is told of each failed store call: ``"renew"`` or ``"recover"``.
+    """
 
     def __init__(
         self,
@@ -34,6 +37,7 @@ class LeaseKeeper:
         held: Callable[[], Sequence[str]],
         on_lost: Callable[[Sequence[str]], None],
         rng: Callable[[], float] = random.random,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.backend = backend
         self.worker_id = worker_id
@@ -42,6 +46,7 @@ class LeaseKeeper:
         self._held = held
         self._on_lost = on_lost
         self._rng = rng
+        self._on_error = on_error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dqueue-leases", daemon=True)
         self.renewals = 0
@@ -78,6 +83,8 @@ class LeaseKeeper:
             lost = self.backend.renew(ids, worker_id=self.worker_id)
         except Exception as exc:
             _logger.warning("could not renew %d lease(s), will retry: %s", len(ids), exc)
+            if self._on_error is not None:
+                self._on_error("renew")
             return
         self.renewals += 1
         if lost:
@@ -89,6 +96,8 @@ class LeaseKeeper:
             count = self.backend.recover()
         except Exception as exc:
             _logger.warning("could not recover expired leases, will retry: %s", exc)
+            if self._on_error is not None:
+                self._on_error("recover")
             return
         self.recovered += count
         if count:

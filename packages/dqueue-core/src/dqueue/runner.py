@@ -22,6 +22,8 @@ Ctrl-C in the terminal reaches the runner only and the runner decides how worker
   ``DQUEUE_SHUTDOWN_TIMEOUT`` seconds, SIGKILL the rest, exit 0. A second signal SIGKILLs at
   once.
 - A worker whose runner died (SIGKILL, OOM) notices and exits after its running job.
+- With ``DQUEUE_ENABLE_PROMETHEUS`` on, the runner serves metrics, worker targets and health
+  (:mod:`dqueue.runner_metrics`) and starts each worker with its own metrics port.
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ from .backends import get_backend
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
+from .exposition import MetricsServer
 from .loading import import_string
 from .pool import WorkerSlot
 from .proctitle import set_process_title
+from .runner_metrics import check_metrics_ports, start_runner_metrics, worker_metrics_ports
 from .services import Service
 from .settings import Settings
 from .worker_support import RUNNER_PID_ENV
@@ -136,6 +140,8 @@ class Runner:
         clock: the source of time for restart backoff.
         description: shown in the process title, e.g. ``"machine 1 of 3"``.
         check: refuse backends that can't serve worker processes before starting any.
+        metrics_port_option: with ``DQUEUE_ENABLE_PROMETHEUS`` on, the option appended to each
+            worker's argv with its metrics port (``START_PORT + i``); ``None`` passes none.
     """
 
     def __init__(
@@ -148,6 +154,7 @@ class Runner:
         clock: Clock = SYSTEM_CLOCK,
         description: str = "",
         check: bool = True,
+        metrics_port_option: str | None = "--metrics-port",
     ) -> None:
         self.settings = settings
         self.slots = list(slots)
@@ -156,6 +163,10 @@ class Runner:
         self.clock = clock
         self.description = description
         self.check = check
+        self.metrics_port_option = metrics_port_option
+        self._metrics_ports = (
+            worker_metrics_ports(settings, self.slots) if settings.ENABLE_PROMETHEUS else {}
+        )
         self._stop = threading.Event()
         self._signals = 0
         max_s = max(settings.RESTART_BACKOFF_MAX, _FIRST_RESTART_S)
@@ -174,10 +185,13 @@ class Runner:
         """
         if self.check:
             check_backends(self.settings, [slot.queue for slot in self.slots] or ["default"])
+        if self.settings.ENABLE_PROMETHEUS:
+            check_metrics_ports(self.settings, self.slots)
         title = "dqueue runner" + (f" [{self.description}]" if self.description else "")
         set_process_title(title)
         previous = self._install_signal_handlers()
         started_services: list[Service] = []
+        endpoints: MetricsServer | None = None
         try:
             _logger.info(
                 "runner%s starting %d worker(s): %s",
@@ -187,6 +201,8 @@ class Runner:
             )
             for child in self._children:
                 self._start(child)
+            if self.settings.ENABLE_PROMETHEUS:
+                endpoints = start_runner_metrics(self)
             for service in self.services:
                 if self._stop.is_set():
                     break
@@ -196,6 +212,8 @@ class Runner:
             while not self._stop.wait(_TICK_S):
                 self._tend()
         finally:
+            if endpoints is not None:
+                endpoints.close()
             self._shutdown(started_services)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)  # type: ignore[arg-type]
@@ -221,6 +239,9 @@ class Runner:
 
     def _start(self, child: _Child) -> None:
         argv = self.worker_command(child.slot)
+        port = self._metrics_ports.get(child.slot)
+        if port is not None and self.metrics_port_option:
+            argv = [*argv, self.metrics_port_option, str(port)]
         env = dict(os.environ)
         env[RUNNER_PID_ENV] = str(os.getpid())
         try:

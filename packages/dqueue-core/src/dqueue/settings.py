@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -93,6 +95,7 @@ class Settings:
     TOUCH_FILE: str | None = None
     ENABLE_PROMETHEUS: bool = False
     PROMETHEUS_START_PORT: int = 9300
+    PROMETHEUS_ADDRESS: str = "127.0.0.1"
     LOG_LEVEL: str = "INFO"
 
     # Django (read by dqueue-django; kept here so that all settings live in one object).
@@ -157,7 +160,7 @@ class Settings:
 
 _STRINGS = {
     "BACKEND", "SQLITE_PATH", "REDIS_HOST", "REDIS_PREFIX", "LOGGER_FACTORY", "LOG_LEVEL",
-    "CRON_QUEUE", "CRON_TIMEZONE", "CRON_CATCH_UP",
+    "CRON_QUEUE", "CRON_TIMEZONE", "CRON_CATCH_UP", "PROMETHEUS_ADDRESS",
 }  # fmt: skip
 _OPTIONAL_STRINGS = {"REDIS_URL", "REDIS_PASSWORD", "TOUCH_FILE"}
 _INTS = {"REDIS_PORT", "REDIS_DATABASE", "DEFAULT_MAX_ATTEMPTS", "PREFETCH",
@@ -255,6 +258,14 @@ def _validate(settings: Settings) -> None:
         raise _bad("DEAD_LETTER_LIMIT", "1 or more", settings.DEAD_LETTER_LIMIT)
     if not 0 < settings.REDIS_PORT < 65536:
         raise _bad("REDIS_PORT", "a TCP port", settings.REDIS_PORT)
+    if not 0 < settings.PROMETHEUS_START_PORT < 65536:
+        raise _bad("PROMETHEUS_START_PORT", "a TCP port", settings.PROMETHEUS_START_PORT)
+    if not _is_bind_address(settings.PROMETHEUS_ADDRESS):
+        raise _bad(
+            "PROMETHEUS_ADDRESS",
+            "an IP address or host name to listen on, such as '127.0.0.1' or '0.0.0.0'",
+            settings.PROMETHEUS_ADDRESS,
+        )
     if settings.CRON_CATCH_UP not in _CATCH_UP_POLICIES:
         raise _bad(
             "CRON_CATCH_UP", f"one of {', '.join(_CATCH_UP_POLICIES)}", settings.CRON_CATCH_UP
@@ -270,6 +281,18 @@ def _validate(settings: Settings) -> None:
     if "." not in settings.BACKEND:
         raise _bad("BACKEND", "a dotted path such as 'dqueue.backends.sqlite.SQLiteBackend'",
                    settings.BACKEND)  # fmt: skip
+
+
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"  # "_": container service names
+_HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+
+
+def _is_bind_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return len(value) <= 253 and _HOST_NAME.fullmatch(value) is not None
+    return True
 
 
 # -- layers ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .backends import get_backend
 from .backends.base import Backend, Outcome, OutcomeKind
@@ -54,6 +54,9 @@ from .registry import REGISTRY
 from .settings import Settings
 from .timeouts import JobTimer, Watchdog
 from .worker_support import TouchFile, memory_mb, runner_is_gone
+
+if TYPE_CHECKING:
+    from .worker_metrics import WorkerMetrics
 
 __all__ = ["EXIT_OK", "EXIT_STUCK_JOB", "Worker", "new_worker_id"]
 
@@ -87,6 +90,8 @@ class Worker:
         worker_id: the lease owner id (:func:`new_worker_id` by default).
         middleware: middleware instances (``DQUEUE_MIDDLEWARE`` by default).
         burst: stop as soon as the queue has nothing due (tests, ``dqueue worker --burst``).
+        metrics: where to count jobs, durations and store errors for Prometheus
+            (:mod:`dqueue.worker_metrics`); ``None``, the default, costs nothing.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class Worker:
         worker_id: str | None = None,
         middleware: Sequence[object] | None = None,
         burst: bool = False,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -111,6 +117,7 @@ class Worker:
             list(middleware) if middleware is not None else load_middleware(settings.MIDDLEWARE)
         )
         self.burst = burst
+        self.metrics = metrics
         #: Jobs run so far (released jobs are not counted).
         self.processed = 0
         self.prefetch = AdaptivePrefetch(settings.PREFETCH)
@@ -215,6 +222,8 @@ class Worker:
                 self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=self.prefetch.limit
             )
         except Exception as exc:
+            if self.metrics is not None:
+                self.metrics.store_error("reserve")
             delay = self._store_backoff.next_delay()
             _logger.warning(
                 "worker %s could not reserve from %s (%s); retrying in %.2fs",
@@ -248,7 +257,12 @@ class Worker:
                     continue
                 self._current = job
                 self._current_started = self.clock.time()
+            metrics = self.metrics
+            if metrics is not None:
+                metrics.job_started()
             outcome = self._run_one(job, watchdog)
+            if metrics is not None:
+                metrics.job_finished(outcome)
             with self._state:
                 self._current = None
                 self._pending.append(outcome)
@@ -332,6 +346,9 @@ class Worker:
             try:
                 lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
             except Exception as exc:
+                if self.metrics is not None:
+                    self.metrics.store_error("settle")
+                    self.metrics.settled((), (), dropped)  # they are gone either way
                 with self._state:
                     self._pending = batch
                 delay = self._settle_backoff.next_delay()
@@ -346,6 +363,8 @@ class Worker:
                 return False
             self._settle_backoff.reset()
             self._settle_retry_at = 0.0
+            if self.metrics is not None:
+                self.metrics.settled(batch, lost, dropped)
             for job_id in lost:
                 _logger.warning("lease of job %s was lost before it was settled", job_id)
             with self._state:
@@ -379,6 +398,7 @@ class Worker:
             lease_s=self.settings.LEASE_SECONDS,
             held=self._held_ids,
             on_lost=self._on_lost,
+            on_error=self.metrics.store_error if self.metrics is not None else None,
         )
         keeper.start()
         return keeper

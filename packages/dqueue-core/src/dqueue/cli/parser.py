@@ -41,6 +41,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    number = _positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), not {number}")
+    return number
+
+
 def _seconds(value: str) -> float:
     try:
         number = float(value)
@@ -112,6 +119,13 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         help="this worker's number within its queue (1)",
     )
     worker.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
+    worker.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (the runner passes one when "
+        "DQUEUE_ENABLE_PROMETHEUS is on)",
+    )
 
     configuration = command("configuration", "show what a runner here would run")
     _add_plan_options(configuration)

@@ -19,6 +19,7 @@ from ..services import Service
 from ..settings import Settings
 from ..status import configuration_data, render_configuration
 from ..worker import Worker
+from ..worker_metrics import worker_metrics_served
 from .parser import UsageError
 from .queues import backend_names, check_queue
 
@@ -131,7 +132,10 @@ def worker(args: argparse.Namespace) -> int:
             f"{backend.name} cannot serve a worker process: set DQUEUE_BACKEND to "
             "dqueue.backends.sqlite.SQLiteBackend or a Redis backend"
         )
-    return Worker(settings, args.queue, args.slot, backend=backend, burst=args.burst).run()
+    with worker_metrics_served(settings, args.queue, args.slot, args.metrics_port) as metrics:
+        return Worker(
+            settings, args.queue, args.slot, backend=backend, burst=args.burst, metrics=metrics
+        ).run()
 
 
 def configuration(args: argparse.Namespace) -> int:
