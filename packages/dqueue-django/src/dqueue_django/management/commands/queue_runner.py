@@ -50,6 +50,7 @@ class Command(DQueueCommand):
             ),
             services=services,
             description=planned.runner.description,
+            metrics_port_option="--prometheus-port",  # django-lightweight-queue's name
         )
         code = runner.run()
         if code:

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from dqueue.settings import Settings
 from dqueue.worker import Worker
+from dqueue.worker_metrics import worker_metrics_served
 
 from ...transactions import set_worker_process
 from ..base import DQueueCommand, ensure_logging
@@ -32,18 +33,27 @@ class Command(DQueueCommand):
                                  "queue name (DQUEUE_TOUCH_FILE)")  # fmt: skip
         parser.add_argument("--burst", action="store_true",
                             help="exit as soon as the queue has nothing due")  # fmt: skip
+        parser.add_argument("--prometheus-port", "--metrics-port", dest="prometheus_port",
+                            type=int, metavar="PORT",
+                            help="serve Prometheus metrics on this port (queue_runner passes "
+                                 "one when DQUEUE_ENABLE_PROMETHEUS is on)")  # fmt: skip
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Run the worker; exit with its status."""
         if options["number"] < 1:
             raise CommandError(f"the worker number must be 1 or more, not {options['number']}")
+        port = options.get("prometheus_port")
+        if port is not None and not 0 < port < 65536:
+            raise CommandError(f"--prometheus-port must be a TCP port (1-65535), not {port}")
         if options.get("touch_file"):
             settings = settings.replace(TOUCH_FILE=options["touch_file"])
         ensure_logging(settings)
         set_worker_process(True)
+        queue, number = options["queue"], options["number"]
         try:
-            code = Worker(settings, options["queue"], options["number"],
-                          burst=options["burst"]).run()  # fmt: skip
+            with worker_metrics_served(settings, queue, number, port) as metrics:
+                code = Worker(settings, queue, number, burst=options["burst"],
+                              metrics=metrics).run()  # fmt: skip
         finally:
             set_worker_process(False)
         if code:

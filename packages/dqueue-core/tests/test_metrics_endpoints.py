@@ -1,0 +1,615 @@
+"""Worker and runner metrics, /worker_config and /healthz, over real HTTP and real stores."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dqueue import task
+from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.memory import MemoryBackend
+from dqueue.backends.sqlite import SQLiteBackend
+from dqueue.cli import main
+from dqueue.clock import ManualClock
+from dqueue.errors import BackendUnavailable, ConfigurationError
+from dqueue.exposition import Response, start_server
+from dqueue.job import Job, new_job_id
+from dqueue.pool import WorkerSlot
+from dqueue.runner import Runner
+from dqueue.runner_metrics import RunnerMetrics, check_metrics_ports, worker_metrics_ports
+from dqueue.settings import Settings
+from dqueue.worker import Worker
+from dqueue.worker_metrics import WorkerMetrics, worker_metrics_served
+
+from .prometheus_text import Family, parse, value
+
+QUEUE = "metered"
+SLEEPER = [sys.executable, "-c", "import time\nwhile True: time.sleep(0.05)"]
+
+
+@task(queue=QUEUE, max_attempts=1)
+def succeeds(n: int) -> int:
+    return n
+
+
+@task(queue=QUEUE, max_attempts=1)
+def fails_for_good() -> None:
+    raise ValueError("broken on purpose")
+
+
+@task(queue=QUEUE, max_attempts=3)
+def fails_once_then_retries() -> None:
+    raise ValueError("try again")
+
+
+BUSY_PROBE: list[WorkerMetrics] = []
+BUSY_SEEN: list[float] = []
+
+
+@task(queue=QUEUE, max_attempts=1)
+def reads_busy() -> None:
+    BUSY_SEEN.append(BUSY_PROBE[0].busy.get((QUEUE,)))
+
+
+def make_job(fn: Any, *args: Any, clock: ManualClock, **fields: Any) -> Job:
+    return Job(
+        id=new_job_id(),
+        task=fn.name,
+        queue=QUEUE,
+        args=args,
+        enqueued_at=clock.time(),
+        max_attempts=fn.options.max_attempts,
+        **fields,
+    )
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            start = probe.getsockname()[1]
+        if start + count > 65535:
+            continue
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(start, start + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no run of free ports")
+
+
+def get(url: str, method: str = "GET") -> tuple[int, str, str]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def worker_settings(**changes: Any) -> Settings:
+    return Settings(**{"MIDDLEWARE": (), "RETRY_JITTER": 0.0, **changes})
+
+
+def run_burst(backend: MemoryBackend, clock: ManualClock, metrics: WorkerMetrics) -> None:
+    Worker(backend.settings, QUEUE, 1, backend=backend, clock=clock, burst=True,
+           metrics=metrics).run()  # fmt: skip
+
+
+def jobs_family(metrics: WorkerMetrics) -> Family:
+    return parse(metrics.render())["dqueue_jobs_total"]
+
+
+# -- the worker's metrics ------------------------------------------------------------------------
+
+
+def test_worker_counts_each_settled_job_by_task_and_outcome(clock: ManualClock) -> None:
+    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend.enqueue_many([make_job(succeeds, n, clock=clock) for n in range(3)])
+    backend.enqueue(make_job(fails_for_good, clock=clock))
+    backend.enqueue(make_job(fails_once_then_retries, clock=clock))
+    metrics = WorkerMetrics(QUEUE)
+    run_burst(backend, clock, metrics)
+    family = jobs_family(metrics)
+    assert value(family, "dqueue_jobs_total", queue=QUEUE, task=succeeds.name,
+                 outcome="succeeded") == 3  # fmt: skip
+    assert value(family, "dqueue_jobs_total", queue=QUEUE, task=fails_for_good.name,
+                 outcome="dead") == 1  # fmt: skip
+    assert value(family, "dqueue_jobs_total", queue=QUEUE, task=fails_once_then_retries.name,
+                 outcome="retried") == 1  # fmt: skip
+    assert backend.counts(QUEUE).dead == 1
+
+
+def test_worker_observes_duration_and_lateness_of_every_run(clock: ManualClock) -> None:
+    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend.enqueue(make_job(succeeds, 1, clock=clock, run_after=clock.time() + 5))
+    clock.advance(7)
+    metrics = WorkerMetrics(QUEUE)
+    run_burst(backend, clock, metrics)
+    families = parse(metrics.render())
+    durations = families["dqueue_job_duration_seconds"]
+    assert value(durations, "dqueue_job_duration_seconds_count", queue=QUEUE) == 1
+    lateness = families["dqueue_job_lateness_seconds"]
+    assert value(lateness, "dqueue_job_lateness_seconds_sum", queue=QUEUE) == 2.0
+    assert value(lateness, "dqueue_job_lateness_seconds_bucket", queue=QUEUE, le="1.0") == 0
+    assert value(lateness, "dqueue_job_lateness_seconds_bucket", queue=QUEUE, le="2.5") == 1
+
+
+def test_worker_is_busy_only_while_a_job_runs(clock: ManualClock) -> None:
+    metrics = WorkerMetrics(QUEUE)
+    BUSY_PROBE[:] = [metrics]
+    BUSY_SEEN.clear()
+    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend.enqueue(make_job(reads_busy, clock=clock))
+    run_burst(backend, clock, metrics)
+    assert BUSY_SEEN == [1]
+    assert value(parse(metrics.render())["dqueue_worker_busy"], "dqueue_worker_busy",
+                 queue=QUEUE) == 0  # fmt: skip
+
+
+class FlakyBackend(MemoryBackend):
+    """A real memory store whose first reserve and settle calls fail, as a lost store would."""
+
+    def __init__(self, *args: Any, failures: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reserve_failures = failures
+        self.settle_failures = failures
+
+    def reserve(self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1) -> list[Job]:
+        if self.reserve_failures:
+            self.reserve_failures -= 1
+            raise BackendUnavailable("store is down")
+        return super().reserve(queue, worker_id=worker_id, timeout_s=timeout_s, limit=limit)
+
+    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
+        if self.settle_failures:
+            self.settle_failures -= 1
+            raise BackendUnavailable("store is down")
+        return super().settle(outcomes, worker_id=worker_id)
+
+
+def test_worker_counts_store_errors_by_operation() -> None:
+    backend = FlakyBackend(worker_settings(), failures=2)
+    backend.enqueue(make_job(succeeds, 1, clock=ManualClock()))
+    metrics = WorkerMetrics(QUEUE)
+    Worker(backend.settings, QUEUE, 1, backend=backend, burst=True, metrics=metrics).run()
+    errors = parse(metrics.render())["dqueue_store_errors_total"]
+    assert value(errors, "dqueue_store_errors_total", queue=QUEUE, operation="reserve") == 2
+    assert value(errors, "dqueue_store_errors_total", queue=QUEUE, operation="settle") == 2
+    assert value(errors, "dqueue_store_errors_total", queue=QUEUE, operation="renew") == 0
+    # Settled once the store came back: counted once, as succeeded.
+    assert value(jobs_family(metrics), "dqueue_jobs_total", queue=QUEUE, task=succeeds.name,
+                 outcome="succeeded") == 1  # fmt: skip
+
+
+def test_released_and_lease_lost_outcomes_have_their_own_labels(clock: ManualClock) -> None:
+    metrics = WorkerMetrics(QUEUE)
+    released = make_job(succeeds, 1, clock=clock)
+    lost = make_job(succeeds, 2, clock=clock)
+    dropped = make_job(succeeds, 3, clock=clock)
+    metrics.settled(
+        [Outcome(job=released, kind=OutcomeKind.RELEASE), Outcome(job=lost, kind=OutcomeKind.ACK)],
+        [lost.id],
+        [Outcome(job=dropped, kind=OutcomeKind.ACK)],
+    )
+    family = jobs_family(metrics)
+    assert value(family, "dqueue_jobs_total", queue=QUEUE, task=succeeds.name,
+                 outcome="released") == 1  # fmt: skip
+    assert value(family, "dqueue_jobs_total", queue=QUEUE, task=succeeds.name,
+                 outcome="lease_lost") == 2  # fmt: skip
+
+
+def test_task_labels_past_the_limit_are_counted_as_other(clock: ManualClock) -> None:
+    metrics = WorkerMetrics(QUEUE, task_label_limit=1)
+    first = make_job(succeeds, 1, clock=clock)
+    second = make_job(fails_for_good, clock=clock)
+    metrics.settled([Outcome(job=first, kind=OutcomeKind.ACK)] * 2)
+    metrics.settled([Outcome(job=second, kind=OutcomeKind.ACK)] * 3)
+    labels = {lbl["task"]: v for _, lbl, v in jobs_family(metrics).samples}
+    assert labels == {succeeds.name: 2, "other": 3}
+
+
+def test_job_arguments_never_appear_in_the_metrics(clock: ManualClock) -> None:
+    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend.enqueue(make_job(succeeds, 4242424242, clock=clock))
+    metrics = WorkerMetrics(QUEUE)
+    run_burst(backend, clock, metrics)
+    text = metrics.render()
+    assert succeeds.name in text
+    assert "4242424242" not in text
+
+
+# -- the HTTP server -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def port() -> int:
+    return free_ports(1)
+
+
+def test_worker_metrics_are_served_over_http_in_the_text_format(port: int) -> None:
+    settings = Settings(PROMETHEUS_ADDRESS="127.0.0.1")
+    with worker_metrics_served(settings, QUEUE, 1, port) as metrics:
+        assert metrics is not None
+        metrics.settled([Outcome(job=make_job(succeeds, 1, clock=ManualClock()),
+                                 kind=OutcomeKind.ACK)])  # fmt: skip
+        status, content_type, body = get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain; version=0.0.4")
+    family = parse(body)["dqueue_jobs_total"]
+    assert value(family, "dqueue_jobs_total", queue=QUEUE, task=succeeds.name,
+                 outcome="succeeded") == 1  # fmt: skip
+
+
+def test_the_port_is_free_again_once_the_worker_stops(port: int) -> None:
+    with worker_metrics_served(Settings(), QUEUE, 1, port) as metrics:
+        assert metrics is not None
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+def test_a_worker_without_a_port_runs_without_metrics() -> None:
+    with worker_metrics_served(Settings(), QUEUE, 1, None) as metrics:
+        assert metrics is None
+
+
+def test_a_taken_port_is_one_error_and_the_worker_carries_on_without_metrics(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with (
+            caplog.at_level(logging.INFO, logger="dqueue.metrics"),
+            worker_metrics_served(Settings(), QUEUE, 3, port) as metrics,
+        ):
+            assert metrics is None
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1
+    assert errors[0].levelno == logging.ERROR
+    assert f"worker {QUEUE}/3 metrics on 127.0.0.1:{port}" in errors[0].getMessage()
+
+
+def test_unknown_paths_are_404_and_head_has_no_body(port: int) -> None:
+    server = start_server("127.0.0.1", port, {"/ping": lambda: Response.text("pong\n")}, what="t")
+    assert server is not None
+    try:
+        assert get(f"http://127.0.0.1:{port}/ping?x=1")[::2] == (200, "pong\n")
+        status, _, body = get(f"http://127.0.0.1:{port}/nope")
+        assert (status, "/ping" in body) == (404, True)
+        assert get(f"http://127.0.0.1:{port}/ping", method="HEAD")[::2] == (200, "")
+    finally:
+        server.close()
+
+
+def test_a_route_that_raises_answers_500_and_the_server_keeps_serving(port: int) -> None:
+    def broken() -> Response:
+        raise RuntimeError("bug")
+
+    routes = {"/broken": broken, "/ok": lambda: Response.text("ok\n")}
+    server = start_server("127.0.0.1", port, routes, what="t")
+    assert server is not None
+    try:
+        assert get(f"http://127.0.0.1:{port}/broken")[0] == 500
+        assert get(f"http://127.0.0.1:{port}/ok")[0] == 200
+    finally:
+        server.close()
+
+
+# -- the runner's endpoints ----------------------------------------------------------------------
+
+SLOTS = [WorkerSlot(QUEUE, 1), WorkerSlot(QUEUE, 2), WorkerSlot("other", 1)]
+
+
+def sqlite_settings(tmp_path: Path, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "BACKEND": "dqueue.backends.sqlite.SQLiteBackend",
+        "SQLITE_PATH": str(tmp_path / "queue.sqlite3"),
+        "RESTART_BACKOFF_MAX": 0.5,
+        "SHUTDOWN_TIMEOUT": 10.0,
+    }
+    return Settings(**{**values, **changes})
+
+
+def idle_runner(settings: Settings, slots: Sequence[WorkerSlot] = SLOTS) -> Runner:
+    return Runner(settings, slots, worker_command=lambda slot: list(SLEEPER), check=False)
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[[Runner], Runner]]:
+    started: list[tuple[Runner, threading.Thread]] = []
+
+    def start(runner: Runner) -> Runner:
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        started.append((runner, thread))
+        return runner
+
+    yield start
+    for runner, thread in started:
+        runner.stop()
+        thread.join(60)
+
+
+def test_runner_metrics_report_each_queue_from_the_store(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path)
+    clock = ManualClock()
+    store = SQLiteBackend(settings)
+    store.enqueue_many([make_job(succeeds, n, clock=clock) for n in range(3)])
+    store.enqueue(make_job(succeeds, 9, clock=clock, run_after=time.time() + 3600))
+    store.pause(QUEUE, time.time() + 3600)
+    families = parse(render_runner(RunnerMetrics(idle_runner(settings))))
+    jobs = families["dqueue_queue_jobs"]
+    assert value(jobs, "dqueue_queue_jobs", queue=QUEUE, state="ready") == 3
+    assert value(jobs, "dqueue_queue_jobs", queue=QUEUE, state="delayed") == 1
+    assert value(jobs, "dqueue_queue_jobs", queue="other", state="ready") == 0
+    paused = families["dqueue_queue_paused"]
+    assert value(paused, "dqueue_queue_paused", queue=QUEUE) == 1
+    assert value(paused, "dqueue_queue_paused", queue="other") == 0
+    assert value(families["dqueue_store_up"], "dqueue_store_up") == 1
+
+
+def render_runner(metrics: RunnerMetrics) -> str:
+    return metrics.metrics().body.decode()
+
+
+def test_runner_metrics_give_lateness_quantiles_from_the_stores_samples(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path)
+    clock = ManualClock()
+    store = SQLiteBackend(settings, clock=clock)
+    store.enqueue(make_job(succeeds, 1, clock=clock, run_after=clock.time() + 5))
+    clock.advance(7)
+    Worker(settings, QUEUE, 1, backend=store, clock=clock, burst=True, middleware=()).run()
+    lateness = parse(render_runner(RunnerMetrics(idle_runner(settings))))[
+        "dqueue_queue_lateness_seconds"
+    ]
+    assert value(lateness, "dqueue_queue_lateness_seconds", queue=QUEUE, quantile="0.5") == 2.0
+    assert value(lateness, "dqueue_queue_lateness_seconds", queue=QUEUE, quantile="0.99") == 2.0
+
+
+def test_runner_metrics_read_the_store_at_most_once_per_second(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path)
+    now = [100.0]
+    metrics = RunnerMetrics(idle_runner(settings), monotonic=lambda: now[0])
+    store = SQLiteBackend(settings)
+
+    def ready() -> float:
+        return value(parse(render_runner(metrics))["dqueue_queue_jobs"], "dqueue_queue_jobs",
+                     queue=QUEUE, state="ready")  # fmt: skip
+
+    assert ready() == 0
+    store.enqueue(make_job(succeeds, 1, clock=ManualClock()))
+    now[0] += 0.5
+    assert ready() == 0  # the cached read
+    now[0] += 0.6
+    assert ready() == 1
+
+
+def test_a_store_that_cannot_be_read_is_store_up_0_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "gone"
+    missing.mkdir()
+    settings = sqlite_settings(tmp_path, SQLITE_PATH=str(missing / "queue.sqlite3"))
+    missing.rmdir()  # the store's directory went away: every read fails
+    metrics = RunnerMetrics(idle_runner(settings), cache_s=0.0)
+    with caplog.at_level(logging.INFO, logger="dqueue.metrics"):
+        first = parse(render_runner(metrics))
+        second = parse(render_runner(metrics))
+    for families in (first, second):
+        assert value(families["dqueue_store_up"], "dqueue_store_up") == 0
+        assert families["dqueue_queue_jobs"].samples == []
+        assert value(families["dqueue_runner_workers"], "dqueue_runner_workers", queue=QUEUE) == 2
+    assert caplog.text.count("cannot read the store") == 1
+    health = metrics.health()
+    assert health.status == 503
+    assert json.loads(health.body)["store"] == "down"
+
+
+def test_runner_metrics_count_workers_alive_and_restarts_per_queue(
+    tmp_path: Path, running: Callable[[Runner], Runner]
+) -> None:
+    runner = running(idle_runner(sqlite_settings(tmp_path)))
+    wait_for(lambda: len(runner.worker_pids()) == 3)
+    victim = runner.worker_pids()[WorkerSlot(QUEUE, 2)]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: runner.start_counts()[WorkerSlot(QUEUE, 2)] == 2)
+    wait_for(lambda: len(runner.worker_pids()) == 3)
+    families = parse(render_runner(RunnerMetrics(runner)))
+    assert value(families["dqueue_runner_workers"], "dqueue_runner_workers", queue=QUEUE) == 2
+    alive = families["dqueue_runner_workers_alive"]
+    assert value(alive, "dqueue_runner_workers_alive", queue=QUEUE) == 2
+    assert value(alive, "dqueue_runner_workers_alive", queue="other") == 1
+    restarts = families["dqueue_runner_worker_restarts_total"]
+    assert restarts.kind == "counter"
+    assert value(restarts, "dqueue_runner_worker_restarts_total", queue=QUEUE) == 1
+    assert value(restarts, "dqueue_runner_worker_restarts_total", queue="other") == 0
+
+
+def test_health_is_503_naming_the_slots_whose_workers_are_not_running(tmp_path: Path) -> None:
+    health = RunnerMetrics(idle_runner(sqlite_settings(tmp_path))).health()
+    body = json.loads(health.body)
+    assert health.status == 503
+    assert body["workers_down"] == [f"{QUEUE}/1", f"{QUEUE}/2", "other/1"]
+    assert body["store"] == "up"
+
+
+def test_worker_config_lists_each_worker_target_with_its_port(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, PROMETHEUS_START_PORT=9400)
+    targets = json.loads(RunnerMetrics(idle_runner(settings)).worker_config().body)
+    assert targets == [
+        {"targets": ["127.0.0.1:9401"],
+         "labels": {"dqueue_worker_queue": QUEUE, "dqueue_worker_slot": "1"}},
+        {"targets": ["127.0.0.1:9402"],
+         "labels": {"dqueue_worker_queue": QUEUE, "dqueue_worker_slot": "2"}},
+        {"targets": ["127.0.0.1:9403"],
+         "labels": {"dqueue_worker_queue": "other", "dqueue_worker_slot": "1"}},
+    ]  # fmt: skip
+
+
+def test_worker_config_names_this_host_when_listening_on_every_address(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, PROMETHEUS_ADDRESS="0.0.0.0")
+    [first, *_] = RunnerMetrics(idle_runner(settings)).worker_targets()
+    assert first["targets"] == [f"{socket.gethostname()}:9301"]
+
+
+def test_worker_ports_follow_the_start_port_from_one() -> None:
+    ports = worker_metrics_ports(Settings(PROMETHEUS_START_PORT=9300), SLOTS)
+    assert list(ports.values()) == [9301, 9302, 9303]
+
+
+def test_a_start_port_without_room_for_every_worker_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_START_PORT"):
+        check_metrics_ports(Settings(PROMETHEUS_START_PORT=65534), SLOTS)
+
+
+RECORDER = """
+import sys, time
+with open(sys.argv[1], "a") as log:
+    log.write(" ".join(sys.argv[2:]) + "\\n")
+while True:
+    time.sleep(0.05)
+"""
+
+
+def recording_runner(settings: Settings, log: Path) -> Runner:
+    def command(slot: WorkerSlot) -> list[str]:
+        return [sys.executable, "-c", RECORDER, str(log), str(slot)]
+
+    return Runner(settings, SLOTS, worker_command=command, check=False)
+
+
+def recorded(log: Path) -> list[str]:
+    return sorted(log.read_text().splitlines()) if log.exists() else []
+
+
+def test_the_runner_passes_each_worker_its_metrics_port_when_prometheus_is_on(
+    tmp_path: Path, running: Callable[[Runner], Runner]
+) -> None:
+    start = free_ports(len(SLOTS) + 1)
+    settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
+    log = tmp_path / "argv.log"
+    running(recording_runner(settings, log))
+    wait_for(lambda: len(recorded(log)) == 3)
+    assert recorded(log) == [
+        f"{QUEUE}/1 --metrics-port {start + 1}",
+        f"{QUEUE}/2 --metrics-port {start + 2}",
+        f"other/1 --metrics-port {start + 3}",
+    ]
+
+
+def test_the_runner_passes_no_metrics_port_when_prometheus_is_off(
+    tmp_path: Path, running: Callable[[Runner], Runner]
+) -> None:
+    log = tmp_path / "argv.log"
+    running(recording_runner(sqlite_settings(tmp_path), log))
+    wait_for(lambda: len(recorded(log)) == 3)
+    assert recorded(log) == [f"{QUEUE}/1", f"{QUEUE}/2", "other/1"]
+
+
+def test_the_runner_serves_health_and_metrics_while_it_runs(
+    tmp_path: Path, running: Callable[[Runner], Runner]
+) -> None:
+    start = free_ports(len(SLOTS) + 1)
+    settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
+    running(idle_runner(settings))
+    url = f"http://127.0.0.1:{start}"
+    wait_for(lambda: _answers(f"{url}/healthz", 200))
+    status, content_type, body = get(f"{url}/healthz")
+    assert content_type == "application/json"
+    assert json.loads(body) == {
+        "status": "ok",
+        "store": "up",
+        "workers": 3,
+        "workers_alive": 3,
+        "workers_down": [],
+    }
+    status, content_type, body = get(f"{url}/metrics")
+    assert content_type.startswith("text/plain; version=0.0.4")
+    alive = parse(body)["dqueue_runner_workers_alive"]
+    assert value(alive, "dqueue_runner_workers_alive", queue=QUEUE) == 2
+
+
+def test_a_runner_whose_metrics_port_is_taken_still_runs_its_workers(
+    tmp_path: Path, running: Callable[[Runner], Runner], caplog: pytest.LogCaptureFixture
+) -> None:
+    start = free_ports(len(SLOTS) + 1)
+    settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
+    with socket.socket() as taken, caplog.at_level(logging.ERROR, logger="dqueue.metrics"):
+        taken.bind(("127.0.0.1", start))
+        taken.listen()
+        runner = running(idle_runner(settings))
+        wait_for(lambda: len(runner.worker_pids()) == 3)
+        wait_for(lambda: "cannot serve runner metrics" in caplog.text)
+    assert caplog.text.count("cannot serve") == 1
+
+
+def _answers(url: str, status: int) -> bool:
+    try:
+        return get(url)[0] == status
+    except OSError:
+        return False
+
+
+# -- settings and options ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "q-1.lan"])
+def test_prometheus_address_accepts_ip_addresses_and_host_names(address: str) -> None:
+    assert address == Settings(PROMETHEUS_ADDRESS=address).PROMETHEUS_ADDRESS
+
+
+@pytest.mark.parametrize("address", ["", "two words", "http://host", "host:9300"])
+def test_prometheus_address_refuses_what_cannot_be_listened_on(address: str) -> None:
+    with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_ADDRESS"):
+        Settings(PROMETHEUS_ADDRESS=address)
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_prometheus_start_port_must_be_a_tcp_port(port: int) -> None:
+    with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_START_PORT"):
+        Settings(PROMETHEUS_START_PORT=port)
+
+
+def test_metrics_are_off_by_default_on_loopback() -> None:
+    settings = Settings()
+    assert (settings.ENABLE_PROMETHEUS, settings.PROMETHEUS_ADDRESS) == (False, "127.0.0.1")
+
+
+def test_dqueue_worker_refuses_a_metrics_port_that_is_not_a_tcp_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["worker", QUEUE, "--metrics-port", "70000"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "--metrics-port: must be a TCP port" in error
