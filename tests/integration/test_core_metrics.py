@@ -1,0 +1,145 @@
+"""A ``dqueue runner`` on SQLite with Prometheus on: scrape the master and its workers over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .core_processes import QUEUE, Workspace, job, wait_for, workspace
+
+pytestmark = pytest.mark.slow
+
+JOBS = 200
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            start = probe.getsockname()[1]
+        if start + count > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(start, start + count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise AssertionError("no run of free ports")
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def answers(url: str, status: int = 200) -> bool:
+    try:
+        return fetch(url)[0] == status
+    except OSError:
+        return False
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``."""
+    found = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.fullmatch(line)
+        if line.startswith("#") or match is None or match[1] != name:
+            continue
+        have = dict(_LABEL.findall(match[2] or ""))
+        if all(have.get(key) == wanted for key, wanted in labels.items()):
+            found += float(match[3])
+    return found
+
+
+@pytest.fixture
+def start_port() -> int:
+    return free_ports(3)  # the master and two workers
+
+
+@pytest.fixture
+def space(tmp_path: Path, start_port: int) -> Iterator[Workspace]:
+    yield from workspace(
+        tmp_path,
+        LEASE_SECONDS="5",
+        WORKERS='{"work": 2}',
+        ENABLE_PROMETHEUS="true",
+        PROMETHEUS_START_PORT=str(start_port),
+    )
+
+
+def test_scraped_counters_match_the_jobs_a_runner_ran(space: Workspace, start_port: int) -> None:
+    master = f"http://127.0.0.1:{start_port}"
+    runner = space.dqueue("runner")
+    wait_for(lambda: answers(f"{master}/healthz"), what="a healthy runner")
+
+    targets = json.loads(fetch(f"{master}/worker_config")[1])
+    assert sorted(group["labels"]["dqueue_worker_slot"] for group in targets) == ["1", "2"]
+    workers = [f"http://{group['targets'][0]}/metrics" for group in targets]
+    assert [url.split(":")[-1] for url in sorted(workers)] == [
+        f"{start_port + 1}/metrics",
+        f"{start_port + 2}/metrics",
+    ]
+    for url in workers:
+        wait_for(lambda url=url: answers(url), what=f"worker metrics at {url}")
+
+    backend = space.backend()
+    backend.enqueue_many([job("note", n) for n in range(JOBS)])
+    backend.enqueue(job("overruns", 0, max_attempts=1, timeout=0.5))
+    wait_for(lambda: backend.counts(QUEUE).total == 0, timeout_s=120, what="the queue to drain")
+
+    def scraped(name: str, **labels: str) -> float:
+        return sum(total(fetch(url)[1], name, **labels) for url in workers)
+
+    # Workers count a job once the store has its outcome, a moment after it ran.
+    wait_for(
+        lambda: scraped("dqueue_jobs_total", task="coretasks.note", outcome="succeeded") == JOBS,
+        what=f"{JOBS} succeeded jobs in the workers' counters",
+    )
+    assert scraped("dqueue_jobs_total", task="coretasks.overruns", outcome="dead") == 1
+    assert scraped("dqueue_jobs_total", outcome="retried") == 0
+    assert scraped("dqueue_job_duration_seconds_count", queue=QUEUE) == JOBS + 1
+    assert scraped("dqueue_job_lateness_seconds_count", queue=QUEUE) == JOBS + 1
+    assert scraped("dqueue_store_errors_total") == 0
+    assert len(space.events("note")) == JOBS
+
+    # The master reads the store at most once a second: a scrape may see the last read.
+    def master_once_dead_counted() -> str | None:
+        status, text = fetch(f"{master}/metrics")
+        assert status == 200
+        dead = total(text, "dqueue_queue_jobs", queue=QUEUE, state="dead")
+        return text if dead == 1 else None
+
+    text = wait_for(master_once_dead_counted, what="the dead job in the master's gauges")
+    assert total(text, "dqueue_store_up") == 1
+    assert total(text, "dqueue_queue_jobs", queue=QUEUE, state="ready") == 0
+    assert total(text, "dqueue_queue_jobs", queue=QUEUE, state="in_flight") == 0
+    assert total(text, "dqueue_queue_lateness_seconds", queue=QUEUE, quantile="0.5") >= 0
+    assert total(text, "dqueue_runner_workers", queue=QUEUE) == 2
+    assert total(text, "dqueue_runner_workers_alive", queue=QUEUE) == 2
+    assert total(text, "dqueue_runner_worker_restarts_total", queue=QUEUE) == 0
+
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(60) == 0
+    assert not answers(f"{master}/healthz")
