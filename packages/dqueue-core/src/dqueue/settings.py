@@ -180,8 +180,29 @@ _CATCH_UP_POLICIES = ("skip", "latest", "all")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+#: How a yes/no environment variable may be written, as shells and container files do.
+_ENVIRONMENT_BOOLS: Final = {
+    "true": True, "false": False, "1": True, "0": False,
+    "yes": True, "no": False, "on": True, "off": False,
+}  # fmt: skip
+
+
+class _EnvironmentText(str):
+    """An environment value that is not JSON, kept as text (right for string settings)."""
+
+    json_error = ""
+
+
 def _bad(name: str, expected: str, value: Any) -> ConfigurationError:
-    return ConfigurationError(f"{PREFIX}{name} must be {expected}, not {value!r}")
+    message = f"{PREFIX}{name} must be {expected}, not {value!r}"
+    if isinstance(value, _EnvironmentText):
+        # Say where the value came from, and for JSON-only values why it was read as text.
+        needs_json = name in _STRING_MAPS | _INT_MAPS | _ANY_TUPLES
+        detail = f": not valid JSON ({value.json_error})" if needs_json else ""
+        if name in _BOOLS:
+            detail = ": write true or false"
+        message += f" (environment variable {PREFIX}{name}{detail})"
+    return ConfigurationError(message)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -304,7 +325,8 @@ def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any
     Values are parsed as JSON when they parse (``DQUEUE_WORKERS='{"default": 2}'``,
     ``DQUEUE_PREFETCH=8``, ``DQUEUE_ATOMIC_JOBS=false``) and kept as strings otherwise
     (``DQUEUE_BACKEND=dqueue.backends.sqlite.SQLiteBackend``). Lists may also be written
-    comma-separated (``DQUEUE_TASKS=app.tasks,other.tasks``).
+    comma-separated (``DQUEUE_TASKS=app.tasks,other.tasks``), and yes/no settings as
+    ``true``/``false``, ``1``/``0``, ``yes``/``no`` or ``on``/``off`` in any case.
     """
     source = os.environ if environ is None else environ
     known = set(Settings.names())
@@ -322,10 +344,13 @@ def _parse_environment_value(short: str, raw: str) -> Any:
         _OPTIONAL_STRINGS | _OPTIONAL_INTS | _OPTIONAL_FLOATS
     ):
         return None
+    if short in _BOOLS and raw.strip().lower() in _ENVIRONMENT_BOOLS:
+        return _ENVIRONMENT_BOOLS[raw.strip().lower()]
     try:
         value = json.loads(raw)
-    except ValueError:
-        value = raw
+    except ValueError as exc:
+        value = _EnvironmentText(raw)
+        value.json_error = str(exc)
     if short in _STRINGS | _OPTIONAL_STRINGS:
         return raw
     if short in _STRING_TUPLES and isinstance(value, str):
@@ -344,15 +369,18 @@ def file_layer(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     file = Path(path)
     if not file.is_file():
-        raise ConfigurationError(f"config file {str(file)!r} does not exist")
+        problem = "is not a file" if file.exists() else "does not exist"
+        raise ConfigurationError(f"config file {str(file)!r} {problem}")
     spec = importlib.util.spec_from_file_location(f"dqueue_config_{abs(hash(file))}", file)
     if spec is None or spec.loader is None:
         raise ConfigurationError(f"config file {str(file)!r} cannot be loaded as python")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigurationError(f"config file {str(file)!r} failed: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        raise ConfigurationError(
+            f"config file {str(file)!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     known = set(Settings.names())
     layer: dict[str, Any] = {}
     unexpected: list[str] = []

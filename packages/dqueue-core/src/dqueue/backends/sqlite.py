@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import BackendError, BackendUnavailable, DecodeError
+from ..errors import BackendError, BackendUnavailable, ConfigurationError, DecodeError
 from ..job import Job, JobFailure, decode_job, encode_job
 from ..settings import Settings
 from . import sqlite_control as control
@@ -56,6 +56,7 @@ from .sqlite_schema import (
     LEASED,
     READY,
     ConnectionPool,
+    cannot_open,
     resolve_path,
     retry_while_busy,
 )
@@ -167,8 +168,17 @@ class SQLiteBackend(Backend):
         self._use_returning = _HAS_RETURNING
         self._known_queues: set[str] = set()
         self._rows_since_trim: dict[str, int] = {}
-        with self._errors():
-            self._pool.get()  # refuse a bad file now, not at the first job
+        try:
+            with self._errors():
+                self._pool.get()  # refuse a bad file now, not at the first job
+        except BackendUnavailable as exc:
+            if not cannot_open(exc.__cause__):
+                raise
+            # Retrying would not help: the setting names a file this process can't write.
+            raise ConfigurationError(
+                f"DQUEUE_SQLITE_PATH = {settings.SQLITE_PATH!r} cannot be opened for reading "
+                f"and writing: {exc.__cause__}"
+            ) from exc
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -114,10 +114,19 @@ def resolve_path(path: str) -> str:
     absolute = os.path.abspath(os.path.expanduser(path))
     directory = os.path.dirname(absolute)
     if not os.path.isdir(directory):
-        raise ConfigurationError(
-            f"DQUEUE_SQLITE_PATH = {path!r}: the directory {directory!r} does not exist"
-        )
+        problem = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise ConfigurationError(f"DQUEUE_SQLITE_PATH = {path!r}: {directory!r} {problem}")
+    if os.path.isdir(absolute):
+        raise ConfigurationError(f"DQUEUE_SQLITE_PATH = {path!r} is a directory, not a file")
     return absolute
+
+
+def cannot_open(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the file can't be opened for writing at all (not a passing fault)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    return code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import re
 import sys
@@ -15,6 +16,7 @@ from ..errors import DQueueError
 from ..registry import REGISTRY
 from ..settings import Settings
 from ..status import dead_letters_data, render_dead_letters, render_status, status_data
+from ..task import Task
 from .parser import UsageError
 from .queues import backend_names, check_queue, known_queues
 
@@ -151,16 +153,34 @@ def dead(args: argparse.Namespace) -> int:
         return 0
     if bool(args.ids) == bool(args.all):
         raise UsageError(f"dead {args.dead_command}: give job ids or --all (not both)")
-    ids = None if args.all else list(args.ids)
+    ids = None if args.all else list(dict.fromkeys(args.ids))
     if args.dead_command == "retry":
         count = backend.retry_dead(args.queue, ids)
-        print(f"Requeued {count} dead letter(s) of queue {args.queue}.")
-        return 0
-    if args.all and not args.yes:
-        _confirm(f"Delete every dead letter of queue {args.queue}?", what="purge dead letters")
-    count = backend.purge_dead(args.queue, ids)
-    print(f"Purged {count} dead letter(s) of queue {args.queue}.")
+        done = "requeued"
+    else:
+        if args.all and not args.yes:
+            _confirm(f"Delete every dead letter of queue {args.queue}?", what="purge dead letters")
+        count = backend.purge_dead(args.queue, ids)
+        done = "purged"
+    if count or ids is None:
+        print(f"{done.capitalize()} {count} dead letter(s) of queue {args.queue}.")
+    _check_all_found(args.queue, ids, count, done)
     return 0
+
+
+def _check_all_found(queue: str, ids: list[str] | None, count: int, done: str) -> None:
+    """A job id that is not a dead letter is a mistake (a typo, another queue): say so."""
+    if ids is None or count >= len(ids):
+        return
+    if count == 0:
+        raise DQueueError(
+            f"no dead letter of queue {queue!r} has the id(s) {', '.join(ids)} "
+            f"(see 'dqueue dead list {queue}')"
+        )
+    raise DQueueError(
+        f"{len(ids) - count} of the {len(ids)} job id(s) are not dead letters of queue "
+        f"{queue!r}; the other {count} were {done}"
+    )
 
 
 def _json_option(text: str, option: str, kind: type) -> Any:
@@ -174,11 +194,27 @@ def _json_option(text: str, option: str, kind: type) -> Any:
     return value
 
 
+def _check_signature(
+    target: Task[Any, Any], arguments: list[Any], keywords: dict[str, Any]
+) -> None:
+    """Refuse arguments the task's function cannot take: the job would only fail in a worker."""
+    try:
+        signature = inspect.signature(target.fn)
+    except (TypeError, ValueError):  # no signature to check against (a builtin, a C function)
+        return
+    try:
+        signature.bind(*arguments, **keywords)
+    except TypeError as exc:
+        names = ", ".join(str(p.replace(annotation=p.empty)) for p in signature.parameters.values())
+        raise UsageError(f"--args / --kwargs do not fit {target.name}({names}): {exc}") from None
+
+
 def enqueue(args: argparse.Namespace) -> int:
     """``dqueue enqueue TASK [--args JSON] [--kwargs JSON] [--delay S] [--queue Q]``."""
     arguments = _json_option(args.args, "--args", list)
     keywords = _json_option(args.kwargs, "--kwargs", dict)
     target = REGISTRY.resolve(args.task)
+    _check_signature(target, arguments, keywords)
     if args.queue is not None or args.delay is not None:
         target = target.using(queue=args.queue, delay=args.delay)
     handle = target.enqueue(*arguments, **keywords)

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dqueue.backends import Backend, get_backend
-from dqueue.errors import DQueueError
+from dqueue.errors import DQueueError, UnsupportedOperation
 from dqueue.logs import configure_logging
+from dqueue.registry import REGISTRY
 from dqueue.settings import Settings, get_settings
 
 from ..conf import config_file
 from ..planning import DjangoPlan, plan
+from ..queues import pool_counts
 
 __all__ = [
     "DQueueCommand",
     "QueueCommand",
     "add_plan_arguments",
     "backends_of",
+    "check_queue",
+    "listed_queues",
     "plan_from_options",
 ]
+
+
+class _OneLineErrors(CommandParser):
+    """Django's parser, but a command line mistake is one line, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise CommandError(f"Error: {message}")
 
 
 class DQueueCommand(BaseCommand):
@@ -36,6 +50,13 @@ class DQueueCommand(BaseCommand):
     # Settings problems are reported by handle() as one line naming the setting; the full
     # system check runs with `manage.py check`.
     requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        """Django's parser, printing a parse error as one line."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # BaseCommand builds a CommandParser itself; only its error() differs, no state.
+        parser.__class__ = _OneLineErrors
+        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Add ``--config`` (alias ``--extra-settings``), then the command's own arguments."""
@@ -58,7 +79,10 @@ class DQueueCommand(BaseCommand):
             with config_file(options.get("config")) as warnings:
                 for warning in warnings:
                     self.stderr.write(f"warning: {warning}")
-                self.run(get_settings(), **options)
+                settings = get_settings()
+                if options.get("queue") is not None:
+                    check_queue(settings, options["queue"])
+                self.run(settings, **options)
         except DQueueError as exc:
             raise CommandError(str(exc)) from exc
 
@@ -91,13 +115,30 @@ class QueueCommand(DQueueCommand):
         return backend
 
 
+def _whole_number(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def add_plan_arguments(parser: CommandParser) -> None:
     """``--machine N --of M``, ``--exact-configuration``, ``--only-queue Q``."""
     parser.add_argument(
-        "--machine", type=int, metavar="N", help="this machine's number in the pool, 1 to M (1)"
+        "--machine",
+        type=_whole_number,
+        metavar="N",
+        help="this machine's number in the pool, 1 to M (1)",
     )
     parser.add_argument(
-        "--of", dest="machines", type=int, metavar="M", help="how many machines share the pool (1)"
+        "--of",
+        dest="machines",
+        type=_whole_number,
+        metavar="M",
+        help="how many machines share the pool (1)",
     )
     parser.add_argument(
         "--exact-configuration",
@@ -126,6 +167,30 @@ def plan_from_options(settings: Settings, options: dict[str, Any]) -> DjangoPlan
         exact=bool(options.get("exact")),
         only_queue=options.get("only_queue"),
     )
+
+
+def listed_queues(settings: Settings) -> list[str]:
+    """The queues ``queue_status`` lists: the pool's, and those the stores hold."""
+    known = set(pool_counts(settings))
+    paths = {settings.backend_path(queue): queue for queue in known | {"default"}}
+    for queue in paths.values():
+        try:
+            stored = get_backend(queue, settings=settings).queues()
+        except UnsupportedOperation:
+            continue
+        known.update(q for q in stored if settings.backend_path(q) == settings.backend_path(queue))
+    return sorted(known)
+
+
+def check_queue(settings: Settings, queue: str) -> None:
+    """Refuse a queue name nothing knows (a typo would otherwise act on an empty queue).
+
+    Raises:
+        CommandError: the queue is unknown; the message lists the known ones.
+    """
+    known = {"default", *settings.BACKEND_OVERRIDES, *REGISTRY.queues(), *listed_queues(settings)}
+    if queue not in known:
+        raise CommandError(f"unknown queue {queue!r} (known: {', '.join(sorted(known))})")
 
 
 def backends_of(settings: Settings, queues: Iterable[str]) -> dict[str, str]:

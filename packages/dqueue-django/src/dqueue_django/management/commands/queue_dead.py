@@ -39,7 +39,7 @@ class Command(QueueCommand):
         """Do the action."""
         queue: str = options["queue"]
         backend = self.backend_for(settings, queue)
-        ids: list[str] = options["job_ids"]
+        ids: list[str] = list(dict.fromkeys(options["job_ids"]))
         action = options["action"]
         if action == "list":
             if options["limit"] < 1:
@@ -47,12 +47,16 @@ class Command(QueueCommand):
             self._list(backend.dead_letters(queue, limit=options["limit"]), **options)
         elif action == "retry":
             count = backend.retry_dead(queue, ids or None)
-            self.stdout.write(f"Put {count} dead job(s) back on queue {queue}.")
+            if count or not ids:
+                self.stdout.write(f"Put {count} dead job(s) back on queue {queue}.")
+            _check_all_found(queue, ids, count, "put back")
         else:
             if not ids and not options["yes"]:
                 raise CommandError(f"purging every dead letter of {queue!r} needs --yes")
             count = backend.purge_dead(queue, ids or None)
-            self.stdout.write(f"Deleted {count} dead job(s) of queue {queue}.")
+            if count or not ids:
+                self.stdout.write(f"Deleted {count} dead job(s) of queue {queue}.")
+            _check_all_found(queue, ids, count, "deleted")
 
     def _list(self, letters: list[DeadLetter], **options: Any) -> None:
         rows = dead_letters_data(letters)
@@ -64,3 +68,18 @@ class Command(QueueCommand):
             for letter in letters:
                 if letter.failure.traceback:
                     self.stdout.write(f"\n{letter.job.id}:\n{letter.failure.traceback.rstrip()}")
+
+
+def _check_all_found(queue: str, ids: list[str], count: int, done: str) -> None:
+    """A job id that is not a dead letter is a mistake (a typo, another queue): say so."""
+    if not ids or count >= len(ids):
+        return
+    if count == 0:
+        raise CommandError(
+            f"no dead letter of queue {queue!r} has the id(s) {', '.join(ids)} "
+            f"(see 'queue_dead list {queue}')"
+        )
+    raise CommandError(
+        f"{len(ids) - count} of the {len(ids)} job id(s) are not dead letters of queue "
+        f"{queue!r}; the other {count} were {done}"
+    )

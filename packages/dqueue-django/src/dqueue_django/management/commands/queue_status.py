@@ -7,12 +7,10 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from dqueue.backends import get_backend
-from dqueue.errors import UnsupportedOperation
 from dqueue.settings import Settings
 from dqueue.status import render_status, status_data
 
-from ...queues import pool_counts
-from ..base import DQueueCommand, backends_of
+from ..base import DQueueCommand, backends_of, check_queue, listed_queues
 
 
 class Command(DQueueCommand):
@@ -30,23 +28,12 @@ class Command(DQueueCommand):
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Print the status."""
-        queues: list[str] = options["queues"] or self._known_queues(settings)
+        for queue in options["queues"]:
+            check_queue(settings, queue)
+        queues: list[str] = options["queues"] or listed_queues(settings)
         counts = [get_backend(queue, settings=settings).counts(queue) for queue in queues]
         data = status_data(counts, backends_of(settings, queues))
         if options["json"]:
             self.write_json(data)
         else:
             self.stdout.write(render_status(data))
-
-    def _known_queues(self, settings: Settings) -> list[str]:
-        known = set(pool_counts(settings))
-        paths = {settings.backend_path(queue): queue for queue in known | {"default"}}
-        for queue in paths.values():
-            try:
-                stored = get_backend(queue, settings=settings).queues()
-            except UnsupportedOperation:
-                continue
-            known.update(
-                q for q in stored if settings.backend_path(q) == settings.backend_path(queue)
-            )
-        return sorted(known)
