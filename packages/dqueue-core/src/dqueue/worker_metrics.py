@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from bisect import bisect_left
 from collections.abc import Collection, Iterator, Sequence
 from typing import Final
 
@@ -53,6 +54,7 @@ _OUTCOME_LABELS: Final = {
     OutcomeKind.RELEASE: "released",
 }
 _LEASE_LOST: Final = "lease_lost"
+_ACK: Final = OutcomeKind.ACK
 
 
 class WorkerMetrics:
@@ -92,6 +94,7 @@ class WorkerMetrics:
         self._duration_buckets = self.durations.child(self._queue_labels)
         self._lateness_buckets = self.lateness.child(self._queue_labels)
         self.busy.set(self._queue_labels, 0)
+        self._busy_values = self.busy.values
         for operation in STORE_OPERATIONS:
             # Present from the start, so that rate() sees the first error.
             self.store_errors.inc((queue, operation), 0)
@@ -100,19 +103,32 @@ class WorkerMetrics:
 
     # -- the hot path --------------------------------------------------------------------------
 
+    # These run once per job: plain arithmetic and local names, no method calls per bucket.
+
     def job_started(self) -> None:
         """A job starts running."""
-        self.busy.values[self._queue_labels] = 1
+        self._busy_values[self._queue_labels] = 1
 
     def job_finished(self, outcome: Outcome) -> None:
         """A job ran (whatever its outcome): record its duration and lateness."""
-        self.busy.values[self._queue_labels] = 0
+        self._busy_values[self._queue_labels] = 0
         started = outcome.started_at
         if started is None:
             return
-        if outcome.finished_at is not None:
-            self._duration_buckets.observe(max(outcome.finished_at - started, 0.0))
-        self._lateness_buckets.observe(max(started - outcome.job.due_at, 0.0))
+        finished = outcome.finished_at
+        if finished is not None:
+            took = finished - started
+            if took < 0.0:
+                took = 0.0
+            buckets = self._duration_buckets
+            buckets.counts[bisect_left(buckets.bounds, took)] += 1
+            buckets.sum += took
+        late = started - outcome.job.due_at
+        if late < 0.0:
+            late = 0.0
+        buckets = self._lateness_buckets
+        buckets.counts[bisect_left(buckets.bounds, late)] += 1
+        buckets.sum += late
 
     def settled(
         self,
@@ -127,10 +143,19 @@ class WorkerMetrics:
         values = self.jobs.values
         queue = self.queue
         task_label = self._task_label
+        known = task_label.seen
         for outcome in outcomes:
             job = outcome.job
-            kind = _LEASE_LOST if lost_ids and job.id in lost_ids else _OUTCOME_LABELS[outcome.kind]
-            key = (queue, task_label(job.task), kind)
+            kind = outcome.kind
+            # Identity tests: an Enum's __hash__ is python code, too slow for a dict lookup here.
+            if lost_ids and job.id in lost_ids:
+                label = _LEASE_LOST
+            elif kind is _ACK:
+                label = "succeeded"
+            else:
+                label = _OUTCOME_LABELS[kind]
+            task = job.task
+            key = (queue, task if task in known else task_label(task), label)
             values[key] = values.get(key, 0) + 1
         for outcome in dropped:
             key = (queue, task_label(outcome.job.task), _LEASE_LOST)
