@@ -1,0 +1,62 @@
+"""Scraping dqueue's metrics endpoints in process tests: free ports, HTTP, sample sums."""
+
+from __future__ import annotations
+
+import re
+import socket
+import urllib.error
+import urllib.request
+
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            start = probe.getsockname()[1]
+        if start + count > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(start, start + count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise AssertionError("no run of free ports")
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def answers(url: str, status: int = 200) -> bool:
+    try:
+        return fetch(url)[0] == status
+    except OSError:
+        return False
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``."""
+    found = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.fullmatch(line)
+        if line.startswith("#") or match is None or match[1] != name:
+            continue
+        have = dict(_LABEL.findall(match[2] or ""))
+        if all(have.get(key) == wanted for key, wanted in labels.items()):
+            found += float(match[3])
+    return found
