@@ -56,3 +56,7 @@ def import_task_modules(modules: list[str] | tuple[str, ...]) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigurationError(f"task module {name!r} cannot be imported: {exc}") from exc
+        except Exception as exc:  # the module itself is broken: say so in one line
+            raise ConfigurationError(
+                f"task module {name!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc

@@ -217,6 +217,16 @@ def enqueue(args: argparse.Namespace) -> int:
     _check_signature(target, arguments, keywords)
     if args.queue is not None or args.delay is not None:
         target = target.using(queue=args.queue, delay=args.delay)
-    handle = target.enqueue(*arguments, **keywords)
+    try:
+        handle = target.enqueue(*arguments, **keywords)
+    except DQueueError:
+        raise
+    except Exception as exc:
+        # Only a backend that runs jobs inline (the synchronous one) lets the task's own
+        # exception out here; the task's failure and traceback were logged already.
+        raise DQueueError(
+            f"{target.name} ran inline and failed: {type(exc).__name__}: {exc} "
+            "(DQUEUE_BACKEND runs jobs at enqueue)"
+        ) from exc
     print(handle.id)
     return 0
