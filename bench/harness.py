@@ -284,13 +284,25 @@ def produce(system: str, op: str, n: int, env: dict[str, str], *extra: str) -> d
 
 
 def wait_for_count(
-    probe: Probe, n: int, workers: Workers, timeout_s: float, what: str
+    probe: Probe,
+    n: int,
+    workers: Workers,
+    timeout_s: float,
+    what: str,
+    *,
+    cap_s: float | None = None,
 ) -> ProbeTotals:
-    """Poll the probe until ``n`` runs are counted; a dead worker or the timeout raises."""
+    """Poll the probe until ``n`` runs are counted; a dead worker or the timeout raises.
+
+    With ``cap_s``, return early once that long has passed since the first run (a slow system
+    then shows its rate over the jobs it ran by then).
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         totals = probe.read()
         if totals.count >= n:
+            return totals
+        if cap_s is not None and totals.first is not None and time.time() - totals.first >= cap_s:
             return totals
         workers.check_alive()
         if time.monotonic() > deadline:
@@ -304,6 +316,8 @@ def wait_for_count(
 @dataclass
 class DrainResult:
     jobs_per_s: float
+    #: Jobs counted in the rate: ``n``, or fewer when the drain was cut at ``cap_s``.
+    counted: int
     wall_s: float
     peak_rss_total_mb: float
     peak_rss_process_mb: float
@@ -319,29 +333,36 @@ def measure_drain(
     probe: Probe,
     logdir: Path,
     timeout_s: float,
+    cap_s: float | None,
     what: str,
 ) -> DrainResult:
     """Enqueue ``n`` jobs, then start the workers and time until all ``n`` have run.
 
     The rate is taken between the first and the last run that the tasks record, so a worker's
-    start-up time (imports, connecting) is not counted against its throughput.
+    start-up time (imports, connecting) is not counted against its throughput. A drain still
+    running ``cap_s`` seconds after its first run is cut there: its rate is over the jobs run
+    by then.
     """
     fill()
     env = {**env, "BENCH_PROBE_DIR": str(probe.new())}
     started = time.perf_counter()
     workers = Workers(commands, env, logdir)
     try:
-        totals = wait_for_count(probe, n, workers, timeout_s, what)
+        totals = wait_for_count(probe, n, workers, timeout_s, what, cap_s=cap_s)
         wall = time.perf_counter() - started
-        time.sleep(0.1)  # a worker that runs a job twice would show it now
-        extra = probe.read().count - n
+        extra = 0
+        if totals.count >= n:
+            time.sleep(0.1)  # a worker that runs a job twice would show it now
+            extra = probe.read().count - n
     finally:
         workers.stop()
     if totals.first is None or totals.last is None:
         raise BenchError(f"{what}: the probe recorded no run times")
     span = max(totals.last - totals.first, 1e-9)
+    counted = min(totals.count, n)
     return DrainResult(
-        jobs_per_s=(n - 1) / span,
+        jobs_per_s=(counted - 1) / span,
+        counted=counted,
         wall_s=wall,
         peak_rss_total_mb=workers.peak_rss_total / MB,
         peak_rss_process_mb=workers.peak_rss_process / MB,

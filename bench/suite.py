@@ -173,8 +173,10 @@ def run_round(system: System, ctx: Context) -> None:
                 probe=ctx.probe,
                 logdir=ctx.logdir,
                 timeout_s=args.timeout,
+                cap_s=args.drain_cap,
                 what=f"{name} drain {processes}",
             )
+            results.add(name, f"drain_{processes}_counted", outcome.counted)
             results.add(name, f"drain_{processes}", outcome.jobs_per_s)
             results.add(name, f"drain_{processes}_wall_s", outcome.wall_s)
             if processes == 1:
@@ -223,6 +225,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: dict[str, in
     parser.add_argument("--lateness-jobs", type=int, default=200, help="delayed jobs (200)")
     parser.add_argument("--spread", type=float, default=2.0, help="seconds they are due over (2)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a drain may take")
+    parser.add_argument(
+        "--drain-cap",
+        type=float,
+        default=10.0,
+        help="cut a drain this many seconds after its first run and take the rate over the "
+        "jobs run by then, so that a slow peer doesn't take minutes (10; 0: never)",
+    )
     parser.add_argument("--only", help="comma-separated systems to run (default: all)")
     parser.add_argument(
         "--json", metavar="PATH", help="also write every figure as JSON ('-': stdout)"
@@ -234,6 +243,7 @@ def finish_arguments(
 ) -> None:
     pick = quick if args.quick else defaults
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.drain_cap = args.drain_cap or None
     args.jobs = args.jobs or pick["jobs"]
     args.enqueue_jobs = args.enqueue_jobs or pick["one"]
     args.bulk_jobs = args.bulk_jobs or pick["bulk"]
@@ -342,6 +352,14 @@ def report(
         print(goals_table(goals))
     print()
     for system in systems:
+        for processes in (1, 2):
+            counted = results.rounds.get(system.name, {}).get(f"drain_{processes}_counted", [])
+            if counted and min(counted) < args.jobs:
+                print(
+                    f"note: {system.name}: drain {processes} proc: cut {args.drain_cap:g} s after "
+                    f"its first run; rate over the {min(counted):,.0f}-{max(counted):,.0f} of "
+                    f"{args.jobs:,} jobs run by then"
+                )
         for note in results.notes.get(system.name, []):
             print(f"note: {system.name}: {note}")
         for error in results.errors.get(system.name, []):
