@@ -136,3 +136,19 @@ def test_backend_overrides_pick_the_backend_per_queue() -> None:
 def test_as_dict_round_trips_through_from_layers() -> None:
     settings = Settings(WORKERS={"a": 2}, TASKS=("x.tasks",))
     assert Settings.from_layers([settings.as_dict()]) == settings
+
+
+@pytest.mark.parametrize(("text", "expected"), [("True", True), ("off", False), ("1", True)])
+def test_yes_no_environment_values_may_be_written_as_words(text: str, expected: bool) -> None:
+    settings = Settings.from_layers([environment_layer({"DQUEUE_STRICT_QUEUES": text})])
+
+    assert settings.STRICT_QUEUES is expected
+
+
+def test_an_environment_value_that_is_not_json_is_named_as_the_variable() -> None:
+    layer = environment_layer({"DQUEUE_WORKERS": '{"default": 2'})
+
+    with pytest.raises(
+        ConfigurationError, match="environment variable DQUEUE_WORKERS: not valid JSON"
+    ):
+        Settings.from_layers([layer])
