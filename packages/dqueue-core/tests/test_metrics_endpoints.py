@@ -436,6 +436,42 @@ def test_a_store_that_cannot_be_read_is_store_up_0_logged_once(
     assert json.loads(health.body)["store"] == "down"
 
 
+class StalledBackend(MemoryBackend):
+    """A real memory store whose reads stall until released, as a host that stopped answering."""
+
+    supports_workers = True  # stands in for a shared store here
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.answer = threading.Event()
+
+    def queues(self) -> list[str]:
+        self.answer.wait(60)
+        return super().queues()
+
+
+def test_a_store_that_stops_answering_is_store_up_0_without_stalling_the_scrape(
+    tmp_path: Path,
+) -> None:
+    store = StalledBackend(worker_settings())
+    store.enqueue(make_job(succeeds, 1, clock=ManualClock()))
+    metrics = RunnerMetrics(
+        idle_runner(sqlite_settings(tmp_path)),
+        cache_s=0.0,
+        read_timeout_s=0.2,
+        backend_for=lambda queue: store,
+    )
+    stalled = parse(render_runner(metrics))
+    assert value(stalled["dqueue_store_up"], "dqueue_store_up") == 0
+    assert metrics.health().status == 503
+    store.answer.set()
+    # The next scrape takes the stalled read's answer once it has come.
+    answered = parse(render_runner(metrics))
+    assert value(answered["dqueue_store_up"], "dqueue_store_up") == 1
+    assert value(answered["dqueue_queue_jobs"], "dqueue_queue_jobs", queue=QUEUE,
+                 state="ready") == 1  # fmt: skip
+
+
 def test_runner_metrics_count_workers_alive_and_restarts_per_queue(
     tmp_path: Path, running: Callable[[Runner], Runner]
 ) -> None:

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from .backends import Backend, QueueCounts, get_backend
@@ -44,6 +44,7 @@ __all__ = ["RunnerMetrics", "check_metrics_ports", "start_runner_metrics", "work
 _logger = logging.getLogger("dqueue.metrics")
 
 _CACHE_S: Final = 1.0
+_READ_TIMEOUT_S: Final = 5.0  # well inside Prometheus' default 10 s scrape timeout
 _STATES: Final = ("ready", "delayed", "in_flight", "dead")
 _QUANTILES: Final = (0.5, 0.99)
 
@@ -75,6 +76,13 @@ class _StoreView:
     read_at: float
 
 
+@dataclass(slots=True)
+class _PendingRead:
+    done: threading.Event = field(default_factory=threading.Event)
+    counts: tuple[QueueCounts, ...] = ()
+    error: Exception | None = None
+
+
 class RunnerMetrics:
     """The master's endpoints for ``runner``; see the module docstring.
 
@@ -82,6 +90,9 @@ class RunnerMetrics:
         runner: the runner whose workers and settings are reported.
         monotonic: the source of time for the store cache.
         cache_s: how long one read of the store answers scrapes.
+        read_timeout_s: how long a scrape waits for the store before reporting it down.
+        backend_for: ``queue -> Backend`` (:func:`~dqueue.backends.get_backend` with the
+            runner's settings by default).
     """
 
     def __init__(
@@ -90,6 +101,8 @@ class RunnerMetrics:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         cache_s: float = _CACHE_S,
+        read_timeout_s: float = _READ_TIMEOUT_S,
+        backend_for: Callable[[str], Backend] | None = None,
     ) -> None:
         self.runner = runner
         self.settings = runner.settings
@@ -100,8 +113,14 @@ class RunnerMetrics:
         self._lock = threading.Lock()
         self._view: _StoreView | None = None
         self._store_was_down = False
+        self._read_timeout_s = read_timeout_s
+        self._pending: _PendingRead | None = None
+        self._backend_for = backend_for or self._default_backend
 
     # -- the store -----------------------------------------------------------------------------
+
+    def _default_backend(self, queue: str) -> Backend:
+        return get_backend(queue, settings=self.settings)
 
     def _backends(self) -> dict[str, Backend]:
         """One backend per dotted path: this runner's queues' and ``DQUEUE_BACKEND``."""
@@ -110,7 +129,7 @@ class RunnerMetrics:
         for queue in sorted({slot.queue for slot in self.slots} | {"default"}):
             path = settings.backend_path(queue)
             if path not in found:
-                backend = get_backend(queue, settings=settings)
+                backend = self._backend_for(queue)
                 if backend.supports_workers:
                     found[path] = backend
         return found
@@ -127,30 +146,57 @@ class RunnerMetrics:
             if settings.backend_path(queue) in backends
         )
 
+    def _start_read(self) -> _PendingRead:
+        pending = _PendingRead()
+
+        def read() -> None:
+            try:
+                pending.counts = self._read_store()
+            except Exception as exc:
+                pending.error = exc
+            finally:
+                pending.done.set()
+
+        # A daemon thread, not an executor: a read stuck on a dead host must not hold up exit.
+        threading.Thread(target=read, name="dqueue-metrics-store", daemon=True).start()
+        return pending
+
     def store_view(self) -> _StoreView:
-        """The counts of every queue, read at most once per ``cache_s`` (one reader at a time)."""
+        """The counts of every queue, read at most once per ``cache_s`` (one reader at a time).
+
+        A read that takes longer than ``read_timeout_s`` (a store host that stopped answering)
+        is not waited for: the scrape gets ``dqueue_store_up 0`` in time, and the next scrape
+        takes the read's result if it has finished by then.
+        """
         with self._lock:
             now = self._monotonic()
             view = self._view
             if view is not None and now - view.read_at < self._cache_s:
                 return view
-            try:
-                counts = self._read_store()
-            except Exception as exc:
-                if not self._store_was_down:
-                    _logger.warning(
-                        "metrics: cannot read the store (%s); dqueue_store_up is 0 until it does",
-                        exc,
-                    )
-                self._store_was_down = True
-                view = _StoreView(up=False, counts=(), read_at=now)
+            pending = self._pending or self._start_read()
+            if not pending.done.wait(self._read_timeout_s):
+                self._pending = pending
+                view = self._down(f"no answer within {self._read_timeout_s:g}s", now)
             else:
-                if self._store_was_down:
-                    _logger.info("metrics: the store answers again")
-                self._store_was_down = False
-                view = _StoreView(up=True, counts=counts, read_at=now)
+                self._pending = None
+                if pending.error is not None:
+                    view = self._down(str(pending.error), now)
+                else:
+                    if self._store_was_down:
+                        _logger.info("metrics: the store answers again")
+                    self._store_was_down = False
+                    view = _StoreView(up=True, counts=pending.counts, read_at=now)
             self._view = view
             return view
+
+    def _down(self, problem: str, now: float) -> _StoreView:
+        if not self._store_was_down:
+            _logger.warning(
+                "metrics: cannot read the store (%s); dqueue_store_up is 0 until it answers",
+                problem,
+            )
+        self._store_was_down = True
+        return _StoreView(up=False, counts=(), read_at=now)
 
     # -- the workers ---------------------------------------------------------------------------
 
