@@ -1,8 +1,10 @@
-"""A store that is down: every enqueue fails (for the after-commit error path)."""
+"""Test stores: one that is down (every enqueue fails), one that counts what it was sent."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from dqueue.backends.memory import MemoryBackend
 from dqueue.errors import BackendUnavailable
@@ -14,3 +16,17 @@ class DownBackend(MemoryBackend):
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         raise BackendUnavailable("the store is down (on purpose)")
+
+
+class CountingBackend(MemoryBackend):
+    """The memory store, keeping every job id it was asked to store (to see duplicates)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: list[str] = []
+        self._asked_lock = threading.Lock()
+
+    def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
+        with self._asked_lock:
+            self.asked.extend(job.id for job in jobs)
+        return super().enqueue_many(jobs)

@@ -101,6 +101,8 @@ class Settings:
     # Django (read by dqueue-django; kept here so that all settings live in one object).
     ATOMIC_JOBS: bool = True
     ENQUEUE_ON_COMMIT: bool = True
+    OUTBOX: bool = False
+    OUTBOX_DATABASE: str = "default"
     IGNORE_APPS: tuple[str, ...] = ()
 
     # Cron (read by dqueue-cron).
@@ -160,7 +162,7 @@ class Settings:
 
 _STRINGS = {
     "BACKEND", "SQLITE_PATH", "REDIS_HOST", "REDIS_PREFIX", "LOGGER_FACTORY", "LOG_LEVEL",
-    "CRON_QUEUE", "CRON_TIMEZONE", "CRON_CATCH_UP", "PROMETHEUS_ADDRESS",
+    "CRON_QUEUE", "CRON_TIMEZONE", "CRON_CATCH_UP", "PROMETHEUS_ADDRESS", "OUTBOX_DATABASE",
 }  # fmt: skip
 _OPTIONAL_STRINGS = {"REDIS_URL", "REDIS_PASSWORD", "TOUCH_FILE"}
 _INTS = {"REDIS_PORT", "REDIS_DATABASE", "DEFAULT_MAX_ATTEMPTS", "PREFETCH",
@@ -171,7 +173,7 @@ _FLOATS = {"REDIS_SOCKET_TIMEOUT", "RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RETRY_
            "RESTART_BACKOFF_MAX", "CRON_CATCH_UP_WINDOW"}  # fmt: skip
 _OPTIONAL_FLOATS = {"WORKER_MAX_IDLE"}
 _BOOLS = {"STRICT_QUEUES", "SYNCHRONOUS_RAISE", "ENABLE_PROMETHEUS", "ATOMIC_JOBS",
-          "ENQUEUE_ON_COMMIT"}  # fmt: skip
+          "ENQUEUE_ON_COMMIT", "OUTBOX"}  # fmt: skip
 _STRING_TUPLES = {"TASKS", "MIDDLEWARE", "IGNORE_APPS"}
 _STRING_MAPS = {"BACKEND_OVERRIDES"}
 _INT_MAPS = {"WORKERS"}
@@ -299,6 +301,8 @@ def _validate(settings: Settings) -> None:
             raise _bad(name, "1 or more, or None", value)
     if settings.WORKER_MAX_IDLE is not None and settings.WORKER_MAX_IDLE <= 0:
         raise _bad("WORKER_MAX_IDLE", "greater than 0, or None", settings.WORKER_MAX_IDLE)
+    if not settings.OUTBOX_DATABASE:
+        raise _bad("OUTBOX_DATABASE", "a database alias such as 'default'", "")
     if "." not in settings.BACKEND:
         raise _bad("BACKEND", "a dotted path such as 'dqueue.backends.sqlite.SQLiteBackend'",
                    settings.BACKEND)  # fmt: skip

@@ -9,6 +9,9 @@
 - ``dqueue_django.W001``: a ``DQUEUE_*`` name that is no dqueue setting (a typo?).
 - ``dqueue_django.W002``: a queue in ``DQUEUE_WORKERS`` that no task, cron entry or Tasks
   backend uses.
+- ``dqueue_django.E006``: ``DQUEUE_OUTBOX_DATABASE`` is not a database in ``DATABASES``.
+- ``dqueue_django.W003``: ``DQUEUE_OUTBOX`` is on but the outbox table is missing (run
+  ``manage.py migrate dqueue_django``). Skipped when the database cannot be reached.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def check_settings(
     messages.extend(_unloadable(settings))
     messages.extend(_cron_problems(settings))
     messages.extend(_idle_queues(settings))
+    messages.extend(_outbox_problems(settings))
     return messages
 
 
@@ -160,4 +164,39 @@ def _idle_queues(settings: Settings) -> list[CheckMessage]:
         )
         for queue, count in sorted(settings.WORKERS.items())
         if count > 0 and queue not in used
+    ]
+
+
+def _outbox_problems(settings: Settings) -> list[CheckMessage]:
+    if not settings.OUTBOX:
+        return []
+    from django.conf import settings as django_settings
+
+    from .outbox import OutboxError, table_exists
+
+    alias = settings.OUTBOX_DATABASE
+    if alias not in django_settings.DATABASES:
+        return [
+            Error(
+                f"DQUEUE_OUTBOX_DATABASE = {alias!r} is not a database in DATABASES",
+                hint=f"Use one of: {', '.join(sorted(django_settings.DATABASES))}.",
+                obj="DQUEUE_OUTBOX_DATABASE",
+                id="dqueue_django.E006",
+            )
+        ]
+    try:
+        present = table_exists(alias)
+    except OutboxError:
+        return []  # no database at hand (an image build): nothing to say about its tables
+    if present:
+        return []
+    return [
+        Warning(
+            f"DQUEUE_OUTBOX is on but database {alias!r} has no outbox table; enqueues inside "
+            "transactions will fail.",
+            hint="Run: manage.py migrate dqueue_django"
+            + ("" if alias == "default" else f" --database={alias}"),
+            obj="DQUEUE_OUTBOX",
+            id="dqueue_django.W003",
+        )
     ]

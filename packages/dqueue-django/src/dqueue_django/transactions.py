@@ -15,6 +15,12 @@ transaction open. It is registered with the default database's transaction first
 is open (else the first open one, in ``DATABASES`` order); when that commits, the remaining
 open transactions are checked again, so the job is sent only once all of them committed and
 never if one of them rolls back.
+
+Transactional outbox (``DQUEUE_OUTBOX = True``): while a transaction is open on
+``DQUEUE_OUTBOX_DATABASE``, a job is written to the outbox table in that transaction instead of
+being held in memory, and relayed after the commit (:mod:`dqueue_django.outbox`). The job then
+follows that database's transaction alone. With transactions open on other databases only, it
+is held in memory as without the outbox.
 """
 
 from __future__ import annotations
@@ -90,8 +96,14 @@ def dispatch_on_commit(jobs: Sequence[Job], on_commit: bool | None) -> list[str]
 
 
 def _send_or_defer(jobs: list[Job]) -> list[str]:
-    if not open_transactions():
+    aliases = open_transactions()
+    if not aliases:
         return send(jobs)
+    settings = get_settings()
+    if settings.OUTBOX and settings.OUTBOX_DATABASE in aliases:
+        from .outbox import write_jobs
+
+        return write_jobs(jobs, settings.OUTBOX_DATABASE)
     after_commit(partial(_send_logged, jobs))
     return [job.id for job in jobs]
 

@@ -12,6 +12,7 @@ from dqueue.settings import Settings
 from dqueue_cron.integration import services_for
 
 from ...planning import worker_command
+from ...relay import OutboxRelay
 from ..base import DQueueCommand, add_plan_arguments, ensure_logging, plan_from_options
 
 
@@ -22,7 +23,8 @@ class Command(DQueueCommand):
         "Run this machine's share of the worker pool: one worker process per slot, restarted "
         "when it exits, stopped gracefully on SIGTERM or SIGINT. Pooled runners (--machine N "
         "--of M) also schedule the cron.py entries; --exact-configuration runs the --config "
-        "file's DQUEUE_WORKERS exactly, here, without cron."
+        "file's DQUEUE_WORKERS exactly, here, without cron. With DQUEUE_OUTBOX on, every "
+        "runner also relays the outbox rows that their own process did not send."
     )
 
     def add_command_arguments(self, parser: CommandParser) -> None:
@@ -42,6 +44,8 @@ class Command(DQueueCommand):
         ensure_logging(settings)
         planned = plan_from_options(settings, options)
         services = services_for(settings, planned.runner.exact, entries=planned.entries)
+        if settings.OUTBOX:
+            services.append(OutboxRelay(settings.OUTBOX_DATABASE))
         runner = Runner(
             settings,
             planned.runner.slots,

@@ -1,0 +1,277 @@
+"""The transactional outbox: a commit and its enqueues can never drift apart.
+
+With ``DQUEUE_OUTBOX = True``, a job enqueued while a transaction is open on
+``DQUEUE_OUTBOX_DATABASE`` is written as a row of :class:`~dqueue_django.models.OutboxJob` in
+that same transaction: the row exists exactly when the caller's data committed. Rows are then
+*relayed*, sent to their store with ``enqueue_many`` and deleted:
+
+- at once, by the process that committed (an ``on_commit`` callback), so the normal case is as
+  fast as sending after commit;
+- otherwise by :class:`~dqueue_django.relay.OutboxRelay`, hosted by every ``queue_runner``,
+  which picks up rows older than a couple of seconds (the process died after its commit, or
+  the store was down).
+
+**Claims.** A relay first claims rows: one conditional ``UPDATE`` sets ``claimed_by`` and
+``claimed_until`` on rows that nobody holds (or whose claim ran out). Databases serialize
+conflicting updates of a row (SQLite even every write), and the ``UPDATE`` re-checks the
+condition when it writes, so two relays never both claim a row. Where the database can skip
+locked rows (PostgreSQL, MySQL 8, Oracle), the scan itself runs under
+``select_for_update(skip_locked=True)`` so relays don't wait on each other's rows. The send
+happens after the claim is committed, outside any transaction: a slow store holds no database
+lock. Sent rows are deleted only while still claimed by their sender; a failed send releases
+the claim so that the rows are retried.
+
+**Guarantee.** At least once from commit to store: a committed row is deleted only after its
+store accepted the job. A job is sent twice only if its sender stored it and then could not
+delete the row (it died, or lost the database, in between) or took longer than a claim
+(:data:`CLAIM_SECONDS`); every store keeps one copy of a job id while the job waits or runs,
+so the second send is dropped, unless the job had already finished by then.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Final
+
+from dqueue.clock import SYSTEM_CLOCK, Clock
+from dqueue.enqueueing import send
+from dqueue.errors import DQueueError
+from dqueue.job import Job, decode_job, encode_job
+
+if TYPE_CHECKING:
+    from django.db.models import Q
+
+__all__ = [
+    "CLAIM_SECONDS",
+    "RELAY_AFTER_SECONDS",
+    "Backlog",
+    "backlog",
+    "relay_rows",
+    "relay_stale",
+    "table_exists",
+    "write_jobs",
+]
+
+_logger = logging.getLogger("dqueue.django.outbox")
+
+#: A row this old that is still in the outbox was not relayed by its own process.
+RELAY_AFTER_SECONDS: Final = 2.0
+#: How long a claim holds a row: longer than any send to a store should take.
+CLAIM_SECONDS: Final = 120.0
+#: Rows claimed per round trip.
+BATCH_SIZE: Final = 500
+
+
+class OutboxError(DQueueError):
+    """The outbox table could not be read or written."""
+
+
+# -- writing (inside the caller's transaction) -------------------------------------------------
+
+
+def write_jobs(jobs: Sequence[Job], alias: str, *, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+    """Insert ``jobs`` into the outbox in the open transaction of ``alias``; return their ids.
+
+    Registers an ``on_commit`` callback that relays these rows at once after the commit. A
+    rollback (of the transaction, or of the savepoint around the enqueue) drops the rows and
+    the callback with everything else.
+    """
+    from django.db import connections, transaction
+
+    from .models import OutboxJob
+
+    now = clock.time()
+    rows = [
+        OutboxJob(job_id=job.id, queue=job.queue, payload=encode_job(job), created_at=now)
+        for job in jobs
+    ]
+    if len(rows) > 1 and connections[alias].features.can_return_rows_from_bulk_insert:
+        OutboxJob.objects.using(alias).bulk_create(rows)
+    else:
+        for row in rows:
+            row.save(using=alias, force_insert=True)
+    pks = [row.pk for row in rows]
+    transaction.on_commit(partial(_relay_after_commit, alias, pks), using=alias, robust=True)
+    return [job.id for job in jobs]
+
+
+def _relay_after_commit(alias: str, pks: list[int]) -> None:
+    try:
+        relay_rows(alias, pks)
+    except Exception as exc:
+        # Nothing is lost: the rows are committed, and a runner's relay sends them soon.
+        _logger.warning(
+            "could not relay %d job(s) after commit (%s); the outbox relay of a queue_runner "
+            "will send them",
+            len(pks),
+            exc,
+        )
+
+
+# -- relaying ----------------------------------------------------------------------------------
+
+
+def relay_rows(alias: str, pks: Sequence[int], *, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Send the outbox rows ``pks`` that nobody else holds, then delete them; how many.
+
+    Raises:
+        Exception: the store refused the jobs (the rows stay, unclaimed, for a retry) or the
+            database failed.
+    """
+    token = _claim(alias, pks, clock.time()) if pks else None
+    return _send_claimed(alias, token) if token else 0
+
+
+def relay_stale(
+    alias: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    older_than: float = RELAY_AFTER_SECONDS,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Send and delete every unclaimed row older than ``older_than`` seconds; how many.
+
+    Raises:
+        Exception: the store refused the jobs (those rows stay for a retry) or the database
+            failed.
+    """
+    from django.db import connections, transaction
+
+    from .models import OutboxJob
+
+    total = 0
+    while True:
+        now = clock.time()
+        scan = (
+            OutboxJob.objects.using(alias)
+            .filter(_unclaimed(now), created_at__lte=now - older_than)
+            .order_by("created_at", "id")
+        )
+        if connections[alias].features.has_select_for_update_skip_locked:
+            # Rows another relay is claiming right now are skipped, not waited for.
+            with transaction.atomic(using=alias):
+                pks = list(
+                    scan.select_for_update(skip_locked=True).values_list("pk", flat=True)[
+                        :batch_size
+                    ]
+                )
+                token = _claim(alias, pks, now) if pks else None
+        else:
+            # No row locks (SQLite): the claim's conditional UPDATE alone decides who wins.
+            pks = list(scan.values_list("pk", flat=True)[:batch_size])
+            token = _claim(alias, pks, now) if pks else None
+        if token:
+            total += _send_claimed(alias, token)
+        if len(pks) < batch_size:
+            return total
+
+
+def _unclaimed(now: float) -> Q:
+    from django.db.models import Q
+
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
+def _claim(alias: str, pks: Sequence[int], now: float) -> str | None:
+    """Claim the rows ``pks`` that nobody holds; the claim's token, or ``None`` if none."""
+    from .models import OutboxJob
+
+    token = uuid.uuid4().hex
+    claimed = (
+        OutboxJob.objects.using(alias)
+        .filter(_unclaimed(now), pk__in=list(pks))
+        .update(claimed_by=token, claimed_until=now + CLAIM_SECONDS)
+    )
+    return token if claimed else None
+
+
+def _send_claimed(alias: str, token: str) -> int:
+    """Send the rows claimed under ``token``; delete those sent, release them on failure."""
+    from .models import OutboxJob
+
+    mine = OutboxJob.objects.using(alias).filter(claimed_by=token)
+    rows = list(mine.order_by("id").values_list("pk", "payload"))
+    jobs: list[Job] = []
+    sendable: list[int] = []
+    for pk, payload in rows:
+        try:
+            jobs.append(decode_job(payload))
+        except DQueueError as exc:
+            # Kept, not dropped: the row is logged each time its claim runs out.
+            _logger.error("outbox row %d holds a job that cannot be decoded (%s): %r",
+                          pk, exc, payload)  # fmt: skip
+            continue
+        sendable.append(pk)
+    if not jobs:
+        return 0
+    try:
+        send(jobs)
+    except BaseException:
+        mine.filter(pk__in=sendable).update(claimed_by="", claimed_until=None)
+        raise
+    # Only rows still ours: one whose claim ran out meanwhile belongs to its new claimer.
+    mine.filter(pk__in=sendable).delete()
+    return len(jobs)
+
+
+# -- introspection -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Jobs waiting in the outbox: how many, and how long the oldest has waited."""
+
+    waiting: int
+    oldest_age_s: float | None
+
+
+def backlog(alias: str, *, clock: Clock = SYSTEM_CLOCK, queue: str | None = None) -> Backlog:
+    """The outbox's backlog (of one queue, or all)."""
+    from django.db.models import Count, Min
+
+    from .models import OutboxJob
+
+    rows = OutboxJob.objects.using(alias)
+    if queue is not None:
+        rows = rows.filter(queue=queue)
+    found = rows.aggregate(waiting=Count("id"), oldest=Min("created_at"))
+    oldest = found["oldest"]
+    age = None if oldest is None else max(clock.time() - oldest, 0.0)
+    return Backlog(waiting=found["waiting"], oldest_age_s=age)
+
+
+def backlog_by_queue(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Backlog]:
+    """The outbox's backlog per queue."""
+    from django.db.models import Count, Min
+
+    from .models import OutboxJob
+
+    now = clock.time()
+    found = (
+        OutboxJob.objects.using(alias)
+        .values("queue")
+        .annotate(waiting=Count("id"), oldest=Min("created_at"))
+    )
+    return {row["queue"]: Backlog(row["waiting"], max(now - row["oldest"], 0.0)) for row in found}
+
+
+def table_exists(alias: str) -> bool:
+    """Whether the outbox table exists in ``alias`` (``migrate dqueue_django`` was run).
+
+    Raises:
+        OutboxError: the database cannot be reached.
+    """
+    from django.db import DatabaseError, connections
+
+    from .models import OutboxJob
+
+    try:
+        with connections[alias].cursor() as cursor:
+            names = connections[alias].introspection.table_names(cursor)
+    except DatabaseError as exc:
+        raise OutboxError(f"cannot read the tables of database {alias!r}: {exc}") from exc
+    return OutboxJob._meta.db_table in names
