@@ -46,10 +46,13 @@ if TYPE_CHECKING:
     from django.db.models import Q
 
 __all__ = [
+    "BATCH_SIZE",
     "CLAIM_SECONDS",
     "RELAY_AFTER_SECONDS",
     "Backlog",
+    "OutboxError",
     "backlog",
+    "backlog_by_queue",
     "relay_rows",
     "relay_stale",
     "table_exists",
@@ -229,33 +232,41 @@ class Backlog:
     oldest_age_s: float | None
 
 
-def backlog(alias: str, *, clock: Clock = SYSTEM_CLOCK, queue: str | None = None) -> Backlog:
-    """The outbox's backlog (of one queue, or all)."""
-    from django.db.models import Count, Min
+def backlog(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> Backlog:
+    """The whole outbox's backlog.
 
-    from .models import OutboxJob
-
-    rows = OutboxJob.objects.using(alias)
-    if queue is not None:
-        rows = rows.filter(queue=queue)
-    found = rows.aggregate(waiting=Count("id"), oldest=Min("created_at"))
-    oldest = found["oldest"]
-    age = None if oldest is None else max(clock.time() - oldest, 0.0)
-    return Backlog(waiting=found["waiting"], oldest_age_s=age)
+    Raises:
+        OutboxError: the outbox table cannot be read (not migrated, database down).
+    """
+    total = backlog_by_queue(alias, clock=clock).values()
+    ages = [item.oldest_age_s for item in total if item.oldest_age_s is not None]
+    return Backlog(sum(item.waiting for item in total), max(ages) if ages else None)
 
 
 def backlog_by_queue(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Backlog]:
-    """The outbox's backlog per queue."""
+    """The outbox's backlog per queue.
+
+    Raises:
+        OutboxError: the outbox table cannot be read (not migrated, database down).
+    """
+    from django.db import DatabaseError
     from django.db.models import Count, Min
 
     from .models import OutboxJob
 
     now = clock.time()
-    found = (
-        OutboxJob.objects.using(alias)
-        .values("queue")
-        .annotate(waiting=Count("id"), oldest=Min("created_at"))
-    )
+    try:
+        found = list(
+            OutboxJob.objects.using(alias)
+            .values("queue")
+            .annotate(waiting=Count("id"), oldest=Min("created_at"))
+            .order_by("queue")
+        )
+    except DatabaseError as exc:
+        raise OutboxError(
+            f"cannot read the outbox in database {alias!r} ({exc}); "
+            "is it migrated (manage.py migrate dqueue_django)?"
+        ) from exc
     return {row["queue"]: Backlog(row["waiting"], max(now - row["oldest"], 0.0)) for row in found}
 
 

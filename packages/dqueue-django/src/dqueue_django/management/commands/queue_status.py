@@ -10,6 +10,7 @@ from dqueue.backends import get_backend
 from dqueue.settings import Settings
 from dqueue.status import render_status, status_data
 
+from ...outbox import Backlog, backlog, backlog_by_queue
 from ..base import DQueueCommand, backends_of, check_queue, listed_queues
 
 
@@ -18,7 +19,8 @@ class Command(DQueueCommand):
 
     help = (
         "Show each queue's jobs (ready, delayed, in flight, dead), its pause, and how late "
-        "recent jobs started (p50, p99). All known queues unless some are named."
+        "recent jobs started (p50, p99). All known queues unless some are named. With "
+        "DQUEUE_OUTBOX on, also the jobs waiting in the outbox to be relayed."
     )
 
     def add_command_arguments(self, parser: CommandParser) -> None:
@@ -33,7 +35,33 @@ class Command(DQueueCommand):
         queues: list[str] = options["queues"] or listed_queues(settings)
         counts = [get_backend(queue, settings=settings).counts(queue) for queue in queues]
         data = status_data(counts, backends_of(settings, queues))
+        if settings.OUTBOX:
+            add_outbox_backlog(data, settings.OUTBOX_DATABASE)
         if options["json"]:
             self.write_json(data)
         else:
             self.stdout.write(render_status(data))
+            if settings.OUTBOX:
+                self.stdout.write(render_outbox_backlog(settings.OUTBOX_DATABASE))
+
+
+def add_outbox_backlog(rows: list[dict[str, Any]], alias: str) -> None:
+    """Add each queue's outbox backlog to its status row (``outbox_waiting``, oldest age)."""
+    by_queue = backlog_by_queue(alias)
+    for row in rows:
+        found = by_queue.get(row["queue"], Backlog(0, None))
+        row["outbox_waiting"] = found.waiting
+        row["outbox_oldest_age_s"] = (
+            None if found.oldest_age_s is None else round(found.oldest_age_s, 3)
+        )
+
+
+def render_outbox_backlog(alias: str) -> str:
+    """One line: how many jobs wait in the outbox to be relayed, and for how long."""
+    found = backlog(alias)
+    if not found.waiting or found.oldest_age_s is None:
+        return "outbox: empty"
+    return (
+        f"outbox: {found.waiting} job(s) waiting to be relayed, "
+        f"the oldest for {found.oldest_age_s:.1f} s"
+    )
