@@ -119,6 +119,25 @@ def test_queue_page_shows_dead_letters_with_failure_and_traceback(
     assert "<summary>Traceback</summary>" in html
 
 
+def test_a_dead_letter_shows_the_attempt_that_failed(dead_letter: str, viewer: Client) -> None:
+    response = viewer.get(DEFAULT_URL)
+
+    assert ">1/1<" in response.content.decode()
+
+
+def test_the_dead_letter_list_is_limited_to_the_newest(
+    memory_backend: Backends, viewer: Client
+) -> None:
+    for number in range(21):
+        record_then_fail("doomed", str(number))
+    call_command("queue_worker", "default", "--burst", stdout=StringIO(), stderr=StringIO())
+
+    shown = viewer.get(DEFAULT_URL).context["letters"]
+    more = viewer.get(DEFAULT_URL + "?limit=100").context["letters"]
+
+    assert (len(shown), len(more)) == (20, 21)
+
+
 def test_people_who_are_not_staff_are_sent_to_the_login_page(memory_backend: Backends) -> None:
     client = login("customer", staff=False)
 

@@ -285,6 +285,9 @@ def _letters(
         kind = str(failure["exception_type"]).rsplit(".", 1)[-1]
         first_line = (str(failure["message"]).splitlines() or [""])[0]
         row["summary"] = f"{kind}: {first_line}" if first_line else kind
+        # Some stores keep the envelope as it was enqueued (attempt 0); the failure knows
+        # which run failed.
+        row["failed_attempt"] = max(row["attempt"], int(failure.get("attempt") or 0))
         if show_arguments:
             row["arguments"] = json.dumps(
                 {"args": row["args"], "kwargs": row["kwargs"]},
