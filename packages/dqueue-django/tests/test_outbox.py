@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.db import transaction
-from django.test import override_settings
+from django.test import TestCase, override_settings
 from dqtest_shop.backends import CountingBackend
 from dqtest_shop.models import Record
 from dqtest_shop.tasks import record
@@ -256,3 +256,25 @@ def test_transactions_only_on_another_database_hold_the_job_in_memory() -> None:
         assert store().asked == []
 
     assert store().asked == [handle.id]
+
+
+class _NeverCommit(Exception):
+    pass
+
+
+def _enqueue_in_a_test_case_transaction() -> None:
+    # A TestCase's transaction never commits; captured callbacks run at the block's end.
+    with transaction.atomic():
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            handle = record.enqueue("outbox", "captured")
+        seen = ([handle.id], list(store().asked), OutboxJob.objects.count())
+        raise _NeverCommit(seen)
+
+
+def test_captured_commit_callbacks_relay_the_rows_as_in_a_test_case() -> None:
+    with pytest.raises(_NeverCommit) as raised:
+        _enqueue_in_a_test_case_transaction()
+
+    ids, asked, rows_left = raised.value.args[0]
+    assert asked == ids
+    assert rows_left == 0
