@@ -21,6 +21,7 @@ from dqueue.job import encode_job
 from dqueue_django.models import OutboxJob
 from dqueue_django.outbox import CLAIM_SECONDS, relay_rows, relay_stale
 from dqueue_django.relay import OutboxRelay
+from tests.django_project import harness
 
 COUNTING = "dqtest_shop.backends.CountingBackend"
 DOWN = "dqtest_shop.backends.DownBackend"
@@ -278,3 +279,19 @@ def test_captured_commit_callbacks_relay_the_rows_as_in_a_test_case() -> None:
     ids, asked, rows_left = raised.value.args[0]
     assert asked == ids
     assert rows_left == 0
+
+
+def test_the_relay_service_sends_stale_rows_from_its_thread_until_stopped() -> None:
+    ids = commit_with_store_down("a")
+    OutboxJob.objects.update(created_at=0.0)  # long past the relay delay
+    relay = OutboxRelay("default", interval_s=0.05)
+
+    relay.start()
+    assert relay.running
+    try:
+        harness.wait_until(lambda: not OutboxJob.objects.exists(), what="the relay's send")
+    finally:
+        relay.stop()
+
+    assert store().asked == ids
+    assert not relay.running

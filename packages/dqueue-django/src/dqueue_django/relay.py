@@ -81,6 +81,11 @@ class OutboxRelay:
             _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
         return sent
 
+    @property
+    def running(self) -> bool:
+        """Whether the relay's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Start scanning in a daemon thread."""
         self._stop.clear()
