@@ -102,7 +102,8 @@ class QueueViews:
                     rows.append(_queue_row(settings, queue, workers))
             except DQueueError as exc:
                 errors.append(str(exc))
-            errors += [f"{row['queue']}: {row['error']}" for row in rows if row.get("error")]
+            if not errors:  # a store already named above would repeat on every row
+                errors = [f"{row['queue']}: {row['error']}" for row in rows if row.get("error")]
             refresh = _choice(request.GET.get("refresh"), REFRESH_SECONDS)
             for row in rows:
                 row["url"] = self._queue_url(row["queue"])
