@@ -97,3 +97,18 @@ def test_dead_letters_are_kept_per_queue(backend: Backend, make_job: MakeJob) ->
     _bury(backend, [mail, make_job(queue="reports")])
 
     assert [letter.job.id for letter in backend.dead_letters("mail")] == [mail.id]
+
+
+def test_a_dead_letter_keeps_the_attempt_it_died_on(backend: Backend, make_job: MakeJob) -> None:
+    job = make_job(max_attempts=3)
+    backend.enqueue(job)
+    first = take_one(backend, job.queue)
+    assert backend.retry(first, worker_id=WORKER, run_after=0.0, failure=failure(attempt=1))
+    second = take_one(backend, job.queue)
+    assert second.attempt == 2
+    assert backend.dead(second, worker_id=WORKER, failure=failure(attempt=2))
+
+    [letter] = backend.dead_letters(job.queue)
+
+    assert letter.job.attempt == 2
+    assert letter.failure.attempt == 2

@@ -178,9 +178,8 @@ class _RedisBackendBase(RedisControl):
                 self.bury_raw(queue, job_id, payload, str(exc))
                 continue
             if job.attempt != attempt:
-                # The job was decoded just now and nothing else holds it: setting the field
-                # is safe, and costs a tenth of dataclasses.replace on the reserve path.
-                object.__setattr__(job, "attempt", attempt)
+                # The stored payload keeps the attempt it was enqueued with.
+                job = job.with_changes(attempt=attempt)
             jobs.append(job)
             leased[job_id] = queue
         return jobs

@@ -133,11 +133,8 @@ def _decode_leased(raw: bytes, attempt: int) -> Job:
     except UnicodeDecodeError as exc:
         raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
     job = decode_job(text)
-    if job.attempt != attempt:
-        # The job was built just now and nobody else holds it: setting the field in place is
-        # safe, and costs a tenth of dataclasses.replace on the reserve path.
-        object.__setattr__(job, "attempt", attempt)
-    return job
+    # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
+    return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
 
 @dataclass(frozen=True, slots=True)
