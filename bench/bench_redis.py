@@ -42,8 +42,8 @@ DQUEUE_RELIABLE = "dqueue reliable"
 DQUEUE_PLAIN = "dqueue redis"
 FLOOR = "redis-py floor"
 PEERS = ("rq", "dramatiq", "huey", "celery")
-DEFAULTS = {"jobs": 20_000, "one": 5_000, "bulk": 20_000}
-QUICK = {"jobs": 2_000, "one": 1_000, "bulk": 5_000}
+DEFAULTS = {"jobs": 20_000, "one": 3_000, "bulk": 10_000}
+QUICK = {"jobs": 2_000, "one": 1_000, "bulk": 2_000}
 #: Dramatiq's default; with --threads 1 its prefetch is 2 and its idle backoff dominates.
 #: RQ's fastest worker; the default `rq.worker.Worker` forks a work horse per job.
 RQ_WORKER_CLASS = os.environ.get("BENCH_RQ_WORKER_CLASS", "rq.worker.SimpleWorker")
@@ -224,6 +224,7 @@ def main(argv: Sequence[str]) -> int:
                 logdir=logdir,
                 env_for=lambda system: base_env(BENCH_REDIS_URL=server.url, **system.env),
                 reset=server.flush,
+                reset_between_enqueues=server.flush_keeping_bindings,
             )
             skipped = run_rounds(systems, ctx)
         finally:

@@ -42,8 +42,8 @@ from suite import (
 DQUEUE = "dqueue sqlite"
 HUEY_NORMAL = "huey sqlite NORMAL"
 HUEY_DEFAULT = "huey sqlite (defaults)"
-DEFAULTS = {"jobs": 20_000, "one": 5_000, "bulk": 20_000}
-QUICK = {"jobs": 5_000, "one": 2_000, "bulk": 5_000}
+DEFAULTS = {"jobs": 20_000, "one": 3_000, "bulk": 10_000}
+QUICK = {"jobs": 5_000, "one": 1_000, "bulk": 2_000}
 
 
 def huey_workers(processes: int, scheduled: bool) -> list[list[str]]:
@@ -111,14 +111,14 @@ def evaluate_goals(results: Results) -> list[Goal]:
 
 
 class FreshDatabases:
-    """A new database file for every measurement; the previous one is deleted first."""
+    """A new database file for every measurement (and every producer session of the enqueue
+    phase); ``remove`` deletes them all once no process uses them."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.serial = itertools.count(1)
 
     def env_for(self, system: System) -> dict[str, str]:
-        self.remove()
         path = str(self.root / f"bench-{next(self.serial)}.sqlite3")
         return base_env(BENCH_SQLITE_PATH=path, DQUEUE_SQLITE_PATH=path, **system.env)
 
@@ -147,7 +147,7 @@ def main(argv: Sequence[str]) -> int:
             probe=Probe(tmp),
             logdir=logdir,
             env_for=databases.env_for,
-            reset=lambda: None,
+            reset=databases.remove,
         )
         skipped = run_rounds(systems, ctx)
         databases.remove()

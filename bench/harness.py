@@ -132,6 +132,19 @@ class RedisServer:
     def flush(self) -> None:
         self.client.flushall()
 
+    def flush_keeping_bindings(self) -> None:
+        """Delete every key but kombu's exchange bindings, which a live Celery producer declared
+        once and would not declare again (its messages would then go nowhere)."""
+        doomed: list[bytes] = []
+        for key in self.client.scan_iter(count=1000):
+            if not key.startswith(b"_kombu.binding."):
+                doomed.append(key)
+                if len(doomed) >= 1000:
+                    self.client.unlink(*doomed)
+                    doomed.clear()
+        if doomed:
+            self.client.unlink(*doomed)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -281,6 +294,56 @@ def produce(system: str, op: str, n: int, env: dict[str, str], *extra: str) -> d
         raise BenchError(f"producer {system} {op} failed: " + "\n".join(lines[-8:]))
     parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return parsed
+
+
+class ProducerSession:
+    """A long-lived ``python -m peers.produce SYSTEM serve`` process: one timed operation per
+    request, so that the harness can alternate systems every second or so."""
+
+    def __init__(self, system: str, env: dict[str, str], logdir: Path) -> None:
+        self.system = system
+        self.log = logdir / f"producer-{system}-{len(list(logdir.glob('producer-*')))}.log"
+        with open(self.log, "wb") as errors:
+            self.process = subprocess.Popen(
+                [PYTHON, "-m", "peers.produce", system, "serve"],
+                env=env,
+                cwd=BENCH_DIR,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+        self._read()  # {"ready": true} once imported and connected
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(10)
+            raise BenchError(f"producer {self.system} exited:\n{tail(self.log)}")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise BenchError(f"producer {self.system}: {reply['error']}")
+        return reply
+
+    def measure(self, op: str, n: int) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(f"{op} {n}\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise BenchError(f"producer {self.system} exited:\n{tail(self.log)}") from None
+        return self._read()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def wait_for_count(

@@ -22,6 +22,7 @@ from harness import (
     Column,
     Goal,
     Probe,
+    ProducerSession,
     Results,
     base_env,
     format_value,
@@ -133,32 +134,69 @@ class Context:
     logdir: Path
     #: The environment of one measurement (a fresh store where the store is a file).
     env_for: Callable[[System], dict[str, str]]
-    #: Empty the store between measurements.
+    #: Empty the store (no process of any system is running).
     reset: Callable[[], None]
+    #: Empty the store while the producer sessions of the enqueue phase stay connected.
+    reset_between_enqueues: Callable[[], None] = lambda: None
 
 
-def run_round(system: System, ctx: Context) -> None:
-    """Every measurement of one system, once."""
+def rotated(systems: Sequence[System], index: int) -> list[System]:
+    """The systems in a different order each round, so that none always runs first or last."""
+    shift = index % max(1, len(systems))
+    return [*systems[shift:], *systems[:shift]]
+
+
+def attempt(
+    ctx: Context, system: System, what: str, measure: Callable[[dict[str, str]], None]
+) -> None:
+    """Reset the store and run one measurement; a failure is recorded, and the run goes on."""
+    ctx.reset()
+    log(f"  {system.name}: {what}")
+    try:
+        measure(ctx.env_for(system))
+    except BenchError as exc:
+        log(f"    failed: {exc}")
+        ctx.results.error(system.name, f"{what}: {exc}")
+
+
+def enqueue_phase(systems: Sequence[System], ctx: Context) -> None:
+    """Enqueue figures: one producer process per system, the systems alternating every second
+    or so for ``--enqueue-rounds`` rounds, so that all of them meet the same load."""
+    args, results = ctx.args, ctx.results
+    ctx.reset()
+    sessions: dict[str, ProducerSession] = {}
+    try:
+        for system in systems:
+            try:
+                sessions[system.name] = ProducerSession(
+                    system.producer, ctx.env_for(system), ctx.logdir
+                )
+            except BenchError as exc:
+                results.error(system.name, f"enqueue: {exc}")
+        for index in range(args.enqueue_rounds):
+            log(f"enqueue round {index + 1} of {args.enqueue_rounds}")
+            for system in rotated([s for s in systems if s.name in sessions], index):
+                for mode, n in (("one", args.enqueue_jobs), ("bulk", args.bulk_jobs)):
+                    try:
+                        out = sessions[system.name].measure(mode, n)
+                    except BenchError as exc:
+                        results.error(system.name, f"enqueue {mode}: {exc}")
+                        sessions.pop(system.name).close()
+                        break
+                    if "unsupported" in out:
+                        results.note(system.name, f"enqueue {mode}: {out['unsupported']}")
+                    else:
+                        results.add(system.name, f"enqueue_{mode}", out["n"] / out["seconds"])
+            ctx.reset_between_enqueues()
+    finally:
+        for session in sessions.values():
+            session.close()
+    ctx.reset()
+
+
+def measure_drains(system: System, ctx: Context) -> None:
+    """Drain figures of one system, once, with 1 and 2 worker processes."""
     args, results, name = ctx.args, ctx.results, system.name
-
-    def attempt(what: str, measure: Callable[[dict[str, str]], None]) -> None:
-        ctx.reset()
-        log(f"  {name}: {what}")
-        try:
-            measure(ctx.env_for(system))
-        except BenchError as exc:
-            log(f"    failed: {exc}")
-            results.error(name, f"{what}: {exc}")
-
-    def enqueue(mode: str, n: int) -> Callable[[dict[str, str]], None]:
-        def measure(env: dict[str, str]) -> None:
-            out = produce(system.producer, mode, n, env)
-            if "unsupported" in out:
-                results.note(name, f"enqueue {mode}: {out['unsupported']}")
-            else:
-                results.add(name, f"enqueue_{mode}", out["n"] / out["seconds"])
-
-        return measure
 
     def drain(processes: int) -> Callable[[dict[str, str]], None]:
         def measure(env: dict[str, str]) -> None:
@@ -187,6 +225,14 @@ def run_round(system: System, ctx: Context) -> None:
 
         return measure
 
+    attempt(ctx, system, "drain, 1 process", drain(1))
+    attempt(ctx, system, "drain, 2 processes", drain(2))
+
+
+def measure_delays(system: System, ctx: Context) -> None:
+    """Lateness figures of one system, once."""
+    args, results, name = ctx.args, ctx.results, system.name
+
     def lateness(env: dict[str, str]) -> None:
         outcome = measure_lateness(
             system=system.producer,
@@ -203,18 +249,13 @@ def run_round(system: System, ctx: Context) -> None:
         results.add(name, "late_max", outcome.max_ms)
         results.add(name, "late_min", outcome.min_ms)
 
-    attempt("enqueue one by one", enqueue("one", args.enqueue_jobs))
-    attempt("enqueue bulk", enqueue("bulk", args.bulk_jobs))
-    attempt("drain, 1 process", drain(1))
-    attempt("drain, 2 processes", drain(2))
-    if system.delays:
-        attempt("lateness", lateness)
-    ctx.reset()
+    attempt(ctx, system, "lateness", lateness)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, defaults: dict[str, int]) -> None:
     parser.add_argument("--quick", action="store_true", help="a small run (1 round, fewer jobs)")
-    parser.add_argument("--rounds", type=int, help="rounds per measurement (default 3; quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds of drains and delays (3; quick 1)")
+    parser.add_argument("--enqueue-rounds", type=int, help="rounds of enqueues (5; quick 2)")
     parser.add_argument("--jobs", type=int, help=f"jobs per drain (default {defaults['jobs']:,})")
     parser.add_argument(
         "--enqueue-jobs", type=int, help=f"jobs enqueued one by one (default {defaults['one']:,})"
@@ -228,9 +269,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: dict[str, in
     parser.add_argument(
         "--drain-cap",
         type=float,
-        default=10.0,
+        default=5.0,
         help="cut a drain this many seconds after its first run and take the rate over the "
-        "jobs run by then, so that a slow peer doesn't take minutes (10; 0: never)",
+        "jobs run by then, so that a slow peer doesn't take minutes (5; 0: never)",
     )
     parser.add_argument("--only", help="comma-separated systems to run (default: all)")
     parser.add_argument(
@@ -243,6 +284,7 @@ def finish_arguments(
 ) -> None:
     pick = quick if args.quick else defaults
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.enqueue_rounds = args.enqueue_rounds or (2 if args.quick else 5)
     args.drain_cap = args.drain_cap or None
     args.jobs = args.jobs or pick["jobs"]
     args.enqueue_jobs = args.enqueue_jobs or pick["one"]
@@ -262,17 +304,25 @@ def select(systems: list[System], only: str | None) -> list[System]:
 
 
 def run_rounds(systems: Sequence[System], ctx: Context) -> dict[str, str]:
-    """Every round of every available system; returns the skipped ones with why."""
+    """Every phase for every available system; returns the skipped ones with why.
+
+    Phases, each round-robin over the systems in a rotating order: enqueue (``--enqueue-rounds``
+    rounds), drains (``--rounds``), lateness (``--rounds``).
+    """
     skipped = {s.name: reason for s in systems if (reason := s.unavailable())}
     for name, reason in skipped.items():
         log(f"skipping {name}: {reason}")
     runnable = [s for s in systems if s.name not in skipped]
+    enqueue_phase(runnable, ctx)
     for index in range(ctx.args.rounds):
-        log(f"round {index + 1} of {ctx.args.rounds}")
-        # Rotate the order so that no system always runs first (or last) on a busy machine.
-        shift = index % max(1, len(runnable))
-        for system in runnable[shift:] + runnable[:shift]:
-            run_round(system, ctx)
+        log(f"drain round {index + 1} of {ctx.args.rounds}")
+        for system in rotated(runnable, index):
+            measure_drains(system, ctx)
+    for index in range(ctx.args.rounds):
+        log(f"lateness round {index + 1} of {ctx.args.rounds}")
+        for system in rotated([s for s in runnable if s.delays], index):
+            measure_delays(system, ctx)
+    ctx.reset()
     return skipped
 
 
