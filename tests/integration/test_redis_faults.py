@@ -275,7 +275,8 @@ def test_every_job_runs_at_least_once_across_a_server_restart(
     assert done_when_killed < total
     assert sorted(runs) == list(range(total))
     assert backend.counts(QUEUE).dead == 0
-    assert all(worker.poll() is None for worker in workers)  # they waited, they did not exit
+    exited = [world.log_of(worker) for worker in workers if worker.poll() is not None]
+    assert exited == []  # they waited, they did not exit
     print(f"\nrestarted after {done_when_killed} of {total} jobs ran; "
           f"{sum(runs.values()) - total} duplicate run(s)")  # fmt: skip
 
@@ -313,3 +314,21 @@ def test_ten_thousand_jobs_through_four_workers_killed_at_random(
         assert total - len(runs) <= kills * prefetch
     print(f"\n{mode}: {kills} kills, {total - len(runs)} lost, "
           f"{sum(runs.values()) - len(runs)} duplicate run(s)")  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["at-least-once", "at-most-once"])
+def test_a_worker_started_while_the_server_is_down_waits_for_it(
+    make_world: Callable[[str], World], mode: str
+) -> None:
+    world = make_world(mode)
+    effects = world.effects()
+    world.queue_server.kill()
+    worker = world.start_worker(1)
+    wait_for(lambda: "could not reserve" in world.log_of(worker), "the worker to report the outage")
+    assert worker.poll() is None
+
+    world.queue_server.start()
+    world.backend().enqueue(_job("effect", 7))
+
+    wait_for(lambda: _runs(effects) == {7: 1}, "the job to run once the server is back")
+    assert worker.poll() is None, world.log_of(worker)

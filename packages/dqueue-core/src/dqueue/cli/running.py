@@ -125,7 +125,7 @@ def runner(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     """``dqueue worker QUEUE [SLOT]``: one worker in the foreground."""
     settings: Settings = args.settings
-    check_queue(settings, args.queue)
+    check_queue(settings, args.queue, store_may_be_down=True)
     backend = get_backend(args.queue, settings=settings)
     if not backend.supports_workers:
         raise ConfigurationError(

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dqueue.backends import Backend, get_backend
-from dqueue.errors import DQueueError, UnsupportedOperation
+from dqueue.errors import BackendUnavailable, DQueueError, UnsupportedOperation
 from dqueue.logs import configure_logging
 from dqueue.registry import REGISTRY
 from dqueue.settings import Settings, get_settings
@@ -29,6 +29,9 @@ __all__ = [
     "listed_queues",
     "plan_from_options",
 ]
+
+
+_logger = logging.getLogger("dqueue.django")
 
 
 class _OneLineErrors(CommandParser):
@@ -50,6 +53,8 @@ class DQueueCommand(BaseCommand):
     # Settings problems are reported by handle() as one line naming the setting; the full
     # system check runs with `manage.py check`.
     requires_system_checks: list[str] = []
+    #: A command that serves jobs (``queue_worker``) waits out a store outage instead of failing.
+    serves_jobs = False
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         """Django's parser, printing a parse error as one line."""
@@ -81,7 +86,8 @@ class DQueueCommand(BaseCommand):
                     self.stderr.write(f"warning: {warning}")
                 settings = get_settings()
                 if options.get("queue") is not None:
-                    check_queue(settings, options["queue"])
+                    # A worker waits out a store outage (it must not exit for one).
+                    check_queue(settings, options["queue"], store_may_be_down=self.serves_jobs)
                 self.run(settings, **options)
         except DQueueError as exc:
             raise CommandError(str(exc)) from exc
@@ -182,13 +188,30 @@ def listed_queues(settings: Settings) -> list[str]:
     return sorted(known)
 
 
-def check_queue(settings: Settings, queue: str) -> None:
+def check_queue(settings: Settings, queue: str, *, store_may_be_down: bool = False) -> None:
     """Refuse a queue name nothing knows (a typo would otherwise act on an empty queue).
+
+    The stores are asked only about a name the settings don't know; with
+    ``store_may_be_down``, a store that can't be reached lets the name through with a warning.
 
     Raises:
         CommandError: the queue is unknown; the message lists the known ones.
     """
-    known = {"default", *settings.BACKEND_OVERRIDES, *REGISTRY.queues(), *listed_queues(settings)}
+    configured = {
+        "default",
+        *settings.BACKEND_OVERRIDES,
+        *REGISTRY.queues(),
+        *pool_counts(settings),
+    }
+    if queue in configured:
+        return
+    try:
+        known = configured | set(listed_queues(settings))
+    except BackendUnavailable as exc:
+        if not store_may_be_down:
+            raise
+        _logger.warning("could not check queue %r against the store (%s); serving it", queue, exc)
+        return
     if queue not in known:
         raise CommandError(f"unknown queue {queue!r} (known: {', '.join(sorted(known))})")
 

@@ -22,6 +22,7 @@ class Command(DQueueCommand):
         "Run one worker of a queue in the foreground until SIGTERM or SIGINT. queue_runner "
         "starts one of these per worker; run it by hand to debug a queue."
     )
+    serves_jobs = True
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add ``queue``, the worker number and the worker's options."""
