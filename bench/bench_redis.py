@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from harness import PYTHON, Goal, Probe, RedisServer, Results, base_env, log, ratio, workdir
+from harness import PYTHON, Goal, Probe, RedisServer, Results, base_env, log, workdir
 from suite import (
     Context,
     DqueueSystem,
@@ -161,30 +161,27 @@ def make_systems(url: str) -> list[System]:
 
 def evaluate_goals(results: Results, dqueue_names: Sequence[str]) -> list[Goal]:
     goals: list[Goal] = []
-    peer_drain, peer_drain_value = best(results, PEERS, "drain_1")
-    peer_one, peer_one_value = best(results, PEERS, "enqueue_one")
+    peer_drain, _ = best(results, PEERS, "drain_1")
+    peer_one, _ = best(results, PEERS, "enqueue_one")
     light, light_value = best(results, PEERS, "rss", low=True)
-    floor_drain = results.median(FLOOR, "drain_1")
-    floor_bulk = results.median(FLOOR, "enqueue_bulk")
     for name in dqueue_names:
-        drain = results.median(name, "drain_1")
         if name == DQUEUE_RELIABLE:
             goals.append(goal(
                 f"{name}: drain 1 proc ÷ best peer's ({peer_drain})",
-                ratio(drain, peer_drain_value), "ratio", "≥ 3x", lambda v: v >= 3,
+                results.ratio(name, peer_drain, "drain_1"), "ratio", "≥ 3x", lambda v: v >= 3,
             ))  # fmt: skip
             goals.append(goal(
                 f"{name}: drain 1 proc ÷ BRPOP-per-job floor",
-                ratio(drain, floor_drain), "ratio", "≥ 1.5x", lambda v: v >= 1.5,
+                results.ratio(name, FLOOR, "drain_1"), "ratio", "≥ 1.5x", lambda v: v >= 1.5,
             ))  # fmt: skip
         goals.append(goal(
             f"{name}: enqueue 1-by-1 ÷ best peer's ({peer_one})",
-            ratio(results.median(name, "enqueue_one"), peer_one_value), "ratio", "≥ 1x",
+            results.ratio(name, peer_one, "enqueue_one"), "ratio", "≥ 1x",
             lambda v: v >= 1,
         ))  # fmt: skip
         goals.append(goal(
             f"{name}: bulk enqueue ÷ pipelined LPUSH",
-            ratio(results.median(name, "enqueue_bulk"), floor_bulk), "ratio", "≥ 0.5x",
+            results.ratio(name, FLOOR, "enqueue_bulk"), "ratio", "≥ 0.5x",
             lambda v: v >= 0.5,
         ))  # fmt: skip
         goals.append(goal(
@@ -197,7 +194,7 @@ def evaluate_goals(results: Results, dqueue_names: Sequence[str]) -> list[Goal]:
         ))  # fmt: skip
         goals.append(goal(
             f"{name}: worker RSS ÷ lightest peer's ({light}, {light_value or 0:.1f} MB)",
-            ratio(results.median(name, "rss"), light_value), "ratio", "≤ 1x", lambda v: v <= 1,
+            results.ratio(name, light, "rss"), "ratio", "≤ 1x", lambda v: v <= 1,
         ))  # fmt: skip
     return goals
 

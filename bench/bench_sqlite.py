@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import PYTHON, Goal, Probe, Results, base_env, ratio, workdir
+from harness import PYTHON, Goal, Probe, Results, base_env, workdir
 from suite import (
     Context,
     DqueueSystem,
@@ -91,16 +91,15 @@ def make_systems() -> list[System]:
 def evaluate_goals(results: Results) -> list[Goal]:
     if DQUEUE not in results.rounds:
         return []
-    drain = results.median(DQUEUE, "drain_1")
     return [
         goal(
             f"{DQUEUE}: drain 1 proc ÷ {HUEY_NORMAL}",
-            ratio(drain, results.median(HUEY_NORMAL, "drain_1")), "ratio", "≥ 1.5x",
+            results.ratio(DQUEUE, HUEY_NORMAL, "drain_1"), "ratio", "≥ 1.5x",
             lambda v: v >= 1.5,
         ),
         goal(
             f"{DQUEUE}: drain 1 proc ÷ {HUEY_DEFAULT}",
-            ratio(drain, results.median(HUEY_DEFAULT, "drain_1")), "ratio", "≥ 1.5x",
+            results.ratio(DQUEUE, HUEY_DEFAULT, "drain_1"), "ratio", "≥ 1.5x",
             lambda v: v >= 1.5,
         ),
         goal(

@@ -512,6 +512,18 @@ class Results:
     def median(self, system: str, metric: str) -> float | None:
         return median(self.rounds.get(system, {}).get(metric, []))
 
+    def ratio(self, system: str, other: str | None, metric: str) -> float | None:
+        """``system``'s figure over ``other``'s: the median of the per-round ratios when both
+        ran every round (each round runs the systems back to back, so a change of load between
+        rounds cancels out), else the ratio of the medians."""
+        if other is None:
+            return None
+        mine = self.rounds.get(system, {}).get(metric, [])
+        theirs = self.rounds.get(other, {}).get(metric, [])
+        if mine and len(mine) == len(theirs) and all(theirs):
+            return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
+        return ratio(self.median(system, metric), self.median(other, metric))
+
     def medians(self) -> dict[str, dict[str, float | None]]:
         return {
             system: {metric: median(values) for metric, values in metrics.items()}

@@ -34,7 +34,6 @@ from harness import (
     measure_lateness,
     package_version,
     produce,
-    ratio,
     results_table,
     write_json,
 )
@@ -275,6 +274,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: dict[str, in
     )
     parser.add_argument("--only", help="comma-separated systems to run (default: all)")
     parser.add_argument(
+        "--phases",
+        default="enqueue,drain,lateness",
+        help="comma-separated phases to run (default: enqueue,drain,lateness)",
+    )
+    parser.add_argument(
         "--json", metavar="PATH", help="also write every figure as JSON ('-': stdout)"
     )
 
@@ -283,6 +287,11 @@ def finish_arguments(
     args: argparse.Namespace, defaults: dict[str, int], quick: dict[str, int]
 ) -> None:
     pick = quick if args.quick else defaults
+    args.phases = {phase.strip() for phase in args.phases.split(",")}
+    unknown = args.phases - {"enqueue", "drain", "lateness"}
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        sys.exit(f"unknown phase(s): {names} (known: enqueue, drain, lateness)")
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.enqueue_rounds = args.enqueue_rounds or (2 if args.quick else 5)
     args.drain_cap = args.drain_cap or None
@@ -313,12 +322,14 @@ def run_rounds(systems: Sequence[System], ctx: Context) -> dict[str, str]:
     for name, reason in skipped.items():
         log(f"skipping {name}: {reason}")
     runnable = [s for s in systems if s.name not in skipped]
-    enqueue_phase(runnable, ctx)
-    for index in range(ctx.args.rounds):
+    phases = ctx.args.phases
+    if "enqueue" in phases:
+        enqueue_phase(runnable, ctx)
+    for index in range(ctx.args.rounds if "drain" in phases else 0):
         log(f"drain round {index + 1} of {ctx.args.rounds}")
         for system in rotated(runnable, index):
             measure_drains(system, ctx)
-    for index in range(ctx.args.rounds):
+    for index in range(ctx.args.rounds if "lateness" in phases else 0):
         log(f"lateness round {index + 1} of {ctx.args.rounds}")
         for system in rotated([s for s in runnable if s.delays], index):
             measure_delays(system, ctx)
@@ -348,12 +359,7 @@ def ratios_table(results: Results, numerators: Sequence[str], others: Sequence[s
     rows = []
     for name in numerators:
         for other in others:
-            cells = [
-                format_value(
-                    ratio(results.median(name, c.metric), results.median(other, c.metric)), "ratio"
-                )
-                for c in metrics
-            ]
+            cells = [format_value(results.ratio(name, other, c.metric), "ratio") for c in metrics]
             rows.append([f"{name} ÷ {other}", *cells])
     return markdown_table(["ratio", *(c.title for c in metrics)], rows)
 
@@ -395,7 +401,7 @@ def report(
     )
     print(results_table(results, names, COLUMNS))
     if dqueue_names and others:
-        print("\nRatios (medians of this run):\n")
+        print("\nRatios (medians of the per-round ratios of this run):\n")
         print(ratios_table(results, dqueue_names, others))
     if goals:
         print("\nGoals:\n")
@@ -427,7 +433,11 @@ def report(
                 "elapsed_s": round(elapsed_s, 1),
                 "machine": machine,
                 "versions": versions,
-                "parameters": {k: v for k, v in vars(args).items() if k != "json"},
+                "parameters": {
+                    k: sorted(v) if isinstance(v, set) else v
+                    for k, v in vars(args).items()
+                    if k != "json"
+                },
                 "configuration": {s.name: s.config for s in systems},
                 "rounds": results.rounds,
                 "medians": results.medians(),
