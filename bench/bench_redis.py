@@ -146,8 +146,8 @@ def make_systems(url: str) -> list[System]:
             "celery", "celery", "peer", celery_workers,
             config="`celery worker --pool solo --concurrency 1` per process, without "
             "gossip/mingle/heartbeat; prefetch multiplier 4 and early acks (defaults), no result "
-            "backend; delays via `apply_async(eta=...)`; bulk = `group(...).apply_async()` in "
-            "batches of 1,000",
+            "backend; delays via `apply_async(eta=...)`; bulk = `apply_async(producer=...)` with "
+            "one producer from `app.producer_or_acquire()`",
             versions=("celery", "kombu"),
         ),
         System(
