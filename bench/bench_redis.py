@@ -2,7 +2,7 @@
 Redis server, in one run.
 
     python bench/bench_redis.py            # the full run: 3 rounds, 20,000-job drains
-    python bench/bench_redis.py --quick    # 1 round, 2,000-job drains
+    python bench/bench_redis.py --quick    # 1 round, 5,000-job drains
     python bench/bench_redis.py --only "dqueue reliable,celery" --json bench/results/redis.json
 
 Measures, per system: enqueue jobs/s one by one and through the bulk API; drain jobs/s of N
@@ -43,7 +43,7 @@ DQUEUE_PLAIN = "dqueue redis"
 FLOOR = "redis-py floor"
 PEERS = ("rq", "dramatiq", "huey", "celery")
 DEFAULTS = {"jobs": 20_000, "one": 3_000, "bulk": 10_000}
-QUICK = {"jobs": 2_000, "one": 1_000, "bulk": 2_000}
+QUICK = {"jobs": 5_000, "one": 1_000, "bulk": 2_000}
 #: Dramatiq's default; with --threads 1 its prefetch is 2 and its idle backoff dominates.
 #: RQ's fastest worker; the default `rq.worker.Worker` forks a work horse per job.
 RQ_WORKER_CLASS = os.environ.get("BENCH_RQ_WORKER_CLASS", "rq.worker.SimpleWorker")
