@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +16,24 @@ MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
 
 
-def test_every_script_carries_the_shared_constants() -> None:
+def test_every_script_carries_the_shared_prelude() -> None:
     assert SCRIPTS
     for script in SCRIPTS.values():
-        assert "local K_JOBS = base .. 'jobs'" in script.source
+        assert "local base = ARGV[1]" in script.source
         assert f"-- {script.name}.lua" in script.source
+
+
+def test_a_script_names_only_the_keys_it_uses() -> None:
+    enqueue = SCRIPTS["enqueue"].source
+    assert "local K_JOBS = base .. 'jobs'" in enqueue
+    assert "local K_DEAD = " not in enqueue
+    for script in SCRIPTS.values():
+        lines = script.source.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("local K_"):
+                name = line.split()[1]
+                rest = "\n".join(lines[index + 1 :])
+                assert re.search(rf"\b{name}\b", rest), f"{script.name} defines {name} unused"
 
 
 def test_a_script_carries_only_the_helpers_it_calls_directly_or_not() -> None:

@@ -8,9 +8,7 @@ and jitter, or the dead letters.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import inspect
 import logging
 import random
 import time
@@ -155,9 +153,11 @@ def execute(
 def _call(task: Task[Any, Any], job: Job) -> Any:
     def call() -> Any:
         result = task.fn(*job.args, **job.kwargs)
-        if inspect.isawaitable(result):
+        if isinstance(result, Awaitable):
             # An ``async def`` task: the worker runs it to completion on a fresh event loop,
             # so timeouts, retries and results work as for any other task.
+            import asyncio  # here: a worker of plain tasks never loads the event loop
+
             return asyncio.run(_awaited(result))
         return result
 

@@ -25,10 +25,9 @@ import contextlib
 import threading
 from bisect import bisect_left
 from collections.abc import Collection, Iterator, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .backends.base import Outcome, OutcomeKind
-from .exposition import Response, Route, start_server
 from .metrics import (
     DURATION_BUCKETS,
     LATENESS_BUCKETS,
@@ -39,6 +38,10 @@ from .metrics import (
     render,
 )
 from .settings import Settings
+
+if TYPE_CHECKING:
+    # The HTTP server is imported when metrics are served: a worker without them stays small.
+    from .exposition import Route
 
 __all__ = ["STORE_OPERATIONS", "TASK_LABEL_LIMIT", "WorkerMetrics", "worker_metrics_served"]
 
@@ -174,6 +177,8 @@ class WorkerMetrics:
 
     def routes(self) -> dict[str, Route]:
         """The worker's endpoints: ``/metrics``."""
+        from .exposition import Response
+
         return {"/metrics": lambda: Response.metrics(self.render())}
 
 
@@ -189,6 +194,8 @@ def worker_metrics_served(
     if port is None:
         yield None
         return
+    from .exposition import start_server
+
     metrics = WorkerMetrics(queue)
     server = start_server(
         settings.PROMETHEUS_ADDRESS, port, metrics.routes(), what=f"worker {queue}/{slot} metrics"

@@ -23,6 +23,7 @@ __all__ = ["SCRIPTS", "Script", "run_in_pipeline"]
 
 Arg = str | bytes | int | float
 _HELPER = re.compile(r"^local function (\w+)\(")
+_KEY_CONSTANT = re.compile(r"^local (K_\w+) = ")
 
 
 class Script:
@@ -115,7 +116,17 @@ def _load(name: str, head: str, helpers: list[tuple[str, str]]) -> Script:
     # Only the helpers the script uses: each one costs a closure on every call.
     needed = _needed(body, helpers)
     used = "".join(text for helper, text in helpers if helper in needed)
-    return Script(name, f"{head}{used}\n-- {name}.lua\n{body}")
+    return Script(name, f"{_shake_keys(head, used + body)}{used}\n-- {name}.lua\n{body}")
+
+
+def _shake_keys(head: str, code: str) -> str:
+    """The head without the key names ``code`` never mentions: each is a concatenation per call."""
+    kept = []
+    for line in head.splitlines(keepends=True):
+        key = _KEY_CONSTANT.match(line)
+        if key is None or re.search(rf"\b{key.group(1)}\b", code):
+            kept.append(line)
+    return "".join(kept)
 
 
 def _load_all() -> dict[str, Script]:

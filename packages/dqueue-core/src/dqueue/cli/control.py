@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -199,6 +198,8 @@ def _check_signature(
 ) -> None:
     """Refuse arguments the task's function cannot take: the job would only fail in a worker."""
     try:
+        import inspect  # only `dqueue enqueue` needs it
+
         signature = inspect.signature(target.fn)
     except (TypeError, ValueError):  # no signature to check against (a builtin, a C function)
         return

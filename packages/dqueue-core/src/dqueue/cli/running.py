@@ -7,21 +7,24 @@ import importlib
 import json
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends import get_backend
 from ..errors import ConfigurationError
 from ..logs import configure_logging
-from ..pool import RunnerPlan, plan_runner
 from ..registry import REGISTRY
-from ..runner import Runner, python_worker_command
 from ..services import Service
 from ..settings import Settings
-from ..status import configuration_data, render_configuration
 from ..worker import Worker
 from ..worker_metrics import worker_metrics_served
 from .parser import UsageError
 from .queues import backend_names, check_queue
+
+if TYPE_CHECKING:
+    from ..pool import RunnerPlan
+
+# The runner, the pool split and the status tables are imported by the commands that use them:
+# `dqueue worker`, the most common process of all, stays as small as it can.
 
 _logger = logging.getLogger("dqueue.runner")
 
@@ -63,6 +66,8 @@ def cron_services(settings: Settings, *, exact: bool) -> list[Service]:
 
 def plan_from_args(args: argparse.Namespace, settings: Settings) -> RunnerPlan:
     """Check the runner options (one clear line for a bad combination) and plan the slots."""
+    from ..pool import plan_runner
+
     if args.exact_configuration:
         if not args.config:
             raise UsageError("--exact-configuration requires --config FILE")
@@ -99,6 +104,8 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
 
 def runner(args: argparse.Namespace) -> int:
     """``dqueue runner``: run this machine's worker slots (and services) until stopped."""
+    from ..runner import Runner, python_worker_command
+
     settings: Settings = args.settings
     plan = plan_from_args(args, settings)
     if not any(plan.counts.values()):
@@ -140,6 +147,8 @@ def worker(args: argparse.Namespace) -> int:
 
 def configuration(args: argparse.Namespace) -> int:
     """``dqueue configuration``: what a runner with these options would run here."""
+    from ..status import configuration_data, render_configuration
+
     settings: Settings = args.settings
     plan = plan_from_args(args, settings)
     services = cron_services(settings, exact=plan.exact) if plan.run_services else []
