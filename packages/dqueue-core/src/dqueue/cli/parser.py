@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 
-__all__ = ["UsageError", "build_parser"]
+__all__ = ["UsageError", "build_parser", "positive_int", "tcp_port"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -31,7 +31,8 @@ def _log_level(value: str) -> str:
     return level
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
     try:
         number = int(value)
     except ValueError:
@@ -41,8 +42,9 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _port(value: str) -> int:
-    number = _positive_int(value)
+def tcp_port(value: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    number = positive_int(value)
     if number > 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), not {number}")
     return number
@@ -114,14 +116,14 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     worker.add_argument(
         "slot",
         nargs="?",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="this worker's number within its queue (1)",
     )
     worker.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
     worker.add_argument(
         "--metrics-port",
-        type=_port,
+        type=tcp_port,
         metavar="PORT",
         help="serve Prometheus metrics on this port (the runner passes one when "
         "DQUEUE_ENABLE_PROMETHEUS is on)",
@@ -163,7 +165,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     dead_commands.required = True
     dead_list = dead_commands.add_parser("list", help="list the newest dead letters")
     dead_list.add_argument("queue")
-    dead_list.add_argument("--limit", type=_positive_int, default=20, help="how many (20)")
+    dead_list.add_argument("--limit", type=positive_int, default=20, help="how many (20)")
     dead_list.add_argument("--json", action="store_true", help="print JSON")
     for action, help_text in (
         ("retry", "put dead letters back with fresh attempts"),
@@ -186,8 +188,8 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     enqueue.add_argument("--queue", help="send to this queue instead of the task's")
 
     demo = command("demo", "run thousands of delayed jobs through SQLite and report")
-    demo.add_argument("--jobs", type=_positive_int, default=3000, help="how many jobs (3000)")
-    demo.add_argument("--workers", type=_positive_int, default=4, help="worker processes (4)")
+    demo.add_argument("--jobs", type=positive_int, default=3000, help="how many jobs (3000)")
+    demo.add_argument("--workers", type=positive_int, default=4, help="worker processes (4)")
     demo.add_argument(
         "--max-delay",
         type=_seconds,
@@ -202,12 +204,12 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--machine",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="this machine's number in the pool (1..M)",
     )
     parser.add_argument(
-        "--of", type=_positive_int, metavar="M", help="how many machines share the pool"
+        "--of", type=positive_int, metavar="M", help="how many machines share the pool"
     )
     parser.add_argument(
         "--exact-configuration",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Iterable
@@ -11,6 +10,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dqueue.backends import Backend, get_backend
+from dqueue.cli.parser import positive_int
 from dqueue.errors import BackendUnavailable, DQueueError, UnsupportedOperation
 from dqueue.logs import configure_logging
 from dqueue.registry import REGISTRY
@@ -121,28 +121,18 @@ class QueueCommand(DQueueCommand):
         return backend
 
 
-def _whole_number(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
-    return number
-
-
 def add_plan_arguments(parser: CommandParser) -> None:
     """``--machine N --of M``, ``--exact-configuration``, ``--only-queue Q``."""
     parser.add_argument(
         "--machine",
-        type=_whole_number,
+        type=positive_int,
         metavar="N",
         help="this machine's number in the pool, 1 to M (1)",
     )
     parser.add_argument(
         "--of",
         dest="machines",
-        type=_whole_number,
+        type=positive_int,
         metavar="M",
         help="how many machines share the pool (1)",
     )
