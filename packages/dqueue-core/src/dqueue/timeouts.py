@@ -101,10 +101,15 @@ class Watchdog:
             self._condition.notify_all()
 
     def clear(self) -> None:
-        """The watched job ended."""
+        """The watched job ended.
+
+        Called after every job, so it stays cheap: no lock when nothing is watched, and no
+        wake-up either way (a thread waiting for a deadline finds nothing to do when it wakes).
+        """
+        if self._job is None:
+            return
         with self._condition:
             self._job = None
-            self._condition.notify_all()
 
     def close(self) -> None:
         """Stop the thread."""
