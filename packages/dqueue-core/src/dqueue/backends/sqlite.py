@@ -23,9 +23,11 @@ How it stays fast: ``reserve`` claims up to ``limit`` jobs in one transaction wi
 ``UPDATE ... RETURNING`` over a partial index of ready jobs (O(log n) however many wait),
 ``settle`` applies a batch of outcomes in one transaction, and enqueues never fsync.
 
-Waiting: other processes can't notify this one, so a ``reserve`` that found nothing re-checks
-every ``DQUEUE_POLL_INTERVAL`` with a cheap read, and sleeps exactly until the earliest delayed
-job is due when that comes sooner. Enqueues from this process wake it at once.
+Waiting: a ``reserve`` that found nothing sleeps exactly until the earliest delayed job is due,
+and wakes at once when a commit makes jobs due: in this process through a condition, in others
+(on POSIX) through a named pipe beside the file (see :mod:`dqueue.backends.sqlite_wakeup`). It
+also re-checks every ``DQUEUE_POLL_INTERVAL`` with a cheap read, so a lost wake-up only costs
+latency.
 """
 
 from __future__ import annotations
@@ -587,5 +589,6 @@ class SQLiteBackend(Backend):
         self._read(lambda conn: conn.execute("SELECT count(*) FROM queues").fetchone())
 
     def close(self) -> None:
-        """Close every connection this process opened to the file."""
+        """Close every connection this process opened to the file, and its wake-up pipe."""
         self._pool.close_all()
+        self._wakeup.close()
