@@ -11,8 +11,6 @@ import pytest
 
 from dqueue.backends import get_backend
 from dqueue.cli import main
-from dqueue.cli.control import parse_duration
-from dqueue.cli.parser import UsageError
 
 TASKS_MODULE = "dqueue_cli_test_tasks"
 
@@ -197,20 +195,6 @@ def test_pause_refuses_bad_until(
     assert message in one_error_line(err)
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90", 90.0), ("1.5", 1.5), ("1h30m", 5400.0), ("2m10s", 130.0), ("45s", 45.0)],
-)
-def test_durations_read_seconds_or_hours_minutes_seconds(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "0", "1d", "h", "-5"])
-def test_bad_durations_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError):
-        parse_duration(text)
-
-
 # -- clear, deduplicate, dead letters ----------------------------------------------------------
 
 
@@ -357,7 +341,7 @@ def test_configuration_text_names_machine_and_middleware(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["runner", "--exact-configuration"], "--exact-configuration requires --config"),
+        (["runner", "--exact-configuration"], "--exact-configuration needs --config"),
         (["runner", "--machine", "2"], "--machine and --of go together"),
         (["runner", "--machine", "3", "--of", "2"], "between 1 and --of (2), not 3"),
         (["runner", "--machine", "0", "--of", "2"], "must be 1 or more"),

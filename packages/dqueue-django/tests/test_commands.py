@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
@@ -35,6 +36,18 @@ def test_queue_pause_for_a_duration_pauses_the_queue(memory_backend: Backends) -
 
     assert output.startswith("Paused queue default until ")
     assert memory_backend("default").paused_until("default") is not None
+
+
+def test_queue_pause_reads_the_same_durations_as_the_dqueue_command(
+    memory_backend: Backends,
+) -> None:
+    before = time.time()
+
+    run("queue_pause", "default", "--for", "1.5h")
+
+    until = memory_backend("default").paused_until("default")
+    assert until is not None
+    assert 5400 <= until - before < 5460
 
 
 def test_queue_pause_until_a_time_pauses_until_then(memory_backend: Backends) -> None:

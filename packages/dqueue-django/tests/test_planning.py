@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from dqueue.errors import ConfigurationError
+from dqueue.errors import UsageError
+from dqueue.ops import PlanOptions
 from dqueue.pool import WorkerSlot
 from dqueue.settings import get_settings
 from dqueue_django.planning import manage_command, plan, worker_command
@@ -63,7 +64,7 @@ def test_a_pooled_runner_schedules_cron_and_gives_the_cron_queue_a_worker() -> N
 
 def test_an_exactly_configured_runner_runs_no_cron() -> None:
     with override_settings(DQUEUE_CRON=[CRON_ENTRY], DQUEUE_WORKERS={"queue1": 2}):
-        planned = plan(get_settings(), exact=True)
+        planned = plan(get_settings(), PlanOptions(exact=True, config="special.py"))
 
     assert planned.entries == ()
     assert dict(planned.runner.counts) == {"queue1": 2}
@@ -72,7 +73,7 @@ def test_an_exactly_configured_runner_runs_no_cron() -> None:
 
 def test_only_queue_keeps_that_queue_s_share_and_no_cron() -> None:
     with override_settings(DQUEUE_CRON=[CRON_ENTRY], DQUEUE_WORKERS={"slow": 4}):
-        planned = plan(get_settings(), machine=1, machines=2, only_queue="slow")
+        planned = plan(get_settings(), PlanOptions(machine=1, machines=2, only_queue="slow"))
 
     assert {slot.queue for slot in planned.runner.slots} == {"slow"}
     assert len(planned.runner.slots) == 2
@@ -81,15 +82,16 @@ def test_only_queue_keeps_that_queue_s_share_and_no_cron() -> None:
 
 def test_only_the_cron_queue_runs_its_workers_and_the_scheduler() -> None:
     with override_settings(DQUEUE_CRON=[CRON_ENTRY]):
-        planned = plan(get_settings(), only_queue="cron")
+        planned = plan(get_settings(), PlanOptions(only_queue="cron"))
 
     assert [str(slot) for slot in planned.runner.slots] == ["cron/1"]
     assert [entry.name for entry in planned.entries] == ["nightly"]
 
 
 def test_exact_configuration_with_pool_options_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="cannot be combined"):
-        plan(get_settings(), exact=True, machine=1, machines=2)
+    options = PlanOptions(exact=True, config="special.py", machine=1, machines=2)
+    with pytest.raises(UsageError, match="cannot be combined with --machine, --of"):
+        plan(get_settings(), options)
 
 
 def test_a_disabled_cron_entry_implies_no_queue() -> None:

@@ -5,7 +5,13 @@ Backend packages subclass these and never let their client library's exceptions 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .job import JobFailure
+
 __all__ = [
+    "Aborted",
     "BackendError",
     "BackendUnavailable",
     "ConfigurationError",
@@ -13,13 +19,18 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "InvalidTask",
+    "InvalidTime",
+    "JobFailed",
     "JobNotFound",
     "JobTimeout",
     "LeaseLost",
+    "ResultTimeout",
     "Retry",
     "SerializationError",
     "TaskNotRegistered",
+    "UnknownQueue",
     "UnsupportedOperation",
+    "UsageError",
 ]
 
 
@@ -85,6 +96,40 @@ class UnsupportedOperation(BackendError):
 
 class JobTimeout(DQueueError):
     """Raised inside a task that ran past its ``timeout``."""
+
+
+class JobFailed(DQueueError):
+    """A job failed for good (it is a dead letter); ``failure`` says how its last run failed."""
+
+    def __init__(
+        self, message: str, *, failure: JobFailure | None = None, job_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.failure = failure
+
+
+class ResultTimeout(DQueueError, TimeoutError):
+    """A job did not finish within the time its caller was willing to wait for its result."""
+
+
+class UsageError(DQueueError):
+    """A command or an operation was asked for wrongly (a bad option or combination).
+
+    The ``dqueue`` command prints it as one line with exit status 2.
+    """
+
+
+class InvalidTime(UsageError, ValueError):
+    """A duration (``1h30m``) or a time (ISO 8601) given by a user cannot be used."""
+
+
+class UnknownQueue(DQueueError, LookupError):
+    """No setting, task or store knows a queue of that name (a typo, most likely)."""
+
+
+class Aborted(DQueueError):
+    """The user was asked to confirm and did not: nothing was changed."""
 
 
 class Retry(Exception):

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from .backends import get_backend
 from .backends.base import JobResult, JobStatus
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import DQueueError, JobNotFound
+from .errors import JobFailed, JobNotFound, ResultTimeout
 from .job import Job
+from .ops.inspection import failure_summary
 
 __all__ = ["JobHandle"]
 
@@ -41,7 +42,8 @@ class JobHandle:
 
         Raises:
             JobNotFound: the backend keeps nothing for this job (no ``store_result``).
-            DQueueError: the job ended in the dead letters, or did not finish in time.
+            JobFailed: the job failed for good (it is a dead letter); ``failure`` says how.
+            ResultTimeout: the job did not finish within ``timeout`` (a ``TimeoutError``).
         """
         deadline = None if timeout is None else clock.time() + timeout
         pause = 0.005
@@ -54,9 +56,12 @@ class JobHandle:
             if info.status is JobStatus.SUCCEEDED:
                 return info.return_value
             if info.status is JobStatus.DEAD:
-                last = info.failures[-1].summary() if info.failures else "unknown failure"
-                raise DQueueError(f"job {self.id} failed for good: {last}")
+                last = info.failures[-1] if info.failures else None
+                summary = failure_summary(last) if last else "unknown failure"
+                raise JobFailed(
+                    f"job {self.id} failed for good: {summary}", failure=last, job_id=self.id
+                )
             if deadline is not None and clock.time() >= deadline:
-                raise DQueueError(f"job {self.id} did not finish within {timeout}s")
+                raise ResultTimeout(f"job {self.id} did not finish within {timeout}s")
             clock.sleep(pause)
             pause = min(pause * 2, 0.25)

@@ -1,7 +1,7 @@
 """What ``dqueue status``, ``dqueue configuration`` and ``dqueue dead list`` print.
 
-Each report is built once as JSON-ready data (``--json`` prints that) and rendered as a plain
-text table otherwise, so the two never disagree.
+Each report is built once by :mod:`dqueue.ops` (``--json`` prints its data) and rendered as a
+plain text table otherwise, so the two never disagree. The Django commands print the same.
 """
 
 from __future__ import annotations
@@ -9,49 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .backends.base import DeadLetter, QueueCounts
-from .backends.common import percentile
+from .backends.base import DeadLetter
 from .clock import to_datetime
+from .ops.inspection import QueueStatus, failure_summary
 from .pool import RunnerPlan
 
 __all__ = [
     "configuration_data",
-    "dead_letters_data",
     "render_configuration",
     "render_dead_letters",
     "render_status",
-    "status_data",
 ]
-
-
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else to_datetime(epoch).isoformat(timespec="seconds")
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
-def status_data(counts: Sequence[QueueCounts], backends: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One dictionary per queue: its backend, counts, pause and lateness percentiles (ms)."""
-    rows = []
-    for item in counts:
-        lateness = item.recent_lateness
-        rows.append(
-            {
-                "queue": item.queue,
-                "backend": backends.get(item.queue, ""),
-                "ready": item.ready,
-                "delayed": item.delayed,
-                "in_flight": item.in_flight,
-                "dead": item.dead,
-                "paused_until": _iso(item.paused_until),
-                "lateness_p50_ms": _ms(percentile(lateness, 0.5)),
-                "lateness_p99_ms": _ms(percentile(lateness, 0.99)),
-                "lateness_samples": len(lateness),
-            }
-        )
-    return rows
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -73,22 +41,22 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def render_status(rows: Sequence[Mapping[str, Any]]) -> str:
-    """``status_data`` as a table."""
+def render_status(rows: Sequence[QueueStatus]) -> str:
+    """Queue statuses as a table."""
     if not rows:
         return "No queues."
-    header = ["queue", "ready", "delayed", "in flight", "dead", "paused until",
-              "late p50 ms", "late p99 ms"]  # fmt: skip
+    header = ["queue", "ready", "delayed", "in flight", "dead", "paused until"]
+    header += ["late p50 ms", "late p99 ms"]
     cells = [
         [
-            str(row["queue"]),
-            str(row["ready"]),
-            str(row["delayed"]),
-            str(row["in_flight"]),
-            str(row["dead"]),
-            row["paused_until"] or "-",
-            _number(row["lateness_p50_ms"]),
-            _number(row["lateness_p99_ms"]),
+            row.queue,
+            str(row.ready),
+            str(row.delayed),
+            str(row.in_flight),
+            str(row.dead),
+            row.to_dict()["paused_until"] or "-",
+            _number(row.lateness_p50_ms),
+            _number(row.lateness_p99_ms),
         ]
         for row in rows
     ]
@@ -150,41 +118,18 @@ def render_configuration(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def dead_letters_data(letters: Sequence[DeadLetter]) -> list[dict[str, Any]]:
-    """Dead letters as JSON-ready data, newest first, with their failure and raw payload."""
-    return [
-        {
-            "id": letter.job.id,
-            "task": letter.job.task,
-            "queue": letter.job.queue,
-            "attempt": letter.job.attempt,
-            "max_attempts": letter.job.max_attempts,
-            "died_at": _iso(letter.died_at),
-            "failure": letter.failure.to_dict(),
-            "args": list(letter.job.args),
-            "kwargs": dict(letter.job.kwargs),
-            "raw": letter.raw,
-        }
+def render_dead_letters(letters: Sequence[DeadLetter]) -> str:
+    """Dead letters as a table, one line per letter (arguments are not shown)."""
+    if not letters:
+        return "No dead letters."
+    cells = [
+        [
+            letter.job.id,
+            letter.job.task,
+            to_datetime(letter.died_at).isoformat(timespec="seconds"),
+            f"{letter.job.attempt}/{letter.job.max_attempts}",
+            failure_summary(letter.failure)[:120],
+        ]
         for letter in letters
     ]
-
-
-def render_dead_letters(rows: Sequence[Mapping[str, Any]]) -> str:
-    """``dead_letters_data`` as a table, one line per letter (arguments are not shown)."""
-    if not rows:
-        return "No dead letters."
-    cells = []
-    for row in rows:
-        failure = row["failure"]
-        kind = str(failure["exception_type"]).rsplit(".", 1)[-1]
-        reason = f"{kind}: {failure['message']}" if failure["message"] else kind
-        cells.append(
-            [
-                row["id"],
-                row["task"],
-                str(row["died_at"]),
-                f"{row['attempt']}/{row['max_attempts']}",
-                reason.splitlines()[0][:120] if reason else "",
-            ]
-        )
     return _table(["id", "task", "died at", "attempt", "failure"], cells, right=set())

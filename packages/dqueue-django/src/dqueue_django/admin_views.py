@@ -1,7 +1,7 @@
 """The views behind dqueue's admin pages: every queue, one queue, and the confirmations.
 
 The numbers are those ``queue_status`` and ``queue_dead list`` print (the same
-:mod:`dqueue.status` helpers). A store that cannot be reached is a banner on the page, never
+:mod:`dqueue.ops` operations). A store that cannot be reached is a banner on the page, never
 a server error. Every change is a POST through the admin's CSRF protection, allowed only with
 :data:`MANAGE_PERMISSION`, and ends in one ``messages`` line.
 """
@@ -11,27 +11,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from dqueue.backends import Backend, get_backend
-from dqueue.clock import to_epoch
+from dqueue import ops
+from dqueue.backends import get_backend
 from dqueue.errors import DQueueError, UnsupportedOperation
-from dqueue.registry import REGISTRY
 from dqueue.settings import Settings, get_settings
-from dqueue.status import dead_letters_data, status_data
 
-from .durations import parse_duration, parse_until
-from .queues import pool_counts
+from .queues import list_queues, pool_counts
 
 __all__ = ["LIMITS", "MANAGE_PERMISSION", "REFRESH_SECONDS", "QueueViews", "can_manage"]
 
@@ -97,9 +93,10 @@ class QueueViews:
             errors: list[str] = []
             try:
                 settings = get_settings()
+                listing = list_queues(settings, keep_going=True)
+                errors.extend(listing.errors)
                 workers = pool_counts(settings)
-                for queue in known_queues(settings, errors):
-                    rows.append(_queue_row(settings, queue, workers))
+                rows = [_queue_row(settings, queue, workers) for queue in listing.queues]
             except DQueueError as exc:
                 errors.append(str(exc))
             if not errors:  # a store already named above would repeat on every row
@@ -125,39 +122,35 @@ class QueueViews:
 
         @require_http_methods(["GET", "HEAD", "POST"])
         def view(request: HttpRequest, queue: str) -> HttpResponse:
-            settings, backend, error = _open(queue)
+            settings, error = _open(queue)
             if request.method == "POST":
                 if not can_manage(request):
                     raise PermissionDenied
-                if backend is None:
+                if settings is None:
                     messages.error(request, f"Nothing done: {error}")
                 else:
-                    _act(request, backend, queue)
+                    _act(request, settings, queue)
                 return HttpResponseRedirect(request.get_full_path())
-            return self._render_queue(request, settings, backend, queue, error)
+            return self._render_queue(request, settings, queue, error)
 
         return view
 
     def _render_queue(
-        self,
-        request: HttpRequest,
-        settings: Settings | None,
-        backend: Backend | None,
-        queue: str,
-        error: str | None,
+        self, request: HttpRequest, settings: Settings | None, queue: str, error: str | None
     ) -> HttpResponse:
         manage = can_manage(request)
         limit = _choice(request.GET.get("limit"), LIMITS) or LIMITS[0]
         row: dict[str, Any] | None = None
         letters: list[dict[str, Any]] = []
-        keeps_dead = True
+        keeps_dead, can_pause = True, False
         errors = [error] if error else []
-        if settings is not None and backend is not None:
-            row = _queue_row(settings, queue, pool_counts(settings), backend)
+        if settings is not None:
+            row = _queue_row(settings, queue, pool_counts(settings))
             if row.get("error"):
                 errors.append(row["error"])
             try:
-                letters = _letters(backend, queue, limit, show_arguments=manage)
+                can_pause = get_backend(queue, settings=settings).supports_pause
+                letters = _letters(settings, queue, limit, show_arguments=manage)
             except UnsupportedOperation:
                 keeps_dead = False
             except DQueueError as exc:
@@ -171,7 +164,7 @@ class QueueViews:
             letters=letters,
             errors=errors,
             keeps_dead=keeps_dead,
-            can_pause=bool(backend and backend.supports_pause),
+            can_pause=can_pause,
             can_manage=manage,
             limit=limit,
             limits=LIMITS,
@@ -188,17 +181,15 @@ class QueueViews:
                 raise Http404(f"no such action: {action}")
             if not can_manage(request):
                 raise PermissionDenied
-            settings, backend, error = _open(queue)
+            settings, error = _open(queue)
             back = self._queue_url(queue)
             if request.method == "POST":
-                if backend is None:
+                if settings is None:
                     messages.error(request, f"Nothing done: {error}")
                 else:
-                    _act(request, backend, queue, "clear" if action == "clear" else "purge_all")
+                    _act(request, settings, queue, "clear" if action == "clear" else "purge_all")
                 return HttpResponseRedirect(back)
-            row = None
-            if settings is not None and backend is not None:
-                row = _queue_row(settings, queue, pool_counts(settings), backend)
+            row = None if settings is None else _queue_row(settings, queue, pool_counts(settings))
             return self._render(
                 request,
                 "confirm.html",
@@ -214,151 +205,118 @@ class QueueViews:
         return view
 
 
-def known_queues(settings: Settings, errors: list[str]) -> list[str]:
-    """Configured queues, queues of registered tasks, and those the stores hold.
-
-    A store that cannot be reached adds its error to ``errors``; its configured queues are
-    still listed.
-    """
-    known = {"default", *settings.BACKEND_OVERRIDES, *REGISTRY.queues(), *pool_counts(settings)}
-    asked: set[str] = set()
-    for queue in sorted(known):
-        path_ = settings.backend_path(queue)
-        if path_ in asked:
-            continue
-        asked.add(path_)
-        try:
-            stored = get_backend(queue, settings=settings).queues()
-        except UnsupportedOperation:
-            continue
-        except DQueueError as exc:
-            errors.append(f"{path_}: {exc}")
-            continue
-        known.update(q for q in stored if settings.backend_path(q) == path_)
-    return sorted(known)
-
-
-def _open(queue: str) -> tuple[Settings | None, Backend | None, str | None]:
-    """The settings and backend of a known queue, or the error that stops us reaching them.
+def _open(queue: str) -> tuple[Settings | None, str | None]:
+    """The settings, if a known queue can be reached, or the error that stops us reaching it.
 
     Raises:
         Http404: nothing knows the queue.
     """
     try:
         settings = get_settings()
+        listing = list_queues(settings, keep_going=True)
     except DQueueError as exc:
-        return None, None, str(exc)
-    errors: list[str] = []
-    if queue not in known_queues(settings, errors) and not errors:
+        return None, str(exc)
+    if queue not in listing.queues and not listing.errors:
         raise Http404(f"no queue named {queue!r}")
-    try:
-        return settings, get_backend(queue, settings=settings), "; ".join(errors) or None
-    except DQueueError as exc:
-        return settings, None, str(exc)
+    return settings, "; ".join(listing.errors) or None
 
 
-def _queue_row(
-    settings: Settings, queue: str, workers: dict[str, int], backend: Backend | None = None
-) -> dict[str, Any]:
-    """The ``status_data`` row of ``queue`` plus its workers, or the error reading it."""
-    backends = {queue: settings.backend_path(queue)}
+def _queue_row(settings: Settings, queue: str, workers: dict[str, int]) -> dict[str, Any]:
+    """The status of ``queue`` plus its workers, or the error reading it."""
     try:
-        counts = (backend or get_backend(queue, settings=settings)).counts(queue)
+        (status,) = ops.queue_status(settings, [queue])
     except DQueueError as exc:
-        return {
-            "queue": queue,
-            "backend": backends[queue],
-            "workers": workers.get(queue, 0),
-            "error": str(exc),
-        }
-    (row,) = status_data([counts], backends)
+        row: dict[str, Any] = {"queue": queue, "error": str(exc)}
+        row["backend"] = settings.backend_path(queue)
+    else:
+        row = status.to_dict()
     row["workers"] = workers.get(queue, 0)
     return row
 
 
 def _letters(
-    backend: Backend, queue: str, limit: int, *, show_arguments: bool
+    settings: Settings, queue: str, limit: int, *, show_arguments: bool
 ) -> list[dict[str, Any]]:
-    """``dead_letters_data`` with a one-line failure summary; arguments only when allowed."""
-    rows = dead_letters_data(backend.dead_letters(queue, limit=limit))
-    for row in rows:
-        failure = row["failure"]
-        kind = str(failure["exception_type"]).rsplit(".", 1)[-1]
-        first_line = (str(failure["message"]).splitlines() or [""])[0]
-        row["summary"] = f"{kind}: {first_line}" if first_line else kind
+    """Dead letters as data with a one-line failure summary; arguments only when allowed."""
+    rows = []
+    for letter in ops.dead_letters(settings, queue, limit=limit):
+        row = ops.dead_letter_data(letter)
+        row["summary"] = ops.failure_summary(letter.failure)
         # Some stores keep the envelope as it was enqueued (attempt 0); the failure knows
         # which run failed.
-        row["failed_attempt"] = max(row["attempt"], int(failure.get("attempt") or 0))
+        row["failed_attempt"] = max(letter.job.attempt, letter.failure.attempt)
         if show_arguments:
-            row["arguments"] = json.dumps(
-                {"args": row["args"], "kwargs": row["kwargs"]},
-                indent=2,
-                sort_keys=True,
-                default=str,
-            )
-        # The raw payload holds the arguments too; neither is shown without the permission.
-        for key in ("args", "kwargs", "raw"):
-            if not show_arguments:
+            arguments = {"args": row["args"], "kwargs": row["kwargs"]}
+            row["arguments"] = json.dumps(arguments, indent=2, sort_keys=True, default=str)
+        else:
+            # The raw payload holds the arguments too; neither is shown without the permission.
+            for key in ("args", "kwargs", "raw"):
                 row.pop(key)
+        rows.append(row)
     return rows
 
 
-def _act(request: HttpRequest, backend: Backend, queue: str, action: str | None = None) -> None:
+def _act(request: HttpRequest, settings: Settings, queue: str, action: str | None = None) -> None:
     """Do the POSTed action on ``queue`` and say how it went in one ``messages`` line."""
     action = action or request.POST.get("action", "")
     selected = action in ("retry", "purge")
-    ids = list(dict.fromkeys(request.POST.getlist("ids"))) if selected else []
+    ids = request.POST.getlist("ids") if selected else None
     try:
         if selected and not ids:
             messages.warning(request, "No dead letters were selected: nothing done.")
         elif action in ("retry", "retry_all"):
-            count = backend.retry_dead(queue, ids or None)
-            _say(request, f"Put {count} dead job(s) back on queue {queue}.", ids, count)
+            change = ops.retry_dead(settings, queue, ids)
+            _say(request, f"Put {change.count} dead job(s) back on queue {queue}.", change)
         elif action in ("purge", "purge_all"):
-            count = backend.purge_dead(queue, ids or None)
-            _say(request, f"Deleted {count} dead job(s) of queue {queue}.", ids, count)
+            change = ops.purge_dead(settings, queue, ids)
+            _say(request, f"Deleted {change.count} dead job(s) of queue {queue}.", change)
         elif action == "clear":
-            count = backend.clear(queue)
+            count = ops.clear(settings, queue)
             messages.success(request, f"Deleted {count} waiting job(s) of queue {queue}.")
         elif action == "pause":
-            until = _pause_until(request)
-            backend.pause(queue, to_epoch(until))
-            shown = until.astimezone(timezone.get_current_timezone()).isoformat(" ", "seconds")
-            messages.success(request, f"Paused queue {queue} until {shown}.")
+            paused = _pause(request, settings, queue)
+            shown = paused.until.astimezone(timezone.get_current_timezone())
+            until = shown.isoformat(" ", "seconds")
+            messages.success(request, f"Paused queue {queue} until {until}.")
         elif action == "resume":
-            backend.resume(queue)
+            ops.resume(settings, queue)
             messages.success(request, f"Resumed queue {queue}.")
         else:
             messages.error(request, f"Unknown action {action!r}: nothing done.")
+    except ValidationError as exc:
+        messages.error(request, f"Queue {queue}: {' '.join(exc.messages)}")
     except DQueueError as exc:
         messages.error(request, f"Queue {queue}: {exc}")
 
 
-def _say(request: HttpRequest, done: str, ids: Sequence[str], count: int) -> None:
+def _say(request: HttpRequest, done: str, change: ops.DeadLetterChange) -> None:
     """A success line, or a warning when some selected ids were not dead letters (any more)."""
-    if ids and count < len(ids):
+    ids = change.job_ids
+    if ids and change.count < len(ids):
+        missing = len(ids) - change.count
         messages.warning(
-            request,
-            f"{done} {len(ids) - count} of the {len(ids)} selected were no longer dead letters.",
+            request, f"{done} {missing} of the {len(ids)} selected were no longer dead letters."
         )
     else:
         messages.success(request, done)
 
 
-def _pause_until(request: HttpRequest) -> datetime:
-    """The end of the pause the form asks for: exactly one of "for" and "until"."""
+def _pause(request: HttpRequest, settings: Settings, queue: str) -> ops.Paused:
+    """Pause as the form asks: exactly one of "for" and "until".
+
+    Raises:
+        ValidationError: the form gives both or neither.
+        InvalidTime: the duration or time cannot be used.
+    """
     duration = request.POST.get("for", "").strip()
     until = request.POST.get("until", "").strip()
     if bool(duration) == bool(until):
-        raise _FormError("Give either how long to pause for, or until when (not both).")
-    now = timezone.now()
-    if duration:
-        return now + parse_duration(duration)
-    return parse_until(until, now=now, default_tz=timezone.get_current_timezone())
-
-
-class _FormError(DQueueError, ValueError):
-    """The pause form was filled in wrongly."""
+        raise ValidationError("Give either how long to pause for, or until when (not both).")
+    zone = timezone.get_current_timezone()
+    duration_or_none, until_or_none = duration or None, until or None
+    return ops.pause(
+        settings, queue, duration=duration_or_none, until=until_or_none, default_tz=zone
+    )
 
 
 def _choice(value: str | None, choices: Sequence[int]) -> int | None:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dqueue.errors import ConfigurationError
-from dqueue.pool import RunnerPlan, WorkerSlot, plan_runner
+from dqueue import ops
+from dqueue.pool import RunnerPlan, WorkerSlot
 from dqueue.registry import TaskRegistry
 from dqueue.runner import WorkerCommand
 from dqueue.settings import Settings
@@ -34,14 +34,7 @@ class DjangoPlan:
     entries: tuple[CronEntry, ...]
 
 
-def plan(
-    settings: Settings,
-    *,
-    machine: int | None = None,
-    machines: int | None = None,
-    exact: bool = False,
-    only_queue: str | None = None,
-) -> DjangoPlan:
+def plan(settings: Settings, options: ops.PlanOptions | None = None) -> DjangoPlan:
     """Decide what a runner started with these options runs here.
 
     Pooled: ``DQUEUE_WORKERS`` plus the queues of installed apps' tasks, of cron entries and
@@ -50,27 +43,18 @@ def plan(
     every worker here, no cron.
 
     Raises:
-        ConfigurationError: bad machine numbers, an unknown ``only_queue``, exact combined
-            with the pool options, or a bad cron entry.
+        UsageError: options that don't go together (see :func:`dqueue.ops.plan`).
+        ConfigurationError: an unknown ``only_queue``, or a bad cron entry.
     """
-    if exact:
-        if machine is not None or machines is not None or only_queue is not None:
-            raise ConfigurationError(
-                "--exact-configuration cannot be combined with --machine, --of or --only-queue"
-            )
-        runner = plan_runner(settings, exact=True, registry=TaskRegistry())
-        return DjangoPlan(runner, ())
+    options = options or ops.PlanOptions()
+    # Only installed apps' tasks imply queues (they are in extra): hence the empty registry.
+    if options.exact:
+        return DjangoPlan(ops.plan(settings, options, registry=TaskRegistry()), ())
     entries = tuple(cron_entries(settings))
-    extra = sorted(used_queues(settings, with_cron=False) | _queues_of(entries, settings))
-    runner = plan_runner(
-        settings,
-        machine=machine or 1,
-        machines=machines or 1,
-        only_queue=only_queue,
-        extra_queues=extra,
-        registry=TaskRegistry(),  # only installed apps' tasks imply queues: they are in extra
-    )
     cron_queues = _queues_of(entries, settings)
+    extra = sorted(used_queues(settings, with_cron=False) | cron_queues)
+    runner = ops.plan(settings, options, extra_queues=extra, registry=TaskRegistry())
+    only_queue = options.only_queue
     runs_cron = bool(cron_queues) and (only_queue is None or only_queue in cron_queues)
     runner = dataclasses.replace(runner, run_services=runs_cron)
     scheduled = tuple(entry for entry in entries if entry.enabled) if runs_cron else ()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from dqueue import ops
 from dqueue.pool import queue_counts
 from dqueue.registry import TaskRegistry
 from dqueue.settings import Settings
 
 from .discovery import tasks_of_installed_apps
 
-__all__ = ["django_tasks_queues", "pool_counts", "used_queues"]
+__all__ = ["check_queue", "django_tasks_queues", "list_queues", "pool_counts", "used_queues"]
 
 BACKEND_PATH = "dqueue_django.tasks_backend.DQueueTaskBackend"
 
@@ -60,3 +61,17 @@ def pool_counts(settings: Settings, *, with_cron: bool = True) -> dict[str, int]
     """Workers of every queue in the whole pool (``DQUEUE_WORKERS`` plus implied queues)."""
     return queue_counts(settings, sorted(used_queues(settings, with_cron=with_cron)),
                         registry=TaskRegistry())  # fmt: skip
+
+
+def list_queues(settings: Settings, *, keep_going: bool = False) -> ops.QueueListing:
+    """:func:`dqueue.ops.list_queues`, where the tasks that imply queues are those above."""
+    extra = used_queues(settings)
+    return ops.list_queues(settings, extra=extra, registry=TaskRegistry(), keep_going=keep_going)
+
+
+def check_queue(settings: Settings, queue: str, *, store_may_be_down: bool = False) -> None:
+    """:func:`dqueue.ops.check_queue`, where the tasks that imply queues are those above."""
+    extra = used_queues(settings)
+    ops.check_queue(
+        settings, queue, extra=extra, registry=TaskRegistry(), store_may_be_down=store_may_be_down
+    )

@@ -19,12 +19,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import DQueueError
+from ..errors import DQueueError, UsageError
 from ..loading import import_task_modules
 from ..logs import configure_logging
 from ..settings import configure, get_settings
 from . import control, running
-from .parser import UsageError, build_parser
+from .parser import build_parser
 
 __all__ = ["main"]
 

@@ -1,59 +1,25 @@
-"""Commands that inspect and control queues: status, pause, resume, clear, dead, enqueue."""
+"""Commands that inspect and control queues: status, pause, resume, clear, dead, enqueue.
+
+What they do is :mod:`dqueue.ops`; these functions read the options and print the results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import datetime
+import time
 from typing import Any
 
-from ..backends import get_backend
-from ..clock import to_datetime, to_epoch
-from ..errors import DQueueError
+from .. import ops
+from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, UsageError
+from ..job import JobFailure
 from ..registry import REGISTRY
 from ..settings import Settings
-from ..status import dead_letters_data, render_dead_letters, render_status, status_data
+from ..status import render_dead_letters, render_status
 from ..task import Task
-from .parser import UsageError
-from .queues import backend_names, check_queue, known_queues
 
-__all__ = [
-    "clear",
-    "dead",
-    "deduplicate",
-    "enqueue",
-    "parse_duration",
-    "pause",
-    "resume",
-    "status",
-]
-
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
-#: How far ahead "paused until resumed" reaches: a pause needs an end in every store.
-_INDEFINITELY_S = 100 * 365 * 86400.0
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``1.5``, ``1h30m``, ``2m10s`` or ``45s``.
-
-    Raises:
-        UsageError: the text is none of these.
-    """
-    try:
-        seconds = float(text)
-    except ValueError:
-        match = _DURATION.match(text.strip())
-        if not match or not any(match.groups()):
-            raise UsageError(
-                f"--for {text!r}: expected seconds (90) or hours/minutes/seconds (1h30m)"
-            ) from None
-        hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    if not 0 < seconds < float("inf"):
-        raise UsageError(f"--for {text!r}: the duration must be more than 0 seconds")
-    return seconds
+__all__ = ["clear", "dead", "deduplicate", "enqueue", "pause", "resume", "status"]
 
 
 def _confirm(question: str, *, what: str) -> None:
@@ -61,125 +27,92 @@ def _confirm(question: str, *, what: str) -> None:
         raise UsageError(f"refusing to {what} without --yes (no terminal to ask)")
     answer = input(f"{question} [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
-        raise DQueueError("aborted; nothing changed")
+        raise Aborted("aborted; nothing changed")
 
 
 def status(args: argparse.Namespace) -> int:
     """``dqueue status [QUEUE...]``."""
     settings: Settings = args.settings
-    queues = args.queues or known_queues(settings)
     for queue in args.queues:
-        check_queue(settings, queue)
-    counts = [get_backend(queue, settings=settings).counts(queue) for queue in queues]
-    rows = status_data(counts, backend_names(settings, queues))
-    print(json.dumps(rows, indent=2) if args.json else render_status(rows))
+        ops.check_queue(settings, queue)
+    queues = args.queues or ops.list_queues(settings).queues
+    rows = ops.queue_status(settings, queues)
+    if args.json:
+        # The short class name (SQLiteBackend), as the status table of the first version had it.
+        data = [{**row.to_dict(), "backend": row.backend.rsplit(".", 1)[-1]} for row in rows]
+        print(json.dumps(data, indent=2))
+    else:
+        print(render_status(rows))
     return 0
 
 
 def pause(args: argparse.Namespace) -> int:
     """``dqueue pause QUEUE [--for D | --until T]``."""
-    settings: Settings = args.settings
-    check_queue(settings, args.queue)
-    backend = get_backend(args.queue, settings=settings)
-    now = backend.clock.time()
-    if args.until is not None:
-        until = _parse_until(args.until)
-        if until <= now:
-            raise UsageError(f"--until {args.until}: refusing to pause until a time in the past")
-    elif args.for_ is not None:
-        until = now + parse_duration(args.for_)
-    else:
-        until = now + _INDEFINITELY_S
-    backend.pause(args.queue, until)
-    if args.until is None and args.for_ is None:
+    ops.check_queue(args.settings, args.queue)
+    try:
+        paused = ops.pause(args.settings, args.queue, duration=args.for_, until=args.until)
+    except InvalidTime as exc:
+        raise InvalidTime(f"{'--for' if args.for_ is not None else '--until'}: {exc}") from None
+    if paused.indefinitely:
         print(f"Paused queue {args.queue} until resumed (dqueue resume {args.queue}).")
     else:
-        print(f"Paused queue {args.queue} until {to_datetime(until).isoformat()}.")
+        print(f"Paused queue {args.queue} until {paused.until.isoformat()}.")
     return 0
-
-
-def _parse_until(text: str) -> float:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--until {text!r} is not an ISO 8601 time") from None
-    try:
-        return to_epoch(moment)
-    except ValueError:
-        raise UsageError(f"--until {text!r} has no time zone: add one, e.g. {text}+00:00") from None
 
 
 def resume(args: argparse.Namespace) -> int:
     """``dqueue resume QUEUE``."""
-    settings: Settings = args.settings
-    check_queue(settings, args.queue)
-    get_backend(args.queue, settings=settings).resume(args.queue)
+    ops.check_queue(args.settings, args.queue)
+    ops.resume(args.settings, args.queue)
     print(f"Resumed queue {args.queue}.")
     return 0
 
 
 def clear(args: argparse.Namespace) -> int:
     """``dqueue clear QUEUE [--yes]``: waiting jobs only; running ones finish."""
-    settings: Settings = args.settings
-    check_queue(settings, args.queue)
+    ops.check_queue(args.settings, args.queue)
     if not args.yes:
         _confirm(f"Delete every waiting job of queue {args.queue}?", what="clear a queue")
-    cleared = get_backend(args.queue, settings=settings).clear(args.queue)
+    cleared = ops.clear(args.settings, args.queue)
     print(f"Cleared {cleared} waiting job(s) from queue {args.queue}.")
     return 0
 
 
 def deduplicate(args: argparse.Namespace) -> int:
     """``dqueue deduplicate QUEUE``."""
-    settings: Settings = args.settings
-    check_queue(settings, args.queue)
-    before, after = get_backend(args.queue, settings=settings).deduplicate(args.queue)
-    if before == after:
-        print(f"No duplicate jobs detected (queue length remains {after}).")
+    ops.check_queue(args.settings, args.queue)
+    done = ops.deduplicate(args.settings, args.queue)
+    if done.before == done.after:
+        print(f"No duplicate jobs detected (queue length remains {done.after}).")
     else:
-        print(f"Deduplication reduced the queue from {before} jobs to {after} job(s).")
+        print(f"Deduplication reduced the queue from {done.before} jobs to {done.after} job(s).")
     return 0
 
 
 def dead(args: argparse.Namespace) -> int:
     """``dqueue dead list|retry|purge QUEUE ...``."""
     settings: Settings = args.settings
-    check_queue(settings, args.queue)
-    backend = get_backend(args.queue, settings=settings)
+    ops.check_queue(settings, args.queue)
     if args.dead_command == "list":
-        rows = dead_letters_data(backend.dead_letters(args.queue, limit=args.limit))
-        print(json.dumps(rows, indent=2) if args.json else render_dead_letters(rows))
+        letters = ops.dead_letters(settings, args.queue, limit=args.limit)
+        if args.json:
+            print(json.dumps([ops.dead_letter_data(letter) for letter in letters], indent=2))
+        else:
+            print(render_dead_letters(letters))
         return 0
     if bool(args.ids) == bool(args.all):
         raise UsageError(f"dead {args.dead_command}: give job ids or --all (not both)")
-    ids = None if args.all else list(dict.fromkeys(args.ids))
+    ids = None if args.all else args.ids
     if args.dead_command == "retry":
-        count = backend.retry_dead(args.queue, ids)
-        done = "requeued"
+        change = ops.retry_dead(settings, args.queue, ids)
     else:
         if args.all and not args.yes:
             _confirm(f"Delete every dead letter of queue {args.queue}?", what="purge dead letters")
-        count = backend.purge_dead(args.queue, ids)
-        done = "purged"
-    if count or ids is None:
-        print(f"{done.capitalize()} {count} dead letter(s) of queue {args.queue}.")
-    _check_all_found(args.queue, ids, count, done)
+        change = ops.purge_dead(settings, args.queue, ids)
+    if change.count or ids is None:
+        print(f"{change.action.capitalize()} {change.count} dead letter(s) of queue {args.queue}.")
+    change.check_all_found(see=f"dqueue dead list {args.queue}")
     return 0
-
-
-def _check_all_found(queue: str, ids: list[str] | None, count: int, done: str) -> None:
-    """A job id that is not a dead letter is a mistake (a typo, another queue): say so."""
-    if ids is None or count >= len(ids):
-        return
-    if count == 0:
-        raise DQueueError(
-            f"no dead letter of queue {queue!r} has the id(s) {', '.join(ids)} "
-            f"(see 'dqueue dead list {queue}')"
-        )
-    raise DQueueError(
-        f"{len(ids) - count} of the {len(ids)} job id(s) are not dead letters of queue "
-        f"{queue!r}; the other {count} were {done}"
-    )
 
 
 def _json_option(text: str, option: str, kind: type) -> Any:
@@ -225,9 +158,10 @@ def enqueue(args: argparse.Namespace) -> int:
     except Exception as exc:
         # Only a backend that runs jobs inline (the synchronous one) lets the task's own
         # exception out here; the task's failure and traceback were logged already.
-        raise DQueueError(
+        raise JobFailed(
             f"{target.name} ran inline and failed: {type(exc).__name__}: {exc} "
-            "(DQUEUE_BACKEND runs jobs at enqueue)"
+            "(DQUEUE_BACKEND runs jobs at enqueue)",
+            failure=JobFailure.from_exception(exc, at=time.time(), attempt=1),
         ) from exc
     print(handle.id)
     return 0

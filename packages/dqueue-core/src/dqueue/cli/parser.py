@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from .._version import __version__
+from ..errors import UsageError
 
 __all__ = ["UsageError", "build_parser", "positive_int", "tcp_port"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class UsageError(Exception):
-    """A command line mistake: printed as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,7 +141,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         "--for",
         dest="for_",
         metavar="DURATION",
-        help="seconds (90, 1.5) or hours/minutes/seconds (1h30m, 2m10s)",
+        help="seconds (90) or days/hours/minutes/seconds (1h30m, 1.5h, 45s, 2d)",
     )
     when.add_argument(
         "--until", metavar="ISO8601", help="an aware time, e.g. 2026-11-27T18:00:00+00:00"
@@ -219,8 +216,3 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only-queue", metavar="QUEUE", help="run only this queue's share of the pool"
     )
-
-
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """Parse ``argv``; raises :class:`UsageError` on a mistake."""
-    return parser.parse_args(list(argv))

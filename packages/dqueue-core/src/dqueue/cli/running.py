@@ -9,6 +9,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from .. import ops
 from ..backends import get_backend
 from ..errors import ConfigurationError
 from ..logs import configure_logging
@@ -17,8 +18,6 @@ from ..services import Service
 from ..settings import Settings
 from ..worker import Worker
 from ..worker_metrics import worker_metrics_served
-from .parser import UsageError
-from .queues import backend_names, check_queue
 
 if TYPE_CHECKING:
     from ..pool import RunnerPlan
@@ -66,28 +65,15 @@ def cron_services(settings: Settings, *, exact: bool) -> list[Service]:
 
 def plan_from_args(args: argparse.Namespace, settings: Settings) -> RunnerPlan:
     """Check the runner options (one clear line for a bad combination) and plan the slots."""
-    from ..pool import plan_runner
-
-    if args.exact_configuration:
-        if not args.config:
-            raise UsageError("--exact-configuration requires --config FILE")
-        given = [name for name in ("machine", "of", "only_queue") if getattr(args, name)]
-        if given:
-            options = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise UsageError(f"--exact-configuration cannot be combined with {options}")
-        return plan_runner(settings, exact=True)
-    if (args.machine is None) != (args.of is None):
-        raise UsageError("--machine and --of go together: --machine N --of M")
-    machine, machines = args.machine or 1, args.of or 1
-    if machine > machines:
-        raise UsageError(f"--machine must be between 1 and --of ({machines}), not {machine}")
-    return plan_runner(
-        settings,
-        machine=machine,
-        machines=machines,
+    options = ops.PlanOptions(
+        machine=args.machine,
+        machines=args.of,
+        exact=args.exact_configuration,
         only_queue=args.only_queue,
-        extra_queues=extra_queues(settings),
+        config=args.config,
     )
+    extra = [] if args.exact_configuration else extra_queues(settings)
+    return ops.plan(settings, options, extra_queues=extra)
 
 
 def _passthrough(args: argparse.Namespace) -> list[str]:
@@ -132,7 +118,7 @@ def runner(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     """``dqueue worker QUEUE [SLOT]``: one worker in the foreground."""
     settings: Settings = args.settings
-    check_queue(settings, args.queue, store_may_be_down=True)
+    ops.check_queue(settings, args.queue, store_may_be_down=True)
     backend = get_backend(args.queue, settings=settings)
     if not backend.supports_workers:
         raise ConfigurationError(
@@ -154,7 +140,7 @@ def configuration(args: argparse.Namespace) -> int:
     services = cron_services(settings, exact=plan.exact) if plan.run_services else []
     data = configuration_data(
         plan,
-        backend_names(settings, list(plan.counts)),
+        {queue: settings.backend_path(queue).rsplit(".", 1)[-1] for queue in plan.counts},
         middleware=settings.MIDDLEWARE,
         services=[service.name for service in services],
     )

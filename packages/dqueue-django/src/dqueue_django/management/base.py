@@ -4,34 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dqueue.backends import Backend, get_backend
+from dqueue import ops
 from dqueue.cli.parser import positive_int
-from dqueue.errors import BackendUnavailable, DQueueError, UnsupportedOperation
+from dqueue.errors import DQueueError
 from dqueue.logs import configure_logging
-from dqueue.registry import REGISTRY
 from dqueue.settings import Settings, get_settings
 
 from ..conf import config_file
 from ..planning import DjangoPlan, plan
-from ..queues import pool_counts
+from ..queues import check_queue
 
 __all__ = [
     "DQueueCommand",
     "QueueCommand",
     "add_plan_arguments",
-    "backends_of",
-    "check_queue",
-    "listed_queues",
     "plan_from_options",
 ]
-
-
-_logger = logging.getLogger("dqueue.django")
 
 
 class _OneLineErrors(CommandParser):
@@ -104,21 +96,9 @@ class DQueueCommand(BaseCommand):
 class QueueCommand(DQueueCommand):
     """A command about one queue: ``queue_pause QUEUE ...``."""
 
-    #: The verb for "doesn't support ..." errors, and the capability flag it needs.
-    capability: tuple[str, str] | None = None
-
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add the ``queue`` argument."""
         parser.add_argument("queue", help="the queue's name")
-
-    def backend_for(self, settings: Settings, queue: str) -> Backend:
-        """The backend serving ``queue``, checked for the capability the command needs."""
-        backend = get_backend(queue, settings=settings)
-        if self.capability is not None:
-            flag, verb = self.capability
-            if not getattr(backend, flag):
-                raise CommandError(f"the backend of queue {queue!r} ({backend.name}) cannot {verb}")
-        return backend
 
 
 def add_plan_arguments(parser: CommandParser) -> None:
@@ -148,67 +128,17 @@ def add_plan_arguments(parser: CommandParser) -> None:
 
 
 def plan_from_options(settings: Settings, options: dict[str, Any]) -> DjangoPlan:
-    """The plan that the plan arguments ask for.
-
-    Raises:
-        CommandError: ``--exact-configuration`` without ``--config``.
-        ConfigurationError: the rest (see :func:`dqueue_django.planning.plan`).
-    """
-    if options.get("exact") and not options.get("config"):
-        raise CommandError("--exact-configuration needs --config FILE: the workers to run here")
+    """The plan that the plan arguments ask for (see :func:`dqueue_django.planning.plan`)."""
     return plan(
         settings,
-        machine=options.get("machine"),
-        machines=options.get("machines"),
-        exact=bool(options.get("exact")),
-        only_queue=options.get("only_queue"),
+        ops.PlanOptions(
+            machine=options.get("machine"),
+            machines=options.get("machines"),
+            exact=bool(options.get("exact")),
+            only_queue=options.get("only_queue"),
+            config=options.get("config"),
+        ),
     )
-
-
-def listed_queues(settings: Settings) -> list[str]:
-    """The queues ``queue_status`` lists: the pool's, and those the stores hold."""
-    known = set(pool_counts(settings))
-    paths = {settings.backend_path(queue): queue for queue in known | {"default"}}
-    for queue in paths.values():
-        try:
-            stored = get_backend(queue, settings=settings).queues()
-        except UnsupportedOperation:
-            continue
-        known.update(q for q in stored if settings.backend_path(q) == settings.backend_path(queue))
-    return sorted(known)
-
-
-def check_queue(settings: Settings, queue: str, *, store_may_be_down: bool = False) -> None:
-    """Refuse a queue name nothing knows (a typo would otherwise act on an empty queue).
-
-    The stores are asked only about a name the settings don't know; with
-    ``store_may_be_down``, a store that can't be reached lets the name through with a warning.
-
-    Raises:
-        CommandError: the queue is unknown; the message lists the known ones.
-    """
-    configured = {
-        "default",
-        *settings.BACKEND_OVERRIDES,
-        *REGISTRY.queues(),
-        *pool_counts(settings),
-    }
-    if queue in configured:
-        return
-    try:
-        known = configured | set(listed_queues(settings))
-    except BackendUnavailable as exc:
-        if not store_may_be_down:
-            raise
-        _logger.warning("could not check queue %r against the store (%s); serving it", queue, exc)
-        return
-    if queue not in known:
-        raise CommandError(f"unknown queue {queue!r} (known: {', '.join(sorted(known))})")
-
-
-def backends_of(settings: Settings, queues: Iterable[str]) -> dict[str, str]:
-    """The backend path of each queue."""
-    return {queue: settings.backend_path(queue) for queue in queues}
 
 
 def ensure_logging(settings: Settings) -> None:

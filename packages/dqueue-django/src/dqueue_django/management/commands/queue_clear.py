@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from dqueue import ops
 from dqueue.settings import Settings
 
 from ..base import QueueCommand
@@ -27,7 +28,6 @@ class Command(QueueCommand):
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Clear the queue, after confirmation."""
         queue: str = options["queue"]
-        backend = self.backend_for(settings, queue)
         if not options["yes"]:
             try:
                 answer = input(f"Clear all jobs from queue {queue}? [y/N] ")
@@ -35,5 +35,5 @@ class Command(QueueCommand):
                 answer = ""
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError("Aborting: nothing was cleared")
-        cleared = backend.clear(queue)
+        cleared = ops.clear(settings, queue)
         self.stdout.write(f"Cleared {cleared} job(s) from queue {queue}.")

@@ -12,7 +12,7 @@ from dqueue.status import configuration_data, render_configuration
 from dqueue_cron.integration import describe_entries
 
 from ...cron_files import cron_entries
-from ..base import DQueueCommand, add_plan_arguments, backends_of, plan_from_options
+from ..base import DQueueCommand, add_plan_arguments, plan_from_options
 
 
 class Command(DQueueCommand):
@@ -35,7 +35,7 @@ class Command(DQueueCommand):
         runner = planned.runner
         data = configuration_data(
             runner,
-            backends_of(settings, runner.counts),
+            {queue: settings.backend_path(queue) for queue in runner.counts},
             middleware=settings.MIDDLEWARE,
             services=["cron"] if planned.entries else [],
         )

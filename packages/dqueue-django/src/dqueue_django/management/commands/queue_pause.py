@@ -1,17 +1,15 @@
-"""``manage.py queue_pause QUEUE --for 1h2m3s`` / ``--until 2026-11-27T18:00:00+00:00``."""
+"""``manage.py queue_pause QUEUE --for 1h30m`` / ``--until 2026-11-27T18:00:00+00:00``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.utils import timezone
 
-from dqueue.clock import to_epoch
+from dqueue import ops
 from dqueue.settings import Settings
 
-from ...durations import TimeError, parse_duration, parse_until
 from ..base import QueueCommand
 
 
@@ -22,33 +20,33 @@ class Command(QueueCommand):
         "Pause a queue on every machine until a time: workers take none of its jobs (new jobs "
         "can still be enqueued). Exactly one of --for or --until."
     )
-    capability = ("supports_pause", "pause")
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add ``queue`` and exactly one of ``--for`` / ``--until``."""
         super().add_command_arguments(parser)
         when = parser.add_mutually_exclusive_group(required=True)
-        when.add_argument("--for", dest="duration", metavar="DURATION",
-                          help="how long: 1h2m3s, 45m, 90s or plain seconds")  # fmt: skip
-        when.add_argument("--until", dest="until", metavar="TIME",
-                          help="ISO 8601 time; without an offset, in TIME_ZONE")  # fmt: skip
+        when.add_argument(
+            "--for",
+            dest="duration",
+            metavar="DURATION",
+            help="how long: 1h30m, 1.5h, 45m, 90s, 2d or plain seconds",
+        )
+        when.add_argument(
+            "--until",
+            dest="until",
+            metavar="TIME",
+            help="ISO 8601 time; without an offset, in TIME_ZONE",
+        )
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Pause the queue."""
-        queue: str = options["queue"]
-        now = timezone.now()
-        try:
-            if options.get("duration"):
-                until = now + parse_duration(options["duration"])
-            else:
-                until = parse_until(
-                    options["until"], now=now, default_tz=timezone.get_current_timezone()
-                )
-        except TimeError as exc:
-            raise CommandError(str(exc)) from exc
-        self.backend_for(settings, queue).pause(queue, to_epoch(until))
-        self.stdout.write(f"Paused queue {queue} until {_shown(until)}.")
-
-
-def _shown(moment: datetime) -> str:
-    return moment.astimezone(timezone.get_current_timezone()).isoformat(" ", "seconds")
+        zone = timezone.get_current_timezone()
+        paused = ops.pause(
+            settings,
+            options["queue"],
+            duration=options.get("duration"),
+            until=options.get("until"),
+            default_tz=zone,
+        )
+        shown = paused.until.astimezone(zone).isoformat(" ", "seconds")
+        self.stdout.write(f"Paused queue {paused.queue} until {shown}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dqueue import ops
 from dqueue.settings import Settings
 
 from ..base import QueueCommand
@@ -13,10 +14,9 @@ class Command(QueueCommand):
     """Resume a paused queue."""
 
     help = "Resume a paused queue: workers take its jobs again."
-    capability = ("supports_pause", "resume")
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Resume the queue."""
         queue: str = options["queue"]
-        self.backend_for(settings, queue).resume(queue)
+        ops.resume(settings, queue)
         self.stdout.write(f"Resumed queue {queue}.")

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from dqueue.backends import get_backend
+from dqueue import ops
 from dqueue.settings import Settings
-from dqueue.status import render_status, status_data
+from dqueue.status import render_status
 
 from ...outbox import Backlog, backlog, backlog_by_queue
-from ..base import DQueueCommand, backends_of, check_queue, listed_queues
+from ...queues import check_queue, list_queues
+from ..base import DQueueCommand
 
 
 class Command(DQueueCommand):
@@ -32,15 +33,14 @@ class Command(DQueueCommand):
         """Print the status."""
         for queue in options["queues"]:
             check_queue(settings, queue)
-        queues: list[str] = options["queues"] or listed_queues(settings)
-        counts = [get_backend(queue, settings=settings).counts(queue) for queue in queues]
-        data = status_data(counts, backends_of(settings, queues))
-        if settings.OUTBOX:
-            add_outbox_backlog(data, settings.OUTBOX_DATABASE)
+        rows = ops.queue_status(settings, options["queues"] or list_queues(settings).queues)
         if options["json"]:
+            data = [row.to_dict() for row in rows]
+            if settings.OUTBOX:
+                add_outbox_backlog(data, settings.OUTBOX_DATABASE)
             self.write_json(data)
         else:
-            self.stdout.write(render_status(data))
+            self.stdout.write(render_status(rows))
             if settings.OUTBOX:
                 self.stdout.write(render_outbox_backlog(settings.OUTBOX_DATABASE))
 

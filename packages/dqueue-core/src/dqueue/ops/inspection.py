@@ -1,0 +1,107 @@
+"""What a queue holds: its status, its dead letters, and one line for why a job failed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from ..backends import get_backend
+from ..backends.base import DeadLetter
+from ..backends.common import percentile
+from ..clock import to_datetime
+from ..job import JobFailure
+from ..settings import Settings
+
+__all__ = [
+    "QueueStatus",
+    "dead_letter_data",
+    "dead_letters",
+    "failure_summary",
+    "queue_status",
+]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStatus:
+    """One queue: its backend's dotted path, jobs per state, its pause and recent lateness."""
+
+    queue: str
+    backend: str
+    ready: int
+    delayed: int
+    in_flight: int
+    dead: int
+    paused_until: datetime | None
+    lateness_p50_ms: float | None
+    lateness_p99_ms: float | None
+    lateness_samples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
+        data = asdict(self)
+        until = self.paused_until
+        data["paused_until"] = None if until is None else until.isoformat(timespec="seconds")
+        return data
+
+
+def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]:
+    """The status of each of ``queues``, in that order, as their backends count them."""
+    found = []
+    for queue in queues:
+        counts = get_backend(queue, settings=settings).counts(queue)
+        lateness = counts.recent_lateness
+        until = counts.paused_until
+        found.append(
+            QueueStatus(
+                queue=queue,
+                backend=settings.backend_path(queue),
+                ready=counts.ready,
+                delayed=counts.delayed,
+                in_flight=counts.in_flight,
+                dead=counts.dead,
+                paused_until=None if until is None else to_datetime(until),
+                lateness_p50_ms=_ms(percentile(lateness, 0.5)),
+                lateness_p99_ms=_ms(percentile(lateness, 0.99)),
+                lateness_samples=len(lateness),
+            )
+        )
+    return found
+
+
+def dead_letters(settings: Settings, queue: str, *, limit: int) -> list[DeadLetter]:
+    """The newest ``limit`` dead letters of ``queue``, newest first.
+
+    Raises:
+        UnsupportedOperation: the queue's backend keeps no dead letters.
+    """
+    return get_backend(queue, settings=settings).dead_letters(queue, limit=limit)
+
+
+def dead_letter_data(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter as JSON-ready data, with its failure and raw payload."""
+    died_at = to_datetime(letter.died_at).isoformat(timespec="seconds")
+    return {
+        "id": letter.job.id,
+        "task": letter.job.task,
+        "queue": letter.job.queue,
+        "attempt": letter.job.attempt,
+        "max_attempts": letter.job.max_attempts,
+        "died_at": died_at,
+        "failure": letter.failure.to_dict(),
+        "args": list(letter.job.args),
+        "kwargs": dict(letter.job.kwargs),
+        "raw": letter.raw,
+    }
+
+
+def failure_summary(failure: JobFailure) -> str:
+    """One line: the exception's class name and the first line of its message."""
+    kind = failure.exception_type.rsplit(".", 1)[-1]
+    first_line = (failure.message.splitlines() or [""])[0]
+    return f"{kind}: {first_line}" if first_line else kind
