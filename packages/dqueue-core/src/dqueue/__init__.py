@@ -19,6 +19,7 @@ from .backends.base import DeadLetter, JobResult, JobStatus, QueueCounts
 from .clock import SYSTEM_CLOCK, Clock, ManualClock
 from .enqueueing import bulk_enqueue
 from .errors import (
+    Aborted,
     BackendError,
     BackendUnavailable,
     ConfigurationError,
@@ -26,13 +27,18 @@ from .errors import (
     DQueueError,
     EncodeError,
     InvalidTask,
+    InvalidTime,
+    JobFailed,
     JobNotFound,
     JobTimeout,
     LeaseLost,
+    ResultTimeout,
     Retry,
     SerializationError,
     TaskNotRegistered,
+    UnknownQueue,
     UnsupportedOperation,
+    UsageError,
 )
 from .execution import current_job
 from .handle import JobHandle
@@ -45,6 +51,7 @@ from .task import Task, TaskOptions, task
 __all__ = [
     "REGISTRY",
     "SYSTEM_CLOCK",
+    "Aborted",
     "Backend",
     "BackendError",
     "BackendUnavailable",
@@ -55,7 +62,9 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "InvalidTask",
+    "InvalidTime",
     "Job",
+    "JobFailed",
     "JobFailure",
     "JobHandle",
     "JobNotFound",
@@ -67,13 +76,16 @@ __all__ = [
     "Message",
     "MessageQueue",
     "QueueCounts",
+    "ResultTimeout",
     "Retry",
     "SerializationError",
     "Settings",
     "Task",
     "TaskNotRegistered",
     "TaskOptions",
+    "UnknownQueue",
     "UnsupportedOperation",
+    "UsageError",
     "__version__",
     "bulk_enqueue",
     "configure",
