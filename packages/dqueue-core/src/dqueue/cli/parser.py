@@ -8,8 +8,9 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..errors import UsageError
+from ..ops.plans import PlanOptions
 
-__all__ = ["UsageError", "build_parser", "positive_int", "tcp_port"]
+__all__ = ["add_plan_options", "build_parser", "plan_options", "positive_int", "tcp_port"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -106,7 +107,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         return sub
 
     runner = command("runner", "run this machine's share of the worker pool")
-    _add_plan_options(runner)
+    add_plan_options(runner)
 
     worker = command("worker", "run one worker in the foreground")
     worker.add_argument("queue", help="the queue to serve")
@@ -127,7 +128,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     )
 
     configuration = command("configuration", "show what a runner here would run")
-    _add_plan_options(configuration)
+    add_plan_options(configuration)
     configuration.add_argument("--json", action="store_true", help="print JSON")
 
     status = command("status", "show jobs per state, pauses and lateness of queues")
@@ -198,7 +199,8 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+def add_plan_options(parser: argparse.ArgumentParser) -> None:
+    """The runner's options, for ``dqueue runner`` and ``manage.py queue_runner`` alike."""
     parser.add_argument(
         "--machine",
         type=positive_int,
@@ -215,4 +217,15 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--only-queue", metavar="QUEUE", help="run only this queue's share of the pool"
+    )
+
+
+def plan_options(values: Mapping[str, Any]) -> PlanOptions:
+    """The :func:`add_plan_options` values (and ``config``) of parsed arguments."""
+    return PlanOptions(
+        machine=values.get("machine"),
+        machines=values.get("of"),
+        exact=bool(values.get("exact_configuration")),
+        only_queue=values.get("only_queue"),
+        config=values.get("config"),
     )

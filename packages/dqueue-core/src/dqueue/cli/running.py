@@ -18,6 +18,7 @@ from ..services import Service
 from ..settings import Settings
 from ..worker import Worker
 from ..worker_metrics import worker_metrics_served
+from .parser import plan_options
 
 if TYPE_CHECKING:
     from ..pool import RunnerPlan
@@ -65,15 +66,8 @@ def cron_services(settings: Settings, *, exact: bool) -> list[Service]:
 
 def plan_from_args(args: argparse.Namespace, settings: Settings) -> RunnerPlan:
     """Check the runner options (one clear line for a bad combination) and plan the slots."""
-    options = ops.PlanOptions(
-        machine=args.machine,
-        machines=args.of,
-        exact=args.exact_configuration,
-        only_queue=args.only_queue,
-        config=args.config,
-    )
     extra = [] if args.exact_configuration else extra_queues(settings)
-    return ops.plan(settings, options, extra_queues=extra)
+    return ops.plan(settings, plan_options(vars(args)), extra_queues=extra)
 
 
 def _passthrough(args: argparse.Namespace) -> list[str]:

@@ -8,8 +8,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dqueue import ops
-from dqueue.cli.parser import positive_int
+from dqueue.cli.parser import plan_options
 from dqueue.errors import DQueueError
 from dqueue.logs import configure_logging
 from dqueue.settings import Settings, get_settings
@@ -21,7 +20,6 @@ from ..queues import check_queue
 __all__ = [
     "DQueueCommand",
     "QueueCommand",
-    "add_plan_arguments",
     "plan_from_options",
 ]
 
@@ -101,44 +99,9 @@ class QueueCommand(DQueueCommand):
         parser.add_argument("queue", help="the queue's name")
 
 
-def add_plan_arguments(parser: CommandParser) -> None:
-    """``--machine N --of M``, ``--exact-configuration``, ``--only-queue Q``."""
-    parser.add_argument(
-        "--machine",
-        type=positive_int,
-        metavar="N",
-        help="this machine's number in the pool, 1 to M (1)",
-    )
-    parser.add_argument(
-        "--of",
-        dest="machines",
-        type=positive_int,
-        metavar="M",
-        help="how many machines share the pool (1)",
-    )
-    parser.add_argument(
-        "--exact-configuration",
-        dest="exact",
-        action="store_true",
-        help="run the --config file's DQUEUE_WORKERS exactly, here, and no cron",
-    )
-    parser.add_argument(
-        "--only-queue", metavar="QUEUE", help="run only this queue's share of the pool"
-    )
-
-
 def plan_from_options(settings: Settings, options: dict[str, Any]) -> DjangoPlan:
     """The plan that the plan arguments ask for (see :func:`dqueue_django.planning.plan`)."""
-    return plan(
-        settings,
-        ops.PlanOptions(
-            machine=options.get("machine"),
-            machines=options.get("machines"),
-            exact=bool(options.get("exact")),
-            only_queue=options.get("only_queue"),
-            config=options.get("config"),
-        ),
-    )
+    return plan(settings, plan_options(options))
 
 
 def ensure_logging(settings: Settings) -> None:

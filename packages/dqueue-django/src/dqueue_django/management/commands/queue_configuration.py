@@ -7,12 +7,13 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from dqueue.cli.parser import add_plan_options
 from dqueue.settings import Settings
 from dqueue.status import configuration_data, render_configuration
 from dqueue_cron.integration import describe_entries
 
 from ...cron_files import cron_entries
-from ..base import DQueueCommand, add_plan_arguments, plan_from_options
+from ..base import DQueueCommand, plan_from_options
 
 
 class Command(DQueueCommand):
@@ -26,7 +27,7 @@ class Command(DQueueCommand):
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add the pool options and ``--json``."""
-        add_plan_arguments(parser)
+        add_plan_options(parser)
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def run(self, settings: Settings, /, **options: Any) -> None:

@@ -7,13 +7,14 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from dqueue.cli.parser import add_plan_options
 from dqueue.runner import Runner
 from dqueue.settings import Settings
 from dqueue_cron.integration import services_for
 
 from ...planning import worker_command
 from ...relay import OutboxRelay
-from ..base import DQueueCommand, add_plan_arguments, ensure_logging, plan_from_options
+from ..base import DQueueCommand, ensure_logging, plan_from_options
 
 
 class Command(DQueueCommand):
@@ -29,7 +30,7 @@ class Command(DQueueCommand):
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add the pool options and ``--touchfile``."""
-        add_plan_arguments(parser)
+        add_plan_options(parser)
         parser.add_argument(
             "--touchfile",
             "--touch-file",
