@@ -128,19 +128,6 @@ def _jobs(count: int, max_delay_s: float, effects: str, rng: random.Random) -> l
     return jobs
 
 
-def _progress(out: TextIO, backend: Backend, effects: str, total: int, final: bool) -> str:
-    counts = backend.counts(QUEUE)
-    done = _succeeded(effects)
-    line = (
-        f"done {done}/{total}  waiting {counts.ready}  delayed {counts.delayed}  "
-        f"running {counts.in_flight}  dead {counts.dead}"
-    )
-    if out.isatty():
-        out.write("\r" + line.ljust(78) + ("\n" if final else ""))
-        out.flush()
-    return line
-
-
 def _succeeded(effects: str) -> int:
     row = (
         demo_tasks.connect_effects(effects)
@@ -265,12 +252,23 @@ def run_demo(
 def _wait_until_done(
     stream: TextIO, backend: Backend, effects: str, jobs: int, deadline: float
 ) -> bool:
+    """Show progress until the queue is empty (``True``) or the deadline passes (``False``).
+
+    On a terminal the progress line is rewritten in place; elsewhere one line is printed every
+    few seconds, and a last one when done.
+    """
     last_line_at = time.monotonic()
     while time.monotonic() < deadline:
         counts = backend.counts(QUEUE)
         done = counts.total == 0
-        line = _progress(stream, backend, effects, jobs, final=done)
-        if not stream.isatty() and (done or time.monotonic() - last_line_at >= _PROGRESS_EVERY_S):
+        line = (
+            f"done {_succeeded(effects)}/{jobs}  waiting {counts.ready}  delayed {counts.delayed}"
+            f"  running {counts.in_flight}  dead {counts.dead}"
+        )
+        if stream.isatty():
+            stream.write("\r" + line.ljust(78) + ("\n" if done else ""))
+            stream.flush()
+        elif done or time.monotonic() - last_line_at >= _PROGRESS_EVERY_S:
             print(line, file=stream)
             last_line_at = time.monotonic()
         if done:

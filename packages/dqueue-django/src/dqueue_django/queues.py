@@ -59,8 +59,8 @@ def used_queues(settings: Settings, *, with_cron: bool = True) -> set[str]:
 
 def pool_counts(settings: Settings, *, with_cron: bool = True) -> dict[str, int]:
     """Workers of every queue in the whole pool (``DQUEUE_WORKERS`` plus implied queues)."""
-    return queue_counts(settings, sorted(used_queues(settings, with_cron=with_cron)),
-                        registry=TaskRegistry())  # fmt: skip
+    used = sorted(used_queues(settings, with_cron=with_cron))
+    return queue_counts(settings, used, registry=TaskRegistry())
 
 
 def list_queues(settings: Settings, *, keep_going: bool = False) -> ops.QueueListing:
