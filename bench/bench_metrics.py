@@ -18,9 +18,9 @@ from dqueue import task
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.memory import MemoryBackend
 from dqueue.job import Job, new_job_id
+from dqueue.metrics import WorkerMetrics
 from dqueue.settings import Settings
 from dqueue.worker import Worker
-from dqueue.worker_metrics import WorkerMetrics
 
 QUEUE = "bench"
 
@@ -44,9 +44,9 @@ def per_job_calls(rounds: int) -> float:
     batch = [outcome]
 
     def one_job() -> None:
-        metrics.job_started()
+        metrics.job_started(outcome.job)
         metrics.job_finished(outcome)
-        metrics.settled(batch)
+        metrics.settled(batch, (), ())
 
     return min(timeit.repeat(one_job, number=rounds, repeat=5)) / rounds
 

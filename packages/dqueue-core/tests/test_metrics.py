@@ -1,83 +1,74 @@
-"""The Prometheus text exposition format of dqueue.metrics, checked by an independent parser."""
+"""A worker's metrics in the text exposition format, checked by an independent parser."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from dqueue.metrics import (
-    CONTENT_TYPE,
-    DURATION_BUCKETS,
-    LATENESS_BUCKETS,
-    Counter,
-    Gauge,
-    Histogram,
-    LabelCap,
-    format_value,
-    render,
-)
+from dqueue import task
+from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.job import Job, new_job_id
 
 from .prometheus_text import parse, value
 
-# -- tests ---------------------------------------------------------------------------------------
+pytest.importorskip("prometheus_client")
+
+from dqueue.exposition import metrics_route  # noqa: E402
+from dqueue.metrics import (  # noqa: E402
+    DURATION_BUCKETS,
+    LATENESS_BUCKETS,
+    LabelCap,
+    WorkerMetrics,
+)
 
 
-def test_a_counter_renders_help_type_and_one_sample_per_label_set() -> None:
-    jobs = Counter("dqueue_jobs_total", "Jobs settled.", ("queue", "outcome"))
-    jobs.inc(("mail", "succeeded"))
-    jobs.inc(("mail", "succeeded"))
-    jobs.inc(("mail", "dead"), 3)
-    [family] = parse(render([jobs])).values()
-    assert (family.help, family.kind) == ("Jobs settled.", "counter")
-    assert value(family, "dqueue_jobs_total", queue="mail", outcome="succeeded") == 2
-    assert value(family, "dqueue_jobs_total", queue="mail", outcome="dead") == 3
+@task(queue="m")
+def noop() -> None:
+    pass
 
 
-def test_label_values_with_quotes_backslashes_and_newlines_are_escaped() -> None:
-    gauge = Gauge("weird", "Label values from users.", ("name",))
-    nasty = 'a "quoted" C:\\path\nsecond line'
-    gauge.set((nasty,), 1)
-    text = render([gauge])
-    assert 'name="a \\"quoted\\" C:\\\\path\\nsecond line"' in text
-    [family] = parse(text).values()
-    assert family.samples == [("weird", {"name": nasty}, 1.0)]
+def ran(seconds: float, *, late_s: float = 0.0, task_name: str = noop.name) -> Outcome:
+    job = Job(id=new_job_id(), task=task_name, queue="m", enqueued_at=0.0)
+    started = late_s
+    return Outcome(job=job, kind=OutcomeKind.ACK, started_at=started, finished_at=started + seconds)
 
 
-def test_help_text_escapes_backslashes_and_newlines() -> None:
-    gauge = Gauge("g", "first line\nsecond \\ line")
-    gauge.set((), 0)
-    text = render([gauge])
-    assert text.startswith("# HELP g first line\\nsecond \\\\ line\n# TYPE g gauge\n")
-    assert parse(text)["g"].help == "first line\nsecond \\ line"
-
-
-def test_histogram_buckets_are_cumulative_and_end_with_inf_sum_and_count() -> None:
-    histogram = Histogram("took_seconds", "Run time.", ("queue",), (0.1, 1.0, 10.0))
-    child = histogram.child(("q",))
-    for seconds in (0.05, 0.1, 0.5, 2.0, 2.0, 99.0):
-        child.observe(seconds)
-    [family] = parse(render([histogram])).values()
+def test_duration_buckets_are_cumulative_and_end_with_inf_sum_and_count() -> None:
+    metrics = WorkerMetrics("m")
+    for seconds in (0.0005, 0.001, 0.5, 2.0, 2.0, 999.0):
+        metrics.job_finished(ran(seconds))
+    family = parse(metrics.render())["dqueue_job_duration_seconds"]
     assert family.kind == "histogram"
-    buckets = [(lbl["le"], v) for n, lbl, v in family.samples if n == "took_seconds_bucket"]
+    buckets = {lbl["le"]: v for n, lbl, v in family.samples if n.endswith("_bucket")}
     # A value equal to a bound counts in that bucket (le is "less than or equal").
-    assert buckets == [("0.1", 2), ("1.0", 3), ("10.0", 5), ("+Inf", 6)]
-    assert value(family, "took_seconds_sum", queue="q") == pytest.approx(103.65)
-    assert value(family, "took_seconds_count", queue="q") == 6
+    assert (buckets["0.001"], buckets["0.5"], buckets["2.5"], buckets["+Inf"]) == (2, 3, 5, 6)
+    assert buckets["600.0"] == 5
+    assert value(family, "dqueue_job_duration_seconds_sum", queue="m") == pytest.approx(1003.5015)
+    assert value(family, "dqueue_job_duration_seconds_count", queue="m") == 6
 
 
-def test_an_empty_histogram_child_renders_zero_in_every_bucket() -> None:
-    histogram = Histogram("h", "Nothing yet.", (), DURATION_BUCKETS)
-    histogram.child(())
-    [family] = parse(render([histogram])).values()
-    buckets = [v for n, _, v in family.samples if n == "h_bucket"]
-    assert buckets == [0] * (len(DURATION_BUCKETS) + 1)
-    assert value(family, "h_count") == 0
+def test_a_new_worker_renders_zero_in_every_bucket_and_every_store_operation() -> None:
+    families = parse(WorkerMetrics("m").render())
+    lateness = families["dqueue_job_lateness_seconds"]
+    buckets = [v for n, _, v in lateness.samples if n.endswith("_bucket")]
+    assert buckets == [0] * (len(LATENESS_BUCKETS) + 1)
+    errors = families["dqueue_store_errors_total"]
+    assert sorted(lbl["operation"] for _, lbl, _ in errors.samples) == [
+        "recover",
+        "renew",
+        "reserve",
+        "settle",
+    ]
+    assert value(families["dqueue_worker_busy"], "dqueue_worker_busy", queue="m") == 0
 
 
-def test_histogram_buckets_must_increase() -> None:
-    with pytest.raises(ValueError, match="increasing"):
-        Histogram("h", "Bad.", (), (1.0, 0.5))
+def test_task_names_with_quotes_backslashes_and_newlines_are_escaped() -> None:
+    nasty = 'a "quoted" C:\\path\nsecond line'
+    metrics = WorkerMetrics("m")
+    metrics.settled([ran(0.1, task_name=nasty)], (), ())
+    text = metrics.render()
+    assert 'task="a \\"quoted\\" C:\\\\path\\nsecond line"' in text
+    family = parse(text)["dqueue_jobs_total"]
+    assert value(family, "dqueue_jobs_total", queue="m", task=nasty, outcome="succeeded") == 1
 
 
 def test_duration_buckets_span_a_millisecond_to_ten_minutes() -> None:
@@ -87,31 +78,18 @@ def test_duration_buckets_span_a_millisecond_to_ten_minutes() -> None:
     assert list(DURATION_BUCKETS) == sorted(set(DURATION_BUCKETS))
 
 
-def test_special_values_render_as_prometheus_spells_them() -> None:
-    assert [format_value(v) for v in (3, 2.0, 0.25, math.inf, -math.inf)] == [
-        "3",
-        "2",
-        "0.25",
-        "+Inf",
-        "-Inf",
+def test_families_render_in_order_each_under_its_own_help_and_type() -> None:
+    families = parse(WorkerMetrics("m").render())
+    assert list(families) == [
+        "dqueue_jobs_total",
+        "dqueue_job_duration_seconds",
+        "dqueue_job_lateness_seconds",
+        "dqueue_worker_busy",
+        "dqueue_store_errors_total",
     ]
-    assert format_value(math.nan) == "NaN"
-
-
-def test_several_families_render_in_order_each_under_its_own_header() -> None:
-    first = Gauge("first", "One.")
-    first.set((), 1)
-    second = Counter("second_total", "Two.", ("x",))
-    second.inc(("y",))
-    families = parse(render([first, second]))
-    assert list(families) == ["first", "second_total"]
-    assert families["second_total"].samples == [("second_total", {"x": "y"}, 1.0)]
-
-
-def test_a_gauge_refuses_the_wrong_number_of_label_values() -> None:
-    gauge = Gauge("g", "Help.", ("queue",))
-    with pytest.raises(ValueError, match="labels"):
-        gauge.set(("a", "b"), 1)
+    kinds = [family.kind for family in families.values()]
+    assert kinds == ["counter", "histogram", "histogram", "gauge", "counter"]
+    assert families["dqueue_worker_busy"].help == "1 while this worker runs a job."
 
 
 def test_label_cap_folds_values_past_the_limit_into_other() -> None:
@@ -119,5 +97,8 @@ def test_label_cap_folds_values_past_the_limit_into_other() -> None:
     assert [cap(name) for name in ("a", "b", "c", "a", "d")] == ["a", "b", "other", "a", "other"]
 
 
-def test_content_type_is_the_text_format_version_0_0_4() -> None:
-    assert CONTENT_TYPE.startswith("text/plain; version=0.0.4")
+def test_metrics_are_served_in_the_text_format_version_0_0_4() -> None:
+    response = metrics_route(WorkerMetrics("m").registry)()
+    assert response.status == 200
+    assert response.content_type.startswith("text/plain; version=0.0.4")
+    assert "dqueue_jobs_total" in parse(response.body.decode())

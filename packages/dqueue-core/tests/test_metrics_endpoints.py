@@ -1,4 +1,7 @@
-"""Worker and runner metrics, /worker_config and /healthz, over real HTTP and real stores."""
+"""Worker and runner metrics, /worker_config and /healthz, over real HTTP and real stores.
+
+The HTTP server itself, the ports and the settings: ``test_exposition.py``.
+"""
 
 from __future__ import annotations
 
@@ -22,19 +25,21 @@ from dqueue import task
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
-from dqueue.cli import main
 from dqueue.clock import ManualClock
-from dqueue.errors import BackendUnavailable, ConfigurationError
-from dqueue.exposition import Response, start_server
+from dqueue.errors import BackendUnavailable
+from dqueue.exposition import worker_metrics_served
 from dqueue.job import Job, new_job_id
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
-from dqueue.runner_metrics import RunnerMetrics, check_metrics_ports, worker_metrics_ports
 from dqueue.settings import Settings
 from dqueue.worker import Worker
-from dqueue.worker_metrics import WorkerMetrics, worker_metrics_served
 
 from .prometheus_text import Family, parse, value
+
+pytest.importorskip("prometheus_client")
+
+from dqueue.metrics import WorkerMetrics  # noqa: E402
+from dqueue.runner_metrics import RunnerMetrics  # noqa: E402
 
 QUEUE = "metered"
 SLEEPER = [sys.executable, "-c", "import time\nwhile True: time.sleep(0.05)"]
@@ -61,7 +66,8 @@ BUSY_SEEN: list[float] = []
 
 @task(queue=QUEUE, max_attempts=1)
 def reads_busy() -> None:
-    BUSY_SEEN.append(BUSY_PROBE[0].busy.get((QUEUE,)))
+    busy = parse(BUSY_PROBE[0].render())["dqueue_worker_busy"]
+    BUSY_SEEN.append(value(busy, "dqueue_worker_busy", queue=QUEUE))
 
 
 def make_job(fn: Any, *args: Any, clock: ManualClock, **fields: Any) -> Job:
@@ -271,16 +277,16 @@ def test_worker_metrics_are_served_over_http_in_the_text_format(port: int) -> No
 
 
 def test_the_port_is_free_again_once_the_worker_stops(port: int) -> None:
+    url = f"http://127.0.0.1:{port}/metrics"
     with worker_metrics_served(Settings(), QUEUE, 1, port) as metrics:
         assert metrics is not None
+        assert get(url)[0] == 200
+    with pytest.raises(OSError):
+        get(url)
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
-
-
-def test_a_worker_without_a_port_runs_without_metrics() -> None:
-    with worker_metrics_served(Settings(), QUEUE, 1, None) as metrics:
-        assert metrics is None
+        assert probe.getsockname()[1] == port
 
 
 def test_a_taken_port_is_one_error_and_the_worker_carries_on_without_metrics(
@@ -298,32 +304,6 @@ def test_a_taken_port_is_one_error_and_the_worker_carries_on_without_metrics(
     assert len(errors) == 1
     assert errors[0].levelno == logging.ERROR
     assert f"worker {QUEUE}/3 metrics on 127.0.0.1:{port}" in errors[0].getMessage()
-
-
-def test_unknown_paths_are_404_and_head_has_no_body(port: int) -> None:
-    server = start_server("127.0.0.1", port, {"/ping": lambda: Response.text("pong\n")}, what="t")
-    assert server is not None
-    try:
-        assert get(f"http://127.0.0.1:{port}/ping?x=1")[::2] == (200, "pong\n")
-        status, _, body = get(f"http://127.0.0.1:{port}/nope")
-        assert (status, "/ping" in body) == (404, True)
-        assert get(f"http://127.0.0.1:{port}/ping", method="HEAD")[::2] == (200, "")
-    finally:
-        server.close()
-
-
-def test_a_route_that_raises_answers_500_and_the_server_keeps_serving(port: int) -> None:
-    def broken() -> Response:
-        raise RuntimeError("bug")
-
-    routes = {"/broken": broken, "/ok": lambda: Response.text("ok\n")}
-    server = start_server("127.0.0.1", port, routes, what="t")
-    assert server is not None
-    try:
-        assert get(f"http://127.0.0.1:{port}/broken")[0] == 500
-        assert get(f"http://127.0.0.1:{port}/ok")[0] == 200
-    finally:
-        server.close()
 
 
 # -- the runner's endpoints ----------------------------------------------------------------------
@@ -380,7 +360,7 @@ def test_runner_metrics_report_each_queue_from_the_store(tmp_path: Path) -> None
 
 
 def render_runner(metrics: RunnerMetrics) -> str:
-    return metrics.metrics().body.decode()
+    return metrics.routes()["/metrics"]().body.decode()
 
 
 def test_runner_metrics_give_lateness_quantiles_from_the_stores_samples(tmp_path: Path) -> None:
@@ -502,7 +482,7 @@ def test_health_is_503_naming_the_slots_whose_workers_are_not_running(tmp_path: 
 
 def test_worker_config_lists_each_worker_target_with_its_port(tmp_path: Path) -> None:
     settings = sqlite_settings(tmp_path, PROMETHEUS_START_PORT=9400)
-    targets = json.loads(RunnerMetrics(idle_runner(settings)).worker_config().body)
+    targets = json.loads(RunnerMetrics(idle_runner(settings)).routes()["/worker_config"]().body)
     assert targets == [
         {"targets": ["127.0.0.1:9401"],
          "labels": {"dqueue_worker_queue": QUEUE, "dqueue_worker_slot": "1"}},
@@ -517,16 +497,6 @@ def test_worker_config_names_this_host_when_listening_on_every_address(tmp_path:
     settings = sqlite_settings(tmp_path, PROMETHEUS_ADDRESS="0.0.0.0")
     [first, *_] = RunnerMetrics(idle_runner(settings)).worker_targets()
     assert first["targets"] == [f"{socket.gethostname()}:9301"]
-
-
-def test_worker_ports_follow_the_start_port_from_one() -> None:
-    ports = worker_metrics_ports(Settings(PROMETHEUS_START_PORT=9300), SLOTS)
-    assert list(ports.values()) == [9301, 9302, 9303]
-
-
-def test_a_start_port_without_room_for_every_worker_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_START_PORT"):
-        check_metrics_ports(Settings(PROMETHEUS_START_PORT=65534), SLOTS)
 
 
 RECORDER = """
@@ -615,37 +585,3 @@ def _answers(url: str, status: int) -> bool:
         return get(url)[0] == status
     except OSError:
         return False
-
-
-# -- settings and options ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "q-1.lan"])
-def test_prometheus_address_accepts_ip_addresses_and_host_names(address: str) -> None:
-    assert address == Settings(PROMETHEUS_ADDRESS=address).PROMETHEUS_ADDRESS
-
-
-@pytest.mark.parametrize("address", ["", "two words", "http://host", "host:9300"])
-def test_prometheus_address_refuses_what_cannot_be_listened_on(address: str) -> None:
-    with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_ADDRESS"):
-        Settings(PROMETHEUS_ADDRESS=address)
-
-
-@pytest.mark.parametrize("port", [0, 65536, -1])
-def test_prometheus_start_port_must_be_a_tcp_port(port: int) -> None:
-    with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_START_PORT"):
-        Settings(PROMETHEUS_START_PORT=port)
-
-
-def test_metrics_are_off_by_default_on_loopback() -> None:
-    settings = Settings()
-    assert (settings.ENABLE_PROMETHEUS, settings.PROMETHEUS_ADDRESS) == (False, "127.0.0.1")
-
-
-def test_dqueue_worker_refuses_a_metrics_port_that_is_not_a_tcp_port(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main(["worker", QUEUE, "--metrics-port", "70000"]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1
-    assert "--metrics-port: must be a TCP port" in error

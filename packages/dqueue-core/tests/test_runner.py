@@ -211,11 +211,27 @@ def test_runner_refuses_a_bad_backend_before_starting_any_worker(tmp_path: Path)
     assert runner.start_counts() == {SLOTS[0]: 0, SLOTS[1]: 0}
 
 
-def test_the_sqlite_backend_can_serve_worker_processes(tmp_path: Path) -> None:
+def test_the_sqlite_backend_can_serve_worker_processes_and_is_reachable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(
         BACKEND="dqueue.backends.sqlite.SQLiteBackend", SQLITE_PATH=str(tmp_path / "q.sqlite3")
     )
-    check_backends(settings, ["default"])  # no error
+    with caplog.at_level(logging.WARNING, logger="dqueue.runner"):
+        assert check_backends(settings, ["default"]) is None
+    assert caplog.records == []
+
+
+def test_an_unreachable_store_is_a_warning_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        BACKEND="dqueue.backends.sqlite.SQLiteBackend",
+        SQLITE_PATH=str(tmp_path / "missing" / "q.sqlite3"),
+    )
+    with caplog.at_level(logging.WARNING, logger="dqueue.runner"):
+        check_backends(settings, ["default"])
+    assert "the store of queue 'default' is unreachable" in caplog.text
 
 
 def test_python_worker_command_runs_the_dqueue_cli_worker() -> None:

@@ -5,7 +5,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from dqueue.backends.memory import MemoryBackend
 from dqueue.backoff import Backoff
 from dqueue.clock import SYSTEM_CLOCK, Clock, ManualClock
 from dqueue.errors import BackendUnavailable, JobTimeout, Retry
+from dqueue.hooks import WorkerHooks
 from dqueue.job import Job, new_job_id
 from dqueue.prefetch import AdaptivePrefetch
 from dqueue.proctitle import get_process_title
@@ -91,7 +92,7 @@ def title_now() -> None:
     RAN.append(get_process_title())
 
 
-BACKENDS: dict[str, tuple[MemoryBackend, ManualClock]] = {}
+BACKENDS: dict[str, tuple[Any, ManualClock]] = {}
 
 
 def make_job(fn: Any, *args: Any, clock: Clock = SYSTEM_CLOCK, **options: Any) -> Job:
@@ -368,12 +369,50 @@ def test_touch_file_is_not_touched_after_a_failure(tmp_path: Path) -> None:
     assert not (tmp_path / "ok.work").exists()
 
 
-def test_leases_of_a_long_job_are_renewed_so_it_runs_once() -> None:
-    backend = MemoryBackend(settings_for(LEASE_SECONDS=0.3))
-    backend.enqueue(make_job(sleep_for, 1.0, max_attempts=3))
-    worker = burst_worker(backend)
-    worker.run()
-    assert RAN == [1.0]
+class RenewSpy(MemoryBackend):
+    """A memory store that tells a waiting task of each lease renewal of the worker."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renewed = threading.Condition()
+        self.renewals = 0
+        self.lost: list[str] = []
+
+    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
+        lost = super().renew(job_ids, worker_id=worker_id)
+        with self.renewed:
+            self.renewals += 1
+            self.lost += lost
+            self.renewed.notify_all()
+        return lost
+
+    def next_renewal(self) -> None:
+        with self.renewed:
+            seen = self.renewals
+            assert self.renewed.wait_for(lambda: self.renewals > seen, timeout=30)
+
+
+@task(queue="work")
+def outlive_own_lease(backend_key: str) -> None:
+    # Lives five lease-fifths of manual time past its start, waiting for a renewal after each.
+    backend, clock = BACKENDS[backend_key]
+    for _ in range(5):
+        backend.next_renewal()
+        clock.advance(backend.settings.LEASE_SECONDS * 2 / 3)
+    assert backend.recover() == 0  # another worker's recovery finds the lease alive
+    RAN.append("ran")
+
+
+def test_leases_of_a_long_job_are_renewed_so_it_runs_once(clock: ManualClock) -> None:
+    # Renewals come every LEASE_SECONDS / 3 of real time; the lease runs on the manual clock.
+    backend = RenewSpy(settings_for(LEASE_SECONDS=0.3), clock=clock)
+    BACKENDS["renewed"] = (backend, clock)
+    backend.enqueue(make_job(outlive_own_lease, "renewed", clock=clock, max_attempts=3))
+    started = clock.time()
+    burst_worker(backend, clock).run()
+    assert clock.time() - started > 3 * backend.settings.LEASE_SECONDS
+    assert RAN == ["ran"]
+    assert backend.lost == []
     assert backend.counts("work").total == 0
 
 
@@ -408,6 +447,50 @@ def test_middleware_hooks_run_around_each_job(backend: MemoryBackend, clock: Man
     worker = burst_worker(backend, clock, middleware=[Spy()], worker_id="w-1")
     worker.run()
     assert seen == ["job:work:w-1", "result:7"]
+
+
+class Recorder(WorkerHooks):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def job_started(self, job: Job) -> None:
+        self.events.append(f"started {job.args[0]}")
+
+    def job_finished(self, outcome: Outcome) -> None:
+        self.events.append(f"finished {outcome.kind.name}")
+
+    def settled(
+        self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]
+    ) -> None:
+        self.events.append(f"settled {len(outcomes)}")
+
+
+def test_hooks_see_each_job_start_finish_and_settle(
+    backend: MemoryBackend, clock: ManualClock
+) -> None:
+    backend.enqueue_many([make_job(record, n, clock=clock) for n in range(2)])
+    hook = Recorder()
+    burst_worker(backend, clock, hooks=[hook]).run()
+    # The first batch is one job; the second, prefetched once the first was fast, the other.
+    assert hook.events == [
+        "started 0",
+        "finished ACK",
+        "settled 1",
+        "started 1",
+        "finished ACK",
+        "settled 1",
+    ]
+
+
+def test_a_removed_hook_is_called_no_more(backend: MemoryBackend, clock: ManualClock) -> None:
+    backend.enqueue(make_job(record, 1, clock=clock))
+    worker = burst_worker(backend, clock)
+    kept, removed = Recorder(), Recorder()
+    worker.add_hook(kept)
+    remove = worker.add_hook(removed)
+    remove()
+    worker.run()
+    assert (kept.events, removed.events) == (["started 1", "finished ACK", "settled 1"], [])
 
 
 def test_process_title_names_the_running_task_and_job_but_not_arguments(

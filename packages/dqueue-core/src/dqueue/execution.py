@@ -9,7 +9,6 @@ and jitter, or the dead letters.
 from __future__ import annotations
 
 import contextvars
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .backends.base import Outcome, OutcomeKind
 from .errors import JobTimeout, Retry, TaskNotRegistered
 from .job import Job, JobFailure, check_json_value
+from .middleware import Middleware, MiddlewareChain
 from .registry import REGISTRY, TaskRegistry
 from .settings import Settings
 
@@ -33,9 +33,8 @@ __all__ = [
     "current_job",
     "decide",
     "execute",
+    "failed_execution",
 ]
-
-_logger = logging.getLogger("dqueue.execution")
 
 #: ``(task, job, call) -> result``: wraps the call of a task (dqueue-django adds
 #: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
@@ -90,53 +89,37 @@ class Execution:
         return self.finished_at - self.started_at
 
 
-def _call_hooks(middleware: Sequence[object], hook: str, *args: Any) -> None:
-    for item in middleware:
-        method = getattr(item, hook, None)
-        if method is None:
-            continue
-        try:
-            method(*args)
-        except Exception:
-            _logger.exception("middleware %s.%s raised; ignored", type(item).__name__, hook)
-
-
 def execute(
     job: Job,
     *,
     worker_id: str,
-    middleware: Sequence[object] = (),
+    middleware: MiddlewareChain | Sequence[Middleware] = (),
     registry: TaskRegistry = REGISTRY,
     now: Callable[[], float] = time.time,
 ) -> Execution:
     """Run ``job`` once and report what happened; only ``BaseException``s escape.
 
     A task that is not registered, or whose module fails to import, is a failure like any
-    other (and :func:`decide` sends it straight to the dead letters).
+    other (and :func:`decide` sends it straight to the dead letters). A worker passes a
+    :class:`~dqueue.middleware.MiddlewareChain` built once, so that a run looks nothing up.
     """
+    chain = MiddlewareChain.of(middleware)
     started = now()
     task: Task[Any, Any] | None = None
     try:
         task = registry.resolve(job.task)
-        for item in middleware:
-            hook = getattr(item, "process_job", None)
-            if hook is not None:
-                hook(job, job.queue, worker_id)
+        for before in chain.before:
+            before(job, job.queue, worker_id)
         result = _call(task, job)
         if job.result_ttl is not None:
             check_json_value(result, where=f"the return value of {job.task}")
     except Exception as exc:
         finished = now()
         failure = JobFailure.from_exception(exc, at=finished, attempt=job.attempt)
-        _call_hooks(
-            list(reversed(middleware)),
-            "process_exception",
-            job,
-            finished - started,
-            type(exc),
-            exc,
-            exc.__traceback__,
-        )
+        if chain.on_exception:
+            chain.notify(
+                chain.on_exception, job, finished - started, type(exc), exc, exc.__traceback__
+            )
         return Execution(
             job=job,
             started_at=started,
@@ -146,8 +129,21 @@ def execute(
             task=task,
         )
     finished = now()
-    _call_hooks(list(reversed(middleware)), "process_result", job, result, finished - started)
+    if chain.on_result:
+        chain.notify(chain.on_result, job, result, finished - started)
     return Execution(job=job, started_at=started, finished_at=finished, result=result, task=task)
+
+
+def failed_execution(job: Job, exc: BaseException, started: float, finished: float) -> Execution:
+    """The execution of ``job`` that ended in ``exc`` outside the task (a timeout, an exit)."""
+    return Execution(
+        job=job,
+        started_at=started,
+        finished_at=finished,
+        exception=exc,
+        failure=JobFailure.from_exception(exc, at=finished, attempt=job.attempt),
+        task=REGISTRY.get(job.task),
+    )
 
 
 def _call(task: Task[Any, Any], job: Job) -> Any:

@@ -1,40 +1,74 @@
-"""A small HTTP server for metrics and health endpoints, in daemon threads (stdlib only).
+"""Serving metrics and health endpoints over HTTP, in daemon threads.
 
 .. code-block:: python
 
     from dqueue.exposition import Response, start_server
 
-    routes = {"/metrics": lambda: Response.metrics(render_my_metrics())}
+    routes = {"/healthz": lambda: Response.json({"status": "ok"})}
     server = start_server("127.0.0.1", 9300, routes, what="runner metrics")
     ...
     if server is not None:
         server.close()
 
-A port that can't be bound is one error in the log and ``None``: the caller carries on without
-its endpoints, since a queue that stops because its metrics port is taken helps nobody. Each
-request is answered in its own daemon thread; a route must not raise (one that does gets a 500
-and a logged traceback). Only ``GET`` and ``HEAD`` are served, and the query string is ignored.
+A tiny WSGI app on :mod:`wsgiref` routes each path; ``/metrics`` is ``prometheus_client``'s text
+of a registry (:func:`metrics_route`). ``prometheus_client``'s own server answers every path with
+metrics, so it can't serve ``/worker_config`` and ``/healthz`` beside them. A port that can't be
+bound is one error in the log and ``None``: the caller carries on without its endpoints, since a
+queue that stops because its metrics port is taken helps nobody. A route that raises gets a 500
+and a logged traceback; an unknown path a 404 naming the known ones. The query string is ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import socket
 import socketserver
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from http import HTTPStatus
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from .metrics import CONTENT_TYPE
+from .errors import ConfigurationError
+from .settings import Settings
 
-__all__ = ["MetricsServer", "Response", "Route", "host_for_targets", "start_server"]
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+    from .metrics import WorkerMetrics
+
+__all__ = [
+    "MetricsServer",
+    "Response",
+    "Route",
+    "host_for_targets",
+    "metrics_route",
+    "require_prometheus",
+    "start_server",
+    "worker_metrics_served",
+]
 
 _logger = logging.getLogger("dqueue.metrics")
 
 _REQUEST_TIMEOUT_S: Final = 10.0  # a client that stalls mid-request doesn't hold a thread
+_TEXT_FORMAT: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def require_prometheus() -> ModuleType:
+    """``prometheus_client``, or a :class:`ConfigurationError` naming the extra to install."""
+    try:
+        return importlib.import_module("prometheus_client")
+    except ImportError as exc:
+        raise ConfigurationError(
+            "Prometheus metrics (DQUEUE_ENABLE_PROMETHEUS, --metrics-port) need prometheus_client:"
+            " pip install 'dqueue-core[prometheus]'"
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +78,6 @@ class Response:
     status: int
     body: bytes
     content_type: str
-
-    @classmethod
-    def metrics(cls, text: str) -> Response:
-        """A 200 with Prometheus text."""
-        return cls(200, text.encode(), CONTENT_TYPE)
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:
@@ -65,70 +94,68 @@ class Response:
 Route = Callable[[], Response]
 
 
-class _Server(ThreadingHTTPServer):
+def metrics_route(registry: Collector) -> Route:
+    """``/metrics``: the text exposition format (0.0.4) of ``registry``."""
+    from prometheus_client.exposition import generate_latest
+
+    return lambda: Response(200, generate_latest(registry), _TEXT_FORMAT)
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
-    routes: Mapping[str, Route] = {}
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can hang on a box without DNS.
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
 
 
 class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(WSGIRequestHandler):
     timeout = _REQUEST_TIMEOUT_S
-    server_version = "dqueue"
 
-    def do_GET(self) -> None:
-        self._answer(with_body=True)
+    def log_message(self, format: str, *args: Any) -> None:
+        _logger.debug("%s %s", self.address_string(), format % args)
 
-    def do_HEAD(self) -> None:
-        self._answer(with_body=False)
 
-    def _answer(self, *, with_body: bool) -> None:
-        path = self.path.split("?", 1)[0]
-        route = self.server.routes.get(path)
+def _app(routes: Mapping[str, Route]) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        route = routes.get(path)
         if route is None:
-            known = ", ".join(sorted(self.server.routes))
-            response = Response.text(f"not found; endpoints: {known}\n", status=404)
+            response = Response.text(f"not found; endpoints: {', '.join(sorted(routes))}\n", 404)
         else:
             try:
                 response = route()
             except Exception:
                 _logger.exception("endpoint %s failed", path)
                 response = Response.text("internal error\n", status=500)
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            if with_body:
-                self.wfile.write(response.body)
-        except OSError:
-            pass  # the scraper hung up; nothing to tell it
+        start_response(
+            f"{response.status} {HTTPStatus(response.status).phrase}",
+            [
+                ("Content-Type", response.content_type),
+                ("Content-Length", str(len(response.body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [response.body]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        _logger.debug("%s %s", self.address_string(), format % args)
+    return app
 
 
 class MetricsServer:
     """An HTTP server answering ``routes`` in a daemon thread; see :func:`start_server`."""
 
-    def __init__(self, address: str, port: int, routes: Mapping[str, Route], *, what: str):
+    def __init__(self, address: str, port: int, routes: Mapping[str, Route]) -> None:
         cls = _IPv6Server if ":" in address else _Server
-        self._server = cls((address, port), _Handler)
-        self._server.routes = dict(routes)
-        self.what = what
+        self._server = make_server(address, port, _app(routes), cls, _Handler)
         self.address = address
-        self.port = int(self._server.server_address[1])
+        self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.5},
@@ -171,7 +198,7 @@ def start_server(
         what: names the server in the log (``"worker mail/1 metrics"``).
     """
     try:
-        server = MetricsServer(address, port, routes, what=what)
+        server = MetricsServer(address, port, routes)
     except OSError as exc:
         _logger.error(
             "cannot serve %s on %s:%d (%s); carrying on without them "
@@ -184,3 +211,34 @@ def start_server(
         return None
     _logger.info("serving %s at %s (%s)", what, server.url, ", ".join(sorted(routes)))
     return server
+
+
+@contextlib.contextmanager
+def worker_metrics_served(
+    settings: Settings, queue: str, slot: int, port: int | None
+) -> Iterator[WorkerMetrics | None]:
+    """Serve a worker's ``/metrics`` on ``port`` for the block; yield its metrics hook.
+
+    Yields ``None`` (the worker runs without metrics, at no cost) when ``port`` is ``None``, or
+    when the port can't be bound (logged once as an error).
+
+    Raises:
+        ConfigurationError: a port is given and ``prometheus_client`` is not installed.
+    """
+    if port is None:
+        yield None
+        return
+    require_prometheus()
+    from .metrics import WorkerMetrics
+
+    metrics = WorkerMetrics(queue)
+    routes = {"/metrics": metrics_route(metrics.registry)}
+    what = f"worker {queue}/{slot} metrics"
+    server = start_server(settings.PROMETHEUS_ADDRESS, port, routes, what=what)
+    if server is None:
+        yield None
+        return
+    try:
+        yield metrics
+    finally:
+        server.close()

@@ -25,7 +25,7 @@ _logger = logging.getLogger("dqueue.worker")
 class LeaseKeeper:
     """Renews the leases of ``held()`` jobs and reports the lost ones to ``on_lost``.
 
-    ``on_error``, when given, is told of each failed store call: ``"renew"`` or ``"recover"``.
+    ``on_error`` is told of each failed store call: ``"renew"`` or ``"recover"``.
     """
 
     def __init__(
@@ -36,8 +36,8 @@ class LeaseKeeper:
         lease_s: float,
         held: Callable[[], Sequence[str]],
         on_lost: Callable[[Sequence[str]], None],
+        on_error: Callable[[str], None],
         rng: Callable[[], float] = random.random,
-        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.backend = backend
         self.worker_id = worker_id
@@ -45,12 +45,10 @@ class LeaseKeeper:
         self.recover_every_s = lease_s / 2
         self._held = held
         self._on_lost = on_lost
-        self._rng = rng
         self._on_error = on_error
+        self._rng = rng
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dqueue-leases", daemon=True)
-        self.renewals = 0
-        self.recovered = 0
 
     def start(self) -> None:
         """Start the thread."""
@@ -62,31 +60,26 @@ class LeaseKeeper:
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
 
-    def _next_recovery_in(self) -> float:
-        return self.recover_every_s * (0.5 + self._rng())
-
     def _loop(self) -> None:
-        until_recovery = self._next_recovery_in()
+        until_recovery = self.recover_every_s * (0.5 + self._rng())
         while not self._stop.wait(self.renew_every_s):
             self.renew_now()
             until_recovery -= self.renew_every_s
             if until_recovery <= 0:
                 self.recover_now()
-                until_recovery = self._next_recovery_in()
+                until_recovery = self.recover_every_s * (0.5 + self._rng())
 
     def renew_now(self) -> None:
         """Renew every held lease once; a store error is logged and retried next time."""
-        ids = list(self._held())
+        ids = self._held()
         if not ids:
             return
         try:
             lost = self.backend.renew(ids, worker_id=self.worker_id)
         except Exception as exc:
             _logger.warning("could not renew %d lease(s), will retry: %s", len(ids), exc)
-            if self._on_error is not None:
-                self._on_error("renew")
+            self._on_error("renew")
             return
-        self.renewals += 1
         if lost:
             self._on_lost(lost)
 
@@ -96,9 +89,7 @@ class LeaseKeeper:
             count = self.backend.recover()
         except Exception as exc:
             _logger.warning("could not recover expired leases, will retry: %s", exc)
-            if self._on_error is not None:
-                self._on_error("recover")
+            self._on_error("recover")
             return
-        self.recovered += count
         if count:
             _logger.info("recovered %d job(s) whose worker stopped renewing its lease", count)

@@ -1,232 +1,70 @@
-"""Counters, gauges and histograms, and the Prometheus text exposition format (0.0.4).
+"""A worker's Prometheus metrics: what it ran, how long it took, how late it started.
 
-Standard library only (dqueue-core depends on nothing): no ``prometheus_client``.
+Needs ``prometheus_client`` (``pip install 'dqueue-core[prometheus]'``), imported only once
+metrics are asked for. A worker given a metrics port serves
+(:func:`dqueue.exposition.worker_metrics_served`):
 
-.. code-block:: python
+- ``dqueue_jobs_total{queue,task,outcome}``: jobs settled in the store, ``outcome`` one of
+  ``succeeded``, ``retried``, ``dead``, ``released`` (prefetched, returned unstarted) and
+  ``lease_lost`` (its lease ran out first; another worker owns it now). Counted when the store
+  accepts the outcome, so a worker that dies before settling counts nothing it didn't record.
+- ``dqueue_job_duration_seconds{queue}`` and ``dqueue_job_lateness_seconds{queue}``: histograms
+  of run time and of start minus due time.
+- ``dqueue_worker_busy{queue}``: 1 while a job runs.
+- ``dqueue_store_errors_total{queue,operation}``: failed ``reserve``, ``settle``, ``renew`` and
+  ``recover`` calls.
 
-    from dqueue.metrics import Counter, Histogram, render
+Only task *names* become labels (never arguments), and at most :data:`TASK_LABEL_LIMIT` of
+them: later names are counted as ``task="other"``.
 
-    jobs = Counter("dqueue_jobs_total", "Jobs settled.", ("queue", "outcome"))
-    jobs.inc(("mail", "succeeded"))
-    took = Histogram("dqueue_job_duration_seconds", "Run time.", ("queue",), (0.01, 0.1, 1.0))
-    took.child(("mail",)).observe(0.042)
-    text = render([jobs, took])
-
-Updating a metric takes no lock: a value is a plain ``int``/``float`` in a dict or list, changed
-under the GIL by the one thread that owns it (a worker runs jobs in one thread). Rendering, in
-the HTTP server's thread, copies each dict or list first (a single C call, atomic under the GIL)
-so that it never sees one change size under it. A metric changed from several threads at once
-must be guarded by its owner (the worker's store error counter is).
+:class:`WorkerMetrics` is a worker hook and a ``prometheus_client`` collector. It counts in plain
+ints and lists on the job path (``prometheus_client``'s own metrics take a lock per update,
+several times the cost per job: ``bench/bench_metrics.py``) and builds the metric families
+when scraped, from copies taken in one C call each, so a scrape never sees a dict change size.
 """
 
 from __future__ import annotations
 
-import math
+import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Collection, Iterator, Sequence
+from typing import TYPE_CHECKING, Final
+
+from .backends.base import Outcome, OutcomeKind
+from .exposition import require_prometheus
+from .hooks import WorkerHooks
+from .job import Job
+
+if TYPE_CHECKING:
+    from prometheus_client.core import HistogramMetricFamily, Metric
 
 __all__ = [
-    "CONTENT_TYPE",
     "DURATION_BUCKETS",
     "LATENESS_BUCKETS",
-    "Counter",
-    "Gauge",
-    "Histogram",
-    "HistogramChild",
+    "STORE_OPERATIONS",
+    "TASK_LABEL_LIMIT",
     "LabelCap",
-    "Metric",
-    "escape_help",
-    "escape_label_value",
-    "format_bound",
-    "format_value",
-    "render",
+    "WorkerMetrics",
 ]
 
-#: The ``Content-Type`` of the text exposition format.
-CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
-
+_SUBSECOND: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 #: Job run times: 1 ms to 10 minutes.
-DURATION_BUCKETS: Final = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-)  # fmt: skip
+DURATION_BUCKETS: Final = (*_SUBSECOND, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 #: How late jobs start (start minus due time): 1 ms to an hour, since a backlog grows large.
 LATENESS_BUCKETS: Final = (*DURATION_BUCKETS, 1800.0, 3600.0)
+#: Distinct task names a worker labels its counters with; the rest count as ``other``.
+TASK_LABEL_LIMIT: Final = 500
+#: The store calls whose failures ``dqueue_store_errors_total`` counts.
+STORE_OPERATIONS: Final = ("reserve", "settle", "renew", "recover")
 
-
-def escape_help(text: str) -> str:
-    """A ``# HELP`` text: backslash and newline escaped."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def escape_label_value(value: str) -> str:
-    """A label value: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def format_value(value: float) -> str:
-    """A sample value as Prometheus writes it: ``3``, ``0.25``, ``+Inf``, ``-Inf``, ``NaN``."""
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    pairs = [
-        f'{name}="{escape_label_value(value)}"' for name, value in zip(names, values, strict=True)
-    ]
-    if extra:
-        pairs.append(extra)
-    return "{" + ",".join(pairs) + "}" if pairs else ""
-
-
-class Metric:
-    """A metric family: a name, a help text, a type, label names and its samples."""
-
-    kind: str = "untyped"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.labelnames = tuple(labelnames)
-
-    def _check(self, labels: Sequence[str]) -> None:
-        if len(labels) != len(self.labelnames):
-            raise ValueError(
-                f"{self.name} has labels {self.labelnames}, not {len(labels)} value(s)"
-            )
-
-    def header(self) -> list[str]:
-        """The ``# HELP`` and ``# TYPE`` lines."""
-        return [f"# HELP {self.name} {escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
-
-    def sample_lines(self) -> list[str]:
-        """One line per sample."""
-        raise NotImplementedError
-
-
-class _Valued(Metric):
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        self.values: dict[tuple[str, ...], float] = {}
-
-    def get(self, labels: tuple[str, ...] = ()) -> float:
-        """The current value for ``labels`` (0 if never set)."""
-        return self.values.get(labels, 0)
-
-    def sample_lines(self) -> list[str]:
-        """One line per label set, in the order they first appeared."""
-        values = self.values.copy()
-        return [
-            f"{self.name}{_labels(self.labelnames, labels)} {format_value(value)}"
-            for labels, value in values.items()
-        ]
-
-
-class Counter(_Valued):
-    """A value that only goes up (name it ``..._total``)."""
-
-    kind = "counter"
-
-    def inc(self, labels: tuple[str, ...] = (), amount: float = 1) -> None:
-        """Add ``amount`` (1) to the value of ``labels``; no lock, see the module docstring.
-
-        The hot path does not check ``labels`` against the label names: the caller builds it.
-        """
-        values = self.values
-        values[labels] = values.get(labels, 0) + amount
-
-
-class Gauge(_Valued):
-    """A value that goes up and down, or is read at scrape time."""
-
-    kind = "gauge"
-
-    def set(self, labels: tuple[str, ...], value: float) -> None:
-        """Set the value of ``labels``."""
-        self._check(labels)
-        self.values[labels] = value
-
-
-class HistogramChild:
-    """The buckets of one label set of a :class:`Histogram`; :meth:`observe` is the hot path."""
-
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        # Not cumulative here (one increment per observation); the last slot is +Inf.
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        """Count ``value`` in the smallest bucket whose upper bound is ``>=`` it."""
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-
-class Histogram(Metric):
-    """Observations counted in buckets, with their sum and count.
-
-    Args:
-        buckets: upper bounds, increasing; ``+Inf`` is added.
-    """
-
-    kind = "histogram"
-
-    def __init__(
-        self,
-        name: str,
-        help_text: str,
-        labelnames: Sequence[str] = (),
-        buckets: Sequence[float] = DURATION_BUCKETS,
-    ) -> None:
-        super().__init__(name, help_text, labelnames)
-        bounds = tuple(float(bound) for bound in buckets if not math.isinf(bound))
-        if not bounds or list(bounds) != sorted(set(bounds)):
-            raise ValueError(f"{name}: buckets must be increasing, not {tuple(buckets)}")
-        self.bounds = bounds
-        self.children: dict[tuple[str, ...], HistogramChild] = {}
-
-    def child(self, labels: tuple[str, ...] = ()) -> HistogramChild:
-        """The buckets of ``labels`` (made on first use); keep it to observe without lookups."""
-        found = self.children.get(labels)
-        if found is None:
-            self._check(labels)
-            found = self.children.setdefault(labels, HistogramChild(self.bounds))
-        return found
-
-    def observe(self, labels: tuple[str, ...], value: float) -> None:
-        """Count ``value`` for ``labels``."""
-        self.child(labels).observe(value)
-
-    def sample_lines(self) -> list[str]:
-        """``_bucket`` lines (cumulative, ending with ``le="+Inf"``), ``_sum`` and ``_count``."""
-        lines: list[str] = []
-        for labels, child in self.children.copy().items():
-            counts = child.counts.copy()
-            total = 0
-            for bound, count in zip((*self.bounds, math.inf), counts, strict=True):
-                total += count
-                le = 'le="' + format_bound(bound) + '"'
-                lines.append(f"{self.name}_bucket{_labels(self.labelnames, labels, le)} {total}")
-            suffix = _labels(self.labelnames, labels)
-            lines.append(f"{self.name}_sum{suffix} {format_value(child.sum)}")
-            # The count is the +Inf bucket, so the two always agree within one scrape.
-            lines.append(f"{self.name}_count{suffix} {total}")
-        return lines
-
-
-def format_bound(bound: float) -> str:
-    """A bucket's ``le`` value: ``0.005``, ``1.0``, ``+Inf`` (as Prometheus' clients write it)."""
-    return "+Inf" if math.isinf(bound) else repr(float(bound))
+_OUTCOME_LABELS: Final = {
+    OutcomeKind.ACK: "succeeded",
+    OutcomeKind.RETRY: "retried",
+    OutcomeKind.DEAD: "dead",
+    OutcomeKind.RELEASE: "released",
+}
+_LEASE_LOST: Final = "lease_lost"
+_ACK: Final = OutcomeKind.ACK
 
 
 class LabelCap:
@@ -238,7 +76,7 @@ class LabelCap:
 
     __slots__ = ("limit", "other", "seen")
 
-    def __init__(self, limit: int = 500, other: str = "other") -> None:
+    def __init__(self, limit: int = TASK_LABEL_LIMIT, other: str = "other") -> None:
         self.limit = limit
         self.other = other
         self.seen: set[str] = set()
@@ -254,10 +92,149 @@ class LabelCap:
         return self.other
 
 
-def render(metrics: Iterable[Metric]) -> str:
-    """The text exposition of ``metrics``: each family's HELP, TYPE and samples."""
-    lines: list[str] = []
-    for metric in metrics:
-        lines.extend(metric.header())
-        lines.extend(metric.sample_lines())
-    return "\n".join(lines) + "\n"
+def _histogram(
+    name: str, help_text: str, queue: str, bounds: Sequence[float], counts: list[int], total: float
+) -> HistogramMetricFamily:
+    """A histogram of ``queue`` from per-bucket (not cumulative) ``counts``, +Inf last."""
+    from prometheus_client.core import HistogramMetricFamily
+
+    family = HistogramMetricFamily(name, help_text, labels=["queue"])
+    cumulative, buckets = 0, []
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        cumulative += count
+        # As prometheus_client writes a bound: 0.005, 1.0, +Inf.
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+    family.add_metric([queue], buckets, total)
+    return family
+
+
+class WorkerMetrics(WorkerHooks):
+    """The metrics of one worker serving ``queue``; attach it to the worker as a hook.
+
+    ``registry`` holds it alone (serve that); :meth:`render` gives the text a scrape gets.
+
+    Raises:
+        ConfigurationError: ``prometheus_client`` is not installed.
+    """
+
+    def __init__(self, queue: str, *, task_label_limit: int = TASK_LABEL_LIMIT) -> None:
+        self.queue = queue
+        self.busy = 0
+        self.jobs: dict[tuple[str, str], int] = {}  # (task, outcome) -> count
+        self.store_errors = dict.fromkeys(STORE_OPERATIONS, 0)
+        # Per bucket, +Inf last; then the sum.
+        self._durations = [0] * (len(DURATION_BUCKETS) + 1)
+        self._durations_sum = 0.0
+        self._lateness = [0] * (len(LATENESS_BUCKETS) + 1)
+        self._lateness_sum = 0.0
+        self._task_label = LabelCap(task_label_limit)
+        self._errors_lock = threading.Lock()  # store errors come from the lease thread too
+        require_prometheus()
+        from prometheus_client.registry import CollectorRegistry
+
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
+
+    # -- the hot path: plain arithmetic and local names, once per job -------------------------
+
+    def job_started(self, job: Job) -> None:
+        """A job starts running."""
+        self.busy = 1
+
+    def job_finished(self, outcome: Outcome) -> None:
+        """A job ran (whatever its outcome): record its duration and lateness."""
+        self.busy = 0
+        started = outcome.started_at
+        if started is None:
+            return
+        finished = outcome.finished_at
+        if finished is not None:
+            took = max(finished - started, 0.0)
+            self._durations[bisect_left(DURATION_BUCKETS, took)] += 1
+            self._durations_sum += took
+        late = max(started - outcome.job.due_at, 0.0)
+        self._lateness[bisect_left(LATENESS_BUCKETS, late)] += 1
+        self._lateness_sum += late
+
+    def settled(
+        self,
+        outcomes: Sequence[Outcome],
+        lost_ids: Collection[str] = (),
+        dropped: Sequence[Outcome] = (),
+    ) -> None:
+        """Count settled outcomes; lost and dropped ones as ``lease_lost``."""
+        jobs = self.jobs
+        task_label = self._task_label
+        known = task_label.seen
+        for outcome in outcomes:
+            job = outcome.job
+            kind = outcome.kind
+            # Identity tests: an Enum's __hash__ is python code, too slow for a dict lookup here.
+            if lost_ids and job.id in lost_ids:
+                label = _LEASE_LOST
+            elif kind is _ACK:
+                label = "succeeded"
+            else:
+                label = _OUTCOME_LABELS[kind]
+            task = job.task
+            key = (task if task in known else task_label(task), label)
+            jobs[key] = jobs.get(key, 0) + 1
+        for outcome in dropped:
+            key = (task_label(outcome.job.task), _LEASE_LOST)
+            jobs[key] = jobs.get(key, 0) + 1
+
+    def store_error(self, operation: str) -> None:
+        """A store call (one of :data:`STORE_OPERATIONS`) failed."""
+        with self._errors_lock:
+            self.store_errors[operation] = self.store_errors.get(operation, 0) + 1
+
+    # -- scraping -------------------------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, for ``prometheus_client``."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        queue = self.queue
+        jobs = CounterMetricFamily(
+            "dqueue_jobs_total",
+            "Jobs this worker settled in the store, by task and outcome.",
+            labels=["queue", "task", "outcome"],
+        )
+        for (task, outcome), count in self.jobs.copy().items():
+            jobs.add_metric([queue, task, outcome], count)
+        yield jobs
+        yield _histogram(
+            "dqueue_job_duration_seconds",
+            "Seconds each job ran.",
+            queue,
+            DURATION_BUCKETS,
+            self._durations.copy(),
+            self._durations_sum,
+        )
+        yield _histogram(
+            "dqueue_job_lateness_seconds",
+            "Seconds between when each job was due and when it started.",
+            queue,
+            LATENESS_BUCKETS,
+            self._lateness.copy(),
+            self._lateness_sum,
+        )
+        busy = GaugeMetricFamily(
+            "dqueue_worker_busy", "1 while this worker runs a job.", labels=["queue"]
+        )
+        busy.add_metric([queue], self.busy)
+        yield busy
+        errors = CounterMetricFamily(
+            "dqueue_store_errors_total",
+            "Store calls of this worker that failed, by operation.",
+            labels=["queue", "operation"],
+        )
+        for operation, count in self.store_errors.copy().items():
+            errors.add_metric([queue, operation], count)
+        yield errors
+
+    def render(self) -> str:
+        """Every metric in the text exposition format (what ``/metrics`` answers)."""
+        from prometheus_client.exposition import generate_latest
+
+        return generate_latest(self.registry).decode()

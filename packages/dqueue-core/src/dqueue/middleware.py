@@ -1,6 +1,6 @@
 """Job middleware: hooks around every run, with django-lightweight-queue's signatures.
 
-A middleware is any object with some of these methods:
+A middleware is an object with any of these methods (each one a protocol below):
 
 - ``process_job(job, queue, worker_id)``: before the task, in list order;
 - ``process_result(job, result, duration_s)``: after a success, in reverse order;
@@ -14,16 +14,85 @@ job (retried as usual), one from the others is logged and ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from .job import Job
 from .loading import import_string
 
-__all__ = ["LoggingMiddleware", "load_middleware"]
+__all__ = [
+    "LoggingMiddleware",
+    "Middleware",
+    "MiddlewareChain",
+    "ProcessException",
+    "ProcessJob",
+    "ProcessResult",
+    "load_middleware",
+]
 
 _logger = logging.getLogger("dqueue.middleware")
+
+
+@runtime_checkable
+class ProcessJob(Protocol):
+    """A middleware that runs before each task."""
+
+    def process_job(self, job: Job, queue: str, worker_id: str) -> None:
+        """Called before the task; raising fails this run of the job."""
+
+
+@runtime_checkable
+class ProcessResult(Protocol):
+    """A middleware told of each success."""
+
+    def process_result(self, job: Job, result: Any, duration_s: float) -> None:
+        """Called after the task returned ``result``."""
+
+
+@runtime_checkable
+class ProcessException(Protocol):
+    """A middleware told of each failure."""
+
+    def process_exception(
+        self,
+        job: Job,
+        duration_s: float,
+        exc_type: type[BaseException],
+        exc_value: BaseException,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Called after the task raised ``exc_value``."""
+
+
+#: A middleware has one or more of the three hooks.
+Middleware: TypeAlias = ProcessJob | ProcessResult | ProcessException
+
+
+class MiddlewareChain:
+    """The hooks of a middleware list, sorted once so that a run calls only what exists."""
+
+    __slots__ = ("before", "on_exception", "on_result")
+
+    def __init__(self, middleware: Sequence[Middleware] = ()) -> None:
+        self.before = [m.process_job for m in middleware if isinstance(m, ProcessJob)]
+        after = list(reversed(middleware))
+        self.on_result = [m.process_result for m in after if isinstance(m, ProcessResult)]
+        self.on_exception = [m.process_exception for m in after if isinstance(m, ProcessException)]
+
+    @classmethod
+    def of(cls, middleware: MiddlewareChain | Sequence[Middleware]) -> MiddlewareChain:
+        """``middleware`` itself if it is a chain already, else its chain."""
+        return middleware if isinstance(middleware, MiddlewareChain) else cls(middleware)
+
+    @staticmethod
+    def notify(hooks: Sequence[Callable[..., None]], *args: Any) -> None:
+        """Call each of ``hooks`` (an ``on_*`` list); one that raises is logged and skipped."""
+        for hook in hooks:
+            try:
+                hook(*args)
+            except Exception:
+                _logger.exception("middleware %s raised; ignored", hook.__qualname__)
 
 
 class LoggingMiddleware:
@@ -58,6 +127,6 @@ class LoggingMiddleware:
         )
 
 
-def load_middleware(paths: Sequence[str]) -> list[object]:
+def load_middleware(paths: Sequence[str]) -> list[Middleware]:
     """Instantiate each dotted path in ``paths``, in order."""
     return [import_string(path, setting="DQUEUE_MIDDLEWARE")() for path in paths]

@@ -39,20 +39,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .backends import get_backend
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
-from .exposition import MetricsServer
+from .exposition import require_prometheus
+from .identity import RUNNER_PID_ENV
 from .loading import import_string
 from .pool import WorkerSlot
 from .proctitle import set_process_title
-from .runner_metrics import check_metrics_ports, start_runner_metrics, worker_metrics_ports
 from .services import Service
 from .settings import Settings
-from .worker_support import RUNNER_PID_ENV
+
+if TYPE_CHECKING:
+    from .exposition import MetricsServer
 
 __all__ = ["Runner", "WorkerCommand", "check_backends", "describe_exit", "python_worker_command"]
 
@@ -164,9 +166,7 @@ class Runner:
         self.description = description
         self.check = check
         self.metrics_port_option = metrics_port_option
-        self._metrics_ports = (
-            worker_metrics_ports(settings, self.slots) if settings.ENABLE_PROMETHEUS else {}
-        )
+        self._metrics_ports: dict[WorkerSlot, int] = {}
         self._stop = threading.Event()
         self._signals = 0
         max_s = max(settings.RESTART_BACKOFF_MAX, _FIRST_RESTART_S)
@@ -186,7 +186,11 @@ class Runner:
         if self.check:
             check_backends(self.settings, [slot.queue for slot in self.slots] or ["default"])
         if self.settings.ENABLE_PROMETHEUS:
+            require_prometheus()
+            from .runner_metrics import check_metrics_ports, worker_metrics_ports
+
             check_metrics_ports(self.settings, self.slots)
+            self._metrics_ports = worker_metrics_ports(self.settings, self.slots)
         title = "dqueue runner" + (f" [{self.description}]" if self.description else "")
         set_process_title(title)
         previous = self._install_signal_handlers()
@@ -202,6 +206,8 @@ class Runner:
             for child in self._children:
                 self._start(child)
             if self.settings.ENABLE_PROMETHEUS:
+                from .runner_metrics import start_runner_metrics
+
                 endpoints = start_runner_metrics(self)
             for service in self.services:
                 if self._stop.is_set():

@@ -1,6 +1,7 @@
 """The runner's (master's) endpoints: queue and worker metrics, worker targets, health.
 
-With ``DQUEUE_ENABLE_PROMETHEUS`` on, the runner serves on ``DQUEUE_PROMETHEUS_ADDRESS`` port
+Needs ``prometheus_client`` (``pip install 'dqueue-core[prometheus]'``). With
+``DQUEUE_ENABLE_PROMETHEUS`` on, the runner serves on ``DQUEUE_PROMETHEUS_ADDRESS`` port
 ``DQUEUE_PROMETHEUS_START_PORT``:
 
 - ``/metrics``: per queue, read from the store (at most once a second, however many scrape)
@@ -15,7 +16,7 @@ With ``DQUEUE_ENABLE_PROMETHEUS`` on, the runner serves on ``DQUEUE_PROMETHEUS_A
   503 otherwise.
 
 Worker *i* (1-based, in this machine's slot list) serves its own ``/metrics`` on
-``DQUEUE_PROMETHEUS_START_PORT + i`` (:mod:`dqueue.worker_metrics`).
+``DQUEUE_PROMETHEUS_START_PORT + i`` (:mod:`dqueue.metrics`).
 """
 
 from __future__ import annotations
@@ -24,22 +25,35 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .backends import Backend, QueueCounts, get_backend
 from .backends.common import percentile
 from .errors import ConfigurationError
-from .exposition import MetricsServer, Response, Route, host_for_targets, start_server
-from .metrics import Counter, Gauge, Metric, render
+from .exposition import (
+    MetricsServer,
+    Response,
+    Route,
+    host_for_targets,
+    metrics_route,
+    require_prometheus,
+    start_server,
+)
 from .pool import WorkerSlot
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .runner import Runner
+    from prometheus_client.core import Metric
 
-__all__ = ["RunnerMetrics", "check_metrics_ports", "start_runner_metrics", "worker_metrics_ports"]
+__all__ = [
+    "RunnerMetrics",
+    "RunnerView",
+    "check_metrics_ports",
+    "start_runner_metrics",
+    "worker_metrics_ports",
+]
 
 _logger = logging.getLogger("dqueue.metrics")
 
@@ -69,6 +83,21 @@ def check_metrics_ports(settings: Settings, slots: Sequence[WorkerSlot]) -> None
         )
 
 
+class RunnerView(Protocol):
+    """What the endpoints read of a runner (:class:`dqueue.runner.Runner` is one)."""
+
+    settings: Settings
+    slots: list[WorkerSlot]
+
+    def worker_pids(self) -> dict[WorkerSlot, int]:
+        """The pid of each running worker, by slot."""
+        ...
+
+    def start_counts(self) -> dict[WorkerSlot, int]:
+        """How many times each slot's worker was started."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class _StoreView:
     up: bool
@@ -93,11 +122,14 @@ class RunnerMetrics:
         read_timeout_s: how long a scrape waits for the store before reporting it down.
         backend_for: ``queue -> Backend`` (:func:`~dqueue.backends.get_backend` with the
             runner's settings by default).
+
+    Raises:
+        ConfigurationError: ``prometheus_client`` is not installed.
     """
 
     def __init__(
         self,
-        runner: Runner,
+        runner: RunnerView,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         cache_s: float = _CACHE_S,
@@ -108,36 +140,33 @@ class RunnerMetrics:
         self.settings = runner.settings
         self.slots = list(runner.slots)
         self.ports = worker_metrics_ports(self.settings, self.slots)
+        require_prometheus()
+        from prometheus_client.registry import CollectorRegistry
+
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
         self._monotonic = monotonic
         self._cache_s = cache_s
+        self._read_timeout_s = read_timeout_s
+        self._backend_for = backend_for or (lambda q: get_backend(q, settings=self.settings))
         self._lock = threading.Lock()
         self._view: _StoreView | None = None
-        self._store_was_down = False
-        self._read_timeout_s = read_timeout_s
         self._pending: _PendingRead | None = None
-        self._backend_for = backend_for or self._default_backend
+        self._store_was_down = False
 
     # -- the store -----------------------------------------------------------------------------
 
-    def _default_backend(self, queue: str) -> Backend:
-        return get_backend(queue, settings=self.settings)
-
-    def _backends(self) -> dict[str, Backend]:
-        """One backend per dotted path: this runner's queues' and ``DQUEUE_BACKEND``."""
+    def _read_store(self) -> tuple[QueueCounts, ...]:
+        """The counts of this runner's queues and of every queue each store holds."""
         settings = self.settings
-        found: dict[str, Backend] = {}
+        backends: dict[str, Backend] = {}  # one per dotted path
         for queue in sorted({slot.queue for slot in self.slots} | {"default"}):
             path = settings.backend_path(queue)
-            if path not in found:
+            if path not in backends:
                 backend = self._backend_for(queue)
                 if backend.supports_workers:
-                    found[path] = backend
-        return found
-
-    def _read_store(self) -> tuple[QueueCounts, ...]:
-        settings = self.settings
+                    backends[path] = backend
         queues = {slot.queue for slot in self.slots}
-        backends = self._backends()
         for path, backend in backends.items():
             queues.update(q for q in backend.queues() if settings.backend_path(q) == path)
         return tuple(
@@ -174,85 +203,73 @@ class RunnerMetrics:
             if view is not None and now - view.read_at < self._cache_s:
                 return view
             pending = self._pending or self._start_read()
+            self._pending = None
+            problem = ""
             if not pending.done.wait(self._read_timeout_s):
                 self._pending = pending
-                view = self._down(f"no answer within {self._read_timeout_s:g}s", now)
-            else:
-                self._pending = None
-                if pending.error is not None:
-                    view = self._down(str(pending.error), now)
-                else:
-                    if self._store_was_down:
-                        _logger.info("metrics: the store answers again")
-                    self._store_was_down = False
-                    view = _StoreView(up=True, counts=pending.counts, read_at=now)
-            self._view = view
-            return view
-
-    def _down(self, problem: str, now: float) -> _StoreView:
-        if not self._store_was_down:
-            _logger.warning(
-                "metrics: cannot read the store (%s); dqueue_store_up is 0 until it answers",
-                problem,
-            )
-        self._store_was_down = True
-        return _StoreView(up=False, counts=(), read_at=now)
-
-    # -- the workers ---------------------------------------------------------------------------
-
-    def _workers_by_queue(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-        configured: dict[str, int] = {}
-        alive: dict[str, int] = {}
-        restarts: dict[str, int] = {}
-        pids = self.runner.worker_pids()
-        starts = self.runner.start_counts()
-        for slot in self.slots:
-            queue = slot.queue
-            configured[queue] = configured.get(queue, 0) + 1
-            alive[queue] = alive.get(queue, 0) + (slot in pids)
-            restarts[queue] = restarts.get(queue, 0) + max(starts.get(slot, 0) - 1, 0)
-        return configured, alive, restarts
+                problem = f"no answer within {self._read_timeout_s:g}s"
+            elif pending.error is not None:
+                problem = str(pending.error)
+            if problem and not self._store_was_down:
+                _logger.warning(
+                    "metrics: cannot read the store (%s); dqueue_store_up is 0 until it answers",
+                    problem,
+                )
+            elif not problem and self._store_was_down:
+                _logger.info("metrics: the store answers again")
+            self._store_was_down = bool(problem)
+            self._view = _StoreView(not problem, () if problem else pending.counts, now)
+            return self._view
 
     # -- endpoints -----------------------------------------------------------------------------
 
-    def collect(self) -> list[Metric]:
+    def collect(self) -> Iterator[Metric]:
         """Every metric of the master, read now (the store part from the cache)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         view = self.store_view()
-        up = Gauge("dqueue_store_up", "1 if the store answered the last read, else 0.")
-        up.set((), 1 if view.up else 0)
-        jobs = Gauge("dqueue_queue_jobs", "Jobs of each queue in each state.", ("queue", "state"))
-        paused = Gauge("dqueue_queue_paused", "1 while the queue is paused.", ("queue",))
-        lateness = Gauge(
+        up = GaugeMetricFamily("dqueue_store_up", "1 if the store answered the last read, else 0.")
+        up.add_metric([], 1 if view.up else 0)
+        jobs = GaugeMetricFamily(
+            "dqueue_queue_jobs", "Jobs of each queue in each state.", labels=["queue", "state"]
+        )
+        paused = GaugeMetricFamily(
+            "dqueue_queue_paused", "1 while the queue is paused.", labels=["queue"]
+        )
+        lateness = GaugeMetricFamily(
             "dqueue_queue_lateness_seconds",
             "How late recent runs of the queue started (quantiles of the store's samples).",
-            ("queue", "quantile"),
+            labels=["queue", "quantile"],
         )
         for counts in view.counts:
             for state in _STATES:
-                jobs.set((counts.queue, state), getattr(counts, state))
-            paused.set((counts.queue,), 0 if counts.paused_until is None else 1)
+                jobs.add_metric([counts.queue, state], getattr(counts, state))
+            paused.add_metric([counts.queue], 0 if counts.paused_until is None else 1)
             for quantile in _QUANTILES:
                 value = percentile(counts.recent_lateness, quantile)
-                lateness.set((counts.queue, str(quantile)), math.nan if value is None else value)
-        configured, alive, restarts = self._workers_by_queue()
-        workers = Gauge("dqueue_runner_workers", "Worker slots this runner runs.", ("queue",))
-        workers_alive = Gauge(
-            "dqueue_runner_workers_alive", "Worker processes of this runner running.", ("queue",)
+                lateness.add_metric(
+                    [counts.queue, str(quantile)], math.nan if value is None else value
+                )
+        workers = GaugeMetricFamily(
+            "dqueue_runner_workers", "Worker slots this runner runs.", labels=["queue"]
         )
-        restarted = Counter(
+        alive = GaugeMetricFamily(
+            "dqueue_runner_workers_alive",
+            "Worker processes of this runner running.",
+            labels=["queue"],
+        )
+        restarts = CounterMetricFamily(
             "dqueue_runner_worker_restarts_total",
             "Times this runner started a worker again after it exited.",
-            ("queue",),
+            labels=["queue"],
         )
-        for queue, count in configured.items():
-            workers.set((queue,), count)
-            workers_alive.set((queue,), alive[queue])
-            restarted.inc((queue,), restarts[queue])
-        return [up, jobs, paused, lateness, workers, workers_alive, restarted]
-
-    def metrics(self) -> Response:
-        """``/metrics``."""
-        return Response.metrics(render(self.collect()))
+        pids, starts = self.runner.worker_pids(), self.runner.start_counts()
+        for queue in dict.fromkeys(slot.queue for slot in self.slots):
+            mine = [slot for slot in self.slots if slot.queue == queue]
+            workers.add_metric([queue], len(mine))
+            alive.add_metric([queue], sum(slot in pids for slot in mine))
+            restarts.add_metric([queue], sum(max(starts.get(s, 0) - 1, 0) for s in mine))
+        yield from (up, jobs, paused, lateness, workers, alive, restarts)
 
     def worker_targets(self) -> list[dict[str, Any]]:
         """This machine's workers as Prometheus file-SD target groups."""
@@ -267,10 +284,6 @@ class RunnerMetrics:
             }
             for slot, port in self.ports.items()
         ]
-
-    def worker_config(self) -> Response:
-        """``/worker_config``."""
-        return Response.json(self.worker_targets())
 
     def health(self) -> Response:
         """``/healthz``: 200 when every worker is alive and the store answers, else 503."""
@@ -290,13 +303,13 @@ class RunnerMetrics:
     def routes(self) -> dict[str, Route]:
         """``/metrics``, ``/worker_config`` and ``/healthz``."""
         return {
-            "/metrics": self.metrics,
-            "/worker_config": self.worker_config,
+            "/metrics": metrics_route(self.registry),
+            "/worker_config": lambda: Response.json(self.worker_targets()),
             "/healthz": self.health,
         }
 
 
-def start_runner_metrics(runner: Runner) -> MetricsServer | None:
+def start_runner_metrics(runner: RunnerView) -> MetricsServer | None:
     """Serve ``runner``'s endpoints (``None``, one error logged, if the port is taken)."""
     settings = runner.settings
     return start_server(

@@ -1,12 +1,14 @@
-"""Enforcing a job's ``timeout``: a soft stop inside the task, then a hard one.
+"""Enforcing a job's ``timeout``: a soft stop inside the task, then a hard one, in one guard.
 
-1. :class:`JobTimer` arms ``ITIMER_REAL``; when it fires, the ``SIGALRM`` handler raises
+1. When the job has run for its timeout, ``ITIMER_REAL`` fires and the ``SIGALRM`` handler raises
    :class:`~dqueue.errors.JobTimeout` inside the task, so ``finally`` blocks and transactions
-   unwind normally. Signals reach only the main thread, so this works when the worker runs in
-   the main thread of its process (as every worker process does).
-2. :class:`Watchdog`, a thread, gives the task ``DQUEUE_TIMEOUT_GRACE`` more seconds. A task stuck
-   in C code, or one that swallows the exception, is then given up on: the watchdog's callback
-   settles the job as failed and ends the process, and the runner starts a fresh one.
+   unwind normally. Signals reach only the main thread, so timeouts are enforced by a worker
+   run in the main thread of its process (as every worker process is).
+2. A watchdog thread gives the task ``DQUEUE_TIMEOUT_GRACE`` more seconds. A task stuck in C
+   code, or one that swallows the exception and goes on, is then given up on: the guard calls
+   ``on_stuck(job, started_at)`` from the watchdog thread (the worker settles the job as failed
+   and ends its process, and the runner starts a fresh one), and the worker's own thread never
+   returns from :meth:`TimeoutGuard.disarm`.
 """
 
 from __future__ import annotations
@@ -21,117 +23,119 @@ from types import FrameType
 from .errors import JobTimeout
 from .job import Job
 
-__all__ = ["JobTimer", "Watchdog"]
+__all__ = ["TimeoutGuard"]
 
 _logger = logging.getLogger("dqueue.worker")
 
+_Handler = Callable[[int, FrameType | None], object] | int | None
 
-class JobTimer:
-    """Raises :class:`JobTimeout` in the main thread once a job has run for its timeout."""
 
-    def __init__(self) -> None:
-        #: Whether timeouts can be enforced: set by :meth:`install` in the main thread.
-        self.available = False
-        self.fired = False
-        self._armed: Job | None = None
-        self._seconds = 0.0
-        self._previous: Callable[[int, FrameType | None], object] | int | None = None
-        self._installed = False
+class TimeoutGuard:
+    """Arms a timer and a watchdog for each job with a timeout; see the module docstring.
+
+    Args:
+        grace_s: how long past its timeout a job may run before it is given up on.
+        on_stuck: called from the watchdog thread with the stuck job and its start time.
+        now: the worker's clock, for the start time passed to ``on_stuck``.
+    """
+
+    def __init__(
+        self,
+        grace_s: float,
+        on_stuck: Callable[[Job, float], None],
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.grace_s = grace_s
+        #: Whether timeouts are enforced: set by :meth:`install` in the main thread.
+        self.installed = False
+        self._on_stuck = on_stuck
+        self._now = now
+        self._previous: _Handler = None
+        self._condition = threading.Condition()
+        self._armed: Job | None = None  # the job the SIGALRM handler interrupts
+        self._watched: Job | None = None  # the job the watchdog gives up on
+        self._started_at = 0.0
+        self._deadline = 0.0
+        self._fired = False
+        self._given_up = False
+        self._closed = False
+        self._warned = False
 
     def install(self) -> None:
-        """Take over ``SIGALRM`` when called from the main thread (elsewhere, do nothing)."""
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if in_main_thread and hasattr(signal, "setitimer") and not self._installed:
+        """Take over ``SIGALRM`` and start the watchdog, when called from the main thread."""
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
-            self._installed = True
-            self.available = True
+            threading.Thread(target=self._watch, name="dqueue-watchdog", daemon=True).start()
+            self.installed = True
 
-    def uninstall(self) -> None:
-        """Give ``SIGALRM`` back to its previous handler."""
-        if self._installed:
-            self.disarm()
-            signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
-            self._installed = False
-            self.available = False
-
-    def arm(self, job: Job, seconds: float) -> None:
-        """Raise :class:`JobTimeout` in the task of ``job`` after ``seconds``."""
-        self.fired = False
-        if not self._installed:
-            return
-        self._armed = job
-        self._seconds = seconds
-        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
-
-    def disarm(self) -> None:
-        """Cancel the timer (the job ended)."""
-        self._armed = None
-        if self._installed:
+    def close(self) -> None:
+        """Give ``SIGALRM`` back to its previous handler and stop the watchdog."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        if self.installed:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
+            self.installed = False
+
+    def arm(self, job: Job) -> None:
+        """Start guarding ``job`` (nothing to do for a job without a timeout)."""
+        self._fired = False  # a previous job's timeout says nothing about this one
+        if job.timeout is None:
+            return
+        if not self.installed:
+            if not self._warned:
+                self._warned = True
+                _logger.warning("timeouts are enforced only by a worker in its main thread")
+            return
+        with self._condition:
+            self._watched = job
+            self._started_at = self._now()
+            self._deadline = time.monotonic() + job.timeout + self.grace_s
+            self._condition.notify_all()
+        self._armed = job
+        signal.setitimer(signal.ITIMER_REAL, max(job.timeout, 0.001))
+
+    def disarm(self) -> bool:
+        """The job ended: stop guarding it; ``True`` if its timeout fired while it ran.
+
+        Called after every job, so it stays cheap when nothing is guarded: no lock, no syscall.
+        """
+        if self._armed is not None:
+            self._armed = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._watched is not None:
+            with self._condition:
+                self._watched = None
+        if self._given_up:
+            threading.Event().wait()  # the watchdog settles this job and ends the process
+        return self._fired
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         job = self._armed
         if job is None:
             return  # the job ended a moment before the timer fired
         self._armed = None
-        self.fired = True
-        raise JobTimeout(f"{job.describe()} timed out after {self._seconds:g}s")
+        self._fired = True
+        raise JobTimeout(f"{job.describe()} timed out after {job.timeout:g}s")
 
-
-class Watchdog:
-    """Calls ``on_stuck(job)`` from its own thread when a watched job passes its deadline."""
-
-    def __init__(self, on_stuck: Callable[[Job], None]) -> None:
-        self._on_stuck = on_stuck
-        self._condition = threading.Condition()
-        self._job: Job | None = None
-        self._deadline = 0.0
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="dqueue-watchdog", daemon=True)
-
-    def start(self) -> None:
-        """Start the watching thread."""
-        self._thread.start()
-
-    def watch(self, job: Job, seconds: float) -> None:
-        """Give up on ``job`` if it still runs ``seconds`` from now."""
-        with self._condition:
-            self._job = job
-            self._deadline = time.monotonic() + seconds
-            self._condition.notify_all()
-
-    def clear(self) -> None:
-        """The watched job ended.
-
-        Called after every job, so it stays cheap: no lock when nothing is watched, and no
-        wake-up either way (a thread waiting for a deadline finds nothing to do when it wakes).
-        """
-        if self._job is None:
-            return
-        with self._condition:
-            self._job = None
-
-    def close(self) -> None:
-        """Stop the thread."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
-
-    def _loop(self) -> None:
+    def _watch(self) -> None:
         while True:
             with self._condition:
-                while not self._closed and (self._job is None or time.monotonic() < self._deadline):
-                    wait = None if self._job is None else self._deadline - time.monotonic()
+                while not self._closed and (
+                    self._watched is None or time.monotonic() < self._deadline
+                ):
+                    wait = None if self._watched is None else self._deadline - time.monotonic()
                     self._condition.wait(wait)
                 if self._closed:
                     return
-                stuck, self._job = self._job, None
-            if stuck is not None:
-                try:
-                    self._on_stuck(stuck)
-                except Exception:
-                    _logger.exception(
-                        "the watchdog failed to handle stuck job %s", stuck.describe()
-                    )
+                stuck = self._watched
+                if stuck is None:
+                    continue
+                # Given up before the job is let go, so that disarm() can't miss it.
+                self._given_up = True
+                self._watched = None
+            try:
+                self._on_stuck(stuck, self._started_at)
+            except Exception:
+                _logger.exception("the watchdog failed to handle stuck job %s", stuck.describe())

@@ -12,6 +12,7 @@ reserve a batch (see :mod:`dqueue.prefetch`), run each job through
 :func:`dqueue.execution.execute` with the configured middleware, turn it into an outcome with
 :func:`dqueue.execution.decide` (ack, retry with backoff, or dead letters), and settle the
 outcomes in one round trip after the batch (at once after a slow job, so a crash loses little).
+Metrics, logs, the touch file and the process title attach as hooks (:mod:`dqueue.hooks`).
 
 Run in the main thread of a process, as ``dqueue worker`` and the runner do, a worker also:
 
@@ -32,31 +33,28 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from .backends import get_backend
 from .backends.base import Backend, Outcome, OutcomeKind
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobTimeout
-from .execution import Execution, decide, execute
-from .job import Job, JobFailure, process_identity
+from .execution import decide, execute, failed_execution
+from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
+from .identity import new_worker_id
+from .job import Job
 from .leases import LeaseKeeper
-from .middleware import load_middleware
+from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
-from .proctitle import set_process_title
-from .registry import REGISTRY
+from .recycling import recycle_reason
 from .settings import Settings
-from .timeouts import JobTimer, Watchdog
-from .worker_support import TouchFile, memory_mb, runner_is_gone
-
-if TYPE_CHECKING:
-    from .worker_metrics import WorkerMetrics
+from .timeouts import TimeoutGuard
 
 __all__ = ["EXIT_OK", "EXIT_STUCK_JOB", "Worker", "new_worker_id"]
 
@@ -70,12 +68,7 @@ EXIT_STUCK_JOB: Final = 70
 _IDLE_WAIT_S: Final = 1.0  # longest reserve wait: how soon an idle worker notices a signal
 _SLOW_JOB_S: Final = 0.1  # settle at once after a job this slow, so a crash loses little
 _SHUTDOWN_SETTLE_S: Final = 5.0  # how long a stopping worker keeps trying to settle
-_STORE_BACKOFF = (0.05, 10.0)  # seconds: first and longest wait after a store error
-
-
-def new_worker_id() -> str:
-    """``host:pid:random``: unique even for equal slot numbers on two hosts or deploys."""
-    return f"{process_identity()}:{secrets.token_hex(4)}"
+_STORE_BACKOFF: Final = (0.05, 10.0)  # seconds: first and longest wait after a store error
 
 
 class Worker:
@@ -90,8 +83,8 @@ class Worker:
         worker_id: the lease owner id (:func:`new_worker_id` by default).
         middleware: middleware instances (``DQUEUE_MIDDLEWARE`` by default).
         burst: stop as soon as the queue has nothing due (tests, ``dqueue worker --burst``).
-        metrics: where to count jobs, durations and store errors for Prometheus
-            (:mod:`dqueue.worker_metrics`); ``None``, the default, costs nothing.
+        metrics: a hook counting jobs for Prometheus (:class:`dqueue.metrics.WorkerMetrics`).
+        hooks: more hooks, after the built-in ones (process title, log, touch file, metrics).
     """
 
     def __init__(
@@ -103,9 +96,10 @@ class Worker:
         backend: Backend | None = None,
         clock: Clock = SYSTEM_CLOCK,
         worker_id: str | None = None,
-        middleware: Sequence[object] | None = None,
+        middleware: Sequence[Middleware] | None = None,
         burst: bool = False,
-        metrics: WorkerMetrics | None = None,
+        metrics: WorkerHooks | None = None,
+        hooks: Sequence[WorkerHooks] = (),
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -113,47 +107,47 @@ class Worker:
         self.backend = backend if backend is not None else get_backend(queue, settings=settings)
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
-        self.middleware = (
-            list(middleware) if middleware is not None else load_middleware(settings.MIDDLEWARE)
+        self.middleware = MiddlewareChain(
+            middleware if middleware is not None else load_middleware(settings.MIDDLEWARE)
         )
         self.burst = burst
-        self.metrics = metrics
         #: Jobs run so far (released jobs are not counted).
         self.processed = 0
         self.prefetch = AdaptivePrefetch(settings.PREFETCH)
+        touch = [TouchFile(settings.TOUCH_FILE, queue, clock=clock)] if settings.TOUCH_FILE else []
+        extra = [metrics] if metrics is not None else []
+        self.hooks = HookList([ProcessTitle(self.name), WorkerLog(), *touch, *extra, *hooks])
         self._stop = threading.Event()
-        self._state = threading.Lock()  # guards the job bookkeeping below across threads
-        self._settling = threading.Lock()
+        self._lock = threading.Lock()  # guards the job bookkeeping below, for the lease thread
         self._held: dict[str, Job] = {}  # reserved and not yet settled
+        self._lost: set[str] = set()  # held, but the store gave the lease to another worker
         self._waiting: list[Job] = []  # reserved, not started
-        self._pending: list[Outcome] = []  # finished, not yet settled
-        self._lost: set[str] = set()
         self._current: Job | None = None
-        self._current_started = 0.0
-        self._given_up = False  # the watchdog is ending the process
-        self._settle_retry_at = 0.0
-        self._store_backoff = Backoff(*_STORE_BACKOFF)
+        # Only the thread running jobs changes these (the watchdog's only once that one is stuck).
+        self._pending: list[Outcome] = []  # finished, not yet settled
+        self._reserve_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_backoff = Backoff(*_STORE_BACKOFF)
-        self._timer = JobTimer()
-        self._touch = TouchFile(settings.TOUCH_FILE, queue, clock=clock)
+        self._settle_retry_at = 0.0
         self._last_activity = clock.time()
-        self._warned_timeout = False
-        self._in_main_thread = False
+        self._guard = TimeoutGuard(settings.TIMEOUT_GRACE, self._give_up_on, clock.time)
+        self._owns_process = False
 
     @property
     def name(self) -> str:
         """``queue/slot``, as titles and logs show it."""
         return f"{self.queue}/{self.slot}"
 
+    def add_hook(self, hook: WorkerHooks) -> Callable[[], None]:
+        """Attach ``hook`` (see :mod:`dqueue.hooks`); return the function that detaches it."""
+        return self.hooks.add(hook)
+
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> int:
         """Serve the queue until stopped; return the process exit code (:data:`EXIT_OK`)."""
-        self._in_main_thread = threading.current_thread() is threading.main_thread()
-        previous_handlers = self._install_signal_handlers() if self._in_main_thread else {}
-        self._timer.install()
-        watchdog = Watchdog(self._give_up_on)
-        watchdog.start()
+        self._owns_process = threading.current_thread() is threading.main_thread()
+        previous = self._install_signal_handlers() if self._owns_process else {}
+        self._guard.install()
         keeper = self._start_lease_keeper()
         _logger.info(
             "worker %s (%s) serving queue %r from %s",
@@ -166,13 +160,20 @@ class Worker:
             while not self._stop.is_set() and not self._should_recycle():
                 jobs = self._reserve()
                 if jobs:
-                    self._run_batch(jobs, watchdog)
+                    self._run_batch(jobs)
                     continue
                 self._flush()
                 if self.burst and jobs is not None and not self._pending:
                     break
         finally:
-            self._finish(keeper, watchdog, previous_handlers)
+            self._return_waiting()
+            self._settle_until_deadline()
+            if keeper is not None:
+                keeper.stop()
+            self._guard.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+            _logger.info("worker %s stopped after %d job(s)", self.name, self.processed)
         return EXIT_OK
 
     def stop(self, graceful: bool = True) -> None:
@@ -183,36 +184,23 @@ class Worker:
         the running job to its lease. A worker in another thread can't be killed; it stops
         gracefully.
         """
-        if not graceful and self._owns_process():
+        if not graceful and self._owns_process:
             _logger.warning("worker %s stopping at once; running job left to its lease", self.name)
             os._exit(EXIT_OK)
         self._stop.set()
 
-    def _owns_process(self) -> bool:
-        return self._in_main_thread
-
     def _should_recycle(self) -> bool:
-        settings = self.settings
-        reason = ""
-        if settings.WORKER_MAX_JOBS is not None and self.processed >= settings.WORKER_MAX_JOBS:
-            reason = f"ran {self.processed} jobs (DQUEUE_WORKER_MAX_JOBS)"
-        elif settings.WORKER_MAX_IDLE is not None and (
-            self.clock.time() - self._last_activity >= settings.WORKER_MAX_IDLE
-        ):
-            reason = f"idle for {settings.WORKER_MAX_IDLE:g}s (DQUEUE_WORKER_MAX_IDLE)"
-        elif settings.WORKER_MAX_MEMORY_MB is not None and self.processed:
-            used = memory_mb()
-            if used is not None and used > settings.WORKER_MAX_MEMORY_MB:
-                reason = f"uses {used:.0f} MB (DQUEUE_WORKER_MAX_MEMORY_MB)"
-        elif runner_is_gone():
-            reason = "its runner is gone"
+        reason = recycle_reason(
+            self.settings, self.processed, self.clock.time() - self._last_activity
+        )
         if reason:
             _logger.info("worker %s exiting: %s", self.name, reason)
         return bool(reason)
 
     def _reserve(self) -> list[Job] | None:
         """Reserve a batch; ``None`` after a store error (already waited out)."""
-        set_process_title(f"dqueue worker {self.name} [idle]")
+        for waiting in self.hooks.on_waiting:
+            waiting()
         wait_s = 0.0 if self.burst else _IDLE_WAIT_S
         if self.settings.WORKER_MAX_IDLE is not None:
             left = self.settings.WORKER_MAX_IDLE - (self.clock.time() - self._last_activity)
@@ -222,76 +210,60 @@ class Worker:
                 self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=self.prefetch.limit
             )
         except Exception as exc:
-            if self.metrics is not None:
-                self.metrics.store_error("reserve")
-            delay = self._store_backoff.next_delay()
-            _logger.warning(
-                "worker %s could not reserve from %s (%s); retrying in %.2fs",
-                self.name,
-                self.backend.name,
-                exc,
-                delay,
-            )
-            self._stop.wait(delay)
+            what = f"reserve from {self.backend.name}"
+            self._stop.wait(self._store_failed("reserve", what, exc, self._reserve_backoff))
             return None
-        if self._store_backoff.failures:
+        if self._reserve_backoff.failures:
             _logger.info("worker %s reaches %s again", self.name, self.backend.name)
-            self._store_backoff.reset()
+            self._reserve_backoff.reset()
         if jobs:
-            with self._state:
+            with self._lock:
                 self._held.update((job.id, job) for job in jobs)
                 self._lost.difference_update(job.id for job in jobs)
                 self._waiting = list(jobs)
         return jobs
 
-    def _run_batch(self, jobs: list[Job], watchdog: Watchdog) -> None:
+    def _store_failed(self, operation: str, what: str, exc: Exception, backoff: Backoff) -> float:
+        """Count and log a failed store call; return how long to wait before the next try."""
+        self.hooks.store_error(operation)
+        delay = backoff.next_delay()
+        _logger.warning(
+            "worker %s could not %s (%s); retrying in %.2fs", self.name, what, exc, delay
+        )
+        return delay
+
+    def _run_batch(self, jobs: list[Job]) -> None:
         durations: list[float] = []
+        hooks = self.hooks
+        limit = self.settings.WORKER_MAX_JOBS
         for job in jobs:
-            with self._state:
-                if self._stop.is_set() or self._should_stop_taking():
+            with self._lock:
+                if self._stop.is_set() or (limit is not None and self.processed >= limit):
                     break
                 self._waiting.remove(job)
                 if job.id in self._lost:
-                    self._held.pop(job.id, None)
-                    self._lost.discard(job.id)
+                    self._forget(job.id)
                     continue
                 self._current = job
-                self._current_started = self.clock.time()
-            metrics = self.metrics
-            if metrics is not None:
-                metrics.job_started()
-            outcome = self._run_one(job, watchdog)
-            if metrics is not None:
-                metrics.job_finished(outcome)
-            with self._state:
-                self._current = None
-                self._pending.append(outcome)
+            for started in hooks.on_job_started:
+                started(job)
+            outcome = self._run_one(job)
+            for finished in hooks.on_job_finished:
+                finished(outcome)
+            self._current = None
+            self._pending.append(outcome)
             self.processed += 1
-            self._last_activity = self.clock.time()
             duration = (outcome.finished_at or 0.0) - (outcome.started_at or 0.0)
+            self._last_activity = outcome.finished_at or self.clock.time()
             durations.append(duration)
-            if outcome.kind is OutcomeKind.ACK:
-                self._touch.touch()
             if duration >= _SLOW_JOB_S:
                 self._flush()
         self._return_waiting()
         self.prefetch.observe(durations)
         self._flush()
 
-    def _should_stop_taking(self) -> bool:
-        limit = self.settings.WORKER_MAX_JOBS
-        return limit is not None and self.processed >= limit
-
-    def _run_one(self, job: Job, watchdog: Watchdog) -> Outcome:
-        set_process_title(f"dqueue worker {self.name} [running {job.describe()}]")
-        self._timer.fired = False  # a previous job's timeout says nothing about this one
-        if job.timeout is not None:
-            if self._timer.available:
-                watchdog.watch(job, job.timeout + self.settings.TIMEOUT_GRACE)
-            elif not self._warned_timeout:
-                self._warned_timeout = True
-                _logger.warning("timeouts are enforced only by a worker in its main thread")
-            self._timer.arm(job, job.timeout)
+    def _run_one(self, job: Job) -> Outcome:
+        self._guard.arm(job)
         started = self.clock.time()
         try:
             execution = execute(
@@ -299,33 +271,31 @@ class Worker:
             )
         except (JobTimeout, SystemExit) as exc:
             # Raised between the task's end and the timer's disarming, or a task's sys.exit().
-            execution = _failed(job, exc, started, self.clock.time())
+            execution = failed_execution(job, exc, started, self.clock.time())
         finally:
-            self._timer.disarm()
-            watchdog.clear()
-        if self._given_up:
-            threading.Event().wait()  # the watchdog settles this job and ends the process
-        if self._timer.fired and execution.ok:
+            timed_out = self._guard.disarm()
+        if timed_out and execution.ok:
             # It swallowed the JobTimeout and returned: it still ran past its timeout.
             timeout = JobTimeout(f"{job.describe()} timed out after {job.timeout:g}s")
-            execution = _failed(job, timeout, execution.started_at, execution.finished_at)
-        outcome = decide(execution, self.settings)
-        if outcome.lateness_s is not None:
-            _logger.debug("%s started %.1f ms late", job.describe(), outcome.lateness_s * 1000)
-        return outcome
+            execution = failed_execution(job, timeout, execution.started_at, execution.finished_at)
+        return decide(execution, self.settings)
 
     def _return_waiting(self) -> None:
         """Give back reserved jobs that were not started (attempt not counted)."""
-        with self._state:
+        with self._lock:
             waiting, self._waiting = self._waiting, []
             returned = [job for job in waiting if job.id not in self._lost]
             for job in waiting:
                 if job.id in self._lost:
-                    self._held.pop(job.id, None)
-                    self._lost.discard(job.id)
-            self._pending.extend(Outcome(job=job, kind=OutcomeKind.RELEASE) for job in returned)
+                    self._forget(job.id)
+        self._pending.extend(Outcome(job=job, kind=OutcomeKind.RELEASE) for job in returned)
         if returned:
             _logger.info("worker %s returns %d job(s) it did not start", self.name, len(returned))
+
+    def _forget(self, job_id: str) -> None:
+        """The job is settled or someone else's now (call with the lock held)."""
+        self._held.pop(job_id, None)
+        self._lost.discard(job_id)
 
     # -- settling ----------------------------------------------------------------------------
 
@@ -333,50 +303,47 @@ class Worker:
         """Settle pending outcomes; ``False`` if the store failed (they are kept for later)."""
         if not self._pending or (not force and self.clock.time() < self._settle_retry_at):
             return not self._pending
-        with self._settling:
-            with self._state:
-                dropped = [o for o in self._pending if o.job.id in self._lost]
-                batch = [o for o in self._pending if o.job.id not in self._lost]
-            for outcome in dropped:
-                _logger.warning(
-                    "lease of %s was lost; its outcome (%s) is dropped, another worker owns it",
-                    outcome.job.describe(),
-                    outcome.kind.value,
-                )
-            try:
-                lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
-            except Exception as exc:
-                if self.metrics is not None:
-                    self.metrics.store_error("settle")
-                    self.metrics.settled((), (), dropped)  # they are gone either way
-                with self._state:
-                    self._pending = batch
-                delay = self._settle_backoff.next_delay()
-                self._settle_retry_at = self.clock.time() + delay
-                _logger.warning(
-                    "worker %s could not settle %d outcome(s) (%s); retrying in %.2fs",
-                    self.name,
-                    len(batch),
-                    exc,
-                    delay,
-                )
-                return False
+        batch, self._pending = self._pending, []
+        dropped: list[Outcome] = []
+        if self._lost:
+            with self._lock:
+                dropped = [o for o in batch if o.job.id in self._lost]
+                batch = [o for o in batch if o.job.id not in self._lost]
+        try:
+            lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
+        except Exception as exc:
+            self._pending[:0] = batch
+            what = f"settle {len(batch)} outcome(s)"
+            delay = self._store_failed("settle", what, exc, self._settle_backoff)
+            self._settle_retry_at = self.clock.time() + delay
+            batch, lost = [], []  # only the dropped outcomes are done with
+        else:
             self._settle_backoff.reset()
             self._settle_retry_at = 0.0
-            if self.metrics is not None:
-                self.metrics.settled(batch, lost, dropped)
-            for job_id in lost:
-                _logger.warning("lease of job %s was lost before it was settled", job_id)
-            with self._state:
-                settled = {o.job.id for o in batch} | {o.job.id for o in dropped}
-                self._pending = [o for o in self._pending if o.job.id not in settled]
-                for job_id in settled:
-                    self._held.pop(job_id, None)
-                    self._lost.discard(job_id)
-            return True
+        self.hooks.settled(batch, lost, dropped)
+        with self._lock:
+            for outcome in batch:
+                self._forget(outcome.job.id)
+            for outcome in dropped:
+                self._forget(outcome.job.id)
+        return not self._pending
+
+    def _settle_until_deadline(self) -> None:
+        """Keep settling for up to ``_SHUTDOWN_SETTLE_S``: the worker is about to stop."""
+        deadline = time.monotonic() + _SHUTDOWN_SETTLE_S
+        while not self._flush(force=True) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._pending:
+            _logger.error(
+                "worker %s stops with %d unsettled outcome(s); their leases will bring them back",
+                self.name,
+                len(self._pending),
+            )
+
+    # -- leases ------------------------------------------------------------------------------
 
     def _on_lost(self, job_ids: Sequence[str]) -> None:
-        with self._state:
+        with self._lock:
             # An id settled a moment ago is no longer held: that is not a loss.
             lost = [job_id for job_id in job_ids if job_id in self._held]
             self._lost.update(lost)
@@ -384,7 +351,7 @@ class Worker:
             _logger.warning("worker %s lost the lease of %d job(s)", self.name, len(lost))
 
     def _held_ids(self) -> list[str]:
-        with self._state:
+        with self._lock:
             return list(self._held)
 
     def _start_lease_keeper(self) -> LeaseKeeper | None:
@@ -398,42 +365,15 @@ class Worker:
             lease_s=self.settings.LEASE_SECONDS,
             held=self._held_ids,
             on_lost=self._on_lost,
-            on_error=self.metrics.store_error if self.metrics is not None else None,
+            on_error=self.hooks.store_error,
         )
         keeper.start()
         return keeper
 
-    def _finish(
-        self,
-        keeper: LeaseKeeper | None,
-        watchdog: Watchdog,
-        previous_handlers: dict[int, object],
-    ) -> None:
-        self._return_waiting()
-        deadline = self.clock.time() + _SHUTDOWN_SETTLE_S
-        while not self._flush(force=True) and self.clock.time() < deadline:
-            threading.Event().wait(0.1)
-        if self._pending:
-            _logger.error(
-                "worker %s stops with %d unsettled outcome(s); their leases will bring them back",
-                self.name,
-                len(self._pending),
-            )
-        if keeper is not None:
-            keeper.stop()
-        watchdog.close()
-        self._timer.uninstall()
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-        _logger.info("worker %s stopped after %d job(s)", self.name, self.processed)
-
     # -- signals and stuck jobs --------------------------------------------------------------
 
     def _install_signal_handlers(self) -> dict[int, object]:
-        previous: dict[int, object] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, self._on_stop_signal)
-        return previous
+        return {s: signal.signal(s, self._on_stop_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -452,9 +392,8 @@ class Worker:
         _logger.info("worker %s: %s, stopping after the running job", self.name, name)
         self._stop.set()
 
-    def _give_up_on(self, job: Job) -> None:
+    def _give_up_on(self, job: Job, started_at: float) -> None:
         """Called by the watchdog: ``job`` ignored its timeout. Settle it, end the process."""
-        self._given_up = True
         _logger.error(
             "%s did not stop within %gs of its %gs timeout; settling it as failed and "
             "replacing this worker process",
@@ -465,25 +404,10 @@ class Worker:
         timeout = JobTimeout(
             f"{job.describe()} timed out after {job.timeout or 0:g}s; worker killed"
         )
-        execution = _failed(job, timeout, self._current_started, self.clock.time())
-        outcome = decide(execution, self.settings)
-        with self._state:
-            self._current = None
-            self._pending.append(outcome)
+        execution = failed_execution(job, timeout, started_at, self.clock.time())
+        self._current = None
+        self._pending.append(decide(execution, self.settings))
         self._return_waiting()
-        deadline = self.clock.time() + _SHUTDOWN_SETTLE_S
-        while not self._flush(force=True) and self.clock.time() < deadline:
-            threading.Event().wait(0.1)
+        self._settle_until_deadline()
         logging.shutdown()
         os._exit(EXIT_STUCK_JOB)
-
-
-def _failed(job: Job, exc: BaseException, started: float, finished: float) -> Execution:
-    return Execution(
-        job=job,
-        started_at=started,
-        finished_at=finished,
-        exception=exc,
-        failure=JobFailure.from_exception(exc, at=finished, attempt=job.attempt),
-        task=REGISTRY.get(job.task),
-    )

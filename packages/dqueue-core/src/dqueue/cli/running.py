@@ -17,7 +17,6 @@ from ..registry import REGISTRY
 from ..services import Service
 from ..settings import Settings
 from ..worker import Worker
-from ..worker_metrics import worker_metrics_served
 from .parser import plan_options
 
 if TYPE_CHECKING:
@@ -119,6 +118,8 @@ def worker(args: argparse.Namespace) -> int:
             f"{backend.name} cannot serve a worker process: set DQUEUE_BACKEND to "
             "dqueue.backends.sqlite.SQLiteBackend or a Redis backend"
         )
+    from ..exposition import worker_metrics_served  # here: a worker without metrics stays small
+
     with worker_metrics_served(settings, args.queue, args.slot, args.metrics_port) as metrics:
         return Worker(
             settings, args.queue, args.slot, backend=backend, burst=args.burst, metrics=metrics

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from dqueue.exposition import worker_metrics_served
 from dqueue.settings import Settings
 from dqueue.worker import Worker
-from dqueue.worker_metrics import worker_metrics_served
 
 from ...transactions import set_worker_process
 from ..base import DQueueCommand, ensure_logging

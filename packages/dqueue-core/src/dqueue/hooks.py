@@ -1,0 +1,191 @@
+"""Worker hooks: what metrics, logs, touch files and process titles attach to.
+
+.. code-block:: python
+
+    from dqueue.hooks import WorkerHooks
+
+    class CountAcks(WorkerHooks):
+        def __init__(self) -> None:
+            self.acks = 0
+
+        def job_finished(self, outcome: Outcome) -> None:
+            self.acks += outcome.kind is OutcomeKind.ACK
+
+    remove = worker.add_hook(CountAcks())  # ...; remove() takes it off again
+
+A hook subclasses :class:`WorkerHooks` and overrides the methods it needs; the rest are no-ops
+that the worker never calls (it keeps a list of the overridden bound methods per event, so a
+job costs one call per hook that wants it). Hooks run in the worker's thread, except
+:meth:`~WorkerHooks.store_error` (also the lease thread) and :meth:`~WorkerHooks.settled`
+(also the watchdog thread, before it ends a stuck worker's process). A hook must not raise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import Final, Protocol
+
+from .backends.base import Outcome, OutcomeKind
+from .clock import SYSTEM_CLOCK, Clock
+from .job import Job
+from .proctitle import set_process_title
+
+__all__ = ["HookList", "ProcessTitle", "TouchFile", "WorkerHooks", "WorkerLog"]
+
+_logger = logging.getLogger("dqueue.worker")
+
+_TOUCH_EVERY_S: Final = 1.0
+
+
+class WorkerHooks(Protocol):
+    """What happens in a worker, event by event; every method is optional (a no-op here)."""
+
+    def waiting(self) -> None:
+        """The worker waits for jobs to reserve."""
+        return None
+
+    def job_started(self, job: Job) -> None:
+        """``job`` starts running."""
+        return None
+
+    def job_finished(self, outcome: Outcome) -> None:
+        """A job ran (whatever its outcome); ``outcome`` is not settled yet."""
+        return None
+
+    def settled(
+        self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]
+    ) -> None:
+        """The store took ``outcomes`` except ``lost_ids``; ``dropped`` were never sent.
+
+        The jobs of lost and dropped outcomes had lost their lease: another worker owns them.
+        """
+        return None
+
+    def store_error(self, operation: str) -> None:
+        """A store call failed: ``reserve``, ``settle``, ``renew`` or ``recover``."""
+        return None
+
+
+class HookList:
+    """A worker's hooks, as lists of the bound methods each event calls (rebuilt on change)."""
+
+    def __init__(self, hooks: Sequence[WorkerHooks] = ()) -> None:
+        self._hooks: list[WorkerHooks] = []
+        self.on_waiting: list[Callable[[], None]] = []
+        self.on_job_started: list[Callable[[Job], None]] = []
+        self.on_job_finished: list[Callable[[Outcome], None]] = []
+        self.on_settled: list[
+            Callable[[Sequence[Outcome], Collection[str], Sequence[Outcome]], None]
+        ] = []
+        self.on_store_error: list[Callable[[str], None]] = []
+        for hook in hooks:
+            self.add(hook)
+
+    def add(self, hook: WorkerHooks) -> Callable[[], None]:
+        """Attach ``hook`` (after the others); return the function that detaches it."""
+        self._hooks = [*self._hooks, hook]
+        self._rebuild()
+        return lambda: self.remove(hook)
+
+    def remove(self, hook: WorkerHooks) -> None:
+        """Detach ``hook`` (nothing happens if it is not attached)."""
+        self._hooks = [h for h in self._hooks if h is not hook]
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        # New lists, not changed ones: a thread iterating the old list is not disturbed.
+        hooks, base = self._hooks, WorkerHooks
+        self.on_waiting = [h.waiting for h in hooks if type(h).waiting is not base.waiting]
+        self.on_job_started = [
+            h.job_started for h in hooks if type(h).job_started is not base.job_started
+        ]
+        self.on_job_finished = [
+            h.job_finished for h in hooks if type(h).job_finished is not base.job_finished
+        ]
+        self.on_settled = [h.settled for h in hooks if type(h).settled is not base.settled]
+        self.on_store_error = [
+            h.store_error for h in hooks if type(h).store_error is not base.store_error
+        ]
+
+    def settled(
+        self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]
+    ) -> None:
+        """Tell every hook of a settle."""
+        for hook in self.on_settled:
+            hook(outcomes, lost_ids, dropped)
+
+    def store_error(self, operation: str) -> None:
+        """Tell every hook of a failed store call."""
+        for hook in self.on_store_error:
+            hook(operation)
+
+
+class ProcessTitle(WorkerHooks):
+    """Shows ``dqueue worker QUEUE/SLOT [idle]`` or ``[running TASK[ID]]`` in ``ps``."""
+
+    def __init__(self, name: str) -> None:
+        self._idle = f"dqueue worker {name} [idle]"
+        self._running = f"dqueue worker {name} [running "
+
+    def waiting(self) -> None:
+        """Title the process idle."""
+        set_process_title(self._idle)
+
+    def job_started(self, job: Job) -> None:
+        """Name the running task and job id (never its arguments: ``ps`` is public)."""
+        set_process_title(self._running + job.describe() + "]")
+
+
+class WorkerLog(WorkerHooks):
+    """Logs what the worker's own lines don't: lateness and lost leases."""
+
+    def job_finished(self, outcome: Outcome) -> None:
+        """Log how late the job started (at debug level)."""
+        if outcome.lateness_s is not None and _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug(
+                "%s started %.1f ms late", outcome.job.describe(), outcome.lateness_s * 1000
+            )
+
+    def settled(
+        self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]
+    ) -> None:
+        """Warn of each outcome that another worker's job now."""
+        for outcome in dropped:
+            _logger.warning(
+                "lease of %s was lost; its outcome (%s) is dropped, another worker owns it",
+                outcome.job.describe(),
+                outcome.kind.value,
+            )
+        for job_id in lost_ids:
+            _logger.warning("lease of job %s was lost before it was settled", job_id)
+
+
+class TouchFile(WorkerHooks):
+    """``DQUEUE_TOUCH_FILE``: a file whose mtime says "this queue ran a job successfully".
+
+    ``%s`` in the pattern is replaced by the queue name. The file is touched at most once a
+    second, so that fast jobs don't pay a syscall each.
+    """
+
+    def __init__(self, pattern: str, queue: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.path = Path(pattern.replace("%s", queue))
+        self._clock = clock
+        self._last = float("-inf")
+        self._warned = False
+
+    def job_finished(self, outcome: Outcome) -> None:
+        """Touch the file after a success, unless that was done within a second."""
+        if outcome.kind is not OutcomeKind.ACK:
+            return
+        now = self._clock.time()
+        if now - self._last < _TOUCH_EVERY_S:
+            return
+        self._last = now
+        try:
+            self.path.touch()
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                _logger.warning("cannot touch DQUEUE_TOUCH_FILE %s: %s", self.path, exc)
