@@ -12,7 +12,7 @@ import pytest
 
 from dqueue.cli import main
 from dqueue.errors import ConfigurationError
-from dqueue.exposition import Response, start_server, worker_metrics_served
+from dqueue.metrics import Response, serve, worker_metrics_served
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
 from dqueue.runner_metrics import check_metrics_ports, worker_metrics_ports
@@ -46,7 +46,7 @@ def without_prometheus_client(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_paths_are_404_and_head_has_no_body(port: int) -> None:
-    server = start_server("127.0.0.1", port, {"/ping": lambda: Response.text("pong\n")}, what="t")
+    server = serve("127.0.0.1", port, {"/ping": lambda: Response.text("pong\n")}, what="t")
     assert server is not None
     try:
         assert get(f"http://127.0.0.1:{port}/ping?x=1")[::2] == (200, "pong\n")
@@ -62,7 +62,7 @@ def test_a_route_that_raises_answers_500_and_the_server_keeps_serving(port: int)
         raise RuntimeError("bug")
 
     routes = {"/broken": broken, "/ok": lambda: Response.text("ok\n")}
-    server = start_server("127.0.0.1", port, routes, what="t")
+    server = serve("127.0.0.1", port, routes, what="t")
     assert server is not None
     try:
         assert get(f"http://127.0.0.1:{port}/broken")[0] == 500
@@ -72,7 +72,7 @@ def test_a_route_that_raises_answers_500_and_the_server_keeps_serving(port: int)
 
 
 def test_json_routes_answer_json_that_no_one_caches(port: int) -> None:
-    server = start_server("127.0.0.1", port, {"/j": lambda: Response.json({"b": 1})}, what="t")
+    server = serve("127.0.0.1", port, {"/j": lambda: Response.json({"b": 1})}, what="t")
     assert server is not None
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/j", timeout=30) as response:

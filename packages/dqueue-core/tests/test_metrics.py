@@ -12,12 +12,12 @@ from .prometheus_text import parse, value
 
 pytest.importorskip("prometheus_client")
 
-from dqueue.exposition import metrics_route  # noqa: E402
 from dqueue.metrics import (  # noqa: E402
     DURATION_BUCKETS,
     LATENESS_BUCKETS,
     LabelCap,
     WorkerMetrics,
+    metrics_route,  # noqa: E402
 )
 
 

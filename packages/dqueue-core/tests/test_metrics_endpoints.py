@@ -27,8 +27,8 @@ from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.clock import ManualClock
 from dqueue.errors import BackendUnavailable
-from dqueue.exposition import worker_metrics_served
 from dqueue.job import Job, new_job_id
+from dqueue.metrics import worker_metrics_served
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
 from dqueue.settings import Settings

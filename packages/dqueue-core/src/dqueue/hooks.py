@@ -44,15 +44,15 @@ class WorkerHooks(Protocol):
 
     def waiting(self) -> None:
         """The worker waits for jobs to reserve."""
-        return None
+        return
 
     def job_started(self, job: Job) -> None:
         """``job`` starts running."""
-        return None
+        return
 
     def job_finished(self, outcome: Outcome) -> None:
         """A job ran (whatever its outcome); ``outcome`` is not settled yet."""
-        return None
+        return
 
     def settled(
         self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]
@@ -61,11 +61,11 @@ class WorkerHooks(Protocol):
 
         The jobs of lost and dropped outcomes had lost their lease: another worker owns them.
         """
-        return None
+        return
 
     def store_error(self, operation: str) -> None:
         """A store call failed: ``reserve``, ``settle``, ``renew`` or ``recover``."""
-        return None
+        return
 
 
 class HookList:

@@ -1,70 +1,77 @@
-"""A worker's Prometheus metrics: what it ran, how long it took, how late it started.
+"""Prometheus metrics: a worker's counters and the HTTP endpoints that serve them.
 
 Needs ``prometheus_client`` (``pip install 'dqueue-core[prometheus]'``), imported only once
-metrics are asked for. A worker given a metrics port serves
-(:func:`dqueue.exposition.worker_metrics_served`):
+metrics are asked for; :func:`require_prometheus` says what to install when it is missing. The
+metric names, labels and ports are listed in the README ("Metrics and health").
 
-- ``dqueue_jobs_total{queue,task,outcome}``: jobs settled in the store, ``outcome`` one of
-  ``succeeded``, ``retried``, ``dead``, ``released`` (prefetched, returned unstarted) and
-  ``lease_lost`` (its lease ran out first; another worker owns it now). Counted when the store
-  accepts the outcome, so a worker that dies before settling counts nothing it didn't record.
-- ``dqueue_job_duration_seconds{queue}`` and ``dqueue_job_lateness_seconds{queue}``: histograms
-  of run time and of start minus due time.
-- ``dqueue_worker_busy{queue}``: 1 while a job runs.
-- ``dqueue_store_errors_total{queue,operation}``: failed ``reserve``, ``settle``, ``renew`` and
-  ``recover`` calls.
+:class:`WorkerMetrics` is a worker hook and a ``prometheus_client`` collector: it counts in plain
+ints on the job path (``prometheus_client``'s own metrics take a lock per update, several times
+the cost per job: ``bench/bench_metrics.py``) and builds the metric families when scraped, from
+copies taken in one C call each, so that a scrape never sees a dict change size.
 
-Only task *names* become labels (never arguments), and at most :data:`TASK_LABEL_LIMIT` of
-them: later names are counted as ``task="other"``.
-
-:class:`WorkerMetrics` is a worker hook and a ``prometheus_client`` collector. It counts in plain
-ints and lists on the job path (``prometheus_client``'s own metrics take a lock per update,
-several times the cost per job: ``bench/bench_metrics.py``) and builds the metric families
-when scraped, from copies taken in one C call each, so a scrape never sees a dict change size.
+The endpoints are a tiny WSGI app on :mod:`wsgiref` (``prometheus_client``'s own server answers
+every path with metrics, so it can't serve ``/worker_config`` and ``/healthz`` beside them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
+import logging
+import socket
+import socketserver
 import threading
 from bisect import bisect_left
-from collections.abc import Collection, Iterator, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .backends.base import Outcome, OutcomeKind
-from .exposition import require_prometheus
+from .errors import ConfigurationError
 from .hooks import WorkerHooks
 from .job import Job
+from .settings import Settings
 
 if TYPE_CHECKING:
-    from prometheus_client.core import HistogramMetricFamily, Metric
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
-__all__ = [
-    "DURATION_BUCKETS",
-    "LATENESS_BUCKETS",
-    "STORE_OPERATIONS",
-    "TASK_LABEL_LIMIT",
-    "LabelCap",
-    "WorkerMetrics",
-]
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
+
+__all__ = ["LabelCap", "Response", "WorkerMetrics", "serve", "worker_metrics_served"]
+
+_logger = logging.getLogger("dqueue.metrics")
 
 _SUBSECOND: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 #: Job run times: 1 ms to 10 minutes.
 DURATION_BUCKETS: Final = (*_SUBSECOND, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 #: How late jobs start (start minus due time): 1 ms to an hour, since a backlog grows large.
 LATENESS_BUCKETS: Final = (*DURATION_BUCKETS, 1800.0, 3600.0)
-#: Distinct task names a worker labels its counters with; the rest count as ``other``.
-TASK_LABEL_LIMIT: Final = 500
 #: The store calls whose failures ``dqueue_store_errors_total`` counts.
 STORE_OPERATIONS: Final = ("reserve", "settle", "renew", "recover")
-
 _OUTCOME_LABELS: Final = {
     OutcomeKind.ACK: "succeeded",
     OutcomeKind.RETRY: "retried",
     OutcomeKind.DEAD: "dead",
     OutcomeKind.RELEASE: "released",
 }
-_LEASE_LOST: Final = "lease_lost"
 _ACK: Final = OutcomeKind.ACK
+_TEXT_FORMAT: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def require_prometheus() -> ModuleType:
+    """``prometheus_client``, or a :class:`ConfigurationError` naming the extra to install."""
+    try:
+        return importlib.import_module("prometheus_client")
+    except ImportError as exc:
+        raise ConfigurationError(
+            "Prometheus metrics (DQUEUE_ENABLE_PROMETHEUS, --metrics-port) need prometheus_client:"
+            " pip install 'dqueue-core[prometheus]'"
+        ) from exc
 
 
 class LabelCap:
@@ -74,87 +81,64 @@ class LabelCap:
     program that registers tasks dynamically must not blow up the server.
     """
 
-    __slots__ = ("limit", "other", "seen")
+    __slots__ = ("limit", "seen")
 
-    def __init__(self, limit: int = TASK_LABEL_LIMIT, other: str = "other") -> None:
+    def __init__(self, limit: int = 500) -> None:
         self.limit = limit
-        self.other = other
         self.seen: set[str] = set()
 
     def __call__(self, value: str) -> str:
-        """``value`` itself if it is known or there is room for it, else ``other``."""
-        seen = self.seen
-        if value in seen:
+        """``value`` itself if it is known or there is room for it, else ``"other"``."""
+        if value in self.seen or len(self.seen) < self.limit:
+            self.seen.add(value)
             return value
-        if len(seen) < self.limit:
-            seen.add(value)
-            return value
-        return self.other
-
-
-def _histogram(
-    name: str, help_text: str, queue: str, bounds: Sequence[float], counts: list[int], total: float
-) -> HistogramMetricFamily:
-    """A histogram of ``queue`` from per-bucket (not cumulative) ``counts``, +Inf last."""
-    from prometheus_client.core import HistogramMetricFamily
-
-    family = HistogramMetricFamily(name, help_text, labels=["queue"])
-    cumulative, buckets = 0, []
-    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
-        cumulative += count
-        # As prometheus_client writes a bound: 0.005, 1.0, +Inf.
-        buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
-    family.add_metric([queue], buckets, total)
-    return family
+        return "other"
 
 
 class WorkerMetrics(WorkerHooks):
     """The metrics of one worker serving ``queue``; attach it to the worker as a hook.
 
-    ``registry`` holds it alone (serve that); :meth:`render` gives the text a scrape gets.
+    ``registry`` holds it alone; :meth:`render` gives the text a scrape of ``/metrics`` gets.
+    Only task *names* become labels, at most ``task_label_limit`` of them (then ``other``).
 
     Raises:
         ConfigurationError: ``prometheus_client`` is not installed.
     """
 
-    def __init__(self, queue: str, *, task_label_limit: int = TASK_LABEL_LIMIT) -> None:
+    def __init__(self, queue: str, *, task_label_limit: int = 500) -> None:
+        require_prometheus()
+        from prometheus_client.registry import CollectorRegistry
+
         self.queue = queue
         self.busy = 0
         self.jobs: dict[tuple[str, str], int] = {}  # (task, outcome) -> count
         self.store_errors = dict.fromkeys(STORE_OPERATIONS, 0)
-        # Per bucket, +Inf last; then the sum.
+        # Per bucket (not cumulative), +Inf last.
         self._durations = [0] * (len(DURATION_BUCKETS) + 1)
-        self._durations_sum = 0.0
         self._lateness = [0] * (len(LATENESS_BUCKETS) + 1)
-        self._lateness_sum = 0.0
+        self._sums = [0.0, 0.0]  # durations, lateness
         self._task_label = LabelCap(task_label_limit)
         self._errors_lock = threading.Lock()  # store errors come from the lease thread too
-        require_prometheus()
-        from prometheus_client.registry import CollectorRegistry
-
         self.registry = CollectorRegistry()
         self.registry.register(self)
-
-    # -- the hot path: plain arithmetic and local names, once per job -------------------------
 
     def job_started(self, job: Job) -> None:
         """A job starts running."""
         self.busy = 1
 
     def job_finished(self, outcome: Outcome) -> None:
-        """A job ran (whatever its outcome): record its duration and lateness."""
+        """Record the run's duration and lateness (whatever its outcome)."""
         self.busy = 0
-        started = outcome.started_at
+        started, finished = outcome.started_at, outcome.finished_at
         if started is None:
             return
-        finished = outcome.finished_at
         if finished is not None:
             took = max(finished - started, 0.0)
             self._durations[bisect_left(DURATION_BUCKETS, took)] += 1
-            self._durations_sum += took
+            self._sums[0] += took
         late = max(started - outcome.job.due_at, 0.0)
         self._lateness[bisect_left(LATENESS_BUCKETS, late)] += 1
-        self._lateness_sum += late
+        self._sums[1] += late
 
     def settled(
         self,
@@ -162,37 +146,33 @@ class WorkerMetrics(WorkerHooks):
         lost_ids: Collection[str] = (),
         dropped: Sequence[Outcome] = (),
     ) -> None:
-        """Count settled outcomes; lost and dropped ones as ``lease_lost``."""
-        jobs = self.jobs
-        task_label = self._task_label
-        known = task_label.seen
+        """Count settled outcomes by task and outcome; lost and dropped ones as ``lease_lost``."""
+        jobs, task_label, known = self.jobs, self._task_label, self._task_label.seen
         for outcome in outcomes:
-            job = outcome.job
-            kind = outcome.kind
+            job, kind = outcome.job, outcome.kind
             # Identity tests: an Enum's __hash__ is python code, too slow for a dict lookup here.
             if lost_ids and job.id in lost_ids:
-                label = _LEASE_LOST
-            elif kind is _ACK:
-                label = "succeeded"
+                label = "lease_lost"
             else:
-                label = _OUTCOME_LABELS[kind]
-            task = job.task
-            key = (task if task in known else task_label(task), label)
+                label = "succeeded" if kind is _ACK else _OUTCOME_LABELS[kind]
+            key = (job.task if job.task in known else task_label(job.task), label)
             jobs[key] = jobs.get(key, 0) + 1
         for outcome in dropped:
-            key = (task_label(outcome.job.task), _LEASE_LOST)
+            key = (task_label(outcome.job.task), "lease_lost")
             jobs[key] = jobs.get(key, 0) + 1
 
     def store_error(self, operation: str) -> None:
-        """A store call (one of :data:`STORE_OPERATIONS`) failed."""
+        """A store call (``reserve``, ``settle``, ``renew``, ``recover``) failed."""
         with self._errors_lock:
             self.store_errors[operation] = self.store_errors.get(operation, 0) + 1
 
-    # -- scraping -------------------------------------------------------------------------------
-
     def collect(self) -> Iterator[Metric]:
         """The metric families, for ``prometheus_client``."""
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
 
         queue = self.queue
         jobs = CounterMetricFamily(
@@ -203,22 +183,25 @@ class WorkerMetrics(WorkerHooks):
         for (task, outcome), count in self.jobs.copy().items():
             jobs.add_metric([queue, task, outcome], count)
         yield jobs
-        yield _histogram(
-            "dqueue_job_duration_seconds",
-            "Seconds each job ran.",
-            queue,
-            DURATION_BUCKETS,
-            self._durations.copy(),
-            self._durations_sum,
+        histograms = (
+            ("duration", "Seconds each job ran.", DURATION_BUCKETS, self._durations),
+            (
+                "lateness",
+                "Seconds between when each job was due and when it started.",
+                LATENESS_BUCKETS,
+                self._lateness,
+            ),
         )
-        yield _histogram(
-            "dqueue_job_lateness_seconds",
-            "Seconds between when each job was due and when it started.",
-            queue,
-            LATENESS_BUCKETS,
-            self._lateness.copy(),
-            self._lateness_sum,
-        )
+        for (name, help_text, bounds, counts), total in zip(histograms, self._sums, strict=True):
+            family = HistogramMetricFamily(
+                f"dqueue_job_{name}_seconds", help_text, labels=["queue"]
+            )
+            cumulative, buckets = 0, []
+            for bound, count in zip((*bounds, "+Inf"), counts.copy(), strict=True):
+                cumulative += count
+                buckets.append((str(bound), float(cumulative)))  # 0.005, 1.0, +Inf
+            family.add_metric([queue], buckets, total)
+            yield family
         busy = GaugeMetricFamily(
             "dqueue_worker_busy", "1 while this worker runs a job.", labels=["queue"]
         )
@@ -235,6 +218,149 @@ class WorkerMetrics(WorkerHooks):
 
     def render(self) -> str:
         """Every metric in the text exposition format (what ``/metrics`` answers)."""
-        from prometheus_client.exposition import generate_latest
+        return metrics_route(self.registry)().body.decode()
 
-        return generate_latest(self.registry).decode()
+
+# -- serving ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What a route (``Callable[[], Response]``) answers."""
+
+    status: int
+    body: bytes
+    content_type: str
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Response:
+        """A JSON document."""
+        return cls(status, (json.dumps(data, sort_keys=True) + "\n").encode(), "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Response:
+        """Plain text."""
+        return cls(status, text.encode(), "text/plain; charset=utf-8")
+
+
+def metrics_route(registry: Collector) -> Callable[[], Response]:
+    """``/metrics``: the text exposition format (0.0.4) of ``registry``."""
+    from prometheus_client.exposition import generate_latest
+
+    return lambda: Response(200, generate_latest(registry), _TEXT_FORMAT)
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can hang on a box without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+        self.setup_environ()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self.shutdown()
+        self.server_close()
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(WSGIRequestHandler):
+    timeout = 10.0  # seconds: a client that stalls mid-request doesn't hold a thread
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _logger.debug("%s %s", self.address_string(), format % args)
+
+
+def _answer(
+    routes: Mapping[str, Callable[[], Response]], environ: WSGIEnvironment, start: StartResponse
+) -> Iterable[bytes]:
+    path = environ.get("PATH_INFO", "")
+    route = routes.get(path)
+    if route is None:
+        response = Response.text(f"not found; endpoints: {', '.join(sorted(routes))}\n", 404)
+    else:
+        try:
+            response = route()
+        except Exception:
+            _logger.exception("endpoint %s failed", path)
+            response = Response.text("internal error\n", status=500)
+    start(
+        f"{response.status} {HTTPStatus(response.status).phrase}",
+        [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [response.body]
+
+
+def host_for_targets(address: str) -> str:
+    """The host others reach ``address`` at: this machine's name for ``0.0.0.0`` and ``::``."""
+    host = socket.gethostname() if address in ("", "0.0.0.0", "::") else address
+    return f"[{host}]" if ":" in host else host
+
+
+def serve(
+    address: str, port: int, routes: Mapping[str, Callable[[], Response]], *, what: str
+) -> _Server | None:
+    """Serve ``routes`` (``path -> route``) in daemon threads until ``close()``.
+
+    A port that can't be bound is one error in the log and ``None``: the caller carries on
+    without its endpoints, since a queue that stops because its metrics port is taken helps
+    nobody. A route that raises gets a 500; an unknown path a 404. ``what`` names the server in
+    the log (``"worker mail/1 metrics"``).
+    """
+    try:
+        server = make_server(
+            address,
+            port,
+            lambda environ, start: _answer(routes, environ, start),
+            _IPv6Server if ":" in address else _Server,
+            _Handler,
+        )
+    except OSError as exc:
+        _logger.error(
+            "cannot serve %s on %s:%d (%s); carrying on without them "
+            "(see DQUEUE_PROMETHEUS_START_PORT and DQUEUE_PROMETHEUS_ADDRESS)",
+            what,
+            address,
+            port,
+            exc.strerror or exc,
+        )
+        return None
+    threading.Thread(target=server.serve_forever, args=(0.5,), daemon=True).start()
+    url = f"http://{host_for_targets(address)}:{server.server_port}"
+    _logger.info("serving %s at %s (%s)", what, url, ", ".join(sorted(routes)))
+    return server
+
+
+@contextlib.contextmanager
+def worker_metrics_served(
+    settings: Settings, queue: str, slot: int, port: int | None
+) -> Iterator[WorkerMetrics | None]:
+    """Serve a worker's ``/metrics`` on ``port`` for the block; yield its metrics hook.
+
+    Yields ``None`` (the worker runs without metrics, at no cost) when ``port`` is ``None``, or
+    when the port can't be bound (logged once as an error).
+
+    Raises:
+        ConfigurationError: a port is given and ``prometheus_client`` is not installed.
+    """
+    metrics = WorkerMetrics(queue) if port is not None else None
+    server = None
+    if metrics is not None and port is not None:
+        routes = {"/metrics": metrics_route(metrics.registry)}
+        server = serve(
+            settings.PROMETHEUS_ADDRESS, port, routes, what=f"worker {queue}/{slot} metrics"
+        )
+    try:
+        yield metrics if server is not None else None
+    finally:
+        if server is not None:
+            server.close()

@@ -39,22 +39,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from .backends import get_backend
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
-from .exposition import require_prometheus
 from .identity import RUNNER_PID_ENV
 from .loading import import_string
+from .metrics import require_prometheus
 from .pool import WorkerSlot
 from .proctitle import set_process_title
 from .services import Service
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .exposition import MetricsServer
 
 __all__ = ["Runner", "WorkerCommand", "check_backends", "describe_exit", "python_worker_command"]
 
@@ -195,7 +192,7 @@ class Runner:
         set_process_title(title)
         previous = self._install_signal_handlers()
         started_services: list[Service] = []
-        endpoints: MetricsServer | None = None
+        stop_endpoints: Callable[[], None] | None = None
         try:
             _logger.info(
                 "runner%s starting %d worker(s): %s",
@@ -206,9 +203,9 @@ class Runner:
             for child in self._children:
                 self._start(child)
             if self.settings.ENABLE_PROMETHEUS:
-                from .runner_metrics import start_runner_metrics
+                from .runner_metrics import RunnerMetrics
 
-                endpoints = start_runner_metrics(self)
+                stop_endpoints = RunnerMetrics(self).serve()
             for service in self.services:
                 if self._stop.is_set():
                     break
@@ -218,8 +215,8 @@ class Runner:
             while not self._stop.wait(_TICK_S):
                 self._tend()
         finally:
-            if endpoints is not None:
-                endpoints.close()
+            if stop_endpoints is not None:
+                stop_endpoints()
             self._shutdown(started_services)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)  # type: ignore[arg-type]

@@ -118,7 +118,7 @@ def worker(args: argparse.Namespace) -> int:
             f"{backend.name} cannot serve a worker process: set DQUEUE_BACKEND to "
             "dqueue.backends.sqlite.SQLiteBackend or a Redis backend"
         )
-    from ..exposition import worker_metrics_served  # here: a worker without metrics stays small
+    from ..metrics import worker_metrics_served  # here: a worker without metrics stays small
 
     with worker_metrics_served(settings, args.queue, args.slot, args.metrics_port) as metrics:
         return Worker(

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from dqueue.exposition import worker_metrics_served
+from dqueue.metrics import worker_metrics_served
 from dqueue.settings import Settings
 from dqueue.worker import Worker
 
