@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from .backends.base import Backend
 
@@ -23,9 +23,11 @@ _logger = logging.getLogger("dqueue.worker")
 
 
 class LeaseKeeper:
-    """Renews the leases of ``held()`` jobs and reports the lost ones to ``on_lost``.
+    """The leases a worker holds: renewed by a thread, and the ones it lost to other workers.
 
-    ``on_error`` is told of each failed store call: ``"renew"`` or ``"recover"``.
+    The worker holds each job it reserves and drops it once settled; a job whose renewal the
+    store refused is in :attr:`lost` until dropped. ``on_error`` is told of each
+    failed store call: ``"renew"`` or ``"recover"``.
     """
 
     def __init__(
@@ -34,8 +36,6 @@ class LeaseKeeper:
         *,
         worker_id: str,
         lease_s: float,
-        held: Callable[[], Sequence[str]],
-        on_lost: Callable[[Sequence[str]], None],
         on_error: Callable[[str], None],
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -43,12 +43,27 @@ class LeaseKeeper:
         self.worker_id = worker_id
         self.renew_every_s = lease_s / 3
         self.recover_every_s = lease_s / 2
-        self._held = held
-        self._on_lost = on_lost
         self._on_error = on_error
         self._rng = rng
+        self._lock = threading.Lock()  # the thread renews while the worker holds and drops
+        self._held: set[str] = set()
+        self.lost: set[str] = set()  # held, but the store gave the lease to another worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dqueue-leases", daemon=True)
+
+    def hold(self, job_ids: Iterable[str]) -> None:
+        """Renew these jobs' leases from now on (a job reserved again is not lost any more)."""
+        with self._lock:
+            for job_id in job_ids:
+                self._held.add(job_id)
+                self.lost.discard(job_id)
+
+    def drop(self, job_ids: Iterable[str]) -> None:
+        """Stop renewing these: settled, or another worker's now."""
+        with self._lock:
+            for job_id in job_ids:
+                self._held.discard(job_id)
+                self.lost.discard(job_id)
 
     def start(self) -> None:
         """Start the thread."""
@@ -71,7 +86,8 @@ class LeaseKeeper:
 
     def renew_now(self) -> None:
         """Renew every held lease once; a store error is logged and retried next time."""
-        ids = self._held()
+        with self._lock:
+            ids = list(self._held)
         if not ids:
             return
         try:
@@ -80,8 +96,12 @@ class LeaseKeeper:
             _logger.warning("could not renew %d lease(s), will retry: %s", len(ids), exc)
             self._on_error("renew")
             return
+        with self._lock:
+            # An id settled a moment ago is no longer held: that is not a loss.
+            lost = [job_id for job_id in lost if job_id in self._held]
+            self.lost.update(lost)
         if lost:
-            self._on_lost(lost)
+            _logger.warning("worker %s lost the lease of %d job(s)", self.worker_id, len(lost))
 
     def recover_now(self) -> None:
         """Put jobs whose lease expired (any worker's) back on their queues."""

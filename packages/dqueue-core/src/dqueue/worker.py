@@ -118,12 +118,15 @@ class Worker:
         extra = [metrics] if metrics is not None else []
         self.hooks = HookList([ProcessTitle(self.name), WorkerLog(), *touch, *extra, *hooks])
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # guards the job bookkeeping below, for the lease thread
-        self._held: dict[str, Job] = {}  # reserved and not yet settled
-        self._lost: set[str] = set()  # held, but the store gave the lease to another worker
+        self._leases = LeaseKeeper(
+            self.backend,
+            worker_id=self.worker_id,
+            lease_s=settings.LEASE_SECONDS,
+            on_error=self.hooks.store_error,
+        )
+        # Only the thread running jobs changes these (the watchdog only once that one is stuck).
         self._waiting: list[Job] = []  # reserved, not started
         self._current: Job | None = None
-        # Only the thread running jobs changes these (the watchdog's only once that one is stuck).
         self._pending: list[Outcome] = []  # finished, not yet settled
         self._reserve_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_backoff = Backoff(*_STORE_BACKOFF)
@@ -148,7 +151,10 @@ class Worker:
         self._owns_process = threading.current_thread() is threading.main_thread()
         previous = self._install_signal_handlers() if self._owns_process else {}
         self._guard.install()
-        keeper = self._start_lease_keeper()
+        # At-most-once backends may still track jobs in flight (for status) and expire them
+        # through renew/recover; for the rest both are cheap no-ops.
+        if not self.backend.runs_inline:
+            self._leases.start()
         _logger.info(
             "worker %s (%s) serving queue %r from %s",
             self.name,
@@ -168,8 +174,7 @@ class Worker:
         finally:
             self._return_waiting()
             self._settle_until_deadline()
-            if keeper is not None:
-                keeper.stop()
+            self._leases.stop()
             self._guard.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)  # type: ignore[arg-type]
@@ -217,10 +222,8 @@ class Worker:
             _logger.info("worker %s reaches %s again", self.name, self.backend.name)
             self._reserve_backoff.reset()
         if jobs:
-            with self._lock:
-                self._held.update((job.id, job) for job in jobs)
-                self._lost.difference_update(job.id for job in jobs)
-                self._waiting = list(jobs)
+            self._leases.hold(job.id for job in jobs)
+            self._waiting = list(jobs)
         return jobs
 
     def _store_failed(self, operation: str, what: str, exc: Exception, backoff: Backoff) -> float:
@@ -235,16 +238,15 @@ class Worker:
     def _run_batch(self, jobs: list[Job]) -> None:
         durations: list[float] = []
         hooks = self.hooks
-        limit = self.settings.WORKER_MAX_JOBS
+        limit, lost = self.settings.WORKER_MAX_JOBS, self._leases.lost
         for job in jobs:
-            with self._lock:
-                if self._stop.is_set() or (limit is not None and self.processed >= limit):
-                    break
-                self._waiting.remove(job)
-                if job.id in self._lost:
-                    self._forget(job.id)
-                    continue
-                self._current = job
+            if self._stop.is_set() or (limit is not None and self.processed >= limit):
+                break
+            self._waiting.remove(job)
+            if job.id in lost:
+                self._leases.drop([job.id])
+                continue
+            self._current = job
             for started in hooks.on_job_started:
                 started(job)
             outcome = self._run_one(job)
@@ -282,20 +284,13 @@ class Worker:
 
     def _return_waiting(self) -> None:
         """Give back reserved jobs that were not started (attempt not counted)."""
-        with self._lock:
-            waiting, self._waiting = self._waiting, []
-            returned = [job for job in waiting if job.id not in self._lost]
-            for job in waiting:
-                if job.id in self._lost:
-                    self._forget(job.id)
+        waiting, self._waiting = self._waiting, []
+        lost = self._leases.lost
+        returned = [job for job in waiting if job.id not in lost]
+        self._leases.drop([job.id for job in waiting if job.id in lost])
         self._pending.extend(Outcome(job=job, kind=OutcomeKind.RELEASE) for job in returned)
         if returned:
             _logger.info("worker %s returns %d job(s) it did not start", self.name, len(returned))
-
-    def _forget(self, job_id: str) -> None:
-        """The job is settled or someone else's now (call with the lock held)."""
-        self._held.pop(job_id, None)
-        self._lost.discard(job_id)
 
     # -- settling ----------------------------------------------------------------------------
 
@@ -305,10 +300,9 @@ class Worker:
             return not self._pending
         batch, self._pending = self._pending, []
         dropped: list[Outcome] = []
-        if self._lost:
-            with self._lock:
-                dropped = [o for o in batch if o.job.id in self._lost]
-                batch = [o for o in batch if o.job.id not in self._lost]
+        if lost_leases := self._leases.lost.copy():
+            dropped = [o for o in batch if o.job.id in lost_leases]
+            batch = [o for o in batch if o.job.id not in lost_leases]
         try:
             lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
         except Exception as exc:
@@ -321,11 +315,7 @@ class Worker:
             self._settle_backoff.reset()
             self._settle_retry_at = 0.0
         self.hooks.settled(batch, lost, dropped)
-        with self._lock:
-            for outcome in batch:
-                self._forget(outcome.job.id)
-            for outcome in dropped:
-                self._forget(outcome.job.id)
+        self._leases.drop([o.job.id for o in batch] + [o.job.id for o in dropped])
         return not self._pending
 
     def _settle_until_deadline(self) -> None:
@@ -339,36 +329,6 @@ class Worker:
                 self.name,
                 len(self._pending),
             )
-
-    # -- leases ------------------------------------------------------------------------------
-
-    def _on_lost(self, job_ids: Sequence[str]) -> None:
-        with self._lock:
-            # An id settled a moment ago is no longer held: that is not a loss.
-            lost = [job_id for job_id in job_ids if job_id in self._held]
-            self._lost.update(lost)
-        if lost:
-            _logger.warning("worker %s lost the lease of %d job(s)", self.name, len(lost))
-
-    def _held_ids(self) -> list[str]:
-        with self._lock:
-            return list(self._held)
-
-    def _start_lease_keeper(self) -> LeaseKeeper | None:
-        # At-most-once backends may still track jobs in flight (for status) and expire them
-        # through renew/recover; for the rest both are cheap no-ops.
-        if self.backend.runs_inline:
-            return None
-        keeper = LeaseKeeper(
-            self.backend,
-            worker_id=self.worker_id,
-            lease_s=self.settings.LEASE_SECONDS,
-            held=self._held_ids,
-            on_lost=self._on_lost,
-            on_error=self.hooks.store_error,
-        )
-        keeper.start()
-        return keeper
 
     # -- signals and stuck jobs --------------------------------------------------------------
 
