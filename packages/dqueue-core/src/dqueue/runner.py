@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Final
 
@@ -125,7 +125,6 @@ class _Child:
     start_at: float = 0.0  # when to (re)start it
     quick_exits: int = 0
     starts: int = 0
-    exits: list[int] = field(default_factory=list)
 
 
 class Runner:
@@ -279,7 +278,6 @@ class Runner:
 
     def _schedule_restart(self, child: _Child, returncode: int, now: float) -> None:
         child.process = None
-        child.exits.append(returncode)
         uptime = now - child.started_at
         if uptime >= _STABLE_S:
             child.backoff.reset()
@@ -292,34 +290,19 @@ class Runner:
         child.quick_exits += 1
         delay = child.backoff.next_delay()
         child.start_at = now + delay
+        how = f"{describe_exit(returncode)} after {uptime:.1f}s"
         if child.quick_exits >= _CRASH_LOOP:
-            _logger.error(
-                "worker %s is crash-looping: %s after %.1fs (%d quick exits in a row); "
-                "restarting in %.1fs",
-                child.slot,
-                describe_exit(returncode),
-                uptime,
-                child.quick_exits,
-                delay,
-            )
+            how = f"is crash-looping: {how} ({child.quick_exits} quick exits in a row)"
+            _logger.error("worker %s %s; restarting in %.1fs", child.slot, how, delay)
         else:
-            _logger.warning(
-                "worker %s died (%s after %.1fs); restarting in %.1fs",
-                child.slot,
-                describe_exit(returncode),
-                uptime,
-                delay,
-            )
+            _logger.warning("worker %s died (%s); restarting in %.1fs", child.slot, how, delay)
 
     # -- stopping ------------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> dict[int, object]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        previous: dict[int, object] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
+        return {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
@@ -350,11 +333,8 @@ class Runner:
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + self.settings.SHUTDOWN_TIMEOUT
         while self._running() and time.monotonic() < deadline:
-            for child in self._running():
-                _logger.debug("waiting for worker %s to finish", child.slot)
             time.sleep(0.05)
-        stragglers = self._running()
-        for child in stragglers:
+        for child in self._running():
             _logger.warning(
                 "worker %s still running after %gs (DQUEUE_SHUTDOWN_TIMEOUT); killing it",
                 child.slot,
