@@ -46,15 +46,15 @@ def without_prometheus_client(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_paths_are_404_and_head_has_no_body(port: int) -> None:
-    server = serve("127.0.0.1", port, {"/ping": lambda: Response.text("pong\n")}, what="t")
-    assert server is not None
+    stop = serve("127.0.0.1", port, {"/ping": lambda: Response.text("pong\n")}, what="t")
+    assert stop is not None
     try:
         assert get(f"http://127.0.0.1:{port}/ping?x=1")[::2] == (200, "pong\n")
         status, _, body = get(f"http://127.0.0.1:{port}/nope")
         assert (status, "/ping" in body) == (404, True)
         assert get(f"http://127.0.0.1:{port}/ping", method="HEAD")[::2] == (200, "")
     finally:
-        server.close()
+        stop()
 
 
 def test_a_route_that_raises_answers_500_and_the_server_keeps_serving(port: int) -> None:
@@ -62,18 +62,18 @@ def test_a_route_that_raises_answers_500_and_the_server_keeps_serving(port: int)
         raise RuntimeError("bug")
 
     routes = {"/broken": broken, "/ok": lambda: Response.text("ok\n")}
-    server = serve("127.0.0.1", port, routes, what="t")
-    assert server is not None
+    stop = serve("127.0.0.1", port, routes, what="t")
+    assert stop is not None
     try:
         assert get(f"http://127.0.0.1:{port}/broken")[0] == 500
         assert get(f"http://127.0.0.1:{port}/ok")[0] == 200
     finally:
-        server.close()
+        stop()
 
 
 def test_json_routes_answer_json_that_no_one_caches(port: int) -> None:
-    server = serve("127.0.0.1", port, {"/j": lambda: Response.json({"b": 1})}, what="t")
-    assert server is not None
+    stop = serve("127.0.0.1", port, {"/j": lambda: Response.json({"b": 1})}, what="t")
+    assert stop is not None
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/j", timeout=30) as response:
             headers = response.headers
@@ -83,7 +83,7 @@ def test_json_routes_answer_json_that_no_one_caches(port: int) -> None:
             )
             assert response.read() == b'{"b": 1}\n'
     finally:
-        server.close()
+        stop()
 
 
 def test_a_worker_without_a_port_runs_without_metrics() -> None:

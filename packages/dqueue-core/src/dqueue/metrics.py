@@ -20,15 +20,12 @@ import importlib
 import json
 import logging
 import socket
-import socketserver
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .backends.base import Outcome, OutcomeKind
 from .errors import ConfigurationError
@@ -250,35 +247,11 @@ def metrics_route(registry: Collector) -> Callable[[], Response]:
     return lambda: Response(200, generate_latest(registry), _TEXT_FORMAT)
 
 
-class _Server(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can hang on a box without DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-        self.setup_environ()
-
-    def close(self) -> None:
-        """Stop serving and free the port."""
-        self.shutdown()
-        self.server_close()
-
-
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-class _Handler(WSGIRequestHandler):
-    timeout = 10.0  # seconds: a client that stalls mid-request doesn't hold a thread
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _logger.debug("%s %s", self.address_string(), format % args)
-
-
 def _answer(
     routes: Mapping[str, Callable[[], Response]], environ: WSGIEnvironment, start: StartResponse
 ) -> Iterable[bytes]:
+    from http import HTTPStatus
+
     path = environ.get("PATH_INFO", "")
     route = routes.get(path)
     if route is None:
@@ -308,21 +281,37 @@ def host_for_targets(address: str) -> str:
 
 def serve(
     address: str, port: int, routes: Mapping[str, Callable[[], Response]], *, what: str
-) -> _Server | None:
-    """Serve ``routes`` (``path -> route``) in daemon threads until ``close()``.
+) -> Callable[[], None] | None:
+    """Serve ``routes`` (``path -> route``) in daemon threads; return the function that stops.
 
     A port that can't be bound is one error in the log and ``None``: the caller carries on
     without its endpoints, since a queue that stops because its metrics port is taken helps
     nobody. A route that raises gets a 500; an unknown path a 404. ``what`` names the server in
     the log (``"worker mail/1 metrics"``).
     """
+    # Imported here: a worker without metrics never loads an HTTP server.
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+        def server_bind(self) -> None:
+            # HTTPServer.server_bind looks up the host's FQDN: it can hang on a box without DNS.
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+            self.setup_environ()
+
+    class Handler(WSGIRequestHandler):
+        timeout = 10.0  # seconds: a client that stalls mid-request doesn't hold a thread
+
+        def log_message(self, format: str, *args: Any) -> None:
+            _logger.debug("%s %s", self.address_string(), format % args)
+
     try:
         server = make_server(
-            address,
-            port,
-            lambda environ, start: _answer(routes, environ, start),
-            _IPv6Server if ":" in address else _Server,
-            _Handler,
+            address, port, lambda environ, start: _answer(routes, environ, start), Server, Handler
         )
     except OSError as exc:
         _logger.error(
@@ -335,9 +324,14 @@ def serve(
         )
         return None
     threading.Thread(target=server.serve_forever, args=(0.5,), daemon=True).start()
-    url = f"http://{host_for_targets(address)}:{server.server_port}"
+    url = f"http://{host_for_targets(address)}:{port}"
     _logger.info("serving %s at %s (%s)", what, url, ", ".join(sorted(routes)))
-    return server
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
 
 
 @contextlib.contextmanager
@@ -353,14 +347,13 @@ def worker_metrics_served(
         ConfigurationError: a port is given and ``prometheus_client`` is not installed.
     """
     metrics = WorkerMetrics(queue) if port is not None else None
-    server = None
+    stop = None
     if metrics is not None and port is not None:
         routes = {"/metrics": metrics_route(metrics.registry)}
-        server = serve(
-            settings.PROMETHEUS_ADDRESS, port, routes, what=f"worker {queue}/{slot} metrics"
-        )
+        what = f"worker {queue}/{slot} metrics"
+        stop = serve(settings.PROMETHEUS_ADDRESS, port, routes, what=what)
     try:
-        yield metrics if server is not None else None
+        yield metrics if stop is not None else None
     finally:
-        if server is not None:
-            server.close()
+        if stop is not None:
+            stop()

@@ -47,7 +47,6 @@ from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .identity import RUNNER_PID_ENV
 from .loading import import_string
-from .metrics import require_prometheus
 from .pool import WorkerSlot
 from .proctitle import set_process_title
 from .services import Service
@@ -182,8 +181,11 @@ class Runner:
         if self.check:
             check_backends(self.settings, [slot.queue for slot in self.slots] or ["default"])
         if self.settings.ENABLE_PROMETHEUS:
-            require_prometheus()
+            # Imported here: the metrics' HTTP server loads only with metrics on.
+            from .metrics import require_prometheus
             from .runner_metrics import check_metrics_ports, worker_metrics_ports
+
+            require_prometheus()
 
             check_metrics_ports(self.settings, self.slots)
             self._metrics_ports = worker_metrics_ports(self.settings, self.slots)

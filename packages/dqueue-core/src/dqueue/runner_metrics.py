@@ -261,5 +261,4 @@ class RunnerMetrics:
         """Serve the endpoints; return the function that stops (``None``: the port is taken)."""
         settings = self.settings
         address, port = settings.PROMETHEUS_ADDRESS, settings.PROMETHEUS_START_PORT
-        server = serve(address, port, self.routes(), what="runner metrics")
-        return server.close if server is not None else None
+        return serve(address, port, self.routes(), what="runner metrics")
