@@ -28,7 +28,12 @@ def test_importing_every_core_module_imports_neither_django_nor_redis() -> None:
 def test_the_redis_backend_paths_say_what_to_install_when_dqueue_redis_is_missing() -> None:
     probe = """
 import sys
-sys.modules["dqueue_redis"] = None  # as if not installed
+import dqueue.loading
+sys.modules["dqueue_redis"] = None  # as if not installed: its module and its entry points
+everything = dqueue.loading.entry_points
+dqueue.loading.entry_points = lambda group: [
+    entry for entry in everything(group=group) if not entry.value.startswith("dqueue_redis")
+]
 from dqueue.backends import load_backend
 from dqueue.errors import ConfigurationError
 from dqueue.settings import Settings

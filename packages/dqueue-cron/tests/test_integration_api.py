@@ -24,29 +24,29 @@ ENTRIES = [
 
 
 def test_a_pooled_runner_with_entries_gets_one_scheduler():
-    (service,) = services_for(Settings(CRON=ENTRIES), exact=False)
+    (service,) = services_for(Settings().replace(CRON=ENTRIES), exact=False)
     assert isinstance(service, CronScheduler)
     assert [plan.name for plan in service.plans] == ["cronapp.tasks.cleanup", "r"]
 
 
 def test_an_exactly_configured_runner_runs_no_cron():
-    assert services_for(Settings(CRON=ENTRIES), exact=True) == []
+    assert services_for(Settings().replace(CRON=ENTRIES), exact=True) == []
 
 
 def test_no_entries_means_no_scheduler():
     assert services_for(Settings(), exact=False) == []
-    assert services_for(Settings(CRON=ENTRIES[2:]), exact=False) == []
+    assert services_for(Settings().replace(CRON=ENTRIES[2:]), exact=False) == []
 
 
 def test_explicit_entries_replace_the_configured_ones():
     entry = CronEntry(name="only", schedule="@daily", task="cronapp.tasks.cleanup")
-    (service,) = services_for(Settings(CRON=ENTRIES), exact=False, entries=[entry])
+    (service,) = services_for(Settings().replace(CRON=ENTRIES), exact=False, entries=[entry])
     assert isinstance(service, CronScheduler)
     assert [plan.name for plan in service.plans] == ["only"]
 
 
 def test_cron_queues_are_the_queues_of_enabled_entries_with_the_default():
-    settings = Settings(CRON=ENTRIES, CRON_QUEUE="scheduled")
+    settings = Settings().replace(CRON=ENTRIES, CRON_QUEUE="scheduled")
     assert cron_queues(settings) == {"scheduled", "mail"}
 
 
@@ -56,11 +56,11 @@ def test_an_entry_source_adds_entries_and_duplicate_names_are_refused():
 
     add_entry_source(source)
     try:
-        names = [entry.name for entry in configured_entries(Settings(CRON=ENTRIES))]
+        names = [entry.name for entry in configured_entries(Settings().replace(CRON=ENTRIES))]
         assert names == ["cronapp.tasks.cleanup", "r", "off", "extra"]
         duplicate = {"task": "cronapp.tasks.cleanup", "name": "extra", "minutes": "1"}
         with pytest.raises(Exception, match="two entries have this name"):
-            configured_entries(Settings(CRON=[duplicate]))
+            configured_entries(Settings().replace(CRON=[duplicate]))
     finally:
         remove_entry_source(source)
 
@@ -95,7 +95,7 @@ def test_the_package_exposes_what_the_core_cli_calls():
 def test_describe_entries_gives_json_rows_and_a_readable_listing():
     from dqueue_cron import describe_entries, render_entries
 
-    settings = Settings(CRON=ENTRIES, CRON_TIMEZONE="Europe/London")
+    settings = Settings().replace(CRON=ENTRIES, CRON_TIMEZONE="Europe/London")
     now = datetime(2026, 11, 27, 10, 10, tzinfo=UTC)
     rows = describe_entries(settings, now)
     assert rows[1] == {

@@ -13,7 +13,7 @@ See the README for the schedule syntax, entry options, catch-up policies and the
 from __future__ import annotations
 
 from ._version import __version__
-from .config import entries_from_settings, load_entries
+from .config import CronSettings, entries_from_settings, load_entries
 from .entry import CATCH_UP_POLICIES, CronEntry, entry_from_dict
 from .errors import InvalidCronEntry, InvalidSchedule
 from .expression import (
@@ -42,6 +42,7 @@ __all__ = [
     "CronEntry",
     "CronExpression",
     "CronScheduler",
+    "CronSettings",
     "InvalidCronEntry",
     "InvalidSchedule",
     "SlotOutcome",

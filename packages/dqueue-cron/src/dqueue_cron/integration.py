@@ -18,7 +18,7 @@ from dqueue.clock import SYSTEM_CLOCK, Clock, to_epoch
 from dqueue.services import Service
 from dqueue.settings import Settings
 
-from .config import check_unique_names, entries_from_settings
+from .config import CronSettings, check_unique_names, entries_from_settings
 from .entry import CronEntry
 from .scheduler import CronScheduler
 from .zones import resolve_zone
@@ -104,7 +104,8 @@ def cron_queues(settings: Settings, entries: Sequence[CronEntry] | None = None) 
     Each gets one worker in the pool unless ``DQUEUE_WORKERS`` says otherwise.
     """
     chosen = configured_entries(settings) if entries is None else entries
-    return {entry.queue or settings.CRON_QUEUE for entry in chosen if entry.enabled}
+    default = settings.section(CronSettings).CRON_QUEUE
+    return {entry.queue or default for entry in chosen if entry.enabled}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +130,17 @@ def next_runs(
     For ``dqueue configuration`` and ``manage.py queue_configuration``.
     """
     instant = to_epoch(now) if isinstance(now, datetime) else float(now)
+    cron = settings.section(CronSettings)
     upcoming: list[UpcomingRuns] = []
     for entry in entries:
-        zone_name = entry.timezone or settings.CRON_TIMEZONE
+        zone_name = entry.timezone or cron.CRON_TIMEZONE
         zone = resolve_zone(zone_name, entry=entry.name)
         times: list[datetime] = []
         after = instant
         for _ in range(n if entry.enabled else 0):
             after = entry.expression.next_instant(after, zone)
             times.append(datetime.fromtimestamp(after, zone))
-        queue = entry.queue or settings.CRON_QUEUE
+        queue = entry.queue or cron.CRON_QUEUE
         upcoming.append(UpcomingRuns(entry, queue, zone_name, tuple(times)))
     return upcoming
 
@@ -155,6 +157,7 @@ def describe_entries(
     """
     chosen = configured_entries(settings) if entries is None else entries
     rows: list[dict[str, Any]] = []
+    catch_up = settings.section(CronSettings).CRON_CATCH_UP
     for upcoming in next_runs(chosen, now, settings=settings):
         entry = upcoming.entry
         rows.append(
@@ -164,7 +167,7 @@ def describe_entries(
                 "task": entry.task_name,
                 "queue": upcoming.queue,
                 "timezone": upcoming.timezone,
-                "catch_up": entry.catch_up or settings.CRON_CATCH_UP,
+                "catch_up": entry.catch_up or catch_up,
                 "prevent_overlap": entry.prevent_overlap,
                 "enabled": entry.enabled,
                 "next_run": upcoming.times[0].isoformat() if upcoming.times else None,

@@ -35,6 +35,8 @@ from dqueue.execution import current_job
 from dqueue.job import Job
 from dqueue.settings import get_settings
 
+from .conf import DjangoSettings
+
 if TYPE_CHECKING:
     from dqueue.task import Task
 
@@ -89,7 +91,7 @@ def dispatch_on_commit(jobs: Sequence[Job], on_commit: bool | None) -> list[str]
     if not _active:
         return send(jobs)
     if on_commit is None:
-        on_commit = get_settings().ENQUEUE_ON_COMMIT
+        on_commit = get_settings().section(DjangoSettings).ENQUEUE_ON_COMMIT
     if not on_commit:
         return send(jobs)
     return _send_or_defer(list(jobs))
@@ -99,7 +101,7 @@ def _send_or_defer(jobs: list[Job]) -> list[str]:
     aliases = open_transactions()
     if not aliases:
         return send(jobs)
-    settings = get_settings()
+    settings = get_settings().section(DjangoSettings)
     if settings.OUTBOX and settings.OUTBOX_DATABASE in aliases:
         from .outbox import write_jobs
 
@@ -145,7 +147,7 @@ def after_commit(callback: Callable[[], object]) -> bool:
 def is_atomic(task: Task[Any, Any]) -> bool:
     """Whether ``task`` runs inside ``transaction.atomic()``."""
     atomic = task.options.atomic
-    return get_settings().ATOMIC_JOBS if atomic is None else atomic
+    return get_settings().section(DjangoSettings).ATOMIC_JOBS if atomic is None else atomic
 
 
 def atomic_call(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:

@@ -43,12 +43,7 @@ def _cron_module(settings: Settings) -> Any | None:
     """dqueue-cron's integration module, or ``None`` when it is not installed."""
     try:
         return importlib.import_module("dqueue_cron")
-    except ImportError as exc:
-        if settings.CRON:
-            raise ConfigurationError(
-                f"DQUEUE_CRON is set but dqueue-cron cannot be imported ({exc}): "
-                "pip install dqueue-cron"
-            ) from exc
+    except ImportError:
         return None
 
 

@@ -10,6 +10,7 @@ from dqueue.backends import get_backend
 from dqueue.settings import Settings
 from dqueue.status import render_status, status_data
 
+from ...conf import DjangoSettings
 from ...outbox import Backlog, backlog, backlog_by_queue
 from ..base import DQueueCommand, backends_of, check_queue, listed_queues
 
@@ -35,14 +36,15 @@ class Command(DQueueCommand):
         queues: list[str] = options["queues"] or listed_queues(settings)
         counts = [get_backend(queue, settings=settings).counts(queue) for queue in queues]
         data = status_data(counts, backends_of(settings, queues))
-        if settings.OUTBOX:
-            add_outbox_backlog(data, settings.OUTBOX_DATABASE)
+        outbox = settings.section(DjangoSettings)
+        if outbox.OUTBOX:
+            add_outbox_backlog(data, outbox.OUTBOX_DATABASE)
         if options["json"]:
             self.write_json(data)
         else:
             self.stdout.write(render_status(data))
-            if settings.OUTBOX:
-                self.stdout.write(render_outbox_backlog(settings.OUTBOX_DATABASE))
+            if outbox.OUTBOX:
+                self.stdout.write(render_outbox_backlog(outbox.OUTBOX_DATABASE))
 
 
 def add_outbox_backlog(rows: list[dict[str, Any]], alias: str) -> None:
