@@ -17,18 +17,17 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["forget_plugins", "import_string", "import_task_modules", "load_plugin", "plugins"]
+__all__ = [
+    "BACKENDS_GROUP",
+    "forget_plugins",
+    "import_string",
+    "import_task_modules",
+    "load_plugin",
+    "plugins",
+]
 
-#: Backends that live in other distributions: dotted prefix -> what to install.
-_PROVIDED_BY = {
-    "dqueue_redis": "dqueue-redis (pip install dqueue-redis, or dqueue-django[redis])",
-    "dqueue.backends.redis": "dqueue-redis (pip install dqueue-redis, or dqueue-django[redis])",
-    "dqueue.backends.reliable_redis": (
-        "dqueue-redis (pip install dqueue-redis, or dqueue-django[redis])"
-    ),
-    "dqueue_django": "dqueue-django (pip install dqueue-django)",
-    "dqueue_cron": "dqueue-cron (pip install dqueue-cron)",
-}
+#: Backends by name: ``sqlite = "dqueue.backends.sqlite:SQLiteBackend"``.
+BACKENDS_GROUP = "dqueue.backends"
 
 
 @cache
@@ -79,9 +78,6 @@ def import_string(path: str, *, setting: str | None = None, missing: str = "") -
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        for prefix, package in _PROVIDED_BY.items():
-            if module_name == prefix or module_name.startswith(prefix + "."):
-                raise ConfigurationError(f"{where} needs {package}: {exc}") from exc
         raise ConfigurationError(f"{where} cannot be imported: {exc}{missing}") from exc
     try:
         return getattr(module, attribute)

@@ -1,9 +1,9 @@
 """What a runner asks of dqueue-cron: its services, its queues, and what is coming up.
 
-The core CLI (``dqueue runner``, ``dqueue configuration``) calls these only when dqueue-cron is
-installed; dqueue-core never depends on it. Entries come from ``DQUEUE_CRON`` and from every
-source added with :func:`add_entry_source` (dqueue-django adds the ``cron.py`` files of the
-installed apps), or are passed in explicitly.
+The core CLI (``dqueue runner``, ``dqueue configuration``) finds :func:`scheduler_service`
+through the entry point group ``dqueue.services``; dqueue-core never names this package.
+Entries come from ``DQUEUE_CRON`` and from every source added with :func:`add_entry_source`
+(dqueue-django adds the ``cron.py`` files of the installed apps), or are passed in explicitly.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "next_runs",
     "remove_entry_source",
     "render_entries",
+    "scheduler_service",
     "services_for",
 ]
 
@@ -96,6 +97,19 @@ def services_for(
     if not any(entry.enabled for entry in chosen):
         return []
     return [CronScheduler(chosen, settings=settings, clock=clock)]
+
+
+def scheduler_service(settings: Settings) -> Service | None:
+    """The cron scheduler of the configured entries, or ``None`` when none is enabled.
+
+    Registered with the entry point group ``dqueue.services``: ``dqueue runner`` hosts it.
+
+    Raises:
+        InvalidCronEntry: an entry is malformed, its task is not registered, or two share a
+            name.
+    """
+    services = services_for(settings, exact=False)
+    return services[0] if services else None
 
 
 def cron_queues(settings: Settings, entries: Sequence[CronEntry] | None = None) -> set[str]:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from dqueue.backends import Backend
+from dqueue.backends import backend_class
 from dqueue.errors import ConfigurationError
 from dqueue.loading import import_string
 from dqueue.settings import PREFIX, Settings, environment_layer, suggest_name
@@ -105,18 +105,9 @@ def _unloadable(settings: Settings) -> list[CheckMessage]:
     ]
     for setting, path in backends:
         try:
-            cls = import_string(path, setting=setting)
+            backend_class(path, setting=setting)
         except ConfigurationError as exc:
             found.append(Error(str(exc), obj=setting, id="dqueue_django.E002"))
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Backend)):
-            found.append(
-                Error(
-                    f"{setting} = {path!r} is not a dqueue Backend class",
-                    obj=setting,
-                    id="dqueue_django.E002",
-                )
-            )
     for path in settings.MIDDLEWARE:
         try:
             import_string(path, setting="DQUEUE_MIDDLEWARE")

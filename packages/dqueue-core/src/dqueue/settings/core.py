@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
+from ..loading import BACKENDS_GROUP, plugins
 from .sections import SettingsSection, registered_sections
 from .values import PREFIX, bad_value, setting_types
 
@@ -115,8 +116,10 @@ class Settings(SettingsSection):
                 raise bad_value(name, "1 or more, or None", value)
         if self.WORKER_MAX_IDLE is not None and self.WORKER_MAX_IDLE <= 0:
             raise bad_value("WORKER_MAX_IDLE", "greater than 0, or None", self.WORKER_MAX_IDLE)
-        if "." not in self.BACKEND:
-            example = "a dotted path such as 'dqueue.backends.sqlite.SQLiteBackend'"
+        if "." not in self.BACKEND and self.BACKEND not in plugins(BACKENDS_GROUP):
+            example = (
+                "a backend's name or a dotted path such as 'dqueue.backends.sqlite.SQLiteBackend'"
+            )
             raise bad_value("BACKEND", example, self.BACKEND)
 
     @classmethod
