@@ -25,16 +25,7 @@ from .expression import (
     parse_schedule,
     previous_fire_time,
 )
-from .integration import (
-    UpcomingRuns,
-    add_entry_source,
-    configured_entries,
-    cron_queues,
-    describe_entries,
-    next_runs,
-    render_entries,
-    services_for,
-)
+from .integration import describe_entries, scheduler_service, services_for
 from .scheduler import CronScheduler, SlotOutcome
 
 __all__ = [
@@ -46,22 +37,17 @@ __all__ = [
     "InvalidCronEntry",
     "InvalidSchedule",
     "SlotOutcome",
-    "UpcomingRuns",
     "__version__",
-    "add_entry_source",
-    "configured_entries",
-    "cron_queues",
     "describe_entries",
     "entries_from_settings",
     "entry_from_dict",
     "fire_times",
     "load_entries",
     "next_fire_time",
-    "next_runs",
     "parse_cron",
     "parse_fields",
     "parse_schedule",
     "previous_fire_time",
-    "render_entries",
+    "scheduler_service",
     "services_for",
 ]

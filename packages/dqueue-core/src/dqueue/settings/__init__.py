@@ -19,11 +19,9 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ..errors import ConfigurationError
 from .core import Settings
 from .layers import environment_layer, file_layer, suggest_name
-from .sections import SettingsSection
-from .values import PREFIX, bad_value
+from .sections import PREFIX, SettingsSection, bad_value
 
 __all__ = [
     "PREFIX",
@@ -109,14 +107,8 @@ def config_file_applied(path: str | os.PathLike[str]) -> Iterator[Settings]:
         before = len(_file_layers)
         _file_layers.append(file_layer(path))
         _current = None
-        try:
-            settings = get_settings()
-        except ConfigurationError:
-            del _file_layers[before:]
-            _current = None
-            raise
     try:
-        yield settings
+        yield get_settings()
     finally:
         with _lock:
             del _file_layers[before:]

@@ -5,20 +5,38 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 from ..loading import BACKENDS_GROUP, plugins
-from .sections import SettingsSection, registered_sections
-from .values import PREFIX, bad_value, setting_types
+from .sections import PREFIX, SettingsSection, bad_value, registered_sections, setting_types
 
 __all__ = ["Settings", "all_setting_types"]
 
 S = TypeVar("S", bound=SettingsSection)
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _none_or(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or valid(value)
+
+
+_NOT_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RESULT_TTL", "TIMEOUT_GRACE")
+
+#: The core's range checks: the settings, what their values pass, what the message says.
+_RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
+    (("LEASE_SECONDS", "POLL_INTERVAL", "RESTART_BACKOFF_MAX"), lambda v: v > 0, "greater than 0"),
+    ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT"), lambda v: v >= 0, "0 or more"),
+    (("RETRY_JITTER",), lambda v: 0 <= v <= 1, "between 0 and 1"),
+    (("DEFAULT_MAX_ATTEMPTS", "PREFETCH", "DEAD_LETTER_LIMIT"), lambda v: v >= 1, "1 or more"),
+    (("PROMETHEUS_START_PORT",), lambda v: 0 < v < 65536, "a TCP port"),
+    (("WORKER_MAX_JOBS", "WORKER_MAX_MEMORY_MB"), _none_or(lambda v: v >= 1), "1 or more, or None"),
+    (("WORKER_MAX_IDLE",), _none_or(lambda v: v > 0), "greater than 0, or None"),
+    (("LOG_LEVEL",), lambda v: v.upper() in _LOG_LEVELS, f"one of {', '.join(_LOG_LEVELS)}"),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,49 +96,20 @@ class Settings(SettingsSection):
 
     def validate(self) -> None:
         """Check the core settings' ranges and choices."""
-        for name in ("LEASE_SECONDS", "POLL_INTERVAL", "RESTART_BACKOFF_MAX"):
-            if getattr(self, name) <= 0:
-                raise bad_value(name, "greater than 0", getattr(self, name))
-        not_negative = (
-            "RETRY_BACKOFF",
-            "RETRY_BACKOFF_MAX",
-            "RESULT_TTL",
-            "TIMEOUT_GRACE",
-            "SHUTDOWN_TIMEOUT",
-        )
-        for name in not_negative:
-            if getattr(self, name) < 0:
-                raise bad_value(name, "0 or more", getattr(self, name))
-        if not 0 <= self.RETRY_JITTER <= 1:
-            raise bad_value("RETRY_JITTER", "between 0 and 1", self.RETRY_JITTER)
-        for name in ("DEFAULT_MAX_ATTEMPTS", "PREFETCH", "DEAD_LETTER_LIMIT"):
-            if getattr(self, name) < 1:
-                raise bad_value(name, "1 or more", getattr(self, name))
+        for names, valid, expected in _RANGES:
+            for name in names:
+                if not valid(getattr(self, name)):
+                    raise bad_value(name, expected, getattr(self, name))
         for queue, count in self.WORKERS.items():
             if count < 0:
                 expected = "a whole number of workers (0 or more)"
                 raise bad_value(f"WORKERS[{queue!r}]", expected, count)
-        if not 0 < self.PROMETHEUS_START_PORT < 65536:
-            raise bad_value("PROMETHEUS_START_PORT", "a TCP port", self.PROMETHEUS_START_PORT)
         if not _is_bind_address(self.PROMETHEUS_ADDRESS):
-            raise bad_value(
-                "PROMETHEUS_ADDRESS",
-                "an IP address or host name to listen on, such as '127.0.0.1' or '0.0.0.0'",
-                self.PROMETHEUS_ADDRESS,
-            )
-        if self.LOG_LEVEL.upper() not in _LOG_LEVELS:
-            raise bad_value("LOG_LEVEL", f"one of {', '.join(_LOG_LEVELS)}", self.LOG_LEVEL)
-        for name in ("WORKER_MAX_JOBS", "WORKER_MAX_MEMORY_MB"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise bad_value(name, "1 or more, or None", value)
-        if self.WORKER_MAX_IDLE is not None and self.WORKER_MAX_IDLE <= 0:
-            raise bad_value("WORKER_MAX_IDLE", "greater than 0, or None", self.WORKER_MAX_IDLE)
+            where = "an IP address or host name to listen on, such as '127.0.0.1' or '0.0.0.0'"
+            raise bad_value("PROMETHEUS_ADDRESS", where, self.PROMETHEUS_ADDRESS)
         if "." not in self.BACKEND and self.BACKEND not in plugins(BACKENDS_GROUP):
-            example = (
-                "a backend's name or a dotted path such as 'dqueue.backends.sqlite.SQLiteBackend'"
-            )
-            raise bad_value("BACKEND", example, self.BACKEND)
+            path = "a dotted path such as 'dqueue.backends.sqlite.SQLiteBackend'"
+            raise bad_value("BACKEND", f"a backend's name or {path}", self.BACKEND)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

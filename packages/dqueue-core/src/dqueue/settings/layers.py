@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .core import Settings, all_setting_types
-from .values import PREFIX, parse_environment
+from .sections import PREFIX, parse_environment
 
 __all__ = ["environment_layer", "file_layer", "suggest_name"]
 
