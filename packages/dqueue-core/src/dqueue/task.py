@@ -91,21 +91,15 @@ def _validate_options(name: str, options: TaskOptions) -> None:
         _seconds(options.timeout, f"task {name}: timeout")
         if options.timeout == 0:
             raise InvalidTask(f"task {name}: timeout must be more than 0 seconds")
-    if options.max_attempts is not None and (
-        isinstance(options.max_attempts, bool)
-        or not isinstance(options.max_attempts, int)
-        or options.max_attempts < 1
-    ):
-        raise InvalidTask(
-            f"task {name}: max_attempts must be 1 or more, not {options.max_attempts!r}"
-        )
+    attempts = options.max_attempts
+    if attempts is not None and (type(attempts) is not int or attempts < 1):  # bool is no count
+        raise InvalidTask(f"task {name}: max_attempts must be 1 or more, not {attempts!r}")
     if options.retry_backoff is not None:
         _seconds(options.retry_backoff, f"task {name}: retry_backoff")
     low, high = PRIORITY_RANGE
-    if isinstance(options.priority, bool) or not isinstance(options.priority, int):
-        raise InvalidTask(f"task {name}: priority must be an integer, not {options.priority!r}")
-    if not low <= options.priority <= high:
-        raise InvalidTask(f"task {name}: priority must be between {low} and {high}")
+    if type(options.priority) is not int or not low <= options.priority <= high:
+        expected = f"an integer between {low} and {high}"
+        raise InvalidTask(f"task {name}: priority must be {expected}, not {options.priority!r}")
     check_task_options(name, options.extra)
 
 
@@ -193,28 +187,19 @@ class Task(Generic[P, R]):
         meta: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Task[P, R]:
-        """Return this task with options changed for the calls made through it.
+        """Return this task with options changed for the calls made through it (not the task).
 
-        ``run_after`` is an aware datetime (or a timedelta / seconds from now); ``delay`` is
-        seconds or a timedelta; ``options`` are installed plugins' task options. The task itself
-        is not changed.
+        ``run_after``: an aware datetime, or a timedelta / seconds from now; ``delay``: seconds
+        or a timedelta; ``options``: installed plugins' task options.
         """
-        changes: dict[str, Any] = {}
-        if queue is not None:
-            changes["queue"] = queue
-        if priority is not None:
-            changes["priority"] = priority
-        if timeout is not None:
-            changes["timeout"] = _seconds(timeout, "timeout")
-        if max_attempts is not None:
-            changes["max_attempts"] = max_attempts
-        if sigkill_on_stop is not None:
-            changes["sigkill_on_stop"] = sigkill_on_stop
-        if unique_for is not None:
-            changes["unique_for"] = _seconds(unique_for, "unique_for")
+        given: dict[str, Any] = {"queue": queue, "priority": priority, "max_attempts": max_attempts}
+        given["sigkill_on_stop"] = sigkill_on_stop
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        for name, seconds in (("timeout", timeout), ("unique_for", unique_for)):
+            if seconds is not None:
+                changes[name] = _seconds(seconds, name)
         if result_ttl is not None:
-            changes["result_ttl"] = _seconds(result_ttl, "result_ttl")
-            changes["store_result"] = True
+            changes |= {"result_ttl": _seconds(result_ttl, "result_ttl"), "store_result": True}
         if options:
             changes["extra"] = {**self.options.extra, **options}
         call = self._call
@@ -222,10 +207,8 @@ class Task(Generic[P, R]):
             call = replace(call, delay=_seconds(delay, "delay"), run_after=None)
         if run_after is not None:
             call = replace(call, run_after=self._absolute(run_after), delay=None)
-        if unique_key is not None:
-            call = replace(call, unique_key=unique_key)
-        if job_id is not None:
-            call = replace(call, job_id=job_id)
+        fixed: dict[str, Any] = {"unique_key": unique_key, "job_id": job_id}
+        call = replace(call, **{k: v for k, v in fixed.items() if v is not None})
         if meta is not None:
             call = replace(call, meta={**call.meta, **meta})
         return Task(
