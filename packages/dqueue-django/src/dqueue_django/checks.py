@@ -26,7 +26,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from dqueue.backends import backend_class
 from dqueue.errors import ConfigurationError
 from dqueue.loading import import_string
-from dqueue.settings import PREFIX, Settings, environment_layer, suggest_name
+from dqueue.settings import Settings, environment_layer, suggest_name
 from dqueue_cron.config import CronSettings
 
 from .conf import DjangoSettings, django_layer, unknown_names
@@ -79,11 +79,7 @@ def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
 
 def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:
     found: list[CheckMessage] = []
-    known = set(Settings.names())
-    for full_name, value in sorted(layer.items()):
-        short = full_name.removeprefix(PREFIX)
-        if short not in known:
-            continue
+    for full_name, value in sorted(layer.items()):  # from_layers skips unknown names
         try:
             Settings.from_layers([{full_name: value}])
         except ConfigurationError as exc:

@@ -31,7 +31,6 @@ __all__ = [
     "config_file",
     "current_settings",
     "django_layer",
-    "known_names",
     "unknown_names",
 ]
 
@@ -88,15 +87,10 @@ def current_settings() -> Settings:
     return Settings.from_layers([environment_layer(), django_layer()])
 
 
-def known_names() -> frozenset[str]:
-    """Every setting's full name (``DQUEUE_WORKERS``, ...)."""
-    return frozenset(PREFIX + name for name in Settings.names())
-
-
 def unknown_names(layer: dict[str, Any] | None = None) -> list[str]:
     """``DQUEUE_*`` names in Django's settings that are no dqueue setting (typos), sorted."""
+    known = {PREFIX + name for name in Settings.names()}
     names = django_layer() if layer is None else layer
-    known = known_names()
     return sorted(name for name in names if name not in known)
 
 
