@@ -50,7 +50,7 @@ def make_backend(backend_name: str, settings: Settings, tmp_path: Path) -> Itera
     def make(*, clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Backend:
         directory = tmp_path / f"backend-{next(numbers)}"
         directory.mkdir()
-        effective = Settings(**{**_fields(settings), **overrides})
+        effective = settings.replace(**overrides)
         backend = BACKEND_FACTORIES[backend_name](effective, clock, directory)
         built.append(backend)
         return backend
@@ -58,10 +58,6 @@ def make_backend(backend_name: str, settings: Settings, tmp_path: Path) -> Itera
     yield make
     for backend in built:
         backend.close()
-
-
-def _fields(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in Settings.names()}
 
 
 @pytest.fixture

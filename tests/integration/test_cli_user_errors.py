@@ -25,9 +25,12 @@ from tests.django_project import harness
 
 pytestmark = pytest.mark.slow
 
-#: Runs the dqueue command as if dqueue-redis were not installed.
+#: Runs the dqueue command as if dqueue-redis were not installed: no module, no entry points.
 _WITHOUT_DQUEUE_REDIS = (
-    "import sys; sys.modules['dqueue_redis'] = None; from dqueue.cli import main; sys.exit(main())"
+    "import sys, dqueue.loading as loading; sys.modules['dqueue_redis'] = None; "
+    "every = loading.entry_points; loading.entry_points = lambda group: "
+    "[e for e in every(group=group) if not e.value.startswith('dqueue_redis')]; "
+    "from dqueue.cli import main; sys.exit(main())"
 )
 _DJANGO_USAGE_HINT = "Type 'manage.py help' for usage."
 
@@ -93,7 +96,7 @@ DQUEUE_MISTAKES = {
     ),
     "backend package not installed": mistake(
         "status",
-        words=("DQUEUE_BACKEND", "pip install dqueue-redis"),
+        words=("DQUEUE_BACKEND", "no installed plugin provides it", "install the distribution"),
         env={"DQUEUE_BACKEND": _REDIS},
         code=_WITHOUT_DQUEUE_REDIS,
     ),

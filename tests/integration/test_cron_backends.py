@@ -27,14 +27,14 @@ def _marks(name: str) -> list[pytest.MarkDecorator]:
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Backend, ManualClock]]:
     clock = ManualClock(1_795_737_600.0)  # 2026-11-27 00:00:00 UTC
-    settings = Settings(CRON_CATCH_UP="skip", LEASE_SECONDS=600.0)
+    settings = Settings().replace(CRON_CATCH_UP="skip", LEASE_SECONDS=600.0)
     backend = BACKEND_FACTORIES[request.param](settings, clock, tmp_path)
     yield backend, clock
     backend.close()
 
 
 def _schedulers(entries: list[CronEntry], backend: Backend, clock: ManualClock, n: int):
-    settings = Settings(CRON_CATCH_UP="skip")
+    settings = Settings().replace(CRON_CATCH_UP="skip")
     return [
         CronScheduler(entries, settings=settings, clock=clock, backend=backend, registry=None)
         for _ in range(n)

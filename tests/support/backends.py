@@ -43,7 +43,7 @@ def _redis_factory(kind: str, reliable: bool) -> BackendFactory:
 
         server = shared_server(kind)
         prefix = unique_prefix()
-        effective = dataclasses.replace(settings, REDIS_URL=server.url, REDIS_PREFIX=prefix)
+        effective = settings.replace(REDIS_URL=server.url, REDIS_PREFIX=prefix)
         backend_class = ReliableRedisBackend if reliable else RedisBackend
         return backend_class(effective, clock=clock)
 

@@ -9,8 +9,7 @@ CHECK = """
 import importlib, pkgutil, sys
 import dqueue
 for module in pkgutil.walk_packages(dqueue.__path__, "dqueue."):
-    if module.name in ("dqueue.backends.redis", "dqueue.backends.reliable_redis",
-                       "dqueue.__main__"):
+    if module.name == "dqueue.__main__":
         continue
     importlib.import_module(module.name)
 leaked = sorted(name for name in sys.modules if name.split(".")[0] in ("django", "redis"))
@@ -25,10 +24,15 @@ def test_importing_every_core_module_imports_neither_django_nor_redis() -> None:
     assert result.stdout.strip() == ""
 
 
-def test_the_redis_backend_paths_say_what_to_install_when_dqueue_redis_is_missing() -> None:
+def test_the_seed_s_redis_backend_paths_say_what_to_install_when_no_plugin_provides_them() -> None:
     probe = """
 import sys
-sys.modules["dqueue_redis"] = None  # as if not installed
+import dqueue.loading
+sys.modules["dqueue_redis"] = None  # as if not installed: its module and its entry points
+everything = dqueue.loading.entry_points
+dqueue.loading.entry_points = lambda group: [
+    entry for entry in everything(group=group) if not entry.value.startswith("dqueue_redis")
+]
 from dqueue.backends import load_backend
 from dqueue.errors import ConfigurationError
 from dqueue.settings import Settings
@@ -44,4 +48,5 @@ for path in ("dqueue.backends.redis.RedisBackend",
     )
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2
-    assert all("pip install dqueue-redis" in line for line in lines)
+    assert all("no installed plugin provides it" in line for line in lines)
+    assert all("install the distribution that provides it" in line for line in lines)

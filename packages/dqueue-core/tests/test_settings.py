@@ -24,20 +24,20 @@ def test_environment_values_are_parsed_as_json_when_they_parse() -> None:
         {
             "DQUEUE_WORKERS": '{"default": 2}',
             "DQUEUE_PREFETCH": "8",
-            "DQUEUE_ATOMIC_JOBS": "false",
+            "DQUEUE_STRICT_QUEUES": "false",
             "DQUEUE_BACKEND": "dqueue.backends.sqlite.SQLiteBackend",
             "DQUEUE_TASKS": "app.tasks, other.tasks",
-            "DQUEUE_REDIS_URL": "none",
+            "DQUEUE_TOUCH_FILE": "none",
             "UNRELATED": "1",
         }
     )
     settings = Settings.from_layers([layer])
     assert settings.WORKERS == {"default": 2}
     assert settings.PREFETCH == 8
-    assert settings.ATOMIC_JOBS is False
+    assert settings.STRICT_QUEUES is False
     assert settings.BACKEND == "dqueue.backends.sqlite.SQLiteBackend"
     assert settings.TASKS == ("app.tasks", "other.tasks")
-    assert settings.REDIS_URL is None
+    assert settings.TOUCH_FILE is None
 
 
 def test_a_higher_layer_replaces_whole_values_and_inherits_the_rest() -> None:
@@ -49,8 +49,10 @@ def test_a_higher_layer_replaces_whole_values_and_inherits_the_rest() -> None:
 
 
 def test_falsey_values_in_a_higher_layer_still_win() -> None:
-    settings = Settings.from_layers([{"DQUEUE_ATOMIC_JOBS": True}, {"DQUEUE_ATOMIC_JOBS": False}])
-    assert settings.ATOMIC_JOBS is False
+    settings = Settings.from_layers(
+        [{"DQUEUE_SYNCHRONOUS_RAISE": True}, {"DQUEUE_SYNCHRONOUS_RAISE": False}]
+    )
+    assert settings.SYNCHRONOUS_RAISE is False
 
 
 @pytest.mark.parametrize(
@@ -62,11 +64,14 @@ def test_falsey_values_in_a_higher_layer_still_win() -> None:
         ("PREFETCH", 0),
         ("LEASE_SECONDS", 0),
         ("RETRY_JITTER", 2),
-        ("ATOMIC_JOBS", "yes"),
-        ("CRON_CATCH_UP", "sometimes"),
+        ("STRICT_QUEUES", "yes"),
+        ("LOG_LEVEL", "LOUD"),
         ("BACKEND", "nodots"),
         ("MIDDLEWARE", "one.string"),
-        ("REDIS_PORT", 70000),
+        ("PROMETHEUS_START_PORT", 70000),
+        ("TOUCH_FILE", 3),
+        ("WORKER_MAX_IDLE", "soon"),
+        ("BACKEND_OVERRIDES", {"q": 1}),
     ],
 )
 def test_a_bad_value_fails_naming_the_setting(name: str, value: object) -> None:
@@ -84,7 +89,7 @@ def test_a_config_file_accepts_names_with_and_without_the_prefix(tmp_path: Path)
 def test_a_config_file_warns_about_unexpected_names(tmp_path: Path) -> None:
     config = tmp_path / "typo.py"
     config.write_text("DQUEUE_WORKRES = {'queue1': 2}\n")
-    with pytest.warns(UserWarning, match="DQUEUE_WORKRES"):
+    with pytest.warns(UserWarning, match=r"DQUEUE_WORKRES \(did you mean DQUEUE_WORKERS\?\)"):
         file_layer(config)
 
 

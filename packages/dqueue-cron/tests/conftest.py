@@ -39,7 +39,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def settings() -> Settings:
     # catch-up is tested on its own; elsewhere a first tick enqueues only what is due
-    return Settings(BACKEND="dqueue.backends.memory.MemoryBackend", CRON_CATCH_UP="skip")
+    return Settings().replace(BACKEND="dqueue.backends.memory.MemoryBackend", CRON_CATCH_UP="skip")
 
 
 @pytest.fixture

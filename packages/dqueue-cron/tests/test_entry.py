@@ -167,7 +167,7 @@ def test_a_dictionary_error_names_the_entry_by_its_position_when_it_has_no_name(
 
 
 def test_dqueue_cron_mixes_dictionaries_entries_and_dotted_paths():
-    settings = Settings(
+    settings = Settings().replace(
         CRON=[
             {"task": "cronapp.tasks.report", "name": "hourly-report", "minutes": "0"},
             CronEntry(name="cleanup", schedule="@daily", task="cronapp.tasks.cleanup"),

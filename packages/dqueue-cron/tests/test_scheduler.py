@@ -16,7 +16,7 @@ from dqueue.execution import execute
 from dqueue.job import Job
 from dqueue.services import Service
 from dqueue.settings import Settings
-from dqueue_cron import CronEntry, CronScheduler
+from dqueue_cron import CronEntry, CronScheduler, CronSettings
 from dqueue_cron.errors import InvalidCronEntry
 from dqueue_cron.plan import KEY_MARGIN_S
 
@@ -78,13 +78,15 @@ def test_the_job_carries_the_slot_key_the_entry_and_the_task_options(settings, c
     assert job.task == "cronapp.tasks.report"
     assert (job.queue, job.args, job.run_after) == ("cron", ("hourly",), float(slot))
     assert job.unique_key == f"cron:report:{slot}"
-    assert job.unique_for == settings.CRON_CATCH_UP_WINDOW + 2.0 + KEY_MARGIN_S
+    window = settings.section(CronSettings).CRON_CATCH_UP_WINDOW
+    assert job.unique_for == window + 2.0 + KEY_MARGIN_S
     assert (job.timeout, job.max_attempts, job.sigkill_on_stop, job.priority) == (30, 5, True, 7)
     assert job.meta == {"cron": {"entry": "report", "slot": slot}}
 
 
 def test_entry_options_override_the_task_and_the_settings(clock, backend):
-    settings = Settings(CRON_QUEUE="scheduled", DEFAULT_MAX_ATTEMPTS=4, CRON_CATCH_UP="skip")
+    cron = {"CRON_QUEUE": "scheduled", "CRON_CATCH_UP": "skip"}
+    settings = Settings(DEFAULT_MAX_ATTEMPTS=4).replace(**cron)
     entries = [
         CronEntry(name="a", schedule="* * * * *", task="cronapp.tasks.report", queue="fast",
                   timeout=5, max_attempts=1, sigkill_on_stop=False),
@@ -251,7 +253,7 @@ def test_catch_up_latest_finds_nothing_outside_its_window(settings, clock, backe
 
 
 def test_the_catch_up_policy_defaults_to_the_setting(clock, backend):
-    settings = Settings(CRON_CATCH_UP="skip")
+    settings = Settings().replace(CRON_CATCH_UP="skip")
     entry = CronEntry(name="e", schedule="* * * * *", task="cronapp.tasks.cleanup")
     outcomes = _missed_since(entry, settings, clock, backend, 5 * MINUTE + 30)
     assert [o for o in outcomes if o.caught_up] == []

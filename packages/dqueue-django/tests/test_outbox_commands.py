@@ -15,6 +15,7 @@ from dqtest_shop.tasks import record
 from dqueue.errors import ConfigurationError
 from dqueue.settings import Settings
 from dqueue_django.checks import check_settings
+from dqueue_django.conf import DjangoSettings
 from dqueue_django.models import OutboxJob
 
 DOWN = "dqtest_shop.backends.DownBackend"
@@ -42,18 +43,18 @@ def leave_rows(count: int, queue: str = "default") -> None:
 
 
 def test_the_outbox_is_off_by_default() -> None:
-    assert Settings().OUTBOX is False
-    assert Settings().OUTBOX_DATABASE == "default"
+    assert Settings().section(DjangoSettings).OUTBOX is False
+    assert Settings().section(DjangoSettings).OUTBOX_DATABASE == "default"
 
 
 def test_a_non_boolean_outbox_setting_is_refused_by_name() -> None:
     with pytest.raises(ConfigurationError, match="DQUEUE_OUTBOX must be True or False"):
-        Settings(OUTBOX="yes")
+        Settings().replace(OUTBOX="yes")
 
 
 def test_an_empty_outbox_database_is_refused_by_name() -> None:
     with pytest.raises(ConfigurationError, match="DQUEUE_OUTBOX_DATABASE"):
-        Settings(OUTBOX_DATABASE="")
+        Settings().replace(OUTBOX_DATABASE="")
 
 
 @override_settings(DQUEUE_OUTBOX=True, DQUEUE_OUTBOX_DATABASE="nowhere")

@@ -6,8 +6,8 @@ import pytest
 from django.test import override_settings
 
 from dqueue.errors import ConfigurationError
-from dqueue.settings import get_settings
-from dqueue_django.conf import config_file, django_layer, suggest_name, unknown_names
+from dqueue.settings import get_settings, suggest_name
+from dqueue_django.conf import config_file, django_layer, unknown_names
 
 
 def test_dqueue_settings_come_from_django_settings() -> None:

@@ -96,7 +96,8 @@ def main() -> None:
         for cls in (RedisBackend, ReliableRedisBackend):
             rounds = []
             for _ in range(args.rounds):
-                backend = cls(Settings(REDIS_URL=server.url, REDIS_PREFIX=unique_prefix()))
+                settings = Settings().replace(REDIS_URL=server.url, REDIS_PREFIX=unique_prefix())
+                backend = cls(settings)
                 rounds.append(one_round(backend))
                 backend.close()
             medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}

@@ -46,7 +46,7 @@ def settings_for(server: RedisServer, prefix: str, **overrides: Any) -> Settings
     """Settings that point at ``server`` with key prefix ``prefix``."""
     values: dict[str, Any] = {"REDIS_URL": server.url, "REDIS_PREFIX": prefix}
     values.update(overrides)
-    return Settings(**values)
+    return Settings().replace(**values)
 
 
 @pytest.fixture

@@ -26,14 +26,14 @@ def _kwargs(settings: Settings) -> dict[str, object]:
 
 
 def test_url_gives_user_password_host_port_and_database() -> None:
-    kwargs = _kwargs(Settings(REDIS_URL="redis://worker:s3cret@cache.internal:6390/4"))
+    kwargs = _kwargs(Settings().replace(REDIS_URL="redis://worker:s3cret@cache.internal:6390/4"))
 
     assert (kwargs["username"], kwargs["password"]) == ("worker", "s3cret")
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("cache.internal", 6390, 4)
 
 
 def test_rediss_url_connects_over_tls() -> None:
-    client = connect(Settings(REDIS_URL="rediss://cache.internal:6380/0"))
+    client = connect(Settings().replace(REDIS_URL="rediss://cache.internal:6380/0"))
     try:
         assert client.connection_pool.connection_class is redis.SSLConnection
     finally:
@@ -41,7 +41,7 @@ def test_rediss_url_connects_over_tls() -> None:
 
 
 def test_legacy_settings_are_used_without_a_url() -> None:
-    settings = Settings(
+    settings = Settings().replace(
         REDIS_HOST="10.0.0.7", REDIS_PORT=6391, REDIS_PASSWORD="pw", REDIS_DATABASE=2
     )
 
@@ -56,22 +56,22 @@ def test_legacy_settings_are_used_without_a_url() -> None:
 
 
 def test_url_wins_over_legacy_settings() -> None:
-    settings = Settings(REDIS_URL="redis://url-host:7000/1", REDIS_HOST="legacy-host")
+    settings = Settings().replace(REDIS_URL="redis://url-host:7000/1", REDIS_HOST="legacy-host")
 
     assert _kwargs(settings)["host"] == "url-host"
 
 
 def test_socket_timeout_setting_reaches_the_connections() -> None:
-    assert _kwargs(Settings(REDIS_SOCKET_TIMEOUT=7.5))["socket_timeout"] == 7.5
+    assert _kwargs(Settings().replace(REDIS_SOCKET_TIMEOUT=7.5))["socket_timeout"] == 7.5
 
 
 def test_an_unknown_url_scheme_is_a_configuration_error_naming_the_setting() -> None:
     with pytest.raises(ConfigurationError, match="DQUEUE_REDIS_URL"):
-        RedisBackend(Settings(REDIS_URL="http://localhost:6379"))
+        RedisBackend(Settings().replace(REDIS_URL="http://localhost:6379"))
 
 
 def test_the_target_in_messages_never_shows_the_password() -> None:
-    target = describe_target(Settings(REDIS_URL="redis://worker:s3cret@cache:6390/4"))
+    target = describe_target(Settings().replace(REDIS_URL="redis://worker:s3cret@cache:6390/4"))
 
     assert target == "redis://worker@cache:6390/4"
 
@@ -82,7 +82,7 @@ def test_an_acl_user_from_the_url_can_use_the_backend(
     user = f"dq-{redis_prefix}"
     raw.acl_setuser(user, enabled=True, passwords=["+pw-1"], keys=["*"], commands=["+@all"])
     url = f"redis://{user}:pw-1@127.0.0.1:{redis_server.port}/0"
-    backend = RedisBackend(Settings(REDIS_URL=url, REDIS_PREFIX=redis_prefix))
+    backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX=redis_prefix))
     try:
         assert backend.counts("default").ready == 0
         assert raw.acl_whoami() == "default"
@@ -95,7 +95,7 @@ def test_a_wrong_password_is_reported_as_unavailable(
     redis_server: RedisServer, redis_prefix: str
 ) -> None:
     url = f"redis://nobody:wrong@127.0.0.1:{redis_server.port}/0"
-    backend = RedisBackend(Settings(REDIS_URL=url, REDIS_PREFIX=redis_prefix))
+    backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX=redis_prefix))
     try:
         with pytest.raises(BackendUnavailable, match="nobody@127.0.0.1"):
             backend.ping()
@@ -114,7 +114,7 @@ def test_a_wrong_password_is_reported_as_unavailable(
 def test_the_dotted_paths_load_the_backends(
     path: str, expected: type, redis_server: RedisServer, redis_prefix: str
 ) -> None:
-    settings = Settings(BACKEND=path, REDIS_URL=redis_server.url, REDIS_PREFIX=redis_prefix)
+    settings = Settings(BACKEND=path).replace(REDIS_URL=redis_server.url, REDIS_PREFIX=redis_prefix)
 
     backend = load_backend(path, settings)
 
@@ -149,7 +149,7 @@ def test_a_rediss_url_talks_to_a_real_tls_server(tmp_path: Path) -> None:
                "--tls-auth-clients", "no", "--save", "", "--dir", str(tmp_path)]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
-    backend = RedisBackend(Settings(REDIS_URL=url, REDIS_PREFIX="tls"))
+    backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX="tls"))
     try:
         _wait_for(backend)
 

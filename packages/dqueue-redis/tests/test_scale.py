@@ -29,7 +29,7 @@ return count
 def test_a_million_delayed_jobs_leave_enqueue_and_reserve_fast(
     redis_server: RedisServer, raw: redis.Redis, redis_prefix: str
 ) -> None:
-    settings = Settings(REDIS_URL=redis_server.url, REDIS_PREFIX=redis_prefix)
+    settings = Settings().replace(REDIS_URL=redis_server.url, REDIS_PREFIX=redis_prefix)
     backend = ReliableRedisBackend(settings)
     base = f"{redis_prefix}:{{default}}:"
     fill = raw.register_script(_FILL)

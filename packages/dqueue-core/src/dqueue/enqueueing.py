@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, get_backend
 from .job import Job
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Dispatcher", "bulk_enqueue", "dispatch", "dispatch_one", "send", "set_dispatcher"]
 
-#: ``(jobs, on_commit) -> ids``: a dispatcher may defer and return the jobs' own ids.
-Dispatcher = Callable[[Sequence[Job], "bool | None"], list[str]]
+#: ``(jobs, task options of plugins) -> ids``: a dispatcher may defer and return the jobs' ids.
+Dispatcher = Callable[[Sequence[Job], Mapping[str, Any]], list[str]]
+
+_NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 
-def send(jobs: Sequence[Job], on_commit: bool | None = None) -> list[str]:
+def send(jobs: Sequence[Job], options: Mapping[str, Any] = _NO_OPTIONS) -> list[str]:
     """Store jobs now, grouped by backend, one ``enqueue_many`` per backend; ids in order."""
     if len(jobs) == 1:
         return [get_backend(jobs[0].queue).enqueue(jobs[0])]
@@ -54,13 +57,12 @@ def set_dispatcher(dispatcher: Dispatcher | None) -> None:
 class _Batch:
     size: int
     jobs: list[Job] = field(default_factory=list)
-    on_commit: bool | None = None
 
 
 _batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("dqueue_batch", default=None)
 
 
-def dispatch(jobs: Sequence[Job], *, on_commit: bool | None = None) -> list[str]:
+def dispatch(jobs: Sequence[Job], *, options: Mapping[str, Any] = _NO_OPTIONS) -> list[str]:
     """Send jobs through the dispatcher (or add them to the open bulk batch)."""
     batch = _batch.get()
     if batch is not None:
@@ -68,21 +70,21 @@ def dispatch(jobs: Sequence[Job], *, on_commit: bool | None = None) -> list[str]
         if len(batch.jobs) >= batch.size:
             _flush(batch)
         return [job.id for job in jobs]
-    return _dispatcher(jobs, on_commit)
+    return _dispatcher(jobs, options)
 
 
-def dispatch_one(job: Job, *, on_commit: bool | None = None) -> JobHandle:
+def dispatch_one(job: Job, *, options: Mapping[str, Any] = _NO_OPTIONS) -> JobHandle:
     """Send one job and return its handle."""
     from .handle import JobHandle
 
-    job_id = dispatch([job], on_commit=on_commit)[0]
+    job_id = dispatch([job], options=options)[0]
     return JobHandle(id=job_id, queue=job.queue, task=job.task, job=job)
 
 
 def _flush(batch: _Batch) -> None:
     if batch.jobs:
         pending, batch.jobs = batch.jobs, []
-        _dispatcher(pending, batch.on_commit)
+        _dispatcher(pending, _NO_OPTIONS)
 
 
 @contextlib.contextmanager

@@ -1,32 +1,75 @@
-"""Importing things named by dotted paths, with errors that name the setting at fault."""
+"""Importing things named by dotted paths, and finding what installed plugins register.
+
+Plugins register themselves through entry points (:mod:`importlib.metadata`); the core names
+none of them. The groups: ``dqueue.settings`` (settings sections), ``dqueue.backends``
+(backends by short name), ``dqueue.services`` (services a runner hosts), ``dqueue.cli``
+(subcommands) and ``dqueue.task_options`` (extra ``@task`` keywords).
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
 from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["import_string", "import_task_modules"]
+__all__ = [
+    "BACKENDS_GROUP",
+    "forget_plugins",
+    "import_string",
+    "import_task_modules",
+    "load_plugin",
+    "plugins",
+]
 
-#: Backends that live in other distributions: dotted prefix -> what to install.
-_PROVIDED_BY = {
-    "dqueue_redis": "dqueue-redis (pip install dqueue-redis, or dqueue-django[redis])",
-    "dqueue.backends.redis": "dqueue-redis (pip install dqueue-redis, or dqueue-django[redis])",
-    "dqueue.backends.reliable_redis": (
-        "dqueue-redis (pip install dqueue-redis, or dqueue-django[redis])"
-    ),
-    "dqueue_django": "dqueue-django (pip install dqueue-django)",
-    "dqueue_cron": "dqueue-cron (pip install dqueue-cron)",
-}
+#: Backends by name: ``sqlite = "dqueue.backends.sqlite:SQLiteBackend"``.
+BACKENDS_GROUP = "dqueue.backends"
 
 
-def import_string(path: str, *, setting: str | None = None) -> Any:
+@cache
+def plugins(group: str) -> Mapping[str, EntryPoint]:
+    """The installed entry points of ``group`` by name (cached; see :func:`forget_plugins`)."""
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=group):
+        found.setdefault(entry.name, entry)  # the same distribution twice on sys.path
+    return MappingProxyType(found)
+
+
+def forget_plugins() -> None:
+    """Look for entry points again on next use (after installing a distribution; for tests)."""
+    plugins.cache_clear()
+
+
+def load_plugin(group: str, name: str) -> Any:
+    """The object that entry point ``name`` of ``group`` names.
+
+    Raises:
+        ConfigurationError: the plugin is installed but fails to import; the message names its
+            distribution.
+    """
+    entry = plugins(group)[name]
+    try:
+        return entry.load()
+    except Exception as exc:  # a broken plugin: one line that says which
+        owner = entry.dist.name if entry.dist is not None else "an installed distribution"
+        raise ConfigurationError(
+            f"{group} plugin {name!r} of {owner} ({entry.value}) cannot be loaded: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def import_string(path: str, *, setting: str | None = None, missing: str = "") -> Any:
     """Import ``package.module.Name`` and return ``Name``.
+
+    ``missing`` is added to the message when the module cannot be imported (what to install).
 
     Raises:
         ConfigurationError: the path is malformed or cannot be imported; the message names
-            ``setting`` and, for a backend from another distribution, the package to install.
+            ``setting``.
     """
     where = f"{setting} = {path!r}" if setting else repr(path)
     module_name, _, attribute = path.rpartition(".")
@@ -35,10 +78,7 @@ def import_string(path: str, *, setting: str | None = None) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        for prefix, package in _PROVIDED_BY.items():
-            if module_name == prefix or module_name.startswith(prefix + "."):
-                raise ConfigurationError(f"{where} needs {package}: {exc}") from exc
-        raise ConfigurationError(f"{where} cannot be imported: {exc}") from exc
+        raise ConfigurationError(f"{where} cannot be imported: {exc}{missing}") from exc
     try:
         return getattr(module, attribute)
     except AttributeError as exc:

@@ -41,12 +41,11 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Final
 
-from .backends import get_backend
+from .backends import backend_class, get_backend
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .identity import RUNNER_PID_ENV
-from .loading import import_string
 from .pool import WorkerSlot
 from .proctitle import set_process_title
 from .services import Service
@@ -95,7 +94,7 @@ def check_backends(settings: Settings, queues: Sequence[str]) -> None:
     for queue in sorted(set(queues)):
         path = settings.backend_path(queue)
         setting = "DQUEUE_BACKEND" if path == settings.BACKEND else "DQUEUE_BACKEND_OVERRIDES"
-        cls = import_string(path, setting=setting)
+        cls = backend_class(path, setting=setting)
         if not getattr(cls, "supports_workers", False):
             why = (
                 "it runs each job inline, at enqueue"

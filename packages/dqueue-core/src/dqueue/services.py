@@ -1,16 +1,31 @@
 """Services: background work that a runner's master process hosts beside its workers.
 
-The cron scheduler (dqueue-cron) and lease recovery are services. A runner calls ``start``
-once its workers are up and ``stop`` on shutdown; a service runs in its own thread, must
-survive a store that goes away (log, back off, carry on) and must stop within a second or two
-of ``stop``.
+A plugin's cron scheduler is a service. Plugins register a factory with the entry point group
+``dqueue.services`` (``name = "package.module:factory"``, a callable from the settings to a
+service, or ``None`` when it has nothing to run). A runner calls ``start`` once its workers are
+up and ``stop`` on shutdown; a service runs in its own thread, must survive a store that goes
+away (log, back off, carry on) and must stop within a second or two of ``stop``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Service"]
+from .loading import load_plugin, plugins
+from .settings import Settings
+
+__all__ = [
+    "SERVICES_GROUP",
+    "EnqueuingService",
+    "Service",
+    "ServiceFactory",
+    "registered_services",
+    "service_queues",
+]
+
+#: The entry point group of service factories.
+SERVICES_GROUP = "dqueue.services"
 
 
 @runtime_checkable
@@ -26,3 +41,42 @@ class Service(Protocol):
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask the service to stop and wait up to ``timeout_s`` for it."""
         ...
+
+
+@runtime_checkable
+class EnqueuingService(Service, Protocol):
+    """A service that sends jobs to queues: the pool gives each of them a worker."""
+
+    @property
+    def queues(self) -> frozenset[str]:
+        """The queues this service sends jobs to."""
+        ...
+
+
+#: What a plugin registers: the settings -> its service, or ``None`` (nothing to run).
+ServiceFactory = Callable[[Settings], "Service | None"]
+
+
+def registered_services(settings: Settings) -> list[Service]:
+    """The services of the installed plugins that have something to run, in name order.
+
+    Raises:
+        ConfigurationError: a plugin cannot be loaded, or its configuration is bad.
+    """
+    found: list[Service] = []
+    for name in sorted(plugins(SERVICES_GROUP)):
+        factory: ServiceFactory = load_plugin(SERVICES_GROUP, name)
+        service = factory(settings)
+        if service is not None:
+            found.append(service)
+    return found
+
+
+def service_queues(services: Iterable[Service]) -> set[str]:
+    """The queues that ``services`` send jobs to."""
+    return {
+        queue
+        for service in services
+        if isinstance(service, EnqueuingService)
+        for queue in service.queues
+    }

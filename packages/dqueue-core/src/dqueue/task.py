@@ -31,6 +31,7 @@ from .errors import InvalidTask
 from .job import Job, check_json_arguments, encode_job, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
+from .task_options import check_task_options
 
 if TYPE_CHECKING:
     from .handle import JobHandle
@@ -59,8 +60,8 @@ class TaskOptions:
     priority: int = 0
     result_ttl: float | None = None
     store_result: bool = False
-    atomic: bool | None = None
-    on_commit: bool | None = None
+    #: Options of installed plugins by name (see :mod:`dqueue.task_options`).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,21 +91,16 @@ def _validate_options(name: str, options: TaskOptions) -> None:
         _seconds(options.timeout, f"task {name}: timeout")
         if options.timeout == 0:
             raise InvalidTask(f"task {name}: timeout must be more than 0 seconds")
-    if options.max_attempts is not None and (
-        isinstance(options.max_attempts, bool)
-        or not isinstance(options.max_attempts, int)
-        or options.max_attempts < 1
-    ):
-        raise InvalidTask(
-            f"task {name}: max_attempts must be 1 or more, not {options.max_attempts!r}"
-        )
+    attempts = options.max_attempts
+    if attempts is not None and (type(attempts) is not int or attempts < 1):  # bool is no count
+        raise InvalidTask(f"task {name}: max_attempts must be 1 or more, not {attempts!r}")
     if options.retry_backoff is not None:
         _seconds(options.retry_backoff, f"task {name}: retry_backoff")
     low, high = PRIORITY_RANGE
-    if isinstance(options.priority, bool) or not isinstance(options.priority, int):
-        raise InvalidTask(f"task {name}: priority must be an integer, not {options.priority!r}")
-    if not low <= options.priority <= high:
-        raise InvalidTask(f"task {name}: priority must be between {low} and {high}")
+    if type(options.priority) is not int or not low <= options.priority <= high:
+        expected = f"an integer between {low} and {high}"
+        raise InvalidTask(f"task {name}: priority must be {expected}, not {options.priority!r}")
+    check_task_options(name, options.extra)
 
 
 def _task_name(fn: Callable[..., Any]) -> str:
@@ -158,7 +154,7 @@ class Task(Generic[P, R]):
                 ``DQUEUE_STRICT_QUEUES``); nothing is stored.
         """
         job = self.build_job(args, kwargs)
-        return dispatch_one(job, on_commit=self.options.on_commit)
+        return dispatch_one(job, options=self.options.extra)
 
     def enqueue_in(
         self, delay: timedelta | float, /, *args: P.args, **kwargs: P.kwargs
@@ -187,42 +183,32 @@ class Task(Generic[P, R]):
         max_attempts: int | None = None,
         sigkill_on_stop: bool | None = None,
         result_ttl: timedelta | float | None = None,
-        on_commit: bool | None = None,
         job_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Task[P, R]:
-        """Return this task with options changed for the calls made through it.
+        """Return this task with options changed for the calls made through it (not the task).
 
-        ``run_after`` is an aware datetime (or a timedelta / seconds from now); ``delay`` is
-        seconds or a timedelta. The task itself is not changed.
+        ``run_after``: an aware datetime, or a timedelta / seconds from now; ``delay``: seconds
+        or a timedelta; ``options``: installed plugins' task options.
         """
-        changes: dict[str, Any] = {}
-        if queue is not None:
-            changes["queue"] = queue
-        if priority is not None:
-            changes["priority"] = priority
-        if timeout is not None:
-            changes["timeout"] = _seconds(timeout, "timeout")
-        if max_attempts is not None:
-            changes["max_attempts"] = max_attempts
-        if sigkill_on_stop is not None:
-            changes["sigkill_on_stop"] = sigkill_on_stop
-        if unique_for is not None:
-            changes["unique_for"] = _seconds(unique_for, "unique_for")
+        given: dict[str, Any] = {"queue": queue, "priority": priority, "max_attempts": max_attempts}
+        given["sigkill_on_stop"] = sigkill_on_stop
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        for name, seconds in (("timeout", timeout), ("unique_for", unique_for)):
+            if seconds is not None:
+                changes[name] = _seconds(seconds, name)
         if result_ttl is not None:
-            changes["result_ttl"] = _seconds(result_ttl, "result_ttl")
-            changes["store_result"] = True
-        if on_commit is not None:
-            changes["on_commit"] = on_commit
+            changes |= {"result_ttl": _seconds(result_ttl, "result_ttl"), "store_result": True}
+        if options:
+            changes["extra"] = {**self.options.extra, **options}
         call = self._call
         if delay is not None:
             call = replace(call, delay=_seconds(delay, "delay"), run_after=None)
         if run_after is not None:
             call = replace(call, run_after=self._absolute(run_after), delay=None)
-        if unique_key is not None:
-            call = replace(call, unique_key=unique_key)
-        if job_id is not None:
-            call = replace(call, job_id=job_id)
+        fixed: dict[str, Any] = {"unique_key": unique_key, "job_id": job_id}
+        call = replace(call, **{k: v for k, v in fixed.items() if v is not None})
         if meta is not None:
             call = replace(call, meta={**call.meta, **meta})
         return Task(
@@ -313,12 +299,12 @@ class Task(Generic[P, R]):
         def add(*args: P.args, **kwargs: P.kwargs) -> None:
             pending.append(target.build_job(args, kwargs))
             if len(pending) >= batch_size:
-                dispatch(pending, on_commit=target.options.on_commit)
+                dispatch(pending, options=target.options.extra)
                 pending.clear()
 
         yield add
         if pending:
-            dispatch(pending, on_commit=target.options.on_commit)
+            dispatch(pending, options=target.options.extra)
 
 
 @overload
@@ -339,9 +325,8 @@ def task(
     priority: int = 0,
     store_result: bool = False,
     result_ttl: float | None = None,
-    atomic: bool | None = None,
-    on_commit: bool | None = None,
     name: str | None = None,
+    **options: Any,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -360,9 +345,8 @@ def task(
     priority: int = 0,
     store_result: bool = False,
     result_ttl: float | None = None,
-    atomic: bool | None = None,
-    on_commit: bool | None = None,
     name: str | None = None,
+    **options: Any,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function as a task. Use as ``@task`` or ``@task(queue=..., ...)``.
 
@@ -385,12 +369,11 @@ def task(
         store_result: keep the outcome for ``JobHandle.result()`` (``result_ttl`` seconds,
             ``DQUEUE_RESULT_TTL`` by default).
         result_ttl: seconds to keep the outcome; implies ``store_result``.
-        atomic: under Django, run inside ``transaction.atomic()`` (``DQUEUE_ATOMIC_JOBS``).
-        on_commit: under Django, send the job when the surrounding transaction commits
-            (``DQUEUE_ENQUEUE_ON_COMMIT``).
         name: the registered name; ``module.qualname`` by default.
+        **options: task options of installed plugins (:mod:`dqueue.task_options`), such as a
+            framework's transaction options; any other name is a ``TypeError``.
     """
-    options = TaskOptions(
+    task_options = TaskOptions(
         queue=queue,
         timeout=_seconds(timeout, "timeout") if timeout is not None else None,
         sigkill_on_stop=sigkill_on_stop,
@@ -402,14 +385,13 @@ def task(
         priority=priority,
         store_result=store_result or result_ttl is not None,
         result_ttl=result_ttl,
-        atomic=atomic,
-        on_commit=on_commit,
+        extra=options,
     )
 
     def decorate(function: Callable[P, R]) -> Task[P, R]:
         if not callable(function):
             raise InvalidTask(f"@task decorates a function, not {function!r}")
-        created = Task(function, name=name, options=options)
+        created = Task(function, name=name, options=task_options)
         REGISTRY.register(created)
         return created
 

@@ -13,7 +13,7 @@ See the README for the schedule syntax, entry options, catch-up policies and the
 from __future__ import annotations
 
 from ._version import __version__
-from .config import entries_from_settings, load_entries
+from .config import CronSettings, entries_from_settings, load_entries
 from .entry import CATCH_UP_POLICIES, CronEntry, entry_from_dict
 from .errors import InvalidCronEntry, InvalidSchedule
 from .expression import (
@@ -25,16 +25,7 @@ from .expression import (
     parse_schedule,
     previous_fire_time,
 )
-from .integration import (
-    UpcomingRuns,
-    add_entry_source,
-    configured_entries,
-    cron_queues,
-    describe_entries,
-    next_runs,
-    render_entries,
-    services_for,
-)
+from .integration import describe_entries, scheduler_service, services_for
 from .scheduler import CronScheduler, SlotOutcome
 
 __all__ = [
@@ -42,25 +33,21 @@ __all__ = [
     "CronEntry",
     "CronExpression",
     "CronScheduler",
+    "CronSettings",
     "InvalidCronEntry",
     "InvalidSchedule",
     "SlotOutcome",
-    "UpcomingRuns",
     "__version__",
-    "add_entry_source",
-    "configured_entries",
-    "cron_queues",
     "describe_entries",
     "entries_from_settings",
     "entry_from_dict",
     "fire_times",
     "load_entries",
     "next_fire_time",
-    "next_runs",
     "parse_cron",
     "parse_fields",
     "parse_schedule",
     "previous_fire_time",
-    "render_entries",
+    "scheduler_service",
     "services_for",
 ]

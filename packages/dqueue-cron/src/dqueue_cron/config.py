@@ -8,15 +8,40 @@ or dotted paths (``"myproject.schedules.ENTRIES"``) to a list of either, or to o
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from dqueue.errors import ConfigurationError
 from dqueue.loading import import_string
-from dqueue.settings import Settings
+from dqueue.settings import Settings, SettingsSection, bad_value
 
-from .entry import CronEntry, entry_from_dict
+from .entry import CATCH_UP_POLICIES, CronEntry, entry_from_dict
 from .errors import InvalidCronEntry
 
-__all__ = ["check_unique_names", "entries_from_settings", "load_entries"]
+__all__ = ["CronSettings", "check_unique_names", "entries_from_settings", "load_entries"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CronSettings(SettingsSection):
+    """``DQUEUE_CRON*``: the entries and their defaults (see the dqueue-cron README).
+
+    Registered with the entry point group ``dqueue.settings``; read it with
+    ``settings.section(CronSettings)``.
+    """
+
+    CRON: tuple[Any, ...] = ()
+    CRON_QUEUE: str = "cron"
+    CRON_TIMEZONE: str = "UTC"
+    CRON_CATCH_UP: str = "latest"
+    CRON_CATCH_UP_WINDOW: float = 3600.0
+
+    def validate(self) -> None:
+        """Refuse an unknown catch-up policy and a negative catch-up window."""
+        if self.CRON_CATCH_UP not in CATCH_UP_POLICIES:
+            policies = f"one of {', '.join(CATCH_UP_POLICIES)}"
+            raise bad_value("CRON_CATCH_UP", policies, self.CRON_CATCH_UP)
+        if self.CRON_CATCH_UP_WINDOW < 0:
+            raise bad_value("CRON_CATCH_UP_WINDOW", "0 or more", self.CRON_CATCH_UP_WINDOW)
 
 
 def load_entries(
@@ -89,4 +114,4 @@ def entries_from_settings(settings: Settings) -> list[CronEntry]:
         InvalidCronEntry: an entry is malformed.
         ConfigurationError: a dotted path cannot be imported.
     """
-    return load_entries(settings.CRON, where="DQUEUE_CRON")
+    return load_entries(settings.section(CronSettings).CRON, where="DQUEUE_CRON")

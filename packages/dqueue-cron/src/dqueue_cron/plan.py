@@ -18,6 +18,7 @@ from dqueue.job import Job, new_job_id
 from dqueue.registry import TaskRegistry
 from dqueue.settings import Settings
 
+from .config import CronSettings
 from .entry import CronEntry
 from .errors import InvalidCronEntry
 from .expression import CronExpression
@@ -111,15 +112,16 @@ class EntryPlan:
                     else None
                 ),
             }
+        cron = settings.section(CronSettings)
         return cls(
             entry=entry,
-            zone=resolve_zone(entry.timezone or settings.CRON_TIMEZONE, entry=entry.name),
-            queue=entry.queue or settings.CRON_QUEUE,
-            catch_up=entry.catch_up or settings.CRON_CATCH_UP,
+            zone=resolve_zone(entry.timezone or cron.CRON_TIMEZONE, entry=entry.name),
+            queue=entry.queue or cron.CRON_QUEUE,
+            catch_up=entry.catch_up or cron.CRON_CATCH_UP,
             window=(
                 entry.catch_up_window
                 if entry.catch_up_window is not None
-                else settings.CRON_CATCH_UP_WINDOW
+                else cron.CRON_CATCH_UP_WINDOW
             ),
             timeout=entry.timeout if entry.timeout is not None else options.get("timeout"),
             sigkill_on_stop=_first(entry.sigkill_on_stop, options.get("sigkill_on_stop"), False),

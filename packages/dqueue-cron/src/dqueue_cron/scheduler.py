@@ -117,6 +117,11 @@ class CronScheduler:
         self._thread: threading.Thread | None = None
 
     @property
+    def queues(self) -> frozenset[str]:
+        """The queues of the enabled entries (each gets a worker in a runner's pool)."""
+        return frozenset(state.plan.queue for state in self._states)
+
+    @property
     def plans(self) -> list[EntryPlan]:
         """The scheduled entries, resolved."""
         return [state.plan for state in self._states]

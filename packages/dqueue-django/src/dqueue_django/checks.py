@@ -23,12 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from dqueue.backends import Backend
+from dqueue.backends import backend_class
 from dqueue.errors import ConfigurationError
 from dqueue.loading import import_string
-from dqueue.settings import PREFIX, Settings, environment_layer
+from dqueue.settings import Settings, environment_layer, suggest_name
+from dqueue_cron.config import CronSettings
 
-from .conf import django_layer, suggest_name, unknown_names
+from .conf import DjangoSettings, django_layer, unknown_names
 
 __all__ = ["TAG", "check_settings", "register_checks"]
 
@@ -78,17 +79,11 @@ def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
 
 def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:
     found: list[CheckMessage] = []
-    known = set(Settings.names())
-    for full_name, value in sorted(layer.items()):
-        short = full_name.removeprefix(PREFIX)
-        if short not in known:
-            continue
+    for full_name, value in sorted(layer.items()):  # from_layers skips unknown names
         try:
-            Settings(**{short: value})
+            Settings.from_layers([{full_name: value}])
         except ConfigurationError as exc:
             found.append(Error(str(exc), obj=full_name, id="dqueue_django.E001"))
-        except TypeError as exc:  # not even the right shape for the field
-            found.append(Error(f"{full_name}: {exc}", obj=full_name, id="dqueue_django.E001"))
     if not found:
         try:
             Settings.from_layers([environment_layer(), layer])
@@ -106,18 +101,9 @@ def _unloadable(settings: Settings) -> list[CheckMessage]:
     ]
     for setting, path in backends:
         try:
-            cls = import_string(path, setting=setting)
+            backend_class(path, setting=setting)
         except ConfigurationError as exc:
             found.append(Error(str(exc), obj=setting, id="dqueue_django.E002"))
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Backend)):
-            found.append(
-                Error(
-                    f"{setting} = {path!r} is not a dqueue Backend class",
-                    obj=setting,
-                    id="dqueue_django.E002",
-                )
-            )
     for path in settings.MIDDLEWARE:
         try:
             import_string(path, setting="DQUEUE_MIDDLEWARE")
@@ -127,12 +113,13 @@ def _unloadable(settings: Settings) -> list[CheckMessage]:
         import_string(settings.LOGGER_FACTORY, setting="DQUEUE_LOGGER_FACTORY")
     except ConfigurationError as exc:
         found.append(Error(str(exc), obj="DQUEUE_LOGGER_FACTORY", id="dqueue_django.E003"))
+    zone = settings.section(CronSettings).CRON_TIMEZONE
     try:
-        ZoneInfo(settings.CRON_TIMEZONE)
+        ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         found.append(
             Error(
-                f"DQUEUE_CRON_TIMEZONE = {settings.CRON_TIMEZONE!r} is not a known time zone",
+                f"DQUEUE_CRON_TIMEZONE = {zone!r} is not a known time zone",
                 hint="Use an IANA name such as 'UTC' or 'Europe/London'.",
                 obj="DQUEUE_CRON_TIMEZONE",
                 id="dqueue_django.E004",
@@ -168,13 +155,13 @@ def _idle_queues(settings: Settings) -> list[CheckMessage]:
 
 
 def _outbox_problems(settings: Settings) -> list[CheckMessage]:
-    if not settings.OUTBOX:
+    if not settings.section(DjangoSettings).OUTBOX:
         return []
     from django.conf import settings as django_settings
 
     from .outbox import OutboxError, table_exists
 
-    alias = settings.OUTBOX_DATABASE
+    alias = settings.section(DjangoSettings).OUTBOX_DATABASE
     if alias not in django_settings.DATABASES:
         return [
             Error(

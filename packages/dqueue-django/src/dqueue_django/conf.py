@@ -9,24 +9,50 @@ rebuild them, so tests can change ``DQUEUE_*`` settings the usual Django way.
 
 from __future__ import annotations
 
-import difflib
 import os
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from dqueue import settings as dqueue_settings
-from dqueue.settings import PREFIX, Settings, environment_layer, get_settings
+from dqueue.settings import (
+    PREFIX,
+    Settings,
+    SettingsSection,
+    bad_value,
+    environment_layer,
+    get_settings,
+)
 
 __all__ = [
+    "DjangoSettings",
     "config_file",
     "current_settings",
     "django_layer",
-    "known_names",
-    "suggest_name",
     "unknown_names",
 ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DjangoSettings(SettingsSection):
+    """dqueue-django's settings (transactions, outbox, app discovery); see its README.
+
+    Registered with the entry point group ``dqueue.settings``; read it with
+    ``settings.section(DjangoSettings)``.
+    """
+
+    ATOMIC_JOBS: bool = True
+    ENQUEUE_ON_COMMIT: bool = True
+    OUTBOX: bool = False
+    OUTBOX_DATABASE: str = "default"
+    IGNORE_APPS: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        """Refuse an empty outbox database alias."""
+        if not self.OUTBOX_DATABASE:
+            raise bad_value("OUTBOX_DATABASE", "a database alias such as 'default'", "")
 
 
 def django_layer() -> dict[str, Any]:
@@ -61,22 +87,11 @@ def current_settings() -> Settings:
     return Settings.from_layers([environment_layer(), django_layer()])
 
 
-def known_names() -> frozenset[str]:
-    """Every setting's full name (``DQUEUE_WORKERS``, ...)."""
-    return frozenset(PREFIX + name for name in Settings.names())
-
-
 def unknown_names(layer: dict[str, Any] | None = None) -> list[str]:
     """``DQUEUE_*`` names in Django's settings that are no dqueue setting (typos), sorted."""
+    known = {PREFIX + name for name in Settings.names()}
     names = django_layer() if layer is None else layer
-    known = known_names()
     return sorted(name for name in names if name not in known)
-
-
-def suggest_name(name: str) -> str | None:
-    """The known setting name closest to ``name``, if one is close enough to be a typo."""
-    matches = difflib.get_close_matches(name, sorted(known_names()), n=1, cutoff=0.75)
-    return matches[0] if matches else None
 
 
 @contextmanager

@@ -27,9 +27,10 @@ from django.utils.module_loading import module_has_submodule
 
 from dqueue.errors import ConfigurationError
 from dqueue.settings import Settings
-from dqueue_cron.config import check_unique_names, load_entries
+from dqueue_cron.config import CronSettings, check_unique_names, load_entries
 from dqueue_cron.entry import CronEntry
 
+from .conf import DjangoSettings
 from .discovery import ignored
 
 __all__ = ["COMMAND_TASK", "app_cron_configs", "cron_entries", "cron_errors", "cron_queues"]
@@ -70,8 +71,9 @@ def cron_entries(settings: Settings) -> list[CronEntry]:
         ConfigurationError: an entry is malformed (the message names it and its field), two
             entries share a name, or a ``cron.py`` cannot be loaded.
     """
-    entries = load_entries(settings.CRON, where="DQUEUE_CRON", command_task=COMMAND_TASK)
-    for module, config in app_cron_configs(settings.IGNORE_APPS):
+    cron = settings.section(CronSettings).CRON
+    entries = load_entries(cron, where="DQUEUE_CRON", command_task=COMMAND_TASK)
+    for module, config in app_cron_configs(settings.section(DjangoSettings).IGNORE_APPS):
         entries.extend(load_entries(config, where=f"{module} CONFIG", command_task=COMMAND_TASK))
     check_unique_names(entries)
     return entries
@@ -82,11 +84,12 @@ def cron_errors(settings: Settings) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     entries: list[CronEntry] = []
     try:
-        entries += load_entries(settings.CRON, where="DQUEUE_CRON", command_task=COMMAND_TASK)
+        cron = settings.section(CronSettings).CRON
+        entries += load_entries(cron, where="DQUEUE_CRON", command_task=COMMAND_TASK)
     except ConfigurationError as exc:
         problems.append(("DQUEUE_CRON", str(exc)))
     try:
-        configs = app_cron_configs(settings.IGNORE_APPS)
+        configs = app_cron_configs(settings.section(DjangoSettings).IGNORE_APPS)
     except ConfigurationError as exc:
         return [*problems, ("cron.py", str(exc))]
     for module, config in configs:
@@ -108,4 +111,5 @@ def cron_queues(settings: Settings) -> set[str]:
         entries = cron_entries(settings)
     except ConfigurationError:
         return set()
-    return {entry.queue or settings.CRON_QUEUE for entry in entries if entry.enabled}
+    default = settings.section(CronSettings).CRON_QUEUE
+    return {entry.queue or default for entry in entries if entry.enabled}

@@ -18,6 +18,7 @@ from dqueue.pool import RunnerPlan, WorkerSlot
 from dqueue.registry import TaskRegistry
 from dqueue.runner import WorkerCommand
 from dqueue.settings import Settings
+from dqueue_cron.config import CronSettings
 from dqueue_cron.entry import CronEntry
 
 from .cron_files import cron_entries
@@ -62,7 +63,8 @@ def plan(settings: Settings, options: ops.PlanOptions | None = None) -> DjangoPl
 
 
 def _queues_of(entries: Sequence[CronEntry], settings: Settings) -> set[str]:
-    return {entry.queue or settings.CRON_QUEUE for entry in entries if entry.enabled}
+    default = settings.section(CronSettings).CRON_QUEUE
+    return {entry.queue or default for entry in entries if entry.enabled}
 
 
 def manage_command() -> list[str]:

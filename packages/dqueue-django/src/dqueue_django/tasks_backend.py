@@ -32,11 +32,10 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.utils import timezone
 
-from dqueue.backends import Backend, get_backend
+from dqueue.backends import Backend, backend_class, get_backend
 from dqueue.backends.base import JobResult, JobStatus
 from dqueue.clock import to_datetime
 from dqueue.errors import DQueueError
-from dqueue.loading import import_string
 from dqueue.settings import Settings, get_settings
 
 from .conf import current_settings
@@ -94,12 +93,9 @@ class DQueueTaskBackend(BaseTaskBackend):
         classes: list[type[Backend]] = []
         for path in sorted(paths):
             try:
-                cls = import_string(path)
+                classes.append(backend_class(path))
             except DQueueError:
                 return []
-            if not (isinstance(cls, type) and issubclass(cls, Backend)):
-                return []
-            classes.append(cls)
         return classes
 
     def _all(self, flag: str) -> bool:

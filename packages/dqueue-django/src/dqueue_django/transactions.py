@@ -26,7 +26,7 @@ is held in memory as without the outbox.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +34,16 @@ from dqueue.enqueueing import send
 from dqueue.execution import current_job
 from dqueue.job import Job
 from dqueue.settings import get_settings
+from dqueue.task_options import TaskOption
+
+from .conf import DjangoSettings
 
 if TYPE_CHECKING:
     from dqueue.task import Task
 
 __all__ = [
+    "ATOMIC",
+    "ON_COMMIT",
     "after_commit",
     "atomic_call",
     "current_job",
@@ -49,6 +54,13 @@ __all__ = [
 ]
 
 _logger = logging.getLogger("dqueue.django")
+
+#: ``@task(atomic=...)`` (entry point group ``dqueue.task_options``).
+ATOMIC = TaskOption(bool, "run inside transaction.atomic() (default DQUEUE_ATOMIC_JOBS)")
+#: ``@task(on_commit=...)`` and ``task.using(on_commit=...)``.
+ON_COMMIT = TaskOption(
+    bool, "send the job when the surrounding transaction commits (default DQUEUE_ENQUEUE_ON_COMMIT)"
+)
 
 #: Set by :func:`set_active`; the hooks stay registered in the core for good (the core has no
 #: way to remove them), so they step aside when dqueue-django is switched off (in tests).
@@ -80,16 +92,17 @@ def open_transactions() -> list[str]:
     return [conn.alias for conn in connections.all(initialized_only=True) if conn.in_atomic_block]
 
 
-def dispatch_on_commit(jobs: Sequence[Job], on_commit: bool | None) -> list[str]:
+def dispatch_on_commit(jobs: Sequence[Job], options: Mapping[str, Any]) -> list[str]:
     """The dispatcher: hold ``jobs`` until open transactions commit, or send them now.
 
-    ``on_commit`` comes from the task (``@task(on_commit=...)`` or ``.using(on_commit=...)``);
-    ``None`` means ``DQUEUE_ENQUEUE_ON_COMMIT``.
+    ``on_commit`` comes from the task's options (``@task(on_commit=...)`` or
+    ``.using(on_commit=...)``); absent or ``None`` means ``DQUEUE_ENQUEUE_ON_COMMIT``.
     """
     if not _active:
         return send(jobs)
+    on_commit = options.get("on_commit")
     if on_commit is None:
-        on_commit = get_settings().ENQUEUE_ON_COMMIT
+        on_commit = get_settings().section(DjangoSettings).ENQUEUE_ON_COMMIT
     if not on_commit:
         return send(jobs)
     return _send_or_defer(list(jobs))
@@ -99,7 +112,7 @@ def _send_or_defer(jobs: list[Job]) -> list[str]:
     aliases = open_transactions()
     if not aliases:
         return send(jobs)
-    settings = get_settings()
+    settings = get_settings().section(DjangoSettings)
     if settings.OUTBOX and settings.OUTBOX_DATABASE in aliases:
         from .outbox import write_jobs
 
@@ -144,8 +157,8 @@ def after_commit(callback: Callable[[], object]) -> bool:
 
 def is_atomic(task: Task[Any, Any]) -> bool:
     """Whether ``task`` runs inside ``transaction.atomic()``."""
-    atomic = task.options.atomic
-    return get_settings().ATOMIC_JOBS if atomic is None else atomic
+    atomic = task.options.extra.get("atomic")
+    return get_settings().section(DjangoSettings).ATOMIC_JOBS if atomic is None else atomic
 
 
 def atomic_call(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:

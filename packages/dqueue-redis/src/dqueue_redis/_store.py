@@ -19,6 +19,7 @@ from dqueue.settings import Settings
 from .connection import connect, describe_target, translate_error
 from .keys import QueueKeys, queues_key
 from .scripts import SCRIPTS, Arg, Script, run_in_pipeline
+from .settings import RedisSettings
 
 __all__ = ["RedisStore", "pack_command"]
 
@@ -55,7 +56,7 @@ class RedisStore(Backend):
     def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(settings, clock=clock)
         self.target = describe_target(settings)
-        self.prefix = settings.REDIS_PREFIX
+        self.prefix = settings.section(RedisSettings).REDIS_PREFIX
         self._client = connect(settings)
         self._keys_of: dict[str, QueueKeys] = {}
         self._known_queues: set[str] = set()

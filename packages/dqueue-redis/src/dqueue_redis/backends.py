@@ -22,6 +22,7 @@ from dqueue.job import Job, JobFailure, decode_job, encode_job
 from ._control import RedisControl
 from .records import dead_letter_json, failure_json, record_update, result_value
 from .scripts import Arg
+from .settings import RedisSettings
 from .waiting import longest_wait, wait_for_token
 
 __all__ = ["RedisBackend", "ReliableRedisBackend"]
@@ -122,7 +123,7 @@ class _RedisBackendBase(RedisControl):
             lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
         dead_limit = str(self.settings.DEAD_LETTER_LIMIT)
         give_up = time.monotonic() + max(timeout_s, 0.0)
-        longest = longest_wait(self.settings.REDIS_SOCKET_TIMEOUT)
+        longest = longest_wait(self.settings.section(RedisSettings).REDIS_SOCKET_TIMEOUT)
         while True:
             now = self.clock.time()
             args: list[Arg] = [repr(now), limit, worker_id, repr(now + lease_s), waiter, self._mode,

@@ -18,6 +18,8 @@ from redis.retry import Retry
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
+from .settings import RedisSettings
+
 __all__ = ["connect", "describe_target", "translate_error"]
 
 _SCHEMES = ("redis", "rediss", "unix")
@@ -27,15 +29,16 @@ _CONNECT_TIMEOUT_S = 5.0
 
 def describe_target(settings: Settings) -> str:
     """Where the backend connects, for messages: never the password."""
-    if settings.REDIS_URL:
-        parts = urlsplit(settings.REDIS_URL)
+    server = settings.section(RedisSettings)
+    if server.REDIS_URL:
+        parts = urlsplit(server.REDIS_URL)
         if parts.scheme == "unix":
             return f"unix://{parts.path}"
         host = parts.hostname or "localhost"
         port = f":{parts.port}" if parts.port else ""
         user = f"{parts.username}@" if parts.username else ""
         return f"{parts.scheme}://{user}{host}{port}{parts.path or ''}"
-    return f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DATABASE}"
+    return f"redis://{server.REDIS_HOST}:{server.REDIS_PORT}/{server.REDIS_DATABASE}"
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -47,14 +50,15 @@ def connect(settings: Settings) -> redis.Redis:
     Raises:
         ConfigurationError: ``DQUEUE_REDIS_URL`` is malformed or has an unknown scheme.
     """
+    server = settings.section(RedisSettings)
     options: dict[str, Any] = {
-        "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
-        "socket_connect_timeout": min(settings.REDIS_SOCKET_TIMEOUT, _CONNECT_TIMEOUT_S),
+        "socket_timeout": server.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": min(server.REDIS_SOCKET_TIMEOUT, _CONNECT_TIMEOUT_S),
         "socket_keepalive": True,
         "health_check_interval": 30,
         "retry": Retry(NoBackoff(), 0),
     }
-    url = settings.REDIS_URL
+    url = server.REDIS_URL
     if url:
         scheme = urlsplit(url).scheme
         if scheme not in _SCHEMES:
@@ -68,10 +72,10 @@ def connect(settings: Settings) -> redis.Redis:
             raise ConfigurationError(f"DQUEUE_REDIS_URL is not a valid Redis URL: {exc}") from exc
     else:
         pool = redis.ConnectionPool(
-            host=settings.REDIS_HOST,
-            port=settings.REDIS_PORT,
-            password=settings.REDIS_PASSWORD,
-            db=settings.REDIS_DATABASE,
+            host=server.REDIS_HOST,
+            port=server.REDIS_PORT,
+            password=server.REDIS_PASSWORD,
+            db=server.REDIS_DATABASE,
             **options,
         )
     return redis.Redis(connection_pool=pool)

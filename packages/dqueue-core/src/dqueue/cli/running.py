@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import ops
 from ..backends import get_backend
 from ..errors import ConfigurationError
 from ..logs import configure_logging
 from ..registry import REGISTRY
-from ..services import Service
+from ..services import Service, registered_services, service_queues
 from ..settings import Settings
 from ..worker import Worker
 from .parser import plan_options
@@ -29,38 +28,23 @@ _logger = logging.getLogger("dqueue.runner")
 
 __all__ = [
     "configuration",
-    "cron_services",
     "demo",
     "extra_queues",
     "plan_from_args",
+    "plugin_services",
     "runner",
     "worker",
 ]
 
 
-def _cron_module(settings: Settings) -> Any | None:
-    """dqueue-cron's integration module, or ``None`` when it is not installed."""
-    try:
-        return importlib.import_module("dqueue_cron")
-    except ImportError as exc:
-        if settings.CRON:
-            raise ConfigurationError(
-                f"DQUEUE_CRON is set but dqueue-cron cannot be imported ({exc}): "
-                "pip install dqueue-cron"
-            ) from exc
-        return None
-
-
 def extra_queues(settings: Settings) -> list[str]:
-    """Queues implied by services (the cron entries' queues, with dqueue-cron installed)."""
-    cron = _cron_module(settings)
-    return sorted(cron.cron_queues(settings)) if cron is not None else []
+    """Queues the plugins' services send jobs to (a cron scheduler's): each gets a worker."""
+    return sorted(service_queues(registered_services(settings)))
 
 
-def cron_services(settings: Settings, *, exact: bool) -> list[Service]:
-    """The cron scheduler when dqueue-cron is installed and entries are configured."""
-    cron = _cron_module(settings)
-    return list(cron.services_for(settings, exact)) if cron is not None else []
+def plugin_services(settings: Settings, *, exact: bool) -> list[Service]:
+    """The services of the installed plugins; none for an exact configuration."""
+    return [] if exact else registered_services(settings)
 
 
 def plan_from_args(args: argparse.Namespace, settings: Settings) -> RunnerPlan:
@@ -98,7 +82,7 @@ def runner(args: argparse.Namespace) -> int:
             sum(plan.counts.values()),
             plan.description,
         )
-    services = cron_services(settings, exact=plan.exact) if plan.run_services else []
+    services = plugin_services(settings, exact=plan.exact) if plan.run_services else []
     return Runner(
         settings,
         plan.slots,
@@ -132,7 +116,7 @@ def configuration(args: argparse.Namespace) -> int:
 
     settings: Settings = args.settings
     plan = plan_from_args(args, settings)
-    services = cron_services(settings, exact=plan.exact) if plan.run_services else []
+    services = plugin_services(settings, exact=plan.exact) if plan.run_services else []
     data = configuration_data(
         plan,
         {queue: settings.backend_path(queue).rsplit(".", 1)[-1] for queue in plan.counts},

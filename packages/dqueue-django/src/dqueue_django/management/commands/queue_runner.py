@@ -12,6 +12,7 @@ from dqueue.runner import Runner
 from dqueue.settings import Settings
 from dqueue_cron.integration import services_for
 
+from ...conf import DjangoSettings
 from ...planning import worker_command
 from ...relay import OutboxRelay
 from ..base import DQueueCommand, ensure_logging, plan_from_options
@@ -45,8 +46,8 @@ class Command(DQueueCommand):
         ensure_logging(settings)
         planned = plan_from_options(settings, options)
         services = services_for(settings, planned.runner.exact, entries=planned.entries)
-        if settings.OUTBOX:
-            services.append(OutboxRelay(settings.OUTBOX_DATABASE))
+        if settings.section(DjangoSettings).OUTBOX:
+            services.append(OutboxRelay(settings.section(DjangoSettings).OUTBOX_DATABASE))
         runner = Runner(
             settings,
             planned.runner.slots,

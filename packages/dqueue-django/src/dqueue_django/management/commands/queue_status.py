@@ -10,6 +10,7 @@ from dqueue import ops
 from dqueue.settings import Settings
 from dqueue.status import render_status
 
+from ...conf import DjangoSettings
 from ...outbox import Backlog, backlog, backlog_by_queue
 from ...queues import check_queue, list_queues
 from ..base import DQueueCommand
@@ -34,15 +35,16 @@ class Command(DQueueCommand):
         for queue in options["queues"]:
             check_queue(settings, queue)
         rows = ops.queue_status(settings, options["queues"] or list_queues(settings).queues)
+        outbox = settings.section(DjangoSettings)
         if options["json"]:
             data = [row.to_dict() for row in rows]
-            if settings.OUTBOX:
-                add_outbox_backlog(data, settings.OUTBOX_DATABASE)
+            if outbox.OUTBOX:
+                add_outbox_backlog(data, outbox.OUTBOX_DATABASE)
             self.write_json(data)
         else:
             self.stdout.write(render_status(rows))
-            if settings.OUTBOX:
-                self.stdout.write(render_outbox_backlog(settings.OUTBOX_DATABASE))
+            if outbox.OUTBOX:
+                self.stdout.write(render_outbox_backlog(outbox.OUTBOX_DATABASE))
 
 
 def add_outbox_backlog(rows: list[dict[str, Any]], alias: str) -> None:

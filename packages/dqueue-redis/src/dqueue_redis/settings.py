@@ -1,0 +1,34 @@
+"""``DQUEUE_REDIS_*``: where the Redis backends connect, declared once as a settings section.
+
+Registered with the entry point group ``dqueue.settings``, so these settings are layered like the
+core's (defaults, environment, framework, ``--config``). Read them with
+``settings.section(RedisSettings)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dqueue.settings import SettingsSection, bad_value
+
+__all__ = ["RedisSettings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedisSettings(SettingsSection):
+    """The Redis server of the Redis backends; see the dqueue-redis README for each setting."""
+
+    REDIS_URL: str | None = None
+    REDIS_HOST: str = "127.0.0.1"
+    REDIS_PORT: int = 6379
+    REDIS_PASSWORD: str | None = None
+    REDIS_DATABASE: int = 0
+    REDIS_PREFIX: str = "dqueue"
+    REDIS_SOCKET_TIMEOUT: float = 30.0
+
+    def validate(self) -> None:
+        """Refuse a port outside 1-65535 and a socket timeout that is not positive."""
+        if not 0 < self.REDIS_PORT < 65536:
+            raise bad_value("REDIS_PORT", "a TCP port", self.REDIS_PORT)
+        if self.REDIS_SOCKET_TIMEOUT <= 0:
+            raise bad_value("REDIS_SOCKET_TIMEOUT", "greater than 0", self.REDIS_SOCKET_TIMEOUT)
