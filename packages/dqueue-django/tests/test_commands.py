@@ -56,6 +56,22 @@ def test_queue_pause_until_a_time_pauses_until_then(memory_backend: Backends) ->
     assert memory_backend("default").paused_until("default") == 32472144000.0
 
 
+def test_queue_pause_reads_and_shows_times_in_time_zone(memory_backend: Backends) -> None:
+    with override_settings(TIME_ZONE="Europe/Paris"):
+        output = run("queue_pause", "default", "--until", "2999-01-01T00:00:00")
+
+    assert output.strip() == "Paused queue default until 2999-01-01T00:00:00+01:00."
+
+
+def test_queue_pause_without_an_end_pauses_until_resumed(memory_backend: Backends) -> None:
+    output = run("queue_pause", "default")
+
+    assert output.strip() == (
+        "Paused queue default until resumed (manage.py queue_resume default)."
+    )
+    assert memory_backend("default").paused_until("default") is not None
+
+
 def test_queue_pause_refuses_a_time_in_the_past(memory_backend: Backends) -> None:
     with pytest.raises(CommandError, match="in the past"):
         run("queue_pause", "default", "--until", "2001-01-01T00:00:00+00:00")
@@ -177,6 +193,26 @@ def test_queue_dead_retry_puts_the_job_back(dead_letter: str, memory_backend: Ba
     assert output.strip() == "Requeued 1 dead letter(s) of queue default."
     assert memory_backend("default").length("default") == 1
     assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_dead_list_shows_tracebacks_when_asked(dead_letter: str) -> None:
+    output = run("queue_dead", "list", "default", "--failure-tracebacks")
+
+    assert f"\n{dead_letter}:\nTraceback (most recent call last):" in output
+
+
+def test_queue_dead_purge_of_an_id_deletes_that_letter(
+    dead_letter: str, memory_backend: Backends
+) -> None:
+    output = run("queue_dead", "purge", "default", dead_letter)
+
+    assert output.strip() == "Purged 1 dead letter(s) of queue default."
+    assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_dead_retry_of_an_unknown_id_names_the_list_command(dead_letter: str) -> None:
+    with pytest.raises(CommandError, match=r"see 'manage.py queue_dead list default'"):
+        run("queue_dead", "retry", "default", "nope-1")
 
 
 def test_queue_dead_purge_of_everything_needs_yes(
