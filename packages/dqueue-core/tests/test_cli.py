@@ -176,7 +176,7 @@ def test_pause_for_a_duration_then_resume(sqlite: Path, capsys: pytest.CaptureFi
 def test_pause_until_an_aware_time(sqlite: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "pause", "mail", "--until", "2999-01-01T00:00:00+00:00")
     assert code == 0
-    assert "2999-01-01T00:00:00+00:00" in out
+    assert out.strip() == "Paused queue mail until 2999-01-01T00:00:00+00:00."
 
 
 @pytest.mark.parametrize(
@@ -251,6 +251,15 @@ def test_dead_list_table_shows_the_failure(
     job_id = _one_dead_letter(capsys)
     _, out, _ = run(capsys, "dead", "list", "mail")
     assert job_id in out
+    assert "RuntimeError: kaboom" in out
+
+
+def test_dead_list_shows_tracebacks_when_asked(
+    sqlite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = _one_dead_letter(capsys)
+    _, out, _ = run(capsys, "dead", "list", "mail", "--failure-tracebacks")
+    assert f"\n{job_id}:\nTraceback (most recent call last):" in out
     assert "RuntimeError: kaboom" in out
 
 

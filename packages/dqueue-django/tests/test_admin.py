@@ -191,7 +191,7 @@ def test_retry_of_a_selected_dead_letter_puts_it_back(
 ) -> None:
     response = manager.post(DEFAULT_URL, {"action": "retry", "ids": [dead_letter]}, follow=True)
 
-    assert messages_of(response) == ["Put 1 dead job(s) back on queue default."]
+    assert messages_of(response) == ["Requeued 1 dead letter(s) of queue default."]
     assert memory_backend("default").dead_letters("default") == []
     assert memory_backend("default").counts("default").ready == 1
 
@@ -201,7 +201,7 @@ def test_purge_of_a_selected_dead_letter_deletes_it(
 ) -> None:
     response = manager.post(DEFAULT_URL, {"action": "purge", "ids": [dead_letter]}, follow=True)
 
-    assert messages_of(response) == ["Deleted 1 dead job(s) of queue default."]
+    assert messages_of(response) == ["Purged 1 dead letter(s) of queue default."]
     assert memory_backend("default").counts("default").dead == 0
 
 
@@ -214,7 +214,7 @@ def test_retry_without_a_selection_does_nothing_and_says_so(
     assert memory_backend("default").counts("default").dead == 1
 
 
-def test_retry_of_an_id_that_is_no_dead_letter_warns(
+def test_retry_of_an_id_that_is_no_dead_letter_says_so(
     dead_letter: str, manager: Client, memory_backend: Backends
 ) -> None:
     response = manager.post(
@@ -222,7 +222,9 @@ def test_retry_of_an_id_that_is_no_dead_letter_warns(
     )
 
     assert messages_of(response) == [
-        "Put 1 dead job(s) back on queue default. 1 of the 2 selected were no longer dead letters."
+        "Requeued 1 dead letter(s) of queue default.",
+        "Queue default: 1 of the 2 job id(s) are not dead letters of queue 'default'; "
+        "the other 1 were requeued",
     ]
 
 
@@ -244,7 +246,7 @@ def test_purge_all_asks_first_then_deletes_every_dead_letter(
     assert memory_backend("default").counts("default").dead == 1
     done = manager.post(url, follow=True)
 
-    assert messages_of(done) == ["Deleted 1 dead job(s) of queue default."]
+    assert messages_of(done) == ["Purged 1 dead letter(s) of queue default."]
     assert memory_backend("default").counts("default").dead == 0
 
 
@@ -258,7 +260,7 @@ def test_clear_asks_first_then_deletes_waiting_jobs(
     assert "1 ready and 0 delayed" in asked.content.decode()
     done = manager.post(url, follow=True)
 
-    assert messages_of(done) == ["Deleted 1 waiting job(s) of queue default."]
+    assert messages_of(done) == ["Cleared 1 waiting job(s) from queue default."]
     assert memory_backend("default").length("default") == 0
 
 

@@ -56,6 +56,22 @@ def test_queue_pause_until_a_time_pauses_until_then(memory_backend: Backends) ->
     assert memory_backend("default").paused_until("default") == 32472144000.0
 
 
+def test_queue_pause_reads_and_shows_times_in_time_zone(memory_backend: Backends) -> None:
+    with override_settings(TIME_ZONE="Europe/Paris"):
+        output = run("queue_pause", "default", "--until", "2999-01-01T00:00:00")
+
+    assert output.strip() == "Paused queue default until 2999-01-01T00:00:00+01:00."
+
+
+def test_queue_pause_without_an_end_pauses_until_resumed(memory_backend: Backends) -> None:
+    output = run("queue_pause", "default")
+
+    assert output.strip() == (
+        "Paused queue default until resumed (manage.py queue_resume default)."
+    )
+    assert memory_backend("default").paused_until("default") is not None
+
+
 def test_queue_pause_refuses_a_time_in_the_past(memory_backend: Backends) -> None:
     with pytest.raises(CommandError, match="in the past"):
         run("queue_pause", "default", "--until", "2001-01-01T00:00:00+00:00")
@@ -88,17 +104,23 @@ def test_queue_clear_with_yes_deletes_every_waiting_job(memory_backend: Backends
 
     output = run("queue_clear", "default", "--yes")
 
-    assert output.strip() == "Cleared 2 job(s) from queue default."
+    assert output.strip() == "Cleared 2 waiting job(s) from queue default."
     assert memory_backend("default").length("default") == 0
+
+
+def a_terminal_answering(monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    """Questions are asked on a terminal, where the user answers ``answer``."""
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: answer)
 
 
 def test_queue_clear_asks_and_aborts_on_no(
     memory_backend: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record("a")
-    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    a_terminal_answering(monkeypatch, "n")
 
-    with pytest.raises(CommandError, match="Aborting"):
+    with pytest.raises(CommandError, match="aborted; nothing changed"):
         run("queue_clear", "default")
     assert memory_backend("default").length("default") == 1
 
@@ -107,11 +129,19 @@ def test_queue_clear_asks_and_clears_on_yes(
     memory_backend: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record("a")
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    a_terminal_answering(monkeypatch, "y")
 
     run("queue_clear", "default")
 
     assert memory_backend("default").length("default") == 0
+
+
+def test_queue_clear_without_yes_and_without_a_terminal_refuses(memory_backend: Backends) -> None:
+    record("a")
+
+    with pytest.raises(CommandError, match="without --yes"):
+        run("queue_clear", "default")
+    assert memory_backend("default").length("default") == 1
 
 
 def test_queue_deduplicate_removes_identical_waiting_jobs(memory_backend: Backends) -> None:
@@ -121,7 +151,7 @@ def test_queue_deduplicate_removes_identical_waiting_jobs(memory_backend: Backen
 
     output = run("queue_deduplicate", "default")
 
-    assert output.strip() == "Deduplication reduced the queue from 4 jobs to 2 job(s)"
+    assert output.strip() == "Deduplication reduced the queue from 4 jobs to 2 job(s)."
     assert memory_backend("default").length("default") == 2
 
 
@@ -130,7 +160,7 @@ def test_queue_deduplicate_says_when_nothing_was_duplicated(memory_backend: Back
 
     output = run("queue_deduplicate", "default")
 
-    assert output.strip() == "No duplicate jobs detected (queue length remains 1)"
+    assert output.strip() == "No duplicate jobs detected (queue length remains 1)."
 
 
 def test_queue_worker_in_burst_mode_runs_the_waiting_jobs(memory_backend: Backends) -> None:
@@ -160,9 +190,29 @@ def test_queue_dead_list_as_json_carries_the_failure(dead_letter: str) -> None:
 def test_queue_dead_retry_puts_the_job_back(dead_letter: str, memory_backend: Backends) -> None:
     output = run("queue_dead", "retry", "default", dead_letter)
 
-    assert output.strip() == "Put 1 dead job(s) back on queue default."
+    assert output.strip() == "Requeued 1 dead letter(s) of queue default."
     assert memory_backend("default").length("default") == 1
     assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_dead_list_shows_tracebacks_when_asked(dead_letter: str) -> None:
+    output = run("queue_dead", "list", "default", "--failure-tracebacks")
+
+    assert f"\n{dead_letter}:\nTraceback (most recent call last):" in output
+
+
+def test_queue_dead_purge_of_an_id_deletes_that_letter(
+    dead_letter: str, memory_backend: Backends
+) -> None:
+    output = run("queue_dead", "purge", "default", dead_letter)
+
+    assert output.strip() == "Purged 1 dead letter(s) of queue default."
+    assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_dead_retry_of_an_unknown_id_names_the_list_command(dead_letter: str) -> None:
+    with pytest.raises(CommandError, match=r"see 'manage.py queue_dead list default'"):
+        run("queue_dead", "retry", "default", "nope-1")
 
 
 def test_queue_dead_purge_of_everything_needs_yes(

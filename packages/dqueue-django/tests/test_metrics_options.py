@@ -29,7 +29,8 @@ def free_port() -> int:
 def test_queue_worker_refuses_a_prometheus_port_that_is_not_a_tcp_port(
     memory_backend: Callable[[str], Backend], port: str
 ) -> None:
-    with pytest.raises(CommandError, match="--prometheus-port must be a TCP port"):
+    refused = r"--prometheus-port/--metrics-port: must be a TCP port \(1-65535\)"
+    with pytest.raises(CommandError, match=refused):
         run("queue_worker", "default", "--burst", "--prometheus-port", port)
 
 

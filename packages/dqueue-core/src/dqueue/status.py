@@ -13,6 +13,7 @@ from .backends.base import DeadLetter
 from .clock import to_datetime
 from .ops.inspection import QueueStatus, failure_summary
 from .pool import RunnerPlan
+from .settings import Settings
 
 __all__ = [
     "configuration_data",
@@ -64,13 +65,12 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
 
 
 def configuration_data(
-    plan: RunnerPlan,
-    backends: Mapping[str, str],
-    *,
-    middleware: Sequence[str],
-    services: Sequence[str],
+    plan: RunnerPlan, settings: Settings, *, services: Sequence[str]
 ) -> dict[str, Any]:
-    """What a runner with ``plan`` would run here, as JSON-ready data."""
+    """What a runner with ``plan`` would run here, as JSON-ready data.
+
+    Backends are shown by class name (``SQLiteBackend``): the dotted paths are settings.
+    """
     here = plan.here
     return {
         "mode": "exact" if plan.exact else "pooled",
@@ -80,14 +80,14 @@ def configuration_data(
         "queues": [
             {
                 "queue": queue,
-                "backend": backends.get(queue, ""),
+                "backend": settings.backend_path(queue).rsplit(".", 1)[-1],
                 "pool": count,
                 "here": here.get(queue, 0),
                 "slots": [slot.number for slot in plan.slots if slot.queue == queue],
             }
             for queue, count in plan.counts.items()
         ],
-        "middleware": list(middleware),
+        "middleware": list(settings.MIDDLEWARE),
         "services": list(services) if plan.run_services else [],
     }
 

@@ -8,26 +8,29 @@ a server error. Every change is a POST through the admin's CSRF protection, allo
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from dqueue import ops
 from dqueue.backends import get_backend
+from dqueue.cli import control
+from dqueue.cli.control import Handler
 from dqueue.errors import DQueueError, UnsupportedOperation
 from dqueue.settings import Settings, get_settings
 
-from .queues import list_queues, pool_counts
+from .queues import front, pool_counts
 
 __all__ = ["LIMITS", "MANAGE_PERMISSION", "REFRESH_SECONDS", "QueueViews", "can_manage"]
 
@@ -93,7 +96,7 @@ class QueueViews:
             errors: list[str] = []
             try:
                 settings = get_settings()
-                listing = list_queues(settings, keep_going=True)
+                listing = front(settings).list_queues(keep_going=True)
                 errors.extend(listing.errors)
                 workers = pool_counts(settings)
                 rows = [_queue_row(settings, queue, workers) for queue in listing.queues]
@@ -213,7 +216,7 @@ def _open(queue: str) -> tuple[Settings | None, str | None]:
     """
     try:
         settings = get_settings()
-        listing = list_queues(settings, keep_going=True)
+        listing = front(settings).list_queues(keep_going=True)
     except DQueueError as exc:
         return None, str(exc)
     if queue not in listing.queues and not listing.errors:
@@ -256,67 +259,37 @@ def _letters(
     return rows
 
 
+#: What each button does: the handler that ``manage.py`` runs too, and its options.
+_ACTIONS: dict[str, tuple[Handler, dict[str, Any]]] = {
+    "retry": (control.dead, {"dead_command": "retry"}),
+    "retry_all": (control.dead, {"dead_command": "retry", "all": True}),
+    "purge": (control.dead, {"dead_command": "purge"}),
+    "purge_all": (control.dead, {"dead_command": "purge", "all": True, "yes": True}),
+    "clear": (control.clear, {"yes": True}),
+    "pause": (control.pause, {}),
+    "resume": (control.resume, {}),
+}
+
+
 def _act(request: HttpRequest, settings: Settings, queue: str, action: str | None = None) -> None:
-    """Do the POSTed action on ``queue`` and say how it went in one ``messages`` line."""
+    """Do the POSTed action on ``queue``; the command's own words are the ``messages``."""
     action = action or request.POST.get("action", "")
-    selected = action in ("retry", "purge")
-    ids = request.POST.getlist("ids") if selected else None
-    try:
-        if selected and not ids:
-            messages.warning(request, "No dead letters were selected: nothing done.")
-        elif action in ("retry", "retry_all"):
-            change = ops.retry_dead(settings, queue, ids)
-            _say(request, f"Put {change.count} dead job(s) back on queue {queue}.", change)
-        elif action in ("purge", "purge_all"):
-            change = ops.purge_dead(settings, queue, ids)
-            _say(request, f"Deleted {change.count} dead job(s) of queue {queue}.", change)
-        elif action == "clear":
-            count = ops.clear(settings, queue)
-            messages.success(request, f"Deleted {count} waiting job(s) of queue {queue}.")
-        elif action == "pause":
-            paused = _pause(request, settings, queue)
-            shown = paused.until.astimezone(timezone.get_current_timezone())
-            until = shown.isoformat(" ", "seconds")
-            messages.success(request, f"Paused queue {queue} until {until}.")
-        elif action == "resume":
-            ops.resume(settings, queue)
-            messages.success(request, f"Resumed queue {queue}.")
-        else:
-            messages.error(request, f"Unknown action {action!r}: nothing done.")
-    except ValidationError as exc:
-        messages.error(request, f"Queue {queue}: {' '.join(exc.messages)}")
-    except DQueueError as exc:
-        messages.error(request, f"Queue {queue}: {exc}")
-
-
-def _say(request: HttpRequest, done: str, change: ops.DeadLetterChange) -> None:
-    """A success line, or a warning when some selected ids were not dead letters (any more)."""
-    ids = change.job_ids
-    if ids and change.count < len(ids):
-        missing = len(ids) - change.count
-        messages.warning(
-            request, f"{done} {missing} of the {len(ids)} selected were no longer dead letters."
-        )
+    form = {key: request.POST.get(key, "").strip() or None for key in ("for", "until")}
+    ids = request.POST.getlist("ids")
+    if action not in _ACTIONS:
+        messages.error(request, f"Unknown action {action!r}: nothing done.")
+    elif action in ("retry", "purge") and not ids:
+        messages.warning(request, "No dead letters were selected: nothing done.")
+    elif action == "pause" and (form["for"] is None) == (form["until"] is None):
+        messages.error(request, "Give either how long to pause for, or until when (not both).")
     else:
-        messages.success(request, done)
-
-
-def _pause(request: HttpRequest, settings: Settings, queue: str) -> ops.Paused:
-    """Pause as the form asks: exactly one of "for" and "until".
-
-    Raises:
-        ValidationError: the form gives both or neither.
-        InvalidTime: the duration or time cannot be used.
-    """
-    duration = request.POST.get("for", "").strip()
-    until = request.POST.get("until", "").strip()
-    if bool(duration) == bool(until):
-        raise ValidationError("Give either how long to pause for, or until when (not both).")
-    zone = timezone.get_current_timezone()
-    duration_or_none, until_or_none = duration or None, until or None
-    return ops.pause(
-        settings, queue, duration=duration_or_none, until=until_or_none, default_tz=zone
-    )
+        handler, extra = _ACTIONS[action]
+        options = {"queue": queue, "ids": ids, "all": False, "for_": form["for"]}
+        args = argparse.Namespace(**(options | {"until": form["until"]} | extra))
+        try:
+            handler(args, front(settings, partial(messages.success, request)))
+        except DQueueError as exc:
+            messages.error(request, f"Queue {queue}: {exc}")
 
 
 def _choice(value: str | None, choices: Sequence[int]) -> int | None:

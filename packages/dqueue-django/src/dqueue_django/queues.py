@@ -11,16 +11,17 @@ A queue gets workers when ``DQUEUE_WORKERS`` names it, or (one worker, unless
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from dqueue import ops
+from dqueue.cli.control import Front
 from dqueue.pool import queue_counts
 from dqueue.registry import TaskRegistry
 from dqueue.settings import Settings
 
 from .discovery import tasks_of_installed_apps
 
-__all__ = ["check_queue", "django_tasks_queues", "list_queues", "pool_counts", "used_queues"]
+__all__ = ["django_tasks_queues", "front", "pool_counts", "used_queues"]
 
 BACKEND_PATH = "dqueue_django.tasks_backend.DQueueTaskBackend"
 
@@ -63,15 +64,19 @@ def pool_counts(settings: Settings, *, with_cron: bool = True) -> dict[str, int]
     return queue_counts(settings, used, registry=TaskRegistry())
 
 
-def list_queues(settings: Settings, *, keep_going: bool = False) -> ops.QueueListing:
-    """:func:`dqueue.ops.list_queues`, where the tasks that imply queues are those above."""
-    extra = used_queues(settings)
-    return ops.list_queues(settings, extra=extra, registry=TaskRegistry(), keep_going=keep_going)
+def front(settings: Settings, write: Callable[[str], object] = print) -> Front:
+    """How Django's front ends (``manage.py queue_*``, the admin) find queues and read times.
 
+    Only installed apps' tasks imply queues (they are in ``extra_queues``): hence the empty
+    registry. A time without an offset is in Django's ``TIME_ZONE``.
+    """
+    from django.utils import timezone
 
-def check_queue(settings: Settings, queue: str, *, store_may_be_down: bool = False) -> None:
-    """:func:`dqueue.ops.check_queue`, where the tasks that imply queues are those above."""
-    extra = used_queues(settings)
-    ops.check_queue(
-        settings, queue, extra=extra, registry=TaskRegistry(), store_may_be_down=store_may_be_down
+    return Front(
+        settings=settings,
+        write=write,
+        command="manage.py queue_{}",
+        default_tz=timezone.get_current_timezone(),
+        extra_queues=tuple(sorted(used_queues(settings))),
+        registry=TaskRegistry(),
     )

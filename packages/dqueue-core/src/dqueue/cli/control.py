@@ -1,6 +1,8 @@
 """Commands that inspect and control queues: status, pause, resume, clear, dead, enqueue.
 
 What they do is :mod:`dqueue.ops`; these functions read the options and print the results.
+``manage.py queue_*`` runs the same functions through a :class:`Front` of its own, so both
+command lines print the same words.
 """
 
 from __future__ import annotations
@@ -9,17 +11,76 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 from .. import ops
 from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, UsageError
 from ..job import JobFailure
-from ..registry import REGISTRY
+from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
 from ..status import render_dead_letters, render_status
 from ..task import Task
 
-__all__ = ["clear", "dead", "deduplicate", "enqueue", "pause", "resume", "status"]
+__all__ = [
+    "Front",
+    "Handler",
+    "clear",
+    "dead",
+    "deduplicate",
+    "enqueue",
+    "pause",
+    "resume",
+    "status",
+]
+
+#: Adds a front end's own fields to the ``--json`` rows of ``status``; returns lines to print
+#: under its table.
+StatusNotes = Callable[[list[dict[str, Any]]], list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Front:
+    """What a front end lends the shared commands; the defaults are the ``dqueue`` command's.
+
+    ``manage.py`` writes through its command's stdout, finds queues in the installed apps
+    (``extra_queues``, with an empty ``registry``), reads a time without an offset in Django's
+    ``TIME_ZONE`` and names its own commands in hints.
+    """
+
+    settings: Settings
+    write: Callable[[str], object] = print
+    #: How a hint names another command; ``{}`` stands for ``resume``, ``dead list``, ...
+    command: str = "dqueue {}"
+    default_tz: tzinfo | None = None
+    extra_queues: tuple[str, ...] = ()
+    registry: TaskRegistry = REGISTRY
+
+    def list_queues(self, *, keep_going: bool = False) -> ops.QueueListing:
+        """Every known queue (see :func:`dqueue.ops.list_queues`)."""
+        return ops.list_queues(
+            self.settings, extra=self.extra_queues, registry=self.registry, keep_going=keep_going
+        )
+
+    def check_queue(self, queue: str, *, store_may_be_down: bool = False) -> None:
+        """Refuse a queue nothing knows (see :func:`dqueue.ops.check_queue`)."""
+        ops.check_queue(
+            self.settings,
+            queue,
+            extra=self.extra_queues,
+            registry=self.registry,
+            store_may_be_down=store_may_be_down,
+        )
+
+
+#: A command that a front end runs with its parsed options (``dqueue``'s names) and itself.
+Handler = Callable[[argparse.Namespace, Front], int]
+
+
+def _front(args: argparse.Namespace, front: Front | None) -> Front:
+    return front if front is not None else Front(settings=args.settings)
 
 
 def _confirm(question: str, *, what: str) -> None:
@@ -30,88 +91,108 @@ def _confirm(question: str, *, what: str) -> None:
         raise Aborted("aborted; nothing changed")
 
 
-def status(args: argparse.Namespace) -> int:
-    """``dqueue status [QUEUE...]``."""
-    settings: Settings = args.settings
+def status(
+    args: argparse.Namespace, front: Front | None = None, *, notes: StatusNotes | None = None
+) -> int:
+    """``status [QUEUE...] [--json]``; ``notes`` adds what a front end knows more of."""
+    front = _front(args, front)
     for queue in args.queues:
-        ops.check_queue(settings, queue)
-    queues = args.queues or ops.list_queues(settings).queues
-    rows = ops.queue_status(settings, queues)
+        front.check_queue(queue)
+    rows = ops.queue_status(front.settings, args.queues or front.list_queues().queues)
+    # The short class name (SQLiteBackend), as the status table of the first version had it.
+    data = [{**row.to_dict(), "backend": row.backend.rsplit(".", 1)[-1]} for row in rows]
+    more = notes(data) if notes is not None else []
     if args.json:
-        # The short class name (SQLiteBackend), as the status table of the first version had it.
-        data = [{**row.to_dict(), "backend": row.backend.rsplit(".", 1)[-1]} for row in rows]
-        print(json.dumps(data, indent=2))
+        front.write(json.dumps(data, indent=2))
     else:
-        print(render_status(rows))
+        front.write("\n".join([render_status(rows), *more]))
     return 0
 
 
-def pause(args: argparse.Namespace) -> int:
-    """``dqueue pause QUEUE [--for D | --until T]``."""
-    ops.check_queue(args.settings, args.queue)
+def pause(args: argparse.Namespace, front: Front | None = None) -> int:
+    """``pause QUEUE [--for D | --until T]``."""
+    front = _front(args, front)
+    front.check_queue(args.queue)
     try:
-        paused = ops.pause(args.settings, args.queue, duration=args.for_, until=args.until)
+        paused = ops.pause(
+            front.settings,
+            args.queue,
+            duration=args.for_,
+            until=args.until,
+            default_tz=front.default_tz,
+        )
     except InvalidTime as exc:
         raise InvalidTime(f"{'--for' if args.for_ is not None else '--until'}: {exc}") from None
     if paused.indefinitely:
-        print(f"Paused queue {args.queue} until resumed (dqueue resume {args.queue}).")
+        resume_hint = f"{front.command.format('resume')} {args.queue}"
+        front.write(f"Paused queue {args.queue} until resumed ({resume_hint}).")
     else:
-        print(f"Paused queue {args.queue} until {paused.until.isoformat()}.")
+        until = paused.until.astimezone(front.default_tz or UTC).isoformat(timespec="seconds")
+        front.write(f"Paused queue {args.queue} until {until}.")
     return 0
 
 
-def resume(args: argparse.Namespace) -> int:
-    """``dqueue resume QUEUE``."""
-    ops.check_queue(args.settings, args.queue)
-    ops.resume(args.settings, args.queue)
-    print(f"Resumed queue {args.queue}.")
+def resume(args: argparse.Namespace, front: Front | None = None) -> int:
+    """``resume QUEUE``."""
+    front = _front(args, front)
+    front.check_queue(args.queue)
+    ops.resume(front.settings, args.queue)
+    front.write(f"Resumed queue {args.queue}.")
     return 0
 
 
-def clear(args: argparse.Namespace) -> int:
-    """``dqueue clear QUEUE [--yes]``: waiting jobs only; running ones finish."""
-    ops.check_queue(args.settings, args.queue)
+def clear(args: argparse.Namespace, front: Front | None = None) -> int:
+    """``clear QUEUE [--yes]``: waiting jobs only; running ones finish."""
+    front = _front(args, front)
+    front.check_queue(args.queue)
     if not args.yes:
         _confirm(f"Delete every waiting job of queue {args.queue}?", what="clear a queue")
-    cleared = ops.clear(args.settings, args.queue)
-    print(f"Cleared {cleared} waiting job(s) from queue {args.queue}.")
+    cleared = ops.clear(front.settings, args.queue)
+    front.write(f"Cleared {cleared} waiting job(s) from queue {args.queue}.")
     return 0
 
 
-def deduplicate(args: argparse.Namespace) -> int:
-    """``dqueue deduplicate QUEUE``."""
-    ops.check_queue(args.settings, args.queue)
-    done = ops.deduplicate(args.settings, args.queue)
+def deduplicate(args: argparse.Namespace, front: Front | None = None) -> int:
+    """``deduplicate QUEUE``."""
+    front = _front(args, front)
+    front.check_queue(args.queue)
+    done = ops.deduplicate(front.settings, args.queue)
     if done.before == done.after:
-        print(f"No duplicate jobs detected (queue length remains {done.after}).")
+        front.write(f"No duplicate jobs detected (queue length remains {done.after}).")
     else:
-        print(f"Deduplication reduced the queue from {done.before} jobs to {done.after} job(s).")
+        front.write(
+            f"Deduplication reduced the queue from {done.before} jobs to {done.after} job(s)."
+        )
     return 0
 
 
-def dead(args: argparse.Namespace) -> int:
-    """``dqueue dead list|retry|purge QUEUE ...``."""
-    settings: Settings = args.settings
-    ops.check_queue(settings, args.queue)
+def dead(args: argparse.Namespace, front: Front | None = None) -> int:
+    """``dead list|retry|purge QUEUE ...``."""
+    front = _front(args, front)
+    settings, queue = front.settings, args.queue
+    front.check_queue(queue)
     if args.dead_command == "list":
-        letters = ops.dead_letters(settings, args.queue, limit=args.limit)
+        letters = ops.dead_letters(settings, queue, limit=args.limit)
         if args.json:
-            print(json.dumps([ops.dead_letter_data(letter) for letter in letters], indent=2))
-        else:
-            print(render_dead_letters(letters))
+            front.write(json.dumps([ops.dead_letter_data(letter) for letter in letters], indent=2))
+            return 0
+        front.write(render_dead_letters(letters))
+        for letter in letters if args.failure_tracebacks else []:
+            if letter.failure.traceback:
+                front.write(f"\n{letter.job.id}:\n{letter.failure.traceback.rstrip()}")
         return 0
     if bool(args.ids) == bool(args.all):
         raise UsageError(f"dead {args.dead_command}: give job ids or --all (not both)")
     ids = None if args.all else args.ids
     if args.dead_command == "retry":
-        change = ops.retry_dead(settings, args.queue, ids)
+        change = ops.retry_dead(settings, queue, ids)
     else:
         if args.all and not args.yes:
-            _confirm(f"Delete every dead letter of queue {args.queue}?", what="purge dead letters")
-        change = ops.purge_dead(settings, args.queue, ids)
+            _confirm(f"Delete every dead letter of queue {queue}?", what="purge dead letters")
+        change = ops.purge_dead(settings, queue, ids)
     if change.count or ids is None:
-        print(f"{change.action.capitalize()} {change.count} dead letter(s) of queue {args.queue}.")
-    change.check_all_found(see=f"dqueue dead list {args.queue}")
+        front.write(f"{change.action.capitalize()} {change.count} dead letter(s) of queue {queue}.")
+    change.check_all_found(see=f"{front.command.format('dead list')} {queue}")
     return 0
 
 

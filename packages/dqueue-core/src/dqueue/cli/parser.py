@@ -10,7 +10,14 @@ from .._version import __version__
 from ..errors import UsageError
 from ..ops.plans import PlanOptions
 
-__all__ = ["add_plan_options", "build_parser", "plan_options", "positive_int", "tcp_port"]
+__all__ = [
+    "add_pause_arguments",
+    "add_plan_options",
+    "build_parser",
+    "plan_options",
+    "positive_int",
+    "tcp_port",
+]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -29,12 +36,16 @@ def _log_level(value: str) -> str:
     return level
 
 
-def positive_int(value: str) -> int:
-    """An argparse type: a whole number, 1 or more."""
+def _whole_number(value: str) -> int:
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    number = _whole_number(value)
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
     return number
@@ -42,8 +53,8 @@ def positive_int(value: str) -> int:
 
 def tcp_port(value: str) -> int:
     """An argparse type: a TCP port, 1 to 65535."""
-    number = positive_int(value)
-    if number > 65535:
+    number = _whole_number(value)
+    if not 1 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), not {number}")
     return number
 
@@ -83,6 +94,23 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         default=default,
         help="DEBUG, INFO, WARNING, ERROR or CRITICAL (DQUEUE_LOG_LEVEL, INFO)",
     )
+
+
+def add_pause_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    until_help: str = "an aware time, e.g. 2026-11-27T18:00:00+00:00",
+) -> None:
+    """``QUEUE [--for DURATION | --until TIME]``, for ``dqueue pause`` and ``queue_pause``."""
+    parser.add_argument("queue")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
+        "--for",
+        dest="for_",
+        metavar="DURATION",
+        help="seconds (90) or days/hours/minutes/seconds (1h30m, 1.5h, 45s, 2d)",
+    )
+    when.add_argument("--until", metavar="ISO8601", help=until_help)
 
 
 Handler = Callable[[argparse.Namespace], int]
@@ -135,21 +163,8 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     status.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
     status.add_argument("--json", action="store_true", help="print JSON")
 
-    pause = command("pause", "stop handing out jobs of a queue (everywhere) for a while")
-    pause.add_argument("queue")
-    when = pause.add_mutually_exclusive_group()
-    when.add_argument(
-        "--for",
-        dest="for_",
-        metavar="DURATION",
-        help="seconds (90) or days/hours/minutes/seconds (1h30m, 1.5h, 45s, 2d)",
-    )
-    when.add_argument(
-        "--until", metavar="ISO8601", help="an aware time, e.g. 2026-11-27T18:00:00+00:00"
-    )
-
-    resume = command("resume", "hand out jobs of a paused queue again")
-    resume.add_argument("queue")
+    add_pause_arguments(command("pause", "stop handing out jobs of a queue everywhere for a while"))
+    command("resume", "hand out jobs of a paused queue again").add_argument("queue")
 
     clear = command("clear", "delete every waiting (ready and delayed) job of a queue")
     clear.add_argument("queue")
@@ -165,6 +180,9 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     dead_list.add_argument("queue")
     dead_list.add_argument("--limit", type=positive_int, default=20, help="how many (20)")
     dead_list.add_argument("--json", action="store_true", help="print JSON")
+    dead_list.add_argument(
+        "--failure-tracebacks", action="store_true", help="print each failure's traceback"
+    )
     for action, help_text in (
         ("retry", "put dead letters back with fresh attempts"),
         ("purge", "delete dead letters"),

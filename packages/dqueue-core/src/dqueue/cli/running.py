@@ -117,12 +117,7 @@ def configuration(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     plan = plan_from_args(args, settings)
     services = plugin_services(settings, exact=plan.exact) if plan.run_services else []
-    data = configuration_data(
-        plan,
-        {queue: settings.backend_path(queue).rsplit(".", 1)[-1] for queue in plan.counts},
-        middleware=settings.MIDDLEWARE,
-        services=[service.name for service in services],
-    )
+    data = configuration_data(plan, settings, services=[service.name for service in services])
     data["tasks"] = REGISTRY.names()
     print(json.dumps(data, indent=2) if args.json else render_configuration(data))
     return 0

@@ -1,13 +1,18 @@
-"""What every ``queue_*`` command shares: ``--config FILE`` and one-line errors."""
+"""What every ``queue_*`` command shares: ``--config FILE`` and one-line errors.
+
+The commands that the ``dqueue`` command has too (status, pause, resume, clear, deduplicate,
+dead letters) run its very functions (:mod:`dqueue.cli.control`), so both print the same.
+"""
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dqueue.cli.control import Handler
 from dqueue.cli.parser import plan_options
 from dqueue.errors import DQueueError
 from dqueue.logs import configure_logging
@@ -15,13 +20,9 @@ from dqueue.settings import Settings, get_settings
 
 from ..conf import config_file
 from ..planning import DjangoPlan, plan
-from ..queues import check_queue
+from ..queues import front
 
-__all__ = [
-    "DQueueCommand",
-    "QueueCommand",
-    "plan_from_options",
-]
+__all__ = ["DQueueCommand", "QueueCommand", "SharedCommand", "ensure_logging", "plan_from_options"]
 
 
 class _OneLineErrors(CommandParser):
@@ -43,8 +44,6 @@ class DQueueCommand(BaseCommand):
     # Settings problems are reported by handle() as one line naming the setting; the full
     # system check runs with `manage.py check`.
     requires_system_checks: list[str] = []
-    #: A command that serves jobs (``queue_worker``) waits out a store outage instead of failing.
-    serves_jobs = False
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         """Django's parser, printing a parse error as one line."""
@@ -74,11 +73,7 @@ class DQueueCommand(BaseCommand):
             with config_file(options.get("config")) as warnings:
                 for warning in warnings:
                     self.stderr.write(f"warning: {warning}")
-                settings = get_settings()
-                if options.get("queue") is not None:
-                    # A worker waits out a store outage (it must not exit for one).
-                    check_queue(settings, options["queue"], store_may_be_down=self.serves_jobs)
-                self.run(settings, **options)
+                self.run(get_settings(), **options)
         except DQueueError as exc:
             raise CommandError(str(exc)) from exc
 
@@ -86,13 +81,22 @@ class DQueueCommand(BaseCommand):
         """Do the command's work."""
         raise NotImplementedError
 
-    def write_json(self, data: Any) -> None:
-        """Print ``data`` as indented JSON."""
-        self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+class SharedCommand(DQueueCommand):
+    """A command of the ``dqueue`` command line: its handler, with Django's queues and time zone.
+
+    Subclasses add the arguments under the names the handler reads (``dqueue``'s).
+    """
+
+    handler: ClassVar[Handler]
+
+    def run(self, settings: Settings, /, **options: Any) -> None:
+        """Run the shared handler, writing here."""
+        type(self).handler(argparse.Namespace(**options), front(settings, self.stdout.write))
 
 
-class QueueCommand(DQueueCommand):
-    """A command about one queue: ``queue_pause QUEUE ...``."""
+class QueueCommand(SharedCommand):
+    """A shared command about one queue: ``queue_resume QUEUE``."""
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add the ``queue`` argument."""

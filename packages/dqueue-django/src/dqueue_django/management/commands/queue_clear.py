@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from django.core.management.base import CommandParser
 
-from django.core.management.base import CommandError, CommandParser
-
-from dqueue import ops
-from dqueue.settings import Settings
+from dqueue.cli import control
 
 from ..base import QueueCommand
 
@@ -17,23 +14,11 @@ class Command(QueueCommand):
 
     help = (
         "Delete every waiting job (ready and delayed) of a queue. Jobs running now and dead "
-        "letters are left alone. Asks first unless --yes."
+        "letters are left alone. Asks first (on a terminal) unless --yes."
     )
+    handler = control.clear
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add ``queue`` and ``--yes``."""
         super().add_command_arguments(parser)
         parser.add_argument("--yes", action="store_true", help="don't ask for confirmation")
-
-    def run(self, settings: Settings, /, **options: Any) -> None:
-        """Clear the queue, after confirmation."""
-        queue: str = options["queue"]
-        if not options["yes"]:
-            try:
-                answer = input(f"Clear all jobs from queue {queue}? [y/N] ")
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() not in ("y", "yes"):
-                raise CommandError("Aborting: nothing was cleared")
-        cleared = ops.clear(settings, queue)
-        self.stdout.write(f"Cleared {cleared} job(s) from queue {queue}.")

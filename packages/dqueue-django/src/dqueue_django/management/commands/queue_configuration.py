@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -34,12 +35,7 @@ class Command(DQueueCommand):
         """Print the configuration."""
         planned = plan_from_options(settings, options)
         runner = planned.runner
-        data = configuration_data(
-            runner,
-            {queue: settings.backend_path(queue) for queue in runner.counts},
-            middleware=settings.MIDDLEWARE,
-            services=["cron"] if planned.entries else [],
-        )
+        data = configuration_data(runner, settings, services=["cron"] if planned.entries else [])
         scheduled = {entry.name for entry in planned.entries}
         entries = cron_entries(settings)
         data["cron"] = describe_entries(settings, time.time(), entries=entries)
@@ -48,7 +44,7 @@ class Command(DQueueCommand):
             row["kwargs"] = dict(entry.kwargs)
             row["scheduled_here"] = entry.name in scheduled
         if options["json"]:
-            self.write_json(data)
+            self.stdout.write(json.dumps(data, indent=2))
             return
         self.stdout.write(render_configuration(data))
         self.stdout.write("")

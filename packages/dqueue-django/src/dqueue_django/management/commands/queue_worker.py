@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from dqueue.cli.parser import positive_int, tcp_port
 from dqueue.metrics import worker_metrics_served
 from dqueue.settings import Settings
 from dqueue.worker import Worker
 
+from ...queues import front
 from ...transactions import set_worker_process
 from ..base import DQueueCommand, ensure_logging
 
@@ -22,39 +24,51 @@ class Command(DQueueCommand):
         "Run one worker of a queue in the foreground until SIGTERM or SIGINT. queue_runner "
         "starts one of these per worker; run it by hand to debug a queue."
     )
-    serves_jobs = True
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add ``queue``, the worker number and the worker's options."""
         parser.add_argument("queue", help="the queue to serve")
-        parser.add_argument("number", nargs="?", type=int, default=1,
-                            help="this worker's number within its queue (1)")  # fmt: skip
-        parser.add_argument("--touch-file", "--touchfile", dest="touch_file", metavar="PATTERN",
-                            help="touch this file after every successful job; %%s is the "
-                                 "queue name (DQUEUE_TOUCH_FILE)")  # fmt: skip
-        parser.add_argument("--burst", action="store_true",
-                            help="exit as soon as the queue has nothing due")  # fmt: skip
-        parser.add_argument("--prometheus-port", "--metrics-port", dest="prometheus_port",
-                            type=int, metavar="PORT",
-                            help="serve Prometheus metrics on this port (queue_runner passes "
-                                 "one when DQUEUE_ENABLE_PROMETHEUS is on)")  # fmt: skip
+        parser.add_argument(
+            "number",
+            nargs="?",
+            type=positive_int,
+            default=1,
+            help="this worker's number within its queue (1)",
+        )
+        parser.add_argument(
+            "--touch-file",
+            "--touchfile",
+            dest="touch_file",
+            metavar="PATTERN",
+            help="touch this file after every successful job; %%s is the queue name "
+            "(DQUEUE_TOUCH_FILE)",
+        )
+        parser.add_argument(
+            "--burst", action="store_true", help="exit as soon as the queue has nothing due"
+        )
+        parser.add_argument(
+            "--prometheus-port",
+            "--metrics-port",
+            dest="prometheus_port",
+            type=tcp_port,
+            metavar="PORT",
+            help="serve Prometheus metrics on this port (queue_runner passes one when "
+            "DQUEUE_ENABLE_PROMETHEUS is on)",
+        )
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Run the worker; exit with its status."""
-        if options["number"] < 1:
-            raise CommandError(f"the worker number must be 1 or more, not {options['number']}")
-        port = options.get("prometheus_port")
-        if port is not None and not 0 < port < 65536:
-            raise CommandError(f"--prometheus-port must be a TCP port (1-65535), not {port}")
+        queue, number, port = options["queue"], options["number"], options["prometheus_port"]
+        # A worker waits out a store outage (it must not exit for one).
+        front(settings).check_queue(queue, store_may_be_down=True)
         if options.get("touch_file"):
             settings = settings.replace(TOUCH_FILE=options["touch_file"])
         ensure_logging(settings)
         set_worker_process(True)
-        queue, number = options["queue"], options["number"]
         try:
             with worker_metrics_served(settings, queue, number, port) as metrics:
-                code = Worker(settings, queue, number, burst=options["burst"],
-                              metrics=metrics).run()  # fmt: skip
+                worker = Worker(settings, queue, number, burst=options["burst"], metrics=metrics)
+                code = worker.run()
         finally:
             set_worker_process(False)
         if code:
