@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
 import redis
-from redis.exceptions import NoScriptError
 
 from dqueue.backends.base import Backend
 from dqueue.clock import SYSTEM_CLOCK, Clock
@@ -18,30 +16,12 @@ from dqueue.settings import Settings
 
 from .connection import connect, describe_target, translate_error
 from .keys import QueueKeys, queues_key
-from .scripts import SCRIPTS, Arg, Script, run_in_pipeline
+from .scripts import Arg, register
 from .settings import RedisSettings
 
-__all__ = ["RedisStore", "pack_command"]
+__all__ = ["RedisStore"]
 
 T = TypeVar("T")
-
-
-def pack_command(args: Sequence[Arg]) -> bytes:
-    """A command in the Redis protocol: the hot path's arguments are few kinds, packed at once.
-
-    Strings are UTF-8; numbers are written with ``str`` (callers pass floats as ``repr``).
-    """
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = (
-            arg.encode()
-            if isinstance(arg, str)
-            else arg
-            if isinstance(arg, bytes)
-            else str(arg).encode()
-        )
-        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(parts)
 
 
 class RedisStore(Backend):
@@ -62,8 +42,7 @@ class RedisStore(Backend):
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.reliable else "0"
-        self._local = threading.local()
-        self._held: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lua = register(self._client)
 
     @property
     def client(self) -> redis.Redis:
@@ -99,59 +78,32 @@ class RedisStore(Backend):
         except redis.RedisError as exc:
             raise translate_error(exc, self.target) from exc
 
-    def _connection(self) -> Any:
-        """This thread's own connection, for scripts: no pool checkout per call.
-
-        A forked child gets a new one (the parent's socket is the parent's). redis-py leaves
-        its connection class untyped.
-        """
-        local = self._local
-        connection = getattr(local, "connection", None)
-        if connection is None or local.pid != os.getpid():
-            pool = self._client.connection_pool
-            connection = pool.connection_class(**pool.connection_kwargs)
-            local.connection, local.pid = connection, os.getpid()
-            self._held.add(connection)
-        return connection
-
-    def _evalsha(self, script: Script, command: Sequence[Arg]) -> Any:
-        connection = self._connection()
-        packed = pack_command(command)
-        try:
-            try:
-                connection.send_packed_command([packed])
-                return connection.read_response()
-            except NoScriptError:
-                # A restarted or failed-over server forgot it; the refused call never ran.
-                connection.send_command("SCRIPT", "LOAD", script.source)
-                connection.read_response()
-                connection.send_packed_command([packed])
-                return connection.read_response()
-        except redis.ResponseError:
-            raise  # the reply was read whole: the connection is still in step
-        except BaseException:
-            connection.disconnect()
-            raise
-
     def _script(
         self, name: str, queue: str, args: Sequence[Arg], *, idempotent: bool = True
     ) -> Any:
         """Run script ``name`` on ``queue`` (its base key first, then ``args``)."""
-        script = SCRIPTS[name]
         keys = self.keys(queue)
-        command = ["EVALSHA", script.sha, 1, keys.jobs, keys.base, *args]
-        return self._call(lambda: self._evalsha(script, command), idempotent=idempotent)
+        script = self._lua[name]
+        return self._call(
+            lambda: script(keys=[keys.jobs], args=[keys.base, *args]), idempotent=idempotent
+        )
 
     def _scripts(self, calls: Sequence[tuple[str, str, Sequence[Arg]]]) -> list[Any]:
-        """Run scripts, each on its queue, in one round trip (a pipeline when several)."""
-        prepared: list[tuple[Script, str, Sequence[Arg]]] = []
-        for name, queue, args in calls:
-            keys = self.keys(queue)
-            prepared.append((SCRIPTS[name], keys.jobs, [keys.base, *args]))
-        if len(prepared) == 1:
-            name, queue, args = calls[0]
-            return [self._script(name, queue, args)]
-        return self._call(lambda: run_in_pipeline(self._client, prepared))
+        """Run scripts, each on its queue, in one round trip (a pipeline when several).
+
+        redis-py loads the scripts a pipeline runs before it sends the pipeline.
+        """
+        if len(calls) == 1:
+            return [self._script(*calls[0])]
+
+        def run() -> list[Any]:
+            with self._client.pipeline(transaction=False) as pipeline:
+                for name, queue, args in calls:
+                    keys = self.keys(queue)
+                    self._lua[name](keys=[keys.jobs], args=[keys.base, *args], client=pipeline)
+                return pipeline.execute()
+
+        return self._call(run)
 
     def _note_queues(self, queues: Sequence[str]) -> None:
         """Record queue names for :meth:`queues` (once per name and backend instance)."""
@@ -168,10 +120,7 @@ class RedisStore(Backend):
 
     def close(self) -> None:
         """Close every connection (the backend reconnects if used again)."""
-        for connection in list(self._held):
-            if connection.pid == os.getpid():
-                connection.disconnect()
-        self._client.close()
+        self._client.connection_pool.disconnect()
 
     def queues(self) -> list[str]:
         """Every queue that got jobs, sorted."""
