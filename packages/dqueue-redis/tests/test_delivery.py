@@ -188,6 +188,26 @@ def test_a_forked_child_uses_the_backend_with_its_own_connections(
     ]
 
 
+def test_close_drops_every_connection_and_the_backend_reconnects_when_used_again(
+    backend: Any, make_job: MakeJob, raw: redis.Redis
+) -> None:
+    before = len(raw.client_list())
+    backend.enqueue(make_job())
+    backend.reserve("default", worker_id="w", timeout_s=0.01)  # waits on a second connection
+    assert len(raw.client_list()) > before
+
+    backend.close()
+
+    deadline = time.monotonic() + 10
+    while len(raw.client_list()) > before:  # the server notices a closed socket on its next turn
+        assert time.monotonic() < deadline, "the backend's connections stayed open"
+        time.sleep(0.01)
+    backend.enqueue(job := make_job())
+    assert [taken.id for taken in backend.reserve("default", worker_id="w", timeout_s=0)] == [
+        job.id
+    ]
+
+
 @pytest.mark.parametrize("limit", [1, 7])
 def test_reserve_never_hands_out_more_than_its_limit_across_priorities(
     backend: Any, make_job: MakeJob, limit: int
