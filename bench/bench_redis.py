@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from harness import PYTHON, Goal, Probe, RedisServer, Results, base_env, log, workdir
+from harness import BENCH_DIR, PYTHON, Goal, Probe, RedisServer, Results, base_env, log, workdir
 from suite import (
     Context,
     DqueueSystem,
@@ -41,6 +41,8 @@ from suite import (
 DQUEUE_RELIABLE = "dqueue reliable"
 DQUEUE_PLAIN = "dqueue redis"
 FLOOR = "redis-py floor"
+BASELINE = "dqueue reliable (baseline)"
+PACKAGES = ("dqueue-core", "dqueue-redis")
 PEERS = ("rq", "dramatiq", "huey", "celery")
 DEFAULTS = {"jobs": 20_000, "one": 3_000, "bulk": 10_000}
 QUICK = {"jobs": 5_000, "one": 1_000, "bulk": 2_000}
@@ -156,7 +158,30 @@ def make_systems(url: str) -> list[System]:
             "1,000; worker: one BRPOP per job, json.loads, the probe",
             versions=("redis",),
         ),
+        *baseline_systems(dqueue_env, reliable),
     ]  # fmt: skip
+
+
+def baseline_systems(dqueue_env: dict[str, str], reliable: str) -> list[System]:
+    """The reliable backend once more, from the repository at ``BENCH_DQUEUE_BASELINE``.
+
+    To measure a change against the code it changes in one run (a ``git worktree`` of main,
+    say), rather than across two runs of a noisy machine.
+    """
+    root = os.environ.get("BENCH_DQUEUE_BASELINE")
+    if not root:
+        return []
+    sources = [str(BENCH_DIR)] + [f"{root}/packages/{name}/src" for name in PACKAGES]
+    return [
+        DqueueSystem(
+            BASELINE,
+            "dqueue",
+            "dqueue",
+            dqueue_workers,
+            env={**dqueue_env, "DQUEUE_BACKEND": reliable, "PYTHONPATH": os.pathsep.join(sources)},
+            config=f"{DQUEUE_RELIABLE}, the code of {root}",
+        )
+    ]
 
 
 def evaluate_goals(results: Results, dqueue_names: Sequence[str]) -> list[Goal]:
