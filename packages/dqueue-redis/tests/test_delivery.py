@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -206,6 +207,21 @@ def test_close_drops_every_connection_and_the_backend_reconnects_when_used_again
     assert [taken.id for taken in backend.reserve("default", worker_id="w", timeout_s=0)] == [
         job.id
     ]
+
+
+def test_a_thread_that_ends_gives_its_connection_back_to_the_pool(
+    backend: Any, make_job: MakeJob, raw: redis.Redis
+) -> None:
+    backend.ping()
+    before = len(raw.client_list())
+
+    for _ in range(5):
+        worker = threading.Thread(target=backend.enqueue, args=(make_job(),))
+        worker.start()
+        worker.join()
+
+    assert len(raw.client_list()) == before  # each thread took the connection the last gave back
+    assert backend.counts("default").ready == 5
 
 
 @pytest.mark.parametrize("limit", [1, 7])

@@ -16,7 +16,7 @@ from dqueue.settings import Settings
 
 from .connection import connect, describe_target, translate_error
 from .keys import QueueKeys, queues_key
-from .scripts import Arg, register
+from .scripts import Arg, HeldConnections, register
 from .settings import RedisSettings
 
 __all__ = ["RedisStore"]
@@ -43,6 +43,7 @@ class RedisStore(Backend):
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.reliable else "0"
         self._lua = register(self._client)
+        self._held = HeldConnections(self._client.connection_pool)
 
     @property
     def client(self) -> redis.Redis:
@@ -85,7 +86,8 @@ class RedisStore(Backend):
         keys = self.keys(queue)
         script = self._lua[name]
         return self._call(
-            lambda: script(keys=[keys.jobs], args=[keys.base, *args]), idempotent=idempotent
+            lambda: self._held.run(script, [keys.jobs, keys.base, *args]),
+            idempotent=idempotent,
         )
 
     def _scripts(self, calls: Sequence[tuple[str, str, Sequence[Arg]]]) -> list[Any]:
