@@ -16,7 +16,7 @@ from dqueue.settings import Settings
 
 from .connection import connect, describe_target, translate_error
 from .keys import QueueKeys, queues_key
-from .scripts import Arg, HeldConnections, register
+from .scripts import SOURCES, Arg, HeldConnections
 from .settings import RedisSettings
 
 __all__ = ["RedisStore"]
@@ -42,7 +42,7 @@ class RedisStore(Backend):
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.reliable else "0"
-        self._lua = register(self._client)
+        self._lua = {name: self._client.register_script(text) for name, text in SOURCES.items()}
         self._held = HeldConnections(self._client.connection_pool)
 
     @property

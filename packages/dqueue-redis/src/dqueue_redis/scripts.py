@@ -22,31 +22,25 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-__all__ = ["SOURCES", "Arg", "HeldConnections", "register"]
+__all__ = ["SOURCES", "Arg", "HeldConnections"]
 
 #: What a script takes as an argument.
 Arg = str | bytes | int | float
 
-_PRELUDE = "common.lua"
-
 
 def _sources() -> dict[str, str]:
     folder = resources.files(__package__).joinpath("lua")
-    prelude = folder.joinpath(_PRELUDE).read_text("utf-8")
+    prelude = folder.joinpath("common.lua").read_text("utf-8")
     return {
         entry.name.removesuffix(".lua"): f"{prelude}\n-- {entry.name}\n{entry.read_text('utf-8')}"
         for entry in folder.iterdir()
-        if entry.name.endswith(".lua") and entry.name != _PRELUDE
+        if entry.name.endswith(".lua") and entry.name != "common.lua"
     }
 
 
-#: The text of every script, by the name of its file in ``lua/`` (``"reserve"``).
+#: The text of every script, by the name of its file in ``lua/`` (``"reserve"``); a backend
+#: registers each with its client (``redis.Redis.register_script``).
 SOURCES: dict[str, str] = _sources()
-
-
-def register(client: redis.Redis) -> dict[str, Script]:
-    """Every script, by name, as a ``Script`` of ``client``."""
-    return {name: client.register_script(text) for name, text in SOURCES.items()}
 
 
 class HeldConnections:

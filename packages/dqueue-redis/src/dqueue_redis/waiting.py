@@ -43,9 +43,7 @@ def wait_for_token(client: redis.Redis, wake_key: str, private_key: str, seconds
                 pipeline.pexpire(private_key, _PRIVATE_TTL_MS)
                 pipeline.execute()
         reply = connection.read_response()
-    except BaseException:
-        connection.disconnect()
-        raise
     finally:
+        # redis-py drops a connection that failed; the pool reconnects one given back unread.
         pool.release(connection)
     return isinstance(reply, list) and bool(reply) and reply[0] == wake_key.encode()
