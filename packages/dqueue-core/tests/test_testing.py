@@ -104,7 +104,8 @@ def test_clean_settings_hides_the_environment_and_puts_it_back(
     with clean_settings() as settings:
         assert settings.LEASE_SECONDS == Settings().LEASE_SECONDS
         assert "DQUEUE_LEASE_SECONDS" not in os.environ
-        os.environ["DQUEUE_POLL_INTERVAL"] = "9"  # set inside: gone after
+        os.environ["DQUEUE_POLL_INTERVAL"] = "9"  # set inside: seen inside, gone after
+        assert get_settings().POLL_INTERVAL == 9
     assert os.environ["DQUEUE_LEASE_SECONDS"] == "7"
     assert "DQUEUE_POLL_INTERVAL" not in os.environ
     assert get_settings().LEASE_SECONDS == 7

@@ -34,14 +34,14 @@ from .backends import close_backends
 from .backends.base import Backend, DeadLetter, JobResult, Outcome, QueueCounts
 from .errors import BackendUnavailable
 from .job import Job
-from .settings import Settings, configure, reset_settings
+from .settings import Settings, configure, invalidate_settings, reset_settings
 
 __all__ = ["FailingBackend", "clean_settings", "free_port", "wait_for"]
 
 T = TypeVar("T")
 
 #: Long enough for a loaded CI machine shared by several jobs; a passing wait returns early.
-DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_TIMEOUT_S = 60.0
 _ENV_PREFIX = "DQUEUE_"
 _LOOPBACK = "127.0.0.1"
 
@@ -149,14 +149,18 @@ def clean_settings(**overrides: Any) -> Iterator[Settings]:
     settings layer would be dropped here).
 
     Yields:
-        The effective settings of the block.
+        The settings at the start of the block (rebuilt on next use, so ``DQUEUE_*`` variables
+        set inside it take effect).
     """
     saved = {name: value for name, value in os.environ.items() if name.startswith(_ENV_PREFIX)}
     for name in saved:
         del os.environ[name]
     _forget()
     try:
-        yield configure(**overrides)
+        entry = configure(**overrides)
+        # Built lazily again on next use, so that variables a test sets inside count.
+        invalidate_settings()
+        yield entry
     finally:
         _forget()
         for name in [name for name in os.environ if name.startswith(_ENV_PREFIX)]:
