@@ -342,7 +342,9 @@ def test_a_failing_store_is_logged_retried_with_backoff_and_loses_no_slot(settin
     clock.advance(MINUTE)
     with caplog.at_level(logging.WARNING, logger="dqueue.cron"):
         assert scheduler.tick() == []
-    assert "could not enqueue (BackendUnavailable: enqueue_many: the store went away)" in caplog.text
+    assert "could not enqueue (BackendUnavailable: enqueue_many: the store went away)" in (
+        caplog.text
+    )
     assert scheduler.seconds_until_due() == pytest.approx(0.5)  # first backoff step
     clock.advance(0.2)
     assert scheduler.tick() == []  # backing off: the store is not even asked
