@@ -12,10 +12,25 @@ import redis
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.clock import ManualClock
 from dqueue.job import Job
+from dqueue.testing import wait_for
 
 MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
 GENEROUS_S = 20.0
+
+
+def blocked_clients(raw: redis.Redis) -> int:
+    """Clients the server holds in a blocking command: a waiting reserve is one of them."""
+    return int(raw.info("clients")["blocked_clients"])
+
+
+def wait_until_blocked(raw: redis.Redis, count: int, already: int) -> None:
+    """Return once ``count`` more clients than ``already`` wait in a blocking command."""
+    wait_for(
+        lambda: blocked_clients(raw) >= already + count,
+        what=f"{count} reserve(s) waiting on the server",
+        timeout=GENEROUS_S,
+    )
 
 
 def test_a_delayed_job_is_handed_out_once_due_and_never_before(
@@ -34,10 +49,11 @@ def test_a_delayed_job_is_handed_out_once_due_and_never_before(
 
 
 def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
-    backend: Any, make_job: MakeJob
+    backend: Any, make_job: MakeJob, raw: redis.Redis
 ) -> None:
     later = make_job(run_after=time.time() + 3600)
     backend.enqueue(later)
+    already = blocked_clients(raw)
     result: list[list[Job]] = []
     waiting = threading.Thread(
         target=lambda: result.append(
@@ -45,7 +61,7 @@ def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
         )
     )
     waiting.start()
-    time.sleep(0.1)  # the reserve is waiting for the hour-away job; it wakes either way
+    wait_until_blocked(raw, 1, already)  # the reserve waits for the hour-away job
     sooner = make_job(run_after=time.time() + 0.2)
 
     backend.enqueue(sooner)
@@ -55,20 +71,22 @@ def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
 
 
 def test_a_ready_job_wakes_one_waiting_worker_and_the_others_keep_waiting(
-    backend: Any, make_job: MakeJob
+    backend: Any, make_job: MakeJob, raw: redis.Redis
 ) -> None:
     results: list[list[Job]] = []
     lock = threading.Lock()
+    already = blocked_clients(raw)
 
     def reserve(index: int) -> None:
-        taken = backend.reserve("default", worker_id=f"w{index}", timeout_s=0.8)
+        # Long enough for all four to be waiting before the job comes, on a loaded machine.
+        taken = backend.reserve("default", worker_id=f"w{index}", timeout_s=2.0)
         with lock:
             results.append(taken)
 
     threads = [threading.Thread(target=reserve, args=(index,)) for index in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)
+    wait_until_blocked(raw, 4, already)
     job = make_job()
 
     backend.enqueue(job)
@@ -82,15 +100,16 @@ def test_one_waiter_holds_the_delay_timer_of_a_queue(
     backend: Any, make_job: MakeJob, raw: redis.Redis, redis_prefix: str
 ) -> None:
     backend.enqueue(make_job(run_after=time.time() + 3600))
+    already = blocked_clients(raw)
     threads = [
         threading.Thread(
-            target=backend.reserve, args=("default",), kwargs={"worker_id": "w", "timeout_s": 0.6}
+            target=backend.reserve, args=("default",), kwargs={"worker_id": "w", "timeout_s": 2.0}
         )
         for _ in range(3)
     ]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
+    wait_until_blocked(raw, 3, already)
 
     timer = raw.get(f"{redis_prefix}:{{default}}:timer")
 
@@ -172,10 +191,11 @@ def test_a_paused_queue_waits_until_the_pause_ends(backend: Any, make_job: MakeJ
     assert time.time() >= until
 
 
-def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob) -> None:
+def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob, raw: redis.Redis) -> None:
     job = make_job()
     backend.enqueue(job)
     backend.pause("default", time.time() + 3600)
+    already = blocked_clients(raw)
     result: list[list[Job]] = []
     waiting = threading.Thread(
         target=lambda: result.append(
@@ -183,7 +203,7 @@ def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob) -> None:
         )
     )
     waiting.start()
-    time.sleep(0.1)
+    wait_until_blocked(raw, 1, already)
 
     backend.resume("default")
     waiting.join(GENEROUS_S + 5)
