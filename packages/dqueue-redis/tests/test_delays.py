@@ -12,25 +12,11 @@ import redis
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.clock import ManualClock
 from dqueue.job import Job
-from dqueue.testing import wait_for
 
 MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
+WaitUntilBlocked = Callable[[int], None]
 GENEROUS_S = 20.0
-
-
-def blocked_clients(raw: redis.Redis) -> int:
-    """Clients the server holds in a blocking command: a waiting reserve is one of them."""
-    return int(raw.info("clients")["blocked_clients"])
-
-
-def wait_until_blocked(raw: redis.Redis, count: int, already: int) -> None:
-    """Return once ``count`` more clients than ``already`` wait in a blocking command."""
-    wait_for(
-        lambda: blocked_clients(raw) >= already + count,
-        what=f"{count} reserve(s) waiting on the server",
-        timeout=GENEROUS_S,
-    )
 
 
 def test_a_delayed_job_is_handed_out_once_due_and_never_before(
@@ -49,11 +35,10 @@ def test_a_delayed_job_is_handed_out_once_due_and_never_before(
 
 
 def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
-    backend: Any, make_job: MakeJob, raw: redis.Redis
+    backend: Any, make_job: MakeJob, wait_until_blocked: WaitUntilBlocked
 ) -> None:
     later = make_job(run_after=time.time() + 3600)
     backend.enqueue(later)
-    already = blocked_clients(raw)
     result: list[list[Job]] = []
     waiting = threading.Thread(
         target=lambda: result.append(
@@ -61,7 +46,7 @@ def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
         )
     )
     waiting.start()
-    wait_until_blocked(raw, 1, already)  # the reserve waits for the hour-away job
+    wait_until_blocked(1)  # the reserve waits for the hour-away job
     sooner = make_job(run_after=time.time() + 0.2)
 
     backend.enqueue(sooner)
@@ -71,11 +56,10 @@ def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
 
 
 def test_a_ready_job_wakes_one_waiting_worker_and_the_others_keep_waiting(
-    backend: Any, make_job: MakeJob, raw: redis.Redis
+    backend: Any, make_job: MakeJob, wait_until_blocked: WaitUntilBlocked
 ) -> None:
     results: list[list[Job]] = []
     lock = threading.Lock()
-    already = blocked_clients(raw)
 
     def reserve(index: int) -> None:
         # Long enough for all four to be waiting before the job comes, on a loaded machine.
@@ -86,7 +70,7 @@ def test_a_ready_job_wakes_one_waiting_worker_and_the_others_keep_waiting(
     threads = [threading.Thread(target=reserve, args=(index,)) for index in range(4)]
     for thread in threads:
         thread.start()
-    wait_until_blocked(raw, 4, already)
+    wait_until_blocked(4)
     job = make_job()
 
     backend.enqueue(job)
@@ -97,10 +81,13 @@ def test_a_ready_job_wakes_one_waiting_worker_and_the_others_keep_waiting(
 
 
 def test_one_waiter_holds_the_delay_timer_of_a_queue(
-    backend: Any, make_job: MakeJob, raw: redis.Redis, redis_prefix: str
+    backend: Any,
+    make_job: MakeJob,
+    raw: redis.Redis,
+    redis_prefix: str,
+    wait_until_blocked: WaitUntilBlocked,
 ) -> None:
     backend.enqueue(make_job(run_after=time.time() + 3600))
-    already = blocked_clients(raw)
     threads = [
         threading.Thread(
             target=backend.reserve, args=("default",), kwargs={"worker_id": "w", "timeout_s": 2.0}
@@ -109,7 +96,7 @@ def test_one_waiter_holds_the_delay_timer_of_a_queue(
     ]
     for thread in threads:
         thread.start()
-    wait_until_blocked(raw, 3, already)
+    wait_until_blocked(3)
 
     timer = raw.get(f"{redis_prefix}:{{default}}:timer")
 
@@ -191,11 +178,12 @@ def test_a_paused_queue_waits_until_the_pause_ends(backend: Any, make_job: MakeJ
     assert time.time() >= until
 
 
-def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob, raw: redis.Redis) -> None:
+def test_resume_wakes_a_waiting_worker(
+    backend: Any, make_job: MakeJob, wait_until_blocked: WaitUntilBlocked
+) -> None:
     job = make_job()
     backend.enqueue(job)
     backend.pause("default", time.time() + 3600)
-    already = blocked_clients(raw)
     result: list[list[Job]] = []
     waiting = threading.Thread(
         target=lambda: result.append(
@@ -203,7 +191,7 @@ def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob, raw: red
         )
     )
     waiting.start()
-    wait_until_blocked(raw, 1, already)
+    wait_until_blocked(1)
 
     backend.resume("default")
     waiting.join(GENEROUS_S + 5)
