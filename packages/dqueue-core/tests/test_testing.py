@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +178,23 @@ def test_a_failing_backend_has_the_capabilities_of_the_store_it_wraps(
     assert store.supports_leases == store.backend.supports_leases
     assert store.supports_results is True
     assert store.name == store.backend.name
+
+
+# -- the README's example --------------------------------------------------------------------------
+
+
+def test_the_readme_testing_example_passes_under_pytest(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Testing code that uses dqueue", 1)[1]
+    [example] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[:1]
+    (tmp_path / "test_example.py").write_text(example)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
