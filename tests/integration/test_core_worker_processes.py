@@ -75,7 +75,7 @@ def test_sigterm_finishes_the_running_job_and_returns_prefetched_ones(space: Wor
     assert worker.wait(60) == 0
     assert len(space.events("slow-end")) == 1
     assert "returns" in space.logs()
-    waiting = backend.reserve(QUEUE, worker_id="inspector", timeout=0, limit=300)
+    waiting = backend.reserve(QUEUE, worker_id="inspector", timeout_s=0, limit=300)
     assert waiting, "the worker returned no job"
     assert {j.attempt for j in waiting} == {1}  # reserved here once: the release didn't count
     backend.release(waiting, worker_id="inspector")
