@@ -44,6 +44,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 60.0
 _ENV_PREFIX = "DQUEUE_"
 _LOOPBACK = "127.0.0.1"
+#: How much of a lambda's source a failure message quotes.
+_SOURCE_SHOWN = 200
 
 
 def wait_for(
@@ -98,11 +100,11 @@ def _seconds(value: float | timedelta) -> float:
 
 
 def _describe(predicate: Callable[..., object]) -> str:
-    """The source of a lambda (its name says nothing), else the callable's qualified name."""
+    """The source line of a lambda (its name says nothing), else the callable's qualified name."""
     name = getattr(predicate, "__qualname__", None) or repr(predicate)
     if name.endswith("<lambda>"):
         with contextlib.suppress(OSError, TypeError):
-            return inspect.getsource(predicate).strip()
+            return " ".join(inspect.getsource(predicate).split())[:_SOURCE_SHOWN]
     return str(name)
 
 
