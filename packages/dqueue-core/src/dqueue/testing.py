@@ -76,7 +76,7 @@ def wait_for(
     timeout_s = _seconds(timeout)
     interval_s = _seconds(interval)
     deadline = time.monotonic() + timeout_s
-    last: str = "never called"
+    last: str  # the predicate runs at least once, so this is always set when it is read
     while True:
         try:
             value = predicate()
