@@ -18,7 +18,7 @@ from dqueue.backends.base import Backend
 from dqueue.clock import SYSTEM_CLOCK, Clock, ManualClock
 from dqueue.job import Job
 from dqueue.settings import Settings
-from tests.support.backends import BACKEND_FACTORIES
+from tests.support.backends import BACKEND_FACTORIES, UNAVAILABLE_BACKENDS
 
 _job_numbers = itertools.count(1)
 
@@ -26,7 +26,18 @@ MakeBackend = Callable[..., Backend]
 MakeJob = Callable[..., Job]
 
 
-@pytest.fixture(params=sorted(BACKEND_FACTORIES))
+def _backend_params() -> list[Any]:
+    """Every backend, those this machine can't run marked skipped with the reason."""
+    names = sorted({*BACKEND_FACTORIES, *UNAVAILABLE_BACKENDS})
+    return [
+        pytest.param(name, marks=pytest.mark.skip(reason=UNAVAILABLE_BACKENDS[name]))
+        if name in UNAVAILABLE_BACKENDS
+        else name
+        for name in names
+    ]
+
+
+@pytest.fixture(params=_backend_params())
 def backend_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

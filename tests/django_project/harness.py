@@ -14,10 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent
 MANAGE_PY = PROJECT_DIR / "manage.py"
@@ -114,7 +112,7 @@ def manage(
 def running(*args: str, env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python manage.py ARGS`` in the background for the block; stop it after.
 
-    Its output goes to ``log`` (printed by :func:`wait_until` when a condition times out).
+    Its output goes to ``log`` (:func:`tail` shows its end when a wait fails).
     """
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -144,18 +142,10 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     return process.returncode
 
 
-def wait_until(
-    condition: Callable[[], Any], *, timeout: float = 60, log: Path | None = None, what: str = ""
-) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = 0.05
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            shown = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            raise AssertionError(f"timed out waiting for {what or condition}\n{shown}")
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.5)
+def tail(log: Path, chars: int = 4000) -> Callable[[], str]:
+    """For ``wait_for(..., explain=tail(log))``: the end of a process's log, read on failure."""
+
+    def read() -> str:
+        return log.read_text(errors="replace")[-chars:] if log.exists() else f"(no {log})"
+
+    return read

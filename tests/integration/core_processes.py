@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,18 +219,6 @@ def job(task: str, *args: Any, **fields: Any) -> Job:
         enqueued_at=time.time(),
         **defaults,
     )
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 60.0, what: str = "") -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout_s`` (generous: shared CI)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.05)
 
 
 def _stat(pid: int) -> tuple[int, str] | None:

@@ -1,37 +1,13 @@
-"""Scraping dqueue's metrics endpoints in process tests: free ports, HTTP, sample sums."""
+"""Scraping dqueue's metrics endpoints in process tests: HTTP, sample sums."""
 
 from __future__ import annotations
 
 import re
-import socket
 import urllib.error
 import urllib.request
 
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free loopback ports."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            start = probe.getsockname()[1]
-        if start + count > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(start, start + count):
-                sock = socket.socket()
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return start
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise AssertionError("no run of free ports")
 
 
 def fetch(url: str) -> tuple[int, str]:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .core_processes import QUEUE, Workspace, job, wait_for, workspace
-from .scraping import answers, fetch, free_ports, total
+from dqueue.testing import free_port, wait_for
+
+from .core_processes import QUEUE, Workspace, job, workspace
+from .scraping import answers, fetch, total
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +21,7 @@ JOBS = 200
 
 @pytest.fixture
 def start_port() -> int:
-    return free_ports(3)  # the master and two workers
+    return free_port(consecutive=3)  # the master and two workers
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def test_scraped_counters_match_the_jobs_a_runner_ran(space: Workspace, start_po
     backend = space.backend()
     backend.enqueue_many([job("note", n) for n in range(JOBS)])
     backend.enqueue(job("overruns", 0, max_attempts=1, timeout=0.5))
-    wait_for(lambda: backend.counts(QUEUE).total == 0, timeout_s=120, what="the queue to drain")
+    wait_for(lambda: backend.counts(QUEUE).total == 0, timeout=120, what="the queue to drain")
 
     def scraped(name: str, **labels: str) -> float:
         return sum(total(fetch(url)[1], name, **labels) for url in workers)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from dqueue.testing import wait_for
+
 from .core_processes import (
     QUEUE,
     Workspace,
     children_of,
     is_running,
     job,
-    wait_for,
     workspace,
 )
 
@@ -40,7 +41,7 @@ def test_a_runner_with_two_workers_runs_2000_jobs_each_exactly_once(space: Works
     backend = space.backend()
     backend.enqueue_many([job("note", n) for n in range(2000)])
     runner = space.dqueue("runner")
-    wait_for(lambda: len(space.events("note")) >= 2000, timeout_s=120, what="2000 runs")
+    wait_for(lambda: len(space.events("note")) >= 2000, timeout=120, what="2000 runs")
     wait_for(lambda: backend.counts(QUEUE).total == 0, what="the queue to drain")
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(60) == 0

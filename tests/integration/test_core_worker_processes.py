@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from dqueue.backends.sqlite_schema import READY
+from dqueue.testing import wait_for
 
-from .core_processes import QUEUE, Workspace, job, wait_for, workspace
+from .core_processes import QUEUE, Workspace, job, workspace
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def test_a_task_that_always_kills_its_worker_ends_in_the_dead_letters(
     backend = space.backend()
     backend.enqueue_many([job("kills_its_worker", 1, max_attempts=2), job("note", 2)])
     runner = space.dqueue("runner")
-    wait_for(lambda: backend.counts(QUEUE).dead == 1, timeout_s=90, what="a dead letter")
+    wait_for(lambda: backend.counts(QUEUE).dead == 1, timeout=90, what="a dead letter")
     [letter] = backend.dead_letters(QUEUE)
     assert letter.job.task == "coretasks.kills_its_worker"
     assert "renewing its lease" in letter.failure.message

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from dqueue.testing import wait_for
+
 pytestmark = pytest.mark.slow
 
 TASKS_MODULE = '''
@@ -151,13 +153,6 @@ def _runs(log: Path, task: str = "crontasks.tick") -> list[tuple[str, int, str]]
     return rows
 
 
-def _wait_for(condition: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def _slots(rows: list[tuple[str, int, str]], entry: str) -> list[int]:
     return [slot for name, slot, _ in rows if name == entry]
 
@@ -170,16 +165,16 @@ def test_each_slot_runs_once_across_three_runners_even_when_one_is_killed(
     log = folder / "runs.log"
     runners = {machine: start_runner(machine) for machine in (1, 2, 3)}
 
-    _wait_for(lambda: len(_slots(_runs(log), "every-second")) >= 5, "the first runs")
+    wait_for(lambda: len(_slots(_runs(log), "every-second")) >= 5, what="the first runs")
     for machine, process in runners.items():
         assert process.poll() is None, (folder / f"runner{machine}.log").read_text()
     runners[2].send_signal(signal.SIGKILL)  # machine 2 dies; its workers exit on their own
     killed_at = time.time()
     runners[2].wait(timeout=10)
 
-    _wait_for(
+    wait_for(
         lambda: len([s for s in _slots(_runs(log), "every-second") if s > killed_at + 2]) >= 6,
-        "runs after the kill",
+        what="runs after the kill",
     )
     before_stop = max(_slots(_runs(log), "every-second"))
     for machine in (1, 3):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dqueue.testing import wait_for
 from tests.django_project import harness
 
 harness.ensure_django()
@@ -124,8 +125,10 @@ def test_a_cron_py_command_runs_every_second_through_the_runner(tmp_path: Path) 
     log = tmp_path / "runner.log"
 
     with harness.running("queue_runner", env=env, log=log):
-        ticks = harness.wait_until(
-            lambda: Record.objects.filter(kind="tick").count() >= 3, log=log, what="3 cron ticks"
+        ticks = wait_for(
+            lambda: Record.objects.filter(kind="tick").count() >= 3,
+            explain=harness.tail(log),
+            what="3 cron ticks",
         )
 
     assert ticks

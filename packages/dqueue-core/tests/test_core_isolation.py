@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 CHECK = """
 import importlib, pkgutil, sys
@@ -50,3 +51,18 @@ for path in ("dqueue.backends.redis.RedisBackend",
     assert len(lines) == 2
     assert all("no installed plugin provides it" in line for line in lines)
     assert all("install the distribution that provides it" in line for line in lines)
+
+
+PLUGINS = ("dqueue_redis", "dqueue_cron", "dqueue_django")
+CORE_SOURCE = Path(__file__).resolve().parents[1] / "src" / "dqueue"
+
+
+def test_no_core_source_names_a_plugin_package() -> None:
+    """The core discovers its plugins: not even a string or a comment of it names one."""
+    naming = [
+        f"{path.relative_to(CORE_SOURCE.parent)}:{number}: {line.strip()}"
+        for path in sorted(CORE_SOURCE.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if any(plugin in line for plugin in PLUGINS)
+    ]
+    assert naming == [], "core source names a plugin package:\n" + "\n".join(naming)

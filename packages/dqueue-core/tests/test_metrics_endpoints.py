@@ -26,12 +26,12 @@ from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.clock import ManualClock
-from dqueue.errors import BackendUnavailable
 from dqueue.job import Job, new_job_id
 from dqueue.metrics import worker_metrics_served
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
 from dqueue.settings import Settings
+from dqueue.testing import FailingBackend, free_port, wait_for
 from dqueue.worker import Worker
 
 from .prometheus_text import Family, parse, value
@@ -82,29 +82,6 @@ def make_job(fn: Any, *args: Any, clock: ManualClock, **fields: Any) -> Job:
     )
 
 
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free loopback ports."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            start = probe.getsockname()[1]
-        if start + count > 65535:
-            continue
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(start, start + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return start
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError("no run of free ports")
-
-
 def get(url: str, method: str = "GET") -> tuple[int, str, str]:
     request = urllib.request.Request(url, method=method)
     try:
@@ -112,14 +89,6 @@ def get(url: str, method: str = "GET") -> tuple[int, str, str]:
             return response.status, response.headers["Content-Type"], response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers["Content-Type"], exc.read().decode()
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def worker_settings(**changes: Any) -> Settings:
@@ -182,29 +151,9 @@ def test_worker_is_busy_only_while_a_job_runs(clock: ManualClock) -> None:
                  queue=QUEUE) == 0  # fmt: skip
 
 
-class FlakyBackend(MemoryBackend):
-    """A real memory store whose first reserve and settle calls fail, as a lost store would."""
-
-    def __init__(self, *args: Any, failures: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reserve_failures = failures
-        self.settle_failures = failures
-
-    def reserve(self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1) -> list[Job]:
-        if self.reserve_failures:
-            self.reserve_failures -= 1
-            raise BackendUnavailable("store is down")
-        return super().reserve(queue, worker_id=worker_id, timeout_s=timeout_s, limit=limit)
-
-    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
-        if self.settle_failures:
-            self.settle_failures -= 1
-            raise BackendUnavailable("store is down")
-        return super().settle(outcomes, worker_id=worker_id)
-
-
 def test_worker_counts_store_errors_by_operation() -> None:
-    backend = FlakyBackend(worker_settings(), failures=2)
+    backend = FailingBackend(MemoryBackend(worker_settings()))
+    backend.fail("reserve", "settle", times=2)
     backend.enqueue(make_job(succeeds, 1, clock=ManualClock()))
     metrics = WorkerMetrics(QUEUE)
     Worker(backend.settings, QUEUE, 1, backend=backend, burst=True, metrics=metrics).run()
@@ -259,7 +208,7 @@ def test_job_arguments_never_appear_in_the_metrics(clock: ManualClock) -> None:
 
 @pytest.fixture
 def port() -> int:
-    return free_ports(1)
+    return free_port()
 
 
 def test_worker_metrics_are_served_over_http_in_the_text_format(port: int) -> None:
@@ -522,7 +471,7 @@ def recorded(log: Path) -> list[str]:
 def test_the_runner_passes_each_worker_its_metrics_port_when_prometheus_is_on(
     tmp_path: Path, running: Callable[[Runner], Runner]
 ) -> None:
-    start = free_ports(len(SLOTS) + 1)
+    start = free_port(consecutive=len(SLOTS) + 1)
     settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
     log = tmp_path / "argv.log"
     running(recording_runner(settings, log))
@@ -546,7 +495,7 @@ def test_the_runner_passes_no_metrics_port_when_prometheus_is_off(
 def test_the_runner_serves_health_and_metrics_while_it_runs(
     tmp_path: Path, running: Callable[[Runner], Runner]
 ) -> None:
-    start = free_ports(len(SLOTS) + 1)
+    start = free_port(consecutive=len(SLOTS) + 1)
     settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
     running(idle_runner(settings))
     url = f"http://127.0.0.1:{start}"
@@ -569,7 +518,7 @@ def test_the_runner_serves_health_and_metrics_while_it_runs(
 def test_a_runner_whose_metrics_port_is_taken_still_runs_its_workers(
     tmp_path: Path, running: Callable[[Runner], Runner], caplog: pytest.LogCaptureFixture
 ) -> None:
-    start = free_ports(len(SLOTS) + 1)
+    start = free_port(consecutive=len(SLOTS) + 1)
     settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
     with socket.socket() as taken, caplog.at_level(logging.ERROR, logger="dqueue.metrics"):
         taken.bind(("127.0.0.1", start))

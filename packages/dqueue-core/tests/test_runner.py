@@ -14,6 +14,7 @@ from dqueue.errors import ConfigurationError
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner, check_backends, describe_exit, python_worker_command
 from dqueue.settings import Settings
+from dqueue.testing import wait_for
 
 SLOTS = [WorkerSlot("default", 1), WorkerSlot("default", 2)]
 
@@ -43,14 +44,6 @@ def child_command(log: Path, behaviour: str) -> Callable[[WorkerSlot], list[str]
         return [sys.executable, "-c", CHILD, str(log), behaviour, str(slot)]
 
     return command
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def lines(log: Path) -> list[str]:

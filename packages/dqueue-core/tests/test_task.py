@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -70,14 +71,22 @@ def test_the_synchronous_backend_propagates_the_task_exception() -> None:
         explode()
 
 
-def test_the_synchronous_backend_can_swallow_exceptions_as_dlq_did() -> None:
+def test_the_synchronous_backend_can_swallow_exceptions_as_dlq_did(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     configure(SYNCHRONOUS_RAISE=False)
 
     @task
     def explode_quietly() -> None:
         raise RuntimeError("boom")
 
-    explode_quietly()  # logged, not raised
+    with caplog.at_level(logging.WARNING):
+        explode_quietly()  # not raised: logged with its traceback
+
+    [record] = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
+    assert record.levelno >= logging.WARNING
+    assert "explode_quietly" in record.getMessage()
+    assert str(record.exc_info[1]) == "boom"
 
 
 def test_call_runs_the_function_here_and_returns_its_result(memory: MemoryBackend) -> None:

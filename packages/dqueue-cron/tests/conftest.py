@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dqueue.backends import close_backends
 from dqueue.backends.memory import MemoryBackend
 from dqueue.clock import ManualClock
-from dqueue.settings import Settings, reset_settings
+from dqueue.settings import Settings
+from dqueue.testing import clean_settings
 
 # The test tasks live in `cronapp`, importable by name as a worker would import them.
 sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
-def _clean_dqueue_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("DQUEUE_"):
-            monkeypatch.delenv(name)
-    reset_settings()
-    close_backends()
-    yield
-    reset_settings()
-    close_backends()
+def _clean_dqueue_state() -> Iterator[None]:
+    with clean_settings():
+        yield
 
 
 @pytest.fixture

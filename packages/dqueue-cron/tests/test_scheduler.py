@@ -11,11 +11,11 @@ import pytest
 
 from dqueue.backends.memory import MemoryBackend
 from dqueue.clock import ManualClock
-from dqueue.errors import BackendUnavailable
 from dqueue.execution import execute
 from dqueue.job import Job
 from dqueue.services import Service
 from dqueue.settings import Settings
+from dqueue.testing import FailingBackend, wait_for
 from dqueue_cron import CronEntry, CronScheduler, CronSettings
 from dqueue_cron.errors import InvalidCronEntry
 from dqueue_cron.plan import KEY_MARGIN_S
@@ -329,38 +329,34 @@ def test_the_claim_marker_runs_as_a_task_that_does_nothing(settings, clock, back
 # -- a store that fails ------------------------------------------------------------------------
 
 
-class FlakyBackend(MemoryBackend):
-    """A memory backend whose enqueues fail while ``down`` is set."""
-
-    down = False
-
-    def enqueue_many(self, jobs):
-        if self.down:
-            raise BackendUnavailable("the store went away")
-        return super().enqueue_many(jobs)
+def _flaky(settings, clock) -> FailingBackend:
+    """A memory store whose enqueues fail (``fail``) until ``restore``."""
+    return FailingBackend(MemoryBackend(settings, clock=clock), message="the store went away")
 
 
 def test_a_failing_store_is_logged_retried_with_backoff_and_loses_no_slot(settings, clock, caplog):
-    backend = FlakyBackend(settings, clock=clock)
+    backend = _flaky(settings, clock)
     scheduler = _scheduler([_entry("skip")], settings, clock, backend)
     scheduler.tick()
-    backend.down = True
+    backend.fail("enqueue_many")
     clock.advance(MINUTE)
     with caplog.at_level(logging.WARNING, logger="dqueue.cron"):
         assert scheduler.tick() == []
-    assert "could not enqueue (BackendUnavailable: the store went away)" in caplog.text
+    assert "could not enqueue (BackendUnavailable: enqueue_many: the store went away)" in (
+        caplog.text
+    )
     assert scheduler.seconds_until_due() == pytest.approx(0.5)  # first backoff step
     clock.advance(0.2)
     assert scheduler.tick() == []  # backing off: the store is not even asked
-    backend.down = False
+    backend.restore()
     clock.advance(10)
     (outcome,) = scheduler.tick()
     assert (outcome.slot, outcome.result) == (int(clock.time() - 10.2), "enqueued")
 
 
 def test_the_backoff_grows_while_the_store_keeps_failing(settings, clock):
-    backend = FlakyBackend(settings, clock=clock)
-    backend.down = True
+    backend = _flaky(settings, clock)
+    backend.fail("enqueue_many")
     scheduler = _scheduler([EVERY_MINUTE], settings, clock, backend)
     waits = []
     for _ in range(5):
@@ -368,19 +364,19 @@ def test_the_backoff_grows_while_the_store_keeps_failing(settings, clock):
         waits.append(scheduler.seconds_until_due())
         clock.advance(waits[-1])
     assert waits == [0.5, 1.0, 2.0, 4.0, 8.0]
-    backend.down = False
+    backend.restore()
     (outcome,) = scheduler.tick()  # the slot due when the store failed first is not lost
     assert (outcome.slot, outcome.result) == (int(clock.time() - 15.5), "enqueued")
 
 
 def test_a_failing_entry_does_not_stop_the_others(settings, clock):
-    backend = FlakyBackend(settings, clock=clock)
+    backend = _flaky(settings, clock)
     healthy = MemoryBackend(settings, clock=clock)
     entries = [
         CronEntry(name="a", schedule="* * * * *", task="cronapp.tasks.cleanup", queue="down"),
         CronEntry(name="b", schedule="* * * * *", task="cronapp.tasks.cleanup", queue="up"),
     ]
-    backend.down = True
+    backend.fail("enqueue_many")
     scheduler = CronScheduler(
         entries,
         settings=settings,
@@ -391,12 +387,12 @@ def test_a_failing_entry_does_not_stop_the_others(settings, clock):
 
 
 def test_slots_missed_before_start_are_kept_until_the_store_takes_them(settings, clock):
-    backend = FlakyBackend(settings, clock=clock)
-    backend.down = True
+    backend = _flaky(settings, clock)
+    backend.fail("enqueue_many")
     scheduler = _scheduler([_entry("latest")], settings, clock, backend)
     clock.advance(30)
     assert scheduler.tick() == []  # the latest missed slot (30 s ago) could not be stored
-    backend.down = False
+    backend.restore()
     clock.advance(10 * MINUTE)  # a long outage: that slot is now far older than the grace
     outcomes = scheduler.tick()
     assert [(o.slot - clock.time(), o.caught_up) for o in outcomes][0] == (-630, True)
@@ -406,8 +402,6 @@ def test_slots_missed_before_start_are_kept_until_the_store_takes_them(settings,
 
 
 def test_the_service_thread_enqueues_slots_and_stops_promptly(settings):
-    import time
-
     from dqueue.clock import SYSTEM_CLOCK
 
     backend = MemoryBackend(settings, clock=SYSTEM_CLOCK)
@@ -415,10 +409,7 @@ def test_the_service_thread_enqueues_slots_and_stops_promptly(settings):
     scheduler = CronScheduler([every_second], settings=settings, backend=backend, lead=0.5)
     scheduler.start()
     try:
-        deadline = time.monotonic() + 30
-        while backend.counts("cron").ready + backend.counts("cron").delayed < 2:
-            assert time.monotonic() < deadline, "the scheduler enqueued nothing"
-            time.sleep(0.05)
+        wait_for(lambda: backend.counts("cron").ready + backend.counts("cron").delayed >= 2)
     finally:
         scheduler.stop(timeout_s=5)
     assert not scheduler.running

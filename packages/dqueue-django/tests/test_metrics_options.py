@@ -13,16 +13,11 @@ from dqtest_shop.models import Record
 from dqtest_shop.tasks import record
 
 from dqueue.backends import Backend
+from dqueue.testing import free_port
 
 
 def run(*args: str) -> None:
     call_command(*args, stdout=StringIO(), stderr=StringIO())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize("port", ["0", "70000"])

@@ -18,10 +18,10 @@ from dqueue.backends import get_backend
 from dqueue.clock import ManualClock
 from dqueue.errors import EncodeError
 from dqueue.job import encode_job
+from dqueue.testing import wait_for
 from dqueue_django.models import OutboxJob
 from dqueue_django.outbox import CLAIM_SECONDS, relay_rows, relay_stale
 from dqueue_django.relay import OutboxRelay
-from tests.django_project import harness
 
 COUNTING = "dqtest_shop.backends.CountingBackend"
 DOWN = "dqtest_shop.backends.DownBackend"
@@ -289,7 +289,7 @@ def test_the_relay_service_sends_stale_rows_from_its_thread_until_stopped() -> N
     relay.start()
     assert relay.running
     try:
-        harness.wait_until(lambda: not OutboxJob.objects.exists(), what="the relay's send")
+        wait_for(lambda: not OutboxJob.objects.exists(), what="the relay's send")
     finally:
         relay.stop()
 

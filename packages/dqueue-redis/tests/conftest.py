@@ -14,6 +14,7 @@ import redis
 from dqueue.clock import SYSTEM_CLOCK, Clock, ManualClock
 from dqueue.job import Job
 from dqueue.settings import Settings
+from dqueue.testing import wait_for
 from dqueue_redis import RedisBackend, ReliableRedisBackend
 from dqueue_redis.backends import _RedisBackendBase
 
@@ -86,6 +87,23 @@ def raw(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_server.url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def wait_until_blocked(raw: redis.Redis) -> Callable[[int], None]:
+    """``wait_until_blocked(n)`` returns once ``n`` more clients than when the test began wait
+    in a blocking command on the server: a reserve that waits for a job is one. It replaces a
+    sleep meant to "let the reserve start waiting"."""
+
+    def blocked() -> int:
+        return int(raw.info("clients")["blocked_clients"])
+
+    already = blocked()
+
+    def wait(count: int) -> None:
+        wait_for(lambda: blocked() >= already + count, what=f"{count} blocked reserve(s)")
+
+    return wait
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ import redis
 from dqueue.backends import load_backend
 from dqueue.errors import BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
+from dqueue.testing import free_port, wait_for
 from dqueue_redis import RedisBackend, ReliableRedisBackend
 from dqueue_redis.connection import connect, describe_target
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer
 
 
 def _kwargs(settings: Settings) -> dict[str, object]:
@@ -151,7 +152,9 @@ def test_a_rediss_url_talks_to_a_real_tls_server(tmp_path: Path) -> None:
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
     backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX="tls"))
     try:
-        _wait_for(backend)
+        wait_for(
+            lambda: backend.ping() is None, what="the TLS server", ignore=(BackendUnavailable,)
+        )
 
         assert backend.enqueue_many([]) == []
         assert backend.counts("default").ready == 0
@@ -159,17 +162,3 @@ def test_a_rediss_url_talks_to_a_real_tls_server(tmp_path: Path) -> None:
         backend.close()
         server.kill()
         server.wait(10)
-
-
-def _wait_for(backend: RedisBackend) -> None:
-    import time
-
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            backend.ping()
-            return
-        except BackendUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)

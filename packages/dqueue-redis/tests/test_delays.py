@@ -15,6 +15,7 @@ from dqueue.job import Job
 
 MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
+WaitUntilBlocked = Callable[[int], None]
 GENEROUS_S = 20.0
 
 
@@ -34,7 +35,7 @@ def test_a_delayed_job_is_handed_out_once_due_and_never_before(
 
 
 def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
-    backend: Any, make_job: MakeJob
+    backend: Any, make_job: MakeJob, wait_until_blocked: WaitUntilBlocked
 ) -> None:
     later = make_job(run_after=time.time() + 3600)
     backend.enqueue(later)
@@ -45,7 +46,7 @@ def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
         )
     )
     waiting.start()
-    time.sleep(0.1)  # the reserve is waiting for the hour-away job; it wakes either way
+    wait_until_blocked(1)  # the reserve waits for the hour-away job
     sooner = make_job(run_after=time.time() + 0.2)
 
     backend.enqueue(sooner)
@@ -55,20 +56,21 @@ def test_enqueueing_an_earlier_job_wakes_a_worker_waiting_for_a_later_one(
 
 
 def test_a_ready_job_wakes_one_waiting_worker_and_the_others_keep_waiting(
-    backend: Any, make_job: MakeJob
+    backend: Any, make_job: MakeJob, wait_until_blocked: WaitUntilBlocked
 ) -> None:
     results: list[list[Job]] = []
     lock = threading.Lock()
 
     def reserve(index: int) -> None:
-        taken = backend.reserve("default", worker_id=f"w{index}", timeout_s=0.8)
+        # Long enough for all four to be waiting before the job comes, on a loaded machine.
+        taken = backend.reserve("default", worker_id=f"w{index}", timeout_s=2.0)
         with lock:
             results.append(taken)
 
     threads = [threading.Thread(target=reserve, args=(index,)) for index in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)
+    wait_until_blocked(4)
     job = make_job()
 
     backend.enqueue(job)
@@ -79,18 +81,22 @@ def test_a_ready_job_wakes_one_waiting_worker_and_the_others_keep_waiting(
 
 
 def test_one_waiter_holds_the_delay_timer_of_a_queue(
-    backend: Any, make_job: MakeJob, raw: redis.Redis, redis_prefix: str
+    backend: Any,
+    make_job: MakeJob,
+    raw: redis.Redis,
+    redis_prefix: str,
+    wait_until_blocked: WaitUntilBlocked,
 ) -> None:
     backend.enqueue(make_job(run_after=time.time() + 3600))
     threads = [
         threading.Thread(
-            target=backend.reserve, args=("default",), kwargs={"worker_id": "w", "timeout_s": 0.6}
+            target=backend.reserve, args=("default",), kwargs={"worker_id": "w", "timeout_s": 2.0}
         )
         for _ in range(3)
     ]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
+    wait_until_blocked(3)
 
     timer = raw.get(f"{redis_prefix}:{{default}}:timer")
 
@@ -172,7 +178,9 @@ def test_a_paused_queue_waits_until_the_pause_ends(backend: Any, make_job: MakeJ
     assert time.time() >= until
 
 
-def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob) -> None:
+def test_resume_wakes_a_waiting_worker(
+    backend: Any, make_job: MakeJob, wait_until_blocked: WaitUntilBlocked
+) -> None:
     job = make_job()
     backend.enqueue(job)
     backend.pause("default", time.time() + 3600)
@@ -183,7 +191,7 @@ def test_resume_wakes_a_waiting_worker(backend: Any, make_job: MakeJob) -> None:
         )
     )
     waiting.start()
-    time.sleep(0.1)
+    wait_until_blocked(1)
 
     backend.resume("default")
     waiting.join(GENEROUS_S + 5)

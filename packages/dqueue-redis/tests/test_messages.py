@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,9 +29,16 @@ def test_get_blocks_until_a_delayed_message_is_due(backend: Any) -> None:
     assert len(inbox) == 0
 
 
-def test_get_returns_a_message_put_by_another_thread(backend: Any) -> None:
+def test_get_returns_a_message_put_by_another_thread(
+    backend: Any, wait_until_blocked: Callable[[int], None]
+) -> None:
     inbox = MessageQueue("inbox", backend=backend)
-    producer = threading.Timer(0.1, lambda: inbox.put("hello"))
+
+    def put_once_get_waits() -> None:
+        wait_until_blocked(1)
+        inbox.put("hello")
+
+    producer = threading.Thread(target=put_once_get_waits)
     producer.start()
 
     message = inbox.get(timeout=GENEROUS_S)

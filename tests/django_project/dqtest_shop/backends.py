@@ -7,15 +7,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from dqueue.backends.memory import MemoryBackend
-from dqueue.errors import BackendUnavailable
+from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.job import Job
+from dqueue.settings import Settings
+from dqueue.testing import FailingBackend
 
 
-class DownBackend(MemoryBackend):
-    """Refuses every job as an unreachable store would."""
+class DownBackend(FailingBackend):
+    """A memory store that refuses every job as an unreachable store would."""
 
-    def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
-        raise BackendUnavailable("the store is down (on purpose)")
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(MemoryBackend(settings, clock=clock), message="down on purpose")
+        self.fail("enqueue", "enqueue_many")
 
 
 class CountingBackend(MemoryBackend):
