@@ -64,12 +64,14 @@ def test_a_task_that_always_kills_its_worker_ends_in_the_dead_letters(
 
 def test_sigterm_finishes_the_running_job_and_returns_prefetched_ones(space: Workspace) -> None:
     backend = space.backend()
-    # Fast jobs first, so the worker's prefetch grows; then a slow job inside a batch.
-    jobs = [job("note", n) for n in range(150)]
-    jobs.append(job("slow", 1000, 3.0))
-    jobs += [job("note", n) for n in range(150, 300)]
-    backend.enqueue_many(jobs)
+    # Fast jobs first, so that the worker's prefetch grows past one job.
+    backend.enqueue_many([job("note", n) for n in range(150)])
     worker = space.dqueue("worker", QUEUE, "--log-level", "INFO")
+    wait_for(lambda: len(space.events("note")) == 150, what="the first notes to run")
+    # Then the slow job heads the next batch (highest priority), so the jobs reserved with it
+    # wait behind it however the batch size came out on a loaded machine.
+    slow_first = [job("slow", 1000, 3.0, priority=10)]
+    backend.enqueue_many(slow_first + [job("note", n) for n in range(150, 300)])
     wait_for(lambda: space.events("slow-start"), what="the slow job to start")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
