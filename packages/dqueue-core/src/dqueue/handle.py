@@ -13,9 +13,6 @@ from .ops.inspection import failure_summary
 
 __all__ = ["JobHandle"]
 
-_FINAL = (JobStatus.SUCCEEDED, JobStatus.DEAD)
-
-
 @dataclass(frozen=True, slots=True)
 class JobHandle:
     """An enqueued job. ``id`` is what stores, logs and ``dqueue dead`` show."""
