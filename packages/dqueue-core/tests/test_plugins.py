@@ -16,7 +16,7 @@ from dqueue.backends import backend_class, load_backend
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.errors import ConfigurationError, InvalidTask
-from dqueue.loading import forget_plugins
+from dqueue.loading import plugins
 from dqueue.services import registered_services, service_queues
 from dqueue.settings import (
     Settings,
@@ -88,10 +88,10 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
         ]
         (info / "entry_points.txt").write_text("\n".join(sections))
         monkeypatch.syspath_prepend(str(tmp_path))
-        forget_plugins()
+        plugins.cache_clear()
 
     yield install
-    forget_plugins()
+    plugins.cache_clear()
 
 
 @pytest.fixture
