@@ -249,19 +249,14 @@ class Task(Generic[P, R]):
         check_json_arguments(tuple(args), kwargs, task=self.name)
         now = self.clock.time()
         call = self._call
-        run_after: float | None = None
-        if call.delay is not None and call.delay > 0:
-            run_after = now + call.delay
-        elif call.run_after is not None:
-            run_after = call.run_after
+        # using() keeps one of the two: a delay (relative to now) or an absolute run_after.
+        run_after = now + call.delay if call.delay else call.run_after
         unique_key = call.unique_key
         if unique_key is None and options.unique:
             unique_key = self.unique_key_for(args, kwargs)
         result_ttl = None
         if options.store_result:
-            result_ttl = (
-                options.result_ttl if options.result_ttl is not None else settings.RESULT_TTL
-            )
+            result_ttl = settings.RESULT_TTL if options.result_ttl is None else options.result_ttl
         job = Job(
             id=call.job_id or new_job_id(),
             task=self.name,
