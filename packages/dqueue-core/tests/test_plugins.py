@@ -17,7 +17,7 @@ from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.errors import ConfigurationError, InvalidTask
 from dqueue.loading import plugins
-from dqueue.services import registered_services, service_queues
+from dqueue.services import registered_services
 from dqueue.settings import (
     Settings,
     SettingsSection,
@@ -256,7 +256,7 @@ def test_a_plugin_s_service_is_discovered_with_the_queues_it_feeds(demo: type) -
     services = registered_services(Settings())
 
     assert [service.name for service in services] == ["demo"]
-    assert service_queues(services) == {"demo-queue"}
+    assert [service.queues for service in services] == [{"demo-queue"}]
 
 
 def test_a_plugin_with_nothing_to_run_adds_no_service(demo: type) -> None:

@@ -13,7 +13,7 @@ from ..backends import get_backend
 from ..errors import ConfigurationError
 from ..logs import configure_logging
 from ..registry import REGISTRY
-from ..services import Service, registered_services, service_queues
+from ..services import Service, registered_services
 from ..settings import Settings
 from ..worker import Worker
 from .parser import plan_options
@@ -35,7 +35,7 @@ def _plan(args: argparse.Namespace) -> tuple[RunnerPlan, list[Service]]:
     """
     settings: Settings = args.settings
     services = [] if args.exact_configuration else registered_services(settings)
-    extra = sorted(service_queues(services))
+    extra = sorted({queue for service in services for queue in service.queues})
     plan = ops.plan(settings, plan_options(vars(args)), extra_queues=extra)
     return plan, services if plan.run_services else []
 
