@@ -13,6 +13,7 @@ from .ops.inspection import failure_summary
 
 __all__ = ["JobHandle"]
 
+
 @dataclass(frozen=True, slots=True)
 class JobHandle:
     """An enqueued job. ``id`` is what stores, logs and ``dqueue dead`` show."""

@@ -58,4 +58,3 @@ def registered_services(settings: Settings) -> list[Service]:
         if service is not None:
             found.append(service)
     return found
-

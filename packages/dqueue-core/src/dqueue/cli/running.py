@@ -30,8 +30,10 @@ __all__ = ["configuration", "demo", "runner", "worker"]
 
 
 def _plan(args: argparse.Namespace) -> tuple[RunnerPlan, list[Service]]:
-    """Check the runner options (one clear line for a bad combination), plan the slots, and
-    find the plugins' services this runner hosts: each queue they feed (cron's) gets a worker.
+    """Check the runner options and plan the slots, with the services this runner hosts.
+
+    A bad combination of options is one clear line; each queue a plugin's service feeds
+    (cron's) gets a worker.
     """
     settings: Settings = args.settings
     services = [] if args.exact_configuration else registered_services(settings)
