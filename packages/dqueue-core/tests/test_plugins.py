@@ -16,8 +16,8 @@ from dqueue.backends import backend_class, load_backend
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.errors import ConfigurationError, InvalidTask
-from dqueue.loading import forget_plugins
-from dqueue.services import registered_services, service_queues
+from dqueue.loading import plugins
+from dqueue.services import registered_services
 from dqueue.settings import (
     Settings,
     SettingsSection,
@@ -88,10 +88,10 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
         ]
         (info / "entry_points.txt").write_text("\n".join(sections))
         monkeypatch.syspath_prepend(str(tmp_path))
-        forget_plugins()
+        plugins.cache_clear()
 
     yield install
-    forget_plugins()
+    plugins.cache_clear()
 
 
 @pytest.fixture
@@ -256,7 +256,7 @@ def test_a_plugin_s_service_is_discovered_with_the_queues_it_feeds(demo: type) -
     services = registered_services(Settings())
 
     assert [service.name for service in services] == ["demo"]
-    assert service_queues(services) == {"demo-queue"}
+    assert [service.queues for service in services] == [{"demo-queue"}]
 
 
 def test_a_plugin_with_nothing_to_run_adds_no_service(demo: type) -> None:

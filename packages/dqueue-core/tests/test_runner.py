@@ -156,6 +156,7 @@ def test_workers_that_ignore_sigterm_are_killed_after_the_shutdown_timeout(
 
 class RecordingService:
     name = "recorder"
+    queues: frozenset[str] = frozenset()
 
     def __init__(self, events: list[str]) -> None:
         self.events = events

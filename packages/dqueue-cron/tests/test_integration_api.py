@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dqueue.services import service_queues
 from dqueue.settings import Settings
 from dqueue_cron import CronEntry, CronScheduler, entries_from_settings
 from dqueue_cron.integration import scheduler_service, services_for
@@ -44,7 +43,7 @@ def test_the_scheduler_feeds_the_queues_of_enabled_entries_with_the_default():
     settings = Settings().replace(CRON=ENTRIES, CRON_QUEUE="scheduled")
     service = scheduler_service(settings)
     assert isinstance(service, CronScheduler)
-    assert service_queues([service]) == {"scheduled", "mail"}
+    assert service.queues == {"scheduled", "mail"}
 
 
 def test_the_registered_service_is_none_without_enabled_entries():

@@ -14,16 +14,13 @@
 from __future__ import annotations
 
 from ._version import __version__
-from .backends import Backend, get_backend
-from .backends.base import DeadLetter, JobResult, JobStatus, QueueCounts
-from .clock import SYSTEM_CLOCK, Clock, ManualClock
+from .backends import get_backend
+from .backends.base import JobStatus
 from .enqueueing import bulk_enqueue
 from .errors import (
     Aborted,
-    BackendError,
     BackendUnavailable,
     ConfigurationError,
-    DecodeError,
     DQueueError,
     EncodeError,
     InvalidTask,
@@ -31,10 +28,8 @@ from .errors import (
     JobFailed,
     JobNotFound,
     JobTimeout,
-    LeaseLost,
     ResultTimeout,
     Retry,
-    SerializationError,
     TaskNotRegistered,
     UnknownQueue,
     UnsupportedOperation,
@@ -43,23 +38,14 @@ from .errors import (
 from .execution import current_job
 from .handle import JobHandle
 from .job import Job, JobFailure
-from .messages import Message, MessageQueue
-from .registry import REGISTRY
 from .settings import Settings, configure, get_settings
-from .task import Task, TaskOptions, task
+from .task import Task, task
 
 __all__ = [
-    "REGISTRY",
-    "SYSTEM_CLOCK",
     "Aborted",
-    "Backend",
-    "BackendError",
     "BackendUnavailable",
-    "Clock",
     "ConfigurationError",
     "DQueueError",
-    "DeadLetter",
-    "DecodeError",
     "EncodeError",
     "InvalidTask",
     "InvalidTime",
@@ -68,21 +54,13 @@ __all__ = [
     "JobFailure",
     "JobHandle",
     "JobNotFound",
-    "JobResult",
     "JobStatus",
     "JobTimeout",
-    "LeaseLost",
-    "ManualClock",
-    "Message",
-    "MessageQueue",
-    "QueueCounts",
     "ResultTimeout",
     "Retry",
-    "SerializationError",
     "Settings",
     "Task",
     "TaskNotRegistered",
-    "TaskOptions",
     "UnknownQueue",
     "UnsupportedOperation",
     "UsageError",

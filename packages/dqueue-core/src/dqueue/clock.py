@@ -61,11 +61,6 @@ class ManualClock:
         with self._lock:
             self._now += seconds
 
-    def set(self, epoch: float) -> None:
-        """Put the clock at ``epoch``."""
-        with self._lock:
-            self._now = epoch
-
 
 SYSTEM_CLOCK: Clock = SystemClock()
 

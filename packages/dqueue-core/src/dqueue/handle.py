@@ -13,8 +13,6 @@ from .ops.inspection import failure_summary
 
 __all__ = ["JobHandle"]
 
-_FINAL = (JobStatus.SUCCEEDED, JobStatus.DEAD)
-
 
 @dataclass(frozen=True, slots=True)
 class JobHandle:

@@ -19,7 +19,6 @@ from .errors import ConfigurationError
 
 __all__ = [
     "BACKENDS_GROUP",
-    "forget_plugins",
     "import_string",
     "import_task_modules",
     "load_plugin",
@@ -32,16 +31,11 @@ BACKENDS_GROUP = "dqueue.backends"
 
 @cache
 def plugins(group: str) -> Mapping[str, EntryPoint]:
-    """The installed entry points of ``group`` by name (cached; see :func:`forget_plugins`)."""
+    """The installed entry points of ``group`` by name (cached: ``plugins.cache_clear()``)."""
     found: dict[str, EntryPoint] = {}
     for entry in entry_points(group=group):
         found.setdefault(entry.name, entry)  # the same distribution twice on sys.path
     return MappingProxyType(found)
-
-
-def forget_plugins() -> None:
-    """Look for entry points again on next use (after installing a distribution; for tests)."""
-    plugins.cache_clear()
 
 
 def load_plugin(group: str, name: str) -> Any:

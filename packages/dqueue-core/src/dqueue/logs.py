@@ -10,8 +10,10 @@ import logging
 import sys
 from typing import TextIO
 
-__all__ = ["LOG_FORMAT", "configure_logging"]
+__all__ = ["LOG_FORMAT", "LOG_LEVELS", "configure_logging"]
 
+#: The level names that DQUEUE_LOG_LEVEL and --log-level accept.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(processName)s[%(process)d] %(name)s: %(message)s"
 
 _HANDLER_NAME = "dqueue-cli"
@@ -22,9 +24,6 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
 
     Idempotent: calling it again changes the level and stream instead of adding handlers.
     """
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        numeric = logging.INFO
     logger = logging.getLogger("dqueue")
     for handler in list(logger.handlers):
         if handler.get_name() == _HANDLER_NAME:
@@ -33,4 +32,4 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logger.addHandler(handler)
-    logger.setLevel(numeric)
+    logger.setLevel(level.upper())  # the settings and the command line checked the name

@@ -19,7 +19,6 @@ task queues: a worker that reserved a message would dead-letter it as an unregis
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from .backends import Backend, get_backend
 from .backends.base import Outcome, OutcomeKind
 from .clock import to_epoch
 from .errors import InvalidTask, LeaseLost
+from .identity import process_identity
 from .job import MESSAGE_TASK, Job, JobFailure, check_json_value, new_job_id
 from .settings import get_settings
 
@@ -57,7 +57,7 @@ class MessageQueue:
         self.name = name
         self.backend = backend or get_backend(name)
         self.max_attempts = max_attempts or get_settings().DEFAULT_MAX_ATTEMPTS
-        self.consumer_id = f"{os.uname().nodename}:{os.getpid()}:msg{next(_consumer_numbers)}"
+        self.consumer_id = f"{process_identity()}:msg{next(_consumer_numbers)}"
 
     def put(
         self,

@@ -21,7 +21,7 @@ with ``--only-queue`` on every machine still partition ``Q``'s workers between t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import ConfigurationError
 from .registry import REGISTRY, TaskRegistry
@@ -36,7 +36,6 @@ __all__ = [
     "pooled_slots",
     "queue_counts",
     "slots_by_queue",
-    "validate_machine",
 ]
 
 
@@ -79,20 +78,6 @@ def all_slots(counts: Mapping[str, int]) -> list[WorkerSlot]:
     ]
 
 
-def validate_machine(machine: int, machines: int) -> None:
-    """Check a ``--machine N --of M`` pair.
-
-    Raises:
-        ConfigurationError: ``M`` is below 1 or ``N`` is not between 1 and ``M``.
-    """
-    if machines < 1:
-        raise ConfigurationError(f"the number of machines (--of) must be 1 or more, not {machines}")
-    if not 1 <= machine <= machines:
-        raise ConfigurationError(
-            f"the machine number (--machine) must be between 1 and {machines} (--of), not {machine}"
-        )
-
-
 def pooled_slots(
     counts: Mapping[str, int],
     machine: int,
@@ -105,7 +90,12 @@ def pooled_slots(
         ConfigurationError: the machine numbers are invalid, or ``only_queue`` is not a queue
             of ``counts``.
     """
-    validate_machine(machine, machines)
+    if machines < 1:
+        raise ConfigurationError(f"the number of machines (--of) must be 1 or more, not {machines}")
+    if not 1 <= machine <= machines:
+        raise ConfigurationError(
+            f"the machine number (--machine) must be between 1 and {machines} (--of), not {machine}"
+        )
     if only_queue is not None and only_queue not in counts:
         known = ", ".join(sorted(counts)) or "none"
         raise ConfigurationError(
@@ -144,7 +134,6 @@ class RunnerPlan:
     only_queue: str | None = None
     #: Whether this runner hosts the services (cron): never with an exact configuration.
     run_services: bool = True
-    extra_queues: tuple[str, ...] = field(default=())
 
     @property
     def description(self) -> str:
@@ -200,5 +189,4 @@ def plan_runner(
         machines=machines,
         only_queue=only_queue,
         run_services=only_queue is None or only_queue in extra,
-        extra_queues=extra,
     )

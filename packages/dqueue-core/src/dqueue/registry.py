@@ -45,11 +45,6 @@ class TaskRegistry:
                 )
             self._tasks[task.name] = task
 
-    def unregister(self, name: str) -> None:
-        """Remove a task (for tests)."""
-        with self._lock:
-            self._tasks.pop(name, None)
-
     def get(self, name: str) -> Task[Any, Any] | None:
         """The task registered under ``name``, without importing anything."""
         return self._tasks.get(name)
@@ -92,9 +87,6 @@ class TaskRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
-
-    def __len__(self) -> int:
-        return len(self._tasks)
 
 
 #: The process-wide registry that ``@task`` fills.

@@ -9,20 +9,13 @@ away (log, back off, carry on) and must stop within a second or two of ``stop``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from .loading import load_plugin, plugins
 from .settings import Settings
 
-__all__ = [
-    "SERVICES_GROUP",
-    "EnqueuingService",
-    "Service",
-    "ServiceFactory",
-    "registered_services",
-    "service_queues",
-]
+__all__ = ["SERVICES_GROUP", "Service", "ServiceFactory", "registered_services"]
 
 #: The entry point group of service factories.
 SERVICES_GROUP = "dqueue.services"
@@ -34,22 +27,17 @@ class Service(Protocol):
 
     name: str
 
+    @property
+    def queues(self) -> frozenset[str]:
+        """The queues it sends jobs to (a runner gives each a worker); empty if none."""
+        ...
+
     def start(self) -> None:
         """Start in a background (daemon) thread and return at once."""
         ...
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask the service to stop and wait up to ``timeout_s`` for it."""
-        ...
-
-
-@runtime_checkable
-class EnqueuingService(Service, Protocol):
-    """A service that sends jobs to queues: the pool gives each of them a worker."""
-
-    @property
-    def queues(self) -> frozenset[str]:
-        """The queues this service sends jobs to."""
         ...
 
 
@@ -70,13 +58,3 @@ def registered_services(settings: Settings) -> list[Service]:
         if service is not None:
             found.append(service)
     return found
-
-
-def service_queues(services: Iterable[Service]) -> set[str]:
-    """The queues that ``services`` send jobs to."""
-    return {
-        queue
-        for service in services
-        if isinstance(service, EnqueuingService)
-        for queue in service.queues
-    }

@@ -21,7 +21,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -62,6 +62,9 @@ class TaskOptions:
     store_result: bool = False
     #: Options of installed plugins by name (see :mod:`dqueue.task_options`).
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+_OWN_OPTIONS = frozenset(option.name for option in fields(TaskOptions)) - {"extra"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,19 +249,14 @@ class Task(Generic[P, R]):
         check_json_arguments(tuple(args), kwargs, task=self.name)
         now = self.clock.time()
         call = self._call
-        run_after: float | None = None
-        if call.delay is not None and call.delay > 0:
-            run_after = now + call.delay
-        elif call.run_after is not None:
-            run_after = call.run_after
+        # using() keeps one of the two: a delay (relative to now) or an absolute run_after.
+        run_after = now + call.delay if call.delay else call.run_after
         unique_key = call.unique_key
         if unique_key is None and options.unique:
             unique_key = self.unique_key_for(args, kwargs)
         result_ttl = None
         if options.store_result:
-            result_ttl = (
-                options.result_ttl if options.result_ttl is not None else settings.RESULT_TTL
-            )
+            result_ttl = settings.RESULT_TTL if options.result_ttl is None else options.result_ttl
         job = Job(
             id=call.job_id or new_job_id(),
             task=self.name,
@@ -331,22 +329,7 @@ def task(
 
 
 def task(
-    fn: Callable[P, R] | None = None,
-    /,
-    *,
-    queue: str = DEFAULT_QUEUE,
-    timeout: float | None = None,
-    sigkill_on_stop: bool = False,
-    max_attempts: int | None = None,
-    retry_backoff: float | None = None,
-    retry_on: tuple[type[BaseException], ...] = (Exception,),
-    unique: bool = False,
-    unique_for: float | None = None,
-    priority: int = 0,
-    store_result: bool = False,
-    result_ttl: float | None = None,
-    name: str | None = None,
-    **options: Any,
+    fn: Callable[P, R] | None = None, /, *, name: str | None = None, **options: Any
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function as a task. Use as ``@task`` or ``@task(queue=..., ...)``.
 
@@ -373,20 +356,14 @@ def task(
         **options: task options of installed plugins (:mod:`dqueue.task_options`), such as a
             framework's transaction options; any other name is a ``TypeError``.
     """
-    task_options = TaskOptions(
-        queue=queue,
-        timeout=_seconds(timeout, "timeout") if timeout is not None else None,
-        sigkill_on_stop=sigkill_on_stop,
-        max_attempts=max_attempts,
-        retry_backoff=retry_backoff,
-        retry_on=tuple(retry_on),
-        unique=unique,
-        unique_for=unique_for,
-        priority=priority,
-        store_result=store_result or result_ttl is not None,
-        result_ttl=result_ttl,
-        extra=options,
-    )
+    # The overloads above type the keywords; here the core's own go to TaskOptions and the
+    # rest are plugins' options (checked, with any unknown name refused, by the Task).
+    own = {key: options.pop(key) for key in _OWN_OPTIONS & options.keys()}
+    if own.get("timeout") is not None:
+        own["timeout"] = _seconds(own["timeout"], "timeout")
+    own["retry_on"] = tuple(own.get("retry_on", (Exception,)))
+    own["store_result"] = own.get("store_result", False) or own.get("result_ttl") is not None
+    task_options = TaskOptions(**own, extra=options)
 
     def decorate(function: Callable[P, R]) -> Task[P, R]:
         if not callable(function):

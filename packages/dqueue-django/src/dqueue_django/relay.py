@@ -36,6 +36,7 @@ class OutboxRelay:
     """
 
     name = "outbox relay"
+    queues: frozenset[str] = frozenset()  # it sends jobs to stores, to no queue of its own
 
     def __init__(
         self, alias: str, *, clock: Clock = SYSTEM_CLOCK, interval_s: float = _INTERVAL_S

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..errors import UsageError
+from ..logs import LOG_LEVELS
 from ..ops.plans import PlanOptions
 
 __all__ = [
@@ -19,8 +20,6 @@ __all__ = [
     "tcp_port",
 ]
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (``main`` prints them), not usage + exit."""
@@ -31,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _log_level(value: str) -> str:
     level = value.upper()
-    if level not in _LOG_LEVELS:
-        raise argparse.ArgumentTypeError(f"must be one of {', '.join(_LOG_LEVELS)}")
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}")
     return level
 
 

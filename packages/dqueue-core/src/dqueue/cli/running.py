@@ -13,7 +13,7 @@ from ..backends import get_backend
 from ..errors import ConfigurationError
 from ..logs import configure_logging
 from ..registry import REGISTRY
-from ..services import Service, registered_services, service_queues
+from ..services import Service, registered_services
 from ..settings import Settings
 from ..worker import Worker
 from .parser import plan_options
@@ -26,31 +26,20 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("dqueue.runner")
 
-__all__ = [
-    "configuration",
-    "demo",
-    "extra_queues",
-    "plan_from_args",
-    "plugin_services",
-    "runner",
-    "worker",
-]
+__all__ = ["configuration", "demo", "runner", "worker"]
 
 
-def extra_queues(settings: Settings) -> list[str]:
-    """Queues the plugins' services send jobs to (a cron scheduler's): each gets a worker."""
-    return sorted(service_queues(registered_services(settings)))
+def _plan(args: argparse.Namespace) -> tuple[RunnerPlan, list[Service]]:
+    """Check the runner options and plan the slots, with the services this runner hosts.
 
-
-def plugin_services(settings: Settings, *, exact: bool) -> list[Service]:
-    """The services of the installed plugins; none for an exact configuration."""
-    return [] if exact else registered_services(settings)
-
-
-def plan_from_args(args: argparse.Namespace, settings: Settings) -> RunnerPlan:
-    """Check the runner options (one clear line for a bad combination) and plan the slots."""
-    extra = [] if args.exact_configuration else extra_queues(settings)
-    return ops.plan(settings, plan_options(vars(args)), extra_queues=extra)
+    A bad combination of options is one clear line; each queue a plugin's service feeds
+    (cron's) gets a worker.
+    """
+    settings: Settings = args.settings
+    services = [] if args.exact_configuration else registered_services(settings)
+    extra = sorted({queue for service in services for queue in service.queues})
+    plan = ops.plan(settings, plan_options(vars(args)), extra_queues=extra)
+    return plan, services if plan.run_services else []
 
 
 def _passthrough(args: argparse.Namespace) -> list[str]:
@@ -70,7 +59,7 @@ def runner(args: argparse.Namespace) -> int:
     from ..runner import Runner, python_worker_command
 
     settings: Settings = args.settings
-    plan = plan_from_args(args, settings)
+    plan, services = _plan(args)
     if not any(plan.counts.values()):
         raise ConfigurationError(
             "no worker to run: DQUEUE_WORKERS is empty and no task module was imported "
@@ -82,7 +71,6 @@ def runner(args: argparse.Namespace) -> int:
             sum(plan.counts.values()),
             plan.description,
         )
-    services = plugin_services(settings, exact=plan.exact) if plan.run_services else []
     return Runner(
         settings,
         plan.slots,
@@ -114,10 +102,8 @@ def configuration(args: argparse.Namespace) -> int:
     """``dqueue configuration``: what a runner with these options would run here."""
     from ..status import configuration_data, render_configuration
 
-    settings: Settings = args.settings
-    plan = plan_from_args(args, settings)
-    services = plugin_services(settings, exact=plan.exact) if plan.run_services else []
-    data = configuration_data(plan, settings, services=[service.name for service in services])
+    plan, services = _plan(args)
+    data = configuration_data(plan, args.settings, services=[service.name for service in services])
     data["tasks"] = REGISTRY.names()
     print(json.dumps(data, indent=2) if args.json else render_configuration(data))
     return 0

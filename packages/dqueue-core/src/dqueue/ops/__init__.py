@@ -6,29 +6,16 @@ queue holds) and returns frozen dataclasses; the front ends only render them.
 
 from __future__ import annotations
 
-from .actions import (
-    DeadLetterChange,
-    Deduplicated,
-    Paused,
-    clear,
-    deduplicate,
-    pause,
-    purge_dead,
-    resume,
-    retry_dead,
-)
+from .actions import Deduplicated, clear, deduplicate, pause, purge_dead, resume, retry_dead
 from .durations import parse_duration, parse_until
-from .inspection import QueueStatus, dead_letter_data, dead_letters, failure_summary, queue_status
+from .inspection import dead_letter_data, dead_letters, failure_summary, queue_status
 from .plans import PlanOptions, plan
 from .queues import QueueListing, check_queue, configured_queues, list_queues
 
 __all__ = [
-    "DeadLetterChange",
     "Deduplicated",
-    "Paused",
     "PlanOptions",
     "QueueListing",
-    "QueueStatus",
     "check_queue",
     "clear",
     "configured_queues",

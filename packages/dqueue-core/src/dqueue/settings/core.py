@@ -11,13 +11,12 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 from ..loading import BACKENDS_GROUP, plugins
+from ..logs import LOG_LEVELS
 from .sections import PREFIX, SettingsSection, bad_value, registered_sections, setting_types
 
 __all__ = ["Settings", "all_setting_types"]
 
 S = TypeVar("S", bound=SettingsSection)
-
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _none_or(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -35,7 +34,7 @@ _RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
     (("PROMETHEUS_START_PORT",), lambda v: 0 < v < 65536, "a TCP port"),
     (("WORKER_MAX_JOBS", "WORKER_MAX_MEMORY_MB"), _none_or(lambda v: v >= 1), "1 or more, or None"),
     (("WORKER_MAX_IDLE",), _none_or(lambda v: v > 0), "greater than 0, or None"),
-    (("LOG_LEVEL",), lambda v: v.upper() in _LOG_LEVELS, f"one of {', '.join(_LOG_LEVELS)}"),
+    (("LOG_LEVEL",), lambda v: v.upper() in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
 )
 
 
