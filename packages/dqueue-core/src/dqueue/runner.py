@@ -182,11 +182,9 @@ class Runner:
         if self.settings.ENABLE_PROMETHEUS:
             # Imported here: the metrics' HTTP server loads only with metrics on.
             from .metrics import require_prometheus
-            from .runner_metrics import check_metrics_ports, worker_metrics_ports
+            from .runner_metrics import worker_metrics_ports
 
             require_prometheus()
-
-            check_metrics_ports(self.settings, self.slots)
             self._metrics_ports = worker_metrics_ports(self.settings, self.slots)
         title = "dqueue runner" + (f" [{self.description}]" if self.description else "")
         set_process_title(title)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from .runner import Runner
 
-__all__ = ["RunnerMetrics", "check_metrics_ports", "worker_metrics_ports"]
+__all__ = ["RunnerMetrics", "worker_metrics_ports"]
 
 _logger = logging.getLogger("dqueue.metrics")
 
@@ -38,23 +38,18 @@ _QUANTILES: Final = (0.5, 0.99)
 
 
 def worker_metrics_ports(settings: Settings, slots: Sequence[WorkerSlot]) -> dict[WorkerSlot, int]:
-    """The metrics port of each slot: ``DQUEUE_PROMETHEUS_START_PORT + i``, ``i`` from 1."""
-    start = settings.PROMETHEUS_START_PORT
-    return {slot: start + index for index, slot in enumerate(slots, start=1)}
-
-
-def check_metrics_ports(settings: Settings, slots: Sequence[WorkerSlot]) -> None:
-    """Refuse a start port that leaves no room for this machine's workers' ports.
+    """The metrics port of each slot: ``DQUEUE_PROMETHEUS_START_PORT + i``, ``i`` from 1.
 
     Raises:
-        ConfigurationError: ``DQUEUE_PROMETHEUS_START_PORT + len(slots)`` is above 65535.
+        ConfigurationError: the last port would be above 65535.
     """
-    last = settings.PROMETHEUS_START_PORT + len(slots)
-    if last > 65535:
+    start = settings.PROMETHEUS_START_PORT
+    if start + len(slots) > 65535:
         raise ConfigurationError(
-            f"DQUEUE_PROMETHEUS_START_PORT = {settings.PROMETHEUS_START_PORT} leaves no port for "
-            f"{len(slots)} worker(s): the last would be {last}, above 65535"
+            f"DQUEUE_PROMETHEUS_START_PORT = {start} leaves no port for {len(slots)} worker(s): "
+            f"the last would be {start + len(slots)}, above 65535"
         )
+    return {slot: start + index for index, slot in enumerate(slots, start=1)}
 
 
 @dataclass(slots=True)
