@@ -15,7 +15,7 @@ from dqueue.errors import ConfigurationError
 from dqueue.metrics import Response, serve, worker_metrics_served
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
-from dqueue.runner_metrics import check_metrics_ports, worker_metrics_ports
+from dqueue.runner_metrics import worker_metrics_ports
 from dqueue.settings import Settings
 
 SLOTS = [WorkerSlot("metered", 1), WorkerSlot("metered", 2), WorkerSlot("other", 1)]
@@ -128,7 +128,7 @@ def test_worker_ports_follow_the_start_port_from_one() -> None:
 
 def test_a_start_port_without_room_for_every_worker_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="DQUEUE_PROMETHEUS_START_PORT"):
-        check_metrics_ports(Settings(PROMETHEUS_START_PORT=65534), SLOTS)
+        worker_metrics_ports(Settings(PROMETHEUS_START_PORT=65534), SLOTS)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "q-1.lan"])

@@ -5,14 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dqueue.errors import ConfigurationError
-from dqueue.pool import (
-    WorkerSlot,
-    all_slots,
-    exact_slots,
-    pooled_slots,
-    queue_counts,
-    slots_by_queue,
-)
+from dqueue.pool import RunnerPlan, WorkerSlot, exact_slots, pooled_slots, queue_counts
 from dqueue.registry import TaskRegistry
 from dqueue.settings import Settings
 from dqueue.task import Task, TaskOptions
@@ -31,7 +24,7 @@ def test_readme_pool_of_three_machines_runs_one_queue1_worker_on_each() -> None:
     counts = {"queue1": 3}
     per_machine = [pooled_slots(counts, machine, 3) for machine in (1, 2, 3)]
     assert [len(slots) for slots in per_machine] == [1, 1, 1]
-    assert sorted(slot for slots in per_machine for slot in slots) == all_slots(counts)
+    assert sorted(slot for slots in per_machine for slot in slots) == exact_slots(counts)
 
 
 def test_readme_exact_configuration_runs_every_configured_worker() -> None:
@@ -92,9 +85,9 @@ def test_queue_counts_never_change_the_settings() -> None:
     assert dict(settings.WORKERS) == {"mail": 3}
 
 
-def test_slots_by_queue_counts_slots_per_queue() -> None:
-    slots = [WorkerSlot("a", 1), WorkerSlot("b", 2), WorkerSlot("a", 3)]
-    assert slots_by_queue(slots) == {"a": 2, "b": 1}
+def test_a_plan_counts_its_slots_per_queue() -> None:
+    slots = (WorkerSlot("a", 1), WorkerSlot("b", 2), WorkerSlot("a", 3))
+    assert RunnerPlan(counts={"a": 3, "b": 2}, slots=slots).here == {"a": 2, "b": 1}
 
 
 def test_a_slot_prints_as_queue_slash_number() -> None:
@@ -109,7 +102,7 @@ _counts = st.dictionaries(
 @given(counts=_counts, machines=st.integers(1, 9))
 def test_machines_of_a_pool_partition_every_slot(counts: dict[str, int], machines: int) -> None:
     assigned = [slot for m in range(1, machines + 1) for slot in pooled_slots(counts, m, machines)]
-    assert sorted(assigned) == all_slots(counts)
+    assert sorted(assigned) == exact_slots(counts)
     assert len(set(assigned)) == len(assigned)
 
 
@@ -121,4 +114,4 @@ def test_only_queue_runners_partition_that_queues_slots(
     assigned = [
         slot for m in range(1, machines + 1) for slot in pooled_slots(counts, m, machines, queue)
     ]
-    assert sorted(assigned) == [slot for slot in all_slots(counts) if slot.queue == queue]
+    assert sorted(assigned) == [slot for slot in exact_slots(counts) if slot.queue == queue]

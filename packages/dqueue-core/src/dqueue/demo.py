@@ -20,7 +20,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,13 +27,14 @@ from . import demo_tasks
 from .backends import get_backend
 from .backends.base import Backend
 from .backends.common import percentile
-from .job import Job, new_job_id
+from .clock import to_datetime
+from .job import Job
 from .pool import WorkerSlot
 from .runner import Runner, python_worker_command
 from .settings import configure
 from .task import Task
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["run_demo"]
 
 QUEUE = "demo"
 _FAILS_ONCE_SHARE = 0.02
@@ -43,32 +43,6 @@ _DELAY_START_S = 1.0  # delayed jobs come due once the backlog has had time to d
 _ALWAYS_FAILS = 5
 _PROGRESS_EVERY_S = 2.0  # when stdout is not a terminal
 _WORKER_START_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class DemoReport:
-    """What the demo measured."""
-
-    jobs: int
-    succeeded: int
-    duplicates: int
-    retried: int
-    dead: int
-    expected_dead: int
-    elapsed_s: float
-    lateness_p50_ms: float | None
-    lateness_p99_ms: float | None
-    backlog: int = 0
-    drain_per_s: float | None = None
-
-    @property
-    def accounted_for(self) -> bool:
-        """Every job succeeded exactly once or is in the dead letters, as planned."""
-        return (
-            self.succeeded + self.dead == self.jobs
-            and self.duplicates == 0
-            and self.dead == self.expected_dead
-        )
 
 
 @contextlib.contextmanager
@@ -108,23 +82,11 @@ def _jobs(count: int, max_delay_s: float, effects: str, rng: random.Random) -> l
             fn = demo_tasks.fails_once
         else:
             fn = demo_tasks.work
-        delay = (
-            0.0
-            if rng.random() < _DUE_NOW_SHARE
-            else rng.uniform(_DELAY_START_S, _DELAY_START_S + max_delay_s)
-        )
-        due = now + delay
-        jobs.append(
-            Job(
-                id=new_job_id(),
-                task=fn.name,
-                queue=QUEUE,
-                args=(n, due, effects),
-                enqueued_at=now,
-                run_after=due if delay > 0 else None,
-                max_attempts=fn.options.max_attempts or 1,
-            )
-        )
+        due = now
+        if rng.random() >= _DUE_NOW_SHARE:
+            due += rng.uniform(_DELAY_START_S, _DELAY_START_S + max_delay_s)
+            fn = fn.using(run_after=to_datetime(due))
+        jobs.append(fn.build_job((n, due, effects), {}))
     return jobs
 
 
@@ -137,11 +99,16 @@ def _succeeded(effects: str) -> int:
     return int(row[0])
 
 
-def _report(effects: str, jobs: int, dead: int, expected_dead: int, elapsed: float) -> DemoReport:
+def _summary(
+    effects: str, jobs: int, dead: int, elapsed_s: float, workers: int, max_delay_s: float
+) -> tuple[str, bool]:
+    """The closing report, and whether every job is accounted for.
+
+    Accounted for: each job succeeded exactly once or is in the dead letters, as planned.
+    """
     conn = demo_tasks.connect_effects(effects)
-    succeeded, runs = conn.execute(
-        "SELECT count(DISTINCT n), count(*) FROM runs WHERE ok = 1"
-    ).fetchone()
+    succeeded = _succeeded(effects)
+    twice = conn.execute("SELECT count(*) FROM runs WHERE ok = 1").fetchone()[0] - succeeded
     retried = conn.execute(
         "SELECT count(DISTINCT n) FROM runs WHERE kind = 'fails_once' AND ok = 0"
     ).fetchone()[0]
@@ -153,46 +120,32 @@ def _report(effects: str, jobs: int, dead: int, expected_dead: int, elapsed: flo
             " WHERE due_at > (SELECT min(due_at) FROM runs) GROUP BY n"
         )
     ]
-    p50, p99 = percentile(lateness, 0.5), percentile(lateness, 0.99)
     # The jobs due at once form a backlog: how fast the workers drained it is the throughput.
-    burst, first, last = conn.execute(
+    backlog, first, last = conn.execute(
         "SELECT count(DISTINCT n), min(started_at), max(started_at) FROM runs"
         " WHERE due_at = (SELECT min(due_at) FROM runs)"
     ).fetchone()
-    drain_rate = burst / (last - first) if burst and last > first else None
-    return DemoReport(
-        jobs=jobs,
-        succeeded=succeeded,
-        duplicates=runs - succeeded,
-        retried=retried,
-        dead=dead,
-        expected_dead=expected_dead,
-        elapsed_s=elapsed,
-        lateness_p50_ms=None if p50 is None else p50 * 1000,
-        lateness_p99_ms=None if p99 is None else p99 * 1000,
-        backlog=burst or 0,
-        drain_per_s=drain_rate,
-    )
+    drain = f"{backlog / (last - first):,.0f} jobs/s" if backlog and last > first else "-"
+    p50, p99 = (percentile(lateness, q) for q in (0.5, 0.99))
+    expected_dead = min(_ALWAYS_FAILS, jobs)
+    accounted_for = succeeded + dead == jobs and twice == 0 and dead == expected_dead
 
-
-def _summary(report: DemoReport, workers: int, max_delay_s: float) -> str:
     def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} ms"
+        return "-" if value is None else f"{value * 1000:.1f} ms"
 
-    drain = "-" if report.drain_per_s is None else f"{report.drain_per_s:,.0f} jobs/s"
     lines = [
-        f"jobs enqueued     {report.jobs}: {report.backlog} due at once, the others "
+        f"jobs enqueued     {jobs}: {backlog} due at once, the others "
         f"{_DELAY_START_S:g}-{_DELAY_START_S + max_delay_s:g} s later; {workers} worker processes",
-        f"jobs done         {report.succeeded} succeeded, {report.duplicates} ran twice",
-        f"throughput        {drain} draining the {report.backlog} jobs due at once "
-        f"({report.elapsed_s:.1f} s in all)",
-        f"lateness          p50 {ms(report.lateness_p50_ms)}, p99 {ms(report.lateness_p99_ms)}"
-        f" (delayed jobs: start minus due time)",
-        f"failures retried  {report.retried} jobs failed once and then succeeded",
-        f"dead letters      {report.dead} (expected {report.expected_dead})",
+        f"jobs done         {succeeded} succeeded, {twice} ran twice",
+        f"throughput        {drain} draining the {backlog} jobs due at once "
+        f"({elapsed_s:.1f} s in all)",
+        f"lateness          p50 {ms(p50)}, p99 {ms(p99)} (delayed jobs: start minus due time)",
+        f"failures retried  {retried} jobs failed once and then succeeded",
+        f"dead letters      {dead} (expected {expected_dead})",
+        "result            "
+        + ("every job is accounted for" if accounted_for else "JOBS ARE MISSING"),
     ]
-    verdict = "every job is accounted for" if report.accounted_for else "JOBS ARE MISSING"
-    return "\n".join([*lines, f"result            {verdict}"])
+    return "\n".join(lines), accounted_for
 
 
 def run_demo(
@@ -218,7 +171,6 @@ def run_demo(
         backend = get_backend(QUEUE, settings=settings)
         demo_tasks.connect_effects(effects)
         rng = random.Random()
-        expected_dead = min(_ALWAYS_FAILS, jobs)
         print(f"dqueue demo: {jobs} jobs, {workers} workers, SQLite file {database}", file=stream)
         runner = Runner(
             settings,
@@ -242,11 +194,12 @@ def run_demo(
             runner.stop()
             thread.join()
         elapsed = time.monotonic() - started
-        report = _report(effects, jobs, backend.counts(QUEUE).dead, expected_dead, elapsed)
-        print(_summary(report, workers, max_delay_s), file=stream)
+        dead = backend.counts(QUEUE).dead
+        summary, accounted_for = _summary(effects, jobs, dead, elapsed, workers, max_delay_s)
+        print(summary, file=stream)
         if not finished:
             print(f"dqueue demo: gave up after {deadline_s:g}s", file=stream)
-        return 0 if finished and report.accounted_for else 1
+        return 0 if finished and accounted_for else 1
 
 
 def _wait_until_done(

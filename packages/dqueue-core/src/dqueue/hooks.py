@@ -37,6 +37,7 @@ __all__ = ["HookList", "ProcessTitle", "TouchFile", "WorkerHooks", "WorkerLog"]
 _logger = logging.getLogger("dqueue.worker")
 
 _TOUCH_EVERY_S: Final = 1.0
+_EVENTS: Final = ("waiting", "job_started", "job_finished", "settled", "store_error")
 
 
 class WorkerHooks(Protocol):
@@ -96,18 +97,10 @@ class HookList:
 
     def _rebuild(self) -> None:
         # New lists, not changed ones: a thread iterating the old list is not disturbed.
-        hooks, base = self._hooks, WorkerHooks
-        self.on_waiting = [h.waiting for h in hooks if type(h).waiting is not base.waiting]
-        self.on_job_started = [
-            h.job_started for h in hooks if type(h).job_started is not base.job_started
-        ]
-        self.on_job_finished = [
-            h.job_finished for h in hooks if type(h).job_finished is not base.job_finished
-        ]
-        self.on_settled = [h.settled for h in hooks if type(h).settled is not base.settled]
-        self.on_store_error = [
-            h.store_error for h in hooks if type(h).store_error is not base.store_error
-        ]
+        for event in _EVENTS:
+            default = getattr(WorkerHooks, event)
+            overridden = [h for h in self._hooks if getattr(type(h), event) is not default]
+            setattr(self, f"on_{event}", [getattr(h, event) for h in overridden])
 
     def settled(
         self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]

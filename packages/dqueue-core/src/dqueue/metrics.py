@@ -9,7 +9,7 @@ ints on the job path (``prometheus_client``'s own metrics take a lock per update
 the cost per job: ``bench/bench_metrics.py``) and builds the metric families when scraped, from
 copies taken in one C call each, so that a scrape never sees a dict change size.
 
-The endpoints are a tiny WSGI app on :mod:`wsgiref` (``prometheus_client``'s own server answers
+The endpoints are served by :mod:`http.server` (``prometheus_client``'s own server answers
 every path with metrics, so it can't serve ``/worker_config`` and ``/healthz`` beside them).
 """
 
@@ -22,7 +22,7 @@ import logging
 import socket
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -34,8 +34,6 @@ from .job import Job
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIEnvironment
-
     from prometheus_client.core import Metric
     from prometheus_client.registry import Collector
 
@@ -247,32 +245,6 @@ def metrics_route(registry: Collector) -> Callable[[], Response]:
     return lambda: Response(200, generate_latest(registry), _TEXT_FORMAT)
 
 
-def _answer(
-    routes: Mapping[str, Callable[[], Response]], environ: WSGIEnvironment, start: StartResponse
-) -> Iterable[bytes]:
-    from http import HTTPStatus
-
-    path = environ.get("PATH_INFO", "")
-    route = routes.get(path)
-    if route is None:
-        response = Response.text(f"not found; endpoints: {', '.join(sorted(routes))}\n", 404)
-    else:
-        try:
-            response = route()
-        except Exception:
-            _logger.exception("endpoint %s failed", path)
-            response = Response.text("internal error\n", status=500)
-    start(
-        f"{response.status} {HTTPStatus(response.status).phrase}",
-        [
-            ("Content-Type", response.content_type),
-            ("Content-Length", str(len(response.body))),
-            ("Cache-Control", "no-store"),
-        ],
-    )
-    return [] if environ["REQUEST_METHOD"] == "HEAD" else [response.body]
-
-
 def host_for_targets(address: str) -> str:
     """The host others reach ``address`` at: this machine's name for ``0.0.0.0`` and ``::``."""
     host = socket.gethostname() if address in ("", "0.0.0.0", "::") else address
@@ -291,28 +263,46 @@ def serve(
     """
     # Imported here: a worker without metrics never loads an HTTP server.
     import socketserver
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
 
-    class Server(socketserver.ThreadingMixIn, WSGIServer):
-        daemon_threads = True
+    class Server(ThreadingHTTPServer):
         address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
 
         def server_bind(self) -> None:
             # HTTPServer.server_bind looks up the host's FQDN: it can hang on a box without DNS.
             socketserver.TCPServer.server_bind(self)
-            self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-            self.setup_environ()
 
-    class Handler(WSGIRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         timeout = 10.0  # seconds: a client that stalls mid-request doesn't hold a thread
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            route = routes.get(path)
+            if route is None:
+                known = ", ".join(sorted(routes))
+                response = Response.text(f"not found; endpoints: {known}\n", status=404)
+            else:
+                try:
+                    response = route()
+                except Exception:
+                    _logger.exception("endpoint %s failed", path)
+                    response = Response.text("internal error\n", status=500)
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        do_HEAD = do_GET
 
         def log_message(self, format: str, *args: Any) -> None:
             _logger.debug("%s %s", self.address_string(), format % args)
 
     try:
-        server = make_server(
-            address, port, lambda environ, start: _answer(routes, environ, start), Server, Handler
-        )
+        server = Server((address, port), Handler)
     except OSError as exc:
         _logger.error(
             "cannot serve %s on %s:%d (%s); carrying on without them "

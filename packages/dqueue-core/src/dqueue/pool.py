@@ -20,7 +20,8 @@ with ``--only-queue`` on every machine still partition ``Q``'s workers between t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigurationError
@@ -30,12 +31,10 @@ from .settings import Settings
 __all__ = [
     "RunnerPlan",
     "WorkerSlot",
-    "all_slots",
     "exact_slots",
     "plan_runner",
     "pooled_slots",
     "queue_counts",
-    "slots_by_queue",
 ]
 
 
@@ -69,8 +68,12 @@ def queue_counts(
     return dict(sorted(counts.items()))
 
 
-def all_slots(counts: Mapping[str, int]) -> list[WorkerSlot]:
-    """Every slot of ``counts`` in split order: queues by name, then worker number."""
+def exact_slots(counts: Mapping[str, int]) -> list[WorkerSlot]:
+    """Every slot of ``counts`` in split order (queues by name, then worker number).
+
+    All of them run on this machine with ``--exact-configuration``; :func:`pooled_slots` splits
+    this list between machines.
+    """
     return [
         WorkerSlot(queue, number)
         for queue in sorted(counts)
@@ -101,23 +104,10 @@ def pooled_slots(
         raise ConfigurationError(
             f"--only-queue {only_queue!r} is not a known queue (known: {known})"
         )
-    mine = [slot for j, slot in enumerate(all_slots(counts)) if j % machines + 1 == machine]
+    mine = [slot for j, slot in enumerate(exact_slots(counts)) if j % machines + 1 == machine]
     if only_queue is not None:
         mine = [slot for slot in mine if slot.queue == only_queue]
     return mine
-
-
-def exact_slots(counts: Mapping[str, int]) -> list[WorkerSlot]:
-    """Every slot of ``counts``, all on this machine (``--exact-configuration``)."""
-    return all_slots(counts)
-
-
-def slots_by_queue(slots: Sequence[WorkerSlot]) -> dict[str, int]:
-    """How many of ``slots`` belong to each queue."""
-    out: dict[str, int] = {}
-    for slot in slots:
-        out[slot.queue] = out.get(slot.queue, 0) + 1
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,7 +136,7 @@ class RunnerPlan:
     @property
     def here(self) -> dict[str, int]:
         """Workers per queue on this machine."""
-        return slots_by_queue(self.slots)
+        return dict(Counter(slot.queue for slot in self.slots))
 
 
 def plan_runner(

@@ -7,22 +7,16 @@ never a job's arguments: those may hold personal data, and ``ps`` is readable by
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["get_process_title", "set_process_title"]
 
 
-def _load() -> tuple[Callable[[str], None] | None, Callable[[], str] | None]:
-    try:
-        module: Any = importlib.import_module("setproctitle")
-    except ImportError:
-        return None, None
-    return module.setproctitle, module.getproctitle
-
-
-_setter, _getter = _load()
+_setproctitle: Any = None  # the module, when installed
+with contextlib.suppress(ImportError):
+    _setproctitle = importlib.import_module("setproctitle")
 _last_title = ""
 
 
@@ -32,12 +26,12 @@ def set_process_title(title: str) -> None:
     if title == _last_title:
         return  # titles change per job; skip the syscall when nothing changed
     _last_title = title
-    if _setter is not None:
-        _setter(title)
+    if _setproctitle is not None:
+        _setproctitle.setproctitle(title)
 
 
 def get_process_title() -> str:
     """The title last set (what ``ps`` shows when setproctitle is installed)."""
-    if _getter is not None and _last_title:
-        return _getter()
+    if _setproctitle is not None and _last_title:
+        return str(_setproctitle.getproctitle())
     return _last_title

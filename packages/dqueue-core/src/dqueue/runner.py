@@ -179,14 +179,12 @@ class Runner:
         """
         if self.check:
             check_backends(self.settings, [slot.queue for slot in self.slots] or ["default"])
+        metrics = None
         if self.settings.ENABLE_PROMETHEUS:
             # Imported here: the metrics' HTTP server loads only with metrics on.
-            from .metrics import require_prometheus
-            from .runner_metrics import check_metrics_ports, worker_metrics_ports
+            from .runner_metrics import RunnerMetrics, worker_metrics_ports
 
-            require_prometheus()
-
-            check_metrics_ports(self.settings, self.slots)
+            metrics = RunnerMetrics(self)  # before any worker: needs prometheus_client
             self._metrics_ports = worker_metrics_ports(self.settings, self.slots)
         title = "dqueue runner" + (f" [{self.description}]" if self.description else "")
         set_process_title(title)
@@ -202,10 +200,8 @@ class Runner:
             )
             for child in self._children:
                 self._start(child)
-            if self.settings.ENABLE_PROMETHEUS:
-                from .runner_metrics import RunnerMetrics
-
-                stop_endpoints = RunnerMetrics(self).serve()
+            if metrics is not None:
+                stop_endpoints = metrics.serve()
             for service in self.services:
                 if self._stop.is_set():
                     break

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 from .backends import Backend, QueueCounts, get_backend
 from .backends.common import percentile
@@ -27,7 +27,9 @@ from .settings import Settings
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-__all__ = ["RunnerMetrics", "RunnerView", "check_metrics_ports", "worker_metrics_ports"]
+    from .runner import Runner
+
+__all__ = ["RunnerMetrics", "worker_metrics_ports"]
 
 _logger = logging.getLogger("dqueue.metrics")
 
@@ -36,38 +38,18 @@ _QUANTILES: Final = (0.5, 0.99)
 
 
 def worker_metrics_ports(settings: Settings, slots: Sequence[WorkerSlot]) -> dict[WorkerSlot, int]:
-    """The metrics port of each slot: ``DQUEUE_PROMETHEUS_START_PORT + i``, ``i`` from 1."""
-    start = settings.PROMETHEUS_START_PORT
-    return {slot: start + index for index, slot in enumerate(slots, start=1)}
-
-
-def check_metrics_ports(settings: Settings, slots: Sequence[WorkerSlot]) -> None:
-    """Refuse a start port that leaves no room for this machine's workers' ports.
+    """The metrics port of each slot: ``DQUEUE_PROMETHEUS_START_PORT + i``, ``i`` from 1.
 
     Raises:
-        ConfigurationError: ``DQUEUE_PROMETHEUS_START_PORT + len(slots)`` is above 65535.
+        ConfigurationError: the last port would be above 65535.
     """
-    last = settings.PROMETHEUS_START_PORT + len(slots)
-    if last > 65535:
+    start = settings.PROMETHEUS_START_PORT
+    if start + len(slots) > 65535:
         raise ConfigurationError(
-            f"DQUEUE_PROMETHEUS_START_PORT = {settings.PROMETHEUS_START_PORT} leaves no port for "
-            f"{len(slots)} worker(s): the last would be {last}, above 65535"
+            f"DQUEUE_PROMETHEUS_START_PORT = {start} leaves no port for {len(slots)} worker(s): "
+            f"the last would be {start + len(slots)}, above 65535"
         )
-
-
-class RunnerView(Protocol):
-    """What the endpoints read of a runner (:class:`dqueue.runner.Runner` is one)."""
-
-    settings: Settings
-    slots: list[WorkerSlot]
-
-    def worker_pids(self) -> dict[WorkerSlot, int]:
-        """The pid of each running worker, by slot."""
-        ...
-
-    def start_counts(self) -> dict[WorkerSlot, int]:
-        """How many times each slot's worker was started."""
-        ...
+    return {slot: start + index for index, slot in enumerate(slots, start=1)}
 
 
 @dataclass(slots=True)
@@ -96,7 +78,7 @@ class RunnerMetrics:
 
     def __init__(
         self,
-        runner: RunnerView,
+        runner: Runner,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         cache_s: float = 1.0,

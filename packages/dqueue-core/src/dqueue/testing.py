@@ -26,14 +26,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from .backends import close_backends
-from .backends.base import Backend, DeadLetter, JobResult, Outcome, QueueCounts
+from .backends.base import Backend
 from .errors import BackendUnavailable
-from .job import Job
 from .settings import Settings, configure, invalidate_settings, reset_settings
 
 __all__ = ["FailingBackend", "clean_settings", "free_port", "wait_for"]
@@ -175,6 +174,18 @@ def _forget() -> None:
     close_backends()
 
 
+def _failing(operation: str) -> Any:
+    """The method ``operation`` of :class:`FailingBackend`: fail, or call the wrapped backend."""
+
+    def method(self: FailingBackend, *args: Any, **kwargs: Any) -> Any:
+        self._check(operation)
+        return getattr(self.backend, operation)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = operation
+    method.__doc__ = f"Fail, or call the wrapped backend's ``{operation}``."
+    return method
+
+
 class FailingBackend(Backend):
     """A real backend that fails on demand, raising ``BackendUnavailable`` as a lost store does.
 
@@ -254,101 +265,28 @@ class FailingBackend(Backend):
             self.failures.append(operation)
         raise BackendUnavailable(f"{operation}: {self._message}")
 
-    # -- the operations, each checked then passed on -----------------------------------------
-
-    def enqueue(self, job: Job) -> str:
-        """Fail, or enqueue through the wrapped backend."""
-        self._check("enqueue")
-        return self.backend.enqueue(job)
-
-    def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
-        """Fail, or enqueue through the wrapped backend."""
-        self._check("enqueue_many")
-        return self.backend.enqueue_many(jobs)
-
-    def reserve(self, queue: str, *, worker_id: str, timeout_s: float, limit: int = 1) -> list[Job]:
-        """Fail, or reserve from the wrapped backend."""
-        self._check("reserve")
-        return self.backend.reserve(queue, worker_id=worker_id, timeout_s=timeout_s, limit=limit)
-
-    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
-        """Fail, or settle through the wrapped backend."""
-        self._check("settle")
-        return self.backend.settle(outcomes, worker_id=worker_id)
-
-    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
-        """Fail, or renew through the wrapped backend."""
-        self._check("renew")
-        return self.backend.renew(job_ids, worker_id=worker_id)
-
-    def recover(self) -> int:
-        """Fail, or recover through the wrapped backend."""
-        self._check("recover")
-        return self.backend.recover()
-
-    def queues(self) -> list[str]:
-        """Fail, or list the wrapped backend's queues."""
-        self._check("queues")
-        return self.backend.queues()
-
-    def counts(self, queue: str) -> QueueCounts:
-        """Fail, or count through the wrapped backend."""
-        self._check("counts")
-        return self.backend.counts(queue)
-
-    def pause(self, queue: str, until: float | None) -> None:
-        """Fail, or pause through the wrapped backend."""
-        self._check("pause")
-        self.backend.pause(queue, until)
-
-    def resume(self, queue: str) -> None:
-        """Fail, or resume through the wrapped backend."""
-        self._check("resume")
-        self.backend.resume(queue)
-
-    def paused_until(self, queue: str) -> float | None:
-        """Fail, or ask the wrapped backend."""
-        self._check("paused_until")
-        return self.backend.paused_until(queue)
-
-    def clear(self, queue: str) -> int:
-        """Fail, or clear through the wrapped backend."""
-        self._check("clear")
-        return self.backend.clear(queue)
-
-    def deduplicate(self, queue: str) -> tuple[int, int]:
-        """Fail, or deduplicate through the wrapped backend."""
-        self._check("deduplicate")
-        return self.backend.deduplicate(queue)
-
-    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        """Fail, or list the wrapped backend's dead letters."""
-        self._check("dead_letters")
-        return self.backend.dead_letters(queue, limit=limit)
-
-    def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
-        """Fail, or retry dead letters through the wrapped backend."""
-        self._check("retry_dead")
-        return self.backend.retry_dead(queue, job_ids)
-
-    def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
-        """Fail, or purge dead letters through the wrapped backend."""
-        self._check("purge_dead")
-        return self.backend.purge_dead(queue, job_ids)
-
-    def result(self, job_id: str) -> JobResult | None:
-        """Fail, or ask the wrapped backend."""
-        self._check("result")
-        return self.backend.result(job_id)
-
-    def ping(self) -> None:
-        """Fail, or ping the wrapped backend."""
-        self._check("ping")
-        self.backend.ping()
-
     def close(self) -> None:
         """Close the wrapped backend (never fails: tests clean up during outages too)."""
         self.backend.close()
+
+    enqueue = _failing("enqueue")
+    enqueue_many = _failing("enqueue_many")
+    reserve = _failing("reserve")
+    settle = _failing("settle")
+    renew = _failing("renew")
+    recover = _failing("recover")
+    queues = _failing("queues")
+    counts = _failing("counts")
+    pause = _failing("pause")
+    resume = _failing("resume")
+    paused_until = _failing("paused_until")
+    clear = _failing("clear")
+    deduplicate = _failing("deduplicate")
+    dead_letters = _failing("dead_letters")
+    retry_dead = _failing("retry_dead")
+    purge_dead = _failing("purge_dead")
+    result = _failing("result")
+    ping = _failing("ping")
 
 
 _CAPABILITY_FLAGS = tuple(
