@@ -79,8 +79,11 @@ class JobFailure:
 
     @classmethod
     def from_reason(cls, kind: str, message: str, *, at: float, attempt: int) -> JobFailure:
-        """Describe a failure that has no exception object (a lost lease, a killed worker)."""
-        return cls(exception_type=kind, message=message, at=at, attempt=attempt)
+        """Describe a failure that has no exception object (a lost lease, a killed worker).
+
+        ``kind`` is usually a :class:`~dqueue.failures.FailureKind`; its value is stored.
+        """
+        return cls(exception_type=str(kind), message=message, at=at, attempt=attempt)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the failure as a JSON-ready dictionary."""

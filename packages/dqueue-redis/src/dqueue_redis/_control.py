@@ -69,6 +69,10 @@ class RedisControl(RedisStore):
         ttl_ms = math.ceil((until - now) * 1000) + _PAUSE_GC_GRACE_MS
         self._call(lambda: self.client.set(keys.paused, repr(until), px=ttl_ms))
 
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
+
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None``."""
         value = self._call(lambda: self.client.get(self.keys(queue).paused))
@@ -160,13 +164,15 @@ class RedisControl(RedisStore):
         args = [repr(self.clock.time()), *(job_ids or ())]
         return int(self._script("purge", queue, args))
 
-    def bury_raw(self, queue: str, store_id: str, payload: bytes | str, reason: str) -> None:
+    def _bury_undecodable(
+        self, queue: str, store_id: str, payload: bytes | str, reason: str
+    ) -> None:
         """Move a reserved job whose payload is not a job envelope to the dead letters."""
         now = self.clock.time()
         text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
         stand_in = dead_letter_from_decode_error(queue, text, reason, now).job.id
         letter = raw_dead_letter_json(text, reason, now)
-        limit = str(self.settings.DEAD_LETTER_LIMIT)
+        limit = str(self.options.dead_letter_limit)
         self._script("bury_raw", queue, [repr(now), store_id, stand_in, letter, limit])
         _logger.warning(
             "job %s of queue %r is not a job envelope (%s); moved to the dead letters as %s",

@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
+from ..failures import FailureKind
 from ..job import Job, JobFailure
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: fl
 
     digest = hashlib.blake2b(payload.encode(errors="replace"), digest_size=16).hexdigest()
     stand_in = Job(id=f"corrupt-{digest}", task="<undecodable>", queue=queue, enqueued_at=now)
-    failure = JobFailure.from_reason("dqueue.errors.DecodeError", reason, at=now, attempt=0)
+    failure = JobFailure.from_reason(FailureKind.UNDECODABLE, reason, at=now, attempt=0)
     return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
 
 

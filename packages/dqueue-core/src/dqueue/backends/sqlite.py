@@ -37,14 +37,15 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar
 
+from .. import lifecycle
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BackendError, BackendUnavailable, ConfigurationError, DecodeError
-from ..job import Job, JobFailure, decode_job, encode_job
+from ..job import Job, decode_job, encode_job
 from ..settings import Settings
 from . import sqlite_control as control
-from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
+from .base import Backend, DeadLetter, JobResult, Outcome, OutcomeKind, QueueCounts, StoreOptions
 from .sqlite_records import (
     FREE_UNIQUE,
     bury,
@@ -64,7 +65,7 @@ from .sqlite_schema import (
 )
 from .sqlite_wakeup import Wakeup, wakeup_for
 
-__all__ = ["SQLiteBackend"]
+__all__ = ["SQLiteBackend", "SQLiteOptions"]
 
 _T = TypeVar("_T")
 
@@ -139,6 +140,14 @@ def _decode_leased(raw: bytes, attempt: int) -> Job:
     return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SQLiteOptions(StoreOptions):
+    """The options of a SQLite store: the shared ones and the database file."""
+
+    #: The database file (``DQUEUE_SQLITE_PATH``), relative to the working directory.
+    path: str = "dqueue.sqlite3"
+
+
 @dataclass(frozen=True, slots=True)
 class _Wait:
     """What a reserve that found nothing knows about when to look again."""
@@ -160,9 +169,13 @@ class SQLiteBackend(Backend):
     #: :class:`~dqueue.errors.BackendUnavailable`.
     busy_timeout_s: ClassVar[float] = 30.0
 
-    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(settings, clock=clock)
-        self.path = resolve_path(settings.SQLITE_PATH)
+    def __init__(
+        self, options: SQLiteOptions | None = None, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        options = options if options is not None else SQLiteOptions()
+        super().__init__(options, clock=clock)
+        self.options: SQLiteOptions = options
+        self.path = resolve_path(options.path)
         self._pool = ConnectionPool(self.path, busy_timeout_s=self.busy_timeout_s)
         self._use_returning = _HAS_RETURNING
         self._known_queues: set[str] = set()
@@ -175,9 +188,14 @@ class SQLiteBackend(Backend):
                 raise
             # Retrying would not help: the setting names a file this process can't write.
             raise ConfigurationError(
-                f"DQUEUE_SQLITE_PATH = {settings.SQLITE_PATH!r} cannot be opened for reading "
+                f"DQUEUE_SQLITE_PATH = {options.path!r} cannot be opened for reading "
                 f"and writing: {exc.__cause__}"
             ) from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
+        """The backend of ``DQUEUE_SQLITE_PATH``, with the lease and poll of ``settings``."""
+        return cls(SQLiteOptions.from_settings(settings, path=settings.SQLITE_PATH), clock=clock)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -286,7 +304,7 @@ class SQLiteBackend(Backend):
                 (job.unique_key, job.id, expires),
             )
         conn.execute(_INSERT_JOB, row)
-        record_result(conn, job, JobStatus.QUEUED, now)
+        record_result(conn, lifecycle.enqueued(job), now)
         return job.id
 
     # -- consuming --------------------------------------------------------------------------
@@ -315,7 +333,7 @@ class SQLiteBackend(Backend):
             remaining = min(deadline - now, real_deadline - time.monotonic())
             if remaining <= 0:
                 return []
-            pause = min(remaining, self.settings.POLL_INTERVAL)
+            pause = min(remaining, self.options.poll_interval_s)
             if wait.paused_until is not None:
                 pause = min(pause, wait.paused_until - now)
             elif wait.next_due is not None:
@@ -340,7 +358,7 @@ class SQLiteBackend(Backend):
             if paused is not None and paused[0] is not None and paused[0] > now:
                 return [], _Wait(paused_until=paused[0])
             conn.execute(_PROMOTE, (queue, now))
-            lease_until = now + self.settings.LEASE_SECONDS
+            lease_until = now + self.options.lease_s
             if self._use_returning:
                 claimed = conn.execute(
                     _CLAIM_RETURNING, (worker_id, lease_until, queue, limit)
@@ -361,10 +379,9 @@ class SQLiteBackend(Backend):
                     continue
                 jobs.append(job)
                 if job.result_ttl is not None:
-                    record_result(conn, job, JobStatus.RUNNING, now, worker_id=worker_id,
-                                  started_at=now)  # fmt: skip
+                    record_result(conn, lifecycle.started(job, worker_id, now), now)
             if corrupt:
-                trim_dead(conn, [queue], self.settings.DEAD_LETTER_LIMIT)
+                trim_dead(conn, [queue], self.options.dead_letter_limit)
             if jobs:
                 return jobs, _Wait()
             if claimed:
@@ -395,7 +412,7 @@ class SQLiteBackend(Backend):
             if samples:
                 self._add_lateness(conn, samples)
             if buried:
-                trim_dead(conn, buried, self.settings.DEAD_LETTER_LIMIT)
+                trim_dead(conn, buried, self.options.dead_letter_limit)
         if requeued:
             self._wakeup.notify()
         return lost
@@ -406,36 +423,30 @@ class SQLiteBackend(Backend):
         """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't."""
         job = outcome.job
         owner = (job.id, worker_id, job.attempt)
-        kind = outcome.kind
-        finished_at = outcome.finished_at or now
-        if kind is OutcomeKind.ACK:
-            if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
-                return False
-            if job.unique_key is not None:
-                conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
-            record_result(conn, job, JobStatus.SUCCEEDED, now, return_value=outcome.result,
-                          finished_at=finished_at)  # fmt: skip
-        elif kind is OutcomeKind.RETRY:
-            again = job.with_changes(run_after=outcome.run_after)
+        step = lifecycle.settled(outcome, now)
+        if outcome.kind is OutcomeKind.RETRY:
+            again = step.job
             state = DELAYED if again.due_at > now else READY
             if conn.execute(_RETRY, (state, again.due_at, encode_job(again), *owner)).rowcount == 0:
                 return False
-            record_result(conn, job, JobStatus.FAILED, now, failure=outcome.failure,
-                          finished_at=finished_at)  # fmt: skip
-        elif kind is OutcomeKind.RELEASE:
+        elif outcome.kind is OutcomeKind.RELEASE:
             state = DELAYED if job.due_at > now else READY
             if conn.execute(_RELEASE, (state, *owner)).rowcount == 0:
                 return False
-            back = job.with_changes(attempt=max(job.attempt - 1, 0))
-            record_result(conn, back, JobStatus.QUEUED, now)
-        else:
-            if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
-                return False
-            failure = outcome.failure or JobFailure.from_reason(
-                "dqueue.Dead", "moved to the dead letters", at=now, attempt=job.attempt
-            )
-            bury(conn, job, failure, now)
+        elif conn.execute(_DELETE_OWNED, owner).rowcount == 0:
+            return False
+        self._finish_step(conn, step, now)
         return True
+
+    @staticmethod
+    def _finish_step(conn: sqlite3.Connection, step: lifecycle.Step, now: float) -> None:
+        """The rest of a step whose job row is already written: unique key, dead letter, record."""
+        job = step.job
+        if step.frees_unique_key and job.unique_key is not None:
+            conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
+        if step.buries and step.failure is not None:
+            bury(conn, job, step.failure, now)
+        record_result(conn, step, now)
 
     def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
         by_queue: dict[str, list[float]] = {}
@@ -454,7 +465,7 @@ class SQLiteBackend(Backend):
         if not job_ids:
             return []
         with self._write() as conn:
-            until = self.clock.time() + self.settings.LEASE_SECONDS
+            until = self.clock.time() + self.options.lease_s
             return [
                 job_id
                 for job_id in job_ids
@@ -477,7 +488,7 @@ class SQLiteBackend(Backend):
                     if self._recover_one(conn, queue, row, now):
                         buried.add(queue)
             if buried:
-                trim_dead(conn, buried, self.settings.DEAD_LETTER_LIMIT)
+                trim_dead(conn, buried, self.options.dead_letter_limit)
             conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM uniques WHERE expires_at <= ?", (now,))
         if recovered:
@@ -496,23 +507,16 @@ class SQLiteBackend(Backend):
             conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
             bury_undecodable(conn, queue, job_id, raw, str(exc), now)
             return True
-        failure = JobFailure.from_reason(
-            "dqueue.LeaseExpired",
-            f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
-            at=now,
-            attempt=attempt,
-        )
-        if attempt >= job.max_attempts:
+        step = lifecycle.lease_expired(job, worker_id, now)
+        if step.buries:
             conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-            bury(conn, job, failure, now)
-            return True
-        state = DELAYED if job.due_at > now else READY
-        conn.execute(
-            "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?",
-            (state, seq),
-        )
-        record_result(conn, job, JobStatus.FAILED, now, failure=failure)
-        return False
+        else:
+            conn.execute(
+                "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?",
+                (READY, seq),
+            )
+        SQLiteBackend._finish_step(conn, step, now)
+        return step.buries
 
     # -- introspection and control ----------------------------------------------------------
 
@@ -538,6 +542,10 @@ class SQLiteBackend(Backend):
             )
         self._known_queues.add(queue)
         self._wakeup.notify()
+
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
 
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
