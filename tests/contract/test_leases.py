@@ -6,6 +6,7 @@ import pytest
 
 from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
+from dqueue.failures import FailureKind
 from dqueue.settings import Settings
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import OTHER_WORKER, WORKER, require, take_one
@@ -63,7 +64,7 @@ def test_recover_dead_letters_a_job_that_used_its_last_attempt(
 
     letters = backend.dead_letters("default")
     assert [letter.job.id for letter in letters] == [job.id]
-    assert letters[0].failure.exception_type == "dqueue.LeaseExpired"
+    assert letters[0].failure.exception_type == FailureKind.LEASE_EXPIRED.value
     assert backend.counts("default").total == 0
 
 
