@@ -26,7 +26,8 @@ def test_a_dead_letter_after_n_attempts_shows_n(backend: Backend, make_job: Make
     assert (letter.job.attempt, letter.failure.attempt) == (3, 3)
     if backend.supports_results:
         record = backend.result(job.id)
-        assert record is not None and record.attempt == 3
+        assert record is not None
+        assert record.attempt == 3
 
 
 def test_a_job_whose_leases_keep_expiring_is_buried_after_n_attempts_showing_n(
