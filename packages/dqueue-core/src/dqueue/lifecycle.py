@@ -30,6 +30,7 @@ __all__ = [
     "lease_expired",
     "lease_expired_failure",
     "next_record",
+    "revived",
     "settled",
     "started",
 ]
@@ -130,6 +131,11 @@ def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     if job.attempt >= job.max_attempts:
         return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
     return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
+
+
+def revived(dead: Job) -> Job:
+    """A dead letter put back on its queue: due at once, with all its attempts again."""
+    return dead.with_changes(attempt=0, run_after=None)
 
 
 def next_record(previous: JobResult | None, step: Step) -> JobResult:

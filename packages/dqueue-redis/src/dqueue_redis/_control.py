@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, cast
 
+from dqueue import lifecycle
 from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
 from dqueue.backends.common import dead_letter_from_decode_error, dedup_identity
 from dqueue.errors import DecodeError
@@ -151,7 +152,7 @@ class RedisControl(RedisStore):
             letter = read_dead_letter(queue, letter_id, data)
             if letter.raw is not None:
                 continue
-            job = letter.job.with_changes(attempt=0, run_after=None)
+            job = lifecycle.revived(letter.job)
             args += [letter_id, encode_job(job), str(job.priority)]
         if len(args) == 1:
             return 0

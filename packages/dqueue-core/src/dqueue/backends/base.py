@@ -281,46 +281,36 @@ class QueueControl(Protocol):
 
     def queues(self) -> list[str]:
         """Every queue that holds or held jobs (sorted)."""
-        ...
 
     def pause(self, queue: str, until: float | None) -> None:
         """Stop handing out jobs of ``queue`` until ``until`` (epoch seconds; ``None``: resume)."""
-        ...
 
     def resume(self, queue: str) -> None:
         """Hand out jobs of ``queue`` again."""
-        ...
 
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
-        ...
 
     def clear(self, queue: str) -> int:
         """Delete every ready and delayed job of ``queue``; return how many."""
-        ...
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs of ``queue`` identical (task, args, kwargs) to an older one.
 
         Returns the number of waiting jobs before and after.
         """
-        ...
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """The newest dead letters of ``queue``, newest first."""
-        ...
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Put dead letters (all, or those ids) back on their queue with fresh attempts."""
-        ...
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids); return how many."""
-        ...
 
     def result(self, job_id: str) -> JobResult | None:
         """What is known of a job that asked for its result; ``None`` if nothing is."""
-        ...
 
 
 def control_of(backend: Backend) -> QueueControl:

@@ -337,7 +337,7 @@ class MemoryBackend(Backend):
                 if letter.raw is not None:
                     state.dead[job_id] = letter  # undecodable: nothing to run
                     continue
-                job = letter.job.with_changes(attempt=0, run_after=None)
+                job = lifecycle.revived(letter.job)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
             return len([i for i in chosen if i not in state.dead])

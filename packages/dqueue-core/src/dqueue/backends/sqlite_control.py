@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
+from .. import lifecycle
 from ..errors import DecodeError
 from ..job import decode_job, encode_job
 from .base import DeadLetter, QueueCounts
@@ -170,7 +171,7 @@ def requeue_dead(conn: sqlite3.Connection, queue: str, job_ids: Sequence[str] | 
     requeued = 0
     for seq, payload in _chosen_dead(conn, queue, job_ids):
         try:
-            job = decode_job(payload).with_changes(attempt=0, run_after=None)
+            job = lifecycle.revived(decode_job(payload))
         except DecodeError:
             continue
         conn.execute(
