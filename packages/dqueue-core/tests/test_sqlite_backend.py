@@ -28,7 +28,6 @@ from dqueue.clock import SYSTEM_CLOCK, ManualClock
 from dqueue.errors import BackendUnavailable, ConfigurationError
 from dqueue.job import Job, JobFailure
 from dqueue.settings import Settings
-from tests.support.settling import ack, dead
 
 WORKER = "host:1:w"
 PROCESS_DEADLINE_S = 60.0
@@ -89,7 +88,8 @@ def test_jobs_and_state_survive_closing_and_reopening_the_file(
     first.enqueue_many([ready, _job(clock, 2, run_after=clock.time() + 60)])
     first.enqueue(_job(clock, 3, queue="broken"))
     doomed = first.reserve("broken", worker_id=WORKER, timeout_s=0)[0]
-    dead(first, doomed, worker_id=WORKER, failure=JobFailure(exception_type="E", message="m"))
+    why = JobFailure(exception_type="E", message="m")
+    first.settle([Outcome(job=doomed, kind=OutcomeKind.DEAD, failure=why)], worker_id=WORKER)
     first.pause("paused", clock.time() + 100)
     first.close()
 
@@ -264,7 +264,7 @@ def test_reserve_without_update_returning_claims_in_the_same_order(
     reserved = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=5)
 
     assert [(job.id, job.attempt) for job in reserved] == [(high.id, 1), (low.id, 1)]
-    assert ack(backend, reserved[0], worker_id=WORKER) is True
+    assert backend.settle([Outcome(job=reserved[0], kind=OutcomeKind.ACK)], worker_id=WORKER) == []
 
 
 def test_lateness_samples_are_capped_per_queue(
@@ -286,7 +286,8 @@ def test_recover_drops_expired_results_and_unique_keys(
 ) -> None:
     backend = open_backend()
     backend.enqueue(_job(clock, 1, result_ttl=10.0, unique_key="k", unique_for=10.0))
-    ack(backend, backend.reserve("default", worker_id=WORKER, timeout_s=0)[0], worker_id=WORKER)
+    [job] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id=WORKER)
     clock.advance(11)
 
     backend.recover()

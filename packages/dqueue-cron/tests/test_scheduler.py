@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.memory import MemoryBackend
 from dqueue.clock import ManualClock
 from dqueue.execution import execute
@@ -19,7 +20,6 @@ from dqueue.testing import FailingBackend, wait_for
 from dqueue_cron import CronEntry, CronScheduler, CronSettings
 from dqueue_cron.errors import InvalidCronEntry
 from dqueue_cron.plan import KEY_MARGIN_S
-from tests.support.settling import ack
 
 MINUTE = 60.0
 
@@ -43,7 +43,7 @@ def _drain_due(backend: MemoryBackend, clock: ManualClock, queue: str = "cron") 
     """Run (ack) every job due now, as a worker would; return them."""
     ran = backend.reserve(queue, worker_id="w", timeout_s=0, limit=1000)
     for job in ran:
-        ack(backend, job, worker_id="w")
+        backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id="w")
     return ran
 
 
@@ -292,7 +292,7 @@ def test_a_guarded_slot_is_skipped_while_the_previous_run_is_unfinished(settings
     clock.advance(MINUTE)
     assert [o.result for o in scheduler.tick()] == ["skipped"]  # still running
     for job in running:
-        ack(backend, job, worker_id="w")
+        backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id="w")
     clock.advance(MINUTE)
     assert [o.result for o in scheduler.tick()] == ["enqueued"]
 
@@ -313,7 +313,7 @@ def test_guarded_slots_are_claimed_once_across_schedulers(settings, clock, backe
         for scheduler in schedulers:
             results.update(o.result for o in scheduler.tick())
         for job in backend.reserve("cron", worker_id="w", timeout_s=0, limit=10):
-            ack(backend, job, worker_id="w")
+            backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id="w")
         clock.advance(MINUTE)
     assert results == {"enqueued": 10, "taken": 20}
 
