@@ -8,11 +8,12 @@ one is derived from the steps by :func:`next_record`. The Redis scripts do the s
 (``dqueue_redis/lua``) and the contract suite (``tests/contract``) proves every store agrees.
 
 ``attempt`` has one source of truth: the run counter that the store keeps beside the payload
-(the memory store's entry, SQLite's ``attempt`` column, the ``runs`` hash in Redis). Reserve
-counts a run there and hands out the job with that count; every step below takes the count from
-the :class:`~dqueue.job.Job` it is given, and every reader of stored data (reserve, lease
-recovery, dead letters, result records) takes it from the counter, never from the ``attempt``
-inside a stored envelope, which only seeds the counter at enqueue.
+(SQLite's ``attempt`` column, the ``runs`` hash in Redis, the lease of the memory store, whose
+waiting entries are envelopes it wrote itself). Reserve counts a run there and hands out the job
+with that count; every step below takes the count from the :class:`~dqueue.job.Job` it is given,
+and every reader of stored data (reserve, lease recovery, dead letters, result records) takes
+it from the counter, never from the ``attempt`` inside an envelope a producer wrote, which only
+seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every store to it.
 """
 
 from __future__ import annotations
