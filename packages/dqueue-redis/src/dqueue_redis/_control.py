@@ -12,9 +12,8 @@ from typing import Any, cast
 
 from dqueue import lifecycle
 from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
-from dqueue.backends.common import dead_letter_from_decode_error, dedup_identity
-from dqueue.errors import DecodeError
-from dqueue.job import Job, decode_job, encode_job
+from dqueue.backends.common import dead_letter_from_decode_error, duplicates
+from dqueue.job import encode_job
 
 from ._store import RedisStore
 from .records import raw_dead_letter_json, read_dead_letter, read_result
@@ -93,20 +92,8 @@ class RedisControl(RedisStore):
         """
         now = repr(self.clock.time())
         stored = self._script("waiting", queue, [now, self._mode])
-        waiting: list[tuple[str, Job]] = []
-        for index in range(0, len(stored), 2):
-            try:
-                waiting.append((stored[index].decode(), decode_job(stored[index + 1])))
-            except DecodeError:
-                continue  # left for a worker to dead-letter with its reason
-        seen: set[str] = set()
-        twins: list[str] = []
-        for job_id, job in sorted(waiting, key=lambda item: item[0]):
-            identity = dedup_identity(job)
-            if identity in seen:
-                twins.append(job_id)
-            else:
-                seen.add(identity)
+        pairs = [(stored[i].decode(), stored[i + 1]) for i in range(0, len(stored), 2)]
+        twins = duplicates(sorted(pairs))
         before = len(stored) // 2
         if not twins:
             return before, before

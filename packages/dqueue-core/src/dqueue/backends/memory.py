@@ -20,7 +20,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..job import Job, decode_job, encode_job
 from ..lifecycle import Step
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
-from .common import dedup_identity
+from .common import duplicates
 
 __all__ = ["MemoryBackend"]
 
@@ -309,13 +309,8 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             before = len(state.waiting)
-            seen: set[str] = set()
-            for job_id, payload in sorted(state.waiting.items()):
-                identity = dedup_identity(decode_job(payload))
-                if identity in seen:
-                    del state.waiting[job_id]
-                else:
-                    seen.add(identity)
+            for job_id in duplicates(sorted(state.waiting.items())):
+                del state.waiting[job_id]
             return before, len(state.waiting)
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:

@@ -15,7 +15,7 @@ from .. import lifecycle
 from ..errors import DecodeError
 from ..job import decode_job, encode_job
 from .base import DeadLetter, QueueCounts
-from .common import dedup_identity
+from .common import duplicates
 from .sqlite_records import FREE_UNIQUE, dead_letter_from_row
 from .sqlite_schema import DELAYED, LEASED, READY
 
@@ -120,20 +120,11 @@ def deduplicate_queue(conn: sqlite3.Connection, queue: str) -> tuple[int, int]:
         f" WHERE {_WAITING} ORDER BY seq",
         (queue,),
     ).fetchall()
-    seen: set[str] = set()
-    duplicates: list[tuple[int, str, str | None]] = []
-    for seq, job_id, unique_key, raw in rows:
-        try:
-            identity = dedup_identity(decode_job(raw))
-        except DecodeError:
-            continue
-        if identity in seen:
-            duplicates.append((seq, job_id, unique_key))
-        else:
-            seen.add(identity)
-    conn.executemany("DELETE FROM jobs WHERE seq = ?", [(seq,) for seq, _, _ in duplicates])
-    conn.executemany(FREE_UNIQUE, [(key, job_id) for _, job_id, key in duplicates if key])
-    return len(rows), len(rows) - len(duplicates)
+    keys = {job_id: unique_key for _, job_id, unique_key, _ in rows}
+    twins = duplicates((job_id, raw) for _, job_id, _, raw in rows)
+    conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in twins])
+    conn.executemany(FREE_UNIQUE, [(keys[job_id], job_id) for job_id in twins if keys[job_id]])
+    return len(rows), len(rows) - len(twins)
 
 
 def list_dead(conn: sqlite3.Connection, queue: str, limit: int) -> list[DeadLetter]:
