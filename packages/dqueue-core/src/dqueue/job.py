@@ -142,11 +142,6 @@ class Job:
         """When the job should start: ``run_after``, or the enqueue time."""
         return self.run_after if self.run_after is not None else self.enqueued_at
 
-    @property
-    def attempts_left(self) -> int:
-        """How many more runs may start after the current one."""
-        return max(self.max_attempts - self.attempt, 0)
-
     def with_changes(self, **changes: Any) -> Job:
         """Return a copy with ``changes`` applied."""
         unknown = changes.keys() - _FIELD_SET
