@@ -4,8 +4,9 @@ The stores differ in how they keep jobs (a heap in memory, rows in SQLite, keys 
 in what settling means. The functions here decide it over plain values: a store asks what a
 step does (:func:`enqueued`, :func:`started`, :func:`settled`, :func:`lease_expired`) and
 applies the :class:`Step` it gets back in its own way. The result record of a job that keeps
-one is derived from the steps by :func:`next_record`. The Redis scripts do the same in Lua
-(``dqueue_redis/lua``) and the contract suite (``tests/contract``) proves every store agrees.
+one is derived from the steps by :func:`next_record`. A store whose steps run inside its server
+(Redis, in Lua) mirrors these functions, and the contract suite (``tests/contract``) proves that
+every store agrees.
 
 ``attempt`` has one source of truth: the run counter that the store keeps beside the payload
 (SQLite's ``attempt`` column, the ``runs`` hash in Redis, the lease of the memory store, whose
