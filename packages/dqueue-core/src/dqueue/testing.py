@@ -31,7 +31,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from .backends import close_backends
-from .backends.base import Backend, DeadLetter, JobResult, Outcome, QueueCounts
+from .backends.base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, control_of
 from .errors import BackendUnavailable
 from .job import Job
 from .settings import Settings, configure, invalidate_settings, reset_settings
@@ -181,7 +181,7 @@ class FailingBackend(Backend):
     Every call goes to the wrapped backend until :meth:`fail` says which operations (by method
     name: ``"reserve"``, ``"settle"``, ``"enqueue_many"``...) fail, for how many calls::
 
-        store = FailingBackend(MemoryBackend(settings))
+        store = FailingBackend(MemoryBackend.from_settings(settings))
         store.fail("reserve", times=3)  # the next three reserves raise
         with store.down():  # every operation raises inside the block
             ...
@@ -191,7 +191,7 @@ class FailingBackend(Backend):
     """
 
     def __init__(self, backend: Backend, *, message: str = "the store is down") -> None:
-        super().__init__(backend.settings, clock=backend.clock)
+        super().__init__(backend.options, clock=backend.clock)
         #: The wrapped backend, reachable directly to look at the store behind the outage.
         self.backend = backend
         #: Operations that raised, in the order they did.
@@ -289,7 +289,7 @@ class FailingBackend(Backend):
     def queues(self) -> list[str]:
         """Fail, or list the wrapped backend's queues."""
         self._check("queues")
-        return self.backend.queues()
+        return control_of(self.backend).queues()
 
     def counts(self, queue: str) -> QueueCounts:
         """Fail, or count through the wrapped backend."""
@@ -299,47 +299,47 @@ class FailingBackend(Backend):
     def pause(self, queue: str, until: float | None) -> None:
         """Fail, or pause through the wrapped backend."""
         self._check("pause")
-        self.backend.pause(queue, until)
+        control_of(self.backend).pause(queue, until)
 
     def resume(self, queue: str) -> None:
         """Fail, or resume through the wrapped backend."""
         self._check("resume")
-        self.backend.resume(queue)
+        control_of(self.backend).resume(queue)
 
     def paused_until(self, queue: str) -> float | None:
         """Fail, or ask the wrapped backend."""
         self._check("paused_until")
-        return self.backend.paused_until(queue)
+        return control_of(self.backend).paused_until(queue)
 
     def clear(self, queue: str) -> int:
         """Fail, or clear through the wrapped backend."""
         self._check("clear")
-        return self.backend.clear(queue)
+        return control_of(self.backend).clear(queue)
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Fail, or deduplicate through the wrapped backend."""
         self._check("deduplicate")
-        return self.backend.deduplicate(queue)
+        return control_of(self.backend).deduplicate(queue)
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """Fail, or list the wrapped backend's dead letters."""
         self._check("dead_letters")
-        return self.backend.dead_letters(queue, limit=limit)
+        return control_of(self.backend).dead_letters(queue, limit=limit)
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Fail, or retry dead letters through the wrapped backend."""
         self._check("retry_dead")
-        return self.backend.retry_dead(queue, job_ids)
+        return control_of(self.backend).retry_dead(queue, job_ids)
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Fail, or purge dead letters through the wrapped backend."""
         self._check("purge_dead")
-        return self.backend.purge_dead(queue, job_ids)
+        return control_of(self.backend).purge_dead(queue, job_ids)
 
     def result(self, job_id: str) -> JobResult | None:
         """Fail, or ask the wrapped backend."""
         self._check("result")
-        return self.backend.result(job_id)
+        return control_of(self.backend).result(job_id)
 
     def ping(self) -> None:
         """Fail, or ping the wrapped backend."""
