@@ -1,4 +1,4 @@
-"""Contract: every store applies :mod:`dqueue.lifecycle` alike (attempts, default failures)."""
+"""Contract: every store applies :mod:`dqueue.backends.lifecycle` alike (attempts, failures)."""
 
 from __future__ import annotations
 

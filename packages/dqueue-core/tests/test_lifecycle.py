@@ -1,8 +1,8 @@
-"""What each step of a job's life means (dqueue.lifecycle), as pure functions over values."""
+"""What each step of a job's life means (dqueue.backends.lifecycle): pure functions."""
 
 from __future__ import annotations
 
-from dqueue import lifecycle
+from dqueue.backends import lifecycle
 from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
 from dqueue.failures import FailureKind
 from dqueue.job import Job, JobFailure

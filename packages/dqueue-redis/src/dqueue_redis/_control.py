@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, cast
 
-from dqueue import lifecycle
+from dqueue.backends import lifecycle
 from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
 from dqueue.backends.common import dead_letter_from_decode_error, duplicates
 from dqueue.job import encode_job

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from dqueue import lifecycle
+from dqueue.backends import lifecycle
 from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
 from dqueue.errors import DecodeError
 from dqueue.failures import FailureKind

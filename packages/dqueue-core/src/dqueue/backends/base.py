@@ -20,7 +20,7 @@ Semantics every backend keeps:
   reports it and changes nothing. On an at-most-once backend a reserved job is already gone
   from the store, and a crash loses it.
 - ``settle`` applies the outcomes of finished (or returned) jobs in one round trip. What each
-  outcome means is decided once, in :mod:`dqueue.lifecycle`.
+  outcome means is decided once, in :mod:`dqueue.backends.lifecycle`.
 
 Inspection and control (pause, clear, dead letters, results...) are not part of what a worker
 needs: a store offers them by implementing :class:`QueueControl`, which front ends detect with

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import lifecycle
 from ..clock import SYSTEM_CLOCK, Clock
 from ..job import Job, decode_job, encode_job
-from ..lifecycle import Step
+from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
 from .common import duplicates
+from .lifecycle import Step
 
 __all__ = ["MemoryBackend"]
 
@@ -203,7 +203,7 @@ class MemoryBackend(Backend):
         return lost
 
     def _apply(self, state: _Queue, step: Step, now: float) -> None:
-        """Apply a step decided by :mod:`dqueue.lifecycle` (the lease is already gone)."""
+        """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
         job = step.job
         if step.frees_unique_key:
             self._release_unique(job)

@@ -38,9 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from .. import lifecycle
 from ..errors import DecodeError
 from ..job import Job, encode_job
+from . import lifecycle
 from . import sqlite_control as control
 from .base import DeadLetter, JobResult, Outcome, OutcomeKind, QueueCounts
 from .sqlite_records import bury_undecodable, record_result, result_from_json, trim_dead

@@ -11,9 +11,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from .. import lifecycle
 from ..errors import DecodeError
 from ..job import decode_job, encode_job
+from . import lifecycle
 from .base import DeadLetter, QueueCounts
 from .common import duplicates
 from .sqlite_records import FREE_UNIQUE, dead_letter_from_row

@@ -14,9 +14,9 @@ from typing import Final
 from ..errors import DecodeError
 from ..failures import FailureKind
 from ..job import Job, JobFailure, decode_job, encode_job
-from ..lifecycle import Step, next_record
 from .base import DeadLetter, JobResult, JobStatus
 from .common import dead_letter_from_decode_error
+from .lifecycle import Step, next_record
 
 __all__ = [
     "FREE_UNIQUE",

@@ -1,8 +1,8 @@
 """Settling and lease recovery of the SQLite store, as functions over a connection.
 
-What each step means comes from :mod:`dqueue.lifecycle`; these functions only write it to the
-``jobs``, ``uniques``, ``dead`` and ``results`` tables, inside the caller's ``BEGIN IMMEDIATE``
-transaction. The ``attempt`` column is the one count of runs (see :mod:`dqueue.lifecycle`).
+What each step means comes from :mod:`dqueue.backends.lifecycle`; these functions only write
+it to the ``jobs``, ``uniques``, ``dead`` and ``results`` tables, inside the caller's
+``BEGIN IMMEDIATE`` transaction. The ``attempt`` column is the one count of runs.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-from .. import lifecycle
 from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
+from . import lifecycle
 from .base import Outcome, OutcomeKind
 from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY

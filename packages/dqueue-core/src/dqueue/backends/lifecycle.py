@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .backends.base import JobResult, JobStatus, Outcome, OutcomeKind
-from .failures import FailureKind
-from .job import Job, JobFailure
+from ..failures import FailureKind
+from ..job import Job, JobFailure
+from .base import JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
     "Step",
