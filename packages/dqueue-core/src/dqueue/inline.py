@@ -19,7 +19,8 @@ from typing import ClassVar, Self
 from .backends.base import Backend, Outcome, QueueCounts
 from .clock import SYSTEM_CLOCK, Clock
 from .execution import execute
-from .job import Job, process_identity
+from .identity import process_identity
+from .job import Job
 from .middleware import load_middleware
 from .settings import Settings
 
