@@ -54,7 +54,7 @@ def per_job_calls(rounds: int) -> float:
 def drain(jobs: int, with_metrics: bool) -> float:
     """Seconds per job for a burst worker draining ``jobs`` no-op jobs."""
     settings = Settings(MIDDLEWARE=())
-    backend = MemoryBackend(settings)
+    backend = MemoryBackend.from_settings(settings)
     now = time.time()
     backend.enqueue_many([make_job(now) for _ in range(jobs)])
     metrics = WorkerMetrics(QUEUE) if with_metrics else None

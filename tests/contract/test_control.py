@@ -8,6 +8,7 @@ from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import WORKER, failure, require, take_one
+from tests.support.settling import ack, dead
 
 
 def test_counts_report_jobs_in_each_state(
@@ -16,7 +17,7 @@ def test_counts_report_jobs_in_each_state(
     backend.enqueue_many([make_job(), make_job(), make_job(), make_job()])
     backend.enqueue(make_job(run_after=clock.time() + 60))
     running, doomed = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
-    backend.dead(doomed, worker_id=WORKER, failure=failure())
+    dead(backend, doomed, worker_id=WORKER, failure=failure())
 
     counts = backend.counts("default")
 
@@ -114,7 +115,7 @@ def test_clear_leaves_jobs_in_flight(backend: Backend, make_job: MakeJob) -> Non
 
     assert backend.clear("default") == 1
 
-    assert backend.ack(running, worker_id=WORKER) is True
+    assert ack(backend, running, worker_id=WORKER) is True
 
 
 def test_deduplicate_removes_waiting_jobs_identical_to_an_older_one(

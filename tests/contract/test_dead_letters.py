@@ -7,13 +7,14 @@ from dqueue.clock import ManualClock
 from dqueue.job import Job
 from tests.contract.conftest import MakeBackend, MakeJob
 from tests.contract.helpers import WORKER, failure, take_one
+from tests.support.settling import dead, retry
 
 
 def _bury(backend: Backend, jobs: list[Job]) -> None:
     backend.enqueue_many(jobs)
     for job in jobs:
         reserved = take_one(backend, job.queue)
-        assert backend.dead(reserved, worker_id=WORKER, failure=failure(f"failed {job.id}"))
+        assert dead(backend, reserved, worker_id=WORKER, failure=failure(f"failed {job.id}"))
 
 
 def test_dead_letters_are_listed_newest_first(backend: Backend, make_job: MakeJob) -> None:
@@ -103,10 +104,10 @@ def test_a_dead_letter_keeps_the_attempt_it_died_on(backend: Backend, make_job: 
     job = make_job(max_attempts=3)
     backend.enqueue(job)
     first = take_one(backend, job.queue)
-    assert backend.retry(first, worker_id=WORKER, run_after=0.0, failure=failure(attempt=1))
+    assert retry(backend, first, worker_id=WORKER, run_after=0.0, failure=failure(attempt=1))
     second = take_one(backend, job.queue)
     assert second.attempt == 2
-    assert backend.dead(second, worker_id=WORKER, failure=failure(attempt=2))
+    assert dead(backend, second, worker_id=WORKER, failure=failure(attempt=2))
 
     [letter] = backend.dead_letters(job.queue)
 

@@ -6,9 +6,11 @@ import pytest
 
 from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
+from dqueue.failures import FailureKind
 from dqueue.settings import Settings
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import OTHER_WORKER, WORKER, require, take_one
+from tests.support.settling import ack, release
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +64,7 @@ def test_recover_dead_letters_a_job_that_used_its_last_attempt(
 
     letters = backend.dead_letters("default")
     assert [letter.job.id for letter in letters] == [job.id]
-    assert letters[0].failure.exception_type == "dqueue.LeaseExpired"
+    assert letters[0].failure.exception_type == FailureKind.LEASE_EXPIRED.value
     assert backend.counts("default").total == 0
 
 
@@ -84,7 +86,7 @@ def test_a_worker_whose_lease_expired_cannot_settle(
     clock.advance(settings.LEASE_SECONDS + 1)
     backend.recover()
 
-    assert backend.ack(job, worker_id=WORKER) is False
+    assert ack(backend, job, worker_id=WORKER) is False
 
     assert backend.counts("default").ready == 1
 
@@ -98,10 +100,10 @@ def test_a_worker_cannot_settle_a_job_another_worker_reserved_again(
     backend.recover()
     current = take_one(backend, worker_id=OTHER_WORKER)
 
-    assert backend.release([stale], worker_id=WORKER) == [stale.id]
+    assert release(backend, [stale], worker_id=WORKER) == [stale.id]
 
     assert backend.counts("default").in_flight == 1
-    assert backend.ack(current, worker_id=OTHER_WORKER) is True
+    assert ack(backend, current, worker_id=OTHER_WORKER) is True
     assert backend.counts("default").total == 0
 
 
@@ -111,7 +113,7 @@ def test_a_worker_cannot_settle_a_job_leased_to_another(
     backend.enqueue(make_job())
     job = take_one(backend)
 
-    assert backend.ack(job, worker_id=OTHER_WORKER) is False
+    assert ack(backend, job, worker_id=OTHER_WORKER) is False
 
     assert backend.counts("default").in_flight == 1
 
@@ -125,7 +127,7 @@ def test_the_same_worker_cannot_settle_an_older_attempt(
     backend.recover()
     take_one(backend)
 
-    assert backend.ack(first, worker_id=WORKER) is False
+    assert ack(backend, first, worker_id=WORKER) is False
 
     assert backend.counts("default").in_flight == 1
 
@@ -141,7 +143,7 @@ def test_renew_keeps_a_lease_alive_past_its_original_deadline(
 
     clock.advance(settings.LEASE_SECONDS - 1)
     assert backend.recover() == 0
-    assert backend.ack(job, worker_id=WORKER) is True
+    assert ack(backend, job, worker_id=WORKER) is True
 
 
 def test_renew_reports_leases_already_lost(
@@ -149,7 +151,7 @@ def test_renew_reports_leases_already_lost(
 ) -> None:
     backend.enqueue_many([make_job(max_attempts=2), make_job(max_attempts=2)])
     kept, lost = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
-    backend.ack(kept, worker_id=WORKER)
+    ack(backend, kept, worker_id=WORKER)
 
     assert backend.renew([lost.id], worker_id=OTHER_WORKER) == [lost.id]
     assert backend.renew([kept.id, lost.id], worker_id=WORKER) == [kept.id]

@@ -10,6 +10,7 @@ from dqueue.backends.base import Backend, JobStatus, Outcome, OutcomeKind
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import WORKER, failure, require, take_one
+from tests.support.settling import ack, dead, retry
 
 
 @pytest.fixture(autouse=True)
@@ -81,12 +82,12 @@ def test_a_job_that_failed_then_died_keeps_every_failure(
     job = make_job(result_ttl=60.0, max_attempts=2)
     backend.enqueue(job)
     first_failure, last_failure = failure("first", attempt=1), failure("last", attempt=2)
-    backend.retry(
-        take_one(backend), worker_id=WORKER, run_after=clock.time(), failure=first_failure
+    retry(
+        backend, take_one(backend), worker_id=WORKER, run_after=clock.time(), failure=first_failure
     )
     retried = backend.result(job.id)
 
-    backend.dead(take_one(backend), worker_id=WORKER, failure=last_failure)
+    dead(backend, take_one(backend), worker_id=WORKER, failure=last_failure)
 
     assert retried is not None
     assert retried.status is JobStatus.FAILED
@@ -104,7 +105,7 @@ def test_a_result_expires_after_its_ttl(
 ) -> None:
     job = make_job(result_ttl=60.0)
     backend.enqueue(job)
-    backend.ack(take_one(backend), worker_id=WORKER, result=1)
+    ack(backend, take_one(backend), worker_id=WORKER, result=1)
     clock.advance(59)
     assert backend.result(job.id) is not None
 
@@ -116,7 +117,7 @@ def test_a_result_expires_after_its_ttl(
 def test_a_job_without_result_ttl_leaves_no_record(backend: Backend, make_job: MakeJob) -> None:
     job = make_job()
     backend.enqueue(job)
-    backend.ack(take_one(backend), worker_id=WORKER, result=1)
+    ack(backend, take_one(backend), worker_id=WORKER, result=1)
 
     assert backend.result(job.id) is None
 
@@ -140,7 +141,7 @@ def test_a_record_carries_the_job_s_arguments_from_queued_to_succeeded(
     reserved = take_one(backend)
     running = _arguments(backend, job.id)
 
-    backend.ack(reserved, worker_id=WORKER, result="done")
+    ack(backend, reserved, worker_id=WORKER, result="done")
 
     record = backend.result(job.id)
     assert record is not None
@@ -154,7 +155,7 @@ def test_a_record_of_a_dead_job_keeps_the_job_s_arguments(
     job = make_job(result_ttl=60.0, args=_ARGS, kwargs=_KWARGS)
     backend.enqueue(job)
 
-    backend.dead(take_one(backend), worker_id=WORKER, failure=failure("gone"))
+    dead(backend, take_one(backend), worker_id=WORKER, failure=failure("gone"))
 
     record = backend.result(job.id)
     assert record is not None

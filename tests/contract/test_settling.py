@@ -6,6 +6,7 @@ from dqueue.backends.base import Backend, Outcome, OutcomeKind
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import WORKER, failure, require, take_one
+from tests.support.settling import ack, dead, release, retry
 
 
 def test_each_reserve_counts_an_attempt(
@@ -13,7 +14,7 @@ def test_each_reserve_counts_an_attempt(
 ) -> None:
     backend.enqueue(make_job(max_attempts=3))
     first = take_one(backend)
-    backend.retry(first, worker_id=WORKER, run_after=clock.time(), failure=failure())
+    retry(backend, first, worker_id=WORKER, run_after=clock.time(), failure=failure())
 
     second = take_one(backend)
 
@@ -24,7 +25,7 @@ def test_ack_removes_the_job(backend: Backend, make_job: MakeJob) -> None:
     backend.enqueue(make_job())
     job = take_one(backend)
 
-    assert backend.ack(job, worker_id=WORKER) is True
+    assert ack(backend, job, worker_id=WORKER) is True
 
     assert backend.counts("default").total == 0
     assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
@@ -37,7 +38,7 @@ def test_retry_makes_the_job_due_again_at_run_after(
     backend.enqueue(make_job(max_attempts=2))
     job = take_one(backend)
 
-    assert backend.retry(job, worker_id=WORKER, run_after=clock.time() + 30, failure=failure())
+    assert retry(backend, job, worker_id=WORKER, run_after=clock.time() + 30, failure=failure())
 
     assert backend.counts("default").delayed == 1
     assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
@@ -53,7 +54,7 @@ def test_dead_moves_the_job_to_the_dead_letters_with_its_failure(
     job = take_one(backend)
     why = failure("no such user", at=clock.time())
 
-    assert backend.dead(job, worker_id=WORKER, failure=why) is True
+    assert dead(backend, job, worker_id=WORKER, failure=why) is True
 
     letters = backend.dead_letters("default")
     assert [(letter.job.id, letter.failure) for letter in letters] == [(job.id, why)]
@@ -68,7 +69,7 @@ def test_release_returns_the_job_without_counting_the_attempt(
     backend.enqueue_many([make_job(), make_job()])
     jobs = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
 
-    assert backend.release(jobs, worker_id=WORKER) == []
+    assert release(backend, jobs, worker_id=WORKER) == []
 
     again = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
     assert [(job.id, job.attempt) for job in again] == [(job.id, 1) for job in jobs]
@@ -117,6 +118,6 @@ def test_a_settle_without_start_time_records_no_lateness(
 ) -> None:
     backend.enqueue(make_job())
 
-    backend.release([take_one(backend)], worker_id=WORKER)
+    release(backend, [take_one(backend)], worker_id=WORKER)
 
     assert backend.counts("default").recent_lateness == ()

@@ -6,6 +6,7 @@ from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import WORKER, failure, take_one
+from tests.support.settling import ack, dead, retry
 
 
 def test_a_taken_unique_key_returns_the_holders_id_and_stores_nothing(
@@ -45,7 +46,7 @@ def test_unique_key_is_free_again_once_the_job_is_acked(
     backend: Backend, make_job: MakeJob
 ) -> None:
     backend.enqueue(make_job(unique_key="sync"))
-    backend.ack(take_one(backend), worker_id=WORKER)
+    ack(backend, take_one(backend), worker_id=WORKER)
     successor = make_job(unique_key="sync")
 
     assert backend.enqueue(successor) == successor.id
@@ -53,7 +54,7 @@ def test_unique_key_is_free_again_once_the_job_is_acked(
 
 def test_unique_key_is_free_again_once_the_job_is_dead(backend: Backend, make_job: MakeJob) -> None:
     backend.enqueue(make_job(unique_key="sync"))
-    backend.dead(take_one(backend), worker_id=WORKER, failure=failure())
+    dead(backend, take_one(backend), worker_id=WORKER, failure=failure())
     successor = make_job(unique_key="sync")
 
     assert backend.enqueue(successor) == successor.id
@@ -64,7 +65,7 @@ def test_unique_key_is_kept_across_a_retry(
 ) -> None:
     holder = make_job(unique_key="sync", max_attempts=2)
     backend.enqueue(holder)
-    backend.retry(take_one(backend), worker_id=WORKER, run_after=clock.time(), failure=failure())
+    retry(backend, take_one(backend), worker_id=WORKER, run_after=clock.time(), failure=failure())
 
     assert backend.enqueue(make_job(unique_key="sync")) == holder.id
 
@@ -74,7 +75,7 @@ def test_unique_for_keeps_the_key_after_settle_until_it_expires(
 ) -> None:
     holder = make_job(unique_key="daily-mail", unique_for=3600.0)
     backend.enqueue(holder)
-    backend.ack(take_one(backend), worker_id=WORKER)
+    ack(backend, take_one(backend), worker_id=WORKER)
     clock.advance(3599)
 
     assert backend.enqueue(make_job(unique_key="daily-mail")) == holder.id

@@ -151,7 +151,7 @@ class Workspace:
         lease = self.settings.get("DQUEUE_LEASE_SECONDS")
         if lease:
             values["LEASE_SECONDS"] = float(lease)
-        return SQLiteBackend(Settings(**values))
+        return SQLiteBackend.from_settings(Settings(**values))
 
     def dqueue(self, *argv: str) -> subprocess.Popen[bytes]:
         """Start ``python -m dqueue *argv`` here; its output goes to ``<root>/process-N.log``."""

@@ -12,6 +12,7 @@ import pytest
 
 from dqueue.backends.sqlite_schema import READY
 from dqueue.testing import wait_for
+from tests.support.settling import release
 
 from .core_processes import QUEUE, Workspace, job, workspace
 
@@ -80,7 +81,7 @@ def test_sigterm_finishes_the_running_job_and_returns_prefetched_ones(space: Wor
     waiting = backend.reserve(QUEUE, worker_id="inspector", timeout_s=0, limit=300)
     assert waiting, "the worker returned no job"
     assert {j.attempt for j in waiting} == {1}  # reserved here once: the release didn't count
-    backend.release(waiting, worker_id="inspector")
+    release(backend, waiting, worker_id="inspector")
     finisher = space.dqueue("worker", QUEUE, "--burst")
     assert finisher.wait(120) == 0
     notes = sorted(n for _, n, _ in space.events("note"))

@@ -16,6 +16,7 @@ from dqueue.clock import ManualClock
 from dqueue.settings import Settings
 from dqueue_cron import CronEntry, CronScheduler
 from tests.support.backends import BACKEND_FACTORIES
+from tests.support.settling import ack
 
 
 def _marks(name: str) -> list[pytest.MarkDecorator]:
@@ -44,7 +45,7 @@ def _schedulers(entries: list[CronEntry], backend: Backend, clock: ManualClock, 
 def _run_due(backend: Backend, clock: ManualClock, queue: str = "cron") -> list[int]:
     ran = backend.reserve(queue, worker_id="w", timeout_s=0, limit=100)
     for job in ran:
-        backend.ack(job, worker_id="w")
+        ack(backend, job, worker_id="w")
     return [job.meta["cron"]["slot"] for job in ran if job.task == "crontest.tick"]
 
 
@@ -86,7 +87,7 @@ def test_the_overlap_guard_skips_slots_while_a_run_is_unfinished(
     assert sorted(results) == ["skipped", "taken"]  # claimed once, then refused by the guard
 
     for job in running:
-        backend.ack(job, worker_id="w")
+        ack(backend, job, worker_id="w")
     clock.advance(60)
     results = [o.result for s in schedulers for o in s.tick()]
     assert sorted(results) == ["enqueued", "taken"]

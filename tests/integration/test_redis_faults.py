@@ -135,7 +135,9 @@ class World:
         from dqueue_redis import RedisBackend, ReliableRedisBackend
 
         cls = ReliableRedisBackend if self.mode == "at-least-once" else RedisBackend
-        return cls(Settings().replace(REDIS_URL=self.queue_server.url, REDIS_PREFIX="faults"))
+        return cls.from_settings(
+            Settings().replace(REDIS_URL=self.queue_server.url, REDIS_PREFIX="faults")
+        )
 
     def effects(self) -> redis.Redis:
         return redis.Redis.from_url(self.effects_server.url)

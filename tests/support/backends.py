@@ -20,12 +20,12 @@ BackendFactory = Callable[[Settings, Clock, Path], Backend]
 
 
 def memory_backend(settings: Settings, clock: Clock, tmp_path: Path) -> Backend:
-    return MemoryBackend(settings, clock=clock)
+    return MemoryBackend.from_settings(settings, clock=clock)
 
 
 def sqlite_backend(settings: Settings, clock: Clock, tmp_path: Path) -> Backend:
     path = str(tmp_path / "dqueue.sqlite3")
-    return SQLiteBackend(dataclasses.replace(settings, SQLITE_PATH=path), clock=clock)
+    return SQLiteBackend.from_settings(dataclasses.replace(settings, SQLITE_PATH=path), clock=clock)
 
 
 BACKEND_FACTORIES: dict[str, BackendFactory] = {
@@ -45,7 +45,7 @@ def _redis_factory(kind: str, reliable: bool) -> BackendFactory:
         prefix = unique_prefix()
         effective = settings.replace(REDIS_URL=server.url, REDIS_PREFIX=prefix)
         backend_class = ReliableRedisBackend if reliable else RedisBackend
-        return backend_class(effective, clock=clock)
+        return backend_class.from_settings(effective, clock=clock)
 
     return redis_backend
 

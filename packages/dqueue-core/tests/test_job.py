@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -131,9 +132,18 @@ def test_failure_from_exception_keeps_type_message_and_traceback() -> None:
     assert JobFailure.from_dict(failure.to_dict()) == failure
 
 
-def test_with_changes_copies_and_forgets_the_cached_payload() -> None:
+def test_encoding_leaves_the_job_as_it_was() -> None:
     job = make_job()
-    encode_job(job)
+    before = dataclasses.replace(job)
+    payload = encode_job(job)
+    assert job == before
+    assert encode_job(job) == payload
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.attempt = 2  # type: ignore[misc]
+
+
+def test_with_changes_copies_the_job_with_the_changes() -> None:
+    job = make_job()
     changed = job.with_changes(attempt=3)
     assert changed.attempt == 3
     assert changed.id == job.id

@@ -96,7 +96,7 @@ def worker_settings(**changes: Any) -> Settings:
 
 
 def run_burst(backend: MemoryBackend, clock: ManualClock, metrics: WorkerMetrics) -> None:
-    Worker(backend.settings, QUEUE, 1, backend=backend, clock=clock, burst=True,
+    Worker(worker_settings(), QUEUE, 1, backend=backend, clock=clock, burst=True,
            metrics=metrics).run()  # fmt: skip
 
 
@@ -108,7 +108,7 @@ def jobs_family(metrics: WorkerMetrics) -> Family:
 
 
 def test_worker_counts_each_settled_job_by_task_and_outcome(clock: ManualClock) -> None:
-    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend = MemoryBackend.from_settings(worker_settings(), clock=clock)
     backend.enqueue_many([make_job(succeeds, n, clock=clock) for n in range(3)])
     backend.enqueue(make_job(fails_for_good, clock=clock))
     backend.enqueue(make_job(fails_once_then_retries, clock=clock))
@@ -125,7 +125,7 @@ def test_worker_counts_each_settled_job_by_task_and_outcome(clock: ManualClock) 
 
 
 def test_worker_observes_duration_and_lateness_of_every_run(clock: ManualClock) -> None:
-    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend = MemoryBackend.from_settings(worker_settings(), clock=clock)
     backend.enqueue(make_job(succeeds, 1, clock=clock, run_after=clock.time() + 5))
     clock.advance(7)
     metrics = WorkerMetrics(QUEUE)
@@ -143,7 +143,7 @@ def test_worker_is_busy_only_while_a_job_runs(clock: ManualClock) -> None:
     metrics = WorkerMetrics(QUEUE)
     BUSY_PROBE[:] = [metrics]
     BUSY_SEEN.clear()
-    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend = MemoryBackend.from_settings(worker_settings(), clock=clock)
     backend.enqueue(make_job(reads_busy, clock=clock))
     run_burst(backend, clock, metrics)
     assert BUSY_SEEN == [1]
@@ -152,11 +152,11 @@ def test_worker_is_busy_only_while_a_job_runs(clock: ManualClock) -> None:
 
 
 def test_worker_counts_store_errors_by_operation() -> None:
-    backend = FailingBackend(MemoryBackend(worker_settings()))
+    backend = FailingBackend(MemoryBackend.from_settings(worker_settings()))
     backend.fail("reserve", "settle", times=2)
     backend.enqueue(make_job(succeeds, 1, clock=ManualClock()))
     metrics = WorkerMetrics(QUEUE)
-    Worker(backend.settings, QUEUE, 1, backend=backend, burst=True, metrics=metrics).run()
+    Worker(worker_settings(), QUEUE, 1, backend=backend, burst=True, metrics=metrics).run()
     errors = parse(metrics.render())["dqueue_store_errors_total"]
     assert value(errors, "dqueue_store_errors_total", queue=QUEUE, operation="reserve") == 2
     assert value(errors, "dqueue_store_errors_total", queue=QUEUE, operation="settle") == 2
@@ -194,7 +194,7 @@ def test_task_labels_past_the_limit_are_counted_as_other(clock: ManualClock) -> 
 
 
 def test_job_arguments_never_appear_in_the_metrics(clock: ManualClock) -> None:
-    backend = MemoryBackend(worker_settings(), clock=clock)
+    backend = MemoryBackend.from_settings(worker_settings(), clock=clock)
     backend.enqueue(make_job(succeeds, 4242424242, clock=clock))
     metrics = WorkerMetrics(QUEUE)
     run_burst(backend, clock, metrics)
@@ -293,7 +293,7 @@ def running() -> Iterator[Callable[[Runner], Runner]]:
 def test_runner_metrics_report_each_queue_from_the_store(tmp_path: Path) -> None:
     settings = sqlite_settings(tmp_path)
     clock = ManualClock()
-    store = SQLiteBackend(settings)
+    store = SQLiteBackend.from_settings(settings)
     store.enqueue_many([make_job(succeeds, n, clock=clock) for n in range(3)])
     store.enqueue(make_job(succeeds, 9, clock=clock, run_after=time.time() + 3600))
     store.pause(QUEUE, time.time() + 3600)
@@ -315,7 +315,7 @@ def render_runner(metrics: RunnerMetrics) -> str:
 def test_runner_metrics_give_lateness_quantiles_from_the_stores_samples(tmp_path: Path) -> None:
     settings = sqlite_settings(tmp_path)
     clock = ManualClock()
-    store = SQLiteBackend(settings, clock=clock)
+    store = SQLiteBackend.from_settings(settings, clock=clock)
     store.enqueue(make_job(succeeds, 1, clock=clock, run_after=clock.time() + 5))
     clock.advance(7)
     Worker(settings, QUEUE, 1, backend=store, clock=clock, burst=True, middleware=()).run()
@@ -330,7 +330,7 @@ def test_runner_metrics_read_the_store_at_most_once_per_second(tmp_path: Path) -
     settings = sqlite_settings(tmp_path)
     now = [100.0]
     metrics = RunnerMetrics(idle_runner(settings), monotonic=lambda: now[0])
-    store = SQLiteBackend(settings)
+    store = SQLiteBackend.from_settings(settings)
 
     def ready() -> float:
         return value(parse(render_runner(metrics))["dqueue_queue_jobs"], "dqueue_queue_jobs",
@@ -382,7 +382,7 @@ class StalledBackend(MemoryBackend):
 def test_a_store_that_stops_answering_is_store_up_0_without_stalling_the_scrape(
     tmp_path: Path,
 ) -> None:
-    store = StalledBackend(worker_settings())
+    store = StalledBackend.from_settings(worker_settings())
     store.enqueue(make_job(succeeds, 1, clock=ManualClock()))
     metrics = RunnerMetrics(
         idle_runner(sqlite_settings(tmp_path)),

@@ -47,7 +47,7 @@ def open_backend(database: Path, clock: ManualClock) -> Iterator[OpenBackend]:
 
     def open_(path: Path | None = None, **kwargs: Any) -> SQLiteBackend:
         kwargs.setdefault("clock", clock)
-        backend = SQLiteBackend(Settings(SQLITE_PATH=str(path or database)), **kwargs)
+        backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=str(path or database)), **kwargs)
         opened.append(backend)
         return backend
 
@@ -88,7 +88,8 @@ def test_jobs_and_state_survive_closing_and_reopening_the_file(
     first.enqueue_many([ready, _job(clock, 2, run_after=clock.time() + 60)])
     first.enqueue(_job(clock, 3, queue="broken"))
     doomed = first.reserve("broken", worker_id=WORKER, timeout_s=0)[0]
-    first.dead(doomed, worker_id=WORKER, failure=JobFailure(exception_type="E", message="m"))
+    why = JobFailure(exception_type="E", message="m")
+    first.settle([Outcome(job=doomed, kind=OutcomeKind.DEAD, failure=why)], worker_id=WORKER)
     first.pause("paused", clock.time() + 100)
     first.close()
 
@@ -113,7 +114,7 @@ def test_a_lease_held_when_the_process_died_is_recovered_after_reopening(
     first.close()  # the worker is gone without settling
 
     second = open_backend()
-    clock.advance(second.settings.LEASE_SECONDS + 1)
+    clock.advance(second.options.lease_s + 1)
 
     assert second.recover() == 1
     assert [job.attempt for job in second.reserve("default", worker_id="w2", timeout_s=0)] == [2]
@@ -162,7 +163,7 @@ def test_a_database_written_by_a_newer_dqueue_is_refused(
 @pytest.mark.parametrize("path", ["", ":memory:"])
 def test_a_path_that_is_not_a_file_is_refused(path: str) -> None:
     with pytest.raises(ConfigurationError, match="DQUEUE_SQLITE_PATH"):
-        SQLiteBackend(Settings(SQLITE_PATH=path))
+        SQLiteBackend.from_settings(Settings(SQLITE_PATH=path))
 
 
 def test_a_path_in_a_missing_directory_is_refused(
@@ -263,7 +264,7 @@ def test_reserve_without_update_returning_claims_in_the_same_order(
     reserved = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=5)
 
     assert [(job.id, job.attempt) for job in reserved] == [(high.id, 1), (low.id, 1)]
-    assert backend.ack(reserved[0], worker_id=WORKER) is True
+    assert backend.settle([Outcome(job=reserved[0], kind=OutcomeKind.ACK)], worker_id=WORKER) == []
 
 
 def test_lateness_samples_are_capped_per_queue(
@@ -285,7 +286,8 @@ def test_recover_drops_expired_results_and_unique_keys(
 ) -> None:
     backend = open_backend()
     backend.enqueue(_job(clock, 1, result_ttl=10.0, unique_key="k", unique_for=10.0))
-    backend.ack(backend.reserve("default", worker_id=WORKER, timeout_s=0)[0], worker_id=WORKER)
+    [job] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id=WORKER)
     clock.advance(11)
 
     backend.recover()
@@ -342,7 +344,7 @@ _CONSUMER = textwrap.dedent(
     from dqueue.settings import Settings
 
     path, name, out, directory, peers = sys.argv[1:6]
-    backend = SQLiteBackend(Settings(SQLITE_PATH=path))
+    backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=path))
     open(os.path.join(directory, name + ".ready"), "w").close()
     deadline = time.monotonic() + 60
     while sum(f.endswith(".ready") for f in os.listdir(directory)) < int(peers):
@@ -368,7 +370,7 @@ _PRODUCER = textwrap.dedent(
     from dqueue.settings import Settings
 
     path, name = sys.argv[1:3]
-    backend = SQLiteBackend(Settings(SQLITE_PATH=path))
+    backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=path))
     for number in range(50):
         backend.enqueue(Job(id=f"{name}-{number}", task="app.work", enqueued_at=time.time()))
     """
@@ -429,7 +431,7 @@ _RECOVERER = textwrap.dedent(
     from dqueue.backends.sqlite import SQLiteBackend
     from dqueue.settings import Settings
 
-    backend = SQLiteBackend(Settings(SQLITE_PATH=sys.argv[1]))
+    backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=sys.argv[1]))
     print(backend.recover())
     """
 )

@@ -38,7 +38,7 @@ _WAITER = textwrap.dedent(
     from dqueue.backends.sqlite import SQLiteBackend
     from dqueue.settings import Settings
 
-    backend = SQLiteBackend(Settings(SQLITE_PATH=sys.argv[1], POLL_INTERVAL=20.0))
+    backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=sys.argv[1], POLL_INTERVAL=20.0))
     started = time.monotonic()
     jobs = backend.reserve("default", worker_id="host:2:w", timeout_s=30.0)
     print(" ".join(job.id for job in jobs), time.monotonic() - started, flush=True)
@@ -53,7 +53,7 @@ _PRODUCER = textwrap.dedent(
     from dqueue.job import Job
     from dqueue.settings import Settings
 
-    backend = SQLiteBackend(Settings(SQLITE_PATH=sys.argv[1]))
+    backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=sys.argv[1]))
     backend.enqueue(Job(id="from-producer", task="app.work", enqueued_at=time.time()))
     backend.close()
     """
@@ -76,7 +76,7 @@ def backends(database: Path) -> Iterator[list[SQLiteBackend]]:
 def _open(
     opened: list[SQLiteBackend], database: Path, poll_s: float = SLOW_POLL_S
 ) -> SQLiteBackend:
-    backend = SQLiteBackend(Settings(SQLITE_PATH=str(database), POLL_INTERVAL=poll_s))
+    backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=str(database), POLL_INTERVAL=poll_s))
     opened.append(backend)
     return backend
 

@@ -130,7 +130,7 @@ def test_clean_settings_applies_overrides_and_closes_the_backends_built_inside()
 
 @pytest.fixture
 def store() -> FailingBackend:
-    return FailingBackend(MemoryBackend(Settings(), clock=ManualClock()))
+    return FailingBackend(MemoryBackend(clock=ManualClock()))
 
 
 def test_a_failing_backend_passes_every_call_until_told_to_fail(store: FailingBackend) -> None:

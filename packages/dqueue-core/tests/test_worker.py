@@ -82,7 +82,7 @@ def expire_own_lease(backend_key: str) -> None:
     # Another worker's recovery takes the job away while it runs.
     backend, clock = BACKENDS[backend_key]
     if not RAN:
-        clock.advance(backend.settings.LEASE_SECONDS + 1)
+        clock.advance(backend.options.lease_s + 1)
         backend.recover()
     RAN.append("ran")
 
@@ -121,13 +121,19 @@ def settings_for(**changes: Any) -> Settings:
     return Settings(**base)
 
 
-def burst_worker(backend: MemoryBackend, clock: Clock = SYSTEM_CLOCK, **kwargs: Any) -> Worker:
-    return Worker(backend.settings, "work", 1, backend=backend, clock=clock, burst=True, **kwargs)
+def burst_worker(
+    backend: MemoryBackend,
+    clock: Clock = SYSTEM_CLOCK,
+    settings: Settings | None = None,
+    **kwargs: Any,
+) -> Worker:
+    settings = settings or settings_for(LEASE_SECONDS=backend.options.lease_s)
+    return Worker(settings, "work", 1, backend=backend, clock=clock, burst=True, **kwargs)
 
 
 @pytest.fixture
 def backend(clock: ManualClock) -> MemoryBackend:
-    return MemoryBackend(settings_for(), clock=clock)
+    return MemoryBackend.from_settings(settings_for(), clock=clock)
 
 
 def test_worker_runs_every_due_job_once_and_acks_it(
@@ -265,11 +271,13 @@ def test_job_that_swallows_its_timeout_still_counts_as_failed(
 def test_outcome_of_a_job_whose_lease_was_lost_is_not_settled(
     clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    backend = MemoryBackend(settings_for(LEASE_SECONDS=10.0), clock=clock)
+    backend = MemoryBackend.from_settings(settings_for(LEASE_SECONDS=10.0), clock=clock)
     BACKENDS["lost"] = (backend, clock)
     backend.enqueue(make_job(expire_own_lease, "lost", clock=clock, max_attempts=3))
     with caplog.at_level(logging.WARNING, logger="dqueue.worker"):
-        worker = Worker(backend.settings, "work", 1, backend=backend, clock=clock, burst=True)
+        worker = Worker(
+            settings_for(LEASE_SECONDS=10.0), "work", 1, backend=backend, clock=clock, burst=True
+        )
         worker.prefetch.limit = 1
         # Recovery put the job back: the worker runs it again (attempt 2) and acks that run.
         worker.run()
@@ -304,7 +312,7 @@ class FlakyBackend(MemoryBackend):
 def test_reserve_errors_are_logged_and_retried_until_the_store_is_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    backend = FlakyBackend(settings_for(), reserve_failures=3)
+    backend = FlakyBackend(reserve_failures=3)
     backend.enqueue(make_job(record, "ok"))
     with caplog.at_level(logging.WARNING, logger="dqueue.worker"):
         assert burst_worker(backend).run() == 0
@@ -315,7 +323,7 @@ def test_reserve_errors_are_logged_and_retried_until_the_store_is_back(
 def test_outcomes_are_kept_and_settled_once_the_store_is_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    backend = FlakyBackend(settings_for(), settle_failures=2)
+    backend = FlakyBackend(settle_failures=2)
     jobs = [make_job(record, n) for n in range(3)]
     backend.enqueue_many(jobs)
     with caplog.at_level(logging.WARNING, logger="dqueue.worker"):
@@ -340,14 +348,14 @@ def test_worker_exits_after_max_jobs_leaving_the_rest(
 
 
 def test_worker_exits_after_max_idle_seconds() -> None:
-    backend = MemoryBackend(settings_for())
+    backend = MemoryBackend.from_settings(settings_for())
     worker = Worker(settings_for(WORKER_MAX_IDLE=0.2), "work", 1, backend=backend)
     assert worker.run() == 0
     assert worker.processed == 0
 
 
 def test_worker_exits_when_memory_is_above_the_limit() -> None:
-    backend = MemoryBackend(settings_for())
+    backend = MemoryBackend.from_settings(settings_for())
     backend.enqueue_many([make_job(record, n) for n in range(3)])
     worker = Worker(settings_for(WORKER_MAX_MEMORY_MB=1), "work", 1, backend=backend)
     assert worker.run() == 0
@@ -356,16 +364,16 @@ def test_worker_exits_when_memory_is_above_the_limit() -> None:
 
 def test_touch_file_is_touched_after_a_successful_job(tmp_path: Path) -> None:
     pattern = str(tmp_path / "ok.%s")
-    backend = MemoryBackend(settings_for(TOUCH_FILE=pattern))
+    backend = MemoryBackend.from_settings(settings_for())
     backend.enqueue(make_job(record, 1))
-    burst_worker(backend).run()
+    burst_worker(backend, settings=settings_for(TOUCH_FILE=pattern)).run()
     assert (tmp_path / "ok.work").exists()
 
 
 def test_touch_file_is_not_touched_after_a_failure(tmp_path: Path) -> None:
-    backend = MemoryBackend(settings_for(TOUCH_FILE=str(tmp_path / "ok.%s")))
+    backend = MemoryBackend.from_settings(settings_for())
     backend.enqueue(make_job(always_fails, max_attempts=1))
-    burst_worker(backend).run()
+    burst_worker(backend, settings=settings_for(TOUCH_FILE=str(tmp_path / "ok.%s"))).run()
     assert not (tmp_path / "ok.work").exists()
 
 
@@ -398,27 +406,27 @@ def outlive_own_lease(backend_key: str) -> None:
     backend, clock = BACKENDS[backend_key]
     for _ in range(5):
         backend.next_renewal()
-        clock.advance(backend.settings.LEASE_SECONDS * 2 / 3)
+        clock.advance(backend.options.lease_s * 2 / 3)
     assert backend.recover() == 0  # another worker's recovery finds the lease alive
     RAN.append("ran")
 
 
 def test_leases_of_a_long_job_are_renewed_so_it_runs_once(clock: ManualClock) -> None:
     # Renewals come every LEASE_SECONDS / 3 of real time; the lease runs on the manual clock.
-    backend = RenewSpy(settings_for(LEASE_SECONDS=0.3), clock=clock)
+    backend = RenewSpy.from_settings(settings_for(LEASE_SECONDS=0.3), clock=clock)
     BACKENDS["renewed"] = (backend, clock)
     backend.enqueue(make_job(outlive_own_lease, "renewed", clock=clock, max_attempts=3))
     started = clock.time()
     burst_worker(backend, clock).run()
-    assert clock.time() - started > 3 * backend.settings.LEASE_SECONDS
+    assert clock.time() - started > 3 * backend.options.lease_s
     assert RAN == ["ran"]
     assert backend.lost == []
     assert backend.counts("work").total == 0
 
 
 def test_worker_in_a_thread_serves_jobs_enqueued_while_it_waits() -> None:
-    backend = MemoryBackend(settings_for())
-    worker = Worker(backend.settings, "work", 1, backend=backend)
+    backend = MemoryBackend.from_settings(settings_for())
+    worker = Worker(settings_for(), "work", 1, backend=backend)
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:

@@ -37,4 +37,4 @@ def settings() -> Settings:
 
 @pytest.fixture
 def backend(settings: Settings, clock: ManualClock) -> MemoryBackend:
-    return MemoryBackend(settings, clock=clock)
+    return MemoryBackend.from_settings(settings, clock=clock)

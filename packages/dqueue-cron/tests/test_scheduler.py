@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.memory import MemoryBackend
 from dqueue.clock import ManualClock
 from dqueue.execution import execute
@@ -42,7 +43,7 @@ def _drain_due(backend: MemoryBackend, clock: ManualClock, queue: str = "cron") 
     """Run (ack) every job due now, as a worker would; return them."""
     ran = backend.reserve(queue, worker_id="w", timeout_s=0, limit=1000)
     for job in ran:
-        backend.ack(job, worker_id="w")
+        backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id="w")
     return ran
 
 
@@ -291,7 +292,7 @@ def test_a_guarded_slot_is_skipped_while_the_previous_run_is_unfinished(settings
     clock.advance(MINUTE)
     assert [o.result for o in scheduler.tick()] == ["skipped"]  # still running
     for job in running:
-        backend.ack(job, worker_id="w")
+        backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id="w")
     clock.advance(MINUTE)
     assert [o.result for o in scheduler.tick()] == ["enqueued"]
 
@@ -312,7 +313,7 @@ def test_guarded_slots_are_claimed_once_across_schedulers(settings, clock, backe
         for scheduler in schedulers:
             results.update(o.result for o in scheduler.tick())
         for job in backend.reserve("cron", worker_id="w", timeout_s=0, limit=10):
-            backend.ack(job, worker_id="w")
+            backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id="w")
         clock.advance(MINUTE)
     assert results == {"enqueued": 10, "taken": 20}
 
@@ -331,7 +332,9 @@ def test_the_claim_marker_runs_as_a_task_that_does_nothing(settings, clock, back
 
 def _flaky(settings, clock) -> FailingBackend:
     """A memory store whose enqueues fail (``fail``) until ``restore``."""
-    return FailingBackend(MemoryBackend(settings, clock=clock), message="the store went away")
+    return FailingBackend(
+        MemoryBackend.from_settings(settings, clock=clock), message="the store went away"
+    )
 
 
 def test_a_failing_store_is_logged_retried_with_backoff_and_loses_no_slot(settings, clock, caplog):
@@ -371,7 +374,7 @@ def test_the_backoff_grows_while_the_store_keeps_failing(settings, clock):
 
 def test_a_failing_entry_does_not_stop_the_others(settings, clock):
     backend = _flaky(settings, clock)
-    healthy = MemoryBackend(settings, clock=clock)
+    healthy = MemoryBackend.from_settings(settings, clock=clock)
     entries = [
         CronEntry(name="a", schedule="* * * * *", task="cronapp.tasks.cleanup", queue="down"),
         CronEntry(name="b", schedule="* * * * *", task="cronapp.tasks.cleanup", queue="up"),
@@ -404,7 +407,7 @@ def test_slots_missed_before_start_are_kept_until_the_store_takes_them(settings,
 def test_the_service_thread_enqueues_slots_and_stops_promptly(settings):
     from dqueue.clock import SYSTEM_CLOCK
 
-    backend = MemoryBackend(settings, clock=SYSTEM_CLOCK)
+    backend = MemoryBackend.from_settings(settings, clock=SYSTEM_CLOCK)
     every_second = CronEntry(name="s", schedule="* * * * * *", task="cronapp.tasks.cleanup")
     scheduler = CronScheduler([every_second], settings=settings, backend=backend, lead=0.5)
     scheduler.start()

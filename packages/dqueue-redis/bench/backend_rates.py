@@ -97,7 +97,7 @@ def main() -> None:
             rounds = []
             for _ in range(args.rounds):
                 settings = Settings().replace(REDIS_URL=server.url, REDIS_PREFIX=unique_prefix())
-                backend = cls(settings)
+                backend = cls.from_settings(settings)
                 rounds.append(one_round(backend))
                 backend.close()
             medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}

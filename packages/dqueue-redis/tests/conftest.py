@@ -61,7 +61,7 @@ def make_backend(
         *, clock: Clock = SYSTEM_CLOCK, cls: type[_RedisBackendBase] | None = None, **overrides: Any
     ) -> _RedisBackendBase:
         settings = settings_for(redis_server, redis_prefix, **overrides)
-        backend = (cls or backend_class)(settings, clock=clock)
+        backend = (cls or backend_class).from_settings(settings, clock=clock)
         built.append(backend)
         return backend
 

@@ -68,7 +68,7 @@ def test_socket_timeout_setting_reaches_the_connections() -> None:
 
 def test_an_unknown_url_scheme_is_a_configuration_error_naming_the_setting() -> None:
     with pytest.raises(ConfigurationError, match="DQUEUE_REDIS_URL"):
-        RedisBackend(Settings().replace(REDIS_URL="http://localhost:6379"))
+        RedisBackend.from_settings(Settings().replace(REDIS_URL="http://localhost:6379"))
 
 
 def test_the_target_in_messages_never_shows_the_password() -> None:
@@ -83,7 +83,9 @@ def test_an_acl_user_from_the_url_can_use_the_backend(
     user = f"dq-{redis_prefix}"
     raw.acl_setuser(user, enabled=True, passwords=["+pw-1"], keys=["*"], commands=["+@all"])
     url = f"redis://{user}:pw-1@127.0.0.1:{redis_server.port}/0"
-    backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX=redis_prefix))
+    backend = RedisBackend.from_settings(
+        Settings().replace(REDIS_URL=url, REDIS_PREFIX=redis_prefix)
+    )
     try:
         assert backend.counts("default").ready == 0
         assert raw.acl_whoami() == "default"
@@ -96,7 +98,9 @@ def test_a_wrong_password_is_reported_as_unavailable(
     redis_server: RedisServer, redis_prefix: str
 ) -> None:
     url = f"redis://nobody:wrong@127.0.0.1:{redis_server.port}/0"
-    backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX=redis_prefix))
+    backend = RedisBackend.from_settings(
+        Settings().replace(REDIS_URL=url, REDIS_PREFIX=redis_prefix)
+    )
     try:
         with pytest.raises(BackendUnavailable, match="nobody@127.0.0.1"):
             backend.ping()
@@ -150,7 +154,7 @@ def test_a_rediss_url_talks_to_a_real_tls_server(tmp_path: Path) -> None:
                "--tls-auth-clients", "no", "--save", "", "--dir", str(tmp_path)]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
-    backend = RedisBackend(Settings().replace(REDIS_URL=url, REDIS_PREFIX="tls"))
+    backend = RedisBackend.from_settings(Settings().replace(REDIS_URL=url, REDIS_PREFIX="tls"))
     try:
         wait_for(
             lambda: backend.ping() is None, what="the TLS server", ignore=(BackendUnavailable,)

@@ -15,6 +15,7 @@ from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
 from dqueue.clock import ManualClock
 from dqueue.job import Job
 from dqueue_redis import RedisBackend, ReliableRedisBackend
+from tests.support.settling import ack
 
 MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
@@ -41,7 +42,7 @@ def test_at_most_once_a_running_job_keeps_its_unique_key_past_the_lease_time(
     holder = make_job(unique_key="nightly", enqueued_at=clock.time())
     backend.enqueue(holder)
     backend.reserve("default", worker_id="slow", timeout_s=0)
-    clock.advance(backend.settings.LEASE_SECONDS * 2)
+    clock.advance(backend.options.lease_s * 2)
     backend.recover()
 
     assert backend.enqueue(make_job(unique_key="nightly", enqueued_at=clock.time())) == holder.id
@@ -67,7 +68,7 @@ def test_at_least_once_a_reserve_recovers_expired_leases_by_itself(
     job = make_job(max_attempts=3, enqueued_at=clock.time())
     backend.enqueue(job)
     backend.reserve("default", worker_id="stuck", timeout_s=0)
-    clock.advance(backend.settings.LEASE_SECONDS + 1)
+    clock.advance(backend.options.lease_s + 1)
 
     taken = backend.reserve("default", worker_id="other", timeout_s=0)
 
@@ -97,7 +98,7 @@ def test_a_lost_lease_recovered_in_flight_records_why(
     job = make_job(max_attempts=2, result_ttl=600.0, enqueued_at=clock.time())
     backend.enqueue(job)
     backend.reserve("default", worker_id="gone", timeout_s=0)
-    clock.advance(backend.settings.LEASE_SECONDS + 1)
+    clock.advance(backend.options.lease_s + 1)
 
     backend.recover()
 
@@ -145,7 +146,7 @@ def test_results_are_found_whatever_the_queue(backend: Any, make_job: MakeJob) -
     backend.enqueue_many([make_job(), job])
     taken = backend.reserve("reports", worker_id="w", timeout_s=0)
 
-    backend.ack(taken[0], worker_id="w", result={"rows": 12})
+    ack(backend, taken[0], worker_id="w", result={"rows": 12})
 
     record = backend.result(job.id)
     assert record is not None

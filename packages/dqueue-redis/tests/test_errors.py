@@ -31,7 +31,9 @@ def _job(**fields: Any) -> Job:
 def test_every_verb_raises_backend_unavailable_while_the_server_is_down(
     private_server: RedisServer, cls: type[RedisBackend]
 ) -> None:
-    backend = cls(Settings().replace(REDIS_URL=private_server.url, REDIS_PREFIX="down"))
+    backend = cls.from_settings(
+        Settings().replace(REDIS_URL=private_server.url, REDIS_PREFIX="down")
+    )
     backend.enqueue(_job())
     private_server.kill()
 
@@ -55,7 +57,7 @@ def test_the_backend_works_again_once_the_server_is_back_with_its_data(
     private_server: RedisServer,
 ) -> None:
     settings = Settings().replace(REDIS_URL=private_server.url, REDIS_PREFIX="back")
-    backend = ReliableRedisBackend(settings)
+    backend = ReliableRedisBackend.from_settings(settings)
     job = _job()
     backend.enqueue(job)
 
@@ -72,7 +74,7 @@ def test_a_refused_command_is_a_backend_error_never_a_redis_exception(
     redis_server: RedisServer, redis_prefix: str
 ) -> None:
     settings = Settings().replace(REDIS_URL=redis_server.url, REDIS_PREFIX=redis_prefix)
-    backend = RedisBackend(settings)
+    backend = RedisBackend.from_settings(settings)
     client = redis.Redis.from_url(redis_server.url)
     client.set(f"{redis_prefix}:{{default}}:jobs", "not a hash")
     try:

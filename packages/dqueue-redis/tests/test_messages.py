@@ -73,7 +73,7 @@ def test_acking_a_message_whose_lease_was_taken_over_raises_lease_lost(
     inbox.put("slow")
     message = inbox.get()
     assert message is not None
-    clock.advance(backend.settings.LEASE_SECONDS + 1)
+    clock.advance(backend.options.lease_s + 1)
     backend.recover()
 
     with pytest.raises(LeaseLost):

@@ -6,18 +6,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from dqueue.backends.base import StoreOptions
 from dqueue.backends.memory import MemoryBackend
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.job import Job
-from dqueue.settings import Settings
 from dqueue.testing import FailingBackend
 
 
 class DownBackend(FailingBackend):
     """A memory store that refuses every job as an unreachable store would."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(MemoryBackend(settings, clock=clock), message="down on purpose")
+    def __init__(self, options: StoreOptions | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(MemoryBackend(options, clock=clock), message="down on purpose")
         self.fail("enqueue", "enqueue_many")
 
 

@@ -1,11 +1,35 @@
-"""Exponential backoff with jitter, for retrying a store that went away or a crashing worker."""
+"""Exponential backoff, written once: task retries, a store that went away, a crashing worker.
+
+:func:`backoff_delay` is the formula; :class:`Backoff` counts failures for a caller that retries
+the same thing until it works (the worker's store calls, the runner's restarts).
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "backoff_delay"]
+
+
+def backoff_delay(
+    failures: int,
+    *,
+    base_s: float,
+    max_s: float,
+    jitter: float = 0.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after ``failures`` failures: ``base * 2**(failures-1)``, capped.
+
+    ``jitter`` spreads each delay by up to that fraction either way (``0.25``: ±25%), so that
+    many callers that failed together don't all try again at the same millisecond.
+    """
+    exponent = min(max(failures - 1, 0), 62)
+    delay = min(base_s * 2.0**exponent, max_s)
+    if jitter:
+        delay *= 1.0 + jitter * (2.0 * rng() - 1.0)
+    return max(delay, 0.0)
 
 
 class Backoff:
@@ -32,10 +56,10 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Count one more failure and return how long to wait before trying again."""
-        exponent = min(self.failures, 62)
         self.failures += 1
-        delay = min(self.base_s * 2.0**exponent, self.max_s)
-        return max(delay * (1.0 + self.jitter * (2.0 * self._rng() - 1.0)), 0.0)
+        return backoff_delay(
+            self.failures, base_s=self.base_s, max_s=self.max_s, jitter=self.jitter, rng=self._rng
+        )
 
     def reset(self) -> None:
         """Forget past failures: the next delay is ``base_s`` again."""

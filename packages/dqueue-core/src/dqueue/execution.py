@@ -9,13 +9,13 @@ and jitter, or the dead letters.
 from __future__ import annotations
 
 import contextvars
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Outcome, OutcomeKind
+from .backoff import backoff_delay
 from .errors import JobTimeout, Retry, TaskNotRegistered
 from .job import Job, JobFailure, check_json_value
 from .middleware import Middleware, MiddlewareChain
@@ -175,26 +175,6 @@ def _bind(
     wrapper: CallWrapper, task: Task[Any, Any], job: Job, inner: Callable[[], Any]
 ) -> Callable[[], Any]:
     return lambda: wrapper(task, job, inner)
-
-
-def backoff_delay(
-    attempt: int,
-    *,
-    base_s: float,
-    max_s: float,
-    jitter: float,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """Seconds before attempt ``attempt + 1``: ``base * 2**(attempt-1)``, capped, with jitter.
-
-    Jitter spreads a burst of failures (``jitter=0.25`` gives ±25%), so that retries of a
-    failed batch don't all land at the same millisecond.
-    """
-    exponent = min(max(attempt - 1, 0), 62)
-    delay = min(base_s * (2.0**exponent), max_s)
-    if jitter:
-        delay *= 1.0 + jitter * (2.0 * rng() - 1.0)
-    return max(delay, 0.0)
 
 
 def decide(execution: Execution, settings: Settings) -> Outcome:

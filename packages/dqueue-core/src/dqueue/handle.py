@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backends import get_backend
-from .backends.base import JobResult, JobStatus
+from .backends.base import JobResult, JobStatus, QueueControl
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobFailed, JobNotFound, ResultTimeout
 from .job import Job
@@ -28,7 +28,8 @@ class JobHandle:
 
     def info(self) -> JobResult | None:
         """What the backend knows of the job (it must have been enqueued with a result TTL)."""
-        return get_backend(self.queue).result(self.id)
+        backend = get_backend(self.queue)
+        return backend.result(self.id) if isinstance(backend, QueueControl) else None
 
     def status(self) -> JobStatus | None:
         """The job's status, or ``None`` when the backend keeps nothing for it."""

@@ -1,7 +1,8 @@
 """The job envelope: one versioned JSON document per job, on every backend.
 
 A job is an immutable value. Backends store ``encode_job(job)`` and hand back
-``decode_job(payload)``; workers never see anything else. Decoding ignores unknown keys (so a
+``decode_job(payload)``; workers never see anything else. The encoded envelope is a value of
+its own, held by whoever encoded it: a job never caches it. Decoding ignores unknown keys (so a
 rolling deploy can add fields) and refuses a payload without ``v``, ``id`` or ``task``.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "Job",
     "JobFailure",
     "check_json_arguments",
+    "check_json_value",
     "decode_job",
     "encode_job",
     "new_job_id",
@@ -79,8 +81,11 @@ class JobFailure:
 
     @classmethod
     def from_reason(cls, kind: str, message: str, *, at: float, attempt: int) -> JobFailure:
-        """Describe a failure that has no exception object (a lost lease, a killed worker)."""
-        return cls(exception_type=kind, message=message, at=at, attempt=attempt)
+        """Describe a failure that has no exception object (a lost lease, a killed worker).
+
+        ``kind`` is usually a :class:`~dqueue.failures.FailureKind`; its value is stored.
+        """
+        return cls(exception_type=str(kind), message=message, at=at, attempt=attempt)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the failure as a JSON-ready dictionary."""
@@ -131,22 +136,14 @@ class Job:
     result_ttl: float | None = None
     #: Free-form JSON data for integrations (Django's Tasks framework, cron entries, tracing).
     meta: Mapping[str, Any] = field(default_factory=dict)
-    #: The encoded envelope, kept once computed so that a job is serialised once on its way
-    #: from the caller to the store (``with_changes`` starts a copy without it).
-    _payload: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def due_at(self) -> float:
         """When the job should start: ``run_after``, or the enqueue time."""
         return self.run_after if self.run_after is not None else self.enqueued_at
 
-    @property
-    def attempts_left(self) -> int:
-        """How many more runs may start after the current one."""
-        return max(self.max_attempts - self.attempt, 0)
-
     def with_changes(self, **changes: Any) -> Job:
-        """Return a copy with ``changes`` applied (and no cached payload)."""
+        """Return a copy with ``changes`` applied."""
         unknown = changes.keys() - _FIELD_SET
         if unknown:
             raise TypeError(f"Job has no field {', '.join(sorted(unknown))}")
@@ -155,7 +152,6 @@ class Job:
         clone = object.__new__(Job)
         for name in _FIELD_NAMES:
             _set(clone, name, changes[name] if name in changes else getattr(self, name))
-        _set(clone, "_payload", None)
         return clone
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,7 +181,7 @@ class Job:
         return f"{self.task}[{self.id}]"
 
 
-_FIELD_NAMES: Final = tuple(item.name for item in fields(Job) if item.init)
+_FIELD_NAMES: Final = tuple(item.name for item in fields(Job))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
 _set = object.__setattr__
 
@@ -200,17 +196,12 @@ def encode_job(job: Job) -> str:
     Raises:
         EncodeError: an argument is not JSON; the message names it.
     """
-    cached = job._payload
-    if cached is not None:
-        return cached
     try:
-        payload = _ENCODER.encode(job.to_dict())
+        return _ENCODER.encode(job.to_dict())
     except (TypeError, ValueError):
         check_json_arguments(job.args, job.kwargs, task=job.task)
         check_json_value(job.meta, where=f"meta of {job.task}")
         raise
-    object.__setattr__(job, "_payload", payload)
-    return payload
 
 
 def decode_job(payload: bytes | str) -> Job:
@@ -232,13 +223,9 @@ def decode_job(payload: bytes | str) -> Job:
     if not isinstance(data["v"], int) or data["v"] > ENVELOPE_VERSION:
         raise DecodeError(f"job envelope version {data['v']!r} is not supported", payload)
     try:
-        job = _job_from_dict(data)
+        return _job_from_dict(data)
     except (TypeError, ValueError) as exc:
         raise DecodeError(f"job payload has a bad field: {exc}", payload) from exc
-    if isinstance(payload, str):
-        # Re-encoding gives back the stored text, unknown keys of newer versions included.
-        object.__setattr__(job, "_payload", payload)
-    return job
 
 
 def _optional_float(value: Any, name: str) -> float | None:

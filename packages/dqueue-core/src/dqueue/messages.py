@@ -27,6 +27,7 @@ from .backends import Backend, get_backend
 from .backends.base import Outcome, OutcomeKind
 from .clock import to_epoch
 from .errors import InvalidTask, LeaseLost
+from .failures import FailureKind
 from .identity import process_identity
 from .job import MESSAGE_TASK, Job, JobFailure, check_json_value, new_job_id
 from .settings import get_settings
@@ -121,7 +122,7 @@ class MessageQueue:
     def nack(self, message: Message, *, delay: float = 0.0, reason: str = "nack") -> None:
         """Give ``message`` back, due again after ``delay``; out of attempts, dead-lettered."""
         now = self.backend.clock.time()
-        failure = JobFailure.from_reason("dqueue.Nack", reason, at=now, attempt=message.attempt)
+        failure = JobFailure.from_reason(FailureKind.NACK, reason, at=now, attempt=message.attempt)
         if message.attempt >= message.job.max_attempts:
             outcome = Outcome(job=message.job, kind=OutcomeKind.DEAD, failure=failure)
         else:

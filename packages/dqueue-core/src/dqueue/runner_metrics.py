@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from .backends import Backend, QueueCounts, get_backend
+from .backends.base import QueueControl
 from .backends.common import percentile
 from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, require_prometheus, serve
@@ -112,7 +113,8 @@ class RunnerMetrics:
                     backends[path] = backend
             queues = {slot.queue for slot in self.slots}
             for path, backend in backends.items():
-                queues.update(q for q in backend.queues() if settings.backend_path(q) == path)
+                stored = backend.queues() if isinstance(backend, QueueControl) else []
+                queues.update(q for q in stored if settings.backend_path(q) == path)
             read.counts = tuple(
                 backends[settings.backend_path(queue)].counts(queue)
                 for queue in sorted(queues)

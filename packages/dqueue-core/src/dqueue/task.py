@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
 from .enqueueing import dispatch, dispatch_one
 from .errors import InvalidTask
-from .job import Job, check_json_arguments, encode_job, new_job_id
+from .job import Job, check_json_arguments, check_json_value, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
 from .task_options import check_task_options
@@ -274,7 +274,7 @@ class Task(Generic[P, R]):
             result_ttl=result_ttl,
             meta=dict(call.meta),
         )
-        encode_job(job)  # the meta may hold anything; refuse it here rather than in a backend
+        check_json_value(job.meta, where=f"meta of {self.name}")  # refused here, not in a store
         return job
 
     def unique_key_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:

@@ -192,7 +192,7 @@ class FailingBackend(Backend):
     Every call goes to the wrapped backend until :meth:`fail` says which operations (by method
     name: ``"reserve"``, ``"settle"``, ``"enqueue_many"``...) fail, for how many calls::
 
-        store = FailingBackend(MemoryBackend(settings))
+        store = FailingBackend(MemoryBackend.from_settings(settings))
         store.fail("reserve", times=3)  # the next three reserves raise
         with store.down():  # every operation raises inside the block
             ...
@@ -202,7 +202,7 @@ class FailingBackend(Backend):
     """
 
     def __init__(self, backend: Backend, *, message: str = "the store is down") -> None:
-        super().__init__(backend.settings, clock=backend.clock)
+        super().__init__(backend.options, clock=backend.clock)
         #: The wrapped backend, reachable directly to look at the store behind the outage.
         self.backend = backend
         #: Operations that raised, in the order they did.

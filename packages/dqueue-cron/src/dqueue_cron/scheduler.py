@@ -21,6 +21,7 @@ from typing import Final, Literal
 
 from dqueue.backends import get_backend
 from dqueue.backends.base import Backend
+from dqueue.backoff import backoff_delay
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.registry import REGISTRY, TaskRegistry
 from dqueue.settings import Settings
@@ -208,7 +209,7 @@ class CronScheduler:
                 outcomes = self._enqueue_plain(plan, slots, now)
         except Exception as exc:
             state.failures += 1
-            delay = min(_BACKOFF_FIRST_S * 2 ** (state.failures - 1), _BACKOFF_MAX_S)
+            delay = backoff_delay(state.failures, base_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_MAX_S)
             state.retry_at = now + delay
             _logger.warning(
                 "cron: entry %r: could not enqueue (%s: %s); retrying in %.1fs",

@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Final
 
+from dqueue.backoff import backoff_delay
 from dqueue.clock import SYSTEM_CLOCK, Clock
 
 from .outbox import relay_stale
@@ -56,8 +57,7 @@ class OutboxRelay:
         """Seconds until the next scan: the interval, or the backoff after failures."""
         if not self.failures:
             return self.interval_s
-        backoff: float = _BACKOFF_FIRST_S * 2.0 ** (self.failures - 1)
-        return min(backoff, _BACKOFF_MAX_S)
+        return backoff_delay(self.failures, base_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_MAX_S)
 
     def tick(self) -> int:
         """One scan that never raises: failures are logged and counted for the backoff."""

@@ -33,7 +33,7 @@ from django.core.checks import CheckMessage, Error
 from django.utils import timezone
 
 from dqueue.backends import Backend, backend_class, get_backend
-from dqueue.backends.base import JobResult, JobStatus
+from dqueue.backends.base import JobResult, JobStatus, control_of
 from dqueue.clock import to_datetime
 from dqueue.errors import DQueueError
 from dqueue.settings import Settings, get_settings
@@ -235,7 +235,7 @@ class DQueueTaskBackend(BaseTaskBackend):
         settings = get_settings()
         for backend in self._stores(settings):
             try:
-                info = backend.result(result_id)
+                info = control_of(backend).result(result_id)
             except DQueueError:
                 continue
             if info is not None:

@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from dqueue import Task as DQueueTask
 from dqueue.backends import get_backend
+from dqueue.backends.base import control_of
 from dqueue.clock import to_datetime
 from dqueue.job import Job, process_identity
 from dqueue.registry import REGISTRY
@@ -145,7 +146,7 @@ def _worker_ids(job: Job | None) -> list[str]:
         return [process_identity()]
     known: list[str] = []
     try:
-        info = get_backend(job.queue).result(job.id)
+        info = control_of(get_backend(job.queue)).result(job.id)
     except Exception:  # the ids are informative: a store hiccup must not fail the run
         _logger.debug("could not read the worker ids of %s", job.describe(), exc_info=True)
         info = None

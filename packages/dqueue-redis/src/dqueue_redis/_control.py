@@ -10,10 +10,10 @@ import math
 from collections.abc import Sequence
 from typing import Any, cast
 
+from dqueue.backends import lifecycle
 from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
-from dqueue.backends.common import dead_letter_from_decode_error, dedup_identity
-from dqueue.errors import DecodeError
-from dqueue.job import Job, decode_job, encode_job
+from dqueue.backends.common import dead_letter_from_decode_error, duplicates
+from dqueue.job import encode_job
 
 from ._store import RedisStore
 from .records import raw_dead_letter_json, read_dead_letter, read_result
@@ -69,6 +69,10 @@ class RedisControl(RedisStore):
         ttl_ms = math.ceil((until - now) * 1000) + _PAUSE_GC_GRACE_MS
         self._call(lambda: self.client.set(keys.paused, repr(until), px=ttl_ms))
 
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
+
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None``."""
         value = self._call(lambda: self.client.get(self.keys(queue).paused))
@@ -88,20 +92,8 @@ class RedisControl(RedisStore):
         """
         now = repr(self.clock.time())
         stored = self._script("waiting", queue, [now, self._mode])
-        waiting: list[tuple[str, Job]] = []
-        for index in range(0, len(stored), 2):
-            try:
-                waiting.append((stored[index].decode(), decode_job(stored[index + 1])))
-            except DecodeError:
-                continue  # left for a worker to dead-letter with its reason
-        seen: set[str] = set()
-        twins: list[str] = []
-        for job_id, job in sorted(waiting, key=lambda item: item[0]):
-            identity = dedup_identity(job)
-            if identity in seen:
-                twins.append(job_id)
-            else:
-                seen.add(identity)
+        pairs = [(stored[i].decode(), stored[i + 1]) for i in range(0, len(stored), 2)]
+        twins = duplicates(sorted(pairs))
         before = len(stored) // 2
         if not twins:
             return before, before
@@ -147,7 +139,7 @@ class RedisControl(RedisStore):
             letter = read_dead_letter(queue, letter_id, data)
             if letter.raw is not None:
                 continue
-            job = letter.job.with_changes(attempt=0, run_after=None)
+            job = lifecycle.revived(letter.job)
             args += [letter_id, encode_job(job), str(job.priority)]
         if len(args) == 1:
             return 0
@@ -160,13 +152,15 @@ class RedisControl(RedisStore):
         args = [repr(self.clock.time()), *(job_ids or ())]
         return int(self._script("purge", queue, args))
 
-    def bury_raw(self, queue: str, store_id: str, payload: bytes | str, reason: str) -> None:
+    def _bury_undecodable(
+        self, queue: str, store_id: str, payload: bytes | str, reason: str
+    ) -> None:
         """Move a reserved job whose payload is not a job envelope to the dead letters."""
         now = self.clock.time()
         text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
         stand_in = dead_letter_from_decode_error(queue, text, reason, now).job.id
         letter = raw_dead_letter_json(text, reason, now)
-        limit = str(self.settings.DEAD_LETTER_LIMIT)
+        limit = str(self.options.dead_letter_limit)
         self._script("bury_raw", queue, [repr(now), store_id, stand_in, letter, limit])
         _logger.warning(
             "job %s of queue %r is not a job envelope (%s); moved to the dead letters as %s",

@@ -6,11 +6,12 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self, TypeVar, cast
 
 import redis
 
-from dqueue.backends.base import Backend
+from dqueue.backends.base import Backend, StoreOptions
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.settings import Settings
 
@@ -19,9 +20,29 @@ from .keys import QueueKeys, queues_key
 from .scripts import SOURCES, Arg, HeldConnections
 from .settings import RedisSettings
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisOptions", "RedisStore"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedisOptions(StoreOptions):
+    """The options of a Redis store: the shared ones, its key prefix and socket timeout."""
+
+    #: The start of every key (``DQUEUE_REDIS_PREFIX``).
+    prefix: str = "dqueue"
+    #: How long a call may wait for the server (``DQUEUE_REDIS_SOCKET_TIMEOUT``).
+    socket_timeout_s: float = 30.0
+
+
+def options_from(settings: Settings) -> RedisOptions:
+    """The Redis store's options in ``settings``: its :class:`RedisSettings` section and core's."""
+    redis_settings = settings.section(RedisSettings)
+    return RedisOptions.from_settings(
+        settings,
+        prefix=redis_settings.REDIS_PREFIX,
+        socket_timeout_s=redis_settings.REDIS_SOCKET_TIMEOUT,
+    )
 
 
 class RedisStore(Backend):
@@ -33,17 +54,35 @@ class RedisStore(Backend):
     #: At-least-once: reserved jobs stay stored, leased, until settled.
     reliable: ClassVar[bool] = False
 
-    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(settings, clock=clock)
-        self.target = describe_target(settings)
-        self.prefix = settings.section(RedisSettings).REDIS_PREFIX
-        self._client = connect(settings)
+    def __init__(
+        self,
+        options: RedisOptions,
+        *,
+        client: redis.Redis,
+        target: str = "redis",
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(options, clock=clock)
+        self.options: RedisOptions = options
+        self.target = target
+        self.prefix = options.prefix
+        self._client = client
         self._keys_of: dict[str, QueueKeys] = {}
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.reliable else "0"
         self._lua = {name: self._client.register_script(text) for name, text in SOURCES.items()}
         self._held = HeldConnections(self._client.connection_pool)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
+        """A backend on the server that the ``DQUEUE_REDIS_*`` settings name."""
+        return cls(
+            options_from(settings),
+            client=connect(settings),
+            target=describe_target(settings),
+            clock=clock,
+        )
 
     @property
     def client(self) -> redis.Redis:

@@ -15,14 +15,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from dqueue.backends import lifecycle
 from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
 from dqueue.errors import DecodeError
-from dqueue.job import Job, JobFailure, decode_job, encode_job
+from dqueue.failures import FailureKind
+from dqueue.job import Job, decode_job, encode_job
 
 from ._control import RedisControl
 from .records import dead_letter_json, failure_json, record_update, result_value
 from .scripts import Arg
-from .settings import RedisSettings
 from .waiting import longest_wait, wait_for_token
 
 __all__ = ["RedisBackend", "ReliableRedisBackend"]
@@ -116,18 +117,18 @@ class _RedisBackendBase(RedisControl):
         limit = min(limit, _RESERVE_MAX)
         keys = self.keys(queue)
         waiter = self._waiter_id()
-        lease_s = self.settings.LEASE_SECONDS
+        lease_s = self.options.lease_s
         if not self.reliable:
             # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
             # key while it may still run, so it lasts long enough for any reasonable job.
             lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
-        dead_limit = str(self.settings.DEAD_LETTER_LIMIT)
+        dead_limit = str(self.options.dead_letter_limit)
         give_up = time.monotonic() + max(timeout_s, 0.0)
-        longest = longest_wait(self.settings.section(RedisSettings).REDIS_SOCKET_TIMEOUT)
+        longest = longest_wait(self.options.socket_timeout_s)
         while True:
             now = self.clock.time()
             args: list[Arg] = [repr(now), limit, worker_id, repr(now + lease_s), waiter, self._mode,
-                    dead_limit, _TIMER_GRACE_MS]  # fmt: skip
+                    dead_limit, _TIMER_GRACE_MS, FailureKind.LEASE_EXPIRED.value]  # fmt: skip
             # At-least-once, a reserve sent twice only leases jobs that come back later.
             reply = self._script("reserve", queue, args, idempotent=self.reliable)
             tag = reply[0]
@@ -176,7 +177,7 @@ class _RedisBackendBase(RedisControl):
             try:
                 job = decode_job(payload)
             except DecodeError as exc:
-                self.bury_raw(queue, job_id, payload, str(exc))
+                self._bury_undecodable(queue, job_id, payload, str(exc))
                 continue
             if job.attempt != attempt:
                 # The stored payload keeps the attempt it was enqueued with.
@@ -194,7 +195,7 @@ class _RedisBackendBase(RedisControl):
         if not outcomes:
             return []
         now = self.clock.time()
-        head: list[Arg] = [repr(now), worker_id, self._mode, str(self.settings.DEAD_LETTER_LIMIT)]
+        head: list[Arg] = [repr(now), worker_id, self._mode, str(self.options.dead_letter_limit)]
         # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}
         for outcome in outcomes:
@@ -215,36 +216,39 @@ class _RedisBackendBase(RedisControl):
         return [job_id.decode() for reply in replies for job_id in reply]
 
     def _settle_args(self, outcome: Outcome, now: float) -> list[Arg]:
+        """The 8 script arguments of one outcome; what it means comes from the lifecycle."""
         job = outcome.job
         kind = outcome.kind
+        step = lifecycle.settled(outcome, now)
         data = due = ""
-        finished = repr(outcome.finished_at if outcome.finished_at is not None else now)
+        finished = repr(step.finished_at)
         attempt = str(job.attempt)
+        fields: list[str] = []
+        if step.failure is not None:
+            fields += [f"f:{job.attempt}", failure_json(step.failure)]
         if kind is OutcomeKind.ACK:
-            record = ""
             if job.result_ttl is not None:
-                value = result_value(outcome.result, job)
-                record = record_update(job, now, JobStatus.SUCCEEDED, "value", value,
-                                       "finished_at", finished, "attempt", attempt)  # fmt: skip
+                fields += ["value", result_value(step.return_value, job)]
         elif kind is OutcomeKind.RETRY:
-            again = job.with_changes(run_after=outcome.run_after)
-            data = encode_job(again)
-            if outcome.run_after is not None and outcome.run_after > now:
-                due = repr(outcome.run_after)
-            failure = outcome.failure or _failure("dqueue.Retry", "retried", job, now)
-            record = record_update(job, now, JobStatus.FAILED, f"f:{job.attempt}",
-                                   failure_json(failure), "finished_at", finished,
-                                   "attempt", attempt, due=outcome.run_after or now)  # fmt: skip
-        elif kind is OutcomeKind.DEAD:
-            failure = outcome.failure or _failure("dqueue.Dead", "dead-lettered", job, now)
-            data = dead_letter_json(job, failure, now)
-            record = record_update(job, now, JobStatus.DEAD, f"f:{job.attempt}",
-                                   failure_json(failure), "finished_at", finished,
-                                   "attempt", attempt)  # fmt: skip
-        else:
+            data = encode_job(step.job)
+            if step.job.run_after is not None and step.job.run_after > now:
+                due = repr(step.job.run_after)
+        elif kind is OutcomeKind.DEAD and step.failure is not None:
+            data = dead_letter_json(job, step.failure, now)
+        elif kind is OutcomeKind.RELEASE:
             # At-least-once keeps the payload while leased; at-most-once gave it to the worker.
             data = "" if self.reliable else encode_job(job)
-            record = record_update(job, now, JobStatus.QUEUED, "attempt", str(job.attempt - 1))
+        if kind is not OutcomeKind.RELEASE:
+            fields += ["finished_at", finished]
+        record = record_update(
+            step.job,
+            now,
+            step.status,
+            *fields,
+            "attempt",
+            str(step.job.attempt),
+            due=step.job.due_at if due else now,
+        )
         lateness = outcome.lateness_s
         late = "" if lateness is None else repr(lateness)
         return [_KINDS[kind], job.id, attempt, data, due, str(job.priority), late, record]
@@ -254,7 +258,7 @@ class _RedisBackendBase(RedisControl):
         if not job_ids:
             return []
         now = self.clock.time()
-        until = repr(now + self.settings.LEASE_SECONDS)
+        until = repr(now + self.options.lease_s)
         head: list[Arg] = [repr(now), worker_id, until, self._mode]
         groups: dict[str, list[Arg]] = {}
         unknown: list[str] = []
@@ -286,12 +290,13 @@ class _RedisBackendBase(RedisControl):
         queues = self.queues()
         if not queues:
             return 0
-        args = [repr(self.clock.time()), self._mode, str(self.settings.DEAD_LETTER_LIMIT)]
+        args = [
+            repr(self.clock.time()),
+            self._mode,
+            str(self.options.dead_letter_limit),
+            FailureKind.LEASE_EXPIRED.value,
+        ]
         return sum(int(count) for count in self._scripts([("recover", q, args) for q in queues]))
-
-
-def _failure(kind: str, message: str, job: Job, now: float) -> JobFailure:
-    return JobFailure.from_reason(kind, message, at=now, attempt=job.attempt)
 
 
 def _enqueue_args(job: Job, payload: str, now: float) -> list[Arg]:

@@ -62,7 +62,7 @@ def load_backend(path: str, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) 
         ConfigurationError: the path does not name a Backend subclass, or cannot be imported.
     """
     setting = "DQUEUE_BACKEND" if path == settings.BACKEND else "DQUEUE_BACKEND_OVERRIDES"
-    return backend_class(path, setting=setting)(settings, clock=clock)
+    return backend_class(path, setting=setting).from_settings(settings, clock=clock)
 
 
 def get_backend(queue: str = "default", *, settings: Settings | None = None) -> Backend:

@@ -19,7 +19,12 @@ Semantics every backend keeps:
   ``max_attempts``). A worker that lost a lease cannot settle that job any more: ``settle``
   reports it and changes nothing. On an at-most-once backend a reserved job is already gone
   from the store, and a crash loses it.
-- ``settle`` applies the outcomes of finished (or returned) jobs in one round trip.
+- ``settle`` applies the outcomes of finished (or returned) jobs in one round trip. What each
+  outcome means is decided once, in :mod:`dqueue.backends.lifecycle`.
+
+Inspection and control (pause, clear, dead letters, results...) are not part of what a worker
+needs: a store offers them by implementing :class:`QueueControl`, which front ends detect with
+``isinstance``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import abc
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import UnsupportedOperation
@@ -42,7 +47,10 @@ __all__ = [
     "JobStatus",
     "Outcome",
     "OutcomeKind",
+    "QueueControl",
     "QueueCounts",
+    "StoreOptions",
+    "control_of",
 ]
 
 
@@ -142,11 +150,37 @@ class QueueCounts:
         return self.ready + self.delayed + self.in_flight
 
 
-class Backend(abc.ABC):
-    """A store of jobs. Subclasses live at ``dqueue.backends.<name>.<Name>Backend``.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreOptions:
+    """What a store needs to know of the settings: the lease, the poll, the dead-letter cap."""
 
-    A backend is built with the effective settings and a clock, once per process (per dotted
-    path); it must be safe to use from several threads of that process.
+    #: How long a reserved job stays leased to its worker without a renewal (seconds).
+    lease_s: float = 60.0
+    #: The longest a waiting reserve goes without looking at the store again (seconds).
+    poll_interval_s: float = 0.05
+    #: Dead letters kept per queue; the oldest go first.
+    dead_letter_limit: int = 10_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **extra: Any) -> Self:
+        """The options that ``settings`` give (``DQUEUE_LEASE_SECONDS`` and so on).
+
+        ``extra`` fills the fields a subclass adds for one kind of store.
+        """
+        return cls(
+            lease_s=settings.LEASE_SECONDS,
+            poll_interval_s=settings.POLL_INTERVAL,
+            dead_letter_limit=settings.DEAD_LETTER_LIMIT,
+            **extra,
+        )
+
+
+class Backend(abc.ABC):
+    """What a worker needs of a store of jobs: store, reserve, settle, renew, recover, count.
+
+    A backend is built once per process (per dotted path) by :meth:`from_settings`, the one
+    place that reads :class:`~dqueue.settings.Settings`; its constructor takes only its own
+    options. It must be safe to use from several threads of that process.
     """
 
     #: Jobs with a future ``run_after`` wait until due.
@@ -166,9 +200,14 @@ class Backend(abc.ABC):
     #: The backend runs jobs inline at enqueue (no workers needed).
     runs_inline: ClassVar[bool] = False
 
-    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.settings = settings
+    def __init__(self, options: StoreOptions | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.options = options if options is not None else StoreOptions()
         self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
+        """Build the backend that ``settings`` describe."""
+        return cls(StoreOptions.from_settings(settings), clock=clock)
 
     @property
     def name(self) -> str:
@@ -178,13 +217,13 @@ class Backend(abc.ABC):
 
     # -- producing ---------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def enqueue(self, job: Job) -> str:
         """Store ``job``; return its id, or the id of the job already holding its unique key."""
+        return self.enqueue_many([job])[0]
 
+    @abc.abstractmethod
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store several jobs, in one round trip where the store allows it, in order."""
-        return [self.enqueue(job) for job in jobs]
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -214,38 +253,7 @@ class Backend(abc.ABC):
         """
         return 0
 
-    def wait_for_jobs(self, queue: str, timeout_s: float) -> None:  # noqa: B027 - optional
-        """Block until ``queue`` may have due jobs (or ``timeout_s`` passes); a hint only."""
-
-    # -- convenience verbs built on settle --------------------------------------------------
-
-    def ack(self, job: Job, *, worker_id: str, result: Any = None) -> bool:
-        """Finish ``job``; ``False`` when the lease was lost."""
-        now = self.clock.time()
-        outcome = Outcome(job=job, kind=OutcomeKind.ACK, result=result, finished_at=now)
-        return not self.settle([outcome], worker_id=worker_id)
-
-    def retry(self, job: Job, *, worker_id: str, run_after: float, failure: JobFailure) -> bool:
-        """Store ``job`` again, due at ``run_after``; ``False`` when the lease was lost."""
-        outcome = Outcome(job=job, kind=OutcomeKind.RETRY, run_after=run_after, failure=failure)
-        return not self.settle([outcome], worker_id=worker_id)
-
-    def dead(self, job: Job, *, worker_id: str, failure: JobFailure) -> bool:
-        """Move ``job`` to the dead letters; ``False`` when the lease was lost."""
-        outcome = Outcome(job=job, kind=OutcomeKind.DEAD, failure=failure)
-        return not self.settle([outcome], worker_id=worker_id)
-
-    def release(self, jobs: Sequence[Job], *, worker_id: str) -> list[str]:
-        """Return reserved jobs that never started; attempts are not counted."""
-        return self.settle(
-            [Outcome(job=job, kind=OutcomeKind.RELEASE) for job in jobs], worker_id=worker_id
-        )
-
-    # -- introspection and control -----------------------------------------------------------
-
-    @abc.abstractmethod
-    def queues(self) -> list[str]:
-        """Every queue that holds or held jobs (sorted)."""
+    # -- counting ----------------------------------------------------------------------------
 
     @abc.abstractmethod
     def counts(self, queue: str) -> QueueCounts:
@@ -256,47 +264,61 @@ class Backend(abc.ABC):
         counts = self.counts(queue)
         return counts.ready + counts.delayed
 
+    def ping(self) -> None:  # noqa: B027 - optional
+        """Raise :class:`~dqueue.errors.BackendUnavailable` when the store cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections and files."""
+
+
+@runtime_checkable
+class QueueControl(Protocol):
+    """Inspection and control of queues, offered by the stores that keep them.
+
+    Front ends (the ``dqueue`` CLI, the Django commands and admin) detect it with
+    ``isinstance(backend, QueueControl)``.
+    """
+
+    def queues(self) -> list[str]:
+        """Every queue that holds or held jobs (sorted)."""
+
     def pause(self, queue: str, until: float | None) -> None:
         """Stop handing out jobs of ``queue`` until ``until`` (epoch seconds; ``None``: resume)."""
-        raise UnsupportedOperation(f"{self.name} does not support pause")
 
     def resume(self, queue: str) -> None:
         """Hand out jobs of ``queue`` again."""
-        self.pause(queue, None)
 
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
-        return None
 
     def clear(self, queue: str) -> int:
         """Delete every ready and delayed job of ``queue``; return how many."""
-        raise UnsupportedOperation(f"{self.name} does not support clear")
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs of ``queue`` identical (task, args, kwargs) to an older one.
 
         Returns the number of waiting jobs before and after.
         """
-        raise UnsupportedOperation(f"{self.name} does not support deduplicate")
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """The newest dead letters of ``queue``, newest first."""
-        raise UnsupportedOperation(f"{self.name} does not keep dead letters")
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Put dead letters (all, or those ids) back on their queue with fresh attempts."""
-        raise UnsupportedOperation(f"{self.name} does not keep dead letters")
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids); return how many."""
-        raise UnsupportedOperation(f"{self.name} does not keep dead letters")
 
     def result(self, job_id: str) -> JobResult | None:
         """What is known of a job that asked for its result; ``None`` if nothing is."""
-        raise UnsupportedOperation(f"{self.name} does not keep results")
 
-    def ping(self) -> None:  # noqa: B027 - optional
-        """Raise :class:`~dqueue.errors.BackendUnavailable` when the store cannot be reached."""
 
-    def close(self) -> None:  # noqa: B027 - optional
-        """Release connections and files."""
+def control_of(backend: Backend) -> QueueControl:
+    """``backend`` as :class:`QueueControl`.
+
+    Raises:
+        UnsupportedOperation: the backend offers no inspection or control of its queues.
+    """
+    if not isinstance(backend, QueueControl):
+        raise UnsupportedOperation(f"{backend.name} keeps no queues to inspect or control")
+    return backend

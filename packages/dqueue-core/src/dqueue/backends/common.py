@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..job import Job, JobFailure
+from ..errors import DecodeError
+from ..failures import FailureKind
+from ..job import Job, JobFailure, decode_job
 
 if TYPE_CHECKING:
     from .base import DeadLetter
 
-__all__ = ["dead_letter_from_decode_error", "dedup_identity", "percentile"]
+__all__ = ["dead_letter_from_decode_error", "duplicates", "percentile"]
 
 
-def dedup_identity(job: Job) -> str:
-    """What makes two waiting jobs duplicates: the same task, queue, args and kwargs."""
-    canonical = json.dumps(
-        [job.task, job.queue, list(job.args), job.kwargs], sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:
+    """The ids of waiting jobs identical (task, queue, args, kwargs) to one listed before them.
+
+    ``waiting`` is ``(id, payload)`` pairs, the job to keep first. A payload that does not
+    decode is left alone, for a worker to dead-letter with its reason.
+    """
+    seen: set[str] = set()
+    twins: list[str] = []
+    for job_id, payload in waiting:
+        try:
+            job = decode_job(payload)
+        except DecodeError:
+            continue
+        identity = json.dumps(
+            [job.task, job.queue, list(job.args), job.kwargs], sort_keys=True, separators=(",", ":")
+        )
+        if identity in seen:
+            twins.append(job_id)
+        else:
+            seen.add(identity)
+    return twins
 
 
 def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:
@@ -28,7 +46,7 @@ def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: fl
 
     digest = hashlib.blake2b(payload.encode(errors="replace"), digest_size=16).hexdigest()
     stand_in = Job(id=f"corrupt-{digest}", task="<undecodable>", queue=queue, enqueued_at=now)
-    failure = JobFailure.from_reason("dqueue.errors.DecodeError", reason, at=now, attempt=0)
+    failure = JobFailure.from_reason(FailureKind.UNDECODABLE, reason, at=now, attempt=0)
     return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
 
 

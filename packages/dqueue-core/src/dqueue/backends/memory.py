@@ -13,13 +13,14 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..job import Job, JobFailure, decode_job, encode_job
-from ..settings import Settings
-from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
-from .common import dead_letter_from_decode_error, dedup_identity
+from ..job import Job, decode_job, encode_job
+from . import lifecycle
+from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
+from .common import duplicates
+from .lifecycle import Step
 
 __all__ = ["MemoryBackend"]
 
@@ -29,6 +30,7 @@ _LATENESS_SAMPLES = 1000
 @dataclass
 class _Lease:
     worker_id: str
+    #: The runs counted, this one included (the payload keeps the count it was stored with).
     attempt: int
     until: float
     payload: str
@@ -53,8 +55,8 @@ class MemoryBackend(Backend):
     supports_leases: ClassVar[bool] = True
     supports_workers: ClassVar[bool] = False  # other processes can't see this memory
 
-    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(settings, clock=clock)
+    def __init__(self, options: StoreOptions | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(options, clock=clock)
         self._lock = threading.Condition()
         self._queues: dict[str, _Queue] = {}
         self._sequence = itertools.count()
@@ -102,39 +104,15 @@ class MemoryBackend(Backend):
         if key is not None and held is not None and held[0] == job.id and held[1] is None:
             del self._unique[key]
 
-    def _record(self, job: Job, status: JobStatus, now: float, **fields: Any) -> None:
+    def _record(self, step: Step, now: float) -> None:
+        job = step.job
         if job.result_ttl is None:
             return
         previous = self._results.get(job.id)
-        base = previous[0] if previous else None
-        worker_ids = base.worker_ids if base else ()
-        worker_id = fields.pop("worker_id", None)
-        if worker_id and worker_id not in worker_ids:
-            worker_ids = (*worker_ids, worker_id)
-        failure = fields.pop("failure", None)
-        failures = (base.failures if base else ()) + ((failure,) if failure else ())
-        record = JobResult(
-            job_id=job.id,
-            status=status,
-            task=job.task,
-            queue=job.queue,
-            return_value=fields.get("return_value"),
-            failures=failures,
-            enqueued_at=job.enqueued_at,
-            started_at=fields.get("started_at", base.started_at if base else None),
-            finished_at=fields.get("finished_at"),
-            attempt=job.attempt,
-            worker_ids=worker_ids,
-            args=job.args,
-            kwargs=job.kwargs,
-        )
+        record = lifecycle.next_record(previous[0] if previous else None, step)
         self._results[job.id] = (record, now + job.result_ttl)
 
     # -- producing ----------------------------------------------------------------------------
-
-    def enqueue(self, job: Job) -> str:
-        """Store ``job`` (see :class:`Backend`)."""
-        return self.enqueue_many([job])[0]
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store jobs in order; unique-key duplicates return the holder's id."""
@@ -156,7 +134,7 @@ class MemoryBackend(Backend):
                     self._unique[job.unique_key] = (job.id, expires)
                     self._unique_of[job.id] = job.unique_key
                 self._push(queue, job, payload, now)
-                self._record(job, JobStatus.QUEUED, now)
+                self._record(lifecycle.enqueued(job), now)
                 ids.append(job.id)
             self._lock.notify_all()
         return ids
@@ -198,10 +176,10 @@ class MemoryBackend(Backend):
             state.leased[job_id] = _Lease(
                 worker_id=worker_id,
                 attempt=job.attempt,
-                until=now + self.settings.LEASE_SECONDS,
-                payload=encode_job(job),
+                until=now + self.options.lease_s,
+                payload=payload,
             )
-            self._record(job, JobStatus.RUNNING, now, worker_id=worker_id, started_at=now)
+            self._record(lifecycle.started(job, worker_id, now), now)
             taken.append(job)
         return taken
 
@@ -220,43 +198,28 @@ class MemoryBackend(Backend):
                 del state.leased[job.id]
                 if outcome.lateness_s is not None:
                     state.lateness.append(outcome.lateness_s)
-                self._apply(state, outcome, now, worker_id)
+                self._apply(state, lifecycle.settled(outcome, now), now)
             self._lock.notify_all()
         return lost
 
-    def _apply(self, state: _Queue, outcome: Outcome, now: float, worker_id: str) -> None:
-        job = outcome.job
-        if outcome.kind is OutcomeKind.ACK:
+    def _apply(self, state: _Queue, step: Step, now: float) -> None:
+        """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
+        job = step.job
+        if step.frees_unique_key:
             self._release_unique(job)
-            self._record(job, JobStatus.SUCCEEDED, now, return_value=outcome.result,
-                         finished_at=outcome.finished_at or now)  # fmt: skip
-        elif outcome.kind is OutcomeKind.RETRY:
-            again = job.with_changes(run_after=outcome.run_after)
-            self._push(state, again, encode_job(again), now)
-            self._record(job, JobStatus.FAILED, now, failure=outcome.failure,
-                         finished_at=outcome.finished_at or now)  # fmt: skip
-        elif outcome.kind is OutcomeKind.RELEASE:
-            back = job.with_changes(attempt=max(job.attempt - 1, 0))
-            self._push(state, back, encode_job(back), now)
-            self._record(back, JobStatus.QUEUED, now)
-        else:
-            failure = outcome.failure or JobFailure.from_reason(
-                "dqueue.Dead", "moved to the dead letters", at=now, attempt=job.attempt
-            )
-            self._bury(state, job, failure, now)
-
-    def _bury(self, state: _Queue, job: Job, failure: JobFailure, now: float) -> None:
-        self._release_unique(job)
-        state.dead[job.id] = DeadLetter(job=job, failure=failure, died_at=now)
-        while len(state.dead) > self.settings.DEAD_LETTER_LIMIT:
-            state.dead.popitem(last=False)
-        self._record(job, JobStatus.DEAD, now, failure=failure, finished_at=now)
+        if step.stores_again:
+            self._push(state, job, encode_job(job), now)
+        elif step.buries and step.failure is not None:
+            state.dead[job.id] = DeadLetter(job=job, failure=step.failure, died_at=now)
+            while len(state.dead) > self.options.dead_letter_limit:
+                state.dead.popitem(last=False)
+        self._record(step, now)
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend leases held by ``worker_id``; report the ones it lost."""
         lost: list[str] = []
         with self._lock:
-            until = self.clock.time() + self.settings.LEASE_SECONDS
+            until = self.clock.time() + self.options.lease_s
             for job_id in job_ids:
                 lease = next(
                     (q.leased[job_id] for q in self._queues.values() if job_id in q.leased), None
@@ -276,18 +239,9 @@ class MemoryBackend(Backend):
                 expired = [job_id for job_id, lease in state.leased.items() if lease.until <= now]
                 for job_id in expired:
                     lease = state.leased.pop(job_id)
-                    job = decode_job(lease.payload)
-                    failure = JobFailure.from_reason(
-                        "dqueue.LeaseExpired",
-                        f"worker {lease.worker_id} stopped renewing its lease (crashed or stuck)",
-                        at=now,
-                        attempt=job.attempt,
-                    )
-                    if job.attempt >= job.max_attempts:
-                        self._bury(state, job, failure, now)
-                    else:
-                        self._push(state, job.with_changes(run_after=None), lease.payload, now)
-                        self._record(job, JobStatus.FAILED, now, failure=failure)
+                    # The lease counts the runs; the payload is the job as it was stored.
+                    job = decode_job(lease.payload).with_changes(attempt=lease.attempt)
+                    self._apply(state, lifecycle.lease_expired(job, lease.worker_id, now), now)
                     recovered += 1
             if recovered:
                 self._lock.notify_all()
@@ -329,6 +283,10 @@ class MemoryBackend(Backend):
             self._queue(queue).paused_until = until
             self._lock.notify_all()
 
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
+
     def paused_until(self, queue: str) -> float | None:
         """When the pause ends."""
         with self._lock:
@@ -351,13 +309,8 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             before = len(state.waiting)
-            seen: set[str] = set()
-            for job_id, payload in sorted(state.waiting.items()):
-                identity = dedup_identity(decode_job(payload))
-                if identity in seen:
-                    del state.waiting[job_id]
-                else:
-                    seen.add(identity)
+            for job_id in duplicates(sorted(state.waiting.items())):
+                del state.waiting[job_id]
             return before, len(state.waiting)
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
@@ -365,12 +318,6 @@ class MemoryBackend(Backend):
         with self._lock:
             letters = list(self._queue(queue).dead.values())
         return letters[::-1][:limit]
-
-    def bury_raw(self, queue: str, payload: str, reason: str) -> None:
-        """Dead-letter a payload that could not be decoded (used by tests and tools)."""
-        with self._lock:
-            letter = dead_letter_from_decode_error(queue, payload, reason, self.clock.time())
-            self._queue(queue).dead[letter.job.id] = letter
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Requeue dead letters with fresh attempts."""
@@ -385,7 +332,7 @@ class MemoryBackend(Backend):
                 if letter.raw is not None:
                     state.dead[job_id] = letter  # undecodable: nothing to run
                     continue
-                job = letter.job.with_changes(attempt=0, run_after=None)
+                job = lifecycle.revived(letter.job)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
             return len([i for i in chosen if i not in state.dead])

@@ -32,47 +32,28 @@ latency.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final
 
-from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import BackendError, BackendUnavailable, ConfigurationError, DecodeError
-from ..job import Job, JobFailure, decode_job, encode_job
-from ..settings import Settings
+from ..errors import DecodeError
+from ..job import Job, encode_job
+from . import lifecycle
 from . import sqlite_control as control
-from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
-from .sqlite_records import (
-    FREE_UNIQUE,
-    bury,
-    bury_undecodable,
-    record_result,
-    result_from_json,
-    trim_dead,
-)
-from .sqlite_schema import (
-    DELAYED,
-    LEASED,
-    READY,
-    ConnectionPool,
-    cannot_open,
-    resolve_path,
-    retry_while_busy,
-)
-from .sqlite_wakeup import Wakeup, wakeup_for
+from .base import DeadLetter, JobResult, Outcome, OutcomeKind, QueueCounts
+from .sqlite_records import bury_undecodable, record_result, result_from_json, trim_dead
+from .sqlite_schema import DELAYED, LEASED, READY
+from .sqlite_settle import apply_outcome, decode_leased, recover_expired
+from .sqlite_store import SQLiteOptions, SQLiteStore
 
-__all__ = ["SQLiteBackend"]
-
-_T = TypeVar("_T")
+__all__ = ["SQLiteBackend", "SQLiteOptions"]
 
 #: Lateness rows (one per settled batch) are trimmed every this many rows per queue.
 _TRIM_EVERY: Final = 100
 #: The shortest wait of a blocking reserve, so that a clock a hair behind never spins.
 _MIN_WAIT_S: Final = 0.0001
-_HAS_RETURNING: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 _INSERT_JOB: Final = (
     "INSERT OR IGNORE INTO jobs (id, queue, state, priority, due_at, attempt, unique_key, payload)"
@@ -105,38 +86,9 @@ _PROBE: Final = (
     f" EXISTS (SELECT 1 FROM jobs WHERE queue = :queue AND state = {READY}),"
     f" (SELECT min(due_at) FROM jobs WHERE queue = :queue AND state = {DELAYED})"
 )
-_OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
-_DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
-_RETRY: Final = (
-    "UPDATE jobs SET state = ?, due_at = ?, payload = ?, worker_id = NULL, lease_until = NULL"
-    f" WHERE {_OWNED}"
-)
-_RELEASE: Final = (
-    "UPDATE jobs SET state = ?, attempt = attempt - 1, worker_id = NULL, lease_until = NULL"
-    f" WHERE {_OWNED}"
-)
 _RENEW: Final = (
     f"UPDATE jobs SET lease_until = ? WHERE id = ? AND state = {LEASED} AND worker_id = ?"
 )
-_EXPIRED: Final = (
-    "SELECT seq, id, attempt, worker_id, CAST(payload AS BLOB) FROM jobs"
-    f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?"
-)
-
-
-def _decode_leased(raw: bytes, attempt: int) -> Job:
-    """Decode a stored payload, with the attempt counted in the ``attempt`` column.
-
-    Raises:
-        DecodeError: the payload is not a job envelope.
-    """
-    try:
-        text = raw.decode()  # strict, and cheaper than json.loads guessing the encoding
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
-    job = decode_job(text)
-    # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
-    return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,79 +100,13 @@ class _Wait:
     again_now: bool = False
 
 
-class SQLiteBackend(Backend):
+class SQLiteBackend(SQLiteStore):
     """Jobs in a SQLite file (``DQUEUE_SQLITE_PATH``), shared by every process that opens it."""
 
     supports_priority: ClassVar[bool] = True
     supports_results: ClassVar[bool] = True
     supports_leases: ClassVar[bool] = True
     supports_workers: ClassVar[bool] = True
-
-    #: Seconds an operation waits for another process's write lock before the backend reports
-    #: :class:`~dqueue.errors.BackendUnavailable`.
-    busy_timeout_s: ClassVar[float] = 30.0
-
-    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(settings, clock=clock)
-        self.path = resolve_path(settings.SQLITE_PATH)
-        self._pool = ConnectionPool(self.path, busy_timeout_s=self.busy_timeout_s)
-        self._use_returning = _HAS_RETURNING
-        self._known_queues: set[str] = set()
-        self._rows_since_trim: dict[str, int] = {}
-        try:
-            with self._errors():
-                self._pool.get()  # refuse a bad file now, not at the first job
-        except BackendUnavailable as exc:
-            if not cannot_open(exc.__cause__):
-                raise
-            # Retrying would not help: the setting names a file this process can't write.
-            raise ConfigurationError(
-                f"DQUEUE_SQLITE_PATH = {settings.SQLITE_PATH!r} cannot be opened for reading "
-                f"and writing: {exc.__cause__}"
-            ) from exc
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Report ``sqlite3`` errors as dqueue's: a lock or disk error is "unavailable"."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            self._pool.discard()  # start the next call on a fresh connection
-            raise BackendUnavailable(f"SQLite database {self.path} is unavailable: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise BackendError(f"SQLite database {self.path} failed: {exc}") from exc
-
-    def _read(self, read: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``read`` on this thread's connection, outside any write transaction."""
-        with self._errors():
-            conn = self._pool.get()
-            return retry_while_busy(lambda: read(conn), self.busy_timeout_s)
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-        with self._errors():
-            conn = self._pool.get()
-            retry_while_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.busy_timeout_s)
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            retry_while_busy(lambda: conn.execute("COMMIT"), self.busy_timeout_s)
-
-    @property
-    def _wakeup(self) -> Wakeup:
-        return wakeup_for(self.path)
-
-    def _register_queues(self, conn: sqlite3.Connection, names: set[str]) -> None:
-        new = names - self._known_queues
-        if new:
-            conn.executemany("INSERT OR IGNORE INTO queues (name) VALUES (?)", [(n,) for n in new])
-            self._known_queues |= new
 
     # -- producing --------------------------------------------------------------------------
 
@@ -286,7 +172,7 @@ class SQLiteBackend(Backend):
                 (job.unique_key, job.id, expires),
             )
         conn.execute(_INSERT_JOB, row)
-        record_result(conn, job, JobStatus.QUEUED, now)
+        record_result(conn, lifecycle.enqueued(job), now)
         return job.id
 
     # -- consuming --------------------------------------------------------------------------
@@ -315,7 +201,7 @@ class SQLiteBackend(Backend):
             remaining = min(deadline - now, real_deadline - time.monotonic())
             if remaining <= 0:
                 return []
-            pause = min(remaining, self.settings.POLL_INTERVAL)
+            pause = min(remaining, self.options.poll_interval_s)
             if wait.paused_until is not None:
                 pause = min(pause, wait.paused_until - now)
             elif wait.next_due is not None:
@@ -340,7 +226,7 @@ class SQLiteBackend(Backend):
             if paused is not None and paused[0] is not None and paused[0] > now:
                 return [], _Wait(paused_until=paused[0])
             conn.execute(_PROMOTE, (queue, now))
-            lease_until = now + self.settings.LEASE_SECONDS
+            lease_until = now + self.options.lease_s
             if self._use_returning:
                 claimed = conn.execute(
                     _CLAIM_RETURNING, (worker_id, lease_until, queue, limit)
@@ -353,7 +239,7 @@ class SQLiteBackend(Backend):
             corrupt = False
             for seq, job_id, _, _, attempt, raw in claimed:
                 try:
-                    job = _decode_leased(raw, attempt)
+                    job = decode_leased(raw, attempt)
                 except DecodeError as exc:
                     conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
                     bury_undecodable(conn, queue, job_id, raw, str(exc), now)
@@ -361,10 +247,9 @@ class SQLiteBackend(Backend):
                     continue
                 jobs.append(job)
                 if job.result_ttl is not None:
-                    record_result(conn, job, JobStatus.RUNNING, now, worker_id=worker_id,
-                                  started_at=now)  # fmt: skip
+                    record_result(conn, lifecycle.started(job, worker_id, now), now)
             if corrupt:
-                trim_dead(conn, [queue], self.settings.DEAD_LETTER_LIMIT)
+                trim_dead(conn, [queue], self.options.dead_letter_limit)
             if jobs:
                 return jobs, _Wait()
             if claimed:
@@ -382,7 +267,7 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             now = self.clock.time()
             for outcome in outcomes:
-                if not self._apply(conn, outcome, worker_id, now):
+                if not apply_outcome(conn, outcome, worker_id, now):
                     lost.append(outcome.job.id)
                     continue
                 lateness = outcome.lateness_s
@@ -395,47 +280,10 @@ class SQLiteBackend(Backend):
             if samples:
                 self._add_lateness(conn, samples)
             if buried:
-                trim_dead(conn, buried, self.settings.DEAD_LETTER_LIMIT)
+                trim_dead(conn, buried, self.options.dead_letter_limit)
         if requeued:
             self._wakeup.notify()
         return lost
-
-    def _apply(
-        self, conn: sqlite3.Connection, outcome: Outcome, worker_id: str, now: float
-    ) -> bool:
-        """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't."""
-        job = outcome.job
-        owner = (job.id, worker_id, job.attempt)
-        kind = outcome.kind
-        finished_at = outcome.finished_at or now
-        if kind is OutcomeKind.ACK:
-            if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
-                return False
-            if job.unique_key is not None:
-                conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
-            record_result(conn, job, JobStatus.SUCCEEDED, now, return_value=outcome.result,
-                          finished_at=finished_at)  # fmt: skip
-        elif kind is OutcomeKind.RETRY:
-            again = job.with_changes(run_after=outcome.run_after)
-            state = DELAYED if again.due_at > now else READY
-            if conn.execute(_RETRY, (state, again.due_at, encode_job(again), *owner)).rowcount == 0:
-                return False
-            record_result(conn, job, JobStatus.FAILED, now, failure=outcome.failure,
-                          finished_at=finished_at)  # fmt: skip
-        elif kind is OutcomeKind.RELEASE:
-            state = DELAYED if job.due_at > now else READY
-            if conn.execute(_RELEASE, (state, *owner)).rowcount == 0:
-                return False
-            back = job.with_changes(attempt=max(job.attempt - 1, 0))
-            record_result(conn, back, JobStatus.QUEUED, now)
-        else:
-            if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
-                return False
-            failure = outcome.failure or JobFailure.from_reason(
-                "dqueue.Dead", "moved to the dead letters", at=now, attempt=job.attempt
-            )
-            bury(conn, job, failure, now)
-        return True
 
     def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
         by_queue: dict[str, list[float]] = {}
@@ -454,7 +302,7 @@ class SQLiteBackend(Backend):
         if not job_ids:
             return []
         with self._write() as conn:
-            until = self.clock.time() + self.settings.LEASE_SECONDS
+            until = self.clock.time() + self.options.lease_s
             return [
                 job_id
                 for job_id in job_ids
@@ -467,52 +315,11 @@ class SQLiteBackend(Backend):
         Also drops expired result records and unique keys. One transaction, so processes that
         call it at once recover each job once.
         """
-        recovered = 0
         with self._write() as conn:
-            now = self.clock.time()
-            buried: set[str] = set()
-            for (queue,) in conn.execute("SELECT name FROM queues").fetchall():
-                for row in conn.execute(_EXPIRED, (queue, now)).fetchall():
-                    recovered += 1
-                    if self._recover_one(conn, queue, row, now):
-                        buried.add(queue)
-            if buried:
-                trim_dead(conn, buried, self.settings.DEAD_LETTER_LIMIT)
-            conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
-            conn.execute("DELETE FROM uniques WHERE expires_at <= ?", (now,))
+            recovered = recover_expired(conn, self.clock.time(), self.options.dead_letter_limit)
         if recovered:
             self._wakeup.notify()
         return recovered
-
-    @staticmethod
-    def _recover_one(
-        conn: sqlite3.Connection, queue: str, row: tuple[Any, ...], now: float
-    ) -> bool:
-        """Requeue or bury one job whose lease expired; ``True`` when it was buried."""
-        seq, job_id, attempt, worker_id, raw = row
-        try:
-            job = _decode_leased(raw, attempt)
-        except DecodeError as exc:
-            conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-            bury_undecodable(conn, queue, job_id, raw, str(exc), now)
-            return True
-        failure = JobFailure.from_reason(
-            "dqueue.LeaseExpired",
-            f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
-            at=now,
-            attempt=attempt,
-        )
-        if attempt >= job.max_attempts:
-            conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-            bury(conn, job, failure, now)
-            return True
-        state = DELAYED if job.due_at > now else READY
-        conn.execute(
-            "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?",
-            (state, seq),
-        )
-        record_result(conn, job, JobStatus.FAILED, now, failure=failure)
-        return False
 
     # -- introspection and control ----------------------------------------------------------
 
@@ -538,6 +345,10 @@ class SQLiteBackend(Backend):
             )
         self._known_queues.add(queue)
         self._wakeup.notify()
+
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
 
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
@@ -583,12 +394,3 @@ class SQLiteBackend(Backend):
         if row is None or row[1] <= self.clock.time():
             return None
         return result_from_json(row[0])
-
-    def ping(self) -> None:
-        """Raise :class:`~dqueue.errors.BackendUnavailable` when the file can't be read."""
-        self._read(lambda conn: conn.execute("SELECT count(*) FROM queues").fetchone())
-
-    def close(self) -> None:
-        """Close every connection this process opened to the file, and its wake-up pipe."""
-        self._pool.close_all()
-        self._wakeup.close()

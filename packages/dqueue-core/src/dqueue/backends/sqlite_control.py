@@ -13,8 +13,9 @@ from typing import Final
 
 from ..errors import DecodeError
 from ..job import decode_job, encode_job
+from . import lifecycle
 from .base import DeadLetter, QueueCounts
-from .common import dedup_identity
+from .common import duplicates
 from .sqlite_records import FREE_UNIQUE, dead_letter_from_row
 from .sqlite_schema import DELAYED, LEASED, READY
 
@@ -119,20 +120,11 @@ def deduplicate_queue(conn: sqlite3.Connection, queue: str) -> tuple[int, int]:
         f" WHERE {_WAITING} ORDER BY seq",
         (queue,),
     ).fetchall()
-    seen: set[str] = set()
-    duplicates: list[tuple[int, str, str | None]] = []
-    for seq, job_id, unique_key, raw in rows:
-        try:
-            identity = dedup_identity(decode_job(raw))
-        except DecodeError:
-            continue
-        if identity in seen:
-            duplicates.append((seq, job_id, unique_key))
-        else:
-            seen.add(identity)
-    conn.executemany("DELETE FROM jobs WHERE seq = ?", [(seq,) for seq, _, _ in duplicates])
-    conn.executemany(FREE_UNIQUE, [(key, job_id) for _, job_id, key in duplicates if key])
-    return len(rows), len(rows) - len(duplicates)
+    keys = {job_id: unique_key for _, job_id, unique_key, _ in rows}
+    twins = duplicates((job_id, raw) for _, job_id, _, raw in rows)
+    conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in twins])
+    conn.executemany(FREE_UNIQUE, [(keys[job_id], job_id) for job_id in twins if keys[job_id]])
+    return len(rows), len(rows) - len(twins)
 
 
 def list_dead(conn: sqlite3.Connection, queue: str, limit: int) -> list[DeadLetter]:
@@ -170,7 +162,7 @@ def requeue_dead(conn: sqlite3.Connection, queue: str, job_ids: Sequence[str] | 
     requeued = 0
     for seq, payload in _chosen_dead(conn, queue, job_ids):
         try:
-            job = decode_job(payload).with_changes(attempt=0, run_after=None)
+            job = lifecycle.revived(decode_job(payload))
         except DecodeError:
             continue
         conn.execute(

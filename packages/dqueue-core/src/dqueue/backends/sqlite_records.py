@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 
 from ..errors import DecodeError
+from ..failures import FailureKind
 from ..job import Job, JobFailure, decode_job, encode_job
 from .base import DeadLetter, JobResult, JobStatus
 from .common import dead_letter_from_decode_error
+from .lifecycle import Step, next_record
 
 __all__ = [
     "FREE_UNIQUE",
@@ -22,7 +24,6 @@ __all__ = [
     "bury_undecodable",
     "dead_letter_from_row",
     "failure_to_json",
-    "next_result",
     "record_result",
     "result_from_json",
     "result_to_json",
@@ -48,9 +49,9 @@ def _failure_from_json(text: str) -> JobFailure:
     try:
         data = json.loads(text)
     except ValueError:
-        return JobFailure(exception_type="dqueue.errors.DecodeError", message=text)
+        return JobFailure(exception_type=FailureKind.UNDECODABLE, message=text)
     if not isinstance(data, dict):
-        return JobFailure(exception_type="dqueue.errors.DecodeError", message=text)
+        return JobFailure(exception_type=FailureKind.UNDECODABLE, message=text)
     return JobFailure.from_dict(data)
 
 
@@ -63,43 +64,6 @@ def dead_letter_from_row(
     except DecodeError as exc:
         return dead_letter_from_decode_error(queue, payload, str(exc), died_at)
     return DeadLetter(job=job, failure=_failure_from_json(failure), died_at=died_at, raw=raw)
-
-
-def next_result(
-    previous: JobResult | None,
-    job: Job,
-    status: JobStatus,
-    *,
-    worker_id: str | None = None,
-    failure: JobFailure | None = None,
-    return_value: Any = None,
-    started_at: float | None = None,
-    finished_at: float | None = None,
-) -> JobResult:
-    """The record of ``job`` after a step of its life, building on the ``previous`` one."""
-    worker_ids = previous.worker_ids if previous is not None else ()
-    if worker_id and worker_id not in worker_ids:
-        worker_ids = (*worker_ids, worker_id)
-    failures = previous.failures if previous is not None else ()
-    if failure is not None:
-        failures = (*failures, failure)
-    if started_at is None and previous is not None:
-        started_at = previous.started_at
-    return JobResult(
-        job_id=job.id,
-        status=status,
-        task=job.task,
-        queue=job.queue,
-        return_value=return_value,
-        failures=failures,
-        enqueued_at=job.enqueued_at,
-        started_at=started_at,
-        finished_at=finished_at,
-        attempt=job.attempt,
-        worker_ids=worker_ids,
-        args=job.args,
-        kwargs=job.kwargs,
-    )
 
 
 def result_to_json(record: JobResult) -> str:
@@ -145,15 +109,14 @@ def result_from_json(text: str) -> JobResult | None:
         return None
 
 
-def record_result(
-    conn: sqlite3.Connection, job: Job, status: JobStatus, now: float, **fields: Any
-) -> None:
-    """Keep the next step of ``job``'s record, if it asked for one (``result_ttl``)."""
+def record_result(conn: sqlite3.Connection, step: Step, now: float) -> None:
+    """Keep the record of ``step.job`` after ``step``, if it asked for one (``result_ttl``)."""
+    job = step.job
     if job.result_ttl is None:
         return
     row = conn.execute("SELECT record FROM results WHERE job_id = ?", (job.id,)).fetchone()
     previous = result_from_json(row[0]) if row is not None else None
-    record = next_result(previous, job, status, **fields)
+    record = next_record(previous, step)
     conn.execute(
         "INSERT OR REPLACE INTO results (job_id, record, expires_at) VALUES (?, ?, ?)",
         (job.id, result_to_json(record), now + job.result_ttl),
@@ -161,11 +124,8 @@ def record_result(
 
 
 def bury(conn: sqlite3.Connection, job: Job, failure: JobFailure, now: float) -> None:
-    """Dead-letter ``job``, already removed from ``jobs``; its unique key is freed."""
-    if job.unique_key is not None:
-        conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
+    """Dead-letter ``job``, already removed from ``jobs``, with ``failure``."""
     conn.execute(_BURY, (job.queue, job.id, encode_job(job), failure_to_json(failure), now, None))
-    record_result(conn, job, JobStatus.DEAD, now, failure=failure, finished_at=now)
 
 
 def bury_undecodable(

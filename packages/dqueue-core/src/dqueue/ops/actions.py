@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from ..backends import Backend, get_backend
+from ..backends.base import control_of
 from ..clock import to_datetime, to_epoch
 from ..errors import JobNotFound, UnsupportedOperation
 from ..settings import Settings
@@ -76,7 +77,7 @@ def pause(
         end = now + parse_duration(duration)
     else:
         end = now + _INDEFINITELY
-    backend.pause(queue, to_epoch(end))
+    control_of(backend).pause(queue, to_epoch(end))
     return Paused(queue, end.astimezone(UTC), indefinitely=until is None and duration is None)
 
 
@@ -86,12 +87,12 @@ def resume(settings: Settings, queue: str) -> None:
     Raises:
         UnsupportedOperation: the queue's backend cannot pause.
     """
-    _backend(settings, queue, "resume").resume(queue)
+    control_of(_backend(settings, queue, "resume")).resume(queue)
 
 
 def clear(settings: Settings, queue: str) -> int:
     """Delete every waiting (ready and delayed) job of ``queue``; return how many."""
-    return _backend(settings, queue, "clear").clear(queue)
+    return control_of(_backend(settings, queue, "clear")).clear(queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def deduplicate(settings: Settings, queue: str) -> Deduplicated:
     Raises:
         UnsupportedOperation: the queue's backend cannot deduplicate.
     """
-    before, after = _backend(settings, queue, "deduplicate").deduplicate(queue)
+    before, after = control_of(_backend(settings, queue, "deduplicate")).deduplicate(queue)
     return Deduplicated(queue, before, after)
 
 
@@ -150,12 +151,12 @@ def _ids(job_ids: Sequence[str] | None) -> tuple[str, ...] | None:
 def retry_dead(settings: Settings, queue: str, job_ids: Sequence[str] | None) -> DeadLetterChange:
     """Put dead letters of ``queue`` (those ids, or all with ``None``) back, fresh attempts."""
     ids = _ids(job_ids)
-    count = get_backend(queue, settings=settings).retry_dead(queue, ids)
+    count = control_of(get_backend(queue, settings=settings)).retry_dead(queue, ids)
     return DeadLetterChange(queue, "requeued", count, ids)
 
 
 def purge_dead(settings: Settings, queue: str, job_ids: Sequence[str] | None) -> DeadLetterChange:
     """Delete dead letters of ``queue`` (those ids, or all with ``None``)."""
     ids = _ids(job_ids)
-    count = get_backend(queue, settings=settings).purge_dead(queue, ids)
+    count = control_of(get_backend(queue, settings=settings)).purge_dead(queue, ids)
     return DeadLetterChange(queue, "purged", count, ids)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..backends import get_backend
-from ..backends.base import DeadLetter
+from ..backends.base import DeadLetter, control_of
 from ..backends.common import percentile
 from ..clock import to_datetime
 from ..job import JobFailure
@@ -80,7 +80,7 @@ def dead_letters(settings: Settings, queue: str, *, limit: int) -> list[DeadLett
     Raises:
         UnsupportedOperation: the queue's backend keeps no dead letters.
     """
-    return get_backend(queue, settings=settings).dead_letters(queue, limit=limit)
+    return control_of(get_backend(queue, settings=settings)).dead_letters(queue, limit=limit)
 
 
 def dead_letter_data(letter: DeadLetter) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..backends import get_backend
+from ..backends.base import control_of
 from ..errors import BackendUnavailable, DQueueError, UnknownQueue, UnsupportedOperation
 from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
@@ -63,7 +64,7 @@ def list_queues(
             continue
         asked.add(path)
         try:
-            stored = get_backend(queue, settings=settings).queues()
+            stored = control_of(get_backend(queue, settings=settings)).queues()
         except UnsupportedOperation:
             continue
         except DQueueError as exc:

@@ -197,11 +197,12 @@ local function bury(id, letter, limit)
   end
 end
 
--- Deal with jobs whose lease ran out (at most `max`). At-least-once: back to the front of
--- their ready list with the attempt counted, or into the dead letters after the last attempt.
--- At-most-once: the job left with its worker; free the unique key it held. Returns how many
--- jobs went back or died.
-local function recover_expired(max, reliable, dead_limit)
+-- Deal with jobs whose lease ran out (at most `max`), as dqueue.lifecycle.lease_expired does.
+-- At-least-once: back to the front of their ready list with the attempt counted, or into the
+-- dead letters after the last attempt; the failure's type is `kind` (FailureKind.LEASE_EXPIRED,
+-- passed by the client). The runs hash is the one count of attempts. At-most-once: the job left
+-- with its worker; free the unique key it held. Returns how many jobs went back or died.
+local function recover_expired(max, reliable, dead_limit, kind)
   local ids = redis.call('ZRANGEBYSCORE', K_INFLIGHT, '-inf', now_arg, 'LIMIT', 0, max)
   if #ids == 0 then return 0 end
   local recovered = 0
@@ -219,7 +220,7 @@ local function recover_expired(max, reliable, dead_limit)
         max_attempts = tonumber(job['max_attempts'])
       end
       local failure = {
-        exception_type = 'dqueue.LeaseExpired',
+        exception_type = kind,
         message = 'worker ' .. (owner or '?') .. ' stopped renewing its lease (crashed or stuck)',
         traceback = '', at = now, attempt = attempt,
       }

@@ -1,6 +1,6 @@
 -- Hand out up to ARGV[3] due jobs. ARGV[4] worker id, ARGV[5] lease deadline, ARGV[6] waiter
 -- id (one waiting reserve call), ARGV[7] '1' for at-least-once, ARGV[8] dead-letter limit,
--- ARGV[9] grace (ms) of the delay timer.
+-- ARGV[9] grace (ms) of the delay timer, ARGV[10] the failure type of an expired lease.
 --
 -- Replies {'jobs', frames}: frames is one string, per job "<attempt>:<id length>:<id><payload
 -- length>:<payload>" (one reply element for the whole batch keeps the client's parsing cheap).
@@ -17,7 +17,7 @@ local reliable = ARGV[7] == '1'
 local paused = redis.call('GET', K_PAUSED)
 if paused and tonumber(paused) > now then return {'paused', paused} end
 
-recover_expired(100, reliable, tonumber(ARGV[8]))
+recover_expired(100, reliable, tonumber(ARGV[8]), ARGV[10])
 promote(CHUNK)
 
 local frames = {}

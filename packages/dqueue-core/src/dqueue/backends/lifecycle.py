@@ -1,0 +1,174 @@
+"""What each step of a job's life means, written once for every store.
+
+The stores differ in how they keep jobs (a heap in memory, rows in SQLite, keys in Redis), not
+in what settling means. The functions here decide it over plain values: a store asks what a
+step does (:func:`enqueued`, :func:`started`, :func:`settled`, :func:`lease_expired`) and
+applies the :class:`Step` it gets back in its own way. The result record of a job that keeps
+one is derived from the steps by :func:`next_record`. A store whose steps run inside its server
+(Redis, in Lua) mirrors these functions, and the contract suite (``tests/contract``) proves that
+every store agrees.
+
+``attempt`` has one source of truth: the run counter that the store keeps beside the payload
+(SQLite's ``attempt`` column, the ``runs`` hash in Redis, the lease of the memory store, whose
+waiting entries are envelopes it wrote itself). Reserve counts a run there and hands out the job
+with that count; every step below takes the count from the :class:`~dqueue.job.Job` it is given,
+and every reader of stored data (reserve, lease recovery, dead letters, result records) takes
+it from the counter, never from the ``attempt`` inside an envelope a producer wrote, which only
+seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every store to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ..failures import FailureKind
+from ..job import Job, JobFailure
+from .base import JobResult, JobStatus, Outcome, OutcomeKind
+
+__all__ = [
+    "Step",
+    "enqueued",
+    "lease_expired",
+    "lease_expired_failure",
+    "next_record",
+    "revived",
+    "settled",
+    "started",
+]
+
+#: The message of a dead-letter or retry outcome that carries no failure of its own.
+_NO_FAILURE = {
+    OutcomeKind.DEAD: (FailureKind.DEAD, "moved to the dead letters"),
+    OutcomeKind.RETRY: (FailureKind.RETRY, "retried"),
+}
+
+
+class Step(NamedTuple):
+    """What one step does to a job, for a store to apply (an immutable value).
+
+    ``job`` is the job as it is after the step: for a step that stores it again (retry,
+    release, an expired lease with attempts left) it is the job to store, with the ``attempt``
+    count and due time the store must keep.
+    """
+
+    # A NamedTuple, not a frozen dataclass: one is built per settled job, and it builds in
+    # 1.6 us against 4.0 us (timeit, 7 fields), a few percent of a SQLite drain.
+
+    job: Job
+    #: The job's status after the step, as its result record shows it.
+    status: JobStatus
+    #: The failure this step adds (to the record, and the dead letter when ``status`` is DEAD).
+    failure: JobFailure | None = None
+    return_value: Any = None
+    worker_id: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def stores_again(self) -> bool:
+        """The job waits in the store again (due at ``job.due_at``)."""
+        return self.status in (JobStatus.QUEUED, JobStatus.FAILED)
+
+    @property
+    def buries(self) -> bool:
+        """The job goes to the dead letters with ``failure``."""
+        return self.status is JobStatus.DEAD
+
+    @property
+    def frees_unique_key(self) -> bool:
+        """The job is done for good: a unique key held until settled is free again."""
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
+
+
+def enqueued(job: Job) -> Step:
+    """A job was stored, waiting for its first (or next) run."""
+    return Step(job=job, status=JobStatus.QUEUED)
+
+
+def started(job: Job, worker_id: str, now: float) -> Step:
+    """Reserve handed ``job`` (its attempt already counted) to ``worker_id``."""
+    return Step(job=job, status=JobStatus.RUNNING, worker_id=worker_id, started_at=now)
+
+
+def settled(outcome: Outcome, now: float) -> Step:
+    """What settling ``outcome`` does (the store checked that the worker held the lease)."""
+    job, kind = outcome.job, outcome.kind
+    finished_at = outcome.finished_at if outcome.finished_at is not None else now
+    if kind is OutcomeKind.ACK:
+        return Step(
+            job=job,
+            status=JobStatus.SUCCEEDED,
+            return_value=outcome.result,
+            finished_at=finished_at,
+        )
+    if kind is OutcomeKind.RELEASE:
+        # It never started: as it was before reserve, the run not counted.
+        return Step(job=job.with_changes(attempt=max(job.attempt - 1, 0)), status=JobStatus.QUEUED)
+    failure = outcome.failure
+    if failure is None:
+        failure_kind, message = _NO_FAILURE[kind]
+        failure = JobFailure.from_reason(failure_kind, message, at=now, attempt=job.attempt)
+    if kind is OutcomeKind.RETRY:
+        again = job.with_changes(run_after=outcome.run_after)
+        return Step(job=again, status=JobStatus.FAILED, failure=failure, finished_at=finished_at)
+    return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
+
+
+def lease_expired_failure(worker_id: str, attempt: int, now: float) -> JobFailure:
+    """The failure recorded when ``worker_id`` stopped renewing the lease of run ``attempt``."""
+    return JobFailure.from_reason(
+        FailureKind.LEASE_EXPIRED,
+        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
+        at=now,
+        attempt=attempt,
+    )
+
+
+def lease_expired(job: Job, worker_id: str, now: float) -> Step:
+    """The lease of ``job`` (``attempt`` = the runs counted) ran out: run again or bury.
+
+    The run counts: a job that keeps killing its workers ends in the dead letters after
+    ``max_attempts``. One with attempts left is due at once.
+    """
+    failure = lease_expired_failure(worker_id, job.attempt, now)
+    if job.attempt >= job.max_attempts:
+        return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
+    return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
+
+
+def revived(dead: Job) -> Job:
+    """A dead letter put back on its queue: due at once, with all its attempts again."""
+    return dead.with_changes(attempt=0, run_after=None)
+
+
+def next_record(previous: JobResult | None, step: Step) -> JobResult:
+    """The result record of ``step.job`` after ``step``, building on the ``previous`` one.
+
+    Failures and worker ids accumulate; the start time stays until a new run starts; the
+    return value and finish time are those of the last step.
+    """
+    job = step.job
+    worker_ids = previous.worker_ids if previous is not None else ()
+    if step.worker_id and step.worker_id not in worker_ids:
+        worker_ids = (*worker_ids, step.worker_id)
+    failures = previous.failures if previous is not None else ()
+    if step.failure is not None:
+        failures = (*failures, step.failure)
+    started_at = step.started_at
+    if started_at is None and previous is not None:
+        started_at = previous.started_at
+    return JobResult(
+        job_id=job.id,
+        status=step.status,
+        task=job.task,
+        queue=job.queue,
+        return_value=step.return_value,
+        failures=failures,
+        enqueued_at=job.enqueued_at,
+        started_at=started_at,
+        finished_at=step.finished_at,
+        attempt=job.attempt,
+        worker_ids=worker_ids,
+        args=job.args,
+        kwargs=job.kwargs,
+    )

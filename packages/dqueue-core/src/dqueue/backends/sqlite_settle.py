@@ -1,0 +1,112 @@
+"""Settling and lease recovery of the SQLite store, as functions over a connection.
+
+What each step means comes from :mod:`dqueue.backends.lifecycle`; these functions only write
+it to the ``jobs``, ``uniques``, ``dead`` and ``results`` tables, inside the caller's
+``BEGIN IMMEDIATE`` transaction. The ``attempt`` column is the one count of runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from ..errors import DecodeError
+from ..job import Job, decode_job, encode_job
+from . import lifecycle
+from .base import Outcome, OutcomeKind
+from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
+from .sqlite_schema import DELAYED, LEASED, READY
+
+__all__ = ["apply_outcome", "decode_leased", "recover_expired"]
+
+_OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
+_DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
+_RETRY: Final = (
+    "UPDATE jobs SET state = ?, due_at = ?, payload = ?, worker_id = NULL, lease_until = NULL"
+    f" WHERE {_OWNED}"
+)
+_RELEASE: Final = (
+    "UPDATE jobs SET state = ?, attempt = attempt - 1, worker_id = NULL, lease_until = NULL"
+    f" WHERE {_OWNED}"
+)
+_EXPIRED: Final = (
+    "SELECT seq, id, attempt, worker_id, CAST(payload AS BLOB) FROM jobs"
+    f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?"
+)
+_REQUEUE: Final = "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?"
+
+
+def decode_leased(raw: bytes, attempt: int) -> Job:
+    """Decode a stored payload, with the runs counted in the ``attempt`` column.
+
+    Raises:
+        DecodeError: the payload is not a job envelope.
+    """
+    try:
+        text = raw.decode()  # strict, and cheaper than json.loads guessing the encoding
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
+    job = decode_job(text)
+    # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
+    return job if job.attempt == attempt else job.with_changes(attempt=attempt)
+
+
+def apply_outcome(conn: sqlite3.Connection, outcome: Outcome, worker_id: str, now: float) -> bool:
+    """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't."""
+    job = outcome.job
+    owner = (job.id, worker_id, job.attempt)
+    step = lifecycle.settled(outcome, now)
+    if outcome.kind is OutcomeKind.RETRY:
+        again = step.job
+        state = DELAYED if again.due_at > now else READY
+        if conn.execute(_RETRY, (state, again.due_at, encode_job(again), *owner)).rowcount == 0:
+            return False
+    elif outcome.kind is OutcomeKind.RELEASE:
+        state = DELAYED if job.due_at > now else READY
+        if conn.execute(_RELEASE, (state, *owner)).rowcount == 0:
+            return False
+    elif conn.execute(_DELETE_OWNED, owner).rowcount == 0:
+        return False
+    _finish(conn, step, now)
+    return True
+
+
+def _finish(conn: sqlite3.Connection, step: lifecycle.Step, now: float) -> None:
+    """The rest of a step whose job row is already written: unique key, dead letter, record."""
+    job = step.job
+    if step.frees_unique_key and job.unique_key is not None:
+        conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
+    if step.buries and step.failure is not None:
+        bury(conn, job, step.failure, now)
+    record_result(conn, step, now)
+
+
+def recover_expired(conn: sqlite3.Connection, now: float, dead_letter_limit: int) -> int:
+    """Requeue (attempt counted) or bury every job whose lease ran out; return how many.
+
+    Also drops expired result records and unique keys.
+    """
+    recovered = 0
+    buried: set[str] = set()
+    for (queue,) in conn.execute("SELECT name FROM queues").fetchall():
+        for seq, job_id, attempt, worker_id, raw in conn.execute(_EXPIRED, (queue, now)).fetchall():
+            recovered += 1
+            try:
+                job = decode_leased(raw, attempt)
+            except DecodeError as exc:
+                conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+                bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+                buried.add(queue)
+                continue
+            step = lifecycle.lease_expired(job, worker_id, now)
+            if step.buries:
+                conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+                buried.add(queue)
+            else:
+                conn.execute(_REQUEUE, (READY, seq))
+            _finish(conn, step, now)
+    if buried:
+        trim_dead(conn, buried, dead_letter_limit)
+    conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
+    conn.execute("DELETE FROM uniques WHERE expires_at <= ?", (now,))
+    return recovered

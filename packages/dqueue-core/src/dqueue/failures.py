@@ -1,0 +1,29 @@
+"""The kinds of failure that dqueue itself records, when no exception of a task is behind one.
+
+A :class:`~dqueue.job.JobFailure` names the exception type of a failed run. When the store or
+the queue API decides that a run failed (a worker stopped renewing its lease, a consumer gave a
+message back), there is no exception: the failure names one of these kinds instead. The values
+are the strings stored in dead letters and result records since the first version, so records
+written before and after read the same; the Redis scripts receive them as arguments.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["FailureKind"]
+
+
+class FailureKind(enum.StrEnum):
+    """What failed, when it was not a task's own exception (stored as the value)."""
+
+    #: The worker holding the lease stopped renewing it (it crashed, was killed or is stuck).
+    LEASE_EXPIRED = "dqueue.LeaseExpired"
+    #: A job was moved to the dead letters without a failure of its own.
+    DEAD = "dqueue.Dead"
+    #: A job was retried without a failure of its own.
+    RETRY = "dqueue.Retry"
+    #: A consumer of :mod:`dqueue.messages` gave a message back.
+    NACK = "dqueue.Nack"
+    #: A stored payload is not a job envelope.
+    UNDECODABLE = "dqueue.errors.DecodeError"
