@@ -28,14 +28,21 @@ __all__ = [
     "parse_field",
 ]
 
-_MONTH_NAMES: Final = {
-    name: number
-    for number, name in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-        start=1,
-    )
-}
-_DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_MONTHS: Final = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_DAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,7 @@ class FieldSpec:
     label: str
     low: int
     high: int
+    #: Full names (``"monday"``) to numbers; a name may be shortened to 3 letters or more.
     names: Mapping[str, int] = field(default_factory=dict)
     #: ``L`` (the last day of the month) is allowed.
     allows_last: bool = False
@@ -59,13 +67,13 @@ SECOND: Final = FieldSpec("second", 0, 59)
 MINUTE: Final = FieldSpec("minute", 0, 59)
 HOUR: Final = FieldSpec("hour", 0, 23)
 DAY_OF_MONTH: Final = FieldSpec("day of month", 1, 31, allows_last=True, allows_question_mark=True)
-MONTH: Final = FieldSpec("month", 1, 12, names=_MONTH_NAMES)
+MONTH: Final = FieldSpec("month", 1, 12, names={name: n for n, name in enumerate(_MONTHS, 1)})
 #: Cron's day of week: 0 and 7 are Sunday, 1 is Monday.
 CRON_WEEKDAY: Final = FieldSpec(
     "day of week",
     0,
     7,
-    names={**{name: number for number, name in enumerate(_DAY_NAMES, start=1)}, "sun": 0},
+    names={**{name: number for number, name in enumerate(_DAYS, start=1)}, "sunday": 0},
     allows_question_mark=True,
     wrap_end=0,
 )
@@ -74,7 +82,7 @@ ISO_WEEKDAY: Final = FieldSpec(
     "days",
     1,
     7,
-    names={name: number for number, name in enumerate(_DAY_NAMES, start=1)},
+    names={name: number for number, name in enumerate(_DAYS, start=1)},
     allows_question_mark=True,
 )
 
@@ -192,26 +200,12 @@ def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
 def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
     if text.isdigit():
         return _check_value(int(text), spec, fail)[0]
-    named = spec.names.get(text[:3]) if len(text) >= 3 else None
-    if named is None or not _is_name(text):
-        known = ", ".join(sorted(spec.names, key=lambda key: spec.names[key])) or "none"
-        raise fail(f"{text!r} is not a number or a known name (names: {known})")
-    return named
-
-
-def _is_name(text: str) -> bool:
-    """Accept ``mon`` and ``monday``, ``jan`` and ``january``, but not ``monkey``."""
-    return len(text) == 3 or _FULL_NAMES.get(text[:3], "").startswith(text)
-
-
-_FULL_NAMES: Final = {
-    full[:3]: full
-    for full in (
-        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-        "january", "february", "march", "april", "may", "june", "july", "august",
-        "september", "october", "november", "december",
-    )
-}  # fmt: skip
+    # "mon" and "monday" (or "mond"), "jan" and "january", but not "monkey"
+    for name, number in spec.names.items():
+        if len(text) >= 3 and name.startswith(text):
+            return number
+    known = ", ".join(name[:3] for name in sorted(spec.names, key=spec.names.__getitem__))
+    raise fail(f"{text!r} is not a number or a known name (names: {known or 'none'})")
 
 
 def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> tuple[int]:
