@@ -24,8 +24,17 @@ NICKNAMES: Final = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-#: The schedule keys of the field dictionary, in the order they are checked.
+#: The schedule keys of the field dictionary, in the order its display text names them.
 SCHEDULE_KEYS: Final = ("seconds", "minutes", "hours", "days", "days_of_month", "months")
+#: The dictionary's fields in the order of a six-field cron string, with their defaults.
+_DICTIONARY_FIELDS: Final = (
+    ("seconds", f.SECOND, "0"),
+    ("minutes", f.MINUTE, "*"),
+    ("hours", f.HOUR, "*"),
+    ("days_of_month", f.DAY_OF_MONTH, "*"),
+    ("months", f.MONTH, "*"),
+    ("days", f.ISO_WEEKDAY, "*"),
+)
 
 
 def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
@@ -53,19 +62,11 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
             entry=entry,
             field="schedule",
         )
-    seconds_text = parts.pop(0) if len(parts) == 6 else "0"
-    minute, hour, day, month, weekday = parts
-    return _build(
-        entry=entry,
-        text=source,
-        seconds=f.parse_field(seconds_text, f.SECOND, entry=entry),
-        minutes=f.parse_field(minute, f.MINUTE, entry=entry),
-        hours=f.parse_field(hour, f.HOUR, entry=entry),
-        days_of_month=f.parse_field(day, f.DAY_OF_MONTH, entry=entry),
-        months=f.parse_field(month, f.MONTH, entry=entry),
-        weekdays=_cron_weekdays(f.parse_field(weekday, f.CRON_WEEKDAY, entry=entry)),
-        day_field=f.DAY_OF_MONTH.label,
-    )
+    if len(parts) == 5:
+        parts.insert(0, "0")
+    specs = (f.SECOND, f.MINUTE, f.HOUR, f.DAY_OF_MONTH, f.MONTH, f.CRON_WEEKDAY)
+    parsed = [f.parse_field(part, spec, entry=entry) for part, spec in zip(parts, specs, strict=True)]
+    return _build(parsed, entry=entry, text=source, day_field=f.DAY_OF_MONTH.label)
 
 
 def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronExpression:
@@ -86,23 +87,12 @@ def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronEx
             + ", ".join(repr(key) for key in SCHEDULE_KEYS),
             entry=entry,
         )
-
-    def field(key: str, fieldspec: f.FieldSpec, default: str = "*") -> f.ParsedField:
-        return f.parse_field(spec.get(key, default), fieldspec, entry=entry, name=key)
-
-    days = field("days", f.ISO_WEEKDAY)
     text = " ".join(f"{key}={spec[key]!r}" for key in SCHEDULE_KEYS if key in spec)
-    return _build(
-        entry=entry,
-        text=text,
-        seconds=field("seconds", f.SECOND, default="0"),
-        minutes=field("minutes", f.MINUTE),
-        hours=field("hours", f.HOUR),
-        days_of_month=field("days_of_month", f.DAY_OF_MONTH),
-        months=field("months", f.MONTH),
-        weekdays=f.ParsedField(tuple(day - 1 for day in days.values), days.restricted),
-        day_field="days_of_month",
-    )
+    parsed = [
+        f.parse_field(spec.get(key, default), fieldspec, entry=entry, name=key)
+        for key, fieldspec, default in _DICTIONARY_FIELDS
+    ]
+    return _build(parsed, entry=entry, text=text, day_field="days_of_month")
 
 
 def parse_schedule(
@@ -124,30 +114,19 @@ def parse_schedule(
     )
 
 
-def _cron_weekdays(parsed: f.ParsedField) -> f.ParsedField:
-    # Cron counts from Sunday (0, and 7 again); Python's weekday() from Monday (0).
-    return f.ParsedField(tuple(sorted({(day - 1) % 7 for day in parsed.values})), parsed.restricted)
-
-
 def _build(
-    *,
-    entry: str | None,
-    text: str,
-    seconds: f.ParsedField,
-    minutes: f.ParsedField,
-    hours: f.ParsedField,
-    days_of_month: f.ParsedField,
-    months: f.ParsedField,
-    weekdays: f.ParsedField,
-    day_field: str,
+    parsed: list[f.ParsedField], *, entry: str | None, text: str, day_field: str
 ) -> CronExpression:
+    seconds, minutes, hours, days_of_month, months, weekdays = parsed
     expression = CronExpression(
         seconds=seconds.values,
         minutes=minutes.values,
         hours=hours.values,
         days_of_month=days_of_month.values,
         months=months.values,
-        weekdays=weekdays.values,
+        # Cron counts from Sunday (0, and 7 again), the dictionary's ISO days from Monday (1),
+        # Python's weekday() from Monday (0): (day - 1) % 7 reads both.
+        weekdays=tuple(sorted({(day - 1) % 7 for day in weekdays.values})),
         last_day_of_month=days_of_month.last_day,
         day_of_month_restricted=days_of_month.restricted,
         weekday_restricted=weekdays.restricted,
