@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,7 +17,6 @@ from .errors import InvalidCronEntry
 
 __all__ = [
     "first_instant",
-    "instants_of_wall",
     "next_transition",
     "offset_at",
     "resolve_zone",
@@ -29,13 +27,6 @@ __all__ = [
 _EPOCH: Final = datetime(1970, 1, 1)  # the origin of wall seconds
 #: How far apart two probes for an offset change are; tz data has no two changes closer.
 _PROBE_STEP_S: Final = 86_400
-
-
-@lru_cache(maxsize=64)
-def _zone_by_name(name: str) -> tzinfo:
-    if name.upper() == "UTC":
-        return UTC
-    return ZoneInfo(name)
 
 
 def resolve_zone(zone: str | tzinfo, *, entry: str | None = None) -> tzinfo:
@@ -49,7 +40,7 @@ def resolve_zone(zone: str | tzinfo, *, entry: str | None = None) -> tzinfo:
     if not isinstance(zone, str) or not zone:
         raise InvalidCronEntry(f"{zone!r} is not a time zone name", entry=entry, field="timezone")
     try:
-        return _zone_by_name(zone)
+        return UTC if zone.upper() == "UTC" else ZoneInfo(zone)  # ZoneInfo caches its zones
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidCronEntry(
             f"{zone!r} is not a known time zone (use an IANA name such as 'Europe/London')",
@@ -74,33 +65,21 @@ def wall_datetime(wall: int) -> datetime:
     return _EPOCH + timedelta(seconds=wall)
 
 
-def instants_of_wall(wall: int, zone: tzinfo) -> tuple[int, ...]:
-    """Every instant whose local time in ``zone`` is ``wall``: none, one, or two in a fold."""
-    naive = wall_datetime(wall)
-    found: list[int] = []
-    for fold in (0, 1):
-        instant = round(naive.replace(tzinfo=zone, fold=fold).timestamp())
-        back = datetime.fromtimestamp(instant, zone).replace(tzinfo=None)
-        if back == naive and instant not in found:
-            found.append(instant)
-    return tuple(sorted(found))
-
-
 def first_instant(wall: int, zone: tzinfo) -> int:
     """The instant a wall time stands for in a schedule that follows the wall clock.
 
     In a fold (the repeated hour) it is the first occurrence. In a gap (the skipped hour) it is
     the first valid instant after the gap, the moment the clocks change.
     """
-    instants = instants_of_wall(wall, zone)
-    if instants:
-        return instants[0]
     naive = wall_datetime(wall)
-    # PEP 495: in a gap, fold=0 reads the wall time with the offset from before the change
-    # (giving an instant after it) and fold=1 with the offset from after (an instant before).
-    before = math.floor(naive.replace(tzinfo=zone, fold=1).timestamp())
-    after = math.ceil(naive.replace(tzinfo=zone, fold=0).timestamp())
-    low, high = sorted((before, after))
+    # PEP 495: fold=0 is the first occurrence in a fold; in a gap, fold=0 reads the wall time
+    # with the offset from before the change (giving an instant after it) and fold=1 with the
+    # offset from after (an instant before).
+    after = naive.replace(tzinfo=zone, fold=0).timestamp()
+    if datetime.fromtimestamp(round(after), zone).replace(tzinfo=None) == naive:
+        return round(after)
+    before = naive.replace(tzinfo=zone, fold=1).timestamp()
+    low, high = sorted((math.floor(before), math.ceil(after)))
     change = next_transition(low, high, zone)
     return high if change is None else change
 
