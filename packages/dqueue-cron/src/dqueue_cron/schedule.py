@@ -88,32 +88,16 @@ class CronExpression:
                 month = _next_value(self.months, moment.month)
                 year = moment.year if month is not None else moment.year + 1
                 moment = datetime(year, month or self.months[0], 1)
-                continue
-            if not self.day_matches(moment.year, moment.month, moment.day):
-                moment = _start_of_day(moment) + timedelta(days=1)
-                continue
-            if moment.hour not in self.hours:
-                hour = _next_value(self.hours, moment.hour)
-                if hour is None:
-                    moment = _start_of_day(moment) + timedelta(days=1)
-                else:
-                    moment = moment.replace(hour=hour, minute=0, second=0)
-                continue
-            if moment.minute not in self.minutes:
-                minute = _next_value(self.minutes, moment.minute)
-                if minute is None:
-                    moment = moment.replace(minute=0, second=0) + timedelta(hours=1)
-                else:
-                    moment = moment.replace(minute=minute, second=0)
-                continue
-            if moment.second not in self.seconds:
-                second = _next_value(self.seconds, moment.second)
-                if second is None:
-                    moment = moment.replace(second=0) + timedelta(minutes=1)
-                else:
-                    moment = moment.replace(second=second)
-                continue
-            return wall_seconds(moment)
+            elif not self.day_matches(moment.year, moment.month, moment.day):
+                moment = _truncate(moment, "hour") + timedelta(days=1)
+            elif moment.hour not in self.hours:
+                moment = _jump(moment, "hour", self.hours, timedelta(days=1))
+            elif moment.minute not in self.minutes:
+                moment = _jump(moment, "minute", self.minutes, timedelta(hours=1))
+            elif moment.second not in self.seconds:
+                moment = _jump(moment, "second", self.seconds, timedelta(minutes=1))
+            else:
+                return wall_seconds(moment)
         raise InvalidSchedule(f"{self.text!r} never fires")
 
     def next_instant(self, after: float, zone: tzinfo) -> int:
@@ -152,5 +136,14 @@ def _next_value(values: tuple[int, ...], current: int) -> int | None:
     return values[index] if index < len(values) else None
 
 
-def _start_of_day(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0)
+def _truncate(moment: datetime, unit: str) -> datetime:
+    """``moment`` with ``unit`` and the units below it set to 0."""
+    units = ("hour", "minute", "second")
+    return moment.replace(**dict.fromkeys(units[units.index(unit) :], 0))
+
+
+def _jump(moment: datetime, unit: str, values: tuple[int, ...], carry: timedelta) -> datetime:
+    """The start of the next ``unit`` value in ``values``, or of the next ``carry`` if none."""
+    value = _next_value(values, getattr(moment, unit))
+    start = _truncate(moment, unit)
+    return start + carry if value is None else start.replace(**{unit: value})
