@@ -14,6 +14,7 @@ outlasts the grace period).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,18 +28,12 @@ from dqueue.settings import Settings
 
 from .config import check_unique_names
 from .entry import CronEntry
-from .plan import EntryPlan
-from .slots import missed_at_start, plan_slots, start_cursor
+from .plan import DEFAULT_GRACE_S, DEFAULT_LEAD_S, EntryPlan
 
-__all__ = ["DEFAULT_GRACE_S", "DEFAULT_LEAD_S", "CronScheduler", "SlotOutcome"]
+__all__ = ["CronScheduler", "SlotOutcome"]
 
 _logger = logging.getLogger("dqueue.cron")
 
-#: Seconds ahead of its time a slot is enqueued.
-DEFAULT_LEAD_S: Final = 2.0
-#: A slot this many seconds old when its scheduler gets to it still runs as on time; older,
-#: it was missed and the catch-up policy decides.
-DEFAULT_GRACE_S: Final = 60.0
 #: The longest the scheduler sleeps, so that a clock that jumps is noticed.
 _MAX_SLEEP_S: Final = 30.0
 _BACKOFF_FIRST_S: Final = 0.5
@@ -181,31 +176,20 @@ class CronScheduler:
     def _tick_entry(self, state: _State, now: float) -> list[SlotOutcome]:
         plan = state.plan
         if state.cursor is None:  # start-up: work out the missed slots once
-            state.catching_up = missed_at_start(
-                plan.expression, plan.zone, now=now, catch_up=plan.catch_up, window=plan.window
-            )
-            state.cursor = start_cursor(now)
-        chosen = plan_slots(
-            plan.expression,
-            plan.zone,
-            cursor=state.cursor,
-            now=now,
-            lead=plan.lead,
-            grace=plan.grace,
-            catch_up=plan.catch_up,
-            window=plan.window,
-        )
-        caught_up = {*state.catching_up, *chosen.slots[: chosen.caught_up]}
-        slots = sorted({*state.catching_up, *chosen.slots})
+            state.catching_up = plan.missed_at_start(now)
+            state.cursor = math.ceil(now) - 0.5  # slots from `now` on are on time
+        missed, on_time, cursor = plan.due(state.cursor, now)
+        caught_up = {*state.catching_up, *missed}
+        slots = sorted({*caught_up, *on_time})
         outcomes: list[SlotOutcome] = []
         try:
             if plan.entry.prevent_overlap:
                 for slot in slots:
-                    outcomes.append(self._enqueue_guarded(state, slot, now))
+                    outcomes.append(self._enqueue_guarded(state, slot, now, slot in caught_up))
                     state.catching_up = tuple(s for s in state.catching_up if s != slot)
                     state.cursor = max(float(slot), state.cursor)
             elif slots:
-                outcomes = self._enqueue_plain(plan, slots, now)
+                outcomes = self._enqueue_plain(plan, slots, now, caught_up)
         except Exception as exc:
             state.failures += 1
             delay = min(_BACKOFF_FIRST_S * 2 ** (state.failures - 1), _BACKOFF_MAX_S)
@@ -218,36 +202,38 @@ class CronScheduler:
                 delay,
                 exc_info=state.failures == 1,
             )
-            return _mark_caught_up(outcomes, caught_up)
+            return outcomes
         if state.failures:
             _logger.info("cron: entry %r: the store works again", plan.name)
-        state.failures, state.retry_at, state.cursor = 0, None, chosen.cursor
+        state.failures, state.retry_at, state.cursor = 0, None, cursor
         if caught_up:
             _logger.info("cron: entry %r: caught up %d missed slot(s)", plan.name, len(caught_up))
         state.catching_up = ()
-        return _mark_caught_up(outcomes, caught_up)
+        return outcomes
 
     def _enqueue_plain(
-        self, plan: EntryPlan, slots: Sequence[int], now: float
+        self, plan: EntryPlan, slots: Sequence[int], now: float, caught_up: set[int]
     ) -> list[SlotOutcome]:
         jobs = [plan.job(slot, now) for slot in slots]
         stored = self._backend_for(plan.queue).enqueue_many(jobs)
         outcomes = []
         for slot, job, job_id in zip(slots, jobs, stored, strict=True):
             result: Result = "enqueued" if job_id == job.id else "taken"
-            outcomes.append(SlotOutcome(plan.name, slot, result, job_id))
+            outcomes.append(SlotOutcome(plan.name, slot, result, job_id, slot in caught_up))
             if result == "enqueued":
                 _logger.debug("cron: entry %r: enqueued slot %d as %s", plan.name, slot, job_id)
         return outcomes
 
-    def _enqueue_guarded(self, state: _State, slot: int, now: float) -> SlotOutcome:
+    def _enqueue_guarded(
+        self, state: _State, slot: int, now: float, caught_up: bool
+    ) -> SlotOutcome:
         plan = state.plan
         backend = self._backend_for(plan.queue)
         if slot not in state.claimed:
             claim = plan.claim(slot, now)
             holder = backend.enqueue(claim)
             if holder != claim.id:
-                return SlotOutcome(plan.name, slot, "taken", holder)
+                return SlotOutcome(plan.name, slot, "taken", holder, caught_up)
             state.claimed.add(slot)
         job = plan.job(slot, now)
         holder = backend.enqueue(job)
@@ -259,8 +245,8 @@ class CronScheduler:
                 slot,
                 holder,
             )
-            return SlotOutcome(plan.name, slot, "skipped", holder)
-        return SlotOutcome(plan.name, slot, "enqueued", job.id)
+            return SlotOutcome(plan.name, slot, "skipped", holder, caught_up)
+        return SlotOutcome(plan.name, slot, "enqueued", job.id, caught_up)
 
     # -- timing ------------------------------------------------------------------------------
 
@@ -275,16 +261,9 @@ class CronScheduler:
             if state.cursor is None or state.catching_up:
                 return 0.0  # not started, or catch-up slots are waiting to be stored
             plan = state.plan
-            upcoming = plan.expression.next_instant(state.cursor, plan.zone)
+            upcoming = plan.entry.expression.next_instant(state.cursor, plan.zone)
             soonest = min(soonest, upcoming - plan.lead - now)
         return max(soonest, 0.0)
-
-
-def _mark_caught_up(outcomes: list[SlotOutcome], caught_up: set[int]) -> list[SlotOutcome]:
-    return [
-        SlotOutcome(o.entry, o.slot, o.result, o.job_id, caught_up=o.slot in caught_up)
-        for o in outcomes
-    ]
 
 
 def _backend_source(
