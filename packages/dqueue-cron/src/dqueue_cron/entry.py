@@ -21,8 +21,7 @@ from dqueue.task import Task
 
 from .errors import InvalidCronEntry
 from .parsing import SCHEDULE_KEYS, parse_schedule
-from .schedule import CronExpression
-from .zones import resolve_zone
+from .schedule import CronExpression, resolve_zone
 
 __all__ = ["CATCH_UP_POLICIES", "ENTRY_KEYS", "CronEntry", "entry_from_dict"]
 
@@ -133,9 +132,9 @@ def _check_options(entry: CronEntry, name: str) -> None:
 
     if entry.queue is not None and (not isinstance(entry.queue, str) or not entry.queue):
         raise refuse("queue", "is not a queue name")
-    for flag, optional in (("sigkill_on_stop", True), ("prevent_overlap", False), ("enabled", False)):
+    for flag in ("sigkill_on_stop", "prevent_overlap", "enabled"):
         value = getattr(entry, flag)
-        if not isinstance(value, bool) and not (optional and value is None):
+        if not isinstance(value, bool) and not (flag == "sigkill_on_stop" and value is None):
             raise refuse(flag, "is not True or False")
     attempts = entry.max_attempts
     if attempts is not None and (
@@ -159,7 +158,9 @@ def _check_options(entry: CronEntry, name: str) -> None:
 
 #: The options a dictionary entry may give by name: every field of an entry but its target.
 _OPTION_KEYS: Final = tuple(
-    option.name for option in fields(CronEntry) if option.name not in ("schedule", "task", "args", "kwargs")
+    option.name
+    for option in fields(CronEntry)
+    if option.name not in ("schedule", "task", "args", "kwargs")
 )
 _TARGET_KEYS: Final = ("task", "args", "kwargs", "command", "command_args", "command_kwargs")
 #: Every key a dictionary entry may have.

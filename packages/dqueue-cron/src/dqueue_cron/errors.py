@@ -29,4 +29,3 @@ class InvalidCronEntry(ConfigurationError):
 
 class InvalidSchedule(InvalidCronEntry):
     """A schedule (cron string or field dictionary) cannot be parsed, or never fires."""
-

@@ -29,8 +29,7 @@ from typing import Any
 from dqueue.clock import to_epoch
 
 from .parsing import NICKNAMES, SCHEDULE_KEYS, parse_cron, parse_fields, parse_schedule
-from .schedule import SEARCH_YEARS, CronExpression
-from .zones import resolve_zone
+from .schedule import SEARCH_YEARS, CronExpression, resolve_zone
 
 __all__ = [
     "NICKNAMES",

@@ -18,8 +18,8 @@ from dqueue.settings import Settings
 
 from .config import CronSettings, entries_from_settings
 from .entry import CronEntry
+from .schedule import resolve_zone
 from .scheduler import CronScheduler
-from .zones import resolve_zone
 
 __all__ = ["describe_entries", "scheduler_service", "services_for"]
 

@@ -30,7 +30,7 @@ from .config import CronSettings
 from .entry import CronEntry
 from .errors import InvalidCronEntry
 from .expression import last_instant_before
-from .zones import resolve_zone
+from .schedule import resolve_zone
 
 __all__ = ["CLAIM_TASK", "DEFAULT_GRACE_S", "DEFAULT_LEAD_S", "KEY_MARGIN_S", "EntryPlan"]
 
@@ -92,7 +92,9 @@ class EntryPlan:
             except TaskNotRegistered as exc:
                 raise InvalidCronEntry(str(exc), entry=entry.name, field="task") from exc
         cron = settings.section(CronSettings)
-        window = cron.CRON_CATCH_UP_WINDOW if entry.catch_up_window is None else entry.catch_up_window
+        window = entry.catch_up_window
+        if window is None:
+            window = cron.CRON_CATCH_UP_WINDOW
         # A guarded slot is enqueued at its time, not ahead: the previous run may still finish
         # before then.
         lead = 0.0 if entry.prevent_overlap else lead
