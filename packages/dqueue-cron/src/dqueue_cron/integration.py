@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dqueue.clock import SYSTEM_CLOCK, Clock, to_epoch
+from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.services import Service
 from dqueue.settings import Settings
 
 from .config import CronSettings, entries_from_settings
 from .entry import CronEntry
-from .schedule import resolve_zone
+from .expression import next_fire_time
+from .plan import EntryPlan
 from .scheduler import CronScheduler
 
 __all__ = ["describe_entries", "scheduler_service", "services_for"]
@@ -74,21 +75,18 @@ def describe_entries(
     Each has the entry's resolved queue and zone, and its next run in that zone (``None`` for a
     disabled entry). ``entries`` defaults to ``DQUEUE_CRON``'s.
     """
-    instant = to_epoch(now) if isinstance(now, datetime) else float(now)
-    cron = settings.section(CronSettings)
     rows: list[dict[str, Any]] = []
     for entry in entries_from_settings(settings) if entries is None else entries:
-        zone_name = entry.timezone or cron.CRON_TIMEZONE
-        zone = resolve_zone(zone_name, entry=entry.name)
-        next_run = datetime.fromtimestamp(entry.expression.next_instant(instant, zone), zone)
+        plan = EntryPlan.build(entry, settings)
+        next_run = next_fire_time(entry.expression, now, plan.zone)
         rows.append(
             {
                 "name": entry.name,
                 "schedule": entry.expression.text,
                 "task": entry.task_name,
-                "queue": entry.queue or cron.CRON_QUEUE,
-                "timezone": zone_name,
-                "catch_up": entry.catch_up or cron.CRON_CATCH_UP,
+                "queue": plan.queue,
+                "timezone": entry.timezone or settings.section(CronSettings).CRON_TIMEZONE,
+                "catch_up": plan.catch_up,
                 "prevent_overlap": entry.prevent_overlap,
                 "enabled": entry.enabled,
                 "next_run": next_run.isoformat() if entry.enabled else None,
