@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dqueue_cron.expression import CronExpression, parse_cron
+from dqueue_cron import CronExpression, parse_cron
 from dqueue_cron.schedule import offset_at, resolve_zone, wall_datetime, wall_seconds
 
 ZONES = ["UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]

@@ -1,22 +1,11 @@
-"""Cron expressions, and the pure function that gives their next fire time.
+"""The pure functions over schedules: their next, every and previous fire times.
 
-Two ways to write a schedule, both parsed into a :class:`CronExpression`:
-
-- a cron string: five fields ``minute hour day-of-month month day-of-week``
-  (``"*/5 9-17 * * mon-fri"``), six with seconds first (``"*/2 * * * * *"``), or a nickname
-  (``@hourly``, ``@daily``/``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``/``@annually``);
-- django-lightweight-queue's field dictionary (``{"minutes": "0, 30", "hours": "*", "days":
-  "mon-fri"}``), extended with ``seconds``, ``days_of_month`` and ``months``. Its ``days`` are
-  ISO weekdays (1 is Monday, 7 is Sunday), where cron's day of week has 0 or 7 for Sunday.
-
-When both the day of month and the day of week are restricted (neither starts with ``*``),
-a day matches when *either* does, as in every cron since Vixie's.
-
-Time zones and DST (see :func:`next_fire_time`): a schedule whose hour field is ``*`` (or
-``*/n``) follows elapsed time and fires at every matching instant, so ``*/15 * * * *`` keeps
-firing every 15 minutes through both changes. Any other schedule follows the wall clock: a time
-in the skipped hour fires once, at the first instant after the gap (a 02:30 job fires at 03:00
-on the spring-forward day), and a time in the repeated hour fires once, at its first occurrence.
+A schedule is a cron string or django-lightweight-queue's field dictionary (see
+:mod:`dqueue_cron.parsing`). Across DST changes, a schedule whose hour field is ``*`` or
+``*/n`` follows elapsed time: it fires at every instant whose local time matches, so
+``*/15 * * * *`` keeps firing every 15 minutes. Any other follows the wall clock: a time in the
+skipped hour fires once, at the first instant after the gap (a 02:30 job fires at 03:00 on the
+spring-forward day), and a time in the repeated hour fires once, at its first occurrence.
 """
 
 from __future__ import annotations
@@ -28,21 +17,10 @@ from typing import Any
 
 from dqueue.clock import to_epoch
 
-from .parsing import NICKNAMES, SCHEDULE_KEYS, parse_cron, parse_fields, parse_schedule
+from .parsing import parse_schedule
 from .schedule import SEARCH_YEARS, CronExpression, resolve_zone
 
-__all__ = [
-    "NICKNAMES",
-    "SCHEDULE_KEYS",
-    "CronExpression",
-    "fire_times",
-    "last_instant_before",
-    "next_fire_time",
-    "parse_cron",
-    "parse_fields",
-    "parse_schedule",
-    "previous_fire_time",
-]
+__all__ = ["fire_times", "last_instant_before", "next_fire_time", "previous_fire_time"]
 
 
 def _instant(moment: datetime | float) -> float:

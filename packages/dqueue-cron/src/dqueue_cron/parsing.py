@@ -2,7 +2,7 @@
 
 Each field of either format is parsed by :func:`parse_field`, given as a string (``"*/15"``,
 ``"1-5"``, ``"mon-fri"``, ``"0, 30"``), an int (``5``) or a list of either (``[0, 30]``). See
-:mod:`dqueue_cron.expression` for the syntax; every error names the entry and the field.
+the README for the syntax; every error names the entry and the field.
 """
 
 from __future__ import annotations
