@@ -20,7 +20,7 @@ from dqueue.job import check_json_arguments
 from dqueue.task import Task
 
 from .errors import InvalidCronEntry
-from .parsing import SCHEDULE_KEYS, parse_schedule
+from .parsing import SCHEDULE_KEYS, Schedule, parse_schedule
 from .schedule import CronExpression, resolve_zone
 
 __all__ = ["CATCH_UP_POLICIES", "ENTRY_KEYS", "CronEntry", "entry_from_dict"]
@@ -56,7 +56,7 @@ class CronEntry:
         enabled: a disabled entry is kept (and shown) but never scheduled.
     """
 
-    schedule: CronExpression | str | Mapping[str, Any]
+    schedule: Schedule
     task: str | Task[Any, Any]
     name: str = ""
     args: tuple[Any, ...] = ()

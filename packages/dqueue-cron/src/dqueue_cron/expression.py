@@ -11,63 +11,50 @@ spring-forward day), and a time in the repeated hour fires once, at its first oc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, tzinfo
-from typing import Any
 
 from dqueue.clock import to_epoch
 
-from .parsing import parse_schedule
+from .parsing import Schedule, parse_schedule
 from .schedule import SEARCH_YEARS, CronExpression, resolve_zone
 
 __all__ = ["fire_times", "last_instant_before", "next_fire_time", "previous_fire_time"]
 
 
 def _instant(moment: datetime | float) -> float:
-    if isinstance(moment, datetime):
-        return to_epoch(moment)
-    return float(moment)
+    return to_epoch(moment) if isinstance(moment, datetime) else float(moment)
 
 
 def next_fire_time(
-    schedule: CronExpression | str | Mapping[str, Any],
-    after: datetime | float,
-    tz: str | tzinfo = "UTC",
+    schedule: Schedule, after: datetime | float, tz: str | tzinfo = "UTC"
 ) -> datetime:
     """The first fire time of ``schedule`` strictly after ``after``, in time zone ``tz``.
 
     ``after`` is an aware datetime or UTC epoch seconds; the result is an aware datetime in
-    ``tz`` (an IANA name, UTC by default). Across DST changes (see the module docstring): a
-    schedule with a ``*`` hour follows elapsed time; any other follows the wall clock, firing
-    once at the end of a skipped hour for the times in it, and once, at the first occurrence,
-    for times in a repeated hour.
+    ``tz`` (an IANA name, UTC by default), by the DST rule of the module docstring.
 
     Raises:
         InvalidSchedule: the schedule is malformed, or the zone unknown.
         ValueError: ``after`` is a naive datetime.
     """
-    zone = resolve_zone(tz)
-    expression = parse_schedule(schedule)
-    return datetime.fromtimestamp(expression.next_instant(_instant(after), zone), zone)
+    return next(fire_times(schedule, after, tz))
 
 
 def fire_times(
-    schedule: CronExpression | str | Mapping[str, Any],
-    after: datetime | float,
-    tz: str | tzinfo = "UTC",
+    schedule: Schedule, after: datetime | float, tz: str | tzinfo = "UTC"
 ) -> Iterator[datetime]:
     """Every fire time strictly after ``after``, in order (an endless iterator)."""
     zone = resolve_zone(tz)
     expression = parse_schedule(schedule)
     instant = _instant(after)
     while True:
-        fired = expression.next_instant(instant, zone)
-        yield datetime.fromtimestamp(fired, zone)
-        instant = fired
+        instant = expression.next_instant(instant, zone)
+        yield datetime.fromtimestamp(instant, zone)
 
 
 def previous_fire_time(
-    schedule: CronExpression | str | Mapping[str, Any],
+    schedule: Schedule,
     before: datetime | float,
     tz: str | tzinfo = "UTC",
     *,
@@ -79,10 +66,9 @@ def previous_fire_time(
     as far as :func:`next_fire_time` reaches forward.
     """
     zone = resolve_zone(tz)
-    expression = parse_schedule(schedule)
     end = _instant(before)
     floor = _instant(not_before) if not_before is not None else end - SEARCH_YEARS * 366 * 86400
-    found = last_instant_before(expression, end, zone, floor)
+    found = last_instant_before(parse_schedule(schedule), end, zone, floor)
     return None if found is None else datetime.fromtimestamp(found, zone)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "SECOND",
     "FieldSpec",
     "ParsedField",
+    "Schedule",
     "parse_cron",
     "parse_field",
     "parse_fields",
@@ -220,6 +221,9 @@ def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> tuple[int]:
     return (value,)
 
 
+#: What an entry's ``schedule`` may be: a cron string, a field dictionary, or one parsed.
+Schedule: TypeAlias = CronExpression | str | Mapping[str, Any]
+
 NICKNAMES: Final = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -300,9 +304,7 @@ def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronEx
     return _build(parsed, entry=entry, text=text, day_field="days_of_month")
 
 
-def parse_schedule(
-    schedule: CronExpression | str | Mapping[str, Any], *, entry: str | None = None
-) -> CronExpression:
+def parse_schedule(schedule: Schedule, *, entry: str | None = None) -> CronExpression:
     """A :class:`CronExpression` from a cron string, a field dictionary, or one already parsed.
 
     Raises:

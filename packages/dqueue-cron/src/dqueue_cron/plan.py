@@ -1,16 +1,11 @@
 """An entry with every default filled in, the jobs that run its slots, and which slots are due.
 
-Exactly once per slot: every job of a slot carries the unique key ``cron:<entry>:<slot>``,
-taken for ``unique_for`` seconds, longer than any scheduler will try that slot (its catch-up
-window, plus the lead and grace, plus an hour for clocks that disagree). Backends make an
-enqueue with a taken key a no-op, atomically, so one of any number of schedulers wins.
-
-A *slot* is one fire time of an entry, in whole UTC epoch seconds. A scheduler keeps a cursor
-per entry: every slot up to it has been dealt with. On each tick it takes the slots after the
-cursor up to ``now + lead`` (enqueued ahead, due at their own time). Slots that are more than
-``grace`` seconds old by then, and at start-up every slot before ``now``, were *missed*
-(no scheduler was running, or this one was stalled or cut off from the store): the entry's
-catch-up policy decides which of those still run, within its catch-up window.
+A *slot* is one fire time of an entry, in whole UTC epoch seconds. Its job carries the unique
+key ``cron:<entry>:<slot>``, taken for longer than any scheduler will try that slot, so one
+of any number of schedulers stores it. A scheduler keeps a cursor per entry (every slot up to
+it was dealt with) and on each tick takes the slots after it up to ``now + lead``. Slots more
+than ``grace`` seconds old by then, and at start-up every slot before ``now``, were *missed*:
+the entry's catch-up policy decides which of those still run, within its catch-up window.
 """
 
 from __future__ import annotations

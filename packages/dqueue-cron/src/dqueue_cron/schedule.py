@@ -234,19 +234,14 @@ def next_transition(start: float, end: float, zone: tzinfo) -> int | None:
     while probe < end:
         probe = min(probe + _PROBE_STEP_S, end)
         if offset_at(probe, zone) != base:
-            return _bisect_change(previous, probe, base, zone)
+            # Bisect (previous, probe]: offsets change on whole seconds.
+            low, high = math.floor(previous), math.ceil(probe)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if offset_at(middle, zone) == base:
+                    low = middle
+                else:
+                    high = middle
+            return high
         previous = probe
     return None
-
-
-def _bisect_change(low: float, high: float, base: int, zone: tzinfo) -> int:
-    """The first whole second in ``(low, high]`` whose offset is not ``base``."""
-    lo = math.floor(low)  # offset(lo) == base (lo <= low, and nothing changed in between)
-    hi = math.ceil(high)  # offset(hi) != base: changes happen on whole seconds
-    while hi - lo > 1:
-        middle = (lo + hi) // 2
-        if offset_at(middle, zone) == base:
-            lo = middle
-        else:
-            hi = middle
-    return hi

@@ -1,14 +1,8 @@
 """``CronScheduler``: the service that enqueues each entry's slots, once, from every runner.
 
-Every pooled runner hosts one. No leader is elected and none is needed: each scheduler
-enqueues every due slot with the slot's unique key (see :mod:`dqueue_cron.plan`), and the
-backend stores the first and refuses the rest. Losing any machine loses nothing as long as one
-scheduler still runs.
-
-Slots are enqueued ``lead`` seconds ahead, due at their own time, so they start with the
-precision of delayed jobs rather than of the scheduler's wake-ups. A store that fails is
-logged and retried with backoff; the slots wait (and become catch-up slots if the outage
-outlasts the grace period).
+Every pooled runner hosts one; no leader is needed, because a slot's unique key lets the
+backend store the first enqueue and refuse the rest (see :mod:`dqueue_cron.plan`). A store
+that fails is logged and retried with backoff while the slots wait.
 """
 
 from __future__ import annotations
