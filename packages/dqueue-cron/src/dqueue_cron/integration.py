@@ -84,7 +84,7 @@ def describe_entries(
                 "name": entry.name,
                 "schedule": entry.expression.text,
                 "task": entry.task_name,
-                "queue": plan.queue,
+                "queue": plan.template.queue,
                 "timezone": entry.timezone or settings.section(CronSettings).CRON_TIMEZONE,
                 "catch_up": plan.catch_up,
                 "prevent_overlap": entry.prevent_overlap,

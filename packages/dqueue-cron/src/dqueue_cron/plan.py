@@ -49,18 +49,12 @@ class EntryPlan:
 
     entry: CronEntry
     zone: tzinfo
-    queue: str
     catch_up: str
     window: float
     lead: float
     grace: float
     #: What every job of the entry shares; each slot's job adds its id, times, key and meta.
     template: Job
-
-    @property
-    def name(self) -> str:
-        """The entry's name."""
-        return self.entry.name
 
     @classmethod
     def build(
@@ -113,7 +107,6 @@ class EntryPlan:
         return cls(
             entry=entry,
             zone=resolve_zone(entry.timezone or cron.CRON_TIMEZONE, entry=entry.name),
-            queue=template.queue,
             catch_up=entry.catch_up or cron.CRON_CATCH_UP,
             window=window,
             lead=lead,
@@ -123,13 +116,13 @@ class EntryPlan:
 
     def job(self, slot: int, now: float) -> Job:
         """The job that runs ``slot``, due at the slot's time."""
-        guarded = self.entry.prevent_overlap
+        name, guarded = self.entry.name, self.entry.prevent_overlap
         return self.template.with_changes(
             id=new_job_id(),
             enqueued_at=now,
             run_after=float(slot),
-            unique_key=f"cron-running:{self.name}" if guarded else f"cron:{self.name}:{slot}",
-            meta={"cron": {"entry": self.name, "slot": slot}},
+            unique_key=f"cron-running:{name}" if guarded else f"cron:{name}:{slot}",
+            meta={"cron": {"entry": name, "slot": slot}},
         )
 
     def claim(self, slot: int, now: float) -> Job:
@@ -137,13 +130,13 @@ class EntryPlan:
         return Job(
             id=new_job_id(),
             task=CLAIM_TASK,
-            queue=self.queue,
-            args=(self.name, slot),
+            queue=self.template.queue,
+            args=(self.entry.name, slot),
             enqueued_at=now,
             max_attempts=1,
-            unique_key=f"cron:{self.name}:{slot}",
+            unique_key=f"cron:{self.entry.name}:{slot}",
             unique_for=_unique_for(self.window, self.lead, self.grace),
-            meta={"cron": {"entry": self.name, "slot": slot}},
+            meta={"cron": {"entry": self.entry.name, "slot": slot}},
         )
 
     # -- which slots ---------------------------------------------------------------------------

@@ -108,7 +108,7 @@ class CronScheduler:
     @property
     def queues(self) -> frozenset[str]:
         """The queues of the enabled entries (each gets a worker in a runner's pool)."""
-        return frozenset(state.plan.queue for state in self._states)
+        return frozenset(state.plan.template.queue for state in self._states)
 
     @property
     def plans(self) -> list[EntryPlan]:
@@ -122,7 +122,7 @@ class CronScheduler:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        names = ", ".join(state.plan.name for state in self._states) or "none"
+        names = ", ".join(state.plan.entry.name for state in self._states) or "none"
         _logger.info("cron: scheduling %d entries (%s)", len(self._states), names)
         self._thread = threading.Thread(target=self._run, name="dqueue-cron", daemon=True)
         self._thread.start()
@@ -168,7 +168,7 @@ class CronScheduler:
         return outcomes
 
     def _tick_entry(self, state: _State, now: float) -> list[SlotOutcome]:
-        plan = state.plan
+        plan, name = state.plan, state.plan.entry.name
         if state.cursor is None:  # start-up: work out the missed slots once
             state.catching_up = plan.missed_at_start(now)
             state.cursor = math.ceil(now) - 0.5  # slots from `now` on are on time
@@ -190,7 +190,7 @@ class CronScheduler:
             state.retry_at = now + delay
             _logger.warning(
                 "cron: entry %r: could not enqueue (%s: %s); retrying in %.1fs",
-                plan.name,
+                name,
                 type(exc).__name__,
                 exc,
                 delay,
@@ -198,36 +198,37 @@ class CronScheduler:
             )
             return outcomes
         if state.failures:
-            _logger.info("cron: entry %r: the store works again", plan.name)
+            _logger.info("cron: entry %r: the store works again", name)
         state.failures, state.retry_at, state.cursor = 0, None, cursor
         if caught_up:
-            _logger.info("cron: entry %r: caught up %d missed slot(s)", plan.name, len(caught_up))
+            _logger.info("cron: entry %r: caught up %d missed slot(s)", name, len(caught_up))
         state.catching_up = ()
         return outcomes
 
     def _enqueue_plain(
         self, plan: EntryPlan, slots: Sequence[int], now: float, caught_up: set[int]
     ) -> list[SlotOutcome]:
+        name = plan.entry.name
         jobs = [plan.job(slot, now) for slot in slots]
-        stored = self._backend_for(plan.queue).enqueue_many(jobs)
+        stored = self._backend_for(plan.template.queue).enqueue_many(jobs)
         outcomes = []
         for slot, job, job_id in zip(slots, jobs, stored, strict=True):
             result: Result = "enqueued" if job_id == job.id else "taken"
-            outcomes.append(SlotOutcome(plan.name, slot, result, job_id, slot in caught_up))
+            outcomes.append(SlotOutcome(name, slot, result, job_id, slot in caught_up))
             if result == "enqueued":
-                _logger.debug("cron: entry %r: enqueued slot %d as %s", plan.name, slot, job_id)
+                _logger.debug("cron: entry %r: enqueued slot %d as %s", name, slot, job_id)
         return outcomes
 
     def _enqueue_guarded(
         self, state: _State, slot: int, now: float, caught_up: bool
     ) -> SlotOutcome:
-        plan = state.plan
-        backend = self._backend_for(plan.queue)
+        plan, name = state.plan, state.plan.entry.name
+        backend = self._backend_for(plan.template.queue)
         if slot not in state.claimed:
             claim = plan.claim(slot, now)
             holder = backend.enqueue(claim)
             if holder != claim.id:
-                return SlotOutcome(plan.name, slot, "taken", holder, caught_up)
+                return SlotOutcome(name, slot, "taken", holder, caught_up)
             state.claimed.add(slot)
         job = plan.job(slot, now)
         holder = backend.enqueue(job)
@@ -235,12 +236,12 @@ class CronScheduler:
         if holder != job.id:
             _logger.info(
                 "cron: entry %r: skipped slot %d: the previous run (%s) has not finished",
-                plan.name,
+                name,
                 slot,
                 holder,
             )
-            return SlotOutcome(plan.name, slot, "skipped", holder, caught_up)
-        return SlotOutcome(plan.name, slot, "enqueued", job.id, caught_up)
+            return SlotOutcome(name, slot, "skipped", holder, caught_up)
+        return SlotOutcome(name, slot, "enqueued", job.id, caught_up)
 
     # -- timing ------------------------------------------------------------------------------
 
