@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.services import Service
 from dqueue.settings import Settings
 
@@ -30,7 +29,6 @@ def services_for(
     exact: bool,
     *,
     entries: Sequence[CronEntry] | None = None,
-    clock: Clock = SYSTEM_CLOCK,
 ) -> list[Service]:
     """The services a runner hosts for cron: one scheduler, or none.
 
@@ -47,7 +45,7 @@ def services_for(
     chosen = entries_from_settings(settings) if entries is None else list(entries)
     if not any(entry.enabled for entry in chosen):
         return []
-    return [CronScheduler(chosen, settings=settings, clock=clock)]
+    return [CronScheduler(chosen, settings=settings)]
 
 
 def scheduler_service(settings: Settings) -> Service | None:

@@ -4,7 +4,7 @@ A *slot* is one fire time of an entry, in whole UTC epoch seconds. Its job carri
 key ``cron:<entry>:<slot>``, taken for longer than any scheduler will try that slot, so one
 of any number of schedulers stores it. A scheduler keeps a cursor per entry (every slot up to
 it was dealt with) and on each tick takes the slots after it up to ``now + lead``. Slots more
-than ``grace`` seconds old by then, and at start-up every slot before ``now``, were *missed*:
+than ``GRACE_S`` seconds old by then, and at start-up every slot before ``now``, were *missed*:
 the entry's catch-up policy decides which of those still run, within its catch-up window.
 """
 
@@ -27,7 +27,7 @@ from .errors import InvalidCronEntry
 from .expression import last_instant_before
 from .schedule import resolve_zone
 
-__all__ = ["CLAIM_TASK", "DEFAULT_GRACE_S", "DEFAULT_LEAD_S", "KEY_MARGIN_S", "EntryPlan"]
+__all__ = ["CLAIM_TASK", "DEFAULT_LEAD_S", "GRACE_S", "KEY_MARGIN_S", "EntryPlan"]
 
 #: The marker task of :mod:`dqueue_cron.tasks` (named, not imported: see that module).
 CLAIM_TASK: Final = "dqueue_cron.tasks.claim_slot"
@@ -38,7 +38,7 @@ KEY_MARGIN_S: Final = 3600.0
 DEFAULT_LEAD_S: Final = 2.0
 #: A slot this many seconds old when its scheduler gets to it still runs as on time; older,
 #: it was missed and the catch-up policy decides.
-DEFAULT_GRACE_S: Final = 60.0
+GRACE_S: Final = 60.0
 #: ``all`` catches up at most this many missed slots per entry (the most recent ones).
 MAX_CATCH_UP_SLOTS: Final = 10_000
 
@@ -52,7 +52,6 @@ class EntryPlan:
     catch_up: str
     window: float
     lead: float
-    grace: float
     #: What every job of the entry shares; each slot's job adds its id, times, key and meta.
     template: Job
 
@@ -64,7 +63,6 @@ class EntryPlan:
         *,
         registry: TaskRegistry | None = None,
         lead: float = DEFAULT_LEAD_S,
-        grace: float = DEFAULT_GRACE_S,
     ) -> EntryPlan:
         """Resolve ``entry``: settings fill its unset options, then its task's options.
 
@@ -100,7 +98,7 @@ class EntryPlan:
                 task.sigkill_on_stop if entry.sigkill_on_stop is None else entry.sigkill_on_stop
             ),
             # The overlap key is held until the run settles; a slot key for a fixed time.
-            unique_for=None if entry.prevent_overlap else _unique_for(window, lead, grace),
+            unique_for=None if entry.prevent_overlap else _unique_for(window, lead),
             priority=task.priority,
             result_ttl=(task.result_ttl or settings.RESULT_TTL) if task.store_result else None,
         )
@@ -110,7 +108,6 @@ class EntryPlan:
             catch_up=entry.catch_up or cron.CRON_CATCH_UP,
             window=window,
             lead=lead,
-            grace=grace,
             template=template,
         )
 
@@ -135,7 +132,7 @@ class EntryPlan:
             enqueued_at=now,
             max_attempts=1,
             unique_key=f"cron:{self.entry.name}:{slot}",
-            unique_for=_unique_for(self.window, self.lead, self.grace),
+            unique_for=_unique_for(self.window, self.lead),
             meta={"cron": {"entry": self.entry.name, "slot": slot}},
         )
 
@@ -151,7 +148,7 @@ class EntryPlan:
         Returns the missed slots the catch-up policy keeps and the slots on time (each
         ascending), and the next cursor.
         """
-        late_edge = now - self.grace
+        late_edge = now - GRACE_S
         missed = self._missed(cursor, late_edge, now)
         horizon = now + self.lead
         on_time = self._between(max(cursor, math.ceil(late_edge) - 0.5), horizon, inclusive=True)
@@ -181,6 +178,6 @@ class EntryPlan:
         return found
 
 
-def _unique_for(window: float, lead: float, grace: float) -> float:
+def _unique_for(window: float, lead: float) -> float:
     """Seconds each slot's key stays taken."""
-    return max(window, grace) + lead + KEY_MARGIN_S
+    return max(window, GRACE_S) + lead + KEY_MARGIN_S

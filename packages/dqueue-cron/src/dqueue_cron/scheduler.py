@@ -22,7 +22,7 @@ from dqueue.settings import Settings
 
 from .config import check_unique_names
 from .entry import CronEntry
-from .plan import DEFAULT_GRACE_S, DEFAULT_LEAD_S, EntryPlan
+from .plan import DEFAULT_LEAD_S, EntryPlan
 
 __all__ = ["CronScheduler", "SlotOutcome"]
 
@@ -73,7 +73,6 @@ class CronScheduler:
             to backend (``dqueue.backends.get_backend`` by default).
         registry: where entries' tasks are looked up at start-up (``None`` skips the check).
         lead: seconds ahead of its time a slot is enqueued.
-        grace: seconds late a slot may still be enqueued as on time.
 
     Raises:
         InvalidCronEntry: an entry's task is not registered, its zone is unknown, or two
@@ -91,14 +90,13 @@ class CronScheduler:
         backend: Backend | Callable[[str], Backend] | None = None,
         registry: TaskRegistry | None = REGISTRY,
         lead: float = DEFAULT_LEAD_S,
-        grace: float = DEFAULT_GRACE_S,
     ) -> None:
         check_unique_names(entries)
         self.settings = settings
         self.clock = clock
         self._backend_for = _backend_source(backend, settings)
         self._states = [
-            _State(EntryPlan.build(entry, settings, registry=registry, lead=lead, grace=grace))
+            _State(EntryPlan.build(entry, settings, registry=registry, lead=lead))
             for entry in entries
             if entry.enabled
         ]
