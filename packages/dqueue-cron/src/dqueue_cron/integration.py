@@ -25,10 +25,7 @@ __all__ = ["describe_entries", "scheduler_service", "services_for"]
 
 
 def services_for(
-    settings: Settings,
-    exact: bool,
-    *,
-    entries: Sequence[CronEntry] | None = None,
+    settings: Settings, exact: bool, *, entries: Sequence[CronEntry] | None = None
 ) -> list[Service]:
     """The services a runner hosts for cron: one scheduler, or none.
 
@@ -63,10 +60,7 @@ def scheduler_service(settings: Settings) -> Service | None:
 
 
 def describe_entries(
-    settings: Settings,
-    now: datetime | float,
-    *,
-    entries: Sequence[CronEntry] | None = None,
+    settings: Settings, now: datetime | float, *, entries: Sequence[CronEntry] | None = None
 ) -> list[dict[str, Any]]:
     """JSON-ready rows, one per entry, for a ``configuration`` command.
 
