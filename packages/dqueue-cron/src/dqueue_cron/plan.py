@@ -34,7 +34,8 @@ CLAIM_TASK: Final = "dqueue_cron.tasks.claim_slot"
 #: Extra seconds a slot's key stays taken, beyond the last moment a scheduler would try the
 #: slot: covers clocks of different machines that disagree by up to this much.
 KEY_MARGIN_S: Final = 3600.0
-#: Seconds ahead of its time a slot is enqueued.
+#: Seconds ahead of its time a slot is enqueued (due at its time), so that it starts with a
+#: delayed job's precision rather than that of the scheduler's wake-ups.
 DEFAULT_LEAD_S: Final = 2.0
 #: A slot this many seconds old when its scheduler gets to it still runs as on time; older,
 #: it was missed and the catch-up policy decides.
