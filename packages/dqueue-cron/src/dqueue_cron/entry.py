@@ -151,7 +151,9 @@ def _check_options(entry: CronEntry, name: str) -> None:
             continue
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise refuse(option, "is not a number of seconds")
-        if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and option == "timeout"):
+        if not math.isfinite(seconds):
+            raise refuse(option, "is not a number of seconds")
+        if seconds < 0 or (seconds == 0 and option == "timeout"):
             raise refuse(option, f"must be {least}")
         _set(entry, option, float(seconds))
 
