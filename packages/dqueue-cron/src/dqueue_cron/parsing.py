@@ -259,8 +259,7 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
     expanded = source.lower()
     if expanded.startswith("@"):
         if expanded not in NICKNAMES:
-            known = ", ".join(NICKNAMES)
-            problem = f"{source!r} is not a known nickname (known: {known})"
+            problem = f"{source!r} is not a known nickname (known: {', '.join(NICKNAMES)})"
             raise InvalidSchedule(problem, entry=entry, field="schedule")
         expanded = NICKNAMES[expanded]
     parts = expanded.split()
@@ -349,7 +348,7 @@ def _check_fires(expression: CronExpression, entry: str | None, day_field: str) 
     if expression.weekday_restricted and expression.day_of_month_restricted:
         return  # either matches, and every week has its weekdays
     if expression.last_day_of_month:
-        return
+        return  # every month has a last day
     longest = max(calendar.monthrange(2024, month)[1] for month in expression.months)
     if min(expression.days_of_month) > longest:
         raise InvalidSchedule(

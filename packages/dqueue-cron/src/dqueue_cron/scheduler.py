@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final, Literal
 
 from dqueue.backends import get_backend
@@ -262,8 +263,6 @@ class CronScheduler:
 def _backend_source(
     backend: Backend | Callable[[str], Backend] | None, settings: Settings
 ) -> Callable[[str], Backend]:
-    if backend is None:
-        return lambda queue: get_backend(queue, settings=settings)
     if isinstance(backend, Backend):
         return lambda queue: backend
-    return backend
+    return backend or partial(get_backend, settings=settings)
