@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dqueue_cron.errors import InvalidSchedule
-from dqueue_cron.expression import (
+from dqueue_cron import (
     CronExpression,
     fire_times,
     next_fire_time,
@@ -17,6 +16,7 @@ from dqueue_cron.expression import (
     parse_fields,
     previous_fire_time,
 )
+from dqueue_cron.errors import InvalidSchedule
 
 
 def _fires(spec, after: str, tz: str = "UTC", n: int = 4) -> list[str]:

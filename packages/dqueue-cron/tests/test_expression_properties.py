@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dqueue_cron.expression import CronExpression, parse_cron
-from dqueue_cron.zones import offset_at, resolve_zone, wall_datetime, wall_seconds
+from dqueue_cron import CronExpression, parse_cron
+from dqueue_cron.schedule import offset_at, resolve_zone, wall_datetime, wall_seconds
 
 ZONES = ["UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
 #: DST changes of those zones, where mistakes would hide: (zone, instant, local hours nearby).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dqueue.errors import ConfigurationError
-from dqueue_cron import fields as f
+from dqueue_cron import parsing as f
 from dqueue_cron.errors import InvalidSchedule
 
 

@@ -20,7 +20,7 @@ ENTRIES = [
 def test_a_pooled_runner_with_entries_gets_one_scheduler():
     (service,) = services_for(Settings().replace(CRON=ENTRIES), exact=False)
     assert isinstance(service, CronScheduler)
-    assert [plan.name for plan in service.plans] == ["cronapp.tasks.cleanup", "r"]
+    assert [plan.entry.name for plan in service.plans] == ["cronapp.tasks.cleanup", "r"]
 
 
 def test_an_exactly_configured_runner_runs_no_cron():
@@ -36,7 +36,7 @@ def test_explicit_entries_replace_the_configured_ones():
     entry = CronEntry(name="only", schedule="@daily", task="cronapp.tasks.cleanup")
     (service,) = services_for(Settings().replace(CRON=ENTRIES), exact=False, entries=[entry])
     assert isinstance(service, CronScheduler)
-    assert [plan.name for plan in service.plans] == ["only"]
+    assert [plan.entry.name for plan in service.plans] == ["only"]
 
 
 def test_the_scheduler_feeds_the_queues_of_enabled_entries_with_the_default():

@@ -113,7 +113,7 @@ def test_slots_follow_the_entry_time_zone(settings, clock, backend):
 def test_disabled_entries_are_not_scheduled(settings, clock, backend):
     off = CronEntry(name="off", schedule="* * * * *", task="cronapp.tasks.cleanup", enabled=False)
     scheduler = _scheduler([off, EVERY_MINUTE], settings, clock, backend)
-    assert [plan.name for plan in scheduler.plans] == ["tick"]
+    assert [plan.entry.name for plan in scheduler.plans] == ["tick"]
     assert {o.entry for o in scheduler.tick()} == {"tick"}
 
 

@@ -16,16 +16,10 @@ from ._version import __version__
 from .config import CronSettings, entries_from_settings, load_entries
 from .entry import CATCH_UP_POLICIES, CronEntry, entry_from_dict
 from .errors import InvalidCronEntry, InvalidSchedule
-from .expression import (
-    CronExpression,
-    fire_times,
-    next_fire_time,
-    parse_cron,
-    parse_fields,
-    parse_schedule,
-    previous_fire_time,
-)
+from .expression import fire_times, next_fire_time, previous_fire_time
 from .integration import describe_entries, scheduler_service, services_for
+from .parsing import parse_cron, parse_fields, parse_schedule
+from .schedule import CronExpression
 from .scheduler import CronScheduler, SlotOutcome
 
 __all__ = [

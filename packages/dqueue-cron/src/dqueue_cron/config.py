@@ -60,8 +60,7 @@ def load_entries(
         raise InvalidCronEntry(f"{where} must be a list of entries, not {items!r}", entry=None)
     entries: list[CronEntry] = []
     for index, item in enumerate(items):
-        label = f"{where}[{index}]"
-        entries.extend(_load_item(item, label, command_task))
+        entries.extend(_load_item(item, f"{where}[{index}]", command_task))
     check_unique_names(entries)
     return entries
 

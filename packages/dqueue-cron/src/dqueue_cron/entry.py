@@ -3,18 +3,15 @@
 An entry names a registered dqueue task (a dotted name or the :class:`~dqueue.Task` itself)
 with its arguments. Django management commands are entries too: dqueue-django points them at
 its own task that calls ``call_command`` (see :func:`entry_from_dict`'s ``command_task``).
-
-Options left at ``None`` take their value from the settings when the scheduler starts:
-``queue`` from ``DQUEUE_CRON_QUEUE``, ``timezone`` from ``DQUEUE_CRON_TIMEZONE``, ``catch_up``
-from ``DQUEUE_CRON_CATCH_UP``, ``catch_up_window`` from ``DQUEUE_CRON_CATCH_UP_WINDOW``, and
-``timeout``, ``sigkill_on_stop`` and ``max_attempts`` from the task's own options.
+Options left at ``None`` take their value from the settings (``DQUEUE_CRON_*``) or the task
+when the scheduler starts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final, cast
 
@@ -23,22 +20,14 @@ from dqueue.job import check_json_arguments
 from dqueue.task import Task
 
 from .errors import InvalidCronEntry
-from .expression import SCHEDULE_KEYS, CronExpression, parse_schedule
-from .zones import resolve_zone
+from .parsing import SCHEDULE_KEYS, Schedule, parse_schedule
+from .schedule import CronExpression, resolve_zone
 
 __all__ = ["CATCH_UP_POLICIES", "ENTRY_KEYS", "CronEntry", "entry_from_dict"]
 
 #: ``skip``: run no slot missed while nothing ran; ``latest``: run the most recent one, once;
 #: ``all``: run every one of them (within the catch-up window), oldest first.
 CATCH_UP_POLICIES: Final = ("skip", "latest", "all")
-
-_OPTION_KEYS: Final = (
-    "name", "queue", "timeout", "sigkill_on_stop", "max_attempts", "timezone", "catch_up",
-    "catch_up_window", "prevent_overlap", "enabled",
-)  # fmt: skip
-#: Every key a dictionary entry may have.
-_TARGET_KEYS: Final = ("task", "args", "kwargs", "command", "command_args", "command_kwargs")
-ENTRY_KEYS: Final = frozenset((*_OPTION_KEYS, *SCHEDULE_KEYS, "schedule", *_TARGET_KEYS))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +56,7 @@ class CronEntry:
         enabled: a disabled entry is kept (and shown) but never scheduled.
     """
 
-    schedule: CronExpression | str | Mapping[str, Any]
+    schedule: Schedule
     task: str | Task[Any, Any]
     name: str = ""
     args: tuple[Any, ...] = ()
@@ -138,41 +127,46 @@ def _check_arguments(entry: CronEntry, name: str) -> None:
 
 
 def _check_options(entry: CronEntry, name: str) -> None:
-    def fail(option: str, problem: str) -> InvalidCronEntry:
-        return InvalidCronEntry(problem, entry=name, field=option)
+    def refuse(option: str, problem: str) -> InvalidCronEntry:
+        return InvalidCronEntry(f"{getattr(entry, option)!r} {problem}", entry=name, field=option)
 
     if entry.queue is not None and (not isinstance(entry.queue, str) or not entry.queue):
-        raise fail("queue", f"{entry.queue!r} is not a queue name")
-    if entry.timeout is not None:
-        _set(entry, "timeout", _positive_seconds(entry.timeout, name))
-    if entry.sigkill_on_stop is not None and not isinstance(entry.sigkill_on_stop, bool):
-        raise fail("sigkill_on_stop", f"{entry.sigkill_on_stop!r} is not True or False")
-    for flag in ("prevent_overlap", "enabled"):
-        if not isinstance(getattr(entry, flag), bool):
-            raise fail(flag, f"{getattr(entry, flag)!r} is not True or False")
+        raise refuse("queue", "is not a queue name")
+    for flag in ("sigkill_on_stop", "prevent_overlap", "enabled"):
+        value = getattr(entry, flag)
+        if not isinstance(value, bool) and not (flag == "sigkill_on_stop" and value is None):
+            raise refuse(flag, "is not True or False")
     attempts = entry.max_attempts
-    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int)
-                                 or attempts < 1):  # fmt: skip
-        raise fail("max_attempts", f"{attempts!r} is not a whole number of 1 or more")
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
+    ):
+        raise refuse("max_attempts", "is not a whole number of 1 or more")
     if entry.timezone is not None:
         resolve_zone(entry.timezone, entry=name)
     if entry.catch_up is not None and entry.catch_up not in CATCH_UP_POLICIES:
-        raise fail("catch_up", f"{entry.catch_up!r} is not one of {', '.join(CATCH_UP_POLICIES)}")
-    window = entry.catch_up_window
-    if window is not None:
-        if isinstance(window, bool) or not isinstance(window, int | float):
-            raise fail("catch_up_window", f"{window!r} is not a number of seconds")
-        if not math.isfinite(window) or window < 0:
-            raise fail("catch_up_window", f"{window!r} must be 0 or more seconds")
-        _set(entry, "catch_up_window", float(window))
+        raise refuse("catch_up", f"is not one of {', '.join(CATCH_UP_POLICIES)}")
+    for option, least in (("timeout", "more than 0"), ("catch_up_window", "0 or more seconds")):
+        seconds = getattr(entry, option)
+        if seconds is None:
+            continue
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise refuse(option, "is not a number of seconds")
+        if not math.isfinite(seconds):
+            raise refuse(option, "is not a number of seconds")
+        if seconds < 0 or (seconds == 0 and option == "timeout"):
+            raise refuse(option, f"must be {least}")
+        _set(entry, option, float(seconds))
 
 
-def _positive_seconds(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidCronEntry(f"{value!r} is not a number of seconds", entry=name, field="timeout")
-    if value <= 0:
-        raise InvalidCronEntry(f"{value!r} must be more than 0", entry=name, field="timeout")
-    return float(value)
+#: The options a dictionary entry may give by name: every field of an entry but its target.
+_OPTION_KEYS: Final = tuple(
+    option.name
+    for option in fields(CronEntry)
+    if option.name not in ("schedule", "task", "args", "kwargs")
+)
+_TARGET_KEYS: Final = ("task", "args", "kwargs", "command", "command_args", "command_kwargs")
+#: Every key a dictionary entry may have.
+ENTRY_KEYS: Final = frozenset((*_OPTION_KEYS, *SCHEDULE_KEYS, "schedule", *_TARGET_KEYS))
 
 
 def entry_from_dict(
@@ -204,7 +198,13 @@ def entry_from_dict(
             entry=label,
         )
     task, args, kwargs, default_name = _target(data, command_task, label)
-    schedule = _schedule(data, label)
+    fields_given = [key for key in SCHEDULE_KEYS if key in data]
+    if "schedule" in data and fields_given:
+        raise InvalidCronEntry(
+            f"give either 'schedule' or the fields {', '.join(map(repr, fields_given))}, not both",
+            entry=label,
+        )
+    schedule = data["schedule"] if "schedule" in data else {key: data[key] for key in fields_given}
     options = {key: data[key] for key in _OPTION_KEYS if key in data}
     options.setdefault("name", default_name)
     return CronEntry(schedule=schedule, task=task, args=args, kwargs=kwargs, **options)
@@ -224,22 +224,20 @@ def _label(data: object, where: str | None) -> str:
 def _target(
     data: Mapping[str, Any], command_task: str | None, label: str
 ) -> tuple[str | Task[Any, Any], Any, Any, str]:
-    has_task, has_command = "task" in data, "command" in data
-    if has_task == has_command:
+    if ("task" in data) == ("command" in data):
         raise InvalidCronEntry("give exactly one of 'task' and 'command'", entry=label)
-    if has_task:
-        for key in ("command_args", "command_kwargs"):
-            if key in data:
-                raise InvalidCronEntry(f"{key!r} goes with 'command', not 'task'", entry=label)
+    if "task" in data:
+        misplaced, hint = ("command_args", "command_kwargs"), "goes with 'command', not 'task'"
+    else:
+        misplaced = ("args", "kwargs")
+        hint = "goes with 'task'; a command takes 'command_args' and 'command_kwargs'"
+    for key in misplaced:
+        if key in data:
+            raise InvalidCronEntry(f"{key!r} {hint}", entry=label)
+    if "task" in data:
         task = data["task"]
         default_name = task.name if isinstance(task, Task) else str(task)
         return task, data.get("args", ()), data.get("kwargs", {}), default_name
-    for key in ("args", "kwargs"):
-        if key in data:
-            raise InvalidCronEntry(
-                f"{key!r} goes with 'task'; a command takes 'command_args' and 'command_kwargs'",
-                entry=label,
-            )
     command = data["command"]
     if not isinstance(command, str) or not command:
         raise InvalidCronEntry(f"{command!r} is not a command name", entry=label, field="command")
@@ -254,17 +252,3 @@ def _target(
     if isinstance(command_args, str | bytes) or not isinstance(command_args, list | tuple):
         raise InvalidCronEntry(f"{command_args!r} is not a list", entry=label, field="command_args")
     return command_task, (command, *command_args), data.get("command_kwargs", {}), command
-
-
-def _schedule(data: Mapping[str, Any], label: str) -> CronExpression | str | Mapping[str, Any]:
-    fields_given = [key for key in SCHEDULE_KEYS if key in data]
-    if "schedule" in data:
-        if fields_given:
-            raise InvalidCronEntry(
-                f"give either 'schedule' or the fields {', '.join(map(repr, fields_given))}, "
-                "not both",
-                entry=label,
-            )
-        schedule: CronExpression | str | Mapping[str, Any] = data["schedule"]
-        return schedule
-    return {key: data[key] for key in fields_given}

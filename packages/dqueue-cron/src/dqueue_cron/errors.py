@@ -22,17 +22,10 @@ class InvalidCronEntry(ConfigurationError):
         self.entry = entry
         self.field = field
         self.problem = problem
-        super().__init__(describe(problem, entry=entry, field=field))
+        where = f"cron entry {entry!r}" if entry is not None else "cron schedule"
+        field_part = f"field {field!r}: " if field is not None else ""
+        super().__init__(f"{where}: {field_part}{problem}")
 
 
 class InvalidSchedule(InvalidCronEntry):
     """A schedule (cron string or field dictionary) cannot be parsed, or never fires."""
-
-
-def describe(problem: str, *, entry: str | None, field: str | None) -> str:
-    """``cron entry 'cleanup': field 'hours': 25 is out of range 0-23``."""
-    parts = [f"cron entry {entry!r}" if entry is not None else "cron schedule"]
-    if field is not None:
-        parts.append(f"field {field!r}")
-    parts.append(problem)
-    return ": ".join(parts)

@@ -12,24 +12,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dqueue.clock import SYSTEM_CLOCK, Clock, to_epoch
 from dqueue.services import Service
 from dqueue.settings import Settings
 
 from .config import CronSettings, entries_from_settings
 from .entry import CronEntry
+from .expression import next_fire_time
+from .plan import EntryPlan
 from .scheduler import CronScheduler
-from .zones import resolve_zone
 
 __all__ = ["describe_entries", "scheduler_service", "services_for"]
 
 
 def services_for(
-    settings: Settings,
-    exact: bool,
-    *,
-    entries: Sequence[CronEntry] | None = None,
-    clock: Clock = SYSTEM_CLOCK,
+    settings: Settings, exact: bool, *, entries: Sequence[CronEntry] | None = None
 ) -> list[Service]:
     """The services a runner hosts for cron: one scheduler, or none.
 
@@ -46,7 +42,7 @@ def services_for(
     chosen = entries_from_settings(settings) if entries is None else list(entries)
     if not any(entry.enabled for entry in chosen):
         return []
-    return [CronScheduler(chosen, settings=settings, clock=clock)]
+    return [CronScheduler(chosen, settings=settings)]
 
 
 def scheduler_service(settings: Settings) -> Service | None:
@@ -64,31 +60,25 @@ def scheduler_service(settings: Settings) -> Service | None:
 
 
 def describe_entries(
-    settings: Settings,
-    now: datetime | float,
-    *,
-    entries: Sequence[CronEntry] | None = None,
+    settings: Settings, now: datetime | float, *, entries: Sequence[CronEntry] | None = None
 ) -> list[dict[str, Any]]:
     """JSON-ready rows, one per entry, for a ``configuration`` command.
 
     Each has the entry's resolved queue and zone, and its next run in that zone (``None`` for a
     disabled entry). ``entries`` defaults to ``DQUEUE_CRON``'s.
     """
-    instant = to_epoch(now) if isinstance(now, datetime) else float(now)
-    cron = settings.section(CronSettings)
     rows: list[dict[str, Any]] = []
     for entry in entries_from_settings(settings) if entries is None else entries:
-        zone_name = entry.timezone or cron.CRON_TIMEZONE
-        zone = resolve_zone(zone_name, entry=entry.name)
-        next_run = datetime.fromtimestamp(entry.expression.next_instant(instant, zone), zone)
+        plan = EntryPlan.build(entry, settings)
+        next_run = next_fire_time(entry.expression, now, plan.zone)
         rows.append(
             {
                 "name": entry.name,
                 "schedule": entry.expression.text,
                 "task": entry.task_name,
-                "queue": entry.queue or cron.CRON_QUEUE,
-                "timezone": zone_name,
-                "catch_up": entry.catch_up or cron.CRON_CATCH_UP,
+                "queue": plan.template.queue,
+                "timezone": entry.timezone or settings.section(CronSettings).CRON_TIMEZONE,
+                "catch_up": plan.catch_up,
                 "prevent_overlap": entry.prevent_overlap,
                 "enabled": entry.enabled,
                 "next_run": next_run.isoformat() if entry.enabled else None,

@@ -1,19 +1,228 @@
 """Parsing schedules: cron strings (five or six fields, nicknames) and the field dictionary.
 
-See :mod:`dqueue_cron.expression` for the syntax; every error names the entry and the field.
+Each field of either format is parsed by :func:`parse_field`, given as a string (``"*/15"``,
+``"1-5"``, ``"mon-fri"``, ``"0, 30"``), an int (``5``) or a list of either (``[0, 30]``). See
+the README for the syntax; every error names the entry and the field.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
-from typing import Any, Final
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeAlias
 
-from . import fields as f
 from .errors import InvalidSchedule
 from .schedule import CronExpression
 
-__all__ = ["NICKNAMES", "SCHEDULE_KEYS", "parse_cron", "parse_fields", "parse_schedule"]
+__all__ = [
+    "CRON_WEEKDAY",
+    "DAY_OF_MONTH",
+    "HOUR",
+    "ISO_WEEKDAY",
+    "MINUTE",
+    "MONTH",
+    "NICKNAMES",
+    "SCHEDULE_KEYS",
+    "SECOND",
+    "FieldSpec",
+    "ParsedField",
+    "Schedule",
+    "parse_cron",
+    "parse_field",
+    "parse_fields",
+    "parse_schedule",
+]
+
+_MONTHS: Final = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_DAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How to read one field: its range, its names and what its numbers mean."""
+
+    label: str
+    low: int
+    high: int
+    #: Full names (``"monday"``) to numbers; a name may be shortened to 3 letters or more.
+    names: Mapping[str, int] = field(default_factory=dict)
+    #: ``L`` (the last day of the month) is allowed.
+    allows_last: bool = False
+    #: ``?`` is allowed as a synonym of ``*`` (the day fields, as in Quartz).
+    allows_question_mark: bool = False
+    #: A range that ends on this value and starts above it ends on ``high`` instead
+    #: (cron's ``sat-sun`` is ``6-0``, read as ``6-7``).
+    wrap_end: int | None = None
+
+
+SECOND: Final = FieldSpec("second", 0, 59)
+MINUTE: Final = FieldSpec("minute", 0, 59)
+HOUR: Final = FieldSpec("hour", 0, 23)
+DAY_OF_MONTH: Final = FieldSpec("day of month", 1, 31, allows_last=True, allows_question_mark=True)
+MONTH: Final = FieldSpec("month", 1, 12, names={name: n for n, name in enumerate(_MONTHS, 1)})
+#: Cron's day of week: 0 and 7 are Sunday, 1 is Monday.
+CRON_WEEKDAY: Final = FieldSpec(
+    "day of week",
+    0,
+    7,
+    names={**{name: number for number, name in enumerate(_DAYS, start=1)}, "sunday": 0},
+    allows_question_mark=True,
+    wrap_end=0,
+)
+#: django-lightweight-queue's ``days``: ISO weekdays, 1 is Monday and 7 is Sunday.
+ISO_WEEKDAY: Final = FieldSpec(
+    "days",
+    1,
+    7,
+    names={name: number for number, name in enumerate(_DAYS, start=1)},
+    allows_question_mark=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedField:
+    """A field's matching numbers (sorted), and whether it restricts anything.
+
+    ``restricted`` follows cron: a field written starting with ``*`` (``*``, ``*/2``) or ``?``
+    is unrestricted, whatever its step. It decides the day-of-month / day-of-week rule and
+    whether a schedule follows elapsed time across DST changes.
+    """
+
+    values: tuple[int, ...]
+    restricted: bool
+    last_day: bool = False
+
+
+#: Builds the error for a problem with the field being parsed.
+_Fail: TypeAlias = Callable[[str], InvalidSchedule]
+
+_TERM = re.compile(
+    r"""^(?:
+        (?P<star>[*?])
+      | (?P<start>[a-z0-9]+)(?:-(?P<end>[a-z0-9]+))?
+    )(?:/(?P<step>\d+))?$""",
+    re.VERBOSE,
+)
+_SEPARATOR = re.compile(r"\s*,\s*")
+
+
+def parse_field(
+    value: object, spec: FieldSpec, *, entry: str | None = None, name: str | None = None
+) -> ParsedField:
+    """Parse one field's ``value`` into the numbers it matches.
+
+    ``name`` is how the error messages call the field (the dictionary key ``"hours"``, or the
+    cron position ``"hour"``); it defaults to the spec's label.
+
+    Raises:
+        InvalidSchedule: the value is malformed or out of range; the message names ``entry``
+            and the field.
+    """
+    label = name or spec.label
+
+    def fail(problem: str) -> InvalidSchedule:
+        return InvalidSchedule(problem, entry=entry, field=label)
+
+    if isinstance(value, bool):
+        raise fail(f"{value!r} is not a number, a range or '*'")
+    if isinstance(value, int):
+        return ParsedField(_check_value(value, spec, fail), restricted=True)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            raise fail("is empty: use '*' for every value")
+        return _parse_text(text, spec, fail)
+    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+        items = list(value)
+        if not items:
+            raise fail("is an empty list: use '*' for every value")
+        values: set[int] = set()
+        last_day = False
+        for item in items:
+            if not isinstance(item, int | str) or isinstance(item, bool):
+                raise fail(f"list item {item!r} is not a number or a string")
+            parsed = parse_field(item, spec, entry=entry, name=label)
+            values.update(parsed.values)
+            last_day = last_day or parsed.last_day
+        return ParsedField(tuple(sorted(values)), restricted=True, last_day=last_day)
+    raise fail(f"{value!r} is not a number, a string or a list")
+
+
+def _parse_text(text: str, spec: FieldSpec, fail: _Fail) -> ParsedField:
+    values: set[int] = set()
+    last_day = False
+    terms = _SEPARATOR.split(text)
+    for term in terms:
+        if not term:
+            raise fail(f"{text!r} has an empty item")
+        if term == "l" and spec.allows_last:
+            last_day = True
+            continue
+        values.update(_parse_term(term, spec, fail))
+    restricted = not (len(terms) == 1 and terms[0][0] in "*?")
+    return ParsedField(tuple(sorted(values)), restricted=restricted, last_day=last_day)
+
+
+def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
+    match = _TERM.match(term)
+    if match is None:
+        raise fail(f"{term!r} is not a number, a name, a range (a-b) or a step (*/n, a-b/n)")
+    step_text = match.group("step")
+    step = int(step_text) if step_text is not None else 1
+    if step < 1:
+        raise fail(f"the step in {term!r} must be 1 or more")
+    if match.group("star") is not None:
+        if match.group("star") == "?" and not spec.allows_question_mark:
+            raise fail("'?' is only allowed in the day fields")
+        return range(spec.low, spec.high + 1, step)
+    start = _number(match.group("start"), spec, fail)
+    end_text = match.group("end")
+    if end_text is None:
+        # "a/n" means from a to the end of the range, every n, as in Vixie cron.
+        end = spec.high if step_text is not None else start
+    else:
+        end = _number(end_text, spec, fail)
+        if spec.wrap_end is not None and end == spec.wrap_end and start > end:
+            end = spec.high
+    if end < start:
+        raise fail(f"the range {term!r} runs backwards (from {start} down to {end})")
+    return range(start, end + 1, step)
+
+
+def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
+    if text.isdigit():
+        return _check_value(int(text), spec, fail)[0]
+    # "mon" and "monday" (or "mond"), "jan" and "january", but not "monkey"
+    for name, number in spec.names.items():
+        if len(text) >= 3 and name.startswith(text):
+            return number
+    known = ", ".join(name[:3] for name in sorted(spec.names, key=spec.names.__getitem__))
+    raise fail(f"{text!r} is not a number or a known name (names: {known or 'none'})")
+
+
+def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> tuple[int]:
+    if not spec.low <= value <= spec.high:
+        raise fail(f"{value} is out of range {spec.low}-{spec.high}")
+    return (value,)
+
+
+#: What an entry's ``schedule`` may be: a cron string, a field dictionary, or one parsed.
+Schedule: TypeAlias = CronExpression | str | Mapping[str, Any]
 
 NICKNAMES: Final = {
     "@yearly": "0 0 1 1 *",
@@ -24,8 +233,17 @@ NICKNAMES: Final = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-#: The schedule keys of the field dictionary, in the order they are checked.
+#: The schedule keys of the field dictionary, in the order its display text names them.
 SCHEDULE_KEYS: Final = ("seconds", "minutes", "hours", "days", "days_of_month", "months")
+#: The dictionary's fields in the order of a six-field cron string, with their defaults.
+_DICTIONARY_FIELDS: Final = (
+    ("seconds", SECOND, "0"),
+    ("minutes", MINUTE, "*"),
+    ("hours", HOUR, "*"),
+    ("days_of_month", DAY_OF_MONTH, "*"),
+    ("months", MONTH, "*"),
+    ("days", ISO_WEEKDAY, "*"),
+)
 
 
 def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
@@ -41,8 +259,7 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
     expanded = source.lower()
     if expanded.startswith("@"):
         if expanded not in NICKNAMES:
-            known = ", ".join(NICKNAMES)
-            problem = f"{source!r} is not a known nickname (known: {known})"
+            problem = f"{source!r} is not a known nickname (known: {', '.join(NICKNAMES)})"
             raise InvalidSchedule(problem, entry=entry, field="schedule")
         expanded = NICKNAMES[expanded]
     parts = expanded.split()
@@ -53,19 +270,11 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
             entry=entry,
             field="schedule",
         )
-    seconds_text = parts.pop(0) if len(parts) == 6 else "0"
-    minute, hour, day, month, weekday = parts
-    return _build(
-        entry=entry,
-        text=source,
-        seconds=f.parse_field(seconds_text, f.SECOND, entry=entry),
-        minutes=f.parse_field(minute, f.MINUTE, entry=entry),
-        hours=f.parse_field(hour, f.HOUR, entry=entry),
-        days_of_month=f.parse_field(day, f.DAY_OF_MONTH, entry=entry),
-        months=f.parse_field(month, f.MONTH, entry=entry),
-        weekdays=_cron_weekdays(f.parse_field(weekday, f.CRON_WEEKDAY, entry=entry)),
-        day_field=f.DAY_OF_MONTH.label,
-    )
+    if len(parts) == 5:
+        parts.insert(0, "0")
+    specs = (SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, CRON_WEEKDAY)
+    parsed = [parse_field(part, spec, entry=entry) for part, spec in zip(parts, specs, strict=True)]
+    return _build(parsed, entry=entry, text=source, day_field=DAY_OF_MONTH.label)
 
 
 def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronExpression:
@@ -86,28 +295,15 @@ def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronEx
             + ", ".join(repr(key) for key in SCHEDULE_KEYS),
             entry=entry,
         )
-
-    def field(key: str, fieldspec: f.FieldSpec, default: str = "*") -> f.ParsedField:
-        return f.parse_field(spec.get(key, default), fieldspec, entry=entry, name=key)
-
-    days = field("days", f.ISO_WEEKDAY)
     text = " ".join(f"{key}={spec[key]!r}" for key in SCHEDULE_KEYS if key in spec)
-    return _build(
-        entry=entry,
-        text=text,
-        seconds=field("seconds", f.SECOND, default="0"),
-        minutes=field("minutes", f.MINUTE),
-        hours=field("hours", f.HOUR),
-        days_of_month=field("days_of_month", f.DAY_OF_MONTH),
-        months=field("months", f.MONTH),
-        weekdays=f.ParsedField(tuple(day - 1 for day in days.values), days.restricted),
-        day_field="days_of_month",
-    )
+    parsed = [
+        parse_field(spec.get(key, default), fieldspec, entry=entry, name=key)
+        for key, fieldspec, default in _DICTIONARY_FIELDS
+    ]
+    return _build(parsed, entry=entry, text=text, day_field="days_of_month")
 
 
-def parse_schedule(
-    schedule: CronExpression | str | Mapping[str, Any], *, entry: str | None = None
-) -> CronExpression:
+def parse_schedule(schedule: Schedule, *, entry: str | None = None) -> CronExpression:
     """A :class:`CronExpression` from a cron string, a field dictionary, or one already parsed.
 
     Raises:
@@ -124,30 +320,19 @@ def parse_schedule(
     )
 
 
-def _cron_weekdays(parsed: f.ParsedField) -> f.ParsedField:
-    # Cron counts from Sunday (0, and 7 again); Python's weekday() from Monday (0).
-    return f.ParsedField(tuple(sorted({(day - 1) % 7 for day in parsed.values})), parsed.restricted)
-
-
 def _build(
-    *,
-    entry: str | None,
-    text: str,
-    seconds: f.ParsedField,
-    minutes: f.ParsedField,
-    hours: f.ParsedField,
-    days_of_month: f.ParsedField,
-    months: f.ParsedField,
-    weekdays: f.ParsedField,
-    day_field: str,
+    parsed: list[ParsedField], *, entry: str | None, text: str, day_field: str
 ) -> CronExpression:
+    seconds, minutes, hours, days_of_month, months, weekdays = parsed
     expression = CronExpression(
         seconds=seconds.values,
         minutes=minutes.values,
         hours=hours.values,
         days_of_month=days_of_month.values,
         months=months.values,
-        weekdays=weekdays.values,
+        # Cron counts from Sunday (0, and 7 again), the dictionary's ISO days from Monday (1),
+        # Python's weekday() from Monday (0): (day - 1) % 7 reads both.
+        weekdays=tuple(sorted({(day - 1) % 7 for day in weekdays.values})),
         last_day_of_month=days_of_month.last_day,
         day_of_month_restricted=days_of_month.restricted,
         weekday_restricted=weekdays.restricted,
@@ -163,7 +348,7 @@ def _check_fires(expression: CronExpression, entry: str | None, day_field: str) 
     if expression.weekday_restricted and expression.day_of_month_restricted:
         return  # either matches, and every week has its weekdays
     if expression.last_day_of_month:
-        return
+        return  # every month has a last day
     longest = max(calendar.monthrange(2024, month)[1] for month in expression.months)
     if min(expression.days_of_month) > longest:
         raise InvalidSchedule(

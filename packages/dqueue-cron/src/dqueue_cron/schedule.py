@@ -1,8 +1,10 @@
 """``CronExpression``: a parsed schedule, and the search for its next fire time.
 
-Wall times are integer wall seconds (see :mod:`dqueue_cron.zones`). The search jumps field by
-field (month, day, hour, minute, second) instead of scanning, and maps wall times to instants
-by the DST rule of :mod:`dqueue_cron.expression`.
+The search jumps field by field (month, day, hour, minute, second) instead of scanning, and
+maps wall times to instants by the DST rule of :mod:`dqueue_cron.expression`. Times here are
+UTC epoch seconds (instants) and integer "wall seconds": the local date and time of a zone
+counted as if it were UTC, so that wall-clock arithmetic is integer arithmetic. A wall time
+names no instant in a spring-forward gap and two in a fall-back fold.
 """
 
 from __future__ import annotations
@@ -13,15 +15,29 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import InvalidSchedule
-from .zones import first_instant, next_transition, offset_at, wall_datetime, wall_seconds
+from .errors import InvalidCronEntry, InvalidSchedule
 
-__all__ = ["SEARCH_YEARS", "CronExpression"]
+__all__ = [
+    "SEARCH_YEARS",
+    "CronExpression",
+    "first_instant",
+    "next_transition",
+    "offset_at",
+    "resolve_zone",
+    "wall_datetime",
+    "wall_seconds",
+]
 
+_EPOCH: Final = datetime(1970, 1, 1)  # the origin of wall seconds
+#: How far apart two probes for an offset change are; tz data has no two changes closer.
+_PROBE_STEP_S: Final = 86_400
 #: A schedule that finds no fire time within this many years never fires (Feb 29 recurs
 #: within 8 years even across 2100).
 SEARCH_YEARS: Final = 12
+#: The size of each unit the search jumps by, and of the unit above it, in seconds.
+_UNIT_SECONDS: Final = {"hour": (3600, 86_400), "minute": (60, 3600), "second": (1, 60)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,32 +104,16 @@ class CronExpression:
                 month = _next_value(self.months, moment.month)
                 year = moment.year if month is not None else moment.year + 1
                 moment = datetime(year, month or self.months[0], 1)
-                continue
-            if not self.day_matches(moment.year, moment.month, moment.day):
-                moment = _start_of_day(moment) + timedelta(days=1)
-                continue
-            if moment.hour not in self.hours:
-                hour = _next_value(self.hours, moment.hour)
-                if hour is None:
-                    moment = _start_of_day(moment) + timedelta(days=1)
-                else:
-                    moment = moment.replace(hour=hour, minute=0, second=0)
-                continue
-            if moment.minute not in self.minutes:
-                minute = _next_value(self.minutes, moment.minute)
-                if minute is None:
-                    moment = moment.replace(minute=0, second=0) + timedelta(hours=1)
-                else:
-                    moment = moment.replace(minute=minute, second=0)
-                continue
-            if moment.second not in self.seconds:
-                second = _next_value(self.seconds, moment.second)
-                if second is None:
-                    moment = moment.replace(second=0) + timedelta(minutes=1)
-                else:
-                    moment = moment.replace(second=second)
-                continue
-            return wall_seconds(moment)
+            elif not self.day_matches(moment.year, moment.month, moment.day):
+                moment = _jump(moment, "hour", ())  # no hour of this day: the next day
+            elif moment.hour not in self.hours:
+                moment = _jump(moment, "hour", self.hours)
+            elif moment.minute not in self.minutes:
+                moment = _jump(moment, "minute", self.minutes)
+            elif moment.second not in self.seconds:
+                moment = _jump(moment, "second", self.seconds)
+            else:
+                return wall_seconds(moment)
         raise InvalidSchedule(f"{self.text!r} never fires")
 
     def next_instant(self, after: float, zone: tzinfo) -> int:
@@ -152,5 +152,96 @@ def _next_value(values: tuple[int, ...], current: int) -> int | None:
     return values[index] if index < len(values) else None
 
 
-def _start_of_day(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0)
+def _jump(moment: datetime, unit: str, values: tuple[int, ...]) -> datetime:
+    """The start of the next ``unit`` value in ``values``, or of the next larger unit if none."""
+    size, above = _UNIT_SECONDS[unit]
+    wall = wall_seconds(moment)
+    start = wall - wall % above
+    value = _next_value(values, getattr(moment, unit))
+    return wall_datetime(start + above if value is None else start + value * size)
+
+
+# -- wall time and instants ------------------------------------------------------------------
+
+
+def resolve_zone(zone: str | tzinfo, *, entry: str | None = None) -> tzinfo:
+    """The ``tzinfo`` for an IANA name (``"Europe/London"``) or a ``tzinfo`` itself.
+
+    Raises:
+        InvalidCronEntry: the name is not a known time zone (the message names ``entry``).
+    """
+    if isinstance(zone, tzinfo):
+        return zone
+    if not isinstance(zone, str) or not zone:
+        raise InvalidCronEntry(f"{zone!r} is not a time zone name", entry=entry, field="timezone")
+    try:
+        return UTC if zone.upper() == "UTC" else ZoneInfo(zone)  # ZoneInfo caches its zones
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidCronEntry(
+            f"{zone!r} is not a known time zone (use an IANA name such as 'Europe/London')",
+            entry=entry,
+            field="timezone",
+        ) from exc
+
+
+def offset_at(instant: float, zone: tzinfo) -> int:
+    """The zone's UTC offset, in whole seconds, at ``instant``."""
+    offset = datetime.fromtimestamp(instant, zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds())
+
+
+def wall_seconds(moment: datetime) -> int:
+    """The naive wall time ``moment`` as integer wall seconds (fractions dropped)."""
+    return math.floor((moment.replace(tzinfo=None) - _EPOCH).total_seconds())
+
+
+def wall_datetime(wall: int) -> datetime:
+    """Integer wall seconds back to a naive datetime."""
+    return _EPOCH + timedelta(seconds=wall)
+
+
+def first_instant(wall: int, zone: tzinfo) -> int:
+    """The instant a wall time stands for in a schedule that follows the wall clock.
+
+    In a fold (the repeated hour) it is the first occurrence. In a gap (the skipped hour) it is
+    the first valid instant after the gap, the moment the clocks change.
+    """
+    naive = wall_datetime(wall)
+    # PEP 495: fold=0 is the first occurrence in a fold; in a gap, fold=0 reads the wall time
+    # with the offset from before the change (giving an instant after it) and fold=1 with the
+    # offset from after (an instant before).
+    after = naive.replace(tzinfo=zone, fold=0).timestamp()
+    if datetime.fromtimestamp(round(after), zone).replace(tzinfo=None) == naive:
+        return round(after)
+    before = naive.replace(tzinfo=zone, fold=1).timestamp()
+    low, high = sorted((math.floor(before), math.ceil(after)))
+    change = next_transition(low, high, zone)
+    return high if change is None else change
+
+
+def next_transition(start: float, end: float, zone: tzinfo) -> int | None:
+    """The first whole second in ``(start, end]`` where the offset differs from ``start``'s.
+
+    ``None`` when the offset is the same throughout. Offsets are probed a day apart and the
+    change is then found by bisection, so a long span costs a few hundred probes at most per
+    year of it.
+    """
+    if zone is UTC:
+        return None
+    base = offset_at(start, zone)
+    previous = start
+    probe = start
+    while probe < end:
+        probe = min(probe + _PROBE_STEP_S, end)
+        if offset_at(probe, zone) != base:
+            # Bisect (previous, probe]: offsets change on whole seconds.
+            low, high = math.floor(previous), math.ceil(probe)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if offset_at(middle, zone) == base:
+                    low = middle
+                else:
+                    high = middle
+            return high
+        previous = probe
+    return None

@@ -1,22 +1,18 @@
 """``CronScheduler``: the service that enqueues each entry's slots, once, from every runner.
 
-Every pooled runner hosts one. No leader is elected and none is needed: each scheduler
-enqueues every due slot with the slot's unique key (see :mod:`dqueue_cron.plan`), and the
-backend stores the first and refuses the rest. Losing any machine loses nothing as long as one
-scheduler still runs.
-
-Slots are enqueued ``lead`` seconds ahead, due at their own time, so they start with the
-precision of delayed jobs rather than of the scheduler's wake-ups. A store that fails is
-logged and retried with backoff; the slots wait (and become catch-up slots if the outage
-outlasts the grace period).
+Every pooled runner hosts one; no leader is needed, because a slot's unique key lets the
+backend store the first enqueue and refuse the rest (see :mod:`dqueue_cron.plan`). A store
+that fails is logged and retried with backoff while the slots wait.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final, Literal
 
 from dqueue.backends import get_backend
@@ -28,18 +24,12 @@ from dqueue.settings import Settings
 
 from .config import check_unique_names
 from .entry import CronEntry
-from .plan import EntryPlan
-from .slots import missed_at_start, plan_slots, start_cursor
+from .plan import DEFAULT_LEAD_S, EntryPlan
 
-__all__ = ["DEFAULT_GRACE_S", "DEFAULT_LEAD_S", "CronScheduler", "SlotOutcome"]
+__all__ = ["CronScheduler", "SlotOutcome"]
 
 _logger = logging.getLogger("dqueue.cron")
 
-#: Seconds ahead of its time a slot is enqueued.
-DEFAULT_LEAD_S: Final = 2.0
-#: A slot this many seconds old when its scheduler gets to it still runs as on time; older,
-#: it was missed and the catch-up policy decides.
-DEFAULT_GRACE_S: Final = 60.0
 #: The longest the scheduler sleeps, so that a clock that jumps is noticed.
 _MAX_SLEEP_S: Final = 30.0
 _BACKOFF_FIRST_S: Final = 0.5
@@ -85,7 +75,6 @@ class CronScheduler:
             to backend (``dqueue.backends.get_backend`` by default).
         registry: where entries' tasks are looked up at start-up (``None`` skips the check).
         lead: seconds ahead of its time a slot is enqueued.
-        grace: seconds late a slot may still be enqueued as on time.
 
     Raises:
         InvalidCronEntry: an entry's task is not registered, its zone is unknown, or two
@@ -103,14 +92,13 @@ class CronScheduler:
         backend: Backend | Callable[[str], Backend] | None = None,
         registry: TaskRegistry | None = REGISTRY,
         lead: float = DEFAULT_LEAD_S,
-        grace: float = DEFAULT_GRACE_S,
     ) -> None:
         check_unique_names(entries)
         self.settings = settings
         self.clock = clock
         self._backend_for = _backend_source(backend, settings)
         self._states = [
-            _State(EntryPlan.build(entry, settings, registry=registry, lead=lead, grace=grace))
+            _State(EntryPlan.build(entry, settings, registry=registry, lead=lead))
             for entry in entries
             if entry.enabled
         ]
@@ -120,7 +108,7 @@ class CronScheduler:
     @property
     def queues(self) -> frozenset[str]:
         """The queues of the enabled entries (each gets a worker in a runner's pool)."""
-        return frozenset(state.plan.queue for state in self._states)
+        return frozenset(state.plan.template.queue for state in self._states)
 
     @property
     def plans(self) -> list[EntryPlan]:
@@ -134,7 +122,7 @@ class CronScheduler:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        names = ", ".join(state.plan.name for state in self._states) or "none"
+        names = ", ".join(state.plan.entry.name for state in self._states) or "none"
         _logger.info("cron: scheduling %d entries (%s)", len(self._states), names)
         self._thread = threading.Thread(target=self._run, name="dqueue-cron", daemon=True)
         self._thread.start()
@@ -180,75 +168,67 @@ class CronScheduler:
         return outcomes
 
     def _tick_entry(self, state: _State, now: float) -> list[SlotOutcome]:
-        plan = state.plan
+        plan, name = state.plan, state.plan.entry.name
         if state.cursor is None:  # start-up: work out the missed slots once
-            state.catching_up = missed_at_start(
-                plan.expression, plan.zone, now=now, catch_up=plan.catch_up, window=plan.window
-            )
-            state.cursor = start_cursor(now)
-        chosen = plan_slots(
-            plan.expression,
-            plan.zone,
-            cursor=state.cursor,
-            now=now,
-            lead=plan.lead,
-            grace=plan.grace,
-            catch_up=plan.catch_up,
-            window=plan.window,
-        )
-        caught_up = {*state.catching_up, *chosen.slots[: chosen.caught_up]}
-        slots = sorted({*state.catching_up, *chosen.slots})
+            state.catching_up = plan.missed_at_start(now)
+            state.cursor = math.ceil(now) - 0.5  # slots from `now` on are on time
+        missed, on_time, cursor = plan.due(state.cursor, now)
+        caught_up = {*state.catching_up, *missed}
+        slots = sorted({*caught_up, *on_time})
         outcomes: list[SlotOutcome] = []
         try:
             if plan.entry.prevent_overlap:
                 for slot in slots:
-                    outcomes.append(self._enqueue_guarded(state, slot, now))
+                    outcomes.append(self._enqueue_guarded(state, slot, now, slot in caught_up))
                     state.catching_up = tuple(s for s in state.catching_up if s != slot)
                     state.cursor = max(float(slot), state.cursor)
             elif slots:
-                outcomes = self._enqueue_plain(plan, slots, now)
+                outcomes = self._enqueue_plain(plan, slots, now, caught_up)
         except Exception as exc:
             state.failures += 1
             delay = backoff_delay(state.failures, base_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_MAX_S)
             state.retry_at = now + delay
             _logger.warning(
                 "cron: entry %r: could not enqueue (%s: %s); retrying in %.1fs",
-                plan.name,
+                name,
                 type(exc).__name__,
                 exc,
                 delay,
                 exc_info=state.failures == 1,
             )
-            return _mark_caught_up(outcomes, caught_up)
+            return outcomes
         if state.failures:
-            _logger.info("cron: entry %r: the store works again", plan.name)
-        state.failures, state.retry_at, state.cursor = 0, None, chosen.cursor
+            _logger.info("cron: entry %r: the store works again", name)
+        state.failures, state.retry_at, state.cursor = 0, None, cursor
         if caught_up:
-            _logger.info("cron: entry %r: caught up %d missed slot(s)", plan.name, len(caught_up))
+            _logger.info("cron: entry %r: caught up %d missed slot(s)", name, len(caught_up))
         state.catching_up = ()
-        return _mark_caught_up(outcomes, caught_up)
+        return outcomes
 
     def _enqueue_plain(
-        self, plan: EntryPlan, slots: Sequence[int], now: float
+        self, plan: EntryPlan, slots: Sequence[int], now: float, caught_up: set[int]
     ) -> list[SlotOutcome]:
+        name = plan.entry.name
         jobs = [plan.job(slot, now) for slot in slots]
-        stored = self._backend_for(plan.queue).enqueue_many(jobs)
+        stored = self._backend_for(plan.template.queue).enqueue_many(jobs)
         outcomes = []
         for slot, job, job_id in zip(slots, jobs, stored, strict=True):
             result: Result = "enqueued" if job_id == job.id else "taken"
-            outcomes.append(SlotOutcome(plan.name, slot, result, job_id))
+            outcomes.append(SlotOutcome(name, slot, result, job_id, slot in caught_up))
             if result == "enqueued":
-                _logger.debug("cron: entry %r: enqueued slot %d as %s", plan.name, slot, job_id)
+                _logger.debug("cron: entry %r: enqueued slot %d as %s", name, slot, job_id)
         return outcomes
 
-    def _enqueue_guarded(self, state: _State, slot: int, now: float) -> SlotOutcome:
-        plan = state.plan
-        backend = self._backend_for(plan.queue)
+    def _enqueue_guarded(
+        self, state: _State, slot: int, now: float, caught_up: bool
+    ) -> SlotOutcome:
+        plan, name = state.plan, state.plan.entry.name
+        backend = self._backend_for(plan.template.queue)
         if slot not in state.claimed:
             claim = plan.claim(slot, now)
             holder = backend.enqueue(claim)
             if holder != claim.id:
-                return SlotOutcome(plan.name, slot, "taken", holder)
+                return SlotOutcome(name, slot, "taken", holder, caught_up)
             state.claimed.add(slot)
         job = plan.job(slot, now)
         holder = backend.enqueue(job)
@@ -256,12 +236,12 @@ class CronScheduler:
         if holder != job.id:
             _logger.info(
                 "cron: entry %r: skipped slot %d: the previous run (%s) has not finished",
-                plan.name,
+                name,
                 slot,
                 holder,
             )
-            return SlotOutcome(plan.name, slot, "skipped", holder)
-        return SlotOutcome(plan.name, slot, "enqueued", job.id)
+            return SlotOutcome(name, slot, "skipped", holder, caught_up)
+        return SlotOutcome(name, slot, "enqueued", job.id, caught_up)
 
     # -- timing ------------------------------------------------------------------------------
 
@@ -276,23 +256,14 @@ class CronScheduler:
             if state.cursor is None or state.catching_up:
                 return 0.0  # not started, or catch-up slots are waiting to be stored
             plan = state.plan
-            upcoming = plan.expression.next_instant(state.cursor, plan.zone)
+            upcoming = plan.entry.expression.next_instant(state.cursor, plan.zone)
             soonest = min(soonest, upcoming - plan.lead - now)
         return max(soonest, 0.0)
-
-
-def _mark_caught_up(outcomes: list[SlotOutcome], caught_up: set[int]) -> list[SlotOutcome]:
-    return [
-        SlotOutcome(o.entry, o.slot, o.result, o.job_id, caught_up=o.slot in caught_up)
-        for o in outcomes
-    ]
 
 
 def _backend_source(
     backend: Backend | Callable[[str], Backend] | None, settings: Settings
 ) -> Callable[[str], Backend]:
-    if backend is None:
-        return lambda queue: get_backend(queue, settings=settings)
     if isinstance(backend, Backend):
         return lambda queue: backend
-    return backend
+    return backend or partial(get_backend, settings=settings)
