@@ -19,11 +19,8 @@ all apps: the name keys each slot's single run.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
-
-from django.apps import apps
-from django.utils.module_loading import module_has_submodule
 
 from dqueue.errors import ConfigurationError
 from dqueue.settings import Settings
@@ -31,7 +28,7 @@ from dqueue_cron.config import CronSettings, check_unique_names, load_entries
 from dqueue_cron.entry import CronEntry
 
 from .conf import DjangoSettings
-from .discovery import ignored
+from .discovery import app_modules
 
 __all__ = ["COMMAND_TASK", "app_cron_configs", "cron_entries", "cron_errors", "cron_queues"]
 
@@ -45,14 +42,8 @@ def app_cron_configs(ignore_apps: Iterable[str] = ()) -> list[tuple[str, Any]]:
     Raises:
         ConfigurationError: an app's ``cron.py`` fails to import, or has no ``CONFIG``.
     """
-    ignore = tuple(ignore_apps)
     found: list[tuple[str, Any]] = []
-    for app_config in apps.get_app_configs():
-        if ignored(app_config, ignore) or app_config.module is None:
-            continue
-        if not module_has_submodule(app_config.module, "cron"):
-            continue
-        name = f"{app_config.name}.cron"
+    for name in app_modules("cron", ignore_apps):
         try:
             module = importlib.import_module(name)
         except Exception as exc:
@@ -64,6 +55,11 @@ def app_cron_configs(ignore_apps: Iterable[str] = ()) -> list[tuple[str, Any]]:
     return found
 
 
+def _load(where: str, config: Any) -> list[CronEntry]:
+    label = where if where == "DQUEUE_CRON" else f"{where} CONFIG"
+    return load_entries(config, where=label, command_task=COMMAND_TASK)
+
+
 def cron_entries(settings: Settings) -> list[CronEntry]:
     """Every cron entry: ``DQUEUE_CRON``, then each app's ``cron.py``, in app order.
 
@@ -71,10 +67,9 @@ def cron_entries(settings: Settings) -> list[CronEntry]:
         ConfigurationError: an entry is malformed (the message names it and its field), two
             entries share a name, or a ``cron.py`` cannot be loaded.
     """
-    cron = settings.section(CronSettings).CRON
-    entries = load_entries(cron, where="DQUEUE_CRON", command_task=COMMAND_TASK)
+    entries = _load("DQUEUE_CRON", settings.section(CronSettings).CRON)
     for module, config in app_cron_configs(settings.section(DjangoSettings).IGNORE_APPS):
-        entries.extend(load_entries(config, where=f"{module} CONFIG", command_task=COMMAND_TASK))
+        entries.extend(_load(module, config))
     check_unique_names(entries)
     return entries
 
@@ -83,20 +78,16 @@ def cron_errors(settings: Settings) -> list[tuple[str, str]]:
     """``(where, message)`` for each problem with the cron configuration (for the checks)."""
     problems: list[tuple[str, str]] = []
     entries: list[CronEntry] = []
+    sources = [("DQUEUE_CRON", settings.section(CronSettings).CRON)]
     try:
-        cron = settings.section(CronSettings).CRON
-        entries += load_entries(cron, where="DQUEUE_CRON", command_task=COMMAND_TASK)
+        sources += app_cron_configs(settings.section(DjangoSettings).IGNORE_APPS)
     except ConfigurationError as exc:
-        problems.append(("DQUEUE_CRON", str(exc)))
-    try:
-        configs = app_cron_configs(settings.section(DjangoSettings).IGNORE_APPS)
-    except ConfigurationError as exc:
-        return [*problems, ("cron.py", str(exc))]
-    for module, config in configs:
+        problems.append(("cron.py", str(exc)))
+    for where, config in sources:
         try:
-            entries += load_entries(config, where=f"{module} CONFIG", command_task=COMMAND_TASK)
+            entries += _load(where, config)
         except ConfigurationError as exc:
-            problems.append((module, f"{module}: {exc}"))
+            problems.append((where, str(exc) if where == "DQUEUE_CRON" else f"{where}: {exc}"))
     if not problems:
         try:
             check_unique_names(entries)
@@ -105,11 +96,15 @@ def cron_errors(settings: Settings) -> list[tuple[str, str]]:
     return problems
 
 
-def cron_queues(settings: Settings) -> set[str]:
-    """The queues that enabled cron entries send jobs to (none when the config is bad)."""
-    try:
-        entries = cron_entries(settings)
-    except ConfigurationError:
-        return set()
+def cron_queues(settings: Settings, entries: Sequence[CronEntry] | None = None) -> set[str]:
+    """The queues that enabled cron entries send jobs to.
+
+    ``entries`` defaults to :func:`cron_entries` (no queue at all when the config is bad).
+    """
+    if entries is None:
+        try:
+            entries = cron_entries(settings)
+        except ConfigurationError:
+            return set()
     default = settings.section(CronSettings).CRON_QUEUE
     return {entry.queue or default for entry in entries if entry.enabled}

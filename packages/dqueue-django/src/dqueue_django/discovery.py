@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from django.apps import AppConfig, apps
+from django.apps import apps
 from django.utils.module_loading import module_has_submodule
 
 from dqueue.registry import REGISTRY, TaskRegistry
@@ -19,9 +19,9 @@ from dqueue.registry import REGISTRY, TaskRegistry
 __all__ = [
     "DJANGO_TASK_RUNNER_MARK",
     "INTERNAL_TASK_MODULE",
+    "app_modules",
     "app_task_queues",
     "autodiscover_tasks",
-    "ignored",
     "tasks_of_installed_apps",
 ]
 
@@ -34,10 +34,19 @@ DJANGO_TASK_RUNNER_MARK = "_dqueue_django_task_runner"
 INTERNAL_TASK_MODULE = "dqueue_django.tasks"
 
 
-def ignored(app_config: AppConfig, ignore_apps: Iterable[str]) -> bool:
-    """Whether ``DQUEUE_IGNORE_APPS`` names this app (by module path or by label)."""
-    names = set(ignore_apps)
-    return app_config.name in names or app_config.label in names
+def app_modules(submodule: str, ignore_apps: Iterable[str] = ()) -> list[str]:
+    """``<app>.<submodule>`` of every installed app that has one, except ``ignore_apps``.
+
+    ``ignore_apps`` (``DQUEUE_IGNORE_APPS``) names apps by module path or by label.
+    """
+    ignore = set(ignore_apps)
+    return [
+        f"{config.name}.{submodule}"
+        for config in apps.get_app_configs()
+        if not ignore & {config.name, config.label}
+        and config.module is not None
+        and module_has_submodule(config.module, submodule)
+    ]
 
 
 def autodiscover_tasks(ignore_apps: Iterable[str] = ()) -> list[str]:
@@ -47,20 +56,10 @@ def autodiscover_tasks(ignore_apps: Iterable[str] = ()) -> list[str]:
         ImportError: an app's ``tasks`` module exists but fails to import (an app without one
             is fine).
     """
-    ignore = tuple(ignore_apps)
-    imported: list[str] = []
-    for app_config in apps.get_app_configs():
-        if ignored(app_config, ignore):
-            continue
-        name = f"{app_config.name}.tasks"
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            if app_config.module is not None and module_has_submodule(app_config.module, "tasks"):
-                raise
-            continue
-        imported.append(name)
-    return imported
+    names = app_modules("tasks", ignore_apps)
+    for name in names:
+        importlib.import_module(name)
+    return names
 
 
 def tasks_of_installed_apps(registry: TaskRegistry = REGISTRY) -> list[Any]:

@@ -18,10 +18,9 @@ from dqueue.pool import RunnerPlan, WorkerSlot
 from dqueue.registry import TaskRegistry
 from dqueue.runner import WorkerCommand
 from dqueue.settings import Settings
-from dqueue_cron.config import CronSettings
 from dqueue_cron.entry import CronEntry
 
-from .cron_files import cron_entries
+from .cron_files import cron_entries, cron_queues
 from .queues import used_queues
 
 __all__ = ["DjangoPlan", "manage_command", "plan", "worker_command"]
@@ -52,19 +51,14 @@ def plan(settings: Settings, options: ops.PlanOptions | None = None) -> DjangoPl
     if options.exact:
         return DjangoPlan(ops.plan(settings, options, registry=TaskRegistry()), ())
     entries = tuple(cron_entries(settings))
-    cron_queues = _queues_of(entries, settings)
-    extra = sorted(used_queues(settings, with_cron=False) | cron_queues)
+    cron = cron_queues(settings, entries)
+    extra = sorted(used_queues(settings, with_cron=False) | cron)
     runner = ops.plan(settings, options, extra_queues=extra, registry=TaskRegistry())
     only_queue = options.only_queue
-    runs_cron = bool(cron_queues) and (only_queue is None or only_queue in cron_queues)
+    runs_cron = bool(cron) and (only_queue is None or only_queue in cron)
     runner = dataclasses.replace(runner, run_services=runs_cron)
     scheduled = tuple(entry for entry in entries if entry.enabled) if runs_cron else ()
     return DjangoPlan(runner, scheduled)
-
-
-def _queues_of(entries: Sequence[CronEntry], settings: Settings) -> set[str]:
-    default = settings.section(CronSettings).CRON_QUEUE
-    return {entry.queue or default for entry in entries if entry.enabled}
 
 
 def manage_command() -> list[str]:

@@ -19,7 +19,7 @@ from dqueue.pool import queue_counts
 from dqueue.registry import TaskRegistry
 from dqueue.settings import Settings
 
-from .discovery import tasks_of_installed_apps
+from .discovery import app_task_queues
 
 __all__ = ["django_tasks_queues", "front", "pool_counts", "used_queues"]
 
@@ -52,7 +52,7 @@ def used_queues(settings: Settings, *, with_cron: bool = True) -> set[str]:
     """Every queue that tasks, cron entries or the Tasks backend send jobs to by default."""
     from .cron_files import cron_queues
 
-    used = {task.options.queue for task in tasks_of_installed_apps()} | django_tasks_queues()
+    used = app_task_queues() | django_tasks_queues()
     if with_cron:
         used |= cron_queues(settings)
     return used
