@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Final
 
+from dqueue.backoff import Backoff
 from dqueue.clock import SYSTEM_CLOCK, Clock
 
 from .outbox import relay_stale
@@ -22,8 +23,6 @@ __all__ = ["OutboxRelay"]
 _logger = logging.getLogger("dqueue.django.outbox")
 
 _INTERVAL_S: Final = 1.0
-_BACKOFF_FIRST_S: Final = 1.0
-_BACKOFF_MAX_S: Final = 30.0
 
 
 class OutboxRelay:
@@ -44,7 +43,9 @@ class OutboxRelay:
         self.alias = alias
         self.clock = clock
         self.interval_s = interval_s
-        self.failures = 0
+        # 1 s doubling up to 30 s, as the README promises: no jitter, one relay per runner.
+        self._backoff = Backoff(1.0, 30.0, jitter=0.0)
+        self._delay_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -54,34 +55,31 @@ class OutboxRelay:
 
     def next_delay(self) -> float:
         """Seconds until the next scan: the interval, or the backoff after failures."""
-        if not self.failures:
-            return self.interval_s
-        backoff: float = _BACKOFF_FIRST_S * 2.0 ** (self.failures - 1)
-        return min(backoff, _BACKOFF_MAX_S)
+        return self._delay_s
 
     def tick(self) -> int:
         """One scan that never raises: failures are logged and counted for the backoff."""
         try:
             sent = self.relay_once()
         except Exception as exc:
-            self.failures += 1
+            self._delay_s = self._backoff.next_delay()
             _logger.warning(
                 "outbox relay: could not relay outbox jobs of database %r (%s: %s); "
                 "retrying in %.1f s (if the table is missing: manage.py migrate dqueue_django)",
                 self.alias,
                 type(exc).__name__,
                 exc,
-                self.next_delay(),
+                self._delay_s,
             )
             self._drop_broken_connection()
             return 0
-        if self.failures:
+        if self._backoff.failures:
             _logger.info("outbox relay: database %r and stores reachable again", self.alias)
-        self.failures = 0
+        self._backoff.reset()
+        self._delay_s = self.interval_s
         if sent:
             _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
         return sent
-
     @property
     def running(self) -> bool:
         """Whether the relay's thread is alive."""
