@@ -49,7 +49,12 @@ from .tasks_compat import (
     TaskResultStatus,
     task_enqueued,
 )
-from .tasks_runner import META_KEY, register_django_task, resolve_django_task
+from .tasks_runner import (
+    META_KEY,
+    attempt_worker_ids,
+    register_django_task,
+    resolve_django_task,
+)
 from .transactions import after_commit
 
 __all__ = ["DQueueTaskBackend", "task_result_from_job_result"]
@@ -66,6 +71,11 @@ _STATUSES = {
 }
 
 
+def _capability(flag: str) -> Any:
+    """A read-only flag: on when every dqueue backend behind the alias has ``flag``."""
+    return property(lambda backend: backend._every_backend(flag))
+
+
 class DQueueTaskBackend(BaseTaskBackend):
     """Django Tasks backend: tasks are dqueue jobs, run by ``manage.py queue_runner``.
 
@@ -75,66 +85,28 @@ class DQueueTaskBackend(BaseTaskBackend):
     transaction commits; default ``False``, as Django documents enqueues to be immediate).
     """
 
-    def __init__(self, alias: str, params: dict[str, Any]) -> None:
-        super().__init__(alias, params)
-        self._forced: dict[str, bool] = {}
-
     # -- capability flags, from the dqueue backends serving this alias's queues -------------------
 
-    def _backend_classes(self) -> list[type[Backend]]:
+    def _queues(self, settings: Settings) -> list[str]:
+        return sorted(self.queues) or ["default", *sorted(settings.BACKEND_OVERRIDES)]
+
+    def _every_backend(self, flag: str) -> bool:
         try:
             settings = current_settings()
-        except DQueueError:  # `manage.py check` reports bad settings
-            return []
-        if self.queues:
-            paths = {settings.backend_path(queue) for queue in self.queues}
-        else:
-            paths = {settings.BACKEND, *settings.BACKEND_OVERRIDES.values()}
-        classes: list[type[Backend]] = []
-        for path in sorted(paths):
-            try:
-                classes.append(backend_class(path))
-            except DQueueError:
-                return []
-        return classes
-
-    def _all(self, flag: str) -> bool:
-        if flag in self._forced:
-            return self._forced[flag]
-        classes = self._backend_classes()
-        if not classes:
+            paths = {settings.backend_path(queue) for queue in self._queues(settings)}
+            classes = [backend_class(path) for path in sorted(paths)]
+        except DQueueError:  # `manage.py check` reports bad settings and unloadable backends
             return False
         if flag == "supports_results":
             return all(cls.supports_results and not cls.runs_inline for cls in classes)
         return all(bool(getattr(cls, flag)) for cls in classes)
 
-    @property
-    def supports_defer(self) -> bool:
-        """Tasks may have a ``run_after``: every dqueue backend behind this alias delays jobs."""
-        return self._all("supports_delay")
-
-    @supports_defer.setter
-    def supports_defer(self, value: bool) -> None:
-        self._forced["supports_delay"] = value
-
-    @property
-    def supports_priority(self) -> bool:
-        """Priorities order execution: every dqueue backend behind this alias orders by it."""
-        return self._all("supports_priority")
-
-    @supports_priority.setter
-    def supports_priority(self, value: bool) -> None:
-        self._forced["supports_priority"] = value
-
-    @property
-    def supports_get_result(self) -> bool:
-        """Results can be read from any process: every dqueue backend behind it keeps them."""
-        return self._all("supports_results")
-
-    @supports_get_result.setter
-    def supports_get_result(self, value: bool) -> None:
-        self._forced["supports_results"] = value
-
+    #: Tasks may have a ``run_after``: every dqueue backend behind this alias delays jobs.
+    supports_defer = _capability("supports_delay")
+    #: Priorities order execution: every dqueue backend behind this alias orders by it.
+    supports_priority = _capability("supports_priority")
+    #: Results can be read from any process: every dqueue backend behind it keeps them.
+    supports_get_result = _capability("supports_results")
     #: Workers run coroutine functions through ``Task.call`` (``async_to_sync``).
     supports_async_task = True
 
@@ -243,20 +215,10 @@ class DQueueTaskBackend(BaseTaskBackend):
         raise TaskResultDoesNotExist(result_id)
 
     def _stores(self, settings: Settings) -> list[Backend]:
-        queues = sorted(self.queues) or ["default", *sorted(settings.BACKEND_OVERRIDES)]
         stores: dict[str, Backend] = {}
-        for queue in queues:
+        for queue in self._queues(settings):
             stores.setdefault(settings.backend_path(queue), get_backend(queue, settings=settings))
         return list(stores.values())
-
-
-def _attempt_worker_ids(info: JobResult) -> list[str]:
-    # Django counts attempts as len(worker_ids); a store lists each worker once, so a worker
-    # that ran the job again is repeated to keep the count right.
-    worker_ids = list(info.worker_ids)
-    while worker_ids and len(worker_ids) < info.attempt:
-        worker_ids.append(worker_ids[-1])
-    return worker_ids
 
 
 def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..., Any]:
@@ -288,7 +250,7 @@ def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..
             TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
             for failure in info.failures
         ],
-        worker_ids=_attempt_worker_ids(info),
+        worker_ids=attempt_worker_ids(list(info.worker_ids), info.attempt),
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", info.return_value)
