@@ -80,6 +80,7 @@ class OutboxRelay:
         if sent:
             _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
         return sent
+
     @property
     def running(self) -> bool:
         """Whether the relay's thread is alive."""

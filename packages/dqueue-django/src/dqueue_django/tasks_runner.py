@@ -54,6 +54,7 @@ _logger = logging.getLogger("dqueue.django.tasks")
 #: The job's ``meta`` key holding the ``TASKS`` alias that enqueued it.
 META_KEY = "django_tasks_backend"
 
+
 def is_django_task_runner(task: DQueueTask[Any, Any]) -> bool:
     """Whether ``task`` is the dqueue side of a Django Tasks framework task."""
     return bool(getattr(task.fn, DJANGO_TASK_RUNNER_MARK, False))
