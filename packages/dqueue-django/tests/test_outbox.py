@@ -20,7 +20,7 @@ from dqueue.errors import EncodeError
 from dqueue.job import encode_job
 from dqueue.testing import wait_for
 from dqueue_django.models import OutboxJob
-from dqueue_django.outbox import CLAIM_SECONDS, relay_rows, relay_stale
+from dqueue_django.outbox import CLAIM_SECONDS, relay_after_commit, relay_stale
 from dqueue_django.relay import OutboxRelay
 
 COUNTING = "dqtest_shop.backends.CountingBackend"
@@ -191,14 +191,22 @@ def test_a_row_claimed_by_another_relay_is_skipped_until_the_claim_runs_out() ->
     assert store().asked == [job_id]
 
 
-def test_the_immediate_relay_skips_a_row_another_relay_holds() -> None:
+def test_the_relay_after_a_long_commit_skips_a_row_another_relay_took_meanwhile() -> None:
     commit_with_store_down("a")
-    row = OutboxJob.objects.get()
     OutboxJob.objects.update(claimed_by="someone", claimed_until=time.time() + CLAIM_SECONDS)
 
-    assert relay_rows("default", [row.pk]) == 0
+    assert relay_after_commit("default", "birth-claim", time.time() - 1) == 0
     assert store().asked == []
     assert OutboxJob.objects.count() == 1
+
+
+def test_the_relay_after_a_long_commit_claims_its_rows_again_and_sends_them() -> None:
+    [job_id] = commit_with_store_down("a")
+    OutboxJob.objects.update(claimed_by="birth-claim", claimed_until=time.time() - 1)
+
+    assert relay_after_commit("default", "birth-claim", time.time() - 1) == 1
+    assert store().asked == [job_id]
+    assert OutboxJob.objects.count() == 0
 
 
 def test_a_row_that_cannot_be_decoded_is_logged_and_kept(caplog: pytest.LogCaptureFixture) -> None:

@@ -33,17 +33,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import Final
+
+from django.db.models import Q
 
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.job import Job, decode_job, encode_job
-
-if TYPE_CHECKING:
-    from django.db.models import Q
 
 __all__ = [
     "BATCH_SIZE",
@@ -51,9 +51,8 @@ __all__ = [
     "RELAY_AFTER_SECONDS",
     "Backlog",
     "OutboxError",
-    "backlog",
     "backlog_by_queue",
-    "relay_rows",
+    "relay_after_commit",
     "relay_stale",
     "table_exists",
     "write_jobs",
@@ -85,14 +84,14 @@ def write_jobs(jobs: Sequence[Job], alias: str, *, clock: Clock = SYSTEM_CLOCK) 
     :data:`RELAY_AFTER_SECONDS`, so the relay after commit needs no claim of its own (one
     database write fewer per transaction) and a runner's relay leaves them alone meanwhile.
     """
-    from django.db import connections, transaction
+    from django.db import transaction
 
     from .models import OutboxJob
 
     now = clock.time()
     token = uuid.uuid4().hex
     until = now + RELAY_AFTER_SECONDS
-    rows = [
+    OutboxJob.objects.using(alias).bulk_create(
         OutboxJob(
             job_id=job.id,
             queue=job.queue,
@@ -102,45 +101,35 @@ def write_jobs(jobs: Sequence[Job], alias: str, *, clock: Clock = SYSTEM_CLOCK) 
             claimed_until=until,
         )
         for job in jobs
-    ]
-    if len(rows) > 1 and connections[alias].features.can_return_rows_from_bulk_insert:
-        OutboxJob.objects.using(alias).bulk_create(rows)
-    else:
-        for row in rows:
-            row.save(using=alias, force_insert=True)
-    relay = partial(_relay_after_commit, alias, [row.pk for row in rows], token, until, clock)
+    )
+    relay = partial(relay_after_commit, alias, token, until, clock=clock)
     transaction.on_commit(relay, using=alias, robust=True)
     return [job.id for job in jobs]
 
 
-def _relay_after_commit(alias: str, pks: list[int], token: str, until: float, clock: Clock) -> None:
+def relay_after_commit(alias: str, token: str, until: float, *, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Send and delete the rows born claimed under ``token`` until ``until``; how many.
+
+    Never raises: a failure is logged, and a runner's relay sends the rows later.
+    """
     try:
-        if clock.time() < until:
-            _send_claimed(alias, token)
-        else:  # the birth claim ran out (a long commit): claim the rows like any relay
-            relay_rows(alias, pks, clock=clock)
+        mine: str | None = token
+        if clock.time() >= until:
+            # The birth claim ran out (a long commit): claim the rows again, unless another
+            # relay took them meanwhile (then they are no longer claimed under ``token``).
+            mine = _claim(alias, Q(claimed_by=token), clock.time())
+        return _send_claimed(alias, mine) if mine else 0
     except Exception as exc:
         # Nothing is lost: the rows are committed, and a runner's relay sends them soon.
         _logger.warning(
-            "could not relay %d job(s) after commit (%s); the outbox relay of a queue_runner "
+            "could not relay jobs after commit (%s); the outbox relay of a queue_runner "
             "will send them",
-            len(pks),
             exc,
         )
+        return 0
 
 
 # -- relaying ----------------------------------------------------------------------------------
-
-
-def relay_rows(alias: str, pks: Sequence[int], *, clock: Clock = SYSTEM_CLOCK) -> int:
-    """Send the outbox rows ``pks`` that nobody else holds, then delete them; how many.
-
-    Raises:
-        Exception: the store refused the jobs (the rows stay, unclaimed, for a retry) or the
-            database failed.
-    """
-    token = _claim(alias, pks, clock.time()) if pks else None
-    return _send_claimed(alias, token) if token else 0
 
 
 def relay_stale(
@@ -168,19 +157,14 @@ def relay_stale(
             .filter(_unclaimed(now), created_at__lte=now - older_than)
             .order_by("created_at", "id")
         )
-        if connections[alias].features.has_select_for_update_skip_locked:
+        locks = connections[alias].features.has_select_for_update_skip_locked
+        if locks:
             # Rows another relay is claiming right now are skipped, not waited for.
-            with transaction.atomic(using=alias):
-                pks = list(
-                    scan.select_for_update(skip_locked=True).values_list("pk", flat=True)[
-                        :batch_size
-                    ]
-                )
-                token = _claim(alias, pks, now) if pks else None
-        else:
-            # No row locks (SQLite): the claim's conditional UPDATE alone decides who wins.
+            scan = scan.select_for_update(skip_locked=True)
+        # Without row locks (SQLite) the claim's conditional UPDATE alone decides who wins.
+        with transaction.atomic(using=alias) if locks else nullcontext():
             pks = list(scan.values_list("pk", flat=True)[:batch_size])
-            token = _claim(alias, pks, now) if pks else None
+            token = _claim(alias, _unclaimed(now) & Q(pk__in=pks), now) if pks else None
         if token:
             total += _send_claimed(alias, token)
         if len(pks) < batch_size:
@@ -188,19 +172,17 @@ def relay_stale(
 
 
 def _unclaimed(now: float) -> Q:
-    from django.db.models import Q
-
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
 
-def _claim(alias: str, pks: Sequence[int], now: float) -> str | None:
-    """Claim the rows ``pks`` that nobody holds; the claim's token, or ``None`` if none."""
+def _claim(alias: str, rows: Q, now: float) -> str | None:
+    """Claim the ``rows``; the claim's token, or ``None`` if none was left to claim."""
     from .models import OutboxJob
 
     token = uuid.uuid4().hex
     claimed = (
         OutboxJob.objects.using(alias)
-        .filter(_unclaimed(now), pk__in=list(pks))
+        .filter(rows)
         .update(claimed_by=token, claimed_until=now + CLAIM_SECONDS)
     )
     return token if claimed else None
@@ -244,17 +226,6 @@ class Backlog:
 
     waiting: int
     oldest_age_s: float | None
-
-
-def backlog(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> Backlog:
-    """The whole outbox's backlog.
-
-    Raises:
-        OutboxError: the outbox table cannot be read (not migrated, database down).
-    """
-    total = backlog_by_queue(alias, clock=clock).values()
-    ages = [item.oldest_age_s for item in total if item.oldest_age_s is not None]
-    return Backlog(sum(item.waiting for item in total), max(ages) if ages else None)
 
 
 def backlog_by_queue(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Backlog]:

@@ -12,7 +12,7 @@ from dqueue.cli import control
 from dqueue.cli.control import Front
 
 from ...conf import DjangoSettings
-from ...outbox import Backlog, backlog, backlog_by_queue
+from ...outbox import Backlog, backlog_by_queue
 from ..base import SharedCommand
 
 
@@ -48,8 +48,8 @@ def outbox_notes(alias: str, rows: list[dict[str, Any]]) -> list[str]:
         row["outbox_oldest_age_s"] = (
             None if found.oldest_age_s is None else round(found.oldest_age_s, 3)
         )
-    total = backlog(alias)
-    if not total.waiting or total.oldest_age_s is None:
+    waiting = sum(found.waiting for found in by_queue.values())
+    oldest = max((found.oldest_age_s or 0.0 for found in by_queue.values()), default=0.0)
+    if not waiting:
         return ["outbox: empty"]
-    waited = f"the oldest for {total.oldest_age_s:.1f} s"
-    return [f"outbox: {total.waiting} job(s) waiting to be relayed, {waited}"]
+    return [f"outbox: {waiting} job(s) waiting to be relayed, the oldest for {oldest:.1f} s"]
