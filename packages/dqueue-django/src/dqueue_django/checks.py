@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -94,25 +94,21 @@ def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:
 
 def _unloadable(settings: Settings) -> list[CheckMessage]:
     found: list[CheckMessage] = []
-    backends = [("DQUEUE_BACKEND", settings.BACKEND)]
-    backends += [
-        (f"DQUEUE_BACKEND_OVERRIDES[{queue!r}]", path)
-        for queue, path in sorted(settings.BACKEND_OVERRIDES.items())
+    overrides = sorted(settings.BACKEND_OVERRIDES.items())
+    loads: list[tuple[Callable[..., object], str, str, str]] = [
+        (backend_class, "DQUEUE_BACKEND", settings.BACKEND, "E002"),
+        *(
+            (backend_class, f"DQUEUE_BACKEND_OVERRIDES[{queue!r}]", path, "E002")
+            for queue, path in overrides
+        ),
+        *((import_string, "DQUEUE_MIDDLEWARE", path, "E003") for path in settings.MIDDLEWARE),
+        (import_string, "DQUEUE_LOGGER_FACTORY", settings.LOGGER_FACTORY, "E003"),
     ]
-    for setting, path in backends:
+    for load, setting, path, code in loads:
         try:
-            backend_class(path, setting=setting)
+            load(path, setting=setting)
         except ConfigurationError as exc:
-            found.append(Error(str(exc), obj=setting, id="dqueue_django.E002"))
-    for path in settings.MIDDLEWARE:
-        try:
-            import_string(path, setting="DQUEUE_MIDDLEWARE")
-        except ConfigurationError as exc:
-            found.append(Error(str(exc), obj="DQUEUE_MIDDLEWARE", id="dqueue_django.E003"))
-    try:
-        import_string(settings.LOGGER_FACTORY, setting="DQUEUE_LOGGER_FACTORY")
-    except ConfigurationError as exc:
-        found.append(Error(str(exc), obj="DQUEUE_LOGGER_FACTORY", id="dqueue_django.E003"))
+            found.append(Error(str(exc), obj=setting, id=f"dqueue_django.{code}"))
     zone = settings.section(CronSettings).CRON_TIMEZONE
     try:
         ZoneInfo(zone)

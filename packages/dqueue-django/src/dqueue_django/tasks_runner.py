@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 from dqueue import Task as DQueueTask
 from dqueue.backends import get_backend
 from dqueue.clock import to_datetime
+from dqueue.execution import current_job
 from dqueue.job import Job, process_identity
 from dqueue.registry import REGISTRY
 
@@ -39,7 +40,6 @@ from .tasks_compat import (
     task_finished,
     task_started,
 )
-from .transactions import current_job
 
 __all__ = [
     "META_KEY",

@@ -31,7 +31,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dqueue.enqueueing import send
-from dqueue.execution import current_job
 from dqueue.job import Job
 from dqueue.settings import get_settings
 from dqueue.task_options import TaskOption
@@ -46,7 +45,6 @@ __all__ = [
     "ON_COMMIT",
     "after_commit",
     "atomic_call",
-    "current_job",
     "dispatch_on_commit",
     "is_atomic",
     "job_scope",
@@ -98,26 +96,17 @@ def dispatch_on_commit(jobs: Sequence[Job], options: Mapping[str, Any]) -> list[
     ``on_commit`` comes from the task's options (``@task(on_commit=...)`` or
     ``.using(on_commit=...)``); absent or ``None`` means ``DQUEUE_ENQUEUE_ON_COMMIT``.
     """
-    if not _active:
-        return send(jobs)
+    settings = get_settings().section(DjangoSettings)
     on_commit = options.get("on_commit")
-    if on_commit is None:
-        on_commit = get_settings().section(DjangoSettings).ENQUEUE_ON_COMMIT
-    if not on_commit:
-        return send(jobs)
-    return _send_or_defer(list(jobs))
-
-
-def _send_or_defer(jobs: list[Job]) -> list[str]:
-    aliases = open_transactions()
+    held = _active and (settings.ENQUEUE_ON_COMMIT if on_commit is None else on_commit)
+    aliases = open_transactions() if held else []
     if not aliases:
         return send(jobs)
-    settings = get_settings().section(DjangoSettings)
     if settings.OUTBOX and settings.OUTBOX_DATABASE in aliases:
         from .outbox import write_jobs
 
         return write_jobs(jobs, settings.OUTBOX_DATABASE)
-    after_commit(partial(_send_logged, jobs))
+    after_commit(partial(_send_logged, list(jobs)))
     return [job.id for job in jobs]
 
 
