@@ -138,7 +138,7 @@ def test_a_commit_while_the_store_is_down_keeps_the_row_committed() -> None:
 def test_the_relay_sends_a_row_left_by_a_failed_send_and_deletes_it() -> None:
     ids = commit_with_store_down("a", "b")
 
-    sent = OutboxRelay("default", clock=later()).relay_once()
+    sent = OutboxRelay("default", clock=later()).tick()
 
     assert sent == 2
     assert store().asked == ids
@@ -148,7 +148,7 @@ def test_the_relay_sends_a_row_left_by_a_failed_send_and_deletes_it() -> None:
 def test_the_relay_leaves_rows_younger_than_its_delay_to_their_own_process() -> None:
     commit_with_store_down("a")
 
-    assert OutboxRelay("default", clock=ManualClock(start=time.time())).relay_once() == 0
+    assert OutboxRelay("default", clock=ManualClock(start=time.time())).tick() == 0
     assert OutboxJob.objects.count() == 1
 
 
@@ -172,12 +172,12 @@ def test_the_relay_backs_off_longer_after_each_failure_and_resets_on_success() -
         delays = []
         for _ in range(3):
             relay.tick()
-            delays.append(relay.next_delay())
+            delays.append(relay.delay_s)
     relay.tick()
 
     assert delays == sorted(delays)
     assert delays[0] < delays[-1]
-    assert relay.next_delay() == 1.0
+    assert relay.delay_s == 1.0
 
 
 def test_a_row_claimed_by_another_relay_is_skipped_until_the_claim_runs_out() -> None:

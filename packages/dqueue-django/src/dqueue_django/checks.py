@@ -1,17 +1,7 @@
 """System checks: ``manage.py check`` reports every bad ``DQUEUE_*`` setting by name.
 
-- ``dqueue_django.E001``: a setting has a bad value (wrong type, out of range).
-- ``dqueue_django.E002``: ``DQUEUE_BACKEND`` / ``DQUEUE_BACKEND_OVERRIDES`` names no backend.
-- ``dqueue_django.E003``: a ``DQUEUE_MIDDLEWARE`` entry or ``DQUEUE_LOGGER_FACTORY`` cannot be
-  imported.
-- ``dqueue_django.E004``: ``DQUEUE_CRON_TIMEZONE`` is not a known time zone.
-- ``dqueue_django.E005``: an app's ``cron.py`` (or ``DQUEUE_CRON``) has a bad entry.
-- ``dqueue_django.W001``: a ``DQUEUE_*`` name that is no dqueue setting (a typo?).
-- ``dqueue_django.W002``: a queue in ``DQUEUE_WORKERS`` that no task, cron entry or Tasks
-  backend uses.
-- ``dqueue_django.E006``: ``DQUEUE_OUTBOX_DATABASE`` is not a database in ``DATABASES``.
-- ``dqueue_django.W003``: ``DQUEUE_OUTBOX`` is on but the outbox table is missing (run
-  ``manage.py migrate dqueue_django``). Skipped when the database cannot be reached.
+Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W003``); the
+README's "System checks" table says what each one means.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ and retried with exponential backoff; the rows wait in the outbox meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Final
@@ -30,7 +31,7 @@ class OutboxRelay:
 
     Args:
         alias: the database holding the outbox (``DQUEUE_OUTBOX_DATABASE``).
-        clock: the time source (tests pass a manual clock and call :meth:`relay_once`).
+        clock: the time source (tests pass a manual clock and call :meth:`tick`).
         interval_s: the pause between two scans while everything works.
     """
 
@@ -45,38 +46,35 @@ class OutboxRelay:
         self.interval_s = interval_s
         # 1 s doubling up to 30 s, as the README promises: no jitter, one relay per runner.
         self._backoff = Backoff(1.0, 30.0, jitter=0.0)
-        self._delay_s = interval_s
+        #: Seconds until the next scan: the interval, or the backoff after failures.
+        self.delay_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def relay_once(self) -> int:
-        """Send every stale row once; how many were sent (errors propagate)."""
-        return relay_stale(self.alias, clock=self.clock)
-
-    def next_delay(self) -> float:
-        """Seconds until the next scan: the interval, or the backoff after failures."""
-        return self._delay_s
-
     def tick(self) -> int:
-        """One scan that never raises: failures are logged and counted for the backoff."""
+        """One scan that never raises: how many rows were sent; failures are logged."""
+        from django.db import connections
+
         try:
-            sent = self.relay_once()
+            sent = relay_stale(self.alias, clock=self.clock)
         except Exception as exc:
-            self._delay_s = self._backoff.next_delay()
+            self.delay_s = self._backoff.next_delay()
             _logger.warning(
                 "outbox relay: could not relay outbox jobs of database %r (%s: %s); "
                 "retrying in %.1f s (if the table is missing: manage.py migrate dqueue_django)",
                 self.alias,
                 type(exc).__name__,
                 exc,
-                self._delay_s,
+                self.delay_s,
             )
-            self._drop_broken_connection()
+            # A dead connection may fail to close; it is dropped anyway.
+            with contextlib.suppress(Exception):
+                connections[self.alias].close_if_unusable_or_obsolete()
             return 0
         if self._backoff.failures:
             _logger.info("outbox relay: database %r and stores reachable again", self.alias)
         self._backoff.reset()
-        self._delay_s = self.interval_s
+        self.delay_s = self.interval_s
         if sent:
             _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
         return sent
@@ -102,15 +100,7 @@ class OutboxRelay:
         from django.db import connections
 
         try:
-            while not self._stop.wait(self.next_delay()):
+            while not self._stop.wait(self.delay_s):
                 self.tick()
         finally:
             connections[self.alias].close()  # this thread's own connection
-
-    def _drop_broken_connection(self) -> None:
-        from django.db import connections
-
-        try:
-            connections[self.alias].close_if_unusable_or_obsolete()
-        except Exception:  # a dead connection may fail to close; it is dropped anyway
-            _logger.debug("outbox relay: closing a broken connection failed", exc_info=True)

@@ -1,25 +1,10 @@
 """A backend for Django's Tasks framework (``django.tasks``) that runs tasks on dqueue.
 
-.. code-block:: python
-
-    TASKS = {
-        "default": {
-            "BACKEND": "dqueue_django.tasks_backend.DQueueTaskBackend",
-            "QUEUES": ["default", "emails"],
-            "OPTIONS": {"MAX_ATTEMPTS": 1, "RESULT_TTL": 86400, "ENQUEUE_ON_COMMIT": False},
-        }
-    }
-
-Each enqueue becomes one dqueue job, named by the Django task's ``module_path``, on the queue
-named by its ``queue_name``, stored by the dqueue backend that serves that queue
-(``DQUEUE_BACKEND`` / ``DQUEUE_BACKEND_OVERRIDES``). ``queue_runner`` runs them like any other
-job (see :mod:`dqueue_django.tasks_runner`); the job id is the result id. What the backend can
-do follows from the dqueue backends behind its queues, and the capability flags say so:
-
-- ``supports_defer``: the dqueue backends keep delayed jobs (not the synchronous one);
-- ``supports_priority``: they order due jobs by priority (-100 to 100, as Django);
-- ``supports_get_result``: they keep results (from any process);
-- ``supports_async_task``: always; workers run coroutine functions with ``async_to_sync``.
+``TASKS = {"default": {"BACKEND": "dqueue_django.tasks_backend.DQueueTaskBackend"}}``: each
+enqueue becomes one dqueue job, named by the Django task's ``module_path``, on the queue named
+by its ``queue_name``, stored by the dqueue backend that serves that queue; the job id is the
+result id. ``queue_runner`` runs them like any other job (see :mod:`dqueue_django.tasks_runner`).
+The capability flags follow the dqueue backends behind the alias's queues.
 """
 
 from __future__ import annotations

@@ -1,26 +1,11 @@
 """Transactions: enqueue on commit, and run atomic tasks inside ``transaction.atomic()``.
 
-Two hooks into the core, installed by the app's ``ready()``:
-
-- a dispatcher (:func:`dqueue.enqueueing.set_dispatcher`): a job enqueued while a database
-  transaction is open is held until that transaction commits, and dropped if it rolls back.
-  The handle still carries the job's own id at once.
-- a call wrapper (:func:`dqueue.execution.add_call_wrapper`): a task with ``atomic=True``
-  (default ``DQUEUE_ATOMIC_JOBS``) runs inside ``transaction.atomic()`` on the default
-  database, so a task that raises leaves no rows behind, and the jobs it enqueued are dropped
-  with them.
-
-Several databases: an enqueue waits for every database connection of the thread that has a
-transaction open. It is registered with the default database's transaction first when that one
-is open (else the first open one, in ``DATABASES`` order); when that commits, the remaining
-open transactions are checked again, so the job is sent only once all of them committed and
-never if one of them rolls back.
-
-Transactional outbox (``DQUEUE_OUTBOX = True``): while a transaction is open on
-``DQUEUE_OUTBOX_DATABASE``, a job is written to the outbox table in that transaction instead of
-being held in memory, and relayed after the commit (:mod:`dqueue_django.outbox`). The job then
-follows that database's transaction alone. With transactions open on other databases only, it
-is held in memory as without the outbox.
+Hooks into the core, installed by the app's ``ready()``: a dispatcher
+(:func:`dqueue.enqueueing.set_dispatcher`) holds a job enqueued inside a transaction until it
+commits (or writes it to the outbox, :mod:`dqueue_django.outbox`), and drops it on rollback;
+call wrappers (:func:`dqueue.execution.add_call_wrapper`) run atomic tasks inside
+``transaction.atomic()`` and give each job a worker's connection hygiene. The README's
+"Transactions" section says how several databases and the outbox combine.
 """
 
 from __future__ import annotations
@@ -126,8 +111,9 @@ def after_commit(callback: Callable[[], object]) -> bool:
     """Call ``callback`` once every open transaction of this thread has committed.
 
     Calls it at once when no transaction is open (returns ``False``); otherwise returns
-    ``True`` and drops it if one of them rolls back. See the module docstring for several
-    databases.
+    ``True`` and drops it if one of them rolls back. It waits for the default database's
+    transaction first when that one is open (else the first open one, in ``DATABASES``
+    order), then checks the others again, until none is left open.
     """
     from django.db import DEFAULT_DB_ALIAS, transaction
 
