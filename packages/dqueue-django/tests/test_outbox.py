@@ -20,8 +20,7 @@ from dqueue.errors import EncodeError
 from dqueue.job import encode_job
 from dqueue.testing import wait_for
 from dqueue_django.models import OutboxJob
-from dqueue_django.outbox import CLAIM_SECONDS, relay_after_commit, relay_stale
-from dqueue_django.relay import OutboxRelay
+from dqueue_django.outbox import CLAIM_SECONDS, OutboxRelay, relay_after_commit, relay_stale
 
 COUNTING = "dqtest_shop.backends.CountingBackend"
 DOWN = "dqtest_shop.backends.DownBackend"

@@ -7,7 +7,7 @@ that same transaction: the row exists exactly when the caller's data committed. 
 
 - at once, by the process that committed (an ``on_commit`` callback), so the normal case is
   about as fast as sending after commit (the rows are born claimed by that process);
-- otherwise by :class:`~dqueue_django.relay.OutboxRelay`, hosted by every ``queue_runner``,
+- otherwise by :class:`OutboxRelay`, hosted by every ``queue_runner``,
   which picks up rows older than a couple of seconds (the process died after its commit, or
   the store was down).
 
@@ -30,7 +30,9 @@ so the second send is dropped, unless the job had already finished by then.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -38,12 +40,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from django.db.models import Q
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Count, Min, Q
 
+from dqueue.backoff import Backoff
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.job import Job, decode_job, encode_job
+
+from .models import OutboxJob
 
 __all__ = [
     "BATCH_SIZE",
@@ -51,6 +57,7 @@ __all__ = [
     "RELAY_AFTER_SECONDS",
     "Backlog",
     "OutboxError",
+    "OutboxRelay",
     "backlog_by_queue",
     "relay_after_commit",
     "relay_stale",
@@ -84,10 +91,6 @@ def write_jobs(jobs: Sequence[Job], alias: str, *, clock: Clock = SYSTEM_CLOCK) 
     :data:`RELAY_AFTER_SECONDS`, so the relay after commit needs no claim of its own (one
     database write fewer per transaction) and a runner's relay leaves them alone meanwhile.
     """
-    from django.db import transaction
-
-    from .models import OutboxJob
-
     now = clock.time()
     token = uuid.uuid4().hex
     until = now + RELAY_AFTER_SECONDS
@@ -145,10 +148,6 @@ def relay_stale(
         Exception: the store refused the jobs (those rows stay for a retry) or the database
             failed.
     """
-    from django.db import connections, transaction
-
-    from .models import OutboxJob
-
     total = 0
     while True:
         now = clock.time()
@@ -177,8 +176,6 @@ def _unclaimed(now: float) -> Q:
 
 def _claim(alias: str, rows: Q, now: float) -> str | None:
     """Claim the ``rows``; the claim's token, or ``None`` if none was left to claim."""
-    from .models import OutboxJob
-
     token = uuid.uuid4().hex
     claimed = (
         OutboxJob.objects.using(alias)
@@ -190,8 +187,6 @@ def _claim(alias: str, rows: Q, now: float) -> str | None:
 
 def _send_claimed(alias: str, token: str) -> int:
     """Send the rows claimed under ``token``; delete those sent, release them on failure."""
-    from .models import OutboxJob
-
     mine = OutboxJob.objects.using(alias).filter(claimed_by=token)
     rows = list(mine.order_by("id").values_list("pk", "payload"))
     jobs: list[Job] = []
@@ -217,6 +212,91 @@ def _send_claimed(alias: str, token: str) -> int:
     return len(jobs)
 
 
+# -- the relay service ---------------------------------------------------------------------------
+
+
+class OutboxRelay:
+    """Relays stale outbox rows of database ``alias`` to their stores, in a daemon thread.
+
+    Every ``queue_runner`` hosts one when ``DQUEUE_OUTBOX`` is on. It wakes about once a
+    second and sends the rows older than :data:`RELAY_AFTER_SECONDS` that nobody holds. A store
+    or database that fails is logged and retried with backoff; the rows wait meanwhile.
+
+    Args:
+        alias: the database holding the outbox (``DQUEUE_OUTBOX_DATABASE``).
+        clock: the time source (tests pass a manual clock and call :meth:`tick`).
+        interval_s: the pause between two scans while everything works.
+    """
+
+    name = "outbox relay"
+    queues: frozenset[str] = frozenset()  # it sends jobs to stores, to no queue of its own
+
+    def __init__(self, alias: str, *, clock: Clock = SYSTEM_CLOCK, interval_s: float = 1.0) -> None:
+        self.alias = alias
+        self.clock = clock
+        self.interval_s = interval_s
+        # 1 s doubling up to 30 s, as the README promises: no jitter, one relay per runner.
+        self._backoff = Backoff(1.0, 30.0, jitter=0.0)
+        #: Seconds until the next scan: the interval, or the backoff after failures.
+        self.delay_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> int:
+        """One scan that never raises: how many rows were sent; failures are logged."""
+        from django.db import connections
+
+        try:
+            sent = relay_stale(self.alias, clock=self.clock)
+        except Exception as exc:
+            self.delay_s = self._backoff.next_delay()
+            _logger.warning(
+                "outbox relay: could not relay outbox jobs of database %r (%s: %s); "
+                "retrying in %.1f s (if the table is missing: manage.py migrate dqueue_django)",
+                self.alias,
+                type(exc).__name__,
+                exc,
+                self.delay_s,
+            )
+            # A dead connection may fail to close; it is dropped anyway.
+            with contextlib.suppress(Exception):
+                connections[self.alias].close_if_unusable_or_obsolete()
+            return 0
+        if self._backoff.failures:
+            _logger.info("outbox relay: database %r and stores reachable again", self.alias)
+        self._backoff.reset()
+        self.delay_s = self.interval_s
+        if sent:
+            _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
+        return sent
+
+    @property
+    def running(self) -> bool:
+        """Whether the relay's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start scanning in a daemon thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="dqueue-outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop scanning; wait up to ``timeout_s`` for the current scan to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self._stop.wait(self.delay_s):
+                self.tick()
+        finally:
+            connections[self.alias].close()  # this thread's own connection
+
+
 # -- introspection -----------------------------------------------------------------------------
 
 
@@ -234,11 +314,6 @@ def backlog_by_queue(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Ba
     Raises:
         OutboxError: the outbox table cannot be read (not migrated, database down).
     """
-    from django.db import DatabaseError
-    from django.db.models import Count, Min
-
-    from .models import OutboxJob
-
     now = clock.time()
     try:
         found = list(
@@ -261,10 +336,6 @@ def table_exists(alias: str) -> bool:
     Raises:
         OutboxError: the database cannot be reached.
     """
-    from django.db import DatabaseError, connections
-
-    from .models import OutboxJob
-
     try:
         with connections[alias].cursor() as cursor:
             names = connections[alias].introspection.table_names(cursor)

@@ -13,8 +13,8 @@ from dqueue.settings import Settings
 from dqueue_cron.integration import services_for
 
 from ...conf import DjangoSettings
+from ...outbox import OutboxRelay
 from ...planning import plan, worker_command
-from ...relay import OutboxRelay
 from ..base import DQueueCommand, ensure_logging
 
 
