@@ -52,7 +52,7 @@ def plan(settings: Settings, options: ops.PlanOptions | None = None) -> DjangoPl
         return DjangoPlan(ops.plan(settings, options, registry=TaskRegistry()), ())
     entries = tuple(cron_entries(settings))
     cron = cron_queues(settings, entries)
-    extra = sorted(used_queues(settings, with_cron=False) | cron)
+    extra = sorted(used_queues(settings))
     runner = ops.plan(settings, options, extra_queues=extra, registry=TaskRegistry())
     only_queue = options.only_queue
     runs_cron = bool(cron) and (only_queue is None or only_queue in cron)

@@ -23,8 +23,6 @@ from .discovery import app_task_queues
 
 __all__ = ["django_tasks_queues", "front", "pool_counts", "used_queues"]
 
-BACKEND_PATH = "dqueue_django.tasks_backend.DQueueTaskBackend"
-
 
 def django_tasks_queues() -> set[str]:
     """The ``QUEUES`` of every ``TASKS`` alias that dqueue's Tasks backend serves."""
@@ -34,34 +32,27 @@ def django_tasks_queues() -> set[str]:
     queues: set[str] = set()
     configured: dict[str, Any] = getattr(settings, "TASKS", {}) or {}
     for params in configured.values():
-        path = params.get("BACKEND", "") if isinstance(params, dict) else ""
-        if path != BACKEND_PATH:
-            try:
-                from .tasks_backend import DQueueTaskBackend
+        try:
+            from .tasks_backend import DQueueTaskBackend
 
-                cls = import_string(path)
-            except Exception:  # Django's own checks report an unusable TASKS entry
-                continue
-            if not (isinstance(cls, type) and issubclass(cls, DQueueTaskBackend)):
-                continue
-        queues.update(params.get("QUEUES", ["default"]))
+            cls = import_string(params["BACKEND"])
+        except Exception:  # Django's own checks report an unusable TASKS entry
+            continue
+        if isinstance(cls, type) and issubclass(cls, DQueueTaskBackend):
+            queues.update(params.get("QUEUES", ["default"]))
     return queues
 
 
-def used_queues(settings: Settings, *, with_cron: bool = True) -> set[str]:
+def used_queues(settings: Settings) -> set[str]:
     """Every queue that tasks, cron entries or the Tasks backend send jobs to by default."""
     from .cron_files import cron_queues
 
-    used = app_task_queues() | django_tasks_queues()
-    if with_cron:
-        used |= cron_queues(settings)
-    return used
+    return app_task_queues() | django_tasks_queues() | cron_queues(settings)
 
 
-def pool_counts(settings: Settings, *, with_cron: bool = True) -> dict[str, int]:
+def pool_counts(settings: Settings) -> dict[str, int]:
     """Workers of every queue in the whole pool (``DQUEUE_WORKERS`` plus implied queues)."""
-    used = sorted(used_queues(settings, with_cron=with_cron))
-    return queue_counts(settings, used, registry=TaskRegistry())
+    return queue_counts(settings, sorted(used_queues(settings)), registry=TaskRegistry())
 
 
 def front(settings: Settings, write: Callable[[str], object] = print) -> Front:
