@@ -115,7 +115,7 @@ def _unloadable(settings: Settings) -> list[CheckMessage]:
 
 
 def _cron_problems(settings: Settings) -> list[CheckMessage]:
-    from .cron_files import cron_errors
+    from .discovery import cron_errors
 
     return [
         Error(message, obj=where, id="dqueue_django.E005")

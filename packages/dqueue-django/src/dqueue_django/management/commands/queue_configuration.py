@@ -13,8 +13,8 @@ from dqueue.settings import Settings
 from dqueue.status import configuration_data, render_configuration
 from dqueue_cron.integration import describe_entries
 
-from ...cron_files import cron_entries
-from ...planning import plan
+from ...discovery import cron_entries
+from ...queues import plan
 from ..base import DQueueCommand
 
 

@@ -14,7 +14,7 @@ from dqueue_cron.integration import services_for
 
 from ...conf import DjangoSettings
 from ...outbox import OutboxRelay
-from ...planning import plan, worker_command
+from ...queues import plan, worker_command
 from ..base import DQueueCommand, ensure_logging
 
 
