@@ -44,13 +44,11 @@ def install() -> None:
     add_call_wrapper(transactions.atomic_call)  # innermost: added first
     add_call_wrapper(transactions.job_scope)
     setting_changed.connect(_settings_changed, dispatch_uid="dqueue_django.settings_changed")
-    transactions.set_active(True)
     set_installed(True)
 
 
 def uninstall() -> None:
     """Undo :func:`install`: plain dqueue again (the wrappers stay registered but step aside)."""
-    transactions.set_active(False)
     set_installed(False)
     set_dispatcher(None)
     setting_changed.disconnect(dispatch_uid="dqueue_django.settings_changed")

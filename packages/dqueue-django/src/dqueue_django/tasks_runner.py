@@ -44,7 +44,6 @@ from .tasks_compat import (
 __all__ = [
     "META_KEY",
     "attempt_worker_ids",
-    "is_django_task_runner",
     "register_django_task",
     "resolve_django_task",
 ]
@@ -53,11 +52,6 @@ _logger = logging.getLogger("dqueue.django.tasks")
 
 #: The job's ``meta`` key holding the ``TASKS`` alias that enqueued it.
 META_KEY = "django_tasks_backend"
-
-
-def is_django_task_runner(task: DQueueTask[Any, Any]) -> bool:
-    """Whether ``task`` is the dqueue side of a Django Tasks framework task."""
-    return bool(getattr(task.fn, DJANGO_TASK_RUNNER_MARK, False))
 
 
 def resolve_django_task(module_path: str) -> Task[..., Any] | None:
@@ -73,7 +67,7 @@ def register_django_task(task: Task[..., Any]) -> DQueueTask[Any, Any]:
     """The dqueue task that runs ``task``, registered under its module path."""
     name = task.module_path
     existing = REGISTRY.get(name)
-    if existing is not None and is_django_task_runner(existing):
+    if existing is not None and getattr(existing.fn, DJANGO_TASK_RUNNER_MARK, False):
         return existing
 
     def run(*args: Any, **kwargs: Any) -> Any:

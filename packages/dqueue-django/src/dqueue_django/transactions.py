@@ -20,7 +20,7 @@ from dqueue.job import Job
 from dqueue.settings import get_settings
 from dqueue.task_options import TaskOption
 
-from .conf import DjangoSettings
+from .conf import DjangoSettings, installed
 
 if TYPE_CHECKING:
     from dqueue.task import Task
@@ -45,18 +45,8 @@ ON_COMMIT = TaskOption(
     bool, "send the job when the surrounding transaction commits (default DQUEUE_ENQUEUE_ON_COMMIT)"
 )
 
-#: Set by :func:`set_active`; the hooks stay registered in the core for good (the core has no
-#: way to remove them), so they step aside when dqueue-django is switched off (in tests).
-_active = False
-
 #: Set by ``queue_worker``: only a worker process, which owns its connections, closes them.
 _in_worker = False
-
-
-def set_active(active: bool) -> None:
-    """Switch dqueue-django's hooks on or off (``ready()`` switches them on)."""
-    global _active
-    _active = active
 
 
 def set_worker_process(in_worker: bool) -> None:
@@ -83,7 +73,7 @@ def dispatch_on_commit(jobs: Sequence[Job], options: Mapping[str, Any]) -> list[
     """
     settings = get_settings().section(DjangoSettings)
     on_commit = options.get("on_commit")
-    held = _active and (settings.ENQUEUE_ON_COMMIT if on_commit is None else on_commit)
+    held = installed() and (settings.ENQUEUE_ON_COMMIT if on_commit is None else on_commit)
     aliases = open_transactions() if held else []
     if not aliases:
         return send(jobs)
@@ -138,7 +128,7 @@ def is_atomic(task: Task[Any, Any]) -> bool:
 
 def atomic_call(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
     """Call wrapper: run an atomic task inside ``transaction.atomic()`` (default database)."""
-    if not _active or not is_atomic(task):
+    if not installed() or not is_atomic(task):
         return call()
     from django.db import transaction
 
@@ -154,7 +144,7 @@ def job_scope(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
     keeps a dead connection nor holds one open for ever. Inline runs (the synchronous backend)
     leave the caller's connections alone.
     """
-    if not (_active and _in_worker) or open_transactions():
+    if not (installed() and _in_worker) or open_transactions():
         return call()
     from django.db import close_old_connections
 
