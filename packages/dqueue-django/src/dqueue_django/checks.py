@@ -50,21 +50,17 @@ def check_settings(
 
 
 def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
-    found: list[CheckMessage] = []
-    for name in unknown_names(layer):
-        close = suggest_name(name)
-        hint = (
-            f"Did you mean {close}?" if close else "The dqueue-django README lists every setting."
+    return [
+        Warning(
+            f"{name} is not a dqueue setting; it is ignored.",
+            hint=f"Did you mean {close}?"
+            if (close := suggest_name(name))
+            else "The dqueue-django README lists every setting.",
+            obj=name,
+            id="dqueue_django.W001",
         )
-        found.append(
-            Warning(
-                f"{name} is not a dqueue setting; it is ignored.",
-                hint=hint,
-                obj=name,
-                id="dqueue_django.W001",
-            )
-        )
-    return found
+        for name in unknown_names(layer)
+    ]
 
 
 def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:

@@ -17,9 +17,10 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.utils import timezone
 
-from dqueue.backends import Backend, backend_class, get_backend
+from dqueue.backends import backend_class, get_backend
 from dqueue.backends.base import JobResult, JobStatus
 from dqueue.clock import to_datetime
+from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.settings import Settings, get_settings
 
@@ -169,8 +170,6 @@ class DQueueTaskBackend(BaseTaskBackend):
         )
 
         def store() -> None:
-            from dqueue.enqueueing import send
-
             send([job])
             task_enqueued.send(type(self), task_result=result)
 
@@ -190,20 +189,16 @@ class DQueueTaskBackend(BaseTaskBackend):
                 enqueued, or its result expired after ``RESULT_TTL``).
         """
         settings = get_settings()
-        for backend in self._stores(settings):
+        # One queue per dqueue backend: each store behind this alias is asked once.
+        queues = {settings.backend_path(queue): queue for queue in self._queues(settings)}
+        for queue in queues.values():
             try:
-                info = backend.result(result_id)
+                info = get_backend(queue, settings=settings).result(result_id)
             except DQueueError:
                 continue
             if info is not None:
                 return task_result_from_job_result(info, alias=self.alias)
         raise TaskResultDoesNotExist(result_id)
-
-    def _stores(self, settings: Settings) -> list[Backend]:
-        stores: dict[str, Backend] = {}
-        for queue in self._queues(settings):
-            stores.setdefault(settings.backend_path(queue), get_backend(queue, settings=settings))
-        return list(stores.values())
 
 
 def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..., Any]:

@@ -18,9 +18,8 @@ from ..base import SharedCommand
 
 def _status(args: argparse.Namespace, front: Front) -> int:
     outbox = front.settings.section(DjangoSettings)
-    if not outbox.OUTBOX:
-        return control.status(args, front)
-    return control.status(args, front, notes=partial(outbox_notes, outbox.OUTBOX_DATABASE))
+    notes = partial(outbox_notes, outbox.OUTBOX_DATABASE) if outbox.OUTBOX else None
+    return control.status(args, front, notes=notes)
 
 
 class Command(SharedCommand):
