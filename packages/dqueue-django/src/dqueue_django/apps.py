@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 from django.apps import AppConfig
+from django.core.checks import register
 from django.core.signals import setting_changed
 
 from dqueue import settings as dqueue_settings
@@ -17,13 +17,11 @@ from dqueue.loading import import_task_modules
 from dqueue.settings import PREFIX
 
 from . import transactions
-from .checks import register_checks
+from .checks import check_settings
 from .conf import django_layer, set_installed
 from .discovery import autodiscover_tasks
 
 __all__ = ["DQueueConfig", "install", "uninstall"]
-
-_logger = logging.getLogger("dqueue.django")
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
@@ -64,7 +62,7 @@ class DQueueConfig(AppConfig):
     def ready(self) -> None:
         """Install the settings layer and hooks, register checks, import the tasks."""
         install()
-        register_checks()
+        register(check_settings, "dqueue")
         layer = django_layer()
         ignore_apps = layer.get(PREFIX + "IGNORE_APPS", ())
         if isinstance(ignore_apps, str) or not isinstance(ignore_apps, list | tuple):

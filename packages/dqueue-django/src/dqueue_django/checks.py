@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 
 from dqueue.backends import backend_class
 from dqueue.errors import ConfigurationError
@@ -21,14 +21,7 @@ from dqueue_cron.config import CronSettings
 
 from .conf import DjangoSettings, django_layer, unknown_names
 
-__all__ = ["TAG", "check_settings", "register_checks"]
-
-TAG = "dqueue"
-
-
-def register_checks() -> None:
-    """Register dqueue-django's checks with Django (``ready()`` calls this)."""
-    register(check_settings, TAG)
+__all__ = ["check_settings"]
 
 
 def check_settings(
