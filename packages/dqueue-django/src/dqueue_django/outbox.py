@@ -196,8 +196,8 @@ def _send_claimed(alias: str, token: str) -> int:
             jobs.append(decode_job(payload))
         except DQueueError as exc:
             # Kept, not dropped: the row is logged each time its claim runs out.
-            _logger.error("outbox row %d holds a job that cannot be decoded (%s): %r",
-                          pk, exc, payload)  # fmt: skip
+            problem = "outbox row %d holds a job that cannot be decoded (%s): %r"
+            _logger.error(problem, pk, exc, payload)
             continue
         sendable.append(pk)
     if not jobs:
