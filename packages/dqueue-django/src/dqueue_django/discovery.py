@@ -50,7 +50,6 @@ __all__ = [
     "cron_entries",
     "cron_errors",
     "cron_queues",
-    "tasks_of_installed_apps",
 ]
 
 #: Set on the function of a dqueue task that runs a Django Tasks framework task: such tasks get
@@ -90,27 +89,19 @@ def autodiscover_tasks(ignore_apps: Iterable[str] = ()) -> list[str]:
     return names
 
 
-def tasks_of_installed_apps(registry: TaskRegistry = REGISTRY) -> list[Any]:
-    """Registered tasks whose function lives in an installed app.
+def app_task_queues(registry: TaskRegistry = REGISTRY) -> set[str]:
+    """The queues that tasks defined in installed apps default to.
 
     dqueue-django's own tasks and the runners of Django Tasks framework tasks are left out.
     """
-    found = []
-    for name in registry.names():
-        task = registry.get(name)
-        if task is None:
-            continue
+    queues: set[str] = set()
+    for task in filter(None, map(registry.get, registry.names())):
         module = getattr(task.fn, "__module__", "") or ""
         if module == INTERNAL_TASK_MODULE or getattr(task.fn, DJANGO_TASK_RUNNER_MARK, False):
             continue
         if apps.get_containing_app_config(module) is not None:
-            found.append(task)
-    return found
-
-
-def app_task_queues(registry: TaskRegistry = REGISTRY) -> set[str]:
-    """The queues that tasks of installed apps default to."""
-    return {task.options.queue for task in tasks_of_installed_apps(registry)}
+            queues.add(task.options.queue)
+    return queues
 
 
 #: The task that ``command`` entries run.
