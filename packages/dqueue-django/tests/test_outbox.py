@@ -20,8 +20,7 @@ from dqueue.errors import EncodeError
 from dqueue.job import encode_job
 from dqueue.testing import wait_for
 from dqueue_django.models import OutboxJob
-from dqueue_django.outbox import CLAIM_SECONDS, relay_rows, relay_stale
-from dqueue_django.relay import OutboxRelay
+from dqueue_django.outbox import CLAIM_SECONDS, OutboxRelay, relay_after_commit, relay_stale
 
 COUNTING = "dqtest_shop.backends.CountingBackend"
 DOWN = "dqtest_shop.backends.DownBackend"
@@ -138,7 +137,7 @@ def test_a_commit_while_the_store_is_down_keeps_the_row_committed() -> None:
 def test_the_relay_sends_a_row_left_by_a_failed_send_and_deletes_it() -> None:
     ids = commit_with_store_down("a", "b")
 
-    sent = OutboxRelay("default", clock=later()).relay_once()
+    sent = OutboxRelay("default", clock=later()).tick()
 
     assert sent == 2
     assert store().asked == ids
@@ -148,7 +147,7 @@ def test_the_relay_sends_a_row_left_by_a_failed_send_and_deletes_it() -> None:
 def test_the_relay_leaves_rows_younger_than_its_delay_to_their_own_process() -> None:
     commit_with_store_down("a")
 
-    assert OutboxRelay("default", clock=ManualClock(start=time.time())).relay_once() == 0
+    assert OutboxRelay("default", clock=ManualClock(start=time.time())).tick() == 0
     assert OutboxJob.objects.count() == 1
 
 
@@ -172,12 +171,12 @@ def test_the_relay_backs_off_longer_after_each_failure_and_resets_on_success() -
         delays = []
         for _ in range(3):
             relay.tick()
-            delays.append(relay.next_delay())
+            delays.append(relay.delay_s)
     relay.tick()
 
     assert delays == sorted(delays)
     assert delays[0] < delays[-1]
-    assert relay.next_delay() == 1.0
+    assert relay.delay_s == 1.0
 
 
 def test_a_row_claimed_by_another_relay_is_skipped_until_the_claim_runs_out() -> None:
@@ -191,14 +190,22 @@ def test_a_row_claimed_by_another_relay_is_skipped_until_the_claim_runs_out() ->
     assert store().asked == [job_id]
 
 
-def test_the_immediate_relay_skips_a_row_another_relay_holds() -> None:
+def test_the_relay_after_a_long_commit_skips_a_row_another_relay_took_meanwhile() -> None:
     commit_with_store_down("a")
-    row = OutboxJob.objects.get()
     OutboxJob.objects.update(claimed_by="someone", claimed_until=time.time() + CLAIM_SECONDS)
 
-    assert relay_rows("default", [row.pk]) == 0
+    assert relay_after_commit("default", "birth-claim", time.time() - 1) == 0
     assert store().asked == []
     assert OutboxJob.objects.count() == 1
+
+
+def test_the_relay_after_a_long_commit_claims_its_rows_again_and_sends_them() -> None:
+    [job_id] = commit_with_store_down("a")
+    OutboxJob.objects.update(claimed_by="birth-claim", claimed_until=time.time() - 1)
+
+    assert relay_after_commit("default", "birth-claim", time.time() - 1) == 1
+    assert store().asked == [job_id]
+    assert OutboxJob.objects.count() == 0
 
 
 def test_a_row_that_cannot_be_decoded_is_logged_and_kept(caplog: pytest.LogCaptureFixture) -> None:

@@ -10,7 +10,7 @@ from dqueue.errors import UsageError
 from dqueue.ops import PlanOptions
 from dqueue.pool import WorkerSlot
 from dqueue.settings import get_settings
-from dqueue_django.planning import manage_command, plan, worker_command
+from dqueue_django.queues import manage_command, plan, worker_command
 
 CRON_ENTRY = {"command": "record_tick", "name": "nightly", "schedule": "@daily", "queue": "cron"}
 

@@ -43,8 +43,6 @@ REFRESH_SECONDS = (5, 30)
 # Confirmed on a page of their own: they delete jobs that nothing can bring back.
 _CONFIRMED = {"clear": "Clear", "purge": "Purge all dead letters of"}
 
-View = Callable[..., HttpResponse]
-
 
 def can_manage(request: HttpRequest) -> bool:
     """Whether the user of ``request`` may change queues and see job arguments."""
@@ -64,84 +62,70 @@ class QueueViews:
     def urls(self) -> list[URLPattern]:
         """The pages' URLs, each behind the site's login, staff check and CSRF protection."""
         wrap = self.site.admin_view
+        read = require_http_methods(["GET", "HEAD"])
+        act = require_http_methods(["GET", "HEAD", "POST"])
         return [
-            path("dqueue/queues/", wrap(self.queues), name="dqueue_queues"),
+            path("dqueue/queues/", wrap(read(self.queues)), name="dqueue_queues"),
             # Queue names may hold slashes: the queue is the path's last part.
             path(
                 "dqueue/confirm/<slug:action>/<path:queue>/",
-                wrap(self.confirm),
+                wrap(act(self.confirm)),
                 name="dqueue_confirm",
             ),
-            path("dqueue/queue/<path:queue>/", wrap(self.queue), name="dqueue_queue"),
+            path("dqueue/queue/<path:queue>/", wrap(act(self.queue)), name="dqueue_queue"),
         ]
+
+    def _url(self, name: str, *args: str) -> str:
+        return reverse(f"admin:{name}", args=args, current_app=self.site.name)
 
     def _render(self, request: HttpRequest, template: str, **context: Any) -> HttpResponse:
         request.current_app = self.site.name
         return TemplateResponse(
             request,
             f"admin/dqueue_django/{template}",
-            {**self.site.each_context(request), "subtitle": None, **context},
+            {
+                **self.site.each_context(request),
+                "subtitle": None,
+                "queues_url": self._url("dqueue_queues"),
+                **context,
+            },
         )
 
-    def _queue_url(self, queue: str) -> str:
-        return reverse("admin:dqueue_queue", args=[queue], current_app=self.site.name)
-
-    @property
-    def queues(self) -> View:
+    def queues(self, request: HttpRequest) -> HttpResponse:
         """Every known queue: jobs by state, pause, lateness, backend and workers."""
+        rows: list[dict[str, Any]] = []
+        errors: list[str] = []
+        try:
+            settings = get_settings()
+            listing = front(settings).list_queues(keep_going=True)
+            errors.extend(listing.errors)
+            workers = pool_counts(settings)
+            rows = [_queue_row(settings, queue, workers) for queue in listing.queues]
+        except DQueueError as exc:
+            errors.append(str(exc))
+        if not errors:  # a store already named above would repeat on every row
+            errors = [f"{row['queue']}: {row['error']}" for row in rows if row.get("error")]
+        for row in rows:
+            row["url"] = self._url("dqueue_queue", row["queue"])
+        return self._render(
+            request,
+            "queues.html",
+            title="Queues",
+            rows=rows,
+            errors=errors,
+            refresh=_choice(request.GET.get("refresh"), REFRESH_SECONDS),
+            refresh_choices=REFRESH_SECONDS,
+        )
 
-        @require_http_methods(["GET", "HEAD"])
-        def view(request: HttpRequest) -> HttpResponse:
-            rows: list[dict[str, Any]] = []
-            errors: list[str] = []
-            try:
-                settings = get_settings()
-                listing = front(settings).list_queues(keep_going=True)
-                errors.extend(listing.errors)
-                workers = pool_counts(settings)
-                rows = [_queue_row(settings, queue, workers) for queue in listing.queues]
-            except DQueueError as exc:
-                errors.append(str(exc))
-            if not errors:  # a store already named above would repeat on every row
-                errors = [f"{row['queue']}: {row['error']}" for row in rows if row.get("error")]
-            refresh = _choice(request.GET.get("refresh"), REFRESH_SECONDS)
-            for row in rows:
-                row["url"] = self._queue_url(row["queue"])
-            return self._render(
-                request,
-                "queues.html",
-                title="Queues",
-                rows=rows,
-                errors=errors,
-                refresh=refresh,
-                refresh_choices=REFRESH_SECONDS,
-            )
-
-        return view
-
-    @property
-    def queue(self) -> View:
+    def queue(self, request: HttpRequest, queue: str) -> HttpResponse:
         """One queue: its counts, its dead letters, and (with the permission) its controls."""
-
-        @require_http_methods(["GET", "HEAD", "POST"])
-        def view(request: HttpRequest, queue: str) -> HttpResponse:
-            settings, error = _open(queue)
-            if request.method == "POST":
-                if not can_manage(request):
-                    raise PermissionDenied
-                if settings is None:
-                    messages.error(request, f"Nothing done: {error}")
-                else:
-                    _act(request, settings, queue)
-                return HttpResponseRedirect(request.get_full_path())
-            return self._render_queue(request, settings, queue, error)
-
-        return view
-
-    def _render_queue(
-        self, request: HttpRequest, settings: Settings | None, queue: str, error: str | None
-    ) -> HttpResponse:
+        settings, error = _open(queue)
         manage = can_manage(request)
+        if request.method == "POST":
+            if not manage:
+                raise PermissionDenied
+            _act(request, settings, error, queue, request.POST.get("action", ""))
+            return HttpResponseRedirect(request.get_full_path())
         limit = _choice(request.GET.get("limit"), LIMITS) or LIMITS[0]
         row: dict[str, Any] | None = None
         letters: list[dict[str, Any]] = []
@@ -171,41 +155,29 @@ class QueueViews:
             can_manage=manage,
             limit=limit,
             limits=LIMITS,
-            queues_url=reverse("admin:dqueue_queues", current_app=self.site.name),
         )
 
-    @property
-    def confirm(self) -> View:
+    def confirm(self, request: HttpRequest, action: str, queue: str) -> HttpResponse:
         """A page that asks before clearing a queue or purging all its dead letters."""
-
-        @require_http_methods(["GET", "HEAD", "POST"])
-        def view(request: HttpRequest, action: str, queue: str) -> HttpResponse:
-            if action not in _CONFIRMED:
-                raise Http404(f"no such action: {action}")
-            if not can_manage(request):
-                raise PermissionDenied
-            settings, error = _open(queue)
-            back = self._queue_url(queue)
-            if request.method == "POST":
-                if settings is None:
-                    messages.error(request, f"Nothing done: {error}")
-                else:
-                    _act(request, settings, queue, "clear" if action == "clear" else "purge_all")
-                return HttpResponseRedirect(back)
-            row = None if settings is None else _queue_row(settings, queue, pool_counts(settings))
-            return self._render(
-                request,
-                "confirm.html",
-                title=f"{_CONFIRMED[action]} queue {queue}?",
-                action=action,
-                queue=queue,
-                row=row,
-                errors=[error] if error else [],
-                back_url=back,
-                queues_url=reverse("admin:dqueue_queues", current_app=self.site.name),
-            )
-
-        return view
+        if action not in _CONFIRMED:
+            raise Http404(f"no such action: {action}")
+        if not can_manage(request):
+            raise PermissionDenied
+        settings, error = _open(queue)
+        back = self._url("dqueue_queue", queue)
+        if request.method == "POST":
+            _act(request, settings, error, queue, "clear" if action == "clear" else "purge_all")
+            return HttpResponseRedirect(back)
+        return self._render(
+            request,
+            "confirm.html",
+            title=f"{_CONFIRMED[action]} queue {queue}?",
+            action=action,
+            queue=queue,
+            row=None if settings is None else _queue_row(settings, queue, pool_counts(settings)),
+            errors=[error] if error else [],
+            back_url=back,
+        )
 
 
 def _open(queue: str) -> tuple[Settings | None, str | None]:
@@ -271,12 +243,15 @@ _ACTIONS: dict[str, tuple[Handler, dict[str, Any]]] = {
 }
 
 
-def _act(request: HttpRequest, settings: Settings, queue: str, action: str | None = None) -> None:
+def _act(
+    request: HttpRequest, settings: Settings | None, error: str | None, queue: str, action: str
+) -> None:
     """Do the POSTed action on ``queue``; the command's own words are the ``messages``."""
-    action = action or request.POST.get("action", "")
     form = {key: request.POST.get(key, "").strip() or None for key in ("for", "until")}
     ids = request.POST.getlist("ids")
-    if action not in _ACTIONS:
+    if settings is None:
+        messages.error(request, f"Nothing done: {error}")
+    elif action not in _ACTIONS:
         messages.error(request, f"Unknown action {action!r}: nothing done.")
     elif action in ("retry", "purge") and not ids:
         messages.warning(request, "No dead letters were selected: nothing done.")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 from django.apps import AppConfig
+from django.core.checks import register
 from django.core.signals import setting_changed
 
 from dqueue import settings as dqueue_settings
@@ -17,13 +17,11 @@ from dqueue.loading import import_task_modules
 from dqueue.settings import PREFIX
 
 from . import transactions
-from .checks import register_checks
+from .checks import check_settings
 from .conf import django_layer, set_installed
 from .discovery import autodiscover_tasks
 
 __all__ = ["DQueueConfig", "install", "uninstall"]
-
-_logger = logging.getLogger("dqueue.django")
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
@@ -44,13 +42,11 @@ def install() -> None:
     add_call_wrapper(transactions.atomic_call)  # innermost: added first
     add_call_wrapper(transactions.job_scope)
     setting_changed.connect(_settings_changed, dispatch_uid="dqueue_django.settings_changed")
-    transactions.set_active(True)
     set_installed(True)
 
 
 def uninstall() -> None:
     """Undo :func:`install`: plain dqueue again (the wrappers stay registered but step aside)."""
-    transactions.set_active(False)
     set_installed(False)
     set_dispatcher(None)
     setting_changed.disconnect(dispatch_uid="dqueue_django.settings_changed")
@@ -66,7 +62,7 @@ class DQueueConfig(AppConfig):
     def ready(self) -> None:
         """Install the settings layer and hooks, register checks, import the tasks."""
         install()
-        register_checks()
+        register(check_settings, "dqueue")
         layer = django_layer()
         ignore_apps = layer.get(PREFIX + "IGNORE_APPS", ())
         if isinstance(ignore_apps, str) or not isinstance(ignore_apps, list | tuple):

@@ -1,27 +1,17 @@
 """System checks: ``manage.py check`` reports every bad ``DQUEUE_*`` setting by name.
 
-- ``dqueue_django.E001``: a setting has a bad value (wrong type, out of range).
-- ``dqueue_django.E002``: ``DQUEUE_BACKEND`` / ``DQUEUE_BACKEND_OVERRIDES`` names no backend.
-- ``dqueue_django.E003``: a ``DQUEUE_MIDDLEWARE`` entry or ``DQUEUE_LOGGER_FACTORY`` cannot be
-  imported.
-- ``dqueue_django.E004``: ``DQUEUE_CRON_TIMEZONE`` is not a known time zone.
-- ``dqueue_django.E005``: an app's ``cron.py`` (or ``DQUEUE_CRON``) has a bad entry.
-- ``dqueue_django.W001``: a ``DQUEUE_*`` name that is no dqueue setting (a typo?).
-- ``dqueue_django.W002``: a queue in ``DQUEUE_WORKERS`` that no task, cron entry or Tasks
-  backend uses.
-- ``dqueue_django.E006``: ``DQUEUE_OUTBOX_DATABASE`` is not a database in ``DATABASES``.
-- ``dqueue_django.W003``: ``DQUEUE_OUTBOX`` is on but the outbox table is missing (run
-  ``manage.py migrate dqueue_django``). Skipped when the database cannot be reached.
+Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W003``); the
+README's "System checks" table says what each one means.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 
 from dqueue.backends import backend_class
 from dqueue.errors import ConfigurationError
@@ -31,14 +21,7 @@ from dqueue_cron.config import CronSettings
 
 from .conf import DjangoSettings, django_layer, unknown_names
 
-__all__ = ["TAG", "check_settings", "register_checks"]
-
-TAG = "dqueue"
-
-
-def register_checks() -> None:
-    """Register dqueue-django's checks with Django (``ready()`` calls this)."""
-    register(check_settings, TAG)
+__all__ = ["check_settings"]
 
 
 def check_settings(
@@ -60,21 +43,17 @@ def check_settings(
 
 
 def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
-    found: list[CheckMessage] = []
-    for name in unknown_names(layer):
-        close = suggest_name(name)
-        hint = (
-            f"Did you mean {close}?" if close else "The dqueue-django README lists every setting."
+    return [
+        Warning(
+            f"{name} is not a dqueue setting; it is ignored.",
+            hint=f"Did you mean {close}?"
+            if (close := suggest_name(name))
+            else "The dqueue-django README lists every setting.",
+            obj=name,
+            id="dqueue_django.W001",
         )
-        found.append(
-            Warning(
-                f"{name} is not a dqueue setting; it is ignored.",
-                hint=hint,
-                obj=name,
-                id="dqueue_django.W001",
-            )
-        )
-    return found
+        for name in unknown_names(layer)
+    ]
 
 
 def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:
@@ -94,25 +73,21 @@ def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:
 
 def _unloadable(settings: Settings) -> list[CheckMessage]:
     found: list[CheckMessage] = []
-    backends = [("DQUEUE_BACKEND", settings.BACKEND)]
-    backends += [
-        (f"DQUEUE_BACKEND_OVERRIDES[{queue!r}]", path)
-        for queue, path in sorted(settings.BACKEND_OVERRIDES.items())
+    overrides = sorted(settings.BACKEND_OVERRIDES.items())
+    loads: list[tuple[Callable[..., object], str, str, str]] = [
+        (backend_class, "DQUEUE_BACKEND", settings.BACKEND, "E002"),
+        *(
+            (backend_class, f"DQUEUE_BACKEND_OVERRIDES[{queue!r}]", path, "E002")
+            for queue, path in overrides
+        ),
+        *((import_string, "DQUEUE_MIDDLEWARE", path, "E003") for path in settings.MIDDLEWARE),
+        (import_string, "DQUEUE_LOGGER_FACTORY", settings.LOGGER_FACTORY, "E003"),
     ]
-    for setting, path in backends:
+    for load, setting, path, code in loads:
         try:
-            backend_class(path, setting=setting)
+            load(path, setting=setting)
         except ConfigurationError as exc:
-            found.append(Error(str(exc), obj=setting, id="dqueue_django.E002"))
-    for path in settings.MIDDLEWARE:
-        try:
-            import_string(path, setting="DQUEUE_MIDDLEWARE")
-        except ConfigurationError as exc:
-            found.append(Error(str(exc), obj="DQUEUE_MIDDLEWARE", id="dqueue_django.E003"))
-    try:
-        import_string(settings.LOGGER_FACTORY, setting="DQUEUE_LOGGER_FACTORY")
-    except ConfigurationError as exc:
-        found.append(Error(str(exc), obj="DQUEUE_LOGGER_FACTORY", id="dqueue_django.E003"))
+            found.append(Error(str(exc), obj=setting, id=f"dqueue_django.{code}"))
     zone = settings.section(CronSettings).CRON_TIMEZONE
     try:
         ZoneInfo(zone)
@@ -129,7 +104,7 @@ def _unloadable(settings: Settings) -> list[CheckMessage]:
 
 
 def _cron_problems(settings: Settings) -> list[CheckMessage]:
-    from .cron_files import cron_errors
+    from .discovery import cron_errors
 
     return [
         Error(message, obj=where, id="dqueue_django.E005")

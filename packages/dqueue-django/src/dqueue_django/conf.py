@@ -31,6 +31,7 @@ __all__ = [
     "config_file",
     "current_settings",
     "django_layer",
+    "installed",
     "unknown_names",
 ]
 
@@ -64,13 +65,20 @@ def django_layer() -> dict[str, Any]:
     return {name: getattr(settings, name) for name in dir(settings) if name.startswith(PREFIX)}
 
 
+#: Set by ``apps.install``. The hooks stay registered in the core for good (the core has no way
+#: to remove them), so they step aside while dqueue-django is uninstalled (in tests).
 _installed = False
 
 
 def set_installed(installed: bool) -> None:
-    """Record whether Django's layer is installed in dqueue's settings (``apps.install``)."""
+    """Record whether ``apps.install`` put Django in charge of dqueue (settings and hooks)."""
     global _installed
     _installed = installed
+
+
+def installed() -> bool:
+    """Whether Django's layer and dqueue-django's hooks are installed now."""
+    return _installed
 
 
 def current_settings() -> Settings:

@@ -7,7 +7,7 @@ that same transaction: the row exists exactly when the caller's data committed. 
 
 - at once, by the process that committed (an ``on_commit`` callback), so the normal case is
   about as fast as sending after commit (the rows are born claimed by that process);
-- otherwise by :class:`~dqueue_django.relay.OutboxRelay`, hosted by every ``queue_runner``,
+- otherwise by :class:`OutboxRelay`, hosted by every ``queue_runner``,
   which picks up rows older than a couple of seconds (the process died after its commit, or
   the store was down).
 
@@ -30,20 +30,26 @@ so the second send is dropped, unless the job had already finished by then.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Count, Min, Q
+
+from dqueue.backoff import Backoff
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.job import Job, decode_job, encode_job
 
-if TYPE_CHECKING:
-    from django.db.models import Q
+from .models import OutboxJob
 
 __all__ = [
     "BATCH_SIZE",
@@ -51,9 +57,9 @@ __all__ = [
     "RELAY_AFTER_SECONDS",
     "Backlog",
     "OutboxError",
-    "backlog",
+    "OutboxRelay",
     "backlog_by_queue",
-    "relay_rows",
+    "relay_after_commit",
     "relay_stale",
     "table_exists",
     "write_jobs",
@@ -85,14 +91,10 @@ def write_jobs(jobs: Sequence[Job], alias: str, *, clock: Clock = SYSTEM_CLOCK) 
     :data:`RELAY_AFTER_SECONDS`, so the relay after commit needs no claim of its own (one
     database write fewer per transaction) and a runner's relay leaves them alone meanwhile.
     """
-    from django.db import connections, transaction
-
-    from .models import OutboxJob
-
     now = clock.time()
     token = uuid.uuid4().hex
     until = now + RELAY_AFTER_SECONDS
-    rows = [
+    OutboxJob.objects.using(alias).bulk_create(
         OutboxJob(
             job_id=job.id,
             queue=job.queue,
@@ -102,45 +104,35 @@ def write_jobs(jobs: Sequence[Job], alias: str, *, clock: Clock = SYSTEM_CLOCK) 
             claimed_until=until,
         )
         for job in jobs
-    ]
-    if len(rows) > 1 and connections[alias].features.can_return_rows_from_bulk_insert:
-        OutboxJob.objects.using(alias).bulk_create(rows)
-    else:
-        for row in rows:
-            row.save(using=alias, force_insert=True)
-    relay = partial(_relay_after_commit, alias, [row.pk for row in rows], token, until, clock)
+    )
+    relay = partial(relay_after_commit, alias, token, until, clock=clock)
     transaction.on_commit(relay, using=alias, robust=True)
     return [job.id for job in jobs]
 
 
-def _relay_after_commit(alias: str, pks: list[int], token: str, until: float, clock: Clock) -> None:
+def relay_after_commit(alias: str, token: str, until: float, *, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Send and delete the rows born claimed under ``token`` until ``until``; how many.
+
+    Never raises: a failure is logged, and a runner's relay sends the rows later.
+    """
     try:
-        if clock.time() < until:
-            _send_claimed(alias, token)
-        else:  # the birth claim ran out (a long commit): claim the rows like any relay
-            relay_rows(alias, pks, clock=clock)
+        mine: str | None = token
+        if clock.time() >= until:
+            # The birth claim ran out (a long commit): claim the rows again, unless another
+            # relay took them meanwhile (then they are no longer claimed under ``token``).
+            mine = _claim(alias, Q(claimed_by=token), clock.time())
+        return _send_claimed(alias, mine) if mine else 0
     except Exception as exc:
         # Nothing is lost: the rows are committed, and a runner's relay sends them soon.
         _logger.warning(
-            "could not relay %d job(s) after commit (%s); the outbox relay of a queue_runner "
+            "could not relay jobs after commit (%s); the outbox relay of a queue_runner "
             "will send them",
-            len(pks),
             exc,
         )
+        return 0
 
 
 # -- relaying ----------------------------------------------------------------------------------
-
-
-def relay_rows(alias: str, pks: Sequence[int], *, clock: Clock = SYSTEM_CLOCK) -> int:
-    """Send the outbox rows ``pks`` that nobody else holds, then delete them; how many.
-
-    Raises:
-        Exception: the store refused the jobs (the rows stay, unclaimed, for a retry) or the
-            database failed.
-    """
-    token = _claim(alias, pks, clock.time()) if pks else None
-    return _send_claimed(alias, token) if token else 0
 
 
 def relay_stale(
@@ -156,10 +148,6 @@ def relay_stale(
         Exception: the store refused the jobs (those rows stay for a retry) or the database
             failed.
     """
-    from django.db import connections, transaction
-
-    from .models import OutboxJob
-
     total = 0
     while True:
         now = clock.time()
@@ -168,19 +156,14 @@ def relay_stale(
             .filter(_unclaimed(now), created_at__lte=now - older_than)
             .order_by("created_at", "id")
         )
-        if connections[alias].features.has_select_for_update_skip_locked:
+        locks = connections[alias].features.has_select_for_update_skip_locked
+        if locks:
             # Rows another relay is claiming right now are skipped, not waited for.
-            with transaction.atomic(using=alias):
-                pks = list(
-                    scan.select_for_update(skip_locked=True).values_list("pk", flat=True)[
-                        :batch_size
-                    ]
-                )
-                token = _claim(alias, pks, now) if pks else None
-        else:
-            # No row locks (SQLite): the claim's conditional UPDATE alone decides who wins.
+            scan = scan.select_for_update(skip_locked=True)
+        # Without row locks (SQLite) the claim's conditional UPDATE alone decides who wins.
+        with transaction.atomic(using=alias) if locks else nullcontext():
             pks = list(scan.values_list("pk", flat=True)[:batch_size])
-            token = _claim(alias, pks, now) if pks else None
+            token = _claim(alias, _unclaimed(now) & Q(pk__in=pks), now) if pks else None
         if token:
             total += _send_claimed(alias, token)
         if len(pks) < batch_size:
@@ -188,19 +171,15 @@ def relay_stale(
 
 
 def _unclaimed(now: float) -> Q:
-    from django.db.models import Q
-
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
 
-def _claim(alias: str, pks: Sequence[int], now: float) -> str | None:
-    """Claim the rows ``pks`` that nobody holds; the claim's token, or ``None`` if none."""
-    from .models import OutboxJob
-
+def _claim(alias: str, rows: Q, now: float) -> str | None:
+    """Claim the ``rows``; the claim's token, or ``None`` if none was left to claim."""
     token = uuid.uuid4().hex
     claimed = (
         OutboxJob.objects.using(alias)
-        .filter(_unclaimed(now), pk__in=list(pks))
+        .filter(rows)
         .update(claimed_by=token, claimed_until=now + CLAIM_SECONDS)
     )
     return token if claimed else None
@@ -208,8 +187,6 @@ def _claim(alias: str, pks: Sequence[int], now: float) -> str | None:
 
 def _send_claimed(alias: str, token: str) -> int:
     """Send the rows claimed under ``token``; delete those sent, release them on failure."""
-    from .models import OutboxJob
-
     mine = OutboxJob.objects.using(alias).filter(claimed_by=token)
     rows = list(mine.order_by("id").values_list("pk", "payload"))
     jobs: list[Job] = []
@@ -219,8 +196,8 @@ def _send_claimed(alias: str, token: str) -> int:
             jobs.append(decode_job(payload))
         except DQueueError as exc:
             # Kept, not dropped: the row is logged each time its claim runs out.
-            _logger.error("outbox row %d holds a job that cannot be decoded (%s): %r",
-                          pk, exc, payload)  # fmt: skip
+            problem = "outbox row %d holds a job that cannot be decoded (%s): %r"
+            _logger.error(problem, pk, exc, payload)
             continue
         sendable.append(pk)
     if not jobs:
@@ -235,6 +212,91 @@ def _send_claimed(alias: str, token: str) -> int:
     return len(jobs)
 
 
+# -- the relay service ---------------------------------------------------------------------------
+
+
+class OutboxRelay:
+    """Relays stale outbox rows of database ``alias`` to their stores, in a daemon thread.
+
+    Every ``queue_runner`` hosts one when ``DQUEUE_OUTBOX`` is on. It wakes about once a
+    second and sends the rows older than :data:`RELAY_AFTER_SECONDS` that nobody holds. A store
+    or database that fails is logged and retried with backoff; the rows wait meanwhile.
+
+    Args:
+        alias: the database holding the outbox (``DQUEUE_OUTBOX_DATABASE``).
+        clock: the time source (tests pass a manual clock and call :meth:`tick`).
+        interval_s: the pause between two scans while everything works.
+    """
+
+    name = "outbox relay"
+    queues: frozenset[str] = frozenset()  # it sends jobs to stores, to no queue of its own
+
+    def __init__(self, alias: str, *, clock: Clock = SYSTEM_CLOCK, interval_s: float = 1.0) -> None:
+        self.alias = alias
+        self.clock = clock
+        self.interval_s = interval_s
+        # 1 s doubling up to 30 s, as the README promises: no jitter, one relay per runner.
+        self._backoff = Backoff(1.0, 30.0, jitter=0.0)
+        #: Seconds until the next scan: the interval, or the backoff after failures.
+        self.delay_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> int:
+        """One scan that never raises: how many rows were sent; failures are logged."""
+        from django.db import connections
+
+        try:
+            sent = relay_stale(self.alias, clock=self.clock)
+        except Exception as exc:
+            self.delay_s = self._backoff.next_delay()
+            _logger.warning(
+                "outbox relay: could not relay outbox jobs of database %r (%s: %s); "
+                "retrying in %.1f s (if the table is missing: manage.py migrate dqueue_django)",
+                self.alias,
+                type(exc).__name__,
+                exc,
+                self.delay_s,
+            )
+            # A dead connection may fail to close; it is dropped anyway.
+            with contextlib.suppress(Exception):
+                connections[self.alias].close_if_unusable_or_obsolete()
+            return 0
+        if self._backoff.failures:
+            _logger.info("outbox relay: database %r and stores reachable again", self.alias)
+        self._backoff.reset()
+        self.delay_s = self.interval_s
+        if sent:
+            _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
+        return sent
+
+    @property
+    def running(self) -> bool:
+        """Whether the relay's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start scanning in a daemon thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="dqueue-outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop scanning; wait up to ``timeout_s`` for the current scan to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self._stop.wait(self.delay_s):
+                self.tick()
+        finally:
+            connections[self.alias].close()  # this thread's own connection
+
+
 # -- introspection -----------------------------------------------------------------------------
 
 
@@ -246,28 +308,12 @@ class Backlog:
     oldest_age_s: float | None
 
 
-def backlog(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> Backlog:
-    """The whole outbox's backlog.
-
-    Raises:
-        OutboxError: the outbox table cannot be read (not migrated, database down).
-    """
-    total = backlog_by_queue(alias, clock=clock).values()
-    ages = [item.oldest_age_s for item in total if item.oldest_age_s is not None]
-    return Backlog(sum(item.waiting for item in total), max(ages) if ages else None)
-
-
 def backlog_by_queue(alias: str, *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Backlog]:
     """The outbox's backlog per queue.
 
     Raises:
         OutboxError: the outbox table cannot be read (not migrated, database down).
     """
-    from django.db import DatabaseError
-    from django.db.models import Count, Min
-
-    from .models import OutboxJob
-
     now = clock.time()
     try:
         found = list(
@@ -290,10 +336,6 @@ def table_exists(alias: str) -> bool:
     Raises:
         OutboxError: the database cannot be reached.
     """
-    from django.db import DatabaseError, connections
-
-    from .models import OutboxJob
-
     try:
         with connections[alias].cursor() as cursor:
             names = connections[alias].introspection.table_names(cursor)

@@ -1,25 +1,10 @@
 """A backend for Django's Tasks framework (``django.tasks``) that runs tasks on dqueue.
 
-.. code-block:: python
-
-    TASKS = {
-        "default": {
-            "BACKEND": "dqueue_django.tasks_backend.DQueueTaskBackend",
-            "QUEUES": ["default", "emails"],
-            "OPTIONS": {"MAX_ATTEMPTS": 1, "RESULT_TTL": 86400, "ENQUEUE_ON_COMMIT": False},
-        }
-    }
-
-Each enqueue becomes one dqueue job, named by the Django task's ``module_path``, on the queue
-named by its ``queue_name``, stored by the dqueue backend that serves that queue
-(``DQUEUE_BACKEND`` / ``DQUEUE_BACKEND_OVERRIDES``). ``queue_runner`` runs them like any other
-job (see :mod:`dqueue_django.tasks_runner`); the job id is the result id. What the backend can
-do follows from the dqueue backends behind its queues, and the capability flags say so:
-
-- ``supports_defer``: the dqueue backends keep delayed jobs (not the synchronous one);
-- ``supports_priority``: they order due jobs by priority (-100 to 100, as Django);
-- ``supports_get_result``: they keep results (from any process);
-- ``supports_async_task``: always; workers run coroutine functions with ``async_to_sync``.
+``TASKS = {"default": {"BACKEND": "dqueue_django.tasks_backend.DQueueTaskBackend"}}``: each
+enqueue becomes one dqueue job, named by the Django task's ``module_path``, on the queue named
+by its ``queue_name``, stored by the dqueue backend that serves that queue; the job id is the
+result id. ``queue_runner`` runs them like any other job (see :mod:`dqueue_django.tasks_runner`).
+The capability flags follow the dqueue backends behind the alias's queues.
 """
 
 from __future__ import annotations
@@ -32,9 +17,10 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.utils import timezone
 
-from dqueue.backends import Backend, backend_class, get_backend
+from dqueue.backends import backend_class, get_backend
 from dqueue.backends.base import JobResult, JobStatus, control_of
 from dqueue.clock import to_datetime
+from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.settings import Settings, get_settings
 
@@ -49,7 +35,12 @@ from .tasks_compat import (
     TaskResultStatus,
     task_enqueued,
 )
-from .tasks_runner import META_KEY, register_django_task, resolve_django_task
+from .tasks_runner import (
+    META_KEY,
+    attempt_worker_ids,
+    register_django_task,
+    resolve_django_task,
+)
 from .transactions import after_commit
 
 __all__ = ["DQueueTaskBackend", "task_result_from_job_result"]
@@ -66,6 +57,11 @@ _STATUSES = {
 }
 
 
+def _capability(flag: str) -> Any:
+    """A read-only flag: on when every dqueue backend behind the alias has ``flag``."""
+    return property(lambda backend: backend._every_backend(flag))
+
+
 class DQueueTaskBackend(BaseTaskBackend):
     """Django Tasks backend: tasks are dqueue jobs, run by ``manage.py queue_runner``.
 
@@ -75,66 +71,28 @@ class DQueueTaskBackend(BaseTaskBackend):
     transaction commits; default ``False``, as Django documents enqueues to be immediate).
     """
 
-    def __init__(self, alias: str, params: dict[str, Any]) -> None:
-        super().__init__(alias, params)
-        self._forced: dict[str, bool] = {}
-
     # -- capability flags, from the dqueue backends serving this alias's queues -------------------
 
-    def _backend_classes(self) -> list[type[Backend]]:
+    def _queues(self, settings: Settings) -> list[str]:
+        return sorted(self.queues) or ["default", *sorted(settings.BACKEND_OVERRIDES)]
+
+    def _every_backend(self, flag: str) -> bool:
         try:
             settings = current_settings()
-        except DQueueError:  # `manage.py check` reports bad settings
-            return []
-        if self.queues:
-            paths = {settings.backend_path(queue) for queue in self.queues}
-        else:
-            paths = {settings.BACKEND, *settings.BACKEND_OVERRIDES.values()}
-        classes: list[type[Backend]] = []
-        for path in sorted(paths):
-            try:
-                classes.append(backend_class(path))
-            except DQueueError:
-                return []
-        return classes
-
-    def _all(self, flag: str) -> bool:
-        if flag in self._forced:
-            return self._forced[flag]
-        classes = self._backend_classes()
-        if not classes:
+            paths = {settings.backend_path(queue) for queue in self._queues(settings)}
+            classes = [backend_class(path) for path in sorted(paths)]
+        except DQueueError:  # `manage.py check` reports bad settings and unloadable backends
             return False
         if flag == "supports_results":
             return all(cls.supports_results and not cls.runs_inline for cls in classes)
         return all(bool(getattr(cls, flag)) for cls in classes)
 
-    @property
-    def supports_defer(self) -> bool:
-        """Tasks may have a ``run_after``: every dqueue backend behind this alias delays jobs."""
-        return self._all("supports_delay")
-
-    @supports_defer.setter
-    def supports_defer(self, value: bool) -> None:
-        self._forced["supports_delay"] = value
-
-    @property
-    def supports_priority(self) -> bool:
-        """Priorities order execution: every dqueue backend behind this alias orders by it."""
-        return self._all("supports_priority")
-
-    @supports_priority.setter
-    def supports_priority(self, value: bool) -> None:
-        self._forced["supports_priority"] = value
-
-    @property
-    def supports_get_result(self) -> bool:
-        """Results can be read from any process: every dqueue backend behind it keeps them."""
-        return self._all("supports_results")
-
-    @supports_get_result.setter
-    def supports_get_result(self, value: bool) -> None:
-        self._forced["supports_results"] = value
-
+    #: Tasks may have a ``run_after``: every dqueue backend behind this alias delays jobs.
+    supports_defer = _capability("supports_delay")
+    #: Priorities order execution: every dqueue backend behind this alias orders by it.
+    supports_priority = _capability("supports_priority")
+    #: Results can be read from any process: every dqueue backend behind it keeps them.
+    supports_get_result = _capability("supports_results")
     #: Workers run coroutine functions through ``Task.call`` (``async_to_sync``).
     supports_async_task = True
 
@@ -212,8 +170,6 @@ class DQueueTaskBackend(BaseTaskBackend):
         )
 
         def store() -> None:
-            from dqueue.enqueueing import send
-
             send([job])
             task_enqueued.send(type(self), task_result=result)
 
@@ -233,30 +189,16 @@ class DQueueTaskBackend(BaseTaskBackend):
                 enqueued, or its result expired after ``RESULT_TTL``).
         """
         settings = get_settings()
-        for backend in self._stores(settings):
+        # One queue per dqueue backend: each store behind this alias is asked once.
+        queues = {settings.backend_path(queue): queue for queue in self._queues(settings)}
+        for queue in queues.values():
             try:
-                info = control_of(backend).result(result_id)
+                info = control_of(get_backend(queue, settings=settings)).result(result_id)
             except DQueueError:
                 continue
             if info is not None:
                 return task_result_from_job_result(info, alias=self.alias)
         raise TaskResultDoesNotExist(result_id)
-
-    def _stores(self, settings: Settings) -> list[Backend]:
-        queues = sorted(self.queues) or ["default", *sorted(settings.BACKEND_OVERRIDES)]
-        stores: dict[str, Backend] = {}
-        for queue in queues:
-            stores.setdefault(settings.backend_path(queue), get_backend(queue, settings=settings))
-        return list(stores.values())
-
-
-def _attempt_worker_ids(info: JobResult) -> list[str]:
-    # Django counts attempts as len(worker_ids); a store lists each worker once, so a worker
-    # that ran the job again is repeated to keep the count right.
-    worker_ids = list(info.worker_ids)
-    while worker_ids and len(worker_ids) < info.attempt:
-        worker_ids.append(worker_ids[-1])
-    return worker_ids
 
 
 def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..., Any]:
@@ -288,7 +230,7 @@ def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..
             TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
             for failure in info.failures
         ],
-        worker_ids=_attempt_worker_ids(info),
+        worker_ids=attempt_worker_ids(list(info.worker_ids), info.attempt),
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", info.return_value)

@@ -21,7 +21,6 @@ __all__ = [
     "TaskResult",
     "TaskResultDoesNotExist",
     "TaskResultStatus",
-    "available",
     "normalize_json",
     "task_backends",
     "task_enqueued",
@@ -37,11 +36,6 @@ def _load(name: str) -> ModuleType | None:
         except ImportError:
             continue
     return None
-
-
-def available() -> bool:
-    """Whether a Tasks framework (Django 6's or the backport) is importable."""
-    return _load("") is not None
 
 
 if TYPE_CHECKING:

@@ -25,6 +25,7 @@ from dqueue import Task as DQueueTask
 from dqueue.backends import get_backend
 from dqueue.backends.base import control_of
 from dqueue.clock import to_datetime
+from dqueue.execution import current_job
 from dqueue.job import Job, process_identity
 from dqueue.registry import REGISTRY
 
@@ -40,21 +41,18 @@ from .tasks_compat import (
     task_finished,
     task_started,
 )
-from .transactions import current_job
 
-__all__ = ["META_KEY", "is_django_task_runner", "register_django_task", "resolve_django_task"]
+__all__ = [
+    "META_KEY",
+    "attempt_worker_ids",
+    "register_django_task",
+    "resolve_django_task",
+]
 
 _logger = logging.getLogger("dqueue.django.tasks")
 
 #: The job's ``meta`` key holding the ``TASKS`` alias that enqueued it.
 META_KEY = "django_tasks_backend"
-
-_RUNNER_MARK = DJANGO_TASK_RUNNER_MARK
-
-
-def is_django_task_runner(task: DQueueTask[Any, Any]) -> bool:
-    """Whether ``task`` is the dqueue side of a Django Tasks framework task."""
-    return bool(getattr(task.fn, _RUNNER_MARK, False))
 
 
 def resolve_django_task(module_path: str) -> Task[..., Any] | None:
@@ -70,13 +68,13 @@ def register_django_task(task: Task[..., Any]) -> DQueueTask[Any, Any]:
     """The dqueue task that runs ``task``, registered under its module path."""
     name = task.module_path
     existing = REGISTRY.get(name)
-    if existing is not None and is_django_task_runner(existing):
+    if existing is not None and getattr(existing.fn, DJANGO_TASK_RUNNER_MARK, False):
         return existing
 
     def run(*args: Any, **kwargs: Any) -> Any:
         return run_django_task_here(name, list(args), dict(kwargs))
 
-    setattr(run, _RUNNER_MARK, True)
+    setattr(run, DJANGO_TASK_RUNNER_MARK, True)
     run.__qualname__ = run.__name__ = task.name
     runner: DQueueTask[Any, Any] = DQueueTask(run, name=name)
     if existing is None:
@@ -142,18 +140,20 @@ def run_django_task_here(module_path: str, args: list[Any], kwargs: dict[str, An
 
 def _worker_ids(job: Job | None) -> list[str]:
     """The workers that ran the job so far, this one included (one entry per attempt)."""
-    if job is None:
-        return [process_identity()]
     known: list[str] = []
-    try:
-        info = control_of(get_backend(job.queue)).result(job.id)
-    except Exception:  # the ids are informative: a store hiccup must not fail the run
-        _logger.debug("could not read the worker ids of %s", job.describe(), exc_info=True)
-        info = None
-    if info is not None:
-        known = list(info.worker_ids)
-    if not known:
-        known = [process_identity()]
-    while len(known) < job.attempt:
-        known.append(known[-1])
-    return known
+    if job is not None:
+        try:
+            info = control_of(get_backend(job.queue)).result(job.id)
+        except Exception:  # the ids are informative: a store hiccup must not fail the run
+            _logger.debug("could not read the worker ids of %s", job.describe(), exc_info=True)
+            info = None
+        known = list(info.worker_ids) if info is not None else []
+    return attempt_worker_ids(known or [process_identity()], job.attempt if job else 1)
+
+
+def attempt_worker_ids(worker_ids: list[str], attempt: int) -> list[str]:
+    """``worker_ids`` with one entry per attempt, as Django counts attempts by their number.
+
+    A store lists each worker once, so a worker that ran the job again is repeated.
+    """
+    return worker_ids + worker_ids[-1:] * (attempt - len(worker_ids))

@@ -1,26 +1,11 @@
 """Transactions: enqueue on commit, and run atomic tasks inside ``transaction.atomic()``.
 
-Two hooks into the core, installed by the app's ``ready()``:
-
-- a dispatcher (:func:`dqueue.enqueueing.set_dispatcher`): a job enqueued while a database
-  transaction is open is held until that transaction commits, and dropped if it rolls back.
-  The handle still carries the job's own id at once.
-- a call wrapper (:func:`dqueue.execution.add_call_wrapper`): a task with ``atomic=True``
-  (default ``DQUEUE_ATOMIC_JOBS``) runs inside ``transaction.atomic()`` on the default
-  database, so a task that raises leaves no rows behind, and the jobs it enqueued are dropped
-  with them.
-
-Several databases: an enqueue waits for every database connection of the thread that has a
-transaction open. It is registered with the default database's transaction first when that one
-is open (else the first open one, in ``DATABASES`` order); when that commits, the remaining
-open transactions are checked again, so the job is sent only once all of them committed and
-never if one of them rolls back.
-
-Transactional outbox (``DQUEUE_OUTBOX = True``): while a transaction is open on
-``DQUEUE_OUTBOX_DATABASE``, a job is written to the outbox table in that transaction instead of
-being held in memory, and relayed after the commit (:mod:`dqueue_django.outbox`). The job then
-follows that database's transaction alone. With transactions open on other databases only, it
-is held in memory as without the outbox.
+Hooks into the core, installed by the app's ``ready()``: a dispatcher
+(:func:`dqueue.enqueueing.set_dispatcher`) holds a job enqueued inside a transaction until it
+commits (or writes it to the outbox, :mod:`dqueue_django.outbox`), and drops it on rollback;
+call wrappers (:func:`dqueue.execution.add_call_wrapper`) run atomic tasks inside
+``transaction.atomic()`` and give each job a worker's connection hygiene. The README's
+"Transactions" section says how several databases and the outbox combine.
 """
 
 from __future__ import annotations
@@ -31,12 +16,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dqueue.enqueueing import send
-from dqueue.execution import current_job
 from dqueue.job import Job
 from dqueue.settings import get_settings
 from dqueue.task_options import TaskOption
 
-from .conf import DjangoSettings
+from .conf import DjangoSettings, installed
 
 if TYPE_CHECKING:
     from dqueue.task import Task
@@ -46,7 +30,6 @@ __all__ = [
     "ON_COMMIT",
     "after_commit",
     "atomic_call",
-    "current_job",
     "dispatch_on_commit",
     "is_atomic",
     "job_scope",
@@ -62,18 +45,8 @@ ON_COMMIT = TaskOption(
     bool, "send the job when the surrounding transaction commits (default DQUEUE_ENQUEUE_ON_COMMIT)"
 )
 
-#: Set by :func:`set_active`; the hooks stay registered in the core for good (the core has no
-#: way to remove them), so they step aside when dqueue-django is switched off (in tests).
-_active = False
-
 #: Set by ``queue_worker``: only a worker process, which owns its connections, closes them.
 _in_worker = False
-
-
-def set_active(active: bool) -> None:
-    """Switch dqueue-django's hooks on or off (``ready()`` switches them on)."""
-    global _active
-    _active = active
 
 
 def set_worker_process(in_worker: bool) -> None:
@@ -98,26 +71,17 @@ def dispatch_on_commit(jobs: Sequence[Job], options: Mapping[str, Any]) -> list[
     ``on_commit`` comes from the task's options (``@task(on_commit=...)`` or
     ``.using(on_commit=...)``); absent or ``None`` means ``DQUEUE_ENQUEUE_ON_COMMIT``.
     """
-    if not _active:
-        return send(jobs)
+    settings = get_settings().section(DjangoSettings)
     on_commit = options.get("on_commit")
-    if on_commit is None:
-        on_commit = get_settings().section(DjangoSettings).ENQUEUE_ON_COMMIT
-    if not on_commit:
-        return send(jobs)
-    return _send_or_defer(list(jobs))
-
-
-def _send_or_defer(jobs: list[Job]) -> list[str]:
-    aliases = open_transactions()
+    held = installed() and (settings.ENQUEUE_ON_COMMIT if on_commit is None else on_commit)
+    aliases = open_transactions() if held else []
     if not aliases:
         return send(jobs)
-    settings = get_settings().section(DjangoSettings)
     if settings.OUTBOX and settings.OUTBOX_DATABASE in aliases:
         from .outbox import write_jobs
 
         return write_jobs(jobs, settings.OUTBOX_DATABASE)
-    after_commit(partial(_send_logged, jobs))
+    after_commit(partial(_send_logged, list(jobs)))
     return [job.id for job in jobs]
 
 
@@ -137,8 +101,9 @@ def after_commit(callback: Callable[[], object]) -> bool:
     """Call ``callback`` once every open transaction of this thread has committed.
 
     Calls it at once when no transaction is open (returns ``False``); otherwise returns
-    ``True`` and drops it if one of them rolls back. See the module docstring for several
-    databases.
+    ``True`` and drops it if one of them rolls back. It waits for the default database's
+    transaction first when that one is open (else the first open one, in ``DATABASES``
+    order), then checks the others again, until none is left open.
     """
     from django.db import DEFAULT_DB_ALIAS, transaction
 
@@ -163,7 +128,7 @@ def is_atomic(task: Task[Any, Any]) -> bool:
 
 def atomic_call(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
     """Call wrapper: run an atomic task inside ``transaction.atomic()`` (default database)."""
-    if not _active or not is_atomic(task):
+    if not installed() or not is_atomic(task):
         return call()
     from django.db import transaction
 
@@ -179,7 +144,7 @@ def job_scope(task: Task[Any, Any], job: Job, call: Callable[[], Any]) -> Any:
     keeps a dead connection nor holds one open for ever. Inline runs (the synchronous backend)
     leave the caller's connections alone.
     """
-    if not (_active and _in_worker) or open_transactions():
+    if not (installed() and _in_worker) or open_transactions():
         return call()
     from django.db import close_old_connections
 

@@ -13,16 +13,14 @@ from typing import Any, ClassVar, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dqueue.cli.control import Handler
-from dqueue.cli.parser import plan_options
 from dqueue.errors import DQueueError
 from dqueue.logs import configure_logging
 from dqueue.settings import Settings, get_settings
 
 from ..conf import config_file
-from ..planning import DjangoPlan, plan
 from ..queues import front
 
-__all__ = ["DQueueCommand", "QueueCommand", "SharedCommand", "ensure_logging", "plan_from_options"]
+__all__ = ["DQueueCommand", "QueueCommand", "SharedCommand", "ensure_logging"]
 
 
 class _OneLineErrors(CommandParser):
@@ -101,11 +99,6 @@ class QueueCommand(SharedCommand):
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add the ``queue`` argument."""
         parser.add_argument("queue", help="the queue's name")
-
-
-def plan_from_options(settings: Settings, options: dict[str, Any]) -> DjangoPlan:
-    """The plan that the plan arguments ask for (see :func:`dqueue_django.planning.plan`)."""
-    return plan(settings, plan_options(options))
 
 
 def ensure_logging(settings: Settings) -> None:

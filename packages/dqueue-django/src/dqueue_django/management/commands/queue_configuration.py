@@ -8,13 +8,14 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from dqueue.cli.parser import add_plan_options
+from dqueue.cli.parser import add_plan_options, plan_options
 from dqueue.settings import Settings
 from dqueue.status import configuration_data, render_configuration
 from dqueue_cron.integration import describe_entries
 
-from ...cron_files import cron_entries
-from ..base import DQueueCommand, plan_from_options
+from ...discovery import cron_entries
+from ...queues import plan
+from ..base import DQueueCommand
 
 
 class Command(DQueueCommand):
@@ -33,7 +34,7 @@ class Command(DQueueCommand):
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Print the configuration."""
-        planned = plan_from_options(settings, options)
+        planned = plan(settings, plan_options(options))
         runner = planned.runner
         data = configuration_data(runner, settings, services=["cron"] if planned.entries else [])
         scheduled = {entry.name for entry in planned.entries}

@@ -7,15 +7,15 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from dqueue.cli.parser import add_plan_options
+from dqueue.cli.parser import add_plan_options, plan_options
 from dqueue.runner import Runner
 from dqueue.settings import Settings
 from dqueue_cron.integration import services_for
 
 from ...conf import DjangoSettings
-from ...planning import worker_command
-from ...relay import OutboxRelay
-from ..base import DQueueCommand, ensure_logging, plan_from_options
+from ...outbox import OutboxRelay
+from ...queues import plan, worker_command
+from ..base import DQueueCommand, ensure_logging
 
 
 class Command(DQueueCommand):
@@ -44,7 +44,7 @@ class Command(DQueueCommand):
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Plan, then run until stopped."""
         ensure_logging(settings)
-        planned = plan_from_options(settings, options)
+        planned = plan(settings, plan_options(options))
         services = services_for(settings, planned.runner.exact, entries=planned.entries)
         if settings.section(DjangoSettings).OUTBOX:
             services.append(OutboxRelay(settings.section(DjangoSettings).OUTBOX_DATABASE))

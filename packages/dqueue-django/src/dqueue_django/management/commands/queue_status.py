@@ -12,15 +12,14 @@ from dqueue.cli import control
 from dqueue.cli.control import Front
 
 from ...conf import DjangoSettings
-from ...outbox import Backlog, backlog, backlog_by_queue
+from ...outbox import Backlog, backlog_by_queue
 from ..base import SharedCommand
 
 
 def _status(args: argparse.Namespace, front: Front) -> int:
     outbox = front.settings.section(DjangoSettings)
-    if not outbox.OUTBOX:
-        return control.status(args, front)
-    return control.status(args, front, notes=partial(outbox_notes, outbox.OUTBOX_DATABASE))
+    notes = partial(outbox_notes, outbox.OUTBOX_DATABASE) if outbox.OUTBOX else None
+    return control.status(args, front, notes=notes)
 
 
 class Command(SharedCommand):
@@ -48,8 +47,8 @@ def outbox_notes(alias: str, rows: list[dict[str, Any]]) -> list[str]:
         row["outbox_oldest_age_s"] = (
             None if found.oldest_age_s is None else round(found.oldest_age_s, 3)
         )
-    total = backlog(alias)
-    if not total.waiting or total.oldest_age_s is None:
+    waiting = sum(found.waiting for found in by_queue.values())
+    oldest = max((found.oldest_age_s or 0.0 for found in by_queue.values()), default=0.0)
+    if not waiting:
         return ["outbox: empty"]
-    waited = f"the oldest for {total.oldest_age_s:.1f} s"
-    return [f"outbox: {total.waiting} job(s) waiting to be relayed, {waited}"]
+    return [f"outbox: {waiting} job(s) waiting to be relayed, the oldest for {oldest:.1f} s"]
