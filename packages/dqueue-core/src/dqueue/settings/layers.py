@@ -21,7 +21,7 @@ def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any
     """Read ``DQUEUE_*`` environment variables.
 
     Values are parsed as JSON when they parse (``DQUEUE_WORKERS='{"default": 2}'``,
-    ``DQUEUE_PREFETCH=8``, ``DQUEUE_ATOMIC_JOBS=false``) and kept as strings otherwise
+    ``DQUEUE_PREFETCH=8``, ``DQUEUE_STRICT_QUEUES=false``) and kept as strings otherwise
     (``DQUEUE_BACKEND=dqueue.backends.sqlite.SQLiteBackend``). Lists may also be written
     comma-separated (``DQUEUE_TASKS=app.tasks,other.tasks``), and yes/no settings as
     ``true``/``false``, ``1``/``0``, ``yes``/``no`` or ``on``/``off`` in any case.

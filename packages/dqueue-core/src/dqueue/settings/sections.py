@@ -1,7 +1,7 @@
 """Settings sections, and the one coercion that reads every setting's type from its annotation.
 
 A section is a frozen dataclass whose UPPERCASE fields are the short names of its settings
-(``REDIS_URL`` is ``DQUEUE_REDIS_URL``) and whose annotations are their types; checks that span
+(``EXAMPLE_URL`` is ``DQUEUE_EXAMPLE_URL``) and whose annotations are their types; checks that span
 fields go in :meth:`SettingsSection.validate`. A plugin registers its section with the entry
 point group ``dqueue.settings``; the core layers every registered section like its own
 settings, and never names one.
