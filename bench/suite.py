@@ -73,9 +73,12 @@ class DqueueSystem(System):
     """A dqueue backend: available once its backend class and the worker command exist."""
 
     def unavailable(self) -> str | None:
-        module_name, _, class_name = self.env["DQUEUE_BACKEND"].rpartition(".")
         try:
-            getattr(importlib.import_module(module_name), class_name)
+            # Registered names first (dqueue-redis registers the seed's dotted paths), as the
+            # worker resolves them.
+            from dqueue.backends import backend_class
+
+            backend_class(self.env["DQUEUE_BACKEND"])
         except Exception as exc:  # whatever fails, the part is not ready
             return f"{self.env['DQUEUE_BACKEND']} cannot be imported ({exc})"
         return None
