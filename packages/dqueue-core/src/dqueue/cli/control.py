@@ -201,6 +201,8 @@ def _json_option(text: str, option: str, kind: type) -> Any:
         value = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{option}: not valid JSON ({exc})") from None
+    except RecursionError:  # json.loads recurses per level: a deep document exhausts the stack
+        raise UsageError(f"{option}: JSON nested too deeply") from None
     if not isinstance(value, kind):
         expected = "a JSON list" if kind is list else "a JSON object"
         raise UsageError(f"{option}: expected {expected}, got {type(value).__name__}")
