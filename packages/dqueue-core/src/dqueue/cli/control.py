@@ -230,7 +230,7 @@ def enqueue(args: argparse.Namespace) -> int:
     """``dqueue enqueue TASK [--args JSON] [--kwargs JSON] [--delay S] [--queue Q]``."""
     arguments = _json_option(args.args, "--args", list)
     keywords = _json_option(args.kwargs, "--kwargs", dict)
-    target = REGISTRY.resolve(args.task)
+    target = REGISTRY.load(args.task)
     _check_signature(target, arguments, keywords)
     if args.queue is not None or args.delay is not None:
         target = target.using(queue=args.queue, delay=args.delay)
