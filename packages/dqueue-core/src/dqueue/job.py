@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 
 from .errors import DecodeError, EncodeError
+from .logs import printable
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -177,8 +178,12 @@ class Job:
         }
 
     def describe(self) -> str:
-        """A short label for logs and process titles; it never shows arguments (PII)."""
-        return f"{self.task}[{self.id}]"
+        """A short label for logs and process titles; it never shows arguments (PII).
+
+        Control characters of the name and id are escaped, so that a payload cannot forge a
+        log line.
+        """
+        return printable(f"{self.task}[{self.id}]")
 
 
 _FIELD_NAMES: Final = tuple(item.name for item in fields(Job))
