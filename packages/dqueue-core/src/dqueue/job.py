@@ -8,11 +8,14 @@ rolling deploy can add fields) and refuses a payload without ``v``, ``id`` or ``
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import random
+import re
 import secrets
+import sys
 import time
 import traceback as traceback_module
 from collections.abc import Mapping
@@ -20,11 +23,25 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 
 from .errors import DecodeError, EncodeError
+from .json_values import (
+    MAX_NESTING,
+    MAX_PAYLOAD_BYTES,
+    STRICT_DECODER,
+    check_json_arguments,
+    check_json_value,
+    may_nest_too_deep,
+    nests_deeper_than,
+    size_in_bytes,
+)
 from .logs import printable
 
 __all__ = [
     "ENVELOPE_VERSION",
+    "MAX_ATTEMPTS",
+    "MAX_NESTING",
+    "MAX_PAYLOAD_BYTES",
     "MESSAGE_TASK",
+    "PRIORITY_RANGE",
     "Job",
     "JobFailure",
     "check_json_arguments",
@@ -40,6 +57,11 @@ ENVELOPE_VERSION: Final = 1
 MESSAGE_TASK: Final = "dqueue.message"
 
 _DEFAULT_QUEUE: Final = "default"
+
+#: The largest ``attempt`` and ``max_attempts``: a 32-bit count, exact in every store.
+MAX_ATTEMPTS: Final = 2**31 - 1
+#: The lowest and highest ``priority``; higher runs first among due jobs of one queue.
+PRIORITY_RANGE: Final = (-100, 100)
 
 
 # Ids need to be unique, not secret: a generator seeded from the OS once per process (and again
@@ -186,6 +208,9 @@ class Job:
         return printable(f"{self.task}[{self.id}]")
 
 
+# Below this many characters a payload cannot be over MAX_PAYLOAD_BYTES: no need to measure.
+_MEASURE_FROM: Final = MAX_PAYLOAD_BYTES // 4
+_LARGEST_FLOAT: Final = sys.float_info.max
 _FIELD_NAMES: Final = tuple(item.name for item in fields(Job))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
 _set = object.__setattr__
@@ -196,41 +221,120 @@ _ENCODER: Final = json.JSONEncoder(separators=_SEPARATORS, ensure_ascii=False, a
 
 
 def encode_job(job: Job) -> str:
-    """Serialise ``job`` to its JSON envelope.
+    """Serialise ``job`` to its JSON envelope, refusing what :func:`decode_job` would refuse.
 
     Raises:
-        EncodeError: an argument is not JSON; the message names it.
+        EncodeError: an argument is not JSON or is nested past :data:`MAX_NESTING`, the
+            envelope is over :data:`MAX_PAYLOAD_BYTES`, or a field is out of range; the
+            message names the problem.
     """
+    problem = _field_problem(job.task, job.attempt, job.max_attempts, job.priority)
+    if problem:
+        raise EncodeError(f"job {job.id}: {problem}")
     try:
-        return _ENCODER.encode(job.to_dict())
+        text = _ENCODER.encode(job.to_dict())
     except (TypeError, ValueError):
         check_json_arguments(job.args, job.kwargs, task=job.task)
         check_json_value(job.meta, where=f"meta of {job.task}")
         raise
+    except RecursionError as exc:  # json's C encoder recurses once per level
+        raise EncodeError(_nesting_problem(job) or "the job is nested too deeply") from exc
+    if may_nest_too_deep(text) and _nesting_problem(job):
+        raise EncodeError(_nesting_problem(job))
+    if len(text) > _MEASURE_FROM and (size := size_in_bytes(text)) > MAX_PAYLOAD_BYTES:
+        raise EncodeError(
+            f"the envelope of a job of {job.task} is {size} bytes, "
+            f"over the limit of {MAX_PAYLOAD_BYTES} bytes"
+        )
+    return text
 
 
 def decode_job(payload: bytes | str) -> Job:
-    """Read a job envelope.
+    """Read a job envelope; every way of failing is a :class:`DecodeError`.
+
+    Decoding is as strict as encoding: NaN and Infinity, counts that are not integers in
+    range, times that are not finite, nesting past :data:`MAX_NESTING`, a payload over
+    :data:`MAX_PAYLOAD_BYTES` and a task name that is not a dotted identifier are refused.
 
     Raises:
-        DecodeError: the payload is not JSON, has no ``v``/``id``/``task``, or a field has the
-            wrong type. The error keeps the raw payload.
+        DecodeError: the payload is not a valid envelope. The message names the field, never
+            its value (it may hold personal data); the error keeps the raw payload.
     """
+    if len(payload) > _MEASURE_FROM and size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)
     try:
-        data = json.loads(payload)
+        text = payload if isinstance(payload, str) else payload.decode("utf-8")
+        data = STRICT_DECODER.decode(text)
+    except RecursionError as exc:  # json's C scanner recurses once per level
+        raise DecodeError("job payload is nested too deeply", payload) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"job payload is not JSON: {exc}", payload) from exc
     if not isinstance(data, dict):
         raise DecodeError("job payload is not a JSON object", payload)
-    missing = [key for key in ("v", "id", "task") if key not in data]
-    if missing:
+    if "v" not in data or "id" not in data or "task" not in data:
+        missing = [key for key in ("v", "id", "task") if key not in data]
         raise DecodeError(f"job payload lacks {', '.join(missing)}", payload)
-    if not isinstance(data["v"], int) or data["v"] > ENVELOPE_VERSION:
-        raise DecodeError(f"job envelope version {data['v']!r} is not supported", payload)
+    version = data["v"]
+    if type(version) is not int or not 1 <= version <= ENVELOPE_VERSION:
+        raise DecodeError("job envelope version is not supported", payload)
     try:
-        return _job_from_dict(data)
-    except (TypeError, ValueError) as exc:
+        # Too deep for json itself is caught above; deep within its reach is found here.
+        # Counting brackets (in C, inlined: this is the worker's hot path) clears nearly every
+        # job; only a payload with many is walked.
+        deep = text.count("[") + text.count("{") > MAX_NESTING
+        return _job_from_dict(data, deep=deep)
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise DecodeError(f"job payload has a bad field: {exc}", payload) from exc
+
+
+def _nesting_problem(job: Job) -> str:
+    """Name the first value of ``job`` nested past :data:`MAX_NESTING`, or return ``""``."""
+    named = [(f"argument {index}", value) for index, value in enumerate(job.args)]
+    named += [(f"argument {name!r}", value) for name, value in job.kwargs.items()]
+    named += [(f"meta {name!r}", value) for name, value in job.meta.items()]
+    for where, value in named:
+        if nests_deeper_than(value, MAX_NESTING):
+            return f"{where} of {job.task} is nested more than {MAX_NESTING} levels deep"
+    return ""
+
+
+# A dotted name whose parts are identifiers, with two allowances met in real names: hyphens
+# (a module named from a path, as pytest's rootdir imports do) and "<word>" parts (Python's
+# "<locals>", the stores' "<undecodable>"). Whitespace, control characters, slashes, quotes
+# and empty parts are refused.
+_TASK_NAME_PART: Final = r"(?:[^\W\d][\w-]*|<\w+>)"
+_TASK_NAME: Final = re.compile(rf"{_TASK_NAME_PART}(?:\.{_TASK_NAME_PART})*")
+
+
+def _is_task_name(name: str) -> bool:
+    # A payload may carry a long name: only short ones are cached, so the cache stays small.
+    return _is_short_task_name(name) if len(name) <= 200 else bool(_TASK_NAME.fullmatch(name))
+
+
+@functools.lru_cache(maxsize=1024)  # a worker sees few names, each many times
+def _is_short_task_name(name: str) -> bool:
+    return _TASK_NAME.fullmatch(name) is not None
+
+
+def _field_problem(task: Any, attempt: Any, max_attempts: Any, priority: Any) -> str:
+    """What is wrong with the fields both sides check, without quoting a value (or ``""``)."""
+    if type(task) is not str or not _is_task_name(task):
+        return "task must be a dotted Python name"
+    if type(attempt) is not int or not 0 <= attempt <= MAX_ATTEMPTS:
+        return f"attempt must be an integer from 0 to {MAX_ATTEMPTS}"
+    if type(max_attempts) is not int or not 1 <= max_attempts <= MAX_ATTEMPTS:
+        return f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS}"
+    low, high = PRIORITY_RANGE
+    if type(priority) is not int or not low <= priority <= high:
+        return f"priority must be an integer from {low} to {high}"
+    return ""
+
+
+def _integer(value: Any) -> Any:
+    """An integral float (as another JSON writer may produce) as an int; anything else as is."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
 
 
 def _optional_float(value: Any, name: str) -> float | None:
@@ -238,12 +342,12 @@ def _optional_float(value: Any, name: str) -> float | None:
         return None
     if type(value) is float and math.isfinite(value):  # the common case, checked first
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a number or null, not {value!r}")
+    if type(value) is not int or not -_LARGEST_FLOAT <= value <= _LARGEST_FLOAT:  # bool too
+        raise TypeError(f"{name} must be a finite number or null")
     return float(value)
 
 
-def _job_from_dict(data: Mapping[str, Any]) -> Job:
+def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     args = data.get("args", [])
     kwargs = data.get("kwargs", {})
     meta = data.get("meta") or {}
@@ -253,13 +357,31 @@ def _job_from_dict(data: Mapping[str, Any]) -> Job:
         raise TypeError("kwargs must be an object")
     if not isinstance(meta, dict):
         raise TypeError("meta must be an object")
+    for name, value in (("args", args), ("kwargs", kwargs), ("meta", meta)) if deep else ():
+        if nests_deeper_than(value, MAX_NESTING + 1):  # +1: the list of arguments
+            raise ValueError(f"{name} is nested more than {MAX_NESTING} levels deep")
     job_id, task, queue = data["id"], data["task"], data.get("queue", _DEFAULT_QUEUE)
     for name, value in (("id", job_id), ("task", task), ("queue", queue)):
         if type(value) is not str or not value:
             raise TypeError(f"{name} must be a non-empty string")
+    attempt, max_attempts = data.get("attempt", 0), data.get("max_attempts", 1)
+    priority = data.get("priority", 0)
+    if not type(attempt) is type(max_attempts) is type(priority) is int:
+        attempt, max_attempts, priority = map(_integer, (attempt, max_attempts, priority))
+        problem = _field_problem(task, attempt, max_attempts, priority)
+    else:  # the common case, checked inline: this is the worker's hot path
+        low, high = PRIORITY_RANGE
+        in_range = 0 <= attempt <= MAX_ATTEMPTS and 1 <= max_attempts <= MAX_ATTEMPTS
+        good = in_range and low <= priority <= high and _is_task_name(task)
+        problem = "" if good else _field_problem(task, attempt, max_attempts, priority)
+    if problem:
+        raise ValueError(problem)
     unique_key = data.get("unique_key")
-    if unique_key is not None and not isinstance(unique_key, str):
+    if unique_key is not None and type(unique_key) is not str:
         raise TypeError("unique_key must be a string or null")
+    sigkill_on_stop = data.get("sigkill_on_stop", False)
+    if type(sigkill_on_stop) is not bool:
+        raise TypeError("sigkill_on_stop must be true or false")
     return Job(
         id=job_id,
         task=task,
@@ -268,83 +390,13 @@ def _job_from_dict(data: Mapping[str, Any]) -> Job:
         kwargs=kwargs,
         enqueued_at=_optional_float(data.get("enqueued_at"), "enqueued_at") or 0.0,
         run_after=_optional_float(data.get("run_after"), "run_after"),
-        attempt=int(data.get("attempt", 0)),
-        max_attempts=int(data.get("max_attempts", 1)),
+        attempt=attempt,
+        max_attempts=max_attempts,
         timeout=_optional_float(data.get("timeout"), "timeout"),
-        sigkill_on_stop=bool(data.get("sigkill_on_stop", False)),
+        sigkill_on_stop=sigkill_on_stop,
         unique_key=unique_key,
         unique_for=_optional_float(data.get("unique_for"), "unique_for"),
-        priority=int(data.get("priority", 0)),
+        priority=priority,
         result_ttl=_optional_float(data.get("result_ttl"), "result_ttl"),
         meta=meta,
     )
-
-
-def _is_plain_json(value: Any) -> bool:
-    """True for values made only of JSON's own types, which round-trip by construction.
-
-    Exact type checks on purpose: a subclass (an IntEnum, a str Enum) comes back as its base
-    type, so it takes the slow path, which explains what is wrong with it.
-    """
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return math.isfinite(value)
-    if kind is list or kind is tuple:
-        return all(_is_plain_json(item) for item in value)
-    if kind is dict:
-        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
-    return False
-
-
-def check_json_value(value: Any, *, where: str) -> None:
-    """Raise :class:`EncodeError` unless ``value`` comes back equal from a JSON round trip.
-
-    Tuples are accepted (they come back as lists, as every JSON queue does).
-    """
-    if _is_plain_json(value):
-        return
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise EncodeError(f"{where} is not JSON-serialisable: {exc}") from exc
-    if not _same_after_round_trip(value, json.loads(text)):
-        raise EncodeError(
-            f"{where} does not survive a JSON round trip "
-            "(dictionary keys must be strings; use plain str, int, float, bool, None, list, dict)"
-        )
-
-
-def check_json_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, task: str) -> None:
-    """Check each argument of a call of ``task``; the error names the first bad one."""
-    if _is_plain_json(args) and _is_plain_json(kwargs):
-        return
-    for index, value in enumerate(args):
-        check_json_value(value, where=f"argument {index} of {task}")
-    for name, value in kwargs.items():
-        check_json_value(value, where=f"argument {name!r} of {task}")
-
-
-def _same_after_round_trip(before: Any, after: Any) -> bool:
-    if isinstance(before, tuple | list):
-        return (
-            isinstance(after, list)
-            and len(before) == len(after)
-            and all(_same_after_round_trip(a, b) for a, b in zip(before, after, strict=True))
-        )
-    if isinstance(before, dict):
-        return (
-            isinstance(after, dict)
-            and all(isinstance(key, str) for key in before)
-            and before.keys() == after.keys()
-            and all(_same_after_round_trip(before[key], after[key]) for key in before)
-        )
-    if isinstance(before, bool) or before is None:
-        return before is after
-    return type(before) is type(after) and bool(before == after)
-
-
-def process_identity() -> str:
-    """``host:pid``, for worker ids and logs."""
-    return f"{os.uname().nodename}:{os.getpid()}"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
 from .enqueueing import dispatch, dispatch_one
 from .errors import InvalidTask
-from .job import Job, check_json_arguments, check_json_value, new_job_id
+from .job import PRIORITY_RANGE, Job, check_json_arguments, check_json_value, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
 from .task_options import check_task_options
@@ -42,7 +42,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_QUEUE = "default"
-PRIORITY_RANGE = (-100, 100)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

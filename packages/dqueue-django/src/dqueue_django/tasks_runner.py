@@ -26,7 +26,8 @@ from dqueue.backends import get_backend
 from dqueue.backends.base import control_of
 from dqueue.clock import to_datetime
 from dqueue.execution import current_job
-from dqueue.job import Job, process_identity
+from dqueue.identity import process_identity
+from dqueue.job import Job
 from dqueue.registry import REGISTRY
 
 from .discovery import DJANGO_TASK_RUNNER_MARK

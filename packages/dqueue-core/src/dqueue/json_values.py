@@ -1,0 +1,146 @@
+"""JSON values as jobs carry them: what survives a round trip, and the limits of an envelope.
+
+Encoding and decoding share these checks so that whatever is enqueued can be decoded: the
+limits below are refused at enqueue (:class:`~dqueue.errors.EncodeError`) and at decode
+(:class:`~dqueue.errors.DecodeError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .errors import EncodeError
+
+__all__ = [
+    "MAX_NESTING",
+    "MAX_PAYLOAD_BYTES",
+    "STRICT_DECODER",
+    "check_json_arguments",
+    "check_json_value",
+    "may_nest_too_deep",
+    "nests_deeper_than",
+    "size_in_bytes",
+]
+
+#: The largest envelope, in UTF-8 bytes, that is enqueued or decoded.
+MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+#: How deep containers may nest in one argument (or meta value): ``[[1]]`` is 2 levels.
+MAX_NESTING: Final = 100
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as Infinity, which no encoder writes back
+        raise ValueError("a number is out of range")
+    return value
+
+
+# One decoder for every job, as strict as the encoder: json.loads accepts NaN and Infinity.
+STRICT_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def size_in_bytes(text: bytes | str) -> int:
+    """The size of ``text`` in UTF-8 bytes."""
+    # UTF-8 takes at most 4 bytes a character: only a long text needs encoding to be measured.
+    if isinstance(text, bytes | bytearray) or len(text) * 4 <= MAX_PAYLOAD_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def may_nest_too_deep(text: str) -> bool:
+    """False when ``text`` has too few brackets to nest past the limit: the common case.
+
+    Counting brackets runs in C over a short text, while walking the values runs in Python on
+    every job; only a payload with many brackets (inside strings too) is walked.
+    """
+    return text.count("[") + text.count("{") > MAX_NESTING
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """True if containers nest more than ``limit`` levels in ``value`` (``[[1]]`` is 2)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # a loop, not recursion: the value may be nested past the recursion limit
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is list or kind is tuple or kind is dict:
+            if depth > limit:
+                return True
+            children = item.values() if kind is dict else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _is_plain_json(value: Any) -> bool:
+    """True for values made only of JSON's own types, which round-trip by construction.
+
+    Exact type checks on purpose: a subclass (an IntEnum, a str Enum) comes back as its base
+    type, so it takes the slow path, which explains what is wrong with it.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list or kind is tuple:
+        return all(_is_plain_json(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
+    return False
+
+
+def check_json_value(value: Any, *, where: str) -> None:
+    """Raise :class:`EncodeError` unless ``value`` comes back equal from a JSON round trip.
+
+    Tuples are accepted (they come back as lists, as every JSON queue does).
+    """
+    try:
+        if _is_plain_json(value):
+            return
+        text = json.dumps(value, allow_nan=False)
+    except RecursionError as exc:  # both recurse once per level
+        raise EncodeError(f"{where} is nested more than {MAX_NESTING} levels deep") from exc
+    except (TypeError, ValueError) as exc:
+        raise EncodeError(f"{where} is not JSON-serialisable: {exc}") from exc
+    if not _same_after_round_trip(value, json.loads(text)):
+        raise EncodeError(
+            f"{where} does not survive a JSON round trip "
+            "(dictionary keys must be strings; use plain str, int, float, bool, None, list, dict)"
+        )
+
+
+def check_json_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, task: str) -> None:
+    """Check each argument of a call of ``task``; the error names the first bad one."""
+    with contextlib.suppress(RecursionError):  # then the loop below names the deep one
+        if _is_plain_json(args) and _is_plain_json(kwargs):
+            return
+    for index, value in enumerate(args):
+        check_json_value(value, where=f"argument {index} of {task}")
+    for name, value in kwargs.items():
+        check_json_value(value, where=f"argument {name!r} of {task}")
+
+
+def _same_after_round_trip(before: Any, after: Any) -> bool:
+    if isinstance(before, tuple | list):
+        return (
+            isinstance(after, list)
+            and len(before) == len(after)
+            and all(_same_after_round_trip(a, b) for a, b in zip(before, after, strict=True))
+        )
+    if isinstance(before, dict):
+        return (
+            isinstance(after, dict)
+            and all(isinstance(key, str) for key in before)
+            and before.keys() == after.keys()
+            and all(_same_after_round_trip(before[key], after[key]) for key in before)
+        )
+    if isinstance(before, bool) or before is None:
+        return before is after
+    return type(before) is type(after) and bool(before == after)
