@@ -8,12 +8,10 @@ rolling deploy can add fields) and refuses a payload without ``v``, ``id`` or ``
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
 import random
-import re
 import secrets
 import sys
 import time
@@ -29,6 +27,7 @@ from .json_values import (
     STRICT_DECODER,
     check_json_arguments,
     check_json_value,
+    is_task_name,
     may_nest_too_deep,
     nests_deeper_than,
     size_in_bytes,
@@ -298,27 +297,9 @@ def _nesting_problem(job: Job) -> str:
     return ""
 
 
-# A dotted name whose parts are identifiers, with two allowances met in real names: hyphens
-# (a module named from a path, as pytest's rootdir imports do) and "<word>" parts (Python's
-# "<locals>", the stores' "<undecodable>"). Whitespace, control characters, slashes, quotes
-# and empty parts are refused.
-_TASK_NAME_PART: Final = r"(?:[^\W\d][\w-]*|<\w+>)"
-_TASK_NAME: Final = re.compile(rf"{_TASK_NAME_PART}(?:\.{_TASK_NAME_PART})*")
-
-
-def _is_task_name(name: str) -> bool:
-    # A payload may carry a long name: only short ones are cached, so the cache stays small.
-    return _is_short_task_name(name) if len(name) <= 200 else bool(_TASK_NAME.fullmatch(name))
-
-
-@functools.lru_cache(maxsize=1024)  # a worker sees few names, each many times
-def _is_short_task_name(name: str) -> bool:
-    return _TASK_NAME.fullmatch(name) is not None
-
-
 def _field_problem(task: Any, attempt: Any, max_attempts: Any, priority: Any) -> str:
     """What is wrong with the fields both sides check, without quoting a value (or ``""``)."""
-    if type(task) is not str or not _is_task_name(task):
+    if type(task) is not str or not is_task_name(task):
         return "task must be a dotted Python name"
     if type(attempt) is not int or not 0 <= attempt <= MAX_ATTEMPTS:
         return f"attempt must be an integer from 0 to {MAX_ATTEMPTS}"
@@ -372,7 +353,7 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     else:  # the common case, checked inline: this is the worker's hot path
         low, high = PRIORITY_RANGE
         in_range = 0 <= attempt <= MAX_ATTEMPTS and 1 <= max_attempts <= MAX_ATTEMPTS
-        good = in_range and low <= priority <= high and _is_task_name(task)
+        good = in_range and low <= priority <= high and is_task_name(task)
         problem = "" if good else _field_problem(task, attempt, max_attempts, priority)
     if problem:
         raise ValueError(problem)

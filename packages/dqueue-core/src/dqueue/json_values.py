@@ -8,8 +8,10 @@ limits below are refused at enqueue (:class:`~dqueue.errors.EncodeError`) and at
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -21,6 +23,7 @@ __all__ = [
     "STRICT_DECODER",
     "check_json_arguments",
     "check_json_value",
+    "is_task_name",
     "may_nest_too_deep",
     "nests_deeper_than",
     "size_in_bytes",
@@ -144,3 +147,22 @@ def _same_after_round_trip(before: Any, after: Any) -> bool:
     if isinstance(before, bool) or before is None:
         return before is after
     return type(before) is type(after) and bool(before == after)
+
+
+# A dotted name whose parts are identifiers, with two allowances met in real names: hyphens
+# (a module named from a path, as pytest's rootdir imports do) and "<word>" parts (Python's
+# "<locals>", the stores' "<undecodable>"). Whitespace, control characters, slashes, quotes
+# and empty parts are refused.
+_TASK_NAME_PART: Final = r"(?:[^\W\d][\w-]*|<\w+>)"
+_TASK_NAME: Final = re.compile(rf"{_TASK_NAME_PART}(?:\.{_TASK_NAME_PART})*")
+
+
+def is_task_name(name: str) -> bool:
+    """Whether ``name`` may be a job's task name (see ``_TASK_NAME_PART``)."""
+    # A payload may carry a long name: only short ones are cached, so the cache stays small.
+    return _is_short_task_name(name) if len(name) <= 200 else bool(_TASK_NAME.fullmatch(name))
+
+
+@functools.lru_cache(maxsize=1024)  # a worker sees few names, each many times
+def _is_short_task_name(name: str) -> bool:
+    return _TASK_NAME.fullmatch(name) is not None
