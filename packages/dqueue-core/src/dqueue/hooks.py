@@ -30,7 +30,6 @@ from typing import Final, Protocol
 from .backends.base import Outcome, OutcomeKind
 from .clock import SYSTEM_CLOCK, Clock
 from .job import Job
-from .logs import printable
 from .proctitle import set_process_title
 
 __all__ = ["HookList", "ProcessTitle", "TouchFile", "WorkerHooks", "WorkerLog"]
@@ -153,7 +152,7 @@ class WorkerLog(WorkerHooks):
                 outcome.kind.value,
             )
         for job_id in lost_ids:
-            _logger.warning("lease of job %s was lost before it was settled", printable(job_id))
+            _logger.warning("lease of job %s was lost before it was settled", job_id)
 
 
 class TouchFile(WorkerHooks):

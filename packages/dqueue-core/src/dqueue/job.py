@@ -32,7 +32,6 @@ from .json_values import (
     nests_deeper_than,
     size_in_bytes,
 )
-from .logs import printable
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -199,12 +198,8 @@ class Job:
         }
 
     def describe(self) -> str:
-        """A short label for logs and process titles; it never shows arguments (PII).
-
-        Control characters of the name and id are escaped, so that a payload cannot forge a
-        log line.
-        """
-        return printable(f"{self.task}[{self.id}]")
+        """A short label for logs and process titles; it never shows arguments (PII)."""
+        return f"{self.task}[{self.id}]"
 
 
 # Below this many characters a payload cannot be over MAX_PAYLOAD_BYTES: no need to measure.

@@ -50,7 +50,6 @@ from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
 from .job import Job
 from .leases import LeaseKeeper
-from .loading import import_plugin_tasks
 from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
 from .recycling import recycle_reason
@@ -149,7 +148,6 @@ class Worker:
 
     def run(self) -> int:
         """Serve the queue until stopped; return the process exit code (:data:`EXIT_OK`)."""
-        import_plugin_tasks()  # a job's task name imports nothing: plugins' tasks must be here
         self._owns_process = threading.current_thread() is threading.main_thread()
         previous = self._install_signal_handlers() if self._owns_process else {}
         self._guard.install()
