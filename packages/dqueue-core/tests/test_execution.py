@@ -6,8 +6,9 @@ import pytest
 
 from dqueue import Retry, task
 from dqueue.backends.base import OutcomeKind
+from dqueue.backoff import backoff_delay
 from dqueue.errors import JobTimeout
-from dqueue.execution import backoff_delay, decide, execute
+from dqueue.execution import decide, execute
 from dqueue.job import Job
 from dqueue.settings import Settings
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dqueue import task
+from dqueue import proctitle, task
 from dqueue.backends.base import Outcome
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backoff import Backoff
@@ -20,12 +20,18 @@ from dqueue.errors import BackendUnavailable, JobTimeout, Retry
 from dqueue.hooks import WorkerHooks
 from dqueue.job import Job, new_job_id
 from dqueue.prefetch import AdaptivePrefetch
-from dqueue.proctitle import get_process_title
 from dqueue.settings import Settings
 from dqueue.worker import Worker, new_worker_id
 
 RAN: list[Any] = []
 CURRENT: dict[str, Worker] = {}
+
+
+def process_title() -> str:
+    """What ``ps`` shows when setproctitle is installed, else the title last set."""
+    if proctitle._setproctitle is not None and proctitle._last_title:
+        return str(proctitle._setproctitle.getproctitle())
+    return proctitle._last_title
 
 
 @task(queue="work")
@@ -89,7 +95,7 @@ def expire_own_lease(backend_key: str) -> None:
 
 @task(queue="work")
 def title_now() -> None:
-    RAN.append(get_process_title())
+    RAN.append(process_title())
 
 
 BACKENDS: dict[str, tuple[Any, ManualClock]] = {}
@@ -509,7 +515,7 @@ def test_process_title_names_the_running_task_and_job_but_not_arguments(
     backend.enqueue(job)
     burst_worker(backend, clock).run()
     assert [f"dqueue worker work/1 [running {title_now.name}[{job.id}]]"] == RAN
-    assert get_process_title() == "dqueue worker work/1 [idle]"
+    assert process_title() == "dqueue worker work/1 [idle]"
 
 
 def test_worker_ids_differ_within_one_process_and_name_host_and_pid() -> None:

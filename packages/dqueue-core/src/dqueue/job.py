@@ -46,6 +46,7 @@ __all__ = [
     "check_json_value",
     "decode_job",
     "encode_job",
+    "field_problem",
     "new_job_id",
 ]
 
@@ -176,37 +177,20 @@ class Job:
         return clone
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the envelope as a dictionary (``v`` first)."""
-        return {
-            "v": ENVELOPE_VERSION,
-            "id": self.id,
-            "task": self.task,
-            "queue": self.queue,
-            "args": list(self.args),
-            "kwargs": dict(self.kwargs),
-            "enqueued_at": self.enqueued_at,
-            "run_after": self.run_after,
-            "attempt": self.attempt,
-            "max_attempts": self.max_attempts,
-            "timeout": self.timeout,
-            "sigkill_on_stop": self.sigkill_on_stop,
-            "unique_key": self.unique_key,
-            "unique_for": self.unique_for,
-            "priority": self.priority,
-            "result_ttl": self.result_ttl,
-            "meta": dict(self.meta),
-        }
+        """Return the envelope as a dictionary: ``v``, then the fields in their order."""
+        data = {"v": ENVELOPE_VERSION, **{name: getattr(self, name) for name in _FIELD_NAMES}}
+        data.update(args=list(self.args), kwargs=dict(self.kwargs), meta=dict(self.meta))
+        return data
 
     def describe(self) -> str:
         """A short label for logs and process titles; it never shows arguments (PII)."""
         return f"{self.task}[{self.id}]"
 
 
-# Below this many characters a payload cannot be over MAX_PAYLOAD_BYTES: no need to measure.
-_MEASURE_FROM: Final = MAX_PAYLOAD_BYTES // 4
 _LARGEST_FLOAT: Final = sys.float_info.max
 _FIELD_NAMES: Final = tuple(item.name for item in fields(Job))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
+_TIME_FIELDS: Final = ("run_after", "timeout", "unique_for", "result_ttl")  # seconds or null
 _set = object.__setattr__
 
 _SEPARATORS: Final = (",", ":")
@@ -222,20 +206,17 @@ def encode_job(job: Job) -> str:
             envelope is over :data:`MAX_PAYLOAD_BYTES`, or a field is out of range; the
             message names the problem.
     """
-    problem = _field_problem(job.task, job.attempt, job.max_attempts, job.priority)
+    problem = field_problem(job.task, job.attempt, job.max_attempts, job.priority)
     if problem:
         raise EncodeError(f"job {job.id}: {problem}")
     try:
         text = _ENCODER.encode(job.to_dict())
-    except (TypeError, ValueError):
-        check_json_arguments(job.args, job.kwargs, task=job.task)
-        check_json_value(job.meta, where=f"meta of {job.task}")
-        raise
-    except RecursionError as exc:  # json's C encoder recurses once per level
-        raise EncodeError(_nesting_problem(job) or "the job is nested too deeply") from exc
-    if may_nest_too_deep(text) and _nesting_problem(job):
-        raise EncodeError(_nesting_problem(job))
-    if len(text) > _MEASURE_FROM and (size := size_in_bytes(text)) > MAX_PAYLOAD_BYTES:
+    except (TypeError, ValueError, RecursionError) as exc:  # json recurses once per level
+        check_json_arguments(job.args, job.kwargs, task=job.task, meta=job.meta)  # names it
+        raise EncodeError(f"a job of {job.task} cannot be encoded: {exc}") from exc
+    if may_nest_too_deep(text):
+        check_json_arguments(job.args, job.kwargs, task=job.task, meta=job.meta)
+    if (size := size_in_bytes(text)) > MAX_PAYLOAD_BYTES:
         raise EncodeError(
             f"the envelope of a job of {job.task} is {size} bytes, "
             f"over the limit of {MAX_PAYLOAD_BYTES} bytes"
@@ -254,7 +235,7 @@ def decode_job(payload: bytes | str) -> Job:
         DecodeError: the payload is not a valid envelope. The message names the field, never
             its value (it may hold personal data); the error keeps the raw payload.
     """
-    if len(payload) > _MEASURE_FROM and size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
+    if size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)
     try:
         text = payload if isinstance(payload, str) else payload.decode("utf-8")
@@ -273,26 +254,12 @@ def decode_job(payload: bytes | str) -> Job:
         raise DecodeError("job envelope version is not supported", payload)
     try:
         # Too deep for json itself is caught above; deep within its reach is found here.
-        # Counting brackets (in C, inlined: this is the worker's hot path) clears nearly every
-        # job; only a payload with many is walked.
-        deep = text.count("[") + text.count("{") > MAX_NESTING
-        return _job_from_dict(data, deep=deep)
+        return _job_from_dict(data, deep=may_nest_too_deep(text))
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise DecodeError(f"job payload has a bad field: {exc}", payload) from exc
 
 
-def _nesting_problem(job: Job) -> str:
-    """Name the first value of ``job`` nested past :data:`MAX_NESTING`, or return ``""``."""
-    named = [(f"argument {index}", value) for index, value in enumerate(job.args)]
-    named += [(f"argument {name!r}", value) for name, value in job.kwargs.items()]
-    named += [(f"meta {name!r}", value) for name, value in job.meta.items()]
-    for where, value in named:
-        if nests_deeper_than(value, MAX_NESTING):
-            return f"{where} of {job.task} is nested more than {MAX_NESTING} levels deep"
-    return ""
-
-
-def _field_problem(task: Any, attempt: Any, max_attempts: Any, priority: Any) -> str:
+def field_problem(task: Any, attempt: Any, max_attempts: Any, priority: Any) -> str:
     """What is wrong with the fields both sides check, without quoting a value (or ``""``)."""
     if type(task) is not str or not is_task_name(task):
         return "task must be a dotted Python name"
@@ -344,12 +311,12 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     priority = data.get("priority", 0)
     if not type(attempt) is type(max_attempts) is type(priority) is int:
         attempt, max_attempts, priority = map(_integer, (attempt, max_attempts, priority))
-        problem = _field_problem(task, attempt, max_attempts, priority)
+        problem = field_problem(task, attempt, max_attempts, priority)
     else:  # the common case, checked inline: this is the worker's hot path
         low, high = PRIORITY_RANGE
         in_range = 0 <= attempt <= MAX_ATTEMPTS and 1 <= max_attempts <= MAX_ATTEMPTS
         good = in_range and low <= priority <= high and is_task_name(task)
-        problem = "" if good else _field_problem(task, attempt, max_attempts, priority)
+        problem = "" if good else field_problem(task, attempt, max_attempts, priority)
     if problem:
         raise ValueError(problem)
     unique_key = data.get("unique_key")
@@ -358,21 +325,19 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     sigkill_on_stop = data.get("sigkill_on_stop", False)
     if type(sigkill_on_stop) is not bool:
         raise TypeError("sigkill_on_stop must be true or false")
+    times: dict[str, Any] = {name: _optional_float(data.get(name), name) for name in _TIME_FIELDS}
     return Job(
         id=job_id,
         task=task,
         queue=queue,
         args=tuple(args),
         kwargs=kwargs,
-        enqueued_at=_optional_float(data.get("enqueued_at"), "enqueued_at") or 0.0,
-        run_after=_optional_float(data.get("run_after"), "run_after"),
         attempt=attempt,
         max_attempts=max_attempts,
-        timeout=_optional_float(data.get("timeout"), "timeout"),
         sigkill_on_stop=sigkill_on_stop,
         unique_key=unique_key,
-        unique_for=_optional_float(data.get("unique_for"), "unique_for"),
         priority=priority,
-        result_ttl=_optional_float(data.get("result_ttl"), "result_ttl"),
         meta=meta,
+        **times,
+        enqueued_at=_optional_float(data.get("enqueued_at"), "enqueued_at") or 0.0,
     )

@@ -1,11 +1,9 @@
 """The worker's lease keeper: a thread that renews leases and recovers expired ones.
 
-On an at-least-once backend each reserved job is leased to one worker until a deadline. While
-the worker holds jobs (prefetched, running, or finished but not yet settled), this thread renews
-their leases every ``DQUEUE_LEASE_SECONDS / 3``, so a long job keeps its lease and a crashed
-worker's jobs come back within one lease. Every ``DQUEUE_LEASE_SECONDS / 2`` or so (jittered, so
-that a fleet of workers doesn't call at once) it asks the backend to recover expired leases of
-any worker; backends make that safe when many workers do it.
+It renews the leases of the jobs a worker holds (prefetched, running, or not yet settled) every
+``DQUEUE_LEASE_SECONDS / 3``, so a long job keeps its lease and a crashed worker's jobs come
+back within one lease; every ``DQUEUE_LEASE_SECONDS / 2`` or so (jittered, so that a fleet does
+not call at once) it has the store recover any worker's expired leases.
 """
 
 from __future__ import annotations
@@ -23,11 +21,10 @@ _logger = logging.getLogger("dqueue.worker")
 
 
 class LeaseKeeper:
-    """The leases a worker holds: renewed by a thread, and the ones it lost to other workers.
+    """The leases a worker holds (reserved, not yet settled), renewed by a thread.
 
-    The worker holds each job it reserves and drops it once settled; a job whose renewal the
-    store refused is in :attr:`lost` until dropped. ``on_error`` is told of each
-    failed store call: ``"renew"`` or ``"recover"``.
+    :attr:`lost` holds those whose renewal the store refused, until dropped; ``on_error`` is
+    told of a failed ``"renew"`` or ``"recover"``.
     """
 
     def __init__(

@@ -11,7 +11,7 @@ import contextlib
 import importlib
 from typing import Any
 
-__all__ = ["get_process_title", "set_process_title"]
+__all__ = ["set_process_title"]
 
 
 _setproctitle: Any = None  # the module, when installed
@@ -28,10 +28,3 @@ def set_process_title(title: str) -> None:
     _last_title = title
     if _setproctitle is not None:
         _setproctitle.setproctitle(title)
-
-
-def get_process_title() -> str:
-    """The title last set (what ``ps`` shows when setproctitle is installed)."""
-    if _setproctitle is not None and _last_title:
-        return str(_setproctitle.getproctitle())
-    return _last_title

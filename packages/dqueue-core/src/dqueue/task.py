@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
-from .enqueueing import dispatch, dispatch_one
+from .enqueueing import bulk_enqueue, dispatch_one
 from .errors import InvalidTask
-from .job import PRIORITY_RANGE, Job, check_json_arguments, check_json_value, new_job_id
+from .job import Job, check_json_arguments, field_problem, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
 from .task_options import check_task_options
@@ -93,15 +93,11 @@ def _validate_options(name: str, options: TaskOptions) -> None:
         _seconds(options.timeout, f"task {name}: timeout")
         if options.timeout == 0:
             raise InvalidTask(f"task {name}: timeout must be more than 0 seconds")
-    attempts = options.max_attempts
-    if attempts is not None and (type(attempts) is not int or attempts < 1):  # bool is no count
-        raise InvalidTask(f"task {name}: max_attempts must be 1 or more, not {attempts!r}")
     if options.retry_backoff is not None:
         _seconds(options.retry_backoff, f"task {name}: retry_backoff")
-    low, high = PRIORITY_RANGE
-    if type(options.priority) is not int or not low <= options.priority <= high:
-        expected = f"an integer between {low} and {high}"
-        raise InvalidTask(f"task {name}: priority must be {expected}, not {options.priority!r}")
+    attempts = 1 if options.max_attempts is None else options.max_attempts
+    if problem := field_problem(name, 0, attempts, options.priority):  # the envelope's rules
+        raise InvalidTask(f"task {name}: {problem}")
     check_task_options(name, options.extra)
 
 
@@ -245,18 +241,20 @@ class Task(Generic[P, R]):
                 f"task {self.name}: queue {options.queue!r} is not in DQUEUE_WORKERS "
                 "(DQUEUE_STRICT_QUEUES is on)"
             )
-        check_json_arguments(tuple(args), kwargs, task=self.name)
+        check_json_arguments(tuple(args), kwargs, task=self.name, meta=self._call.meta)
         now = self.clock.time()
         call = self._call
         # using() keeps one of the two: a delay (relative to now) or an absolute run_after.
         run_after = now + call.delay if call.delay else call.run_after
         unique_key = call.unique_key
-        if unique_key is None and options.unique:
-            unique_key = self.unique_key_for(args, kwargs)
+        if unique_key is None and options.unique:  # derived from the name and the arguments
+            canonical = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"))
+            digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+            unique_key = f"{self.name}:{digest}"
         result_ttl = None
         if options.store_result:
             result_ttl = settings.RESULT_TTL if options.result_ttl is None else options.result_ttl
-        job = Job(
+        return Job(
             id=call.job_id or new_job_id(),
             task=self.name,
             queue=options.queue,
@@ -273,35 +271,18 @@ class Task(Generic[P, R]):
             result_ttl=result_ttl,
             meta=dict(call.meta),
         )
-        check_json_value(job.meta, where=f"meta of {self.name}")  # refused here, not in a store
-        return job
-
-    def unique_key_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-        """The key that ``unique=True`` derives from the task name and the arguments."""
-        canonical = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"))
-        digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-        return f"{self.name}:{digest}"
 
     @contextlib.contextmanager
     def bulk_enqueue(
         self, batch_size: int = 1000, queue_override: str | None = None
-    ) -> Iterator[Callable[P, None]]:
-        """django-lightweight-queue's bulk API: yields a callable with the task's signature.
+    ) -> Iterator[Callable[P, JobHandle]]:
+        """django-lightweight-queue's bulk API: the task's enqueue, in a :func:`bulk_enqueue`.
 
-        Jobs are sent ``batch_size`` at a time, one round trip per batch.
+        Jobs are sent ``batch_size`` at a time.
         """
         target = self.using(queue=queue_override) if queue_override else self
-        pending: list[Job] = []
-
-        def add(*args: P.args, **kwargs: P.kwargs) -> None:
-            pending.append(target.build_job(args, kwargs))
-            if len(pending) >= batch_size:
-                dispatch(pending, options=target.options.extra)
-                pending.clear()
-
-        yield add
-        if pending:
-            dispatch(pending, options=target.options.extra)
+        with bulk_enqueue(batch_size):
+            yield target.enqueue
 
 
 @overload
