@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -190,6 +191,23 @@ def test_unregistered_task_is_dead_lettered_and_the_worker_carries_on(
     burst_worker(backend, clock).run()
     [letter] = backend.dead_letters("work")
     assert "not registered" in letter.failure.message
+    assert RAN == ["after"]
+
+
+def test_a_job_naming_an_unimported_module_is_dead_lettered_without_importing_it(
+    backend: MemoryBackend, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"dq_probe_{new_job_id()[:12]}"
+    (tmp_path / f"{module}.py").write_text(
+        "from dqueue import task\n\n@task(queue='work')\ndef x() -> None:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = Job(id=new_job_id(), task=f"{module}.x", queue="work", enqueued_at=clock.time())
+    backend.enqueue_many([probe, make_job(record, "after", clock=clock)])
+    burst_worker(backend, clock).run()
+    [letter] = backend.dead_letters("work")
+    assert letter.failure.exception_type.endswith("TaskNotRegistered")
+    assert module not in sys.modules
     assert RAN == ["after"]
 
 

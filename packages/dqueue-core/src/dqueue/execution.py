@@ -90,8 +90,8 @@ def execute(
 ) -> Execution:
     """Run ``job`` once and report what happened; only ``BaseException``s escape.
 
-    A task that is not registered, or whose module fails to import, is a failure like any
-    other (and :func:`decide` sends it straight to the dead letters). A worker passes a
+    A task that is not in ``registry`` is a failure like any other (and :func:`decide` sends
+    it straight to the dead letters); nothing is imported by a job's name. A worker passes a
     :class:`~dqueue.middleware.MiddlewareChain` built once, so that a run looks nothing up.
     """
     chain = MiddlewareChain.of(middleware)

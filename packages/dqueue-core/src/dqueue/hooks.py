@@ -25,6 +25,7 @@ from typing import Final, Protocol
 from .backends.base import Outcome, OutcomeKind
 from .clock import SYSTEM_CLOCK, Clock
 from .job import Job
+from .logs import printable
 from .proctitle import set_process_title
 
 __all__ = ["HookList", "ProcessTitle", "TouchFile", "WorkerHooks", "WorkerLog"]
@@ -142,7 +143,7 @@ class WorkerLog(WorkerHooks):
             what = f"{outcome.job.describe()} was lost; its outcome ({outcome.kind.value})"
             _logger.warning("lease of %s is dropped, another worker owns it", what)
         for job_id in lost_ids:
-            _logger.warning("lease of job %s was lost before it was settled", job_id)
+            _logger.warning("lease of job %s was lost before it was settled", printable(job_id))
 
 
 class TouchFile(WorkerHooks):

@@ -32,6 +32,7 @@ from .json_values import (
     nests_deeper_than,
     size_in_bytes,
 )
+from .logs import printable
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -183,8 +184,12 @@ class Job:
         return data
 
     def describe(self) -> str:
-        """A short label for logs and process titles; it never shows arguments (PII)."""
-        return f"{self.task}[{self.id}]"
+        """A short label for logs and process titles; it never shows arguments (PII).
+
+        Control characters of the name and id are escaped, so that a payload cannot forge a
+        log line.
+        """
+        return printable(f"{self.task}[{self.id}]")
 
 
 _LARGEST_FLOAT: Final = sys.float_info.max

@@ -19,6 +19,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "BACKENDS_GROUP",
+    "TASKS_GROUP",
     "import_string",
     "import_task_modules",
     "load_plugin",
@@ -27,6 +28,9 @@ __all__ = [
 
 #: Backends by name: ``sqlite = "dqueue.backends.sqlite:SQLiteBackend"``.
 BACKENDS_GROUP = "dqueue.backends"
+#: The entry point group of plugins' own task modules (``name = "package.tasks"``): every
+#: worker imports them at start, as it imports ``DQUEUE_TASKS``.
+TASKS_GROUP = "dqueue.tasks"
 
 
 @cache
@@ -94,3 +98,16 @@ def import_task_modules(modules: list[str] | tuple[str, ...]) -> None:
             raise ConfigurationError(
                 f"task module {name!r} failed to import: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+def import_plugin_tasks() -> None:
+    """Import the task modules that installed plugins register (``dqueue.tasks``).
+
+    A worker runs only the tasks registered when it starts, so a plugin's own tasks (a cron
+    marker) must be imported then, not looked up by a job's name.
+
+    Raises:
+        ConfigurationError: a plugin's task module fails to import.
+    """
+    for name in plugins(TASKS_GROUP):
+        load_plugin(TASKS_GROUP, name)

@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import TextIO
 
-__all__ = ["LOG_FORMAT", "LOG_LEVELS", "configure_logging"]
+__all__ = ["LOG_FORMAT", "LOG_LEVELS", "configure_logging", "printable"]
 
 #: The level names that DQUEUE_LOG_LEVEL and --log-level accept.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -33,3 +33,14 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logger.addHandler(handler)
     logger.setLevel(level.upper())  # the settings and the command line checked the name
+
+
+def printable(text: str) -> str:
+    r"""``text`` with each non-printable character escaped as ``repr`` would (``\n``, ``\x1b``).
+
+    Task names, job ids and queues come from payloads: unescaped, a newline in one would write
+    a forged line into the log.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

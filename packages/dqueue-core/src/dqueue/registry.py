@@ -1,8 +1,8 @@
 """The task registry: the only callables a worker will run.
 
-A job names its task by dotted name. A worker looks the name up here, importing the module the
-name points to if needed, and refuses anything that is not a registered :class:`~dqueue.Task`:
-a payload can name no other callable.
+A job names its task by dotted name. A worker looks the name up here and refuses anything not
+registered when it started (``DQUEUE_TASKS``, ``--tasks``, Django's apps, plugins' task
+modules): a payload can name no other callable, and makes the worker import nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +50,22 @@ class TaskRegistry:
         return self._tasks.get(name)
 
     def resolve(self, name: str) -> Task[Any, Any]:
+        """The task registered under ``name``; never imports anything (a name comes from a job).
+
+        Raises:
+            TaskNotRegistered: nothing registered that name.
+        """
+        task = self._tasks.get(name)
+        if task is None:
+            raise TaskNotRegistered(
+                name, "no task of that name was imported at start (DQUEUE_TASKS, --tasks)"
+            )
+        return task
+
+    def load(self, name: str) -> Task[Any, Any]:
         """The task registered under ``name``, importing its module first if needed.
+
+        Only for names an operator typed (``dqueue enqueue``, a cron entry), never for a job's.
 
         Raises:
             TaskNotRegistered: nothing registered that name, or its module failed to import

@@ -41,6 +41,7 @@ from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
 from .job import Job
 from .leases import LeaseKeeper
+from .loading import import_plugin_tasks
 from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
 from .recycling import recycle_reason
@@ -129,6 +130,7 @@ class Worker:
 
     def run(self) -> int:
         """Serve the queue until stopped; return the process exit code (:data:`EXIT_OK`)."""
+        import_plugin_tasks()  # a job's task name imports nothing: plugins' tasks must be here
         self._owns_process = threading.current_thread() is threading.main_thread()
         stop_signals = (signal.SIGTERM, signal.SIGINT) if self._owns_process else ()
         previous = {signum: signal.signal(signum, self._on_stop_signal) for signum in stop_signals}
