@@ -319,7 +319,8 @@ class Worker:
 
     def _give_up_on(self, job: Job, started_at: float) -> None:
         """Called by the watchdog: ``job`` ignored its timeout. Settle it, end the process."""
-        timeout = JobTimeout(f"{job.describe()} timed out after {job.timeout or 0:g}s; killed")
+        after = f"{job.timeout or 0:g}s; worker killed"
+        timeout = JobTimeout(f"{job.describe()} timed out after {after}")
         grace = self.settings.TIMEOUT_GRACE
         _logger.error("%s (not stopped within %gs); replacing this worker process", timeout, grace)
         execution = failed_execution(job, timeout, started_at, self.clock.time())
