@@ -38,10 +38,7 @@ class DQueueError(Exception):
 
 
 class ConfigurationError(DQueueError):
-    """A setting has a bad value, or a configured component cannot be loaded.
-
-    The message names the setting, so that it can be fixed at once.
-    """
+    """A setting has a bad value or a component cannot be loaded; the message names the setting."""
 
 
 class InvalidTask(DQueueError, ValueError):
@@ -109,10 +106,7 @@ class ResultTimeout(DQueueError, TimeoutError):
 
 
 class UsageError(DQueueError):
-    """A command or an operation was asked for wrongly (a bad option or combination).
-
-    The ``dqueue`` command prints it as one line with exit status 2.
-    """
+    """A command or operation asked for wrongly; ``dqueue`` prints it in one line, exit status 2."""
 
 
 class InvalidTime(UsageError, ValueError):

@@ -18,7 +18,7 @@ from .backoff import backoff_delay
 from .errors import JobTimeout, Retry, TaskNotRegistered
 from .job import Job, JobFailure, check_json_value
 from .middleware import Middleware, MiddlewareChain
-from .registry import REGISTRY, TaskRegistry
+from .registry import REGISTRY
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -85,20 +85,18 @@ def execute(
     *,
     worker_id: str,
     middleware: MiddlewareChain | Sequence[Middleware] = (),
-    registry: TaskRegistry = REGISTRY,
     now: Callable[[], float] = time.time,
 ) -> Execution:
     """Run ``job`` once and report what happened; only ``BaseException``s escape.
 
-    A task that is not in ``registry`` is a failure like any other (and :func:`decide` sends
-    it straight to the dead letters); nothing is imported by a job's name. A worker passes a
-    :class:`~dqueue.middleware.MiddlewareChain` built once, so that a run looks nothing up.
+    A task that is not registered fails like any other (:func:`decide` dead-letters it); nothing
+    is imported by a job's name. A worker passes a chain built once, so a run looks nothing up.
     """
     chain = MiddlewareChain.of(middleware)
     started = now()
     task: Task[Any, Any] | None = None
     try:
-        task = registry.resolve(job.task)
+        task = REGISTRY.resolve(job.task)
         for before in chain.before:
             before(job, job.queue, worker_id)
         result = _call(task, job)

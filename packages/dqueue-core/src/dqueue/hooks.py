@@ -75,25 +75,19 @@ class HookList:
     on_store_error: list[Callable[[str], None]]
 
     def __init__(self, hooks: Sequence[WorkerHooks] = ()) -> None:
-        self._hooks = list(hooks)
-        self._rebuild()
+        self._update(list(hooks))
 
     def add(self, hook: WorkerHooks) -> Callable[[], None]:
         """Attach ``hook`` (after the others); return the function that detaches it."""
-        self._hooks = [*self._hooks, hook]
-        self._rebuild()
-        return lambda: self.remove(hook)
+        self._update([*self._hooks, hook])
+        return lambda: self._update([h for h in self._hooks if h is not hook])
 
-    def remove(self, hook: WorkerHooks) -> None:
-        """Detach ``hook`` (nothing happens if it is not attached)."""
-        self._hooks = [h for h in self._hooks if h is not hook]
-        self._rebuild()
-
-    def _rebuild(self) -> None:
+    def _update(self, hooks: list[WorkerHooks]) -> None:
         # New lists, not changed ones: a thread iterating the old list is not disturbed.
+        self._hooks = hooks
         for event in _EVENTS:
             default = getattr(WorkerHooks, event)
-            overridden = [h for h in self._hooks if getattr(type(h), event) is not default]
+            overridden = [h for h in hooks if getattr(type(h), event) is not default]
             setattr(self, f"on_{event}", [getattr(h, event) for h in overridden])
 
     def settled(

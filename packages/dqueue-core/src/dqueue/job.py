@@ -1,9 +1,8 @@
 """The job envelope: one versioned JSON document per job, on every backend.
 
-A job is an immutable value. Backends store ``encode_job(job)`` and hand back
-``decode_job(payload)``; workers never see anything else. The encoded envelope is a value of
-its own, held by whoever encoded it: a job never caches it. Decoding ignores unknown keys (so a
-rolling deploy can add fields) and refuses a payload without ``v``, ``id`` or ``task``.
+A job is an immutable value: backends store ``encode_job(job)`` (held by its encoder, never
+cached on the job) and hand back ``decode_job(payload)``, which ignores unknown keys (so a
+rolling deploy can add fields).
 """
 
 from __future__ import annotations
@@ -64,18 +63,14 @@ MAX_ATTEMPTS: Final = 2**31 - 1
 PRIORITY_RANGE: Final = (-100, 100)
 
 
-# Ids need to be unique, not secret: a generator seeded from the OS once per process (and again
-# in a forked child, which would otherwise repeat its parent's sequence) saves a system call
-# per id.
+# Ids need to be unique, not secret: seeding from the OS once per process (and in a forked
+# child, lest it repeat its parent's ids) saves a system call per id.
 _random = random.Random(secrets.randbits(128))
 os.register_at_fork(after_in_child=lambda: _random.seed(secrets.randbits(128)))
 
 
 def new_job_id() -> str:
-    """Return a new job id: 32 hex digits, time-ordered (48-bit milliseconds, 80 random bits).
-
-    Ids sort by creation time, which keeps stores' indexes append-mostly.
-    """
+    """A new job id: 32 hex digits, milliseconds then 80 random bits (sorted, indexes append)."""
     millis = time.time_ns() // 1_000_000
     return f"{millis:012x}{_random.getrandbits(80):020x}"
 
@@ -104,7 +99,7 @@ class JobFailure:
 
     @classmethod
     def from_reason(cls, kind: str, message: str, *, at: float, attempt: int) -> JobFailure:
-        """Describe a failure that has no exception object (a lost lease, a killed worker).
+        """Describe a failure without an exception object (a lost lease, a killed worker).
 
         ``kind`` is usually a :class:`~dqueue.failures.FailureKind`; its value is stored.
         """
@@ -207,9 +202,8 @@ def encode_job(job: Job) -> str:
     """Serialise ``job`` to its JSON envelope, refusing what :func:`decode_job` would refuse.
 
     Raises:
-        EncodeError: an argument is not JSON or is nested past :data:`MAX_NESTING`, the
-            envelope is over :data:`MAX_PAYLOAD_BYTES`, or a field is out of range; the
-            message names the problem.
+        EncodeError: a value is not JSON or nests past :data:`MAX_NESTING`, a field is out of
+            range, or the envelope is over :data:`MAX_PAYLOAD_BYTES`; the message names which.
     """
     problem = field_problem(job.task, job.attempt, job.max_attempts, job.priority)
     if problem:
@@ -230,15 +224,13 @@ def encode_job(job: Job) -> str:
 
 
 def decode_job(payload: bytes | str) -> Job:
-    """Read a job envelope; every way of failing is a :class:`DecodeError`.
-
-    Decoding is as strict as encoding: NaN and Infinity, counts that are not integers in
-    range, times that are not finite, nesting past :data:`MAX_NESTING`, a payload over
-    :data:`MAX_PAYLOAD_BYTES` and a task name that is not a dotted identifier are refused.
+    """Read a job envelope, as strictly as :func:`encode_job` writes one.
 
     Raises:
-        DecodeError: the payload is not a valid envelope. The message names the field, never
-            its value (it may hold personal data); the error keeps the raw payload.
+        DecodeError: NaN or Infinity, counts not integers in range, times not finite, nesting
+            past :data:`MAX_NESTING`, size over :data:`MAX_PAYLOAD_BYTES`, a task name not
+            dotted, ... The message names the field, never its value (it may hold personal
+            data); the error keeps the raw payload.
     """
     if size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)

@@ -83,9 +83,8 @@ def nests_deeper_than(value: Any, limit: int) -> bool:
 def _is_plain_json(value: Any, depth: int = 0) -> bool:
     """True for values of JSON's own types within :data:`MAX_NESTING` (``depth``: levels above).
 
-    Such values round-trip by construction. Exact type checks on purpose: a subclass (an
-    IntEnum, a str Enum) comes back as its base type, so it takes the slow path, which explains
-    what is wrong with it.
+    Such values round-trip by construction. Exact types on purpose: a subclass (an IntEnum) comes
+    back as its base type, so it takes the slow path, which explains what is wrong with it.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
 
 __all__ = ["LOG_FORMAT", "LOG_LEVELS", "configure_logging", "printable"]
 
@@ -19,8 +18,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(processName)s[%(process)d] %(name)s:
 _HANDLER_NAME = "dqueue-cli"
 
 
-def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
-    """Send ``dqueue.*`` log records at ``level`` and above to ``stream`` (stderr).
+def configure_logging(level: str = "INFO") -> None:
+    """Send ``dqueue.*`` log records at ``level`` and above to stderr.
 
     Idempotent: calling it again changes the level and stream instead of adding handlers.
     """
@@ -28,7 +27,7 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
     for handler in list(logger.handlers):
         if handler.get_name() == _HANDLER_NAME:
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logger.addHandler(handler)

@@ -1,8 +1,7 @@
 """Process titles, so that ``ps`` shows what each dqueue process is doing.
 
-Uses :mod:`setproctitle` when it is installed (``pip install dqueue-core[setproctitle]``) and
-does nothing otherwise. Titles name the queue, the slot and the running task with its job id,
-never a job's arguments: those may hold personal data, and ``ps`` is readable by every user.
+Uses :mod:`setproctitle` when installed (``dqueue-core[setproctitle]``). Titles never show a
+job's arguments: those may hold personal data, and ``ps`` is readable by every user.
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ modules): a payload can name no other callable, and makes the worker import noth
 
 from __future__ import annotations
 
-import importlib
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .errors import TaskNotRegistered
+from .errors import ConfigurationError, TaskNotRegistered
+from .loading import import_module
 
 if TYPE_CHECKING:
     from .task import Task
@@ -68,8 +68,7 @@ class TaskRegistry:
         Only for names an operator typed (``dqueue enqueue``, a cron entry), never for a job's.
 
         Raises:
-            TaskNotRegistered: nothing registered that name, or its module failed to import
-                (the reason says which).
+            TaskNotRegistered: no such task, or its module failed to import (the reason says which).
         """
         task = self._tasks.get(name)
         if task is not None:
@@ -78,15 +77,9 @@ class TaskRegistry:
         if not module_name:
             raise TaskNotRegistered(name, "not a dotted name")
         try:
-            importlib.import_module(module_name)
-        except ImportError as exc:
-            raise TaskNotRegistered(
-                name, f"module {module_name!r} cannot be imported: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise TaskNotRegistered(
-                name, f"module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
-            ) from exc
+            import_module(module_name, f"module {module_name!r}")
+        except ConfigurationError as exc:
+            raise TaskNotRegistered(name, str(exc)) from exc
         task = self._tasks.get(name)
         if task is None:
             raise TaskNotRegistered(name, f"module {module_name!r} defines no @task of that name")

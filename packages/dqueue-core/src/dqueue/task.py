@@ -139,10 +139,6 @@ class Task(Generic[P, R]):
 
     # -- enqueueing ----------------------------------------------------------------------------
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Enqueue a job that calls the function with these arguments."""
-        return self.enqueue(*args, **kwargs)
-
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         """Enqueue a job that calls the function with these arguments.
 
@@ -151,8 +147,9 @@ class Task(Generic[P, R]):
             InvalidTask: the options are invalid (negative delay, unknown queue under
                 ``DQUEUE_STRICT_QUEUES``); nothing is stored.
         """
-        job = self.build_job(args, kwargs)
-        return dispatch_one(job, options=self.options.extra)
+        return dispatch_one(self.build_job(args, kwargs), options=self.options.extra)
+
+    __call__ = enqueue
 
     def enqueue_in(
         self, delay: timedelta | float, /, *args: P.args, **kwargs: P.kwargs
@@ -187,8 +184,8 @@ class Task(Generic[P, R]):
     ) -> Task[P, R]:
         """Return this task with options changed for the calls made through it (not the task).
 
-        ``run_after``: an aware datetime, or a timedelta / seconds from now; ``delay``: seconds
-        or a timedelta; ``options``: installed plugins' task options.
+        ``run_after``: an aware datetime, or like ``delay`` a timedelta or seconds from the
+        enqueue; ``options``: installed plugins' task options.
         """
         given: dict[str, Any] = {"queue": queue, "priority": priority, "max_attempts": max_attempts}
         given["sigkill_on_stop"] = sigkill_on_stop
@@ -201,10 +198,14 @@ class Task(Generic[P, R]):
         if options:
             changes["extra"] = {**self.options.extra, **options}
         call = self._call
-        if delay is not None:
-            call = replace(call, delay=_seconds(delay, "delay"), run_after=None)
-        if run_after is not None:
-            call = replace(call, run_after=self._absolute(run_after), delay=None)
+        if isinstance(run_after, datetime):
+            try:
+                call = replace(call, run_after=to_epoch(run_after), delay=None)
+            except ValueError as exc:
+                raise InvalidTask(f"run_after: {exc}") from exc
+        elif (seconds := delay if run_after is None else run_after) is not None:
+            what = "delay" if run_after is None else "run_after"
+            call = replace(call, delay=_seconds(seconds, what), run_after=None)
         fixed: dict[str, Any] = {"unique_key": unique_key, "job_id": job_id}
         call = replace(call, **{k: v for k, v in fixed.items() if v is not None})
         if meta is not None:
@@ -216,14 +217,6 @@ class Task(Generic[P, R]):
             call=call,
             clock=self.clock,
         )
-
-    def _absolute(self, run_after: datetime | timedelta | float) -> float:
-        if isinstance(run_after, datetime):
-            try:
-                return to_epoch(run_after)
-            except ValueError as exc:
-                raise InvalidTask(f"run_after: {exc}") from exc
-        return self.clock.time() + _seconds(run_after, "run_after")
 
     # -- jobs ------------------------------------------------------------------------------------
 

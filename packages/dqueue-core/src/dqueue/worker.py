@@ -163,10 +163,8 @@ class Worker:
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (safe from any thread and from signal handlers).
 
-        Graceful: finish the running job, return the others, exit. Not graceful, in a worker
-        that owns its process (``run()`` in the main thread): end the process at once, leaving
-        the running job to its lease. A worker in another thread can't be killed; it stops
-        gracefully.
+        Graceful: finish the running job, return the others, exit. Not graceful (only a worker that
+        owns its process): end the process at once, leaving the running job to its lease.
         """
         if not graceful and self._owns_process:
             _logger.warning("worker %s stopping at once; running job left to its lease", self.name)
