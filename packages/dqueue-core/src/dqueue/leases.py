@@ -34,14 +34,12 @@ class LeaseKeeper:
         worker_id: str,
         lease_s: float,
         on_error: Callable[[str], None],
-        rng: Callable[[], float] = random.random,
     ) -> None:
         self.backend = backend
         self.worker_id = worker_id
         self.renew_every_s = lease_s / 3
         self.recover_every_s = lease_s / 2
         self._on_error = on_error
-        self._rng = rng
         self._lock = threading.Lock()  # the thread renews while the worker holds and drops
         self._held: set[str] = set()
         self.lost: set[str] = set()  # held, but the store gave the lease to another worker
@@ -73,13 +71,13 @@ class LeaseKeeper:
             self._thread.join(timeout=5.0)
 
     def _loop(self) -> None:
-        until_recovery = self.recover_every_s * (0.5 + self._rng())
+        until_recovery = self.recover_every_s * (0.5 + random.random())
         while not self._stop.wait(self.renew_every_s):
             self.renew_now()
             until_recovery -= self.renew_every_s
             if until_recovery <= 0:
                 self.recover_now()
-                until_recovery = self.recover_every_s * (0.5 + self._rng())
+                until_recovery = self.recover_every_s * (0.5 + random.random())
 
     def renew_now(self) -> None:
         """Renew every held lease once; a store error is logged and retried next time."""
