@@ -61,20 +61,17 @@ class TaskOptions:
     store_result: bool = False
     #: Options of installed plugins by name (see :mod:`dqueue.task_options`).
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-_OWN_OPTIONS = frozenset(option.name for option in fields(TaskOptions)) - {"extra"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallOptions:
-    """Per-call options from :meth:`Task.using`; they never change the task itself."""
-
+    # Set only through Task.using(), for the calls made through its result: a delay (counted
+    # from the enqueue) or an absolute run_after, and the job's own key, id and meta.
     delay: float | None = None
     run_after: float | None = None
     unique_key: str | None = None
     job_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+_PER_CALL = {"extra", "delay", "run_after", "unique_key", "job_id", "meta"}
+_OWN_OPTIONS = frozenset(option.name for option in fields(TaskOptions)) - _PER_CALL
 
 
 def _seconds(value: timedelta | float | int, what: str) -> float:
@@ -114,7 +111,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
 class Task(Generic[P, R]):
     """A registered function. Calling it enqueues a job and returns a :class:`JobHandle`."""
 
-    __slots__ = ("__dict__", "_call", "clock", "fn", "name", "options")
+    __slots__ = ("__dict__", "clock", "fn", "name", "options")
 
     def __init__(
         self,
@@ -122,13 +119,11 @@ class Task(Generic[P, R]):
         *,
         name: str | None = None,
         options: TaskOptions | None = None,
-        call: CallOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.fn = fn
         self.name = name or _task_name(fn)
         self.options = options or TaskOptions()
-        self._call = call or CallOptions()
         self.clock = clock
         self.__wrapped__ = fn
         self.__doc__ = fn.__doc__
@@ -180,43 +175,35 @@ class Task(Generic[P, R]):
         result_ttl: timedelta | float | None = None,
         job_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
-        **options: Any,
+        **plugin_options: Any,
     ) -> Task[P, R]:
         """Return this task with options changed for the calls made through it (not the task).
 
         ``run_after``: an aware datetime, or like ``delay`` a timedelta or seconds from the
-        enqueue; ``options``: installed plugins' task options.
+        enqueue; ``plugin_options``: installed plugins' task options.
         """
         given: dict[str, Any] = {"queue": queue, "priority": priority, "max_attempts": max_attempts}
-        given["sigkill_on_stop"] = sigkill_on_stop
+        given |= {"sigkill_on_stop": sigkill_on_stop, "unique_key": unique_key, "job_id": job_id}
         changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         for name, seconds in (("timeout", timeout), ("unique_for", unique_for)):
             if seconds is not None:
                 changes[name] = _seconds(seconds, name)
         if result_ttl is not None:
             changes |= {"result_ttl": _seconds(result_ttl, "result_ttl"), "store_result": True}
-        if options:
-            changes["extra"] = {**self.options.extra, **options}
-        call = self._call
+        if plugin_options:
+            changes["extra"] = {**self.options.extra, **plugin_options}
         if isinstance(run_after, datetime):
             try:
-                call = replace(call, run_after=to_epoch(run_after), delay=None)
+                changes |= {"run_after": to_epoch(run_after), "delay": None}
             except ValueError as exc:
                 raise InvalidTask(f"run_after: {exc}") from exc
         elif (seconds := delay if run_after is None else run_after) is not None:
             what = "delay" if run_after is None else "run_after"
-            call = replace(call, delay=_seconds(seconds, what), run_after=None)
-        fixed: dict[str, Any] = {"unique_key": unique_key, "job_id": job_id}
-        call = replace(call, **{k: v for k, v in fixed.items() if v is not None})
+            changes |= {"delay": _seconds(seconds, what), "run_after": None}
         if meta is not None:
-            call = replace(call, meta={**call.meta, **meta})
-        return Task(
-            self.fn,
-            name=self.name,
-            options=replace(self.options, **changes),
-            call=call,
-            clock=self.clock,
-        )
+            changes["meta"] = {**self.options.meta, **meta}
+        options = replace(self.options, **changes)
+        return Task(self.fn, name=self.name, options=options, clock=self.clock)
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -234,12 +221,11 @@ class Task(Generic[P, R]):
                 f"task {self.name}: queue {options.queue!r} is not in DQUEUE_WORKERS "
                 "(DQUEUE_STRICT_QUEUES is on)"
             )
-        check_json_arguments(tuple(args), kwargs, task=self.name, meta=self._call.meta)
+        check_json_arguments(tuple(args), kwargs, task=self.name, meta=options.meta)
         now = self.clock.time()
-        call = self._call
         # using() keeps one of the two: a delay (relative to now) or an absolute run_after.
-        run_after = now + call.delay if call.delay else call.run_after
-        unique_key = call.unique_key
+        run_after = now + options.delay if options.delay else options.run_after
+        unique_key = options.unique_key
         if unique_key is None and options.unique:  # derived from the name and the arguments
             canonical = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"))
             digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
@@ -248,7 +234,7 @@ class Task(Generic[P, R]):
         if options.store_result:
             result_ttl = settings.RESULT_TTL if options.result_ttl is None else options.result_ttl
         return Job(
-            id=call.job_id or new_job_id(),
+            id=options.job_id or new_job_id(),
             task=self.name,
             queue=options.queue,
             args=tuple(args),
@@ -262,7 +248,7 @@ class Task(Generic[P, R]):
             unique_for=options.unique_for,
             priority=options.priority,
             result_ttl=result_ttl,
-            meta=dict(call.meta),
+            meta=dict(options.meta),
         )
 
     @contextlib.contextmanager
