@@ -21,7 +21,7 @@ from .backends import Backend, QueueCounts, get_backend
 from .backends.base import QueueControl
 from .backends.common import percentile
 from .errors import ConfigurationError
-from .metrics import Response, host_for_targets, metrics_route, require_prometheus, serve
+from .metrics import Response, host_for_targets, metrics_route, own_registry, serve
 from .pool import WorkerSlot
 from .settings import Settings
 
@@ -86,14 +86,10 @@ class RunnerMetrics:
         read_timeout_s: float = 5.0,  # well inside Prometheus' default 10 s scrape timeout
         backend_for: Callable[[str], Backend] | None = None,
     ) -> None:
-        require_prometheus()
-        from prometheus_client.registry import CollectorRegistry
-
         self.runner = runner
         self.settings = runner.settings
         self.slots = list(runner.slots)
-        self.registry = CollectorRegistry()
-        self.registry.register(self)
+        self.registry = own_registry(self)
         self._monotonic = monotonic
         self._cache_s = cache_s
         self._read_timeout_s = read_timeout_s
