@@ -182,6 +182,7 @@ class Runner:
         metrics = None
         if self.settings.ENABLE_PROMETHEUS:
             # Imported here: the metrics' HTTP server loads only with metrics on.
+            from .metrics import serve
             from .runner_metrics import RunnerMetrics, worker_metrics_ports
 
             metrics = RunnerMetrics(self)  # before any worker: needs prometheus_client
@@ -201,7 +202,9 @@ class Runner:
             for child in self._children:
                 self._start(child)
             if metrics is not None:
-                stop_endpoints = metrics.serve()
+                settings = self.settings
+                address, port = settings.PROMETHEUS_ADDRESS, settings.PROMETHEUS_START_PORT
+                stop_endpoints = serve(address, port, metrics.routes(), what="runner metrics")
             for service in self.services:
                 if self._stop.is_set():
                     break

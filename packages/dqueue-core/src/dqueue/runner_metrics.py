@@ -21,7 +21,7 @@ from .backends import Backend, QueueCounts, get_backend
 from .backends.base import QueueControl
 from .backends.common import percentile
 from .errors import ConfigurationError
-from .metrics import Response, host_for_targets, metrics_route, own_registry, serve
+from .metrics import Response, host_for_targets, metrics_route, own_registry
 from .pool import WorkerSlot
 from .settings import Settings
 
@@ -236,9 +236,3 @@ class RunnerMetrics:
             "/worker_config": lambda: Response.json(self.worker_targets()),
             "/healthz": self.health,
         }
-
-    def serve(self) -> Callable[[], None] | None:
-        """Serve the endpoints; return the function that stops (``None``: the port is taken)."""
-        settings = self.settings
-        address, port = settings.PROMETHEUS_ADDRESS, settings.PROMETHEUS_START_PORT
-        return serve(address, port, self.routes(), what="runner metrics")
