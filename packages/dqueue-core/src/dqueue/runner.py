@@ -269,19 +269,15 @@ class Runner:
                     self._start(child)
                 continue
             returncode = process.poll()
-            if returncode is None:
-                if now - child.started_at >= _STABLE_S:
-                    child.backoff.reset()
-                    child.quick_exits = 0
-                continue
-            self._schedule_restart(child, returncode, now)
+            if now - child.started_at >= _STABLE_S:  # up long enough, running or not
+                child.backoff.reset()
+                child.quick_exits = 0
+            if returncode is not None:
+                self._schedule_restart(child, returncode, now)
 
     def _schedule_restart(self, child: _Child, returncode: int, now: float) -> None:
         child.process = None
         uptime = now - child.started_at
-        if uptime >= _STABLE_S:
-            child.backoff.reset()
-            child.quick_exits = 0
         if returncode == 0 and uptime >= _FIRST_RESTART_S:
             # A clean exit is a worker recycling itself: replace it at once.
             child.start_at = now
