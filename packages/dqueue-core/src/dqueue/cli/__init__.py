@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Like `python -m`, let --tasks and DQUEUE_TASKS name modules of the current directory.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    parser = build_parser(_HANDLERS)
+    parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.log_level or settings.LOG_LEVEL)
         import_task_modules([*settings.TASKS, *args.tasks])
         args.settings = settings
-        status: int = args.handler(args)
+        status: int = _HANDLERS[args.command](args)
     except UsageError as exc:
         _error(str(exc))
         return 2
