@@ -263,16 +263,16 @@ def serve(
     the log (``"worker mail/1 metrics"``).
     """
     # Imported here: a worker without metrics never loads an HTTP server.
-    import socketserver
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+    from socketserver import ThreadingTCPServer
     from urllib.parse import urlsplit
 
-    class Server(ThreadingHTTPServer):
+    # Not http.server's HTTPServer: it looks up the host's FQDN at bind, which can hang on a
+    # box without DNS, and the handler needs nothing else of it.
+    class Server(ThreadingTCPServer):
         address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
-
-        def server_bind(self) -> None:
-            # HTTPServer.server_bind looks up the host's FQDN: it can hang on a box without DNS.
-            socketserver.TCPServer.server_bind(self)
+        allow_reuse_address = True  # as HTTPServer: a restarted runner rebinds at once
+        daemon_threads = True  # as ThreadingHTTPServer: a stalled client never holds up exit
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10.0  # seconds: a client that stalls mid-request doesn't hold a thread
