@@ -70,13 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         _error(str(exc))
         return 2
-    except DQueueError as exc:
+    except (DQueueError, OSError) as exc:
         _error(str(exc))
         return 1
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    except OSError as exc:
-        _error(f"{exc}")
-        return 1
     return status
