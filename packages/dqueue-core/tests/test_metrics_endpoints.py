@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from dqueue import task
-from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.base import Outcome, OutcomeKind, QueueCounts
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.clock import ManualClock
@@ -364,9 +364,9 @@ class StalledBackend(MemoryBackend):
         super().__init__(*args, **kwargs)
         self.answer = threading.Event()
 
-    def queues(self) -> list[str]:
+    def counts(self, queue: str) -> QueueCounts:
         self.answer.wait(60)
-        return super().queues()
+        return super().counts(queue)
 
 
 def test_a_store_that_stops_answering_is_store_up_0_without_stalling_the_scrape(

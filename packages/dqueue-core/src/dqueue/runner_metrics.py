@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from .backends import Backend, QueueCounts, get_backend
-from .backends.base import QueueControl
 from .backends.common import percentile
 from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, own_registry
+from .ops.queues import list_queues
 from .pool import WorkerSlot
 from .settings import Settings
 
@@ -99,22 +99,14 @@ class RunnerMetrics:
         self._pending: _Read | None = None  # a read that did not answer in time
 
     def _read_store(self, read: _Read) -> None:
-        """The counts of this runner's queues and of every queue each store holds."""
-        settings = self.settings
+        """The counts of every queue ``dqueue status`` would list, on stores workers serve."""
         try:
-            backends: dict[str, Backend] = {}  # one per dotted path
-            for queue in sorted({slot.queue for slot in self.slots} | {"default"}):
-                path = settings.backend_path(queue)
-                if path not in backends and (backend := self._backend_for(queue)).supports_workers:
-                    backends[path] = backend
-            queues = {slot.queue for slot in self.slots}
-            for path, backend in backends.items():
-                stored = backend.queues() if isinstance(backend, QueueControl) else []
-                queues.update(q for q in stored if settings.backend_path(q) == path)
+            known = list_queues(self.settings, extra=[slot.queue for slot in self.slots]).queues
+            backends = {queue: self._backend_for(queue) for queue in known}
             read.counts = tuple(
-                backends[settings.backend_path(queue)].counts(queue)
-                for queue in sorted(queues)
-                if settings.backend_path(queue) in backends
+                backend.counts(queue)
+                for queue, backend in backends.items()
+                if backend.supports_workers
             )
         except Exception as exc:
             read.error = str(exc) or type(exc).__name__
