@@ -51,6 +51,7 @@ __all__ = [
     "QueueCounts",
     "StoreOptions",
     "control_of",
+    "percentile",
 ]
 
 
@@ -148,6 +149,14 @@ class QueueCounts:
     def total(self) -> int:
         """Jobs still to run: ready, delayed and in flight."""
         return self.ready + self.delayed + self.in_flight
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` percentile (0..1) of ``samples`` by nearest rank; ``None`` if empty."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(max(round(fraction * (len(ordered) - 1)), 0), len(ordered) - 1)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,14 +19,20 @@ seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every s
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from ..errors import DecodeError
 from ..failures import FailureKind
-from ..job import Job, JobFailure
-from .base import JobResult, JobStatus, Outcome, OutcomeKind
+from ..job import Job, JobFailure, decode_job
+from .base import DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
     "Step",
+    "dead_letter_from_decode_error",
+    "duplicates",
     "enqueued",
     "lease_expired",
     "lease_expired_failure",
@@ -139,6 +145,37 @@ def lease_expired(job: Job, worker_id: str, now: float) -> Step:
 def revived(dead: Job) -> Job:
     """A dead letter put back on its queue: due at once, with all its attempts again."""
     return dead.with_changes(attempt=0, run_after=None)
+
+
+def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:
+    """A dead letter for a payload that is not a job envelope; it keeps the raw text."""
+    digest = hashlib.blake2b(payload.encode(errors="replace"), digest_size=16).hexdigest()
+    stand_in = Job(id=f"corrupt-{digest}", task="<undecodable>", queue=queue, enqueued_at=now)
+    failure = JobFailure.from_reason(FailureKind.UNDECODABLE, reason, at=now, attempt=0)
+    return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
+
+
+def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:
+    """The ids of waiting jobs identical (task, queue, args, kwargs) to one listed before them.
+
+    ``waiting`` is ``(id, payload)`` pairs, the job to keep first. A payload that does not
+    decode is left alone, for a worker to dead-letter with its reason.
+    """
+    seen: set[str] = set()
+    twins: list[str] = []
+    for job_id, payload in waiting:
+        try:
+            job = decode_job(payload)
+        except DecodeError:
+            continue
+        identity = json.dumps(
+            [job.task, job.queue, list(job.args), job.kwargs], sort_keys=True, separators=(",", ":")
+        )
+        if identity in seen:
+            twins.append(job_id)
+        else:
+            seen.add(identity)
+    return twins
 
 
 def next_record(previous: JobResult | None, step: Step) -> JobResult:

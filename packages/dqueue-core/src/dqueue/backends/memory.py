@@ -19,7 +19,6 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
-from .common import duplicates
 from .lifecycle import Step
 
 __all__ = ["MemoryBackend"]
@@ -309,7 +308,7 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             before = len(state.waiting)
-            for job_id in duplicates(sorted(state.waiting.items())):
+            for job_id in lifecycle.duplicates(sorted(state.waiting.items())):
                 del state.waiting[job_id]
             return before, len(state.waiting)
 

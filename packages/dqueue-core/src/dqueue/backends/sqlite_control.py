@@ -15,7 +15,6 @@ from ..errors import DecodeError
 from ..job import decode_job, encode_job
 from . import lifecycle
 from .base import DeadLetter, QueueCounts
-from .common import duplicates
 from .sqlite_records import FREE_UNIQUE, dead_letter_from_row
 from .sqlite_schema import DELAYED, LEASED, READY
 
@@ -121,7 +120,7 @@ def deduplicate_queue(conn: sqlite3.Connection, queue: str) -> tuple[int, int]:
         (queue,),
     ).fetchall()
     keys = {job_id: unique_key for _, job_id, unique_key, _ in rows}
-    twins = duplicates((job_id, raw) for _, job_id, _, raw in rows)
+    twins = lifecycle.duplicates((job_id, raw) for _, job_id, _, raw in rows)
     conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in twins])
     conn.executemany(FREE_UNIQUE, [(keys[job_id], job_id) for job_id in twins if keys[job_id]])
     return len(rows), len(rows) - len(twins)

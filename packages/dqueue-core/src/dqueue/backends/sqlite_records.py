@@ -15,8 +15,7 @@ from ..errors import DecodeError
 from ..failures import FailureKind
 from ..job import Job, JobFailure, decode_job, encode_job
 from .base import DeadLetter, JobResult, JobStatus
-from .common import dead_letter_from_decode_error
-from .lifecycle import Step, next_record
+from .lifecycle import Step, dead_letter_from_decode_error, next_record
 
 __all__ = [
     "FREE_UNIQUE",
