@@ -38,12 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from ..errors import DecodeError
 from ..job import Job, encode_job
 from . import lifecycle
 from .base import Outcome, OutcomeKind
 from .sqlite_control import PAUSED, SQLiteControl
-from .sqlite_records import bury_undecodable, record_result, trim_dead
+from .sqlite_records import record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY
 from .sqlite_settle import apply_outcome, decode_leased, recover_expired
 from .sqlite_store import SQLiteOptions
@@ -235,11 +234,8 @@ class SQLiteBackend(SQLiteControl):
             claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
             corrupt = False
             for seq, job_id, _, _, attempt, raw in claimed:
-                try:
-                    job = decode_leased(raw, attempt)
-                except DecodeError as exc:
-                    conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-                    bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+                job = decode_leased(conn, queue, (seq, job_id, attempt, raw), now)
+                if job is None:
                     corrupt = True
                     continue
                 jobs.append(job)

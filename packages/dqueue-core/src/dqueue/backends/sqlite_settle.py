@@ -36,17 +36,20 @@ _EXPIRED: Final = (
 _REQUEUE: Final = "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?"
 
 
-def decode_leased(raw: bytes, attempt: int) -> Job:
-    """Decode a stored payload, with the runs counted in the ``attempt`` column.
+def decode_leased(
+    conn: sqlite3.Connection, queue: str, row: tuple[int, str, int, bytes], now: float
+) -> Job | None:
+    """The job of a leased ``(seq, id, attempt, payload)`` row, its runs taken from ``attempt``.
 
-    Raises:
-        DecodeError: the payload is not a job envelope.
+    A row that is not a job envelope goes to the dead letters with the reason: ``None``.
     """
+    seq, job_id, attempt, raw = row
     try:
-        text = raw.decode()  # strict, and cheaper than json.loads guessing the encoding
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
-    job = decode_job(text)
+        job = decode_job(raw)
+    except DecodeError as exc:
+        conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+        bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+        return None
     # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
     return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
@@ -91,11 +94,8 @@ def recover_expired(conn: sqlite3.Connection, now: float, dead_letter_limit: int
     for (queue,) in conn.execute("SELECT name FROM queues").fetchall():
         for seq, job_id, attempt, worker_id, raw in conn.execute(_EXPIRED, (queue, now)).fetchall():
             recovered += 1
-            try:
-                job = decode_leased(raw, attempt)
-            except DecodeError as exc:
-                conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-                bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+            job = decode_leased(conn, queue, (seq, job_id, attempt, raw), now)
+            if job is None:
                 buried.add(queue)
                 continue
             step = lifecycle.lease_expired(job, worker_id, now)
