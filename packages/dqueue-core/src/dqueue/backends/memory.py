@@ -60,7 +60,6 @@ class MemoryBackend(Backend):
         self._queues: dict[str, _Queue] = {}
         self._sequence = itertools.count()
         self._unique: dict[str, tuple[str, float | None]] = {}  # key -> (job id, expires)
-        self._unique_of: dict[str, str] = {}  # job id -> key held until settled
         self._results: dict[str, tuple[JobResult, float]] = {}
 
     # -- helpers (call with the lock held) ----------------------------------------------------
@@ -97,11 +96,9 @@ class MemoryBackend(Backend):
         return job_id
 
     def _release_unique(self, job: Job) -> None:
-        key = self._unique_of.pop(job.id, None)
-        held = self._unique.get(key) if key is not None else None
         # A key with ``unique_for`` stays taken until it expires, even once the job is done.
-        if key is not None and held is not None and held[0] == job.id and held[1] is None:
-            del self._unique[key]
+        if job.unique_key is not None and self._unique.get(job.unique_key) == (job.id, None):
+            del self._unique[job.unique_key]
 
     def _record(self, step: Step, now: float) -> None:
         job = step.job
@@ -131,7 +128,6 @@ class MemoryBackend(Backend):
                         continue
                     expires = now + job.unique_for if job.unique_for is not None else None
                     self._unique[job.unique_key] = (job.id, expires)
-                    self._unique_of[job.id] = job.unique_key
                 self._push(queue, job, payload, now)
                 self._record(lifecycle.enqueued(job), now)
                 ids.append(job.id)
@@ -327,14 +323,10 @@ class MemoryBackend(Backend):
                 list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
             )
             for job_id in chosen:
-                letter = state.dead.pop(job_id)
-                if letter.raw is not None:
-                    state.dead[job_id] = letter  # undecodable: nothing to run
-                    continue
-                job = lifecycle.revived(letter.job)
+                job = lifecycle.revived(state.dead.pop(job_id).job)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
-            return len([i for i in chosen if i not in state.dead])
+            return len(chosen)
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters."""
