@@ -35,7 +35,6 @@ __all__ = [
     "duplicates",
     "enqueued",
     "lease_expired",
-    "lease_expired_failure",
     "next_record",
     "revived",
     "settled",
@@ -120,23 +119,18 @@ def settled(outcome: Outcome, now: float) -> Step:
     return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
 
 
-def lease_expired_failure(worker_id: str, attempt: int, now: float) -> JobFailure:
-    """The failure recorded when ``worker_id`` stopped renewing the lease of run ``attempt``."""
-    return JobFailure.from_reason(
-        FailureKind.LEASE_EXPIRED,
-        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
-        at=now,
-        attempt=attempt,
-    )
-
-
 def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     """The lease of ``job`` (``attempt`` = the runs counted) ran out: run again or bury.
 
     The run counts: a job that keeps killing its workers ends in the dead letters after
     ``max_attempts``. One with attempts left is due at once.
     """
-    failure = lease_expired_failure(worker_id, job.attempt, now)
+    failure = JobFailure.from_reason(
+        FailureKind.LEASE_EXPIRED,
+        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
+        at=now,
+        attempt=job.attempt,
+    )
     if job.attempt >= job.max_attempts:
         return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
     return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
