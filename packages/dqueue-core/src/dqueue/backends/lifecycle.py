@@ -80,8 +80,11 @@ class Step(NamedTuple):
         return self.status is JobStatus.DEAD
 
     @property
-    def frees_unique_key(self) -> bool:
-        """The job is done for good: a unique key held until settled is free again."""
+    def finishes(self) -> bool:
+        """The job is done for good: its unique key is free again and its id is remembered.
+
+        The store keeps the id for ``id_retention_s``: enqueueing it again meanwhile stores nothing.
+        """
         return self.status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
 
 

@@ -61,6 +61,8 @@ class MemoryBackend(Backend):
         self._sequence = itertools.count()
         self._unique: dict[str, tuple[str, float | None]] = {}  # key -> (job id, expires)
         self._results: dict[str, tuple[JobResult, float]] = {}
+        #: Ids of finished jobs -> when they are forgotten, oldest first (the retention is fixed).
+        self._finished: dict[str, float] = {}
 
     # -- helpers (call with the lock held) ----------------------------------------------------
 
@@ -100,6 +102,15 @@ class MemoryBackend(Backend):
         if job.unique_key is not None and self._unique.get(job.unique_key) == (job.id, None):
             del self._unique[job.unique_key]
 
+    def _remember_finished(self, job_id: str, now: float) -> None:
+        """Keep a finished job's id for the retention; forget expired ones, oldest first."""
+        if self.options.id_retention_s <= 0:
+            return
+        while self._finished and next(iter(self._finished.values())) <= now:
+            del self._finished[next(iter(self._finished))]
+        self._finished.pop(job_id, None)  # a revived dead letter finished again: now newest
+        self._finished[job_id] = now + self.options.id_retention_s
+
     def _record(self, step: Step, now: float) -> None:
         job = step.job
         if job.result_ttl is None:
@@ -118,7 +129,11 @@ class MemoryBackend(Backend):
             now = self.clock.time()
             for job, payload in zip(jobs, payloads, strict=True):
                 queue = self._queue(job.queue)
-                if job.id in queue.waiting or job.id in queue.leased:
+                if (
+                    job.id in queue.waiting
+                    or job.id in queue.leased
+                    or self._finished.get(job.id, now) > now
+                ):
                     ids.append(job.id)
                     continue
                 if job.unique_key is not None:
@@ -200,8 +215,9 @@ class MemoryBackend(Backend):
     def _apply(self, state: _Queue, step: Step, now: float) -> None:
         """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
         job = step.job
-        if step.frees_unique_key:
+        if step.finishes:
             self._release_unique(job)
+            self._remember_finished(job.id, now)
         if step.stores_again:
             self._push(state, job, encode_job(job), now)
         elif step.buries and step.failure is not None:

@@ -52,9 +52,11 @@ __all__ = ["SQLiteBackend", "SQLiteOptions"]
 #: The shortest wait of a blocking reserve, so that a clock a hair behind never spins.
 _MIN_WAIT_S: Final = 0.0001
 
+# OR IGNORE: an id already stored is a no-op, and so is one that finished within the retention.
 _INSERT_JOB: Final = (
     "INSERT OR IGNORE INTO jobs (id, queue, state, priority, due_at, attempt, unique_key, payload)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+    " WHERE NOT EXISTS (SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?9)"
 )
 _PROMOTE: Final = (
     f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
@@ -118,8 +120,8 @@ class SQLiteBackend(SQLiteControl):
         with self._write() as conn:  # the common case, without enqueue_many's bookkeeping
             now = self.clock.time()
             state = DELAYED if job.run_after is not None and job.run_after > now else READY
-            conn.execute(_INSERT_JOB, (job.id, job.queue, state, job.priority, job.due_at,
-                                       job.attempt, None, payload))  # fmt: skip
+            row = (job.id, job.queue, state, job.priority, job.due_at, job.attempt, None, payload)
+            conn.execute(_INSERT_JOB, (*row, now))
         self._wakeup.notify()
         return job.id
 
@@ -136,9 +138,9 @@ class SQLiteBackend(SQLiteControl):
             for job, payload in zip(jobs, payloads, strict=True):
                 state = DELAYED if job.run_after is not None and job.run_after > now else READY
                 row = (job.id, job.queue, state, job.priority, job.due_at, job.attempt,
-                       job.unique_key, payload)  # fmt: skip
+                       job.unique_key, payload, now)  # fmt: skip
                 if job.unique_key is None and job.result_ttl is None:
-                    plain.append(row)  # INSERT OR IGNORE: an id already stored is a no-op
+                    plain.append(row)
                     ids.append(job.id)
                     continue
                 if plain:
@@ -154,7 +156,8 @@ class SQLiteBackend(SQLiteControl):
         self, conn: sqlite3.Connection, job: Job, row: tuple[Any, ...], now: float
     ) -> str:
         """Store a job that takes a unique key or keeps a result; return the id that holds it."""
-        if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
+        known = "SELECT 1 FROM jobs WHERE id = ?1 UNION ALL SELECT 1 FROM finished WHERE id = ?1"
+        if conn.execute(f"{known} AND expires_at > ?2", (job.id, now)).fetchone() is not None:
             return job.id
         if job.unique_key is not None:
             held = conn.execute(
@@ -260,7 +263,7 @@ class SQLiteBackend(SQLiteControl):
         with self._write() as conn:
             now = self.clock.time()
             for outcome in outcomes:
-                if not apply_outcome(conn, outcome, worker_id, now):
+                if not apply_outcome(conn, outcome, worker_id, now, self.options):
                     lost.append(outcome.job.id)
                     continue
                 lateness = outcome.lateness_s
@@ -293,11 +296,11 @@ class SQLiteBackend(SQLiteControl):
     def recover(self) -> int:
         """Put jobs whose lease ran out back (attempt counted), or bury those out of attempts.
 
-        Also drops expired result records and unique keys. One transaction, so processes that
-        call it at once recover each job once.
+        Also drops expired result records, unique keys and finished ids. One transaction, so
+        processes that call it at once recover each job once.
         """
         with self._write() as conn:
-            recovered = recover_expired(conn, self.clock.time(), self.options.dead_letter_limit)
+            recovered = recover_expired(conn, self.clock.time(), self.options)
         if recovered:
             self._wakeup.notify()
         return recovered
