@@ -58,6 +58,11 @@ _INSERT_JOB: Final = (
     " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
     " WHERE NOT EXISTS (SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?9)"
 )
+#: The id is stored, or finished within the retention.
+_KNOWN_ID: Final = (
+    "SELECT 1 FROM jobs WHERE id = ?1"
+    " UNION ALL SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?2"
+)
 _PROMOTE: Final = (
     f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
 )
@@ -156,8 +161,7 @@ class SQLiteBackend(SQLiteControl):
         self, conn: sqlite3.Connection, job: Job, row: tuple[Any, ...], now: float
     ) -> str:
         """Store a job that takes a unique key or keeps a result; return the id that holds it."""
-        known = "SELECT 1 FROM jobs WHERE id = ?1 UNION ALL SELECT 1 FROM finished WHERE id = ?1"
-        if conn.execute(f"{known} AND expires_at > ?2", (job.id, now)).fetchone() is not None:
+        if conn.execute(_KNOWN_ID, (job.id, now)).fetchone() is not None:
             return job.id
         if job.unique_key is not None:
             held = conn.execute(
