@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from .backends import Backend, QueueCounts, get_backend
-from .backends.common import percentile
+from .backends import Backend, get_backend
+from .backends.base import QueueCounts, percentile
 from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, own_registry
 from .ops.queues import list_queues
