@@ -17,15 +17,8 @@ from .errors import InvalidSchedule
 from .schedule import CronExpression
 
 __all__ = [
-    "CRON_WEEKDAY",
-    "DAY_OF_MONTH",
-    "HOUR",
-    "ISO_WEEKDAY",
-    "MINUTE",
-    "MONTH",
     "NICKNAMES",
     "SCHEDULE_KEYS",
-    "SECOND",
     "FieldSpec",
     "ParsedField",
     "Schedule",
@@ -35,6 +28,7 @@ __all__ = [
     "parse_schedule",
 ]
 
+#: Full names; a name may be shortened to three letters or more.
 _MONTHS: Final = (
     "january",
     "february",
@@ -59,7 +53,6 @@ class FieldSpec:
     label: str
     low: int
     high: int
-    #: Full names (``"monday"``) to numbers; a name may be shortened to 3 letters or more.
     names: Mapping[str, int] = field(default_factory=dict)
     #: ``L`` (the last day of the month) is allowed.
     allows_last: bool = False
@@ -70,6 +63,7 @@ class FieldSpec:
     wrap_end: int | None = None
 
 
+_ISO_DAYS: Final = {name: number for number, name in enumerate(_DAYS, start=1)}
 SECOND: Final = FieldSpec("second", 0, 59)
 MINUTE: Final = FieldSpec("minute", 0, 59)
 HOUR: Final = FieldSpec("hour", 0, 23)
@@ -77,21 +71,10 @@ DAY_OF_MONTH: Final = FieldSpec("day of month", 1, 31, allows_last=True, allows_
 MONTH: Final = FieldSpec("month", 1, 12, names={name: n for n, name in enumerate(_MONTHS, 1)})
 #: Cron's day of week: 0 and 7 are Sunday, 1 is Monday.
 CRON_WEEKDAY: Final = FieldSpec(
-    "day of week",
-    0,
-    7,
-    names={**{name: number for number, name in enumerate(_DAYS, start=1)}, "sunday": 0},
-    allows_question_mark=True,
-    wrap_end=0,
+    "day of week", 0, 7, {**_ISO_DAYS, "sunday": 0}, allows_question_mark=True, wrap_end=0
 )
 #: django-lightweight-queue's ``days``: ISO weekdays, 1 is Monday and 7 is Sunday.
-ISO_WEEKDAY: Final = FieldSpec(
-    "days",
-    1,
-    7,
-    names={name: number for number, name in enumerate(_DAYS, start=1)},
-    allows_question_mark=True,
-)
+ISO_WEEKDAY: Final = FieldSpec("days", 1, 7, _ISO_DAYS, allows_question_mark=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,71 +116,60 @@ def parse_field(
         InvalidSchedule: the value is malformed or out of range; the message names ``entry``
             and the field.
     """
-    label = name or spec.label
 
     def fail(problem: str) -> InvalidSchedule:
-        return InvalidSchedule(problem, entry=entry, field=label)
+        return InvalidSchedule(problem, entry=entry, field=name or spec.label)
 
-    if isinstance(value, bool):
-        raise fail(f"{value!r} is not a number, a range or '*'")
-    if isinstance(value, int):
-        return ParsedField(_check_value(value, spec, fail), restricted=True)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ParsedField((_check_value(value, spec, fail),), restricted=True)
     if isinstance(value, str):
         text = value.strip().lower()
-        if not text:
-            raise fail("is empty: use '*' for every value")
-        return _parse_text(text, spec, fail)
-    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+    elif isinstance(value, Iterable) and not isinstance(value, bool | bytes | Mapping):
         items = list(value)
         if not items:
             raise fail("is an empty list: use '*' for every value")
-        values: set[int] = set()
-        last_day = False
         for item in items:
             if not isinstance(item, int | str) or isinstance(item, bool):
                 raise fail(f"list item {item!r} is not a number or a string")
-            parsed = parse_field(item, spec, entry=entry, name=label)
-            values.update(parsed.values)
-            last_day = last_day or parsed.last_day
-        return ParsedField(tuple(sorted(values)), restricted=True, last_day=last_day)
-    raise fail(f"{value!r} is not a number, a string or a list")
-
-
-def _parse_text(text: str, spec: FieldSpec, fail: _Fail) -> ParsedField:
-    values: set[int] = set()
-    last_day = False
+        # A list is a comma list written another way.
+        text = ",".join(str(item).strip().lower() for item in items)
+    else:
+        raise fail(f"{value!r} is not a number, a string or a list")
+    if not text:
+        raise fail("is empty: use '*' for every value")
     terms = _SEPARATOR.split(text)
+    values: set[int] = set()
     for term in terms:
         if not term:
             raise fail(f"{text!r} has an empty item")
-        if term == "l" and spec.allows_last:
-            last_day = True
-            continue
-        values.update(_parse_term(term, spec, fail))
-    restricted = not (len(terms) == 1 and terms[0][0] in "*?")
-    return ParsedField(tuple(sorted(values)), restricted=restricted, last_day=last_day)
+        if term != "l" or not spec.allows_last:
+            values.update(_parse_term(term, spec, fail))
+    return ParsedField(
+        tuple(sorted(values)),
+        restricted=not isinstance(value, str) or not (len(terms) == 1 and text[0] in "*?"),
+        last_day=spec.allows_last and "l" in terms,
+    )
 
 
 def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
     match = _TERM.match(term)
     if match is None:
         raise fail(f"{term!r} is not a number, a name, a range (a-b) or a step (*/n, a-b/n)")
-    step_text = match.group("step")
+    star, start_text, end_text, step_text = match.group("star", "start", "end", "step")
     step = int(step_text) if step_text is not None else 1
     if step < 1:
         raise fail(f"the step in {term!r} must be 1 or more")
-    if match.group("star") is not None:
-        if match.group("star") == "?" and not spec.allows_question_mark:
+    if star is not None:
+        if star == "?" and not spec.allows_question_mark:
             raise fail("'?' is only allowed in the day fields")
         return range(spec.low, spec.high + 1, step)
-    start = _number(match.group("start"), spec, fail)
-    end_text = match.group("end")
+    start = _number(start_text, spec, fail)
     if end_text is None:
         # "a/n" means from a to the end of the range, every n, as in Vixie cron.
         end = spec.high if step_text is not None else start
     else:
         end = _number(end_text, spec, fail)
-        if spec.wrap_end is not None and end == spec.wrap_end and start > end:
+        if end == spec.wrap_end and start > end:
             end = spec.high
     if end < start:
         raise fail(f"the range {term!r} runs backwards (from {start} down to {end})")
@@ -206,7 +178,7 @@ def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
 
 def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
     if text.isdigit():
-        return _check_value(int(text), spec, fail)[0]
+        return _check_value(int(text), spec, fail)
     # "mon" and "monday" (or "mond"), "jan" and "january", but not "monkey"
     for name, number in spec.names.items():
         if len(text) >= 3 and name.startswith(text):
@@ -215,10 +187,10 @@ def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
     raise fail(f"{text!r} is not a number or a known name (names: {known or 'none'})")
 
 
-def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> tuple[int]:
+def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> int:
     if not spec.low <= value <= spec.high:
         raise fail(f"{value} is out of range {spec.low}-{spec.high}")
-    return (value,)
+    return value
 
 
 #: What an entry's ``schedule`` may be: a cron string, a field dictionary, or one parsed.
@@ -235,15 +207,9 @@ NICKNAMES: Final = {
 }
 #: The schedule keys of the field dictionary, in the order its display text names them.
 SCHEDULE_KEYS: Final = ("seconds", "minutes", "hours", "days", "days_of_month", "months")
-#: The dictionary's fields in the order of a six-field cron string, with their defaults.
-_DICTIONARY_FIELDS: Final = (
-    ("seconds", SECOND, "0"),
-    ("minutes", MINUTE, "*"),
-    ("hours", HOUR, "*"),
-    ("days_of_month", DAY_OF_MONTH, "*"),
-    ("months", MONTH, "*"),
-    ("days", ISO_WEEKDAY, "*"),
-)
+#: The fields in the order of a six-field cron string, and the dictionary's keys for them.
+_CRON_FIELDS: Final = (SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, CRON_WEEKDAY)
+_DICTIONARY_KEYS: Final = ("seconds", "minutes", "hours", "days_of_month", "months", "days")
 
 
 def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
@@ -272,8 +238,9 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
         )
     if len(parts) == 5:
         parts.insert(0, "0")
-    specs = (SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, CRON_WEEKDAY)
-    parsed = [parse_field(part, spec, entry=entry) for part, spec in zip(parts, specs, strict=True)]
+    parsed = [
+        parse_field(part, kind, entry=entry) for part, kind in zip(parts, _CRON_FIELDS, strict=True)
+    ]
     return _build(parsed, entry=entry, text=source, day_field=DAY_OF_MONTH.label)
 
 
@@ -296,9 +263,10 @@ def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronEx
             entry=entry,
         )
     text = " ".join(f"{key}={spec[key]!r}" for key in SCHEDULE_KEYS if key in spec)
+    specs = (*_CRON_FIELDS[:-1], ISO_WEEKDAY)  # the dictionary's days are ISO weekdays
     parsed = [
-        parse_field(spec.get(key, default), fieldspec, entry=entry, name=key)
-        for key, fieldspec, default in _DICTIONARY_FIELDS
+        parse_field(spec.get(key, "0" if key == "seconds" else "*"), kind, entry=entry, name=key)
+        for key, kind in zip(_DICTIONARY_KEYS, specs, strict=True)
     ]
     return _build(parsed, entry=entry, text=text, day_field="days_of_month")
 
