@@ -22,8 +22,6 @@ from .errors import InvalidCronEntry, InvalidSchedule
 __all__ = [
     "SEARCH_YEARS",
     "CronExpression",
-    "first_instant",
-    "next_transition",
     "offset_at",
     "resolve_zone",
     "wall_datetime",
@@ -66,16 +64,6 @@ class CronExpression:
         return self.text
 
     # -- matching ------------------------------------------------------------------------------
-
-    def matches(self, wall: datetime) -> bool:
-        """Whether the wall-clock time ``wall`` (naive, or aware read in its own zone) fires."""
-        return (
-            wall.second in self.seconds
-            and wall.minute in self.minutes
-            and wall.hour in self.hours
-            and wall.month in self.months
-            and self.day_matches(wall.year, wall.month, wall.day)
-        )
 
     def day_matches(self, year: int, month: int, day: int) -> bool:
         """Whether the date matches the day of month and day of week (with cron's OR rule)."""
