@@ -250,6 +250,17 @@ def test_a_stepped_star_day_of_week_still_combines_with_and():
     ]
 
 
+def test_a_day_list_starting_with_a_star_is_unrestricted_as_in_cron():
+    # "*,5" starts with a star: cron's OR rule does not apply, so only the 13th fires
+    assert _fires("0 0 13 * *,5", "2026-11-28T00:00", n=2) == [
+        "2026-12-13T00:00:00+00:00",
+        "2027-01-13T00:00:00+00:00",
+    ]
+    assert _fires({"days_of_month": "13", "days": ["*", 5]}, "2026-11-28T00:00", n=1) == [
+        "2026-12-13T00:00:00+00:00"
+    ]
+
+
 def test_feb_29_fires_only_in_leap_years_skipping_2100():
     assert _fires("0 0 29 2 *", "2095-01-01T00:00", n=3) == [
         "2096-02-29T00:00:00+00:00",

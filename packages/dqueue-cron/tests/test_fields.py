@@ -41,7 +41,10 @@ def test_a_field_starting_with_a_star_is_unrestricted_whatever_its_step():
     assert f.parse_field("*", f.DAY_OF_MONTH).restricted is False
     assert f.parse_field("*/2", f.DAY_OF_MONTH).restricted is False
     assert f.parse_field("?", f.DAY_OF_MONTH).restricted is False
+    assert f.parse_field("*,5", f.DAY_OF_MONTH).restricted is False
+    assert f.parse_field(["*", 5], f.DAY_OF_MONTH).restricted is False
     assert f.parse_field("1-31", f.DAY_OF_MONTH).restricted is True
+    assert f.parse_field("5,*", f.DAY_OF_MONTH).restricted is True
     assert f.parse_field(3, f.DAY_OF_MONTH).restricted is True
 
 

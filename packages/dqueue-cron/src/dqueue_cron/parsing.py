@@ -81,8 +81,8 @@ ISO_WEEKDAY: Final = FieldSpec("days", 1, 7, _ISO_DAYS, allows_question_mark=Tru
 class ParsedField:
     """A field's matching numbers (sorted), and whether it restricts anything.
 
-    ``restricted`` follows cron: a field written starting with ``*`` (``*``, ``*/2``) or ``?``
-    is unrestricted, whatever its step. It decides the day-of-month / day-of-week rule and
+    ``restricted`` follows cron: a field written starting with ``*`` (``*``, ``*/2``, ``*,5``)
+    or ``?`` is unrestricted, whatever follows. It decides the day-of-month / day-of-week rule and
     whether a schedule follows elapsed time across DST changes.
     """
 
@@ -146,7 +146,7 @@ def parse_field(
             values.update(_parse_term(term, spec, fail))
     return ParsedField(
         tuple(sorted(values)),
-        restricted=not isinstance(value, str) or not (len(terms) == 1 and text[0] in "*?"),
+        restricted=not text.startswith(("*", "?")),
         last_day=spec.allows_last and "l" in terms,
     )
 
