@@ -338,9 +338,20 @@ DST_CASES = [
      ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]),
     ("0 * * * *", "America/New_York", "2026-03-08T00:30",
      ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T04:00:00-04:00"]),
-    # every minute of the skipped hour collapses into one run at the end of the gap
-    ("* 2 * * *", "America/New_York", "2026-03-08T01:58",
+    # fixed times of the skipped hour collapse into one run at the end of the gap
+    ("0,30 2 * * *", "America/New_York", "2026-03-08T01:58",
      ["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"]),
+    # a star minute makes a wildcard job, as in Debian's cron: nothing in the skipped hour ...
+    ("* 2 * * *", "America/New_York", "2026-03-08T01:58",
+     ["2026-03-09T02:00:00-04:00", "2026-03-09T02:01:00-04:00"]),
+    # ... and both passes of the repeated hour
+    ("*/15 1 * * *", "America/New_York", "2026-11-01T00:50",
+     ["2026-11-01T01:00:00-04:00", "2026-11-01T01:15:00-04:00", "2026-11-01T01:30:00-04:00",
+      "2026-11-01T01:45:00-04:00", "2026-11-01T01:00:00-05:00", "2026-11-01T01:15:00-05:00",
+      "2026-11-01T01:30:00-05:00", "2026-11-01T01:45:00-05:00", "2026-11-02T01:00:00-05:00"]),
+    ("*/20 1 * * *", "Australia/Lord_Howe", "2026-04-05T01:10",
+     ["2026-04-05T01:20:00+11:00", "2026-04-05T01:40:00+11:00", "2026-04-05T01:40:00+10:30",
+      "2026-04-06T01:00:00+10:30"]),
     # the southern hemisphere: DST starts in October and ends in April
     ("30 2 * * *", "Australia/Sydney", "2026-10-03T12:00",
      ["2026-10-04T03:00:00+11:00", "2026-10-05T02:30:00+11:00"]),
@@ -364,8 +375,17 @@ def test_fire_times_across_dst_changes_follow_the_documented_rule(spec, tz, afte
 
 def test_a_skipped_time_fires_once_even_when_several_collapse_into_the_gap_end():
     gap_end = datetime(2026, 3, 8, 3, 0, tzinfo=ZoneInfo("America/New_York"))
-    after_gap = next_fire_time("*/10 2 * * *", gap_end, "America/New_York")
+    after_gap = next_fire_time("0,10,20 2 * * *", gap_end, "America/New_York")
     assert after_gap.isoformat() == "2026-03-09T02:00:00-04:00"
+
+
+def test_a_star_minute_with_a_fixed_hour_runs_in_both_passes_of_a_repeated_hour():
+    zone = ZoneInfo("America/New_York")
+    runs = fire_times("*/15 1 * * *", datetime(2026, 11, 1, 1, 50, tzinfo=zone), zone)
+    assert next(runs).isoformat() == "2026-11-01T01:00:00-05:00"  # the second pass
+    assert parse_cron("*/15 1 * * *").follows_elapsed_time
+    assert not parse_cron("0 1 * * *").follows_elapsed_time
+    assert parse_fields({"hours": 1}).follows_elapsed_time  # minutes default to "*"
 
 
 def test_a_moment_inside_the_second_pass_of_a_repeated_hour_skips_to_after_it():

@@ -3,7 +3,8 @@
 The oracle walks every minute (or second) after the moment and decides from first principles
 whether the schedule fires at that instant, by the documented DST rule:
 
-- a schedule with a ``*`` hour fires at every instant whose local time matches;
+- a schedule whose minute or hour starts with ``*`` fires at every instant whose local time
+  matches;
 - any other fires at the first occurrence of a matching local time, and once at the end of a
   skipped hour that contains a matching local time.
 """

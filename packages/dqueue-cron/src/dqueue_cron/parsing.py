@@ -304,7 +304,8 @@ def _build(
         last_day_of_month=days_of_month.last_day,
         day_of_month_restricted=days_of_month.restricted,
         weekday_restricted=weekdays.restricted,
-        follows_elapsed_time=not hours.restricted,
+        # Debian cron's "wildcard" jobs: a minute or hour field starting with * (see the README)
+        follows_elapsed_time=not (minutes.restricted and hours.restricted),
         text=text,
     )
     _check_fires(expression, entry, day_field)

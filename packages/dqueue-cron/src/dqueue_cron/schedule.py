@@ -56,7 +56,8 @@ class CronExpression:
     last_day_of_month: bool = False
     day_of_month_restricted: bool = False
     weekday_restricted: bool = False
-    #: The hour field is ``*`` or ``*/n``: the schedule follows elapsed time across DST.
+    #: The minute or the hour field starts with ``*``: the schedule follows elapsed time across
+    #: DST (Debian cron's "wildcard" jobs).
     follows_elapsed_time: bool = True
     text: str = ""
 
