@@ -308,6 +308,8 @@ def test_a_day_that_no_chosen_month_has_is_refused_as_never_firing(spec):
         ("* * * 13 *", "field 'month': 13 is out of range 1-12"),
         ("* * * * 8", "field 'day of week': 8 is out of range 0-7"),
         ("61 * * * * *", "field 'second': 61 is out of range 0-59"),
+        # cron separates fields with spaces and tabs only
+        ("0\u00a00 * * * *", "field 'minute': '0\\xa00' is not a number"),
     ],
 )
 def test_bad_cron_strings_are_refused_naming_the_field(spec, message):

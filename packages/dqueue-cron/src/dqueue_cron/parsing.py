@@ -28,7 +28,8 @@ __all__ = [
     "parse_schedule",
 ]
 
-#: Full names; a name may be shortened to three letters or more.
+#: Full names; a name is its first three letters or the full name (as cron, which knows only
+#: the three-letter ones, no other prefix).
 _MONTHS: Final = (
     "january",
     "february",
@@ -98,10 +99,12 @@ _TERM = re.compile(
     r"""^(?:
         (?P<star>[*?])
       | (?P<start>[a-z0-9]+)(?:-(?P<end>[a-z0-9]+))?
-    )(?:/(?P<step>\d+))?$""",
-    re.VERBOSE,
+    )(?:/(?P<step>[0-9]+))?$""",
+    re.VERBOSE | re.ASCII,
 )
-_SEPARATOR = re.compile(r"\s*,\s*")
+#: Cron separates with spaces and tabs only (a no-break space is not a separator).
+_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
+_BLANKS: Final = " \t"
 
 
 def parse_field(
@@ -123,7 +126,7 @@ def parse_field(
     if isinstance(value, int) and not isinstance(value, bool):
         return ParsedField((_check_value(value, spec, fail),), restricted=True)
     if isinstance(value, str):
-        text = value.strip().lower()
+        text = value.strip(_BLANKS).lower()
     elif isinstance(value, Iterable) and not isinstance(value, bool | bytes | Mapping):
         items = list(value)
         if not items:
@@ -132,11 +135,13 @@ def parse_field(
             if not isinstance(item, int | str) or isinstance(item, bool):
                 raise fail(f"list item {item!r} is not a number or a string")
         # A list is a comma list written another way.
-        text = ",".join(str(item).strip().lower() for item in items)
+        text = ",".join(str(item).strip(_BLANKS).lower() for item in items)
     else:
         raise fail(f"{value!r} is not a number, a string or a list")
     if not text:
         raise fail("is empty: use '*' for every value")
+    if "?" in text and text != "?":
+        raise fail("'?' stands alone: it means every value, like '*'")
     terms = _SEPARATOR.split(text)
     values: set[int] = set()
     for term in terms:
@@ -156,7 +161,7 @@ def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
     if match is None:
         raise fail(f"{term!r} is not a number, a name, a range (a-b) or a step (*/n, a-b/n)")
     star, start_text, end_text, step_text = match.group("star", "start", "end", "step")
-    step = int(step_text) if step_text is not None else 1
+    step = _integer(step_text, fail) if step_text is not None else 1
     if step < 1:
         raise fail(f"the step in {term!r} must be 1 or more")
     if star is not None:
@@ -177,14 +182,21 @@ def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
 
 
 def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
-    if text.isdigit():
-        return _check_value(int(text), spec, fail)
-    # "mon" and "monday" (or "mond"), "jan" and "january", but not "monkey"
+    if text.isascii() and text.isdigit():
+        return _check_value(_integer(text, fail), spec, fail)
+    # "mon" and "monday", "jan" and "january", but not "mond", "janu" or "monkey"
     for name, number in spec.names.items():
-        if len(text) >= 3 and name.startswith(text):
+        if text in (name, name[:3]):
             return number
     known = ", ".join(name[:3] for name in sorted(spec.names, key=spec.names.__getitem__))
     raise fail(f"{text!r} is not a number or a known name (names: {known or 'none'})")
+
+
+def _integer(digits: str, fail: _Fail) -> int:
+    # int() refuses a string of more than 4300 digits with a ValueError, and is slow before
+    if len(digits) > 9:
+        raise fail(f"{digits[:9]}... is too large")
+    return int(digits)
 
 
 def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> int:
@@ -221,14 +233,14 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
     """
     if not isinstance(text, str):
         raise InvalidSchedule(f"{text!r} is not a cron string", entry=entry, field="schedule")
-    source = text.strip()
+    source = text.strip(_BLANKS + "\r\n")
     expanded = source.lower()
     if expanded.startswith("@"):
         if expanded not in NICKNAMES:
             problem = f"{source!r} is not a known nickname (known: {', '.join(NICKNAMES)})"
             raise InvalidSchedule(problem, entry=entry, field="schedule")
         expanded = NICKNAMES[expanded]
-    parts = expanded.split()
+    parts = re.split(r"[ \t]+", expanded)
     if len(parts) not in (5, 6):
         raise InvalidSchedule(
             f"{source!r} has {len(parts)} fields: expected 5 (minute hour day-of-month month "
