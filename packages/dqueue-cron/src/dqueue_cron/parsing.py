@@ -7,7 +7,6 @@ the README for the syntax; every error names the entry and the field.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -320,20 +319,8 @@ def _build(
         follows_elapsed_time=not (minutes.restricted and hours.restricted),
         text=text,
     )
-    _check_fires(expression, entry, day_field)
+    try:  # a day that no chosen month has (February 30th): the search finds no fire time
+        expression.next_wall_time(0)
+    except InvalidSchedule as exc:
+        raise InvalidSchedule(exc.problem, entry=entry, field=day_field) from exc
     return expression
-
-
-def _check_fires(expression: CronExpression, entry: str | None, day_field: str) -> None:
-    """Refuse a day of month that no chosen month has (``30 2``: February 30th)."""
-    if expression.weekday_restricted and expression.day_of_month_restricted:
-        return  # either matches, and every week has its weekdays
-    if expression.last_day_of_month:
-        return  # every month has a last day
-    longest = max(calendar.monthrange(2024, month)[1] for month in expression.months)
-    if min(expression.days_of_month) > longest:
-        raise InvalidSchedule(
-            f"never fires: no chosen month has day {min(expression.days_of_month)}",
-            entry=entry,
-            field=day_field,
-        )
