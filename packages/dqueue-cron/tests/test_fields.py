@@ -31,6 +31,7 @@ from dqueue_cron.errors import InvalidSchedule
         ("sat-sun", f.CRON_WEEKDAY, (6, 7)),
         ("mon-fri", f.CRON_WEEKDAY, (1, 2, 3, 4, 5)),
         ("  7 ", f.ISO_WEEKDAY, (7,)),
+        ("0000000000005", f.MINUTE, (5,)),
     ],
 )
 def test_field_values_are_parsed_to_the_numbers_they_match(value, spec, expected):

@@ -193,7 +193,7 @@ def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
 
 def _integer(digits: str, fail: _Fail) -> int:
     # int() refuses a string of more than 4300 digits with a ValueError, and is slow before
-    if len(digits) > 9:
+    if len(digits.lstrip("0")) > 9:
         raise fail(f"{digits[:9]}... is too large")
     return int(digits)
 
