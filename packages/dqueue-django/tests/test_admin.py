@@ -14,7 +14,9 @@ from django.test.utils import setup_test_environment, teardown_test_environment
 from django.urls import reverse
 from dqtest_shop.tasks import charge, record, record_then_fail
 
+from dqueue import ops
 from dqueue.backends import Backend
+from dqueue.backends.common import dead_letter_from_decode_error
 from dqueue_django.admin import MANAGE_PERMISSION
 
 Backends = Callable[[str], Backend]
@@ -162,6 +164,37 @@ def test_no_page_shows_view_only_staff_a_failure_message_traceback_or_argument(
     assert declined in html
     assert "dqtest_shop.tasks.charge" in html
     assert "ValueError" in html
+
+
+@pytest.fixture
+def corrupt_letter(memory_backend: Backends, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A dead letter whose stored payload could not be decoded and holds a secret."""
+    payload = f'{{"id": "x", "args": ["{SECRET}"], "attempt": "<b>bold</b>"}}'
+    letter = dead_letter_from_decode_error("default", payload, f"bad attempt {SECRET}", 1.0)
+    monkeypatch.setattr(ops, "dead_letters", lambda *args, **kwargs: [letter])
+    return letter.job.id
+
+
+def test_view_only_staff_see_a_corrupt_dead_letter_without_its_payload_or_reason(
+    corrupt_letter: str, viewer: Client
+) -> None:
+    response = viewer.get(DEFAULT_URL)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert corrupt_letter in html
+    assert SECRET not in html
+    assert "Stored payload" not in html
+
+
+def test_staff_with_the_permission_see_a_corrupt_dead_letter_s_payload_escaped(
+    corrupt_letter: str, manager: Client
+) -> None:
+    html = manager.get(DEFAULT_URL).content.decode()
+
+    assert SECRET in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "<b>bold</b>" not in html
 
 
 def test_staff_with_the_permission_see_the_failure_message_and_traceback(
