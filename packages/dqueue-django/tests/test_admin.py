@@ -16,7 +16,7 @@ from dqtest_shop.tasks import charge, record, record_then_fail
 
 from dqueue import ops
 from dqueue.backends import Backend
-from dqueue.backends.common import dead_letter_from_decode_error
+from dqueue.backends.lifecycle import dead_letter_from_decode_error
 from dqueue_django.admin import MANAGE_PERMISSION
 
 Backends = Callable[[str], Backend]
