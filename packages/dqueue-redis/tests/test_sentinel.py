@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from dqueue.worker import Worker
 from dqueue_redis import RedisBackend, ReliableRedisBackend
 from dqueue_redis.connection import connect, describe_target
 from tests.support.redis_server import unique_prefix
-from tests.support.sentinel_setup import SentinelSetup, sentinel_kind
+from tests.support.sentinel_setup import SentinelSetup, sentinel_kind, shared_setup
 
 KIND = sentinel_kind()
 needs_servers = pytest.mark.skipif(
@@ -115,11 +114,10 @@ def _job(n: int) -> Job:
                enqueued_at=0.0, max_attempts=100)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def setup() -> Iterator[SentinelSetup]:
-    assert KIND is not None
-    with SentinelSetup(KIND) as started:
-        yield started
+@pytest.fixture
+def setup() -> SentinelSetup:
+    """The session's setup, which the contract suite shares: its master is never killed."""
+    return shared_setup()
 
 
 def _settings(setup: SentinelSetup, **overrides: Any) -> Settings:
