@@ -159,6 +159,24 @@ def test_with_wait_an_enqueued_job_is_on_the_replica_when_enqueue_returns(
 
 
 @needs_servers
+def test_with_wait_jobs_enqueued_on_several_queues_are_on_the_replica_when_enqueue_returns(
+    setup: SentinelSetup,
+) -> None:
+    backend = ReliableRedisBackend.from_settings(_settings(setup, REDIS_WAIT_REPLICAS=1))
+    assert setup.replica is not None
+    replica = redis.Redis(port=setup.replica.port)
+    other = Job(id=new_job_id(), task=record.name, queue="other", enqueued_at=0.0)
+    try:
+        first, second = backend.enqueue_many([_job(1), other])  # one pipeline, one WAIT
+
+        assert replica.hexists(backend.keys("sentinel").jobs, first)
+        assert replica.hexists(backend.keys("other").jobs, second)
+    finally:
+        backend.close()
+        replica.close()
+
+
+@needs_servers
 def test_an_enqueue_short_of_replicas_raises_yet_the_job_is_stored(
     setup: SentinelSetup, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -171,6 +189,9 @@ def test_an_enqueue_short_of_replicas_raises_yet_the_job_is_stored(
                 backend.enqueue(job)
             with pytest.raises(BackendUnavailable, match="stored on the master only"):
                 backend.enqueue_many([_job(2), _job(3)])
+            other = Job(id=new_job_id(), task=record.name, queue="other", enqueued_at=0.0)
+            with pytest.raises(BackendUnavailable, match="stored on the master only"):
+                backend.enqueue_many([_job(4), other])  # one pipeline, one WAIT
 
         assert [j.id for j in backend.reserve("sentinel", worker_id="w", timeout_s=1)] == [job.id]
         assert len(caplog.records) == 1  # said once a minute, not per call
