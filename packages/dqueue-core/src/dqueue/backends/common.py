@@ -14,7 +14,7 @@ from ..job import Job, JobFailure, decode_job
 if TYPE_CHECKING:
     from .base import DeadLetter
 
-__all__ = ["dead_letter_from_decode_error", "duplicates", "percentile"]
+__all__ = ["dead_letter_from_decode_error", "decode_stored", "duplicates", "percentile"]
 
 
 def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:
@@ -38,6 +38,23 @@ def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:
         else:
             seen.add(identity)
     return twins
+
+
+def decode_stored(payload: bytes | str, *, job_id: str, queue: str) -> Job:
+    """Decode a payload that a store keeps under ``job_id`` in ``queue``.
+
+    An envelope that names another id or queue than where it is stored is refused too: the
+    store would lease, settle or count one job while the worker runs another.
+
+    Raises:
+        DecodeError: the payload is not a job envelope, or not the one stored there.
+    """
+    job = decode_job(payload)
+    if job.id != job_id:
+        raise DecodeError("job payload's id differs from the id it is stored under", payload)
+    if job.queue != queue:
+        raise DecodeError("job payload's queue differs from the queue it is stored in", payload)
+    return job
 
 
 def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:

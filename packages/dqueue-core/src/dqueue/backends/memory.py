@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
-from .common import duplicates
+from .common import dead_letter_from_decode_error, decode_stored, duplicates
 from .lifecycle import Step
 
 __all__ = ["MemoryBackend"]
@@ -84,8 +85,11 @@ class MemoryBackend(Backend):
         while queue.delayed and queue.delayed[0][0] <= now:
             due, seq, job_id = heapq.heappop(queue.delayed)
             if job_id in queue.waiting:
-                job = decode_job(queue.waiting[job_id])
-                heapq.heappush(queue.ready, (-job.priority, due, seq, job_id))
+                try:
+                    priority = decode_job(queue.waiting[job_id]).priority
+                except DecodeError:
+                    priority = 0  # reserve dead-letters it
+                heapq.heappush(queue.ready, (-priority, due, seq, job_id))
 
     def _unique_holder(self, key: str, now: float) -> str | None:
         held = self._unique.get(key)
@@ -97,11 +101,11 @@ class MemoryBackend(Backend):
             return None
         return job_id
 
-    def _release_unique(self, job: Job) -> None:
-        key = self._unique_of.pop(job.id, None)
+    def _release_unique(self, job_id: str) -> None:
+        key = self._unique_of.pop(job_id, None)
         held = self._unique.get(key) if key is not None else None
         # A key with ``unique_for`` stays taken until it expires, even once the job is done.
-        if key is not None and held is not None and held[0] == job.id and held[1] is None:
+        if key is not None and held is not None and held[0] == job_id and held[1] is None:
             del self._unique[key]
 
     def _record(self, step: Step, now: float) -> None:
@@ -151,7 +155,7 @@ class MemoryBackend(Backend):
                 paused = state.paused_until is not None and state.paused_until > now
                 if not paused:
                     self._promote(state, now)
-                    taken = self._take(state, worker_id, limit, now)
+                    taken = self._take(queue, state, worker_id, limit, now)
                     if taken:
                         return taken
                 remaining = deadline - now
@@ -164,14 +168,18 @@ class MemoryBackend(Backend):
                     wake = min(wake, state.delayed[0][0] - now)
                 self._lock.wait(max(wake, 0.0005))
 
-    def _take(self, state: _Queue, worker_id: str, limit: int, now: float) -> list[Job]:
+    def _take(self, name: str, state: _Queue, worker_id: str, limit: int, now: float) -> list[Job]:
         taken: list[Job] = []
         while state.ready and len(taken) < limit:
             _, _, _, job_id = heapq.heappop(state.ready)
             payload = state.waiting.pop(job_id, None)
             if payload is None:
                 continue  # cleared or settled meanwhile
-            job = decode_job(payload)
+            try:
+                job = decode_stored(payload, job_id=job_id, queue=name)
+            except DecodeError as exc:
+                self._bury_undecodable(name, state, job_id, payload, str(exc), now)
+                continue
             job = job.with_changes(attempt=job.attempt + 1)
             state.leased[job_id] = _Lease(
                 worker_id=worker_id,
@@ -182,6 +190,16 @@ class MemoryBackend(Backend):
             self._record(lifecycle.started(job, worker_id, now), now)
             taken.append(job)
         return taken
+
+    def _bury_undecodable(
+        self, name: str, state: _Queue, job_id: str, payload: str, reason: str, now: float
+    ) -> None:
+        """Dead-letter a stored payload that is not the job envelope it should be, alone."""
+        letter = dead_letter_from_decode_error(name, payload, f"job {job_id}: {reason}", now)
+        self._release_unique(job_id)
+        state.dead[letter.job.id] = letter
+        while len(state.dead) > self.options.dead_letter_limit:
+            state.dead.popitem(last=False)
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
         """Apply outcomes; report the ids whose lease ``worker_id`` lost."""
@@ -206,7 +224,7 @@ class MemoryBackend(Backend):
         """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
         job = step.job
         if step.frees_unique_key:
-            self._release_unique(job)
+            self._release_unique(job.id)
         if step.stores_again:
             self._push(state, job, encode_job(job), now)
         elif step.buries and step.failure is not None:
@@ -297,8 +315,8 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             cleared = len(state.waiting)
-            for payload in state.waiting.values():
-                self._release_unique(decode_job(payload))
+            for job_id in state.waiting:
+                self._release_unique(job_id)
             state.waiting.clear()
             state.ready.clear()
             state.delayed.clear()

@@ -239,7 +239,7 @@ class SQLiteBackend(SQLiteStore):
             corrupt = False
             for seq, job_id, _, _, attempt, raw in claimed:
                 try:
-                    job = decode_leased(raw, attempt)
+                    job = decode_leased(raw, attempt, job_id=job_id, queue=queue)
                 except DecodeError as exc:
                     conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
                     bury_undecodable(conn, queue, job_id, raw, str(exc), now)

@@ -11,9 +11,10 @@ import sqlite3
 from typing import Final
 
 from ..errors import DecodeError
-from ..job import Job, decode_job, encode_job
+from ..job import Job, encode_job
 from . import lifecycle
 from .base import Outcome, OutcomeKind
+from .common import decode_stored
 from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY
 
@@ -36,17 +37,17 @@ _EXPIRED: Final = (
 _REQUEUE: Final = "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?"
 
 
-def decode_leased(raw: bytes, attempt: int) -> Job:
-    """Decode a stored payload, with the runs counted in the ``attempt`` column.
+def decode_leased(raw: bytes, attempt: int, *, job_id: str, queue: str) -> Job:
+    """Decode the payload of row ``job_id`` of ``queue``, with the runs of its ``attempt`` column.
 
     Raises:
-        DecodeError: the payload is not a job envelope.
+        DecodeError: the payload is not a job envelope, or names another id or queue.
     """
     try:
         text = raw.decode()  # strict, and cheaper than json.loads guessing the encoding
     except UnicodeDecodeError as exc:
-        raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
-    job = decode_job(text)
+        raise DecodeError(f"job payload is not UTF-8 text (byte {exc.start})", raw) from exc
+    job = decode_stored(text, job_id=job_id, queue=queue)
     # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
     return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
@@ -92,7 +93,7 @@ def recover_expired(conn: sqlite3.Connection, now: float, dead_letter_limit: int
         for seq, job_id, attempt, worker_id, raw in conn.execute(_EXPIRED, (queue, now)).fetchall():
             recovered += 1
             try:
-                job = decode_leased(raw, attempt)
+                job = decode_leased(raw, attempt, job_id=job_id, queue=queue)
             except DecodeError as exc:
                 conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
                 bury_undecodable(conn, queue, job_id, raw, str(exc), now)
