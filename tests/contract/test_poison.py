@@ -10,7 +10,7 @@ from dqueue.backends.base import Backend, Outcome, OutcomeKind
 from dqueue.clock import ManualClock
 from dqueue.failures import FailureKind
 from tests.contract.conftest import MakeJob
-from tests.contract.helpers import WORKER
+from tests.contract.helpers import WORKER, failure
 from tests.support.poison import POISON, REASONS, SECRET, inject, poison_payload
 
 
@@ -75,3 +75,34 @@ def test_every_kind_of_poison_in_one_batch_leaves_the_good_jobs_alone(
     assert backend.counts("default").dead == len(POISON)
     assert backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=100) == []
     assert backend.counts("default").total == 0
+
+
+def test_an_outcome_no_store_can_write_is_dead_lettered_alone_and_the_others_settle(
+    backend: Backend, make_job: MakeJob, clock: ManualClock
+) -> None:
+    jobs = [make_job(), make_job(result_ttl=60), make_job(max_attempts=3), make_job()]
+    backend.enqueue_many(jobs)
+    first, keeps_result, retried, last = sorted(
+        backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=10),
+        key=lambda job: [j.id for j in jobs].index(job.id),
+    )
+    lone_surrogate = failure(f"{SECRET} \udcff")
+    outcomes = [
+        Outcome(job=first, kind=OutcomeKind.ACK),
+        Outcome(job=keeps_result, kind=OutcomeKind.ACK, result=object()),
+        Outcome(job=retried, kind=OutcomeKind.RETRY, run_after=0.0, failure=lone_surrogate),
+        Outcome(job=last, kind=OutcomeKind.ACK),
+    ]
+
+    assert backend.settle(outcomes, worker_id=WORKER) == []
+
+    letters = {letter.job.id: letter for letter in backend.dead_letters("default")}
+    assert sorted(letters) == sorted([keeps_result.id, retried.id])
+    for letter in letters.values():
+        assert letter.failure.exception_type == FailureKind.UNSTORABLE
+        assert SECRET not in letter.failure.message
+    assert "return value" in letters[keeps_result.id].failure.message
+    assert "failure's message" in letters[retried.id].failure.message
+    counts = backend.counts("default")
+    assert (counts.total, counts.dead) == (0, 2)
+    assert backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=10) == []

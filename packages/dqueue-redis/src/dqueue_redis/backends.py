@@ -197,14 +197,12 @@ class _RedisBackendBase(RedisControl):
         return jobs
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
-        """Apply outcomes in one round trip; return the ids whose lease was lost.
-
-        Raises:
-            EncodeError: a kept return value is not JSON; nothing is applied.
-        """
+        """Apply outcomes in one round trip; return the ids whose lease was lost."""
         if not outcomes:
             return []
         now = self.clock.time()
+        # One outcome Redis could not take would fail the whole call: it goes alone, as DEAD.
+        outcomes = [lifecycle.storable(outcome, now) for outcome in outcomes]
         head: list[Arg] = [repr(now), worker_id, self._mode, str(self.options.dead_letter_limit)]
         # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}

@@ -19,10 +19,12 @@ seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every s
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
+from ..errors import EncodeError
 from ..failures import FailureKind
-from ..job import Job, JobFailure
+from ..job import Job, JobFailure, check_json_value, encode_job
 from .base import JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "revived",
     "settled",
     "started",
+    "storable",
 ]
 
 #: The message of a dead-letter or retry outcome that carries no failure of its own.
@@ -112,6 +115,70 @@ def settled(outcome: Outcome, now: float) -> Step:
         again = job.with_changes(run_after=outcome.run_after)
         return Step(job=again, status=JobStatus.FAILED, failure=failure, finished_at=finished_at)
     return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
+
+
+def storable(outcome: Outcome, now: float) -> Outcome:
+    """``outcome``, or a DEAD outcome saying why, when a store could not write what it carries.
+
+    A kept return value that is not JSON, or text that is not UTF-8 (a lone surrogate) in the
+    return value, the failure or the job, would make the store's write fail, and with it every
+    other outcome of the same settle, again at each retry. Such an outcome is settled alone as
+    a dead letter (without the job's arguments when they are what can't be written). An ACK
+    that keeps no result, the common case, is returned at once.
+    """
+    kind, job = outcome.kind, outcome.job
+    if kind is OutcomeKind.RELEASE or (kind is OutcomeKind.ACK and job.result_ttl is None):
+        return outcome
+    problem = _failure_problem(outcome.failure) if outcome.failure is not None else ""
+    if not problem and kind is OutcomeKind.ACK:
+        problem = _result_problem(outcome.result)
+    if not problem and kind is not OutcomeKind.ACK:
+        problem = _job_problem(job)
+    if not problem:
+        return outcome
+    if _job_problem(job):
+        job = job.with_changes(args=(), kwargs={}, meta={})
+    message = f"the outcome of this run could not be stored: {problem}"
+    failure = JobFailure.from_reason(FailureKind.UNSTORABLE, message, at=now, attempt=job.attempt)
+    return Outcome(
+        job=job,
+        kind=OutcomeKind.DEAD,
+        failure=failure,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+    )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _failure_problem(failure: JobFailure) -> str:
+    for name in ("exception_type", "message", "traceback"):
+        if not _is_utf8(getattr(failure, name)):
+            return f"the failure's {name} is not UTF-8 text"
+    return ""
+
+
+def _result_problem(result: Any) -> str:
+    try:
+        check_json_value(result, where="the return value")
+    except EncodeError as exc:
+        return str(exc)
+    text = json.dumps(result, ensure_ascii=False)
+    return "" if _is_utf8(text) else "the return value is not UTF-8 text"
+
+
+def _job_problem(job: Job) -> str:
+    try:
+        text = encode_job(job)
+    except EncodeError as exc:
+        return str(exc)
+    return "" if _is_utf8(text) else "the job's arguments are not UTF-8 text"
 
 
 def lease_expired_failure(worker_id: str, attempt: int, now: float) -> JobFailure:

@@ -216,7 +216,7 @@ class MemoryBackend(Backend):
                 del state.leased[job.id]
                 if outcome.lateness_s is not None:
                     state.lateness.append(outcome.lateness_s)
-                self._apply(state, lifecycle.settled(outcome, now), now)
+                self._apply(state, lifecycle.settled(lifecycle.storable(outcome, now), now), now)
             self._lock.notify_all()
         return lost
 

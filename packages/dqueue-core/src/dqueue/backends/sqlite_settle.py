@@ -53,7 +53,11 @@ def decode_leased(raw: bytes, attempt: int, *, job_id: str, queue: str) -> Job:
 
 
 def apply_outcome(conn: sqlite3.Connection, outcome: Outcome, worker_id: str, now: float) -> bool:
-    """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't."""
+    """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't.
+
+    An outcome the store could not write is applied as :func:`lifecycle.storable` turns it.
+    """
+    outcome = lifecycle.storable(outcome, now)
     job = outcome.job
     owner = (job.id, worker_id, job.attempt)
     step = lifecycle.settled(outcome, now)
