@@ -97,6 +97,8 @@ POISON: dict[str, Payload] = {
     "task-with-newline": lambda job_id, queue: _json(job_id, queue, task="a\nb"),
     "task-with-slash": lambda job_id, queue: _json(job_id, queue, task="../etc/passwd"),
     "not-an-object": lambda job_id, queue: json.dumps([SECRET]).encode(),
+    # A terminal escape and a forged line: a listing must show them escaped.
+    "control-characters": lambda job_id, queue: b"\x1b[2J\r\nERROR forged " + SECRET.encode(),
 }
 
 #: The field (or problem) the reason of each kind must name (one of them).
@@ -117,6 +119,7 @@ REASONS: dict[str, str | tuple[str, ...]] = {
     "task-with-newline": "task",
     "task-with-slash": "task",
     "not-an-object": "not a JSON object",
+    "control-characters": "not JSON",
 }
 
 
