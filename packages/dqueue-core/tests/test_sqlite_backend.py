@@ -296,6 +296,38 @@ def test_recover_drops_expired_results_and_unique_keys(
     assert _raw(database, "SELECT count(*) FROM uniques") == [(0,)]
 
 
+def test_recover_forgets_finished_ids_once_their_retention_passed(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    backend = open_backend()
+    backend.enqueue(_job(clock, 1))
+    [job] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id=WORKER)
+    backend.recover()
+    assert _raw(database, "SELECT count(*) FROM finished") == [(1,)]
+    clock.advance(backend.options.id_retention_s)
+
+    backend.recover()
+
+    assert _raw(database, "SELECT count(*) FROM finished") == [(0,)]
+
+
+def test_a_file_of_schema_version_1_gains_the_finished_ids_and_keeps_its_jobs(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    open_backend().enqueue(_job(clock, 1))
+    _raw(database, "DROP TABLE finished")
+    _raw(database, "PRAGMA user_version = 1")
+
+    backend = open_backend()
+
+    assert _raw(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    [job] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id=WORKER)
+    assert backend.enqueue(_job(clock, 1)) == job.id
+    assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
+
+
 def test_each_thread_gets_its_own_connection(open_backend: OpenBackend) -> None:
     backend = open_backend()
     seen: list[int] = []
@@ -473,3 +505,38 @@ def test_a_blocking_reserve_sees_a_job_enqueued_by_another_process(
 
     assert len(jobs) == 1
     assert jobs[0].id.startswith("remote-")
+
+
+class _ClaimSignal(SQLiteBackend):
+    """Tells the test when a reserve has read its clock and is about to take the write lock."""
+
+    claiming = threading.Event()
+
+    def _claim(self, queue: str, worker_id: str, limit: int, now: float) -> Any:
+        self.claiming.set()
+        return super()._claim(queue, worker_id, limit, now)
+
+
+def test_a_lease_counts_from_when_the_write_lock_was_taken_not_from_the_call(
+    database: Path, clock: ManualClock
+) -> None:
+    settings = Settings(SQLITE_PATH=str(database), LEASE_SECONDS=30.0)
+    backend = _ClaimSignal.from_settings(settings, clock=clock)
+    backend.enqueue(_job(clock, 1))
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process writes for a long time
+    taken: list[Job] = []
+    reserving = threading.Thread(
+        target=lambda: taken.extend(backend.reserve("default", worker_id=WORKER, timeout_s=0))
+    )
+    reserving.start()
+    assert backend.claiming.wait(PROCESS_DEADLINE_S)
+    clock.advance(20)
+    blocker.execute("COMMIT")
+    blocker.close()
+    reserving.join(PROCESS_DEADLINE_S)
+    assert len(taken) == 1
+
+    clock.advance(29)  # 49 s after the call, 29 s after the lease was granted
+    assert backend.recover() == 0
+    backend.close()

@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 from dqueue.backends import lifecycle
 from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
-from dqueue.backends.common import decode_stored
 from dqueue.errors import DecodeError, DQueueError
 from dqueue.failures import FailureKind
 from dqueue.job import Job, encode_job
@@ -57,6 +56,7 @@ class _RedisBackendBase(RedisControl):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
+        self._server_ahead_s: float | None = None  # the server's clock minus time.time()
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -129,7 +129,8 @@ class _RedisBackendBase(RedisControl):
         while True:
             now = self.clock.time()
             args: list[Arg] = [repr(now), limit, worker_id, repr(now + lease_s), waiter, self._mode,
-                    dead_limit, _TIMER_GRACE_MS, FailureKind.LEASE_EXPIRED.value]  # fmt: skip
+                    dead_limit, _TIMER_GRACE_MS, FailureKind.LEASE_EXPIRED.value,
+                    self._server_now()]  # fmt: skip
             # At-least-once, a reserve sent twice only leases jobs that come back later.
             reply = self._script("reserve", queue, args, idempotent=self.reliable)
             tag = reply[0]
@@ -177,7 +178,7 @@ class _RedisBackendBase(RedisControl):
         poison: list[tuple[str, bytes, str]] = []
         for job_id, attempt, payload in _frames(reply[1]):
             try:
-                job = decode_stored(payload, job_id=job_id, queue=queue)
+                job = lifecycle.decode_stored(payload, job_id=job_id, queue=queue)
             except DecodeError as exc:
                 poison.append((job_id, payload, str(exc)))
                 continue
@@ -267,7 +268,7 @@ class _RedisBackendBase(RedisControl):
             return []
         now = self.clock.time()
         until = repr(now + self.options.lease_s)
-        head: list[Arg] = [repr(now), worker_id, until, self._mode]
+        head: list[Arg] = [repr(now), worker_id, until, self._mode, self._server_now()]
         groups: dict[str, list[Arg]] = {}
         unknown: list[str] = []
         for job_id in job_ids:
@@ -290,11 +291,33 @@ class _RedisBackendBase(RedisControl):
             lost += [job_id.decode() for reply in replies for job_id in reply]
         return [job_id for job_id in job_ids if job_id in set(lost)] if self.reliable else []
 
+    def store_time(self) -> float:
+        """The server's clock (``TIME``); also measures again how far it is from this machine's."""
+        seconds, micros = self._call(self.client.time)
+        server_now = seconds + micros / 1_000_000
+        # Read after the reply: the offset comes out low by the reply's way back at most, so a
+        # script never counts itself less late than it is.
+        self._server_ahead_s = server_now - time.time()
+        return server_now
+
+    def _server_now(self) -> str:
+        """The server's clock now, by this machine's and the last measured offset.
+
+        Scripts that set a lease deadline add how much later than this they run (``late_by``
+        in ``lua/common.lua``): a lease then counts from when the server applies it, not from
+        when it was sent, whatever clock the backend was given.
+        """
+        ahead = self._server_ahead_s
+        if ahead is None:
+            ahead = self.store_time() - time.time()
+        return repr(time.time() + ahead)
+
     def recover(self) -> int:
         """Deal with expired leases on every queue; return how many jobs went back or died.
 
         One script per queue, all in one round trip; safe when many workers call at once.
         """
+        self.store_time()  # every so often: this machine's clock may have been stepped
         queues = self.queues()
         if not queues:
             return 0

@@ -19,19 +19,23 @@ seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every s
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..errors import EncodeError
+from ..errors import DecodeError, EncodeError
 from ..failures import FailureKind
-from ..job import Job, JobFailure, check_json_value, encode_job
-from .base import JobResult, JobStatus, Outcome, OutcomeKind
+from ..job import Job, JobFailure, check_json_value, decode_job, encode_job
+from .base import DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
     "Step",
+    "dead_letter_from_decode_error",
+    "decode_stored",
+    "duplicates",
     "enqueued",
     "lease_expired",
-    "lease_expired_failure",
     "next_record",
     "revived",
     "settled",
@@ -78,8 +82,11 @@ class Step(NamedTuple):
         return self.status is JobStatus.DEAD
 
     @property
-    def frees_unique_key(self) -> bool:
-        """The job is done for good: a unique key held until settled is free again."""
+    def finishes(self) -> bool:
+        """The job is done for good: its unique key is free again and its id is remembered.
+
+        The store keeps the id for ``id_retention_s``: enqueueing it again meanwhile stores nothing.
+        """
         return self.status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
 
 
@@ -181,23 +188,18 @@ def _job_problem(job: Job) -> str:
     return "" if _is_utf8(text) else "the job's arguments are not UTF-8 text"
 
 
-def lease_expired_failure(worker_id: str, attempt: int, now: float) -> JobFailure:
-    """The failure recorded when ``worker_id`` stopped renewing the lease of run ``attempt``."""
-    return JobFailure.from_reason(
-        FailureKind.LEASE_EXPIRED,
-        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
-        at=now,
-        attempt=attempt,
-    )
-
-
 def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     """The lease of ``job`` (``attempt`` = the runs counted) ran out: run again or bury.
 
     The run counts: a job that keeps killing its workers ends in the dead letters after
     ``max_attempts``. One with attempts left is due at once.
     """
-    failure = lease_expired_failure(worker_id, job.attempt, now)
+    failure = JobFailure.from_reason(
+        FailureKind.LEASE_EXPIRED,
+        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
+        at=now,
+        attempt=job.attempt,
+    )
     if job.attempt >= job.max_attempts:
         return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
     return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
@@ -206,6 +208,54 @@ def lease_expired(job: Job, worker_id: str, now: float) -> Step:
 def revived(dead: Job) -> Job:
     """A dead letter put back on its queue: due at once, with all its attempts again."""
     return dead.with_changes(attempt=0, run_after=None)
+
+
+def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:
+    """A dead letter for a payload that is not a job envelope; it keeps the raw text."""
+    digest = hashlib.blake2b(payload.encode(errors="replace"), digest_size=16).hexdigest()
+    stand_in = Job(id=f"corrupt-{digest}", task="<undecodable>", queue=queue, enqueued_at=now)
+    failure = JobFailure.from_reason(FailureKind.UNDECODABLE, reason, at=now, attempt=0)
+    return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
+
+
+def decode_stored(payload: bytes | str, *, job_id: str, queue: str) -> Job:
+    """Decode a payload that a store keeps under ``job_id`` in ``queue``.
+
+    An envelope that names another id or queue than where it is stored is refused too: the
+    store would lease, settle or count one job while the worker runs another.
+
+    Raises:
+        DecodeError: the payload is not a job envelope, or not the one stored there.
+    """
+    job = decode_job(payload)
+    if job.id != job_id:
+        raise DecodeError("job payload's id differs from the id it is stored under", payload)
+    if job.queue != queue:
+        raise DecodeError("job payload's queue differs from the queue it is stored in", payload)
+    return job
+
+
+def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:
+    """The ids of waiting jobs identical (task, queue, args, kwargs) to one listed before them.
+
+    ``waiting`` is ``(id, payload)`` pairs, the job to keep first. A payload that does not
+    decode is left alone, for a worker to dead-letter with its reason.
+    """
+    seen: set[str] = set()
+    twins: list[str] = []
+    for job_id, payload in waiting:
+        try:
+            job = decode_job(payload)
+        except DecodeError:
+            continue
+        identity = json.dumps(
+            [job.task, job.queue, list(job.args), job.kwargs], sort_keys=True, separators=(",", ":")
+        )
+        if identity in seen:
+            twins.append(job_id)
+        else:
+            seen.add(identity)
+    return twins
 
 
 def next_record(previous: JobResult | None, step: Step) -> JobResult:

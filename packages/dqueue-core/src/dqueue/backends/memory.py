@@ -20,8 +20,7 @@ from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
-from .common import dead_letter_from_decode_error, decode_stored, duplicates
-from .lifecycle import Step
+from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
 
 __all__ = ["MemoryBackend"]
 
@@ -62,8 +61,9 @@ class MemoryBackend(Backend):
         self._queues: dict[str, _Queue] = {}
         self._sequence = itertools.count()
         self._unique: dict[str, tuple[str, float | None]] = {}  # key -> (job id, expires)
-        self._unique_of: dict[str, str] = {}  # job id -> key held until settled
         self._results: dict[str, tuple[JobResult, float]] = {}
+        #: Ids of finished jobs -> when they are forgotten, oldest first (the retention is fixed).
+        self._finished: dict[str, float] = {}
 
     # -- helpers (call with the lock held) ----------------------------------------------------
 
@@ -101,12 +101,26 @@ class MemoryBackend(Backend):
             return None
         return job_id
 
-    def _release_unique(self, job_id: str) -> None:
-        key = self._unique_of.pop(job_id, None)
-        held = self._unique.get(key) if key is not None else None
+    def _release_unique(self, job: Job) -> None:
         # A key with ``unique_for`` stays taken until it expires, even once the job is done.
-        if key is not None and held is not None and held[0] == job_id and held[1] is None:
-            del self._unique[key]
+        if job.unique_key is not None and self._unique.get(job.unique_key) == (job.id, None):
+            del self._unique[job.unique_key]
+
+    def _release_unique_held_by(self, job_ids: set[str]) -> None:
+        """Free the keys these jobs hold until settled, without decoding their payloads."""
+        held = [key for key, (holder, until) in self._unique.items() if holder in job_ids]
+        for key in held:
+            if self._unique[key][1] is None:  # one with ``unique_for`` stays until it expires
+                del self._unique[key]
+
+    def _remember_finished(self, job_id: str, now: float) -> None:
+        """Keep a finished job's id for the retention; forget expired ones, oldest first."""
+        if self.options.id_retention_s <= 0:
+            return
+        while self._finished and next(iter(self._finished.values())) <= now:
+            del self._finished[next(iter(self._finished))]
+        self._finished.pop(job_id, None)  # a revived dead letter finished again: now newest
+        self._finished[job_id] = now + self.options.id_retention_s
 
     def _record(self, step: Step, now: float) -> None:
         job = step.job
@@ -126,7 +140,11 @@ class MemoryBackend(Backend):
             now = self.clock.time()
             for job, payload in zip(jobs, payloads, strict=True):
                 queue = self._queue(job.queue)
-                if job.id in queue.waiting or job.id in queue.leased:
+                if (
+                    job.id in queue.waiting
+                    or job.id in queue.leased
+                    or self._finished.get(job.id, now) > now
+                ):
                     ids.append(job.id)
                     continue
                 if job.unique_key is not None:
@@ -136,7 +154,6 @@ class MemoryBackend(Backend):
                         continue
                     expires = now + job.unique_for if job.unique_for is not None else None
                     self._unique[job.unique_key] = (job.id, expires)
-                    self._unique_of[job.id] = job.unique_key
                 self._push(queue, job, payload, now)
                 self._record(lifecycle.enqueued(job), now)
                 ids.append(job.id)
@@ -196,7 +213,7 @@ class MemoryBackend(Backend):
     ) -> None:
         """Dead-letter a stored payload that is not the job envelope it should be, alone."""
         letter = dead_letter_from_decode_error(name, payload, f"job {job_id}: {reason}", now)
-        self._release_unique(job_id)
+        self._release_unique_held_by({job_id})
         state.dead[letter.job.id] = letter
         while len(state.dead) > self.options.dead_letter_limit:
             state.dead.popitem(last=False)
@@ -223,8 +240,9 @@ class MemoryBackend(Backend):
     def _apply(self, state: _Queue, step: Step, now: float) -> None:
         """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
         job = step.job
-        if step.frees_unique_key:
-            self._release_unique(job.id)
+        if step.finishes:
+            self._release_unique(job)
+            self._remember_finished(job.id, now)
         if step.stores_again:
             self._push(state, job, encode_job(job), now)
         elif step.buries and step.failure is not None:
@@ -315,8 +333,7 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             cleared = len(state.waiting)
-            for job_id in state.waiting:
-                self._release_unique(job_id)
+            self._release_unique_held_by(set(state.waiting))
             state.waiting.clear()
             state.ready.clear()
             state.delayed.clear()
@@ -327,7 +344,7 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             before = len(state.waiting)
-            for job_id in duplicates(sorted(state.waiting.items())):
+            for job_id in lifecycle.duplicates(sorted(state.waiting.items())):
                 del state.waiting[job_id]
             return before, len(state.waiting)
 
@@ -342,18 +359,14 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             now = self.clock.time()
-            chosen = (
-                list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
-            )
+            chosen = list(state.dead) if job_ids is None else job_ids
+            # A payload that could not be decoded has nothing to run: its letter stays.
+            chosen = [i for i in chosen if i in state.dead and state.dead[i].raw is None]
             for job_id in chosen:
-                letter = state.dead.pop(job_id)
-                if letter.raw is not None:
-                    state.dead[job_id] = letter  # undecodable: nothing to run
-                    continue
-                job = lifecycle.revived(letter.job)
+                job = lifecycle.revived(state.dead.pop(job_id).job)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
-            return len([i for i in chosen if i not in state.dead])
+            return len(chosen)
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters."""

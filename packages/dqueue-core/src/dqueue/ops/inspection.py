@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..backends import get_backend
-from ..backends.base import DeadLetter, control_of
-from ..backends.common import percentile
+from ..backends.base import DeadLetter, control_of, percentile
 from ..clock import to_datetime
 from ..job import JobFailure
 from ..settings import Settings

@@ -28,7 +28,7 @@ _NOT_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RESULT_TTL", "TIMEOUT_GR
 #: The core's range checks: the settings, what their values pass, what the message says.
 _RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
     (("LEASE_SECONDS", "POLL_INTERVAL", "RESTART_BACKOFF_MAX"), lambda v: v > 0, "greater than 0"),
-    ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT"), lambda v: v >= 0, "0 or more"),
+    ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT", "ID_RETENTION"), lambda v: v >= 0, "0 or more"),
     (("RETRY_JITTER",), lambda v: 0 <= v <= 1, "between 0 and 1"),
     (("DEFAULT_MAX_ATTEMPTS", "PREFETCH", "DEAD_LETTER_LIMIT"), lambda v: v >= 1, "1 or more"),
     (("PROMETHEUS_START_PORT",), lambda v: 0 < v < 65536, "a TCP port"),
@@ -76,6 +76,7 @@ class Settings(SettingsSection):
     RESTART_BACKOFF_MAX: float = 30.0
     SYNCHRONOUS_RAISE: bool = True
     DEAD_LETTER_LIMIT: int = 10_000
+    ID_RETENTION: float = 600.0
 
     # Operations.
     TOUCH_FILE: str | None = None
@@ -163,17 +164,18 @@ def all_setting_types() -> dict[str, Any]:
     """The type of every setting by short name: the core's, then each installed section's.
 
     Raises:
-        ConfigurationError: a section declares a setting of the core.
+        ConfigurationError: a section declares a setting of the core or of another section.
     """
     types = dict(setting_types(Settings))
+    owners = dict.fromkeys(types, "a core setting")  # who declared each setting
     for section in registered_sections():
         for name, hint in setting_types(section).items():
-            if name in types:
+            if name in owners:
                 raise ConfigurationError(
-                    f"{PREFIX}{name} is a core setting; settings section {section.__name__} "
+                    f"{PREFIX}{name} is {owners[name]}; settings section {section.__name__} "
                     "cannot declare it"
                 )
-            types[name] = hint
+            types[name], owners[name] = hint, f"declared by section {section.__name__}"
     return types
 
 

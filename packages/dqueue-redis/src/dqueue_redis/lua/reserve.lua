@@ -1,6 +1,7 @@
 -- Hand out up to ARGV[3] due jobs. ARGV[4] worker id, ARGV[5] lease deadline, ARGV[6] waiter
 -- id (one waiting reserve call), ARGV[7] '1' for at-least-once, ARGV[8] dead-letter limit,
--- ARGV[9] grace (ms) of the delay timer, ARGV[10] the failure type of an expired lease.
+-- ARGV[9] grace (ms) of the delay timer, ARGV[10] the failure type of an expired lease,
+-- ARGV[11] the server's clock at sending (see late_by).
 --
 -- Replies {'jobs', frames}: frames is one string, per job "<attempt>:<id length>:<id><payload
 -- length>:<payload>" (one reply element for the whole batch keeps the client's parsing cheap).
@@ -10,7 +11,6 @@
 -- timeout, so a due job wakes no herd.
 local limit = tonumber(ARGV[3])
 local worker = ARGV[4]
-local lease_until = ARGV[5]
 local waiter = ARGV[6]
 local reliable = ARGV[7] == '1'
 
@@ -61,6 +61,7 @@ if not zero_done and #taken_ids < limit then take(0) end
 
 local taken = #taken_ids
 if taken > 0 then
+  local lease_until = tonumber(ARGV[5]) + late_by(ARGV[11])
   local leases = {}
   for i, id in ipairs(taken_ids) do
     leases[#leases + 1] = lease_until
