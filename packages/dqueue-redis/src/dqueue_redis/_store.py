@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar, cast
@@ -13,6 +15,7 @@ import redis
 
 from dqueue.backends.base import Backend, StoreOptions
 from dqueue.clock import SYSTEM_CLOCK, Clock
+from dqueue.errors import BackendUnavailable
 from dqueue.settings import Settings
 
 from .connection import connect, describe_target, translate_error
@@ -24,6 +27,10 @@ __all__ = ["RedisOptions", "RedisStore"]
 
 T = TypeVar("T")
 
+_logger = logging.getLogger("dqueue.redis")
+#: Replicas falling behind is said at most this often per backend instance.
+_REPLICA_WARNING_INTERVAL_S = 60.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RedisOptions(StoreOptions):
@@ -33,6 +40,11 @@ class RedisOptions(StoreOptions):
     prefix: str = "dqueue"
     #: How long a call may wait for the server (``DQUEUE_REDIS_SOCKET_TIMEOUT``).
     socket_timeout_s: float = 30.0
+    #: Replicas that must hold an enqueue or a settle before it returns, 0 for none
+    #: (``DQUEUE_REDIS_WAIT_REPLICAS``).
+    wait_replicas: int = 0
+    #: How long to wait for them (``DQUEUE_REDIS_WAIT_TIMEOUT_MS``).
+    wait_timeout_ms: int = 100
 
 
 def options_from(settings: Settings) -> RedisOptions:
@@ -42,6 +54,8 @@ def options_from(settings: Settings) -> RedisOptions:
         settings,
         prefix=redis_settings.REDIS_PREFIX,
         socket_timeout_s=redis_settings.REDIS_SOCKET_TIMEOUT,
+        wait_replicas=redis_settings.REDIS_WAIT_REPLICAS,
+        wait_timeout_ms=redis_settings.REDIS_WAIT_TIMEOUT_MS,
     )
 
 
@@ -73,6 +87,8 @@ class RedisStore(Backend):
         self._mode = "1" if self.reliable else "0"
         self._lua = {name: self._client.register_script(text) for name, text in SOURCES.items()}
         self._held = HeldConnections(self._client.connection_pool)
+        self._wait = (options.wait_replicas, options.wait_timeout_ms)
+        self._next_replica_warning = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
@@ -119,32 +135,77 @@ class RedisStore(Backend):
             raise translate_error(exc, self.target) from exc
 
     def _script(
-        self, name: str, queue: str, args: Sequence[Arg], *, idempotent: bool = True
+        self,
+        name: str,
+        queue: str,
+        args: Sequence[Arg],
+        *,
+        idempotent: bool = True,
+        replicate: bool = False,
     ) -> Any:
-        """Run script ``name`` on ``queue`` (its base key first, then ``args``)."""
+        """Run script ``name`` on ``queue`` (its base key first, then ``args``).
+
+        With ``replicate``, the call also waits for ``wait_replicas`` replicas (if any).
+        """
         keys = self.keys(queue)
         script = self._lua[name]
-        return self._call(
-            lambda: self._held.run(script, [keys.jobs, keys.base, *args]),
+        wait = self._wait if replicate and self._wait[0] else None
+        reply, acknowledged = self._call(
+            lambda: self._held.run_and_wait(script, [keys.jobs, keys.base, *args], wait),
             idempotent=idempotent,
         )
+        if wait is not None:
+            self._check_replicas(acknowledged, name)
+        return reply
 
-    def _scripts(self, calls: Sequence[tuple[str, str, Sequence[Arg]]]) -> list[Any]:
+    def _scripts(
+        self, calls: Sequence[tuple[str, str, Sequence[Arg]]], *, replicate: bool = False
+    ) -> list[Any]:
         """Run scripts, each on its queue, in one round trip (a pipeline when several).
 
         redis-py loads the scripts a pipeline runs before it sends the pipeline.
         """
         if len(calls) == 1:
-            return [self._script(*calls[0])]
+            return [self._script(*calls[0], replicate=replicate)]
+        wait = replicate and self._wait[0] > 0
 
         def run() -> list[Any]:
             with self._client.pipeline(transaction=False) as pipeline:
                 for name, queue, args in calls:
                     keys = self.keys(queue)
                     self._lua[name](keys=[keys.jobs], args=[keys.base, *args], client=pipeline)
+                if wait:
+                    pipeline.wait(*self._wait)
                 return pipeline.execute()
 
-        return self._call(run)
+        replies = self._call(run)
+        if wait:
+            self._check_replicas(int(replies.pop()), calls[0][0])
+        return replies
+
+    def _check_replicas(self, acknowledged: int, operation: str) -> None:
+        """Warn (once a minute) when fewer replicas than asked hold a write; raise for an enqueue.
+
+        An enqueue raises since its caller asked for jobs that survive a failover; a settle
+        that is lost in one only makes its job run again.
+
+        Raises:
+            BackendUnavailable: an enqueue reached fewer replicas than ``wait_replicas``. The
+                jobs are stored on the master; enqueueing them again with the same ids is safe.
+        """
+        wanted, timeout_ms = self._wait
+        if acknowledged >= wanted:
+            return
+        message = (
+            f"Redis at {self.target}: {operation} reached {acknowledged} of"
+            f" DQUEUE_REDIS_WAIT_REPLICAS={wanted} replicas within {timeout_ms} ms"
+        )
+        now = time.monotonic()
+        if now >= self._next_replica_warning:
+            self._next_replica_warning = now + _REPLICA_WARNING_INTERVAL_S
+            _logger.warning("%s; a failover before they catch up loses it", message)
+        if operation == "enqueue":
+            raise BackendUnavailable(f"{message}: stored on the master only")
 
     def _note_queues(self, queues: Sequence[str]) -> None:
         """Record queue names for :meth:`queues` (once per name and backend instance)."""

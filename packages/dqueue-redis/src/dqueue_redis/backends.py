@@ -71,7 +71,7 @@ class _RedisBackendBase(RedisControl):
             self._note_queues([job.queue])
         now = self.clock.time()
         args = [repr(now), self._mode, *_enqueue_args(job, payload, now)]
-        return str(self._script("enqueue", job.queue, args)[0].decode())
+        return str(self._script("enqueue", job.queue, args, replicate=True)[0].decode())
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store jobs in order, one round trip per batch (a pipeline across queues).
@@ -98,7 +98,7 @@ class _RedisBackendBase(RedisControl):
                 calls.append(("enqueue", queue, args))
                 members.append(chunk)
         ids = [""] * len(jobs)
-        for chunk, reply in zip(members, self._scripts(calls), strict=True):
+        for chunk, reply in zip(members, self._scripts(calls, replicate=True), strict=True):
             for index, job_id in zip(chunk, reply, strict=True):
                 ids[index] = job_id.decode()
         return ids
@@ -219,7 +219,7 @@ class _RedisBackendBase(RedisControl):
             ("settle", queue, [*head, len(acks) // 3, *acks, *others])
             for queue, (acks, others) in groups.items()
         ]
-        replies = self._scripts(calls)
+        replies = self._scripts(calls, replicate=True)
         for outcome in outcomes:
             self._leased.pop(outcome.job.id, None)
         return [job_id.decode() for reply in replies for job_id in reply]
