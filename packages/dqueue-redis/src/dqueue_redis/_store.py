@@ -16,13 +16,24 @@ from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.settings import Settings
 
 from .connection import connect, describe_target, translate_error
-from .keys import QueueKeys, queues_key
 from .scripts import SOURCES, Arg, HeldConnections
 from .settings import RedisSettings
 
-__all__ = ["RedisOptions", "RedisStore"]
+__all__ = ["RedisOptions", "RedisStore", "queue_base"]
 
 T = TypeVar("T")
+
+
+def queue_base(prefix: str, queue: str) -> str:
+    """``<prefix>:{<queue>}:``, the start of every key of ``queue``.
+
+    Every key of a queue shares the hash tag ``{<queue>}``, so each Lua script touches one
+    slot, as Redis Cluster requires; scripts derive the keys from this base themselves (the
+    package README has the full table). The name is escaped inside the tag (``%``, ``{`` and
+    ``}``), so no name can end the tag early or collide with another queue's keys.
+    """
+    escaped = queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return f"{prefix}:{{{escaped}}}:"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,16 +44,6 @@ class RedisOptions(StoreOptions):
     prefix: str = "dqueue"
     #: How long a call may wait for the server (``DQUEUE_REDIS_SOCKET_TIMEOUT``).
     socket_timeout_s: float = 30.0
-
-
-def options_from(settings: Settings) -> RedisOptions:
-    """The Redis store's options in ``settings``: its :class:`RedisSettings` section and core's."""
-    redis_settings = settings.section(RedisSettings)
-    return RedisOptions.from_settings(
-        settings,
-        prefix=redis_settings.REDIS_PREFIX,
-        socket_timeout_s=redis_settings.REDIS_SOCKET_TIMEOUT,
-    )
 
 
 class RedisStore(Backend):
@@ -66,35 +67,31 @@ class RedisStore(Backend):
         self.options: RedisOptions = options
         self.target = target
         self.prefix = options.prefix
-        self._client = client
-        self._keys_of: dict[str, QueueKeys] = {}
+        #: The redis-py client (one connection pool per backend instance).
+        self.client = client
+        self._bases: dict[str, str] = {}
+        self._queues_key = f"{self.prefix}:queues"  # the one key outside a queue's slot
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.reliable else "0"
-        self._lua = {name: self._client.register_script(text) for name, text in SOURCES.items()}
-        self._held = HeldConnections(self._client.connection_pool)
+        self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
+        self._held = HeldConnections(client.connection_pool)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
         """A backend on the server that the ``DQUEUE_REDIS_*`` settings name."""
-        return cls(
-            options_from(settings),
-            client=connect(settings),
-            target=describe_target(settings),
-            clock=clock,
+        server = settings.section(RedisSettings)
+        options = RedisOptions.from_settings(
+            settings, prefix=server.REDIS_PREFIX, socket_timeout_s=server.REDIS_SOCKET_TIMEOUT
         )
+        return cls(options, client=connect(settings), target=describe_target(settings), clock=clock)
 
-    @property
-    def client(self) -> redis.Redis:
-        """The redis-py client (one connection pool per backend instance)."""
-        return self._client
-
-    def keys(self, queue: str) -> QueueKeys:
-        """The keys of ``queue``."""
-        keys = self._keys_of.get(queue)
-        if keys is None:
-            keys = self._keys_of[queue] = QueueKeys(self.prefix, queue)
-        return keys
+    def base(self, queue: str) -> str:
+        """The start of every key of ``queue`` (see :func:`queue_base`)."""
+        base = self._bases.get(queue)
+        if base is None:
+            base = self._bases[queue] = queue_base(self.prefix, queue)
+        return base
 
     def _waiter_id(self) -> str:
         """Names one waiting reserve call: this process (after a fork, too) and thread."""
@@ -118,30 +115,45 @@ class RedisStore(Backend):
         except redis.RedisError as exc:
             raise translate_error(exc, self.target) from exc
 
-    def _script(
-        self, name: str, queue: str, args: Sequence[Arg], *, idempotent: bool = True
-    ) -> Any:
-        """Run script ``name`` on ``queue`` (its base key first, then ``args``)."""
-        keys = self.keys(queue)
-        script = self._lua[name]
-        return self._call(
-            lambda: self._held.run(script, [keys.jobs, keys.base, *args]),
-            idempotent=idempotent,
-        )
+    def _argv(self, queue: str, args: Sequence[Arg], now: float | None) -> tuple[str, list[Arg]]:
+        """A script's key and arguments on ``queue``: ``args`` after what every script reads.
 
-    def _scripts(self, calls: Sequence[tuple[str, str, Sequence[Arg]]]) -> list[Any]:
+        The queue's key base, the time (``now``, else the clock's) and the delivery mode come
+        first (``lua/common.lua``).
+        """
+        base = self.base(queue)
+        time = repr(self.clock.time() if now is None else now)
+        return base + "jobs", [base, time, self._mode, *args]
+
+    def _script(
+        self,
+        name: str,
+        queue: str,
+        args: Sequence[Arg],
+        *,
+        now: float | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """Run script ``name`` on ``queue`` with ``args``."""
+        script, (key, argv) = self._lua[name], self._argv(queue, args, now)
+        return self._call(lambda: self._held.run(script, [key, *argv]), idempotent=idempotent)
+
+    def _scripts(
+        self, calls: Sequence[tuple[str, str, Sequence[Arg]]], *, now: float | None = None
+    ) -> list[Any]:
         """Run scripts, each on its queue, in one round trip (a pipeline when several).
 
         redis-py loads the scripts a pipeline runs before it sends the pipeline.
         """
         if len(calls) == 1:
-            return [self._script(*calls[0])]
+            return [self._script(*calls[0], now=now)]
+        now = self.clock.time() if now is None else now
 
         def run() -> list[Any]:
-            with self._client.pipeline(transaction=False) as pipeline:
+            with self.client.pipeline(transaction=False) as pipeline:
                 for name, queue, args in calls:
-                    keys = self.keys(queue)
-                    self._lua[name](keys=[keys.jobs], args=[keys.base, *args], client=pipeline)
+                    key, argv = self._argv(queue, args, now)
+                    self._lua[name](keys=[key], args=argv, client=pipeline)
                 return pipeline.execute()
 
         return self._call(run)
@@ -150,20 +162,20 @@ class RedisStore(Backend):
         """Record queue names for :meth:`queues` (once per name and backend instance)."""
         new = [queue for queue in queues if queue not in self._known_queues]
         if new:
-            self._call(lambda: self._client.sadd(queues_key(self.prefix), *new))
+            self._call(lambda: self.client.sadd(self._queues_key, *new))
             self._known_queues.update(new)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def ping(self) -> None:
         """Raise :class:`~dqueue.errors.BackendUnavailable` when Redis cannot be reached."""
-        self._call(self._client.ping)
+        self._call(self.client.ping)
 
     def close(self) -> None:
         """Close every connection (the backend reconnects if used again)."""
-        self._client.connection_pool.disconnect()
+        self.client.connection_pool.disconnect()
 
     def queues(self) -> list[str]:
         """Every queue that got jobs, sorted."""
-        members = self._call(lambda: self._client.smembers(queues_key(self.prefix)))
+        members = self._call(lambda: self.client.smembers(self._queues_key))
         return sorted(member.decode() for member in cast(set[bytes], members))

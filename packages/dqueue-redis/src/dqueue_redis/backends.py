@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from dqueue.backends import lifecycle
-from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
+from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.errors import DecodeError
 from dqueue.failures import FailureKind
 from dqueue.job import Job, decode_job, encode_job
 
 from ._control import RedisControl
-from .records import dead_letter_json, failure_json, record_update, result_value
+from .records import dead_letter_json, record_update
 from .scripts import Arg
 from .waiting import longest_wait, wait_for_token
 
@@ -42,35 +42,14 @@ _TIMER_GRACE_MS = 1000
 _MIN_WAIT_S = 0.0005
 #: A worker waiting for a due time stops listening for tokens this early and sleeps the rest.
 _EARLY_S = 0.002
-_KINDS = {
-    OutcomeKind.ACK: "a",
-    OutcomeKind.RETRY: "r",
-    OutcomeKind.DEAD: "d",
-    OutcomeKind.RELEASE: "l",
-}
+#: The failure type of an expired lease, which the scripts record.
+_LEASE_EXPIRED = FailureKind.LEASE_EXPIRED.value
 
 
 class _RedisBackendBase(RedisControl):
     """The verbs both Redis backends share; the scripts take the delivery mode as an argument."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
-
     # -- producing ---------------------------------------------------------------------------
-
-    def enqueue(self, job: Job) -> str:
-        """Store ``job``; return its id, or that of the job already holding its unique key.
-
-        Raises:
-            EncodeError: the job's arguments are not JSON; nothing is stored.
-        """
-        payload = encode_job(job)
-        if job.queue not in self._known_queues:
-            self._note_queues([job.queue])
-        now = self.clock.time()
-        args = [repr(now), self._mode, *_enqueue_args(job, payload, now)]
-        return str(self._script("enqueue", job.queue, args)[0].decode())
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store jobs in order, one round trip per batch (a pipeline across queues).
@@ -91,13 +70,13 @@ class _RedisBackendBase(RedisControl):
         for queue, indexes in groups.items():
             for start in range(0, len(indexes), _ENQUEUE_CHUNK):
                 chunk = indexes[start : start + _ENQUEUE_CHUNK]
-                args: list[Arg] = [repr(now), self._mode]
+                args: list[Arg] = []
                 for index in chunk:
                     args += _enqueue_args(jobs[index], payloads[index], now)
                 calls.append(("enqueue", queue, args))
                 members.append(chunk)
         ids = [""] * len(jobs)
-        for chunk, reply in zip(members, self._scripts(calls), strict=True):
+        for chunk, reply in zip(members, self._scripts(calls, now=now), strict=True):
             for index, job_id in zip(chunk, reply, strict=True):
                 ids[index] = job_id.decode()
         return ids
@@ -115,22 +94,21 @@ class _RedisBackendBase(RedisControl):
         if limit < 1:
             return []
         limit = min(limit, _RESERVE_MAX)
-        keys = self.keys(queue)
+        base = self.base(queue)
         waiter = self._waiter_id()
         lease_s = self.options.lease_s
         if not self.reliable:
             # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
             # key while it may still run, so it lasts long enough for any reasonable job.
             lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
-        dead_limit = str(self.options.dead_letter_limit)
+        tail: list[Arg] = [self.options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED]
         give_up = time.monotonic() + max(timeout_s, 0.0)
         longest = longest_wait(self.options.socket_timeout_s)
         while True:
             now = self.clock.time()
-            args: list[Arg] = [repr(now), limit, worker_id, repr(now + lease_s), waiter, self._mode,
-                    dead_limit, _TIMER_GRACE_MS, FailureKind.LEASE_EXPIRED.value]  # fmt: skip
+            args: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter, *tail]
             # At-least-once, a reserve sent twice only leases jobs that come back later.
-            reply = self._script("reserve", queue, args, idempotent=self.reliable)
+            reply = self._script("reserve", queue, args, now=now, idempotent=self.reliable)
             tag = reply[0]
             if tag == b"jobs":
                 jobs = self._unpack(queue, reply)
@@ -143,7 +121,7 @@ class _RedisBackendBase(RedisControl):
             target: float | None = None
             if tag == b"paused" or (tag == b"delayed" and reply[2] == 1):
                 target = float(reply[1])
-            self._wait_until(keys.wake, keys.waiter(waiter), target, remaining, longest)
+            self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining, longest)
 
     def _wait_until(
         self,
@@ -172,7 +150,6 @@ class _RedisBackendBase(RedisControl):
 
     def _unpack(self, queue: str, reply: list[Any]) -> list[Job]:
         jobs: list[Job] = []
-        leased = self._leased
         for job_id, attempt, payload in _frames(reply[1]):
             try:
                 job = decode_job(payload)
@@ -183,7 +160,6 @@ class _RedisBackendBase(RedisControl):
                 # The stored payload keeps the attempt it was enqueued with.
                 job = job.with_changes(attempt=attempt)
             jobs.append(job)
-            leased[job_id] = queue
         return jobs
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
@@ -195,7 +171,7 @@ class _RedisBackendBase(RedisControl):
         if not outcomes:
             return []
         now = self.clock.time()
-        head: list[Arg] = [repr(now), worker_id, self._mode, str(self.options.dead_letter_limit)]
+        head: list[Arg] = [worker_id, self.options.dead_letter_limit]
         # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}
         for outcome in outcomes:
@@ -210,77 +186,41 @@ class _RedisBackendBase(RedisControl):
             ("settle", queue, [*head, len(acks) // 3, *acks, *others])
             for queue, (acks, others) in groups.items()
         ]
-        replies = self._scripts(calls)
-        for outcome in outcomes:
-            self._leased.pop(outcome.job.id, None)
+        replies = self._scripts(calls, now=now)
         return [job_id.decode() for reply in replies for job_id in reply]
 
     def _settle_args(self, outcome: Outcome, now: float) -> list[Arg]:
         """The 8 script arguments of one outcome; what it means comes from the lifecycle."""
-        job = outcome.job
-        kind = outcome.kind
+        job, kind = outcome.job, outcome.kind
         step = lifecycle.settled(outcome, now)
         data = due = ""
-        finished = repr(step.finished_at)
-        attempt = str(job.attempt)
-        fields: list[str] = []
-        if step.failure is not None:
-            fields += [f"f:{job.attempt}", failure_json(step.failure)]
-        if kind is OutcomeKind.ACK:
-            if job.result_ttl is not None:
-                fields += ["value", result_value(step.return_value, job)]
-        elif kind is OutcomeKind.RETRY:
+        if kind is OutcomeKind.RETRY:
             data = encode_job(step.job)
             if step.job.run_after is not None and step.job.run_after > now:
                 due = repr(step.job.run_after)
         elif kind is OutcomeKind.DEAD and step.failure is not None:
             data = dead_letter_json(job, step.failure, now)
-        elif kind is OutcomeKind.RELEASE:
+        elif kind is OutcomeKind.RELEASE and not self.reliable:
             # At-least-once keeps the payload while leased; at-most-once gave it to the worker.
-            data = "" if self.reliable else encode_job(job)
-        if kind is not OutcomeKind.RELEASE:
-            fields += ["finished_at", finished]
-        record = record_update(
-            step.job,
-            now,
-            step.status,
-            *fields,
-            "attempt",
-            str(step.job.attempt),
-            due=step.job.due_at if due else now,
-        )
-        lateness = outcome.lateness_s
-        late = "" if lateness is None else repr(lateness)
-        return [_KINDS[kind], job.id, attempt, data, due, str(job.priority), late, record]
+            data = encode_job(job)
+        record = record_update(step, now, step.job.due_at if due else now)
+        late = "" if outcome.lateness_s is None else repr(outcome.lateness_s)
+        return [kind.value, job.id, str(job.attempt), data, due, str(job.priority), late, record]
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
-        """Extend the leases of running jobs; return the ids whose lease was already lost."""
+        """Extend the leases of running jobs; return the ids whose lease was already lost.
+
+        The lease may be on any queue (the job may have been reserved through another
+        instance): every queue looks, in one round trip.
+        """
         if not job_ids:
             return []
         now = self.clock.time()
-        until = repr(now + self.options.lease_s)
-        head: list[Arg] = [repr(now), worker_id, until, self._mode]
-        groups: dict[str, list[Arg]] = {}
-        unknown: list[str] = []
-        for job_id in job_ids:
-            queue = self._leased.get(job_id)
-            if queue is None:
-                unknown.append(job_id)
-            else:
-                groups.setdefault(queue, list(head)).append(job_id)
-        lost: list[str] = []
-        if unknown:
-            # Reserved through another instance: the lease may be on any queue.
-            found = set(unknown)
-            queues = self.queues()
-            replies = self._scripts([("renew", q, [*head, *unknown]) for q in queues])
-            for reply in replies:
-                found.intersection_update(job_id.decode() for job_id in reply)
-            lost += [job_id for job_id in unknown if job_id in found or not queues]
-        if groups:
-            replies = self._scripts([("renew", queue, args) for queue, args in groups.items()])
-            lost += [job_id.decode() for reply in replies for job_id in reply]
-        return [job_id for job_id in job_ids if job_id in set(lost)] if self.reliable else []
+        args = [worker_id, repr(now + self.options.lease_s), *job_ids]
+        lost = set(job_ids)
+        for reply in self._scripts([("renew", queue, args) for queue in self.queues()], now=now):
+            lost.intersection_update(job_id.decode() for job_id in reply)
+        return [job_id for job_id in job_ids if job_id in lost] if self.reliable else []
 
     def recover(self) -> int:
         """Deal with expired leases on every queue; return how many jobs went back or died.
@@ -290,12 +230,7 @@ class _RedisBackendBase(RedisControl):
         queues = self.queues()
         if not queues:
             return 0
-        args = [
-            repr(self.clock.time()),
-            self._mode,
-            str(self.options.dead_letter_limit),
-            FailureKind.LEASE_EXPIRED.value,
-        ]
+        args: list[Arg] = [self.options.dead_letter_limit, _LEASE_EXPIRED]
         return sum(int(count) for count in self._scripts([("recover", q, args) for q in queues]))
 
 
@@ -306,8 +241,7 @@ def _enqueue_args(job: Job, payload: str, now: float) -> list[Arg]:
         return [job.id, payload, due, ""]
     unique_key = job.unique_key or ""
     unique_expiry = "" if job.unique_for is None or not unique_key else repr(now + job.unique_for)
-    record = record_update(job, now, JobStatus.QUEUED, "attempt", str(job.attempt),
-                           due=job.run_after or now)  # fmt: skip
+    record = record_update(lifecycle.enqueued(job), now, job.run_after or now)
     options = [job.priority, job.attempt, unique_key, unique_expiry, record]
     return [job.id, payload, due, json.dumps(options, separators=(",", ":"), ensure_ascii=False)]
 

@@ -1,9 +1,8 @@
--- Store jobs, in order. ARGV[3] '1' for at-least-once; then 4 values per job: id, payload,
+-- Store jobs, in order. ARGV[4..], 4 values per job: id, payload,
 -- due ('' = ready now), options ('' for a plain job, else JSON [priority, attempt, unique key
 -- ('' = none), unique expiry ('' = held until settled), record update ('' = none)]).
 -- Returns, per job, its id or the id of the job that already holds its id or its unique key
 -- (then nothing is stored).
-local reliable = ARGV[3] == '1'
 promote(CHUNK)
 local ids = {}
 local plain = {}

@@ -1,8 +1,7 @@
--- Extend leases. ARGV[3] worker id, ARGV[4] new deadline, ARGV[5] '1' for at-least-once,
--- ARGV[6..] job ids. Returns the ids whose lease this worker no longer holds.
-local worker = ARGV[3]
-local until_arg = ARGV[4]
-local reliable = ARGV[5] == '1'
+-- Extend leases. ARGV[4] worker id, ARGV[5] new deadline, ARGV[6..] job ids. Returns the ids
+-- whose lease this worker no longer holds.
+local worker = ARGV[4]
+local until_arg = ARGV[5]
 local lost = {}
 for i = 6, #ARGV do
   local id = ARGV[i]

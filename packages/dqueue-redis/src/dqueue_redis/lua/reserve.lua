@@ -1,6 +1,6 @@
--- Hand out up to ARGV[3] due jobs. ARGV[4] worker id, ARGV[5] lease deadline, ARGV[6] waiter
--- id (one waiting reserve call), ARGV[7] '1' for at-least-once, ARGV[8] dead-letter limit,
--- ARGV[9] grace (ms) of the delay timer, ARGV[10] the failure type of an expired lease.
+-- Hand out up to ARGV[4] due jobs. ARGV[5] worker id, ARGV[6] lease deadline, ARGV[7] waiter
+-- id (one waiting reserve call), ARGV[8] dead-letter limit, ARGV[9] grace (ms) of the delay
+-- timer, ARGV[10] the failure type of an expired lease.
 --
 -- Replies {'jobs', frames}: frames is one string, per job "<attempt>:<id length>:<id><payload
 -- length>:<payload>" (one reply element for the whole batch keeps the client's parsing cheap).
@@ -8,16 +8,15 @@
 -- holder = 1 when this waiter now holds the queue's delay timer and should wake at the
 -- earliest due time itself. One waiter holds it; the others sleep until a wake token or their
 -- timeout, so a due job wakes no herd.
-local limit = tonumber(ARGV[3])
-local worker = ARGV[4]
-local lease_until = ARGV[5]
-local waiter = ARGV[6]
-local reliable = ARGV[7] == '1'
+local limit = tonumber(ARGV[4])
+local worker = ARGV[5]
+local lease_until = ARGV[6]
+local waiter = ARGV[7]
 
 local paused = redis.call('GET', K_PAUSED)
 if paused and tonumber(paused) > now then return {'paused', paused} end
 
-recover_expired(100, reliable, tonumber(ARGV[8]), ARGV[10])
+recover_expired(100, tonumber(ARGV[8]), ARGV[10])
 promote(CHUNK)
 
 local frames = {}
