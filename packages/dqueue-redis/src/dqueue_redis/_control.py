@@ -17,6 +17,7 @@ from dqueue.job import encode_job
 
 from ._store import RedisStore
 from .records import raw_dead_letter_json, read_dead_letter, read_result
+from .scripts import Arg
 
 __all__ = ["RedisControl"]
 
@@ -53,15 +54,9 @@ class RedisControl(RedisStore):
         base = self.base(queue)
         self._note_queues([queue])
         if until is None or until <= now:
-
-            def resume() -> None:
-                with self.client.pipeline(transaction=False) as pipeline:
-                    pipeline.delete(base + "paused")
-                    pipeline.rpush(base + "wake", "1")  # one waiter looks, and passes it on
-                    pipeline.ltrim(base + "wake", 0, 0)
-                    pipeline.execute()
-
-            self._call(resume)
+            # One token: one waiter looks, and passes it on.
+            wake = base + "wake"
+            self._pipeline(("DEL", base + "paused"), ("RPUSH", wake, "1"), ("LTRIM", wake, 0, 0))
             return
         ttl_ms = math.ceil((until - now) * 1000) + _PAUSE_GC_GRACE_MS
         self._call(lambda: self.client.set(base + "paused", repr(until), px=ttl_ms))
@@ -88,14 +83,8 @@ class RedisControl(RedisStore):
         The oldest job (smallest id) of each group stays. Jobs reserved meanwhile are left.
         """
         base = self.base(queue)
-
-        def waiting() -> list[Any]:
-            with self.client.pipeline() as pipeline:  # one look: MULTI ... EXEC
-                pipeline.hgetall(base + "jobs")
-                pipeline.zrange(base + "inflight", 0, -1)
-                return pipeline.execute()
-
-        stored, in_flight = self._call(waiting)
+        look = ("HGETALL", base + "jobs"), ("ZRANGE", base + "inflight", 0, -1)
+        stored, in_flight = self._pipeline(*look, transaction=True)
         leased = set(in_flight)
         pairs = sorted((key.decode(), data) for key, data in stored.items() if key not in leased)
         twins = duplicates(pairs)
@@ -150,21 +139,15 @@ class RedisControl(RedisStore):
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids); return how many."""
-        if job_ids is not None and not job_ids:
+        ids = list(job_ids or ())
+        if job_ids is not None and not ids:
             return 0
-        dead_key = self.base(queue) + "dead"
-
-        def purge() -> Any:
-            with self.client.pipeline() as pipeline:  # MULTI ... EXEC: letters go with their data
-                if job_ids is None:
-                    pipeline.zcard(dead_key)
-                    pipeline.unlink(dead_key, dead_key + ":data")
-                else:
-                    pipeline.zrem(dead_key, *job_ids)
-                    pipeline.hdel(dead_key + ":data", *job_ids)
-                return pipeline.execute()[0]
-
-        return int(self._call(purge))
+        dead, data = self.base(queue) + "dead", self.base(queue) + "dead:data"
+        commands: tuple[Sequence[Arg], ...] = (("ZREM", dead, *ids), ("HDEL", data, *ids))
+        if job_ids is None:
+            commands = ("ZCARD", dead), ("UNLINK", dead, data)
+        # One transaction: letters go with their data.
+        return int(self._pipeline(*commands, transaction=True)[0])
 
     def _bury_undecodable(
         self, queue: str, store_id: str, payload: bytes | str, reason: str
@@ -191,15 +174,9 @@ class RedisControl(RedisStore):
         queues = self.queues()
         if not queues:
             return None
-
-        def read() -> list[Any]:
-            with self.client.pipeline(transaction=False) as pipeline:
-                for queue in queues:
-                    pipeline.hgetall(f"{self.base(queue)}r:{job_id}")
-                return pipeline.execute()
-
+        raws = self._pipeline(*(("HGETALL", f"{self.base(queue)}r:{job_id}") for queue in queues))
         now = self.clock.time()
-        for queue, raw in zip(queues, self._call(read), strict=True):
+        for queue, raw in zip(queues, raws, strict=True):
             record = read_result(job_id, queue, raw, now)
             if record is not None:
                 return record

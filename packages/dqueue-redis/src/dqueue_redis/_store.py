@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar, cast
@@ -38,12 +36,10 @@ def queue_base(prefix: str, queue: str) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RedisOptions(StoreOptions):
-    """The options of a Redis store: the shared ones, its key prefix and socket timeout."""
+    """The options of a Redis store: the shared ones and its key prefix."""
 
     #: The start of every key (``DQUEUE_REDIS_PREFIX``).
     prefix: str = "dqueue"
-    #: How long a call may wait for the server (``DQUEUE_REDIS_SOCKET_TIMEOUT``).
-    socket_timeout_s: float = 30.0
 
 
 class RedisStore(Backend):
@@ -52,8 +48,6 @@ class RedisStore(Backend):
     supports_priority: ClassVar[bool] = True
     supports_results: ClassVar[bool] = True
     supports_workers: ClassVar[bool] = True
-    #: At-least-once: reserved jobs stay stored, leased, until settled.
-    reliable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -73,17 +67,15 @@ class RedisStore(Backend):
         self._queues_key = f"{self.prefix}:queues"  # the one key outside a queue's slot
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
-        self._mode = "1" if self.reliable else "0"
+        self._mode = "1" if self.supports_leases else "0"
         self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
         self._held = HeldConnections(client.connection_pool)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
         """A backend on the server that the ``DQUEUE_REDIS_*`` settings name."""
-        server = settings.section(RedisSettings)
-        options = RedisOptions.from_settings(
-            settings, prefix=server.REDIS_PREFIX, socket_timeout_s=server.REDIS_SOCKET_TIMEOUT
-        )
+        prefix = settings.section(RedisSettings).REDIS_PREFIX
+        options = RedisOptions.from_settings(settings, prefix=prefix)
         return cls(options, client=connect(settings), target=describe_target(settings), clock=clock)
 
     def base(self, queue: str) -> str:
@@ -92,10 +84,6 @@ class RedisStore(Backend):
         if base is None:
             base = self._bases[queue] = queue_base(self.prefix, queue)
         return base
-
-    def _waiter_id(self) -> str:
-        """Names one waiting reserve call: this process (after a fork, too) and thread."""
-        return f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
 
     # -- calling Redis -----------------------------------------------------------------------
 
@@ -154,6 +142,20 @@ class RedisStore(Backend):
                 for name, queue, args in calls:
                     key, argv = self._argv(queue, args, now)
                     self._lua[name](keys=[key], args=argv, client=pipeline)
+                return pipeline.execute()
+
+        return self._call(run)
+
+    def _pipeline(self, *commands: Sequence[Arg], transaction: bool = False) -> list[Any]:
+        """Send ``commands`` (a name, then its arguments) in one round trip; their replies.
+
+        With ``transaction``, they apply as one (``MULTI`` ... ``EXEC``).
+        """
+
+        def run() -> list[Any]:
+            with self.client.pipeline(transaction=transaction) as pipeline:
+                for command in commands:
+                    pipeline.execute_command(*command)  # type: ignore[no-untyped-call]
                 return pipeline.execute()
 
         return self._call(run)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -24,7 +26,7 @@ from dqueue.job import Job, decode_job, encode_job
 from ._control import RedisControl
 from .records import dead_letter_json, record_update
 from .scripts import Arg
-from .waiting import longest_wait, wait_for_token
+from .waiting import wait_for_token
 
 __all__ = ["RedisBackend", "ReliableRedisBackend"]
 
@@ -95,20 +97,20 @@ class _RedisBackendBase(RedisControl):
             return []
         limit = min(limit, _RESERVE_MAX)
         base = self.base(queue)
-        waiter = self._waiter_id()
+        # Names this waiting reserve call: this process (after a fork, too) and thread.
+        waiter = f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
         lease_s = self.options.lease_s
-        if not self.reliable:
+        if not self.supports_leases:
             # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
             # key while it may still run, so it lasts long enough for any reasonable job.
             lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
         tail: list[Arg] = [self.options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED]
         give_up = time.monotonic() + max(timeout_s, 0.0)
-        longest = longest_wait(self.options.socket_timeout_s)
         while True:
             now = self.clock.time()
             args: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter, *tail]
             # At-least-once, a reserve sent twice only leases jobs that come back later.
-            reply = self._script("reserve", queue, args, now=now, idempotent=self.reliable)
+            reply = self._script("reserve", queue, args, now=now, idempotent=self.supports_leases)
             tag = reply[0]
             if tag == b"jobs":
                 jobs = self._unpack(queue, reply)
@@ -121,7 +123,7 @@ class _RedisBackendBase(RedisControl):
             target: float | None = None
             if tag == b"paused" or (tag == b"delayed" and reply[2] == 1):
                 target = float(reply[1])
-            self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining, longest)
+            self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining)
 
     def _wait_until(
         self,
@@ -129,7 +131,6 @@ class _RedisBackendBase(RedisControl):
         private_key: str,
         target: float | None,
         remaining: float,
-        longest: float,
     ) -> None:
         """Wait for a token, up to ``remaining`` seconds, and until ``target`` when given.
 
@@ -140,7 +141,7 @@ class _RedisBackendBase(RedisControl):
         if target is not None:
             wait = min(wait, target - self.clock.time() - _EARLY_S)
         if wait > 0:
-            seconds = min(max(wait, _MIN_WAIT_S), longest)
+            seconds = max(wait, _MIN_WAIT_S)
             if self._call(lambda: wait_for_token(self.client, wake_key, private_key, seconds)):
                 return
         if target is not None:
@@ -200,7 +201,7 @@ class _RedisBackendBase(RedisControl):
                 due = repr(step.job.run_after)
         elif kind is OutcomeKind.DEAD and step.failure is not None:
             data = dead_letter_json(job, step.failure, now)
-        elif kind is OutcomeKind.RELEASE and not self.reliable:
+        elif kind is OutcomeKind.RELEASE and not self.supports_leases:
             # At-least-once keeps the payload while leased; at-most-once gave it to the worker.
             data = encode_job(job)
         record = record_update(step, now, step.job.due_at if due else now)
@@ -220,7 +221,7 @@ class _RedisBackendBase(RedisControl):
         lost = set(job_ids)
         for reply in self._scripts([("renew", queue, args) for queue in self.queues()], now=now):
             lost.intersection_update(job_id.decode() for job_id in reply)
-        return [job_id for job_id in job_ids if job_id in lost] if self.reliable else []
+        return [job_id for job_id in job_ids if job_id in lost] if self.supports_leases else []
 
     def recover(self) -> int:
         """Deal with expired leases on every queue; return how many jobs went back or died.
@@ -275,7 +276,6 @@ class RedisBackend(_RedisBackendBase):
     """
 
     supports_leases: ClassVar[bool] = False
-    reliable: ClassVar[bool] = False
 
 
 class ReliableRedisBackend(_RedisBackendBase):
@@ -288,4 +288,3 @@ class ReliableRedisBackend(_RedisBackendBase):
     """
 
     supports_leases: ClassVar[bool] = True
-    reliable: ClassVar[bool] = True
