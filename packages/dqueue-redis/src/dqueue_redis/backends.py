@@ -10,7 +10,6 @@ letters. See the package README for the key layout and the delay design.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -29,8 +28,6 @@ from .scripts import Arg
 from .waiting import wait_for_token
 
 __all__ = ["RedisBackend", "ReliableRedisBackend"]
-
-_logger = logging.getLogger("dqueue.redis")
 
 #: Jobs per enqueue script call: bounds how long one call holds the server.
 _ENQUEUE_CHUNK = 1000
@@ -126,11 +123,7 @@ class _RedisBackendBase(RedisControl):
             self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining)
 
     def _wait_until(
-        self,
-        wake_key: str,
-        private_key: str,
-        target: float | None,
-        remaining: float,
+        self, wake_key: str, private_key: str, target: float | None, remaining: float
     ) -> None:
         """Wait for a token, up to ``remaining`` seconds, and until ``target`` when given.
 
@@ -151,7 +144,8 @@ class _RedisBackendBase(RedisControl):
 
     def _unpack(self, queue: str, reply: list[Any]) -> list[Job]:
         jobs: list[Job] = []
-        for job_id, attempt, payload in _frames(reply[1]):
+        for index in range(1, len(reply), 3):
+            job_id, attempt, payload = reply[index].decode(), reply[index + 1], reply[index + 2]
             try:
                 job = decode_job(payload)
             except DecodeError as exc:
@@ -245,26 +239,6 @@ def _enqueue_args(job: Job, payload: str, now: float) -> list[Arg]:
     record = record_update(lifecycle.enqueued(job), now, job.run_after or now)
     options = [job.priority, job.attempt, unique_key, unique_expiry, record]
     return [job.id, payload, due, json.dumps(options, separators=(",", ":"), ensure_ascii=False)]
-
-
-def _frames(data: bytes) -> list[tuple[str, int, bytes]]:
-    """Split the reserve script's reply: ``<attempt>:<id length>:<id><payload length>:<payload>``.
-
-    Lengths are in bytes, so ids and payloads may hold any character.
-    """
-    frames: list[tuple[str, int, bytes]] = []
-    position, end = 0, len(data)
-    while position < end:
-        colon = data.index(b":", position)
-        attempt = int(data[position:colon])
-        position = data.index(b":", colon + 1)
-        id_end = position + 1 + int(data[colon + 1 : position])
-        job_id = data[position + 1 : id_end].decode()
-        colon = data.index(b":", id_end)
-        payload_end = colon + 1 + int(data[id_end:colon])
-        frames.append((job_id, attempt, data[colon + 1 : payload_end]))
-        position = payload_end
-    return frames
 
 
 class RedisBackend(_RedisBackendBase):

@@ -2,9 +2,7 @@
 -- id (one waiting reserve call), ARGV[8] dead-letter limit, ARGV[9] grace (ms) of the delay
 -- timer, ARGV[10] the failure type of an expired lease.
 --
--- Replies {'jobs', frames}: frames is one string, per job "<attempt>:<id length>:<id><payload
--- length>:<payload>" (one reply element for the whole batch keeps the client's parsing cheap).
--- When nothing is due: {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
+-- Replies {'jobs', id, attempt, payload, id, attempt, payload, ...}. When nothing is due: {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
 -- holder = 1 when this waiter now holds the queue's delay timer and should wake at the
 -- earliest due time itself. One waiter holds it; the others sleep until a wake token or their
 -- timeout, so a due job wakes no herd.
@@ -19,7 +17,7 @@ if paused and tonumber(paused) > now then return {'paused', paused} end
 recover_expired(100, tonumber(ARGV[8]), ARGV[10])
 promote(CHUNK)
 
-local frames = {}
+local reply = {'jobs'}
 local taken_ids = {}
 local attempts = {}
 local has_records = redis.call('EXISTS', K_REC) == 1
@@ -37,7 +35,8 @@ local function take(p)
         local attempt = (tonumber(run) or 0) + 1
         taken_ids[#taken_ids + 1] = id
         attempts[#attempts + 1] = attempt
-        frames[#frames + 1] = attempt .. ':' .. #id .. ':' .. id .. #payload .. ':' .. payload
+        local n = #reply
+        reply[n + 1], reply[n + 2], reply[n + 3] = id, attempt, payload
       end
     end
   end
@@ -99,7 +98,7 @@ if taken > 0 then
   if taken >= limit and (redis.call('LLEN', K_READY) > 0 or redis.call('ZCARD', K_PRIOS) > 0) then
     wake()
   end
-  return {'jobs', table.concat(frames)}
+  return reply
 end
 
 -- Nothing to hand out: this look answers every token waiting, so drop them.
