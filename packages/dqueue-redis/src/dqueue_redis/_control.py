@@ -75,7 +75,7 @@ class RedisControl(RedisStore):
 
     def clear(self, queue: str) -> int:
         """Delete every ready and delayed job of ``queue`` (jobs in flight stay); how many."""
-        return int(self._script("clear", queue, []))
+        return int(self._script("remove", queue, []))
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs identical (task, args, kwargs) to an older one; sizes before, after.
@@ -94,16 +94,18 @@ class RedisControl(RedisStore):
 
     # -- dead letters --------------------------------------------------------------------------
 
-    def _letters(self, queue: str, ids: Sequence[bytes | str]) -> list[tuple[str, bytes]]:
-        if not ids:
+    def _letters(self, queue: str, ids: Sequence[bytes | str]) -> list[tuple[str, DeadLetter]]:
+        """The dead letters of ``ids`` still stored, with their ids, in the order of ``ids``."""
+        names = [name.decode() if isinstance(name, bytes) else name for name in ids]
+        if not names:
             return []
         data_key = self.base(queue) + "dead:data"
-        stored = self._call(lambda: self.client.hmget(data_key, list(ids)))
-        found: list[tuple[str, bytes]] = []
-        for raw_id, data in zip(ids, cast(list[Any], stored), strict=True):
-            if data is not None:
-                found.append((raw_id.decode() if isinstance(raw_id, bytes) else raw_id, data))
-        return found
+        stored = cast(list[Any], self._call(lambda: self.client.hmget(data_key, names)))
+        return [
+            (name, read_dead_letter(queue, name, data))
+            for name, data in zip(names, stored, strict=True)
+            if data is not None
+        ]
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """The newest dead letters of ``queue``, newest first."""
@@ -111,31 +113,23 @@ class RedisControl(RedisStore):
             return []
         dead_key = self.base(queue) + "dead"
         ids = self._call(lambda: self.client.zrevrange(dead_key, 0, limit - 1))
-        letters = self._letters(queue, cast(list[bytes], ids))
-        return [read_dead_letter(queue, letter_id, data) for letter_id, data in letters]
+        return [letter for _, letter in self._letters(queue, cast(list[bytes], ids))]
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Put dead letters (all, oldest first, or those ids) back with fresh attempts.
 
         Letters whose payload can't be decoded stay: there is nothing to run.
         """
+        ids: Sequence[bytes | str] = list(dict.fromkeys(job_ids or ()))
         if job_ids is None:
             dead_key = self.base(queue) + "dead"
-            ids: Sequence[bytes | str] = cast(
-                list[bytes], self._call(lambda: self.client.zrange(dead_key, 0, -1))
-            )
-        else:
-            ids = list(dict.fromkeys(job_ids))
+            ids = cast(list[bytes], self._call(lambda: self.client.zrange(dead_key, 0, -1)))
         args: list[str] = []
-        for letter_id, data in self._letters(queue, ids):
-            letter = read_dead_letter(queue, letter_id, data)
-            if letter.raw is not None:
-                continue
-            job = lifecycle.revived(letter.job)
-            args += [letter_id, encode_job(job), str(job.priority)]
-        if not args:
-            return 0
-        return int(self._script("revive", queue, args))
+        for letter_id, letter in self._letters(queue, ids):
+            if letter.raw is None:
+                job = lifecycle.revived(letter.job)
+                args += [letter_id, encode_job(job), str(job.priority)]
+        return int(self._script("revive", queue, args)) if args else 0
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids); return how many."""

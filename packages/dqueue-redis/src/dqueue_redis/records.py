@@ -5,6 +5,7 @@ Result records (hashes, one per job that asked for its result) and dead letters 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from typing import Any
@@ -66,7 +67,9 @@ def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) ->
         for name, value in fields.items()
         if name[:2] in ("f:", "w:") and name[2:].isdigit()
     )
-    job = _recorded_job(fields.get("payload"))
+    job: Job | None = None  # the job as enqueued; a record without a usable one has no args
+    with contextlib.suppress(DecodeError, KeyError):
+        job = decode_job(fields["payload"])
     return JobResult(
         job_id=job_id,
         status=JobStatus(fields["status"]),
@@ -82,16 +85,6 @@ def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) ->
         args=job.args if job is not None else (),
         kwargs=job.kwargs if job is not None else {},
     )
-
-
-def _recorded_job(payload: str | None) -> Job | None:
-    """The job as enqueued, kept in its record; ``None`` for a record without a usable one."""
-    if payload is None:
-        return None
-    try:
-        return decode_job(payload)
-    except DecodeError:
-        return None
 
 
 def _optional_float(value: str | None) -> float | None:
