@@ -22,6 +22,7 @@ from .backends.base import QueueControl
 from .backends.common import percentile
 from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, require_prometheus, serve
+from .ops.inspection import store_warnings
 from .pool import WorkerSlot
 from .settings import Settings
 
@@ -59,6 +60,7 @@ class _Read:
 
     done: threading.Event = field(default_factory=threading.Event)
     counts: tuple[QueueCounts, ...] = ()
+    warnings: tuple[str, ...] = ()  # of the stores (ops.store_warnings)
     error: str = ""
     at: float = 0.0
 
@@ -115,6 +117,7 @@ class RunnerMetrics:
             for path, backend in backends.items():
                 stored = backend.queues() if isinstance(backend, QueueControl) else []
                 queues.update(q for q in stored if settings.backend_path(q) == path)
+            read.warnings = tuple(w for b in backends.values() for w in store_warnings(b))
             read.counts = tuple(
                 backends[settings.backend_path(queue)].counts(queue)
                 for queue in sorted(queues)
@@ -222,6 +225,7 @@ class RunnerMetrics:
     def health(self) -> Response:
         """``/healthz``: 200 when every worker is alive and the store answers, else 503."""
         up = self.store_view()[0]
+        warnings = list(self._last.warnings) if self._last is not None else []
         pids = self.runner.worker_pids()
         down = [str(slot) for slot in self.slots if slot not in pids]
         body = {
@@ -230,6 +234,7 @@ class RunnerMetrics:
             "workers": len(self.slots),
             "workers_alive": len(self.slots) - len(down),
             "workers_down": down,
+            "warnings": warnings,  # risks to the jobs, such as a store that may evict them
         }
         return Response.json(body, status=200 if up and not down else 503)
 

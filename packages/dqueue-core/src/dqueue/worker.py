@@ -148,6 +148,8 @@ class Worker:
 
     def run(self) -> int:
         """Serve the queue until stopped; return the process exit code (:data:`EXIT_OK`)."""
+        for warning in self.backend.health_warnings():  # a ConfigurationError: refuse to start
+            _logger.warning("worker %s: %s", self.name, warning)
         self._owns_process = threading.current_thread() is threading.main_thread()
         previous = self._install_signal_handlers() if self._owns_process else {}
         self._guard.install()

@@ -11,9 +11,10 @@ import redis
 
 from dqueue.backends.base import Backend, StoreOptions
 from dqueue.clock import SYSTEM_CLOCK, Clock
+from dqueue.errors import BackendError, ConfigurationError
 from dqueue.settings import Settings
 
-from .connection import connect, describe_target, translate_error
+from .connection import connect, describe_target, eviction_policy, translate_error
 from .scripts import SOURCES, Arg, HeldConnections
 from .settings import RedisSettings
 
@@ -40,6 +41,8 @@ class RedisOptions(StoreOptions):
 
     #: The start of every key (``DQUEUE_REDIS_PREFIX``).
     prefix: str = "dqueue"
+    #: Run even when the server may evict keys (``DQUEUE_REDIS_ALLOW_EVICTION``).
+    allow_eviction: bool = False
 
 
 class RedisStore(Backend):
@@ -74,8 +77,10 @@ class RedisStore(Backend):
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
         """A backend on the server that the ``DQUEUE_REDIS_*`` settings name."""
-        prefix = settings.section(RedisSettings).REDIS_PREFIX
-        options = RedisOptions.from_settings(settings, prefix=prefix)
+        server = settings.section(RedisSettings)
+        options = RedisOptions.from_settings(
+            settings, prefix=server.REDIS_PREFIX, allow_eviction=server.REDIS_ALLOW_EVICTION
+        )
         return cls(options, client=connect(settings), target=describe_target(settings), clock=clock)
 
     def base(self, queue: str) -> str:
@@ -172,6 +177,33 @@ class RedisStore(Backend):
     def ping(self) -> None:
         """Raise :class:`~dqueue.errors.BackendUnavailable` when Redis cannot be reached."""
         self._call(self.client.ping)
+
+    def health_warnings(self) -> list[str]:
+        """A warning when the server may evict keys: a job evicted is lost without a trace.
+
+        Raises:
+            ConfigurationError: its ``maxmemory-policy`` is not ``noeviction`` and
+                ``DQUEUE_REDIS_ALLOW_EVICTION`` does not accept the risk.
+        """
+        server = f"Redis at {self.target}"
+        try:
+            policy = self._call(lambda: eviction_policy(self.client))
+        except BackendError as exc:
+            return [f"could not read the maxmemory-policy of {server}: {exc}"]
+        if policy is None:
+            return [
+                f"could not read the maxmemory-policy of {server} (CONFIG GET and INFO were "
+                "refused): unless it is noeviction, Redis may evict queued jobs without a trace"
+            ]
+        if policy == "noeviction":
+            return []
+        risk = f"{server} has maxmemory-policy {policy}: it may evict queued jobs without a trace"
+        fix = "CONFIG SET maxmemory-policy noeviction (and in the server's configuration)"
+        if not self.options.allow_eviction:
+            raise ConfigurationError(
+                f"{risk}. Run {fix}, or set DQUEUE_REDIS_ALLOW_EVICTION=true to accept the risk"
+            )
+        return [f"{risk} (accepted by DQUEUE_REDIS_ALLOW_EVICTION); {fix} prevents it"]
 
     def close(self) -> None:
         """Close every connection (the backend reconnects if used again)."""

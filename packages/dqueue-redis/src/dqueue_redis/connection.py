@@ -8,6 +8,7 @@ pool; redis-py's pool notices a fork and opens fresh connections in the child.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ from dqueue.settings import Settings
 
 from .settings import RedisSettings
 
-__all__ = ["connect", "describe_target", "translate_error"]
+__all__ = ["connect", "describe_target", "eviction_policy", "translate_error"]
 
 #: Connecting must fail fast even when commands may block for longer.
 _CONNECT_TIMEOUT_S = 5.0
@@ -71,6 +72,25 @@ def connect(settings: Settings) -> redis.Redis:
             **options,
         )
     return redis.Redis(connection_pool=pool)
+
+
+def eviction_policy(client: redis.Redis) -> str | None:
+    """The server's ``maxmemory-policy``; ``None`` when neither CONFIG GET nor INFO says it.
+
+    Managed servers often disable or rename CONFIG; INFO's memory section says it too.
+
+    Raises:
+        redis.RedisError: the server could not be reached (a refused command is ``None``).
+    """
+    policy: Any = None
+    with contextlib.suppress(redis.ResponseError):
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    if not policy:
+        with contextlib.suppress(redis.ResponseError):
+            policy = client.info("memory").get("maxmemory_policy")
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    return str(policy) if policy else None
 
 
 def translate_error(exc: redis.RedisError, target: str) -> BackendError:

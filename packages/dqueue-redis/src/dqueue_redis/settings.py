@@ -25,6 +25,7 @@ class RedisSettings(SettingsSection):
     REDIS_DATABASE: int = 0
     REDIS_PREFIX: str = "dqueue"
     REDIS_SOCKET_TIMEOUT: float = 30.0
+    REDIS_ALLOW_EVICTION: bool = False
 
     def validate(self) -> None:
         """Refuse a port outside 1-65535 and a socket timeout that is not positive."""
