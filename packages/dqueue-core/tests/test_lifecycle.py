@@ -23,7 +23,7 @@ def test_an_ack_succeeds_frees_the_unique_key_and_keeps_the_return_value() -> No
     step = lifecycle.settled(Outcome(job=_job(), kind=OutcomeKind.ACK, result=7), NOW)
 
     assert (step.status, step.return_value, step.finished_at) == (JobStatus.SUCCEEDED, 7, NOW)
-    assert step.frees_unique_key
+    assert step.finishes
     assert not step.stores_again
 
 
@@ -35,7 +35,7 @@ def test_a_retry_stores_the_job_again_due_at_its_run_after() -> None:
     assert step.stores_again
     assert (step.job.due_at, step.job.attempt) == (NOW + 5, 2)
     assert step.failure == _failure()
-    assert not step.frees_unique_key
+    assert not step.finishes
 
 
 def test_a_release_stores_the_job_again_with_the_run_not_counted() -> None:

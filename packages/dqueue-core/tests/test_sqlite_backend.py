@@ -296,6 +296,38 @@ def test_recover_drops_expired_results_and_unique_keys(
     assert _raw(database, "SELECT count(*) FROM uniques") == [(0,)]
 
 
+def test_recover_forgets_finished_ids_once_their_retention_passed(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    backend = open_backend()
+    backend.enqueue(_job(clock, 1))
+    [job] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id=WORKER)
+    backend.recover()
+    assert _raw(database, "SELECT count(*) FROM finished") == [(1,)]
+    clock.advance(backend.options.id_retention_s)
+
+    backend.recover()
+
+    assert _raw(database, "SELECT count(*) FROM finished") == [(0,)]
+
+
+def test_a_file_of_schema_version_1_gains_the_finished_ids_and_keeps_its_jobs(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    open_backend().enqueue(_job(clock, 1))
+    _raw(database, "DROP TABLE finished")
+    _raw(database, "PRAGMA user_version = 1")
+
+    backend = open_backend()
+
+    assert _raw(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    [job] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    backend.settle([Outcome(job=job, kind=OutcomeKind.ACK)], worker_id=WORKER)
+    assert backend.enqueue(_job(clock, 1)) == job.id
+    assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
+
+
 def test_each_thread_gets_its_own_connection(open_backend: OpenBackend) -> None:
     backend = open_backend()
     seen: list[int] = []

@@ -25,8 +25,7 @@ from typing import Any, TextIO
 
 from . import demo_tasks
 from .backends import get_backend
-from .backends.base import Backend
-from .backends.common import percentile
+from .backends.base import Backend, percentile
 from .clock import to_datetime
 from .job import Job
 from .pool import WorkerSlot

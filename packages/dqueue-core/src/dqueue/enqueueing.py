@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, get_backend
+from .errors import BackendUnavailable
 from .job import Job
 
 if TYPE_CHECKING:
@@ -29,19 +30,38 @@ _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 
 def send(jobs: Sequence[Job], options: Mapping[str, Any] = _NO_OPTIONS) -> list[str]:
-    """Store jobs now, grouped by backend, one ``enqueue_many`` per backend; ids in order."""
+    """Store jobs now, grouped by backend, one ``enqueue_many`` per backend; ids in order.
+
+    Raises:
+        BackendUnavailable: a store could not be reached or did not answer in time. Its jobs
+            may have been stored all the same: the message names their ids. Sending them
+            again with the same ids (``Task.using(job_id=...)``) cannot create a second job.
+    """
     if len(jobs) == 1:
-        return [get_backend(jobs[0].queue).enqueue(jobs[0])]
+        return [_enqueue(get_backend(jobs[0].queue), jobs)[0]]
     ids: dict[int, str] = {}
     groups: dict[int, tuple[Backend, list[tuple[int, Job]]]] = {}
     for index, job in enumerate(jobs):
         backend = get_backend(job.queue)
         groups.setdefault(id(backend), (backend, []))[1].append((index, job))
     for backend, members in groups.values():
-        stored = backend.enqueue_many([job for _, job in members])
+        stored = _enqueue(backend, [job for _, job in members])
         for (index, _), job_id in zip(members, stored, strict=True):
             ids[index] = job_id
     return [ids[index] for index in range(len(jobs))]
+
+
+def _enqueue(backend: Backend, jobs: Sequence[Job]) -> list[str]:
+    try:
+        return [backend.enqueue(jobs[0])] if len(jobs) == 1 else backend.enqueue_many(jobs)
+    except BackendUnavailable as exc:
+        kind = "job" if len(jobs) == 1 else "jobs"
+        more = f" and {len(jobs) - 3} more" if len(jobs) > 3 else ""
+        raise BackendUnavailable(
+            f"{exc}; {kind} {', '.join(job.id for job in jobs[:3])}{more} may have been stored all"
+            " the same: enqueueing again with the same job id cannot create a second job"
+            " (enqueue is idempotent by job id, see DQUEUE_ID_RETENTION)"
+        ) from exc
 
 
 _dispatcher: Dispatcher = send

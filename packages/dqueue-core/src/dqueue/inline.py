@@ -24,27 +24,9 @@ from .job import Job
 from .middleware import load_middleware
 from .settings import Settings
 
-__all__ = ["SynchronousBackend", "inline_runner"]
+__all__ = ["SynchronousBackend"]
 
 _logger = logging.getLogger("dqueue.backends.synchronous")
-
-
-def inline_runner(settings: Settings, clock: Clock) -> Callable[[Job], None]:
-    """A callable that runs a job now, as its first attempt.
-
-    The task's exception propagates to the caller unless ``DQUEUE_SYNCHRONOUS_RAISE`` is off.
-    """
-    middleware = load_middleware(settings.MIDDLEWARE)
-    raise_errors = settings.SYNCHRONOUS_RAISE
-
-    def run(job: Job) -> None:
-        running = job.with_changes(attempt=job.attempt + 1)
-        worker_id = f"{process_identity()}:inline"
-        execution = execute(running, worker_id=worker_id, middleware=middleware, now=clock.time)
-        if execution.exception is not None and raise_errors:
-            raise execution.exception
-
-    return run
 
 
 class SynchronousBackend(Backend):
@@ -62,8 +44,20 @@ class SynchronousBackend(Backend):
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
-        """A dispatcher that runs jobs with the middleware and error policy of ``settings``."""
-        return cls(inline_runner(settings, clock), clock=clock)
+        """A dispatcher that runs each job now, as its first attempt, with the settings' middleware.
+
+        The task's exception propagates unless ``DQUEUE_SYNCHRONOUS_RAISE`` is off.
+        """
+        middleware = load_middleware(settings.MIDDLEWARE)
+
+        def run(job: Job) -> None:
+            running = job.with_changes(attempt=job.attempt + 1)
+            worker_id = f"{process_identity()}:inline"
+            execution = execute(running, worker_id=worker_id, middleware=middleware, now=clock.time)
+            if execution.exception is not None and settings.SYNCHRONOUS_RAISE:
+                raise execution.exception
+
+        return cls(run, clock=clock)
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Run each job now, in order; the first exception stops the rest (see the module)."""

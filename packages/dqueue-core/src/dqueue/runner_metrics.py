@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from .backends import Backend, QueueCounts, get_backend
-from .backends.base import QueueControl
-from .backends.common import percentile
+from .backends import Backend, get_backend
+from .backends.base import QueueControl, QueueCounts, percentile
 from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, require_prometheus, serve
 from .ops.inspection import store_warnings

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from dqueue.backends import lifecycle
 from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
-from dqueue.backends.common import dead_letter_from_decode_error, duplicates
+from dqueue.backends.lifecycle import dead_letter_from_decode_error, duplicates
 from dqueue.job import encode_job
 
 from ._store import RedisStore

@@ -11,8 +11,7 @@ import math
 from typing import Any
 
 from dqueue.backends.base import DeadLetter, JobResult, JobStatus
-from dqueue.backends.common import dead_letter_from_decode_error
-from dqueue.backends.lifecycle import Step, next_record
+from dqueue.backends.lifecycle import Step, dead_letter_from_decode_error, next_record
 from dqueue.errors import DecodeError
 from dqueue.job import Job, JobFailure, check_json_value, decode_job, encode_job
 

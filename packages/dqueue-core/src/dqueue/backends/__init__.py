@@ -13,21 +13,9 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..loading import BACKENDS_GROUP, import_string, load_plugin, plugins
 from ..settings import Settings, get_settings
-from .base import Backend, DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind, QueueCounts
+from .base import Backend
 
-__all__ = [
-    "Backend",
-    "DeadLetter",
-    "JobResult",
-    "JobStatus",
-    "Outcome",
-    "OutcomeKind",
-    "QueueCounts",
-    "backend_class",
-    "close_backends",
-    "get_backend",
-    "load_backend",
-]
+__all__ = ["Backend", "backend_class", "close_backends", "get_backend", "load_backend"]
 
 _lock = threading.Lock()
 _instances: dict[tuple[str, int], Backend] = {}
@@ -89,10 +77,4 @@ def close_backends() -> None:
     with _lock:
         for backend in _instances.values():
             backend.close()
-        _instances.clear()
-
-
-def forget_backends() -> None:
-    """Drop cached backends without closing them: a forked child must not share connections."""
-    with _lock:
         _instances.clear()

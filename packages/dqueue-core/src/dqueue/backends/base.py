@@ -8,7 +8,9 @@ Semantics every backend keeps:
 
 - ``enqueue`` stores a job; a job whose ``run_after`` is in the future waits until due. A job
   with a ``unique_key`` that is already taken is not stored: the id of the job holding the key
-  is returned instead. A job whose id is already stored is not stored twice either.
+  is returned instead. A job whose id is already stored is not stored twice either, nor one
+  whose id finished (acked or dead) less than ``id_retention_s`` ago: enqueue is idempotent by
+  job id, so a producer that is not sure its enqueue was stored can send it again.
 - ``reserve`` hands out due jobs of one queue: highest ``priority`` first, then earliest due,
   then enqueue order. It waits up to ``timeout_s`` for one, and no longer than until the
   earliest delayed job is due (no polling tick bounds delay precision). Each handed-out job
@@ -51,6 +53,7 @@ __all__ = [
     "QueueCounts",
     "StoreOptions",
     "control_of",
+    "percentile",
 ]
 
 
@@ -150,9 +153,17 @@ class QueueCounts:
         return self.ready + self.delayed + self.in_flight
 
 
+def percentile(samples: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` percentile (0..1) of ``samples`` by nearest rank; ``None`` if empty."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(max(round(fraction * (len(ordered) - 1)), 0), len(ordered) - 1)]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreOptions:
-    """What a store needs to know of the settings: the lease, the poll, the dead-letter cap."""
+    """What a store needs to know of the settings: lease, poll, dead-letter cap, id retention."""
 
     #: How long a reserved job stays leased to its worker without a renewal (seconds).
     lease_s: float = 60.0
@@ -160,6 +171,9 @@ class StoreOptions:
     poll_interval_s: float = 0.05
     #: Dead letters kept per queue; the oldest go first.
     dead_letter_limit: int = 10_000
+    #: How long the id of a finished job (acked or dead) is remembered, so that enqueueing it
+    #: again stores nothing (seconds; 0: not at all).
+    id_retention_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **extra: Any) -> Self:
@@ -171,6 +185,7 @@ class StoreOptions:
             lease_s=settings.LEASE_SECONDS,
             poll_interval_s=settings.POLL_INTERVAL,
             dead_letter_limit=settings.DEAD_LETTER_LIMIT,
+            id_retention_s=settings.ID_RETENTION,
             **extra,
         )
 

@@ -19,17 +19,22 @@ seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every s
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from ..errors import DecodeError
 from ..failures import FailureKind
-from ..job import Job, JobFailure
-from .base import JobResult, JobStatus, Outcome, OutcomeKind
+from ..job import Job, JobFailure, decode_job
+from .base import DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
     "Step",
+    "dead_letter_from_decode_error",
+    "duplicates",
     "enqueued",
     "lease_expired",
-    "lease_expired_failure",
     "next_record",
     "revived",
     "settled",
@@ -75,8 +80,11 @@ class Step(NamedTuple):
         return self.status is JobStatus.DEAD
 
     @property
-    def frees_unique_key(self) -> bool:
-        """The job is done for good: a unique key held until settled is free again."""
+    def finishes(self) -> bool:
+        """The job is done for good: its unique key is free again and its id is remembered.
+
+        The store keeps the id for ``id_retention_s``: enqueueing it again meanwhile stores nothing.
+        """
         return self.status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
 
 
@@ -114,23 +122,18 @@ def settled(outcome: Outcome, now: float) -> Step:
     return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
 
 
-def lease_expired_failure(worker_id: str, attempt: int, now: float) -> JobFailure:
-    """The failure recorded when ``worker_id`` stopped renewing the lease of run ``attempt``."""
-    return JobFailure.from_reason(
-        FailureKind.LEASE_EXPIRED,
-        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
-        at=now,
-        attempt=attempt,
-    )
-
-
 def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     """The lease of ``job`` (``attempt`` = the runs counted) ran out: run again or bury.
 
     The run counts: a job that keeps killing its workers ends in the dead letters after
     ``max_attempts``. One with attempts left is due at once.
     """
-    failure = lease_expired_failure(worker_id, job.attempt, now)
+    failure = JobFailure.from_reason(
+        FailureKind.LEASE_EXPIRED,
+        f"worker {worker_id} stopped renewing its lease (crashed or stuck)",
+        at=now,
+        attempt=job.attempt,
+    )
     if job.attempt >= job.max_attempts:
         return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
     return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
@@ -139,6 +142,37 @@ def lease_expired(job: Job, worker_id: str, now: float) -> Step:
 def revived(dead: Job) -> Job:
     """A dead letter put back on its queue: due at once, with all its attempts again."""
     return dead.with_changes(attempt=0, run_after=None)
+
+
+def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:
+    """A dead letter for a payload that is not a job envelope; it keeps the raw text."""
+    digest = hashlib.blake2b(payload.encode(errors="replace"), digest_size=16).hexdigest()
+    stand_in = Job(id=f"corrupt-{digest}", task="<undecodable>", queue=queue, enqueued_at=now)
+    failure = JobFailure.from_reason(FailureKind.UNDECODABLE, reason, at=now, attempt=0)
+    return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
+
+
+def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:
+    """The ids of waiting jobs identical (task, queue, args, kwargs) to one listed before them.
+
+    ``waiting`` is ``(id, payload)`` pairs, the job to keep first. A payload that does not
+    decode is left alone, for a worker to dead-letter with its reason.
+    """
+    seen: set[str] = set()
+    twins: list[str] = []
+    for job_id, payload in waiting:
+        try:
+            job = decode_job(payload)
+        except DecodeError:
+            continue
+        identity = json.dumps(
+            [job.task, job.queue, list(job.args), job.kwargs], sort_keys=True, separators=(",", ":")
+        )
+        if identity in seen:
+            twins.append(job_id)
+        else:
+            seen.add(identity)
+    return twins
 
 
 def next_record(previous: JobResult | None, step: Step) -> JobResult:

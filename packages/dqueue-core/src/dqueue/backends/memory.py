@@ -19,7 +19,6 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
-from .common import duplicates
 from .lifecycle import Step
 
 __all__ = ["MemoryBackend"]
@@ -61,8 +60,9 @@ class MemoryBackend(Backend):
         self._queues: dict[str, _Queue] = {}
         self._sequence = itertools.count()
         self._unique: dict[str, tuple[str, float | None]] = {}  # key -> (job id, expires)
-        self._unique_of: dict[str, str] = {}  # job id -> key held until settled
         self._results: dict[str, tuple[JobResult, float]] = {}
+        #: Ids of finished jobs -> when they are forgotten, oldest first (the retention is fixed).
+        self._finished: dict[str, float] = {}
 
     # -- helpers (call with the lock held) ----------------------------------------------------
 
@@ -98,11 +98,18 @@ class MemoryBackend(Backend):
         return job_id
 
     def _release_unique(self, job: Job) -> None:
-        key = self._unique_of.pop(job.id, None)
-        held = self._unique.get(key) if key is not None else None
         # A key with ``unique_for`` stays taken until it expires, even once the job is done.
-        if key is not None and held is not None and held[0] == job.id and held[1] is None:
-            del self._unique[key]
+        if job.unique_key is not None and self._unique.get(job.unique_key) == (job.id, None):
+            del self._unique[job.unique_key]
+
+    def _remember_finished(self, job_id: str, now: float) -> None:
+        """Keep a finished job's id for the retention; forget expired ones, oldest first."""
+        if self.options.id_retention_s <= 0:
+            return
+        while self._finished and next(iter(self._finished.values())) <= now:
+            del self._finished[next(iter(self._finished))]
+        self._finished.pop(job_id, None)  # a revived dead letter finished again: now newest
+        self._finished[job_id] = now + self.options.id_retention_s
 
     def _record(self, step: Step, now: float) -> None:
         job = step.job
@@ -122,7 +129,11 @@ class MemoryBackend(Backend):
             now = self.clock.time()
             for job, payload in zip(jobs, payloads, strict=True):
                 queue = self._queue(job.queue)
-                if job.id in queue.waiting or job.id in queue.leased:
+                if (
+                    job.id in queue.waiting
+                    or job.id in queue.leased
+                    or self._finished.get(job.id, now) > now
+                ):
                     ids.append(job.id)
                     continue
                 if job.unique_key is not None:
@@ -132,7 +143,6 @@ class MemoryBackend(Backend):
                         continue
                     expires = now + job.unique_for if job.unique_for is not None else None
                     self._unique[job.unique_key] = (job.id, expires)
-                    self._unique_of[job.id] = job.unique_key
                 self._push(queue, job, payload, now)
                 self._record(lifecycle.enqueued(job), now)
                 ids.append(job.id)
@@ -205,8 +215,9 @@ class MemoryBackend(Backend):
     def _apply(self, state: _Queue, step: Step, now: float) -> None:
         """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
         job = step.job
-        if step.frees_unique_key:
+        if step.finishes:
             self._release_unique(job)
+            self._remember_finished(job.id, now)
         if step.stores_again:
             self._push(state, job, encode_job(job), now)
         elif step.buries and step.failure is not None:
@@ -309,7 +320,7 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             before = len(state.waiting)
-            for job_id in duplicates(sorted(state.waiting.items())):
+            for job_id in lifecycle.duplicates(sorted(state.waiting.items())):
                 del state.waiting[job_id]
             return before, len(state.waiting)
 
@@ -328,14 +339,10 @@ class MemoryBackend(Backend):
                 list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
             )
             for job_id in chosen:
-                letter = state.dead.pop(job_id)
-                if letter.raw is not None:
-                    state.dead[job_id] = letter  # undecodable: nothing to run
-                    continue
-                job = lifecycle.revived(letter.job)
+                job = lifecycle.revived(state.dead.pop(job_id).job)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
-            return len([i for i in chosen if i not in state.dead])
+            return len(chosen)
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters."""

@@ -38,28 +38,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from ..errors import DecodeError
 from ..job import Job, encode_job
 from . import lifecycle
-from . import sqlite_control as control
-from .base import DeadLetter, JobResult, Outcome, OutcomeKind, QueueCounts
-from .sqlite_records import bury_undecodable, record_result, result_from_json, trim_dead
+from .base import Outcome, OutcomeKind
+from .sqlite_control import PAUSED, SQLiteControl
+from .sqlite_records import record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY
 from .sqlite_settle import apply_outcome, decode_leased, recover_expired
-from .sqlite_store import SQLiteOptions, SQLiteStore
+from .sqlite_store import SQLiteOptions
 
 __all__ = ["SQLiteBackend", "SQLiteOptions"]
 
-#: Lateness rows (one per settled batch) are trimmed every this many rows per queue.
-_TRIM_EVERY: Final = 100
 #: The shortest wait of a blocking reserve, so that a clock a hair behind never spins.
 _MIN_WAIT_S: Final = 0.0001
 
+# OR IGNORE: an id already stored is a no-op, and so is one that finished within the retention.
 _INSERT_JOB: Final = (
     "INSERT OR IGNORE INTO jobs (id, queue, state, priority, due_at, attempt, unique_key, payload)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+    " WHERE NOT EXISTS (SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?9)"
 )
-_PAUSED: Final = "SELECT paused_until FROM queues WHERE name = ?"
+#: The id is stored, or finished within the retention.
+_KNOWN_ID: Final = (
+    "SELECT 1 FROM jobs WHERE id = ?1"
+    " UNION ALL SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?2"
+)
 _PROMOTE: Final = (
     f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
 )
@@ -100,7 +103,7 @@ class _Wait:
     again_now: bool = False
 
 
-class SQLiteBackend(SQLiteStore):
+class SQLiteBackend(SQLiteControl):
     """Jobs in a SQLite file (``DQUEUE_SQLITE_PATH``), shared by every process that opens it."""
 
     supports_priority: ClassVar[bool] = True
@@ -122,8 +125,8 @@ class SQLiteBackend(SQLiteStore):
         with self._write() as conn:  # the common case, without enqueue_many's bookkeeping
             now = self.clock.time()
             state = DELAYED if job.run_after is not None and job.run_after > now else READY
-            conn.execute(_INSERT_JOB, (job.id, job.queue, state, job.priority, job.due_at,
-                                       job.attempt, None, payload))  # fmt: skip
+            row = (job.id, job.queue, state, job.priority, job.due_at, job.attempt, None, payload)
+            conn.execute(_INSERT_JOB, (*row, now))
         self._wakeup.notify()
         return job.id
 
@@ -140,9 +143,9 @@ class SQLiteBackend(SQLiteStore):
             for job, payload in zip(jobs, payloads, strict=True):
                 state = DELAYED if job.run_after is not None and job.run_after > now else READY
                 row = (job.id, job.queue, state, job.priority, job.due_at, job.attempt,
-                       job.unique_key, payload)  # fmt: skip
+                       job.unique_key, payload, now)  # fmt: skip
                 if job.unique_key is None and job.result_ttl is None:
-                    plain.append(row)  # INSERT OR IGNORE: an id already stored is a no-op
+                    plain.append(row)
                     ids.append(job.id)
                     continue
                 if plain:
@@ -158,7 +161,7 @@ class SQLiteBackend(SQLiteStore):
         self, conn: sqlite3.Connection, job: Job, row: tuple[Any, ...], now: float
     ) -> str:
         """Store a job that takes a unique key or keeps a result; return the id that holds it."""
-        if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
+        if conn.execute(_KNOWN_ID, (job.id, now)).fetchone() is not None:
             return job.id
         if job.unique_key is not None:
             held = conn.execute(
@@ -222,7 +225,7 @@ class SQLiteBackend(SQLiteStore):
         """Lease up to ``limit`` due jobs in one transaction; dead-letter undecodable ones."""
         jobs: list[Job] = []
         with self._write() as conn:
-            paused = conn.execute(_PAUSED, (queue,)).fetchone()
+            paused = conn.execute(PAUSED, (queue,)).fetchone()
             if paused is not None and paused[0] is not None and paused[0] > now:
                 return [], _Wait(paused_until=paused[0])
             conn.execute(_PROMOTE, (queue, now))
@@ -238,11 +241,8 @@ class SQLiteBackend(SQLiteStore):
             claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
             corrupt = False
             for seq, job_id, _, _, attempt, raw in claimed:
-                try:
-                    job = decode_leased(raw, attempt)
-                except DecodeError as exc:
-                    conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-                    bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+                job = decode_leased(conn, queue, (seq, job_id, attempt, raw), now)
+                if job is None:
                     corrupt = True
                     continue
                 jobs.append(job)
@@ -267,7 +267,7 @@ class SQLiteBackend(SQLiteStore):
         with self._write() as conn:
             now = self.clock.time()
             for outcome in outcomes:
-                if not apply_outcome(conn, outcome, worker_id, now):
+                if not apply_outcome(conn, outcome, worker_id, now, self.options):
                     lost.append(outcome.job.id)
                     continue
                 lateness = outcome.lateness_s
@@ -285,18 +285,6 @@ class SQLiteBackend(SQLiteStore):
             self._wakeup.notify()
         return lost
 
-    def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
-        by_queue: dict[str, list[float]] = {}
-        for queue, seconds in samples:
-            by_queue.setdefault(queue, []).append(seconds)
-        for queue, batch in by_queue.items():
-            control.add_lateness(conn, queue, batch)
-            rows = self._rows_since_trim.get(queue, 0) + 1
-            self._rows_since_trim[queue] = rows
-            if rows >= _TRIM_EVERY:  # trimming walks LATENESS_SAMPLES index entries
-                self._rows_since_trim[queue] = 0
-                control.trim_lateness(conn, queue)
-
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases ``worker_id`` holds; return the ids it lost."""
         if not job_ids:
@@ -312,85 +300,11 @@ class SQLiteBackend(SQLiteStore):
     def recover(self) -> int:
         """Put jobs whose lease ran out back (attempt counted), or bury those out of attempts.
 
-        Also drops expired result records and unique keys. One transaction, so processes that
-        call it at once recover each job once.
+        Also drops expired result records, unique keys and finished ids. One transaction, so
+        processes that call it at once recover each job once.
         """
         with self._write() as conn:
-            recovered = recover_expired(conn, self.clock.time(), self.options.dead_letter_limit)
+            recovered = recover_expired(conn, self.clock.time(), self.options)
         if recovered:
             self._wakeup.notify()
         return recovered
-
-    # -- introspection and control ----------------------------------------------------------
-
-    def queues(self) -> list[str]:
-        """Every queue that holds or held jobs (or was paused), sorted."""
-        rows = self._read(
-            lambda conn: conn.execute("SELECT name FROM queues ORDER BY name").fetchall()
-        )
-        return [row[0] for row in rows]
-
-    def counts(self, queue: str) -> QueueCounts:
-        """Jobs of ``queue`` per state, its pause, and recent lateness (newest last)."""
-        now = self.clock.time()
-        return self._read(lambda conn: control.count_queue(conn, queue, now))
-
-    def pause(self, queue: str, until: float | None) -> None:
-        """Stop handing out jobs of ``queue`` until ``until`` (``None``: resume), everywhere."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO queues (name, paused_until) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET paused_until = excluded.paused_until",
-                (queue, until),
-            )
-        self._known_queues.add(queue)
-        self._wakeup.notify()
-
-    def resume(self, queue: str) -> None:
-        """Hand out jobs of ``queue`` again."""
-        self.pause(queue, None)
-
-    def paused_until(self, queue: str) -> float | None:
-        """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
-        row = self._read(lambda conn: conn.execute(_PAUSED, (queue,)).fetchone())
-        if row is None or row[0] is None or row[0] <= self.clock.time():
-            return None
-        return float(row[0])
-
-    def clear(self, queue: str) -> int:
-        """Delete every ready and delayed job of ``queue`` (freeing their unique keys)."""
-        with self._write() as conn:
-            return control.clear_queue(conn, queue)
-
-    def deduplicate(self, queue: str) -> tuple[int, int]:
-        """Remove waiting jobs identical (task, args, kwargs) to an older waiting one."""
-        with self._write() as conn:
-            return control.deduplicate_queue(conn, queue)
-
-    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        """The newest dead letters of ``queue``, newest first."""
-        return self._read(lambda conn: control.list_dead(conn, queue, limit))
-
-    def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
-        """Put dead letters (all, or those ids) back on ``queue`` with fresh attempts."""
-        with self._write() as conn:
-            requeued = control.requeue_dead(conn, queue, job_ids)
-        if requeued:
-            self._wakeup.notify()
-        return requeued
-
-    def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
-        """Delete dead letters of ``queue`` (all, or those ids); return how many."""
-        with self._write() as conn:
-            return control.purge_dead(conn, queue, job_ids)
-
-    def result(self, job_id: str) -> JobResult | None:
-        """What is known of a job that asked for its result; ``None`` once it expired."""
-        row = self._read(
-            lambda conn: conn.execute(
-                "SELECT record, expires_at FROM results WHERE job_id = ?", (job_id,)
-            ).fetchone()
-        )
-        if row is None or row[1] <= self.clock.time():
-            return None
-        return result_from_json(row[0])

@@ -1,7 +1,7 @@
-"""Introspection and control of a SQLite dqueue database, as functions over a connection.
+"""Introspection and control of a SQLite dqueue database: the ``QueueControl`` half of the store.
 
-:class:`~dqueue.backends.sqlite.SQLiteBackend` runs each of them inside one read snapshot or
-one ``BEGIN IMMEDIATE`` transaction; none of them commits.
+:class:`~dqueue.backends.sqlite.SQLiteBackend` inherits it. Each method runs in one read
+snapshot or one ``BEGIN IMMEDIATE`` transaction.
 """
 
 from __future__ import annotations
@@ -14,27 +14,19 @@ from typing import Final
 from ..errors import DecodeError
 from ..job import decode_job, encode_job
 from . import lifecycle
-from .base import DeadLetter, QueueCounts
-from .common import duplicates
-from .sqlite_records import FREE_UNIQUE, dead_letter_from_row
+from .base import DeadLetter, JobResult, QueueCounts
+from .sqlite_records import FREE_UNIQUE, dead_letter_from_row, result_from_json
 from .sqlite_schema import DELAYED, LEASED, READY
+from .sqlite_store import SQLiteStore
 
-__all__ = [
-    "LATENESS_SAMPLES",
-    "add_lateness",
-    "clear_queue",
-    "count_queue",
-    "deduplicate_queue",
-    "list_dead",
-    "purge_dead",
-    "recent_lateness",
-    "requeue_dead",
-    "trim_lateness",
-]
+__all__ = ["LATENESS_SAMPLES", "PAUSED", "SQLiteControl"]
 
 #: Lateness samples kept per queue for ``status``.
 LATENESS_SAMPLES: Final = 1000
+#: Lateness rows (one per settled batch) are trimmed every this many rows per queue.
+_TRIM_EVERY: Final = 100
 
+PAUSED: Final = "SELECT paused_until FROM queues WHERE name = ?"
 _WAITING: Final = f"queue = ? AND state IN ({READY}, {DELAYED})"
 _COUNTS: Final = (
     "SELECT"
@@ -51,23 +43,162 @@ _INSERT_READY: Final = (
 )
 
 
-def count_queue(conn: sqlite3.Connection, queue: str, now: float) -> QueueCounts:
-    """Jobs of ``queue`` per state (a delayed job that is due counts as ready)."""
-    ready, due, delayed, in_flight, dead, paused = conn.execute(
-        _COUNTS, {"queue": queue, "now": now}
-    ).fetchone()
-    return QueueCounts(
-        queue=queue,
-        ready=ready + due,
-        delayed=delayed,
-        in_flight=in_flight,
-        dead=dead,
-        paused_until=paused if paused is not None and paused > now else None,
-        recent_lateness=recent_lateness(conn, queue),
-    )
+class SQLiteControl(SQLiteStore):
+    """Pauses, counts, clearing, deduplication, dead letters and results of a SQLite file."""
+
+    def queues(self) -> list[str]:
+        """Every queue that holds or held jobs (or was paused), sorted."""
+        rows = self._read(
+            lambda conn: conn.execute("SELECT name FROM queues ORDER BY name").fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def counts(self, queue: str) -> QueueCounts:
+        """Jobs of ``queue`` per state, its pause, and recent lateness (newest last).
+
+        A delayed job that is due counts as ready.
+        """
+        now = self.clock.time()
+
+        def count(conn: sqlite3.Connection) -> QueueCounts:
+            ready, due, delayed, in_flight, dead, paused = conn.execute(
+                _COUNTS, {"queue": queue, "now": now}
+            ).fetchone()
+            return QueueCounts(
+                queue=queue,
+                ready=ready + due,
+                delayed=delayed,
+                in_flight=in_flight,
+                dead=dead,
+                paused_until=paused if paused is not None and paused > now else None,
+                recent_lateness=_recent_lateness(conn, queue),
+            )
+
+        return self._read(count)
+
+    def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
+        """Keep the lateness samples of one settled batch: one row per queue."""
+        by_queue: dict[str, list[float]] = {}
+        for queue, seconds in samples:
+            by_queue.setdefault(queue, []).append(seconds)
+        for queue, batch in by_queue.items():
+            conn.execute(
+                "INSERT INTO lateness (queue, samples) VALUES (?, ?)", (queue, json.dumps(batch))
+            )
+            rows = self._rows_since_trim.get(queue, 0) + 1
+            self._rows_since_trim[queue] = rows
+            if rows >= _TRIM_EVERY:  # trimming walks LATENESS_SAMPLES index entries
+                self._rows_since_trim[queue] = 0
+                # Each row holds one or more samples: keep the newest LATENESS_SAMPLES rows.
+                conn.execute(
+                    "DELETE FROM lateness WHERE queue = :queue AND seq <= (SELECT seq FROM"
+                    " lateness WHERE queue = :queue ORDER BY seq DESC LIMIT 1 OFFSET :keep)",
+                    {"queue": queue, "keep": LATENESS_SAMPLES},
+                )
+
+    def pause(self, queue: str, until: float | None) -> None:
+        """Stop handing out jobs of ``queue`` until ``until`` (``None``: resume), everywhere."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO queues (name, paused_until) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET paused_until = excluded.paused_until",
+                (queue, until),
+            )
+        self._known_queues.add(queue)
+        self._wakeup.notify()
+
+    def resume(self, queue: str) -> None:
+        """Hand out jobs of ``queue`` again."""
+        self.pause(queue, None)
+
+    def paused_until(self, queue: str) -> float | None:
+        """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
+        row = self._read(lambda conn: conn.execute(PAUSED, (queue,)).fetchone())
+        if row is None or row[0] is None or row[0] <= self.clock.time():
+            return None
+        return float(row[0])
+
+    def clear(self, queue: str) -> int:
+        """Delete every ready and delayed job of ``queue`` (freeing their unique keys)."""
+        with self._write() as conn:
+            keyed = conn.execute(
+                f"SELECT unique_key, id FROM jobs WHERE {_WAITING} AND unique_key IS NOT NULL",
+                (queue,),
+            ).fetchall()
+            conn.executemany(FREE_UNIQUE, keyed)
+            return int(conn.execute(f"DELETE FROM jobs WHERE {_WAITING}", (queue,)).rowcount)
+
+    def deduplicate(self, queue: str) -> tuple[int, int]:
+        """Remove waiting jobs identical (task, args, kwargs) to an older waiting one.
+
+        A payload that does not decode is left for ``reserve`` to dead-letter with the reason.
+        """
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT seq, id, unique_key, CAST(payload AS BLOB) FROM jobs"
+                f" WHERE {_WAITING} ORDER BY seq",
+                (queue,),
+            ).fetchall()
+            keys = {job_id: unique_key for _, job_id, unique_key, _ in rows}
+            twins = lifecycle.duplicates((job_id, raw) for _, job_id, _, raw in rows)
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in twins])
+            conn.executemany(FREE_UNIQUE, [(keys[i], i) for i in twins if keys[i]])
+            return len(rows), len(rows) - len(twins)
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters of ``queue``, newest first."""
+        rows = self._read(
+            lambda conn: conn.execute(
+                "SELECT payload, failure, died_at, raw FROM dead WHERE queue = ?"
+                " ORDER BY seq DESC LIMIT ?",
+                (queue, limit),
+            ).fetchall()
+        )
+        return [dead_letter_from_row(queue, *row) for row in rows]
+
+    def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters (all, or those ids) back on ``queue`` with fresh attempts.
+
+        Undecodable letters stay where they are: there is nothing to run.
+        """
+        requeued = 0
+        with self._write() as conn:
+            for seq, payload in _chosen_dead(conn, queue, job_ids):
+                try:
+                    job = lifecycle.revived(decode_job(payload))
+                except DecodeError:
+                    continue
+                conn.execute(
+                    _INSERT_READY,
+                    (job.id, queue, job.priority, job.due_at, job.unique_key, encode_job(job)),
+                )
+                conn.execute("DELETE FROM dead WHERE seq = ?", (seq,))
+                requeued += 1
+        if requeued:
+            self._wakeup.notify()
+        return requeued
+
+    def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of ``queue`` (all, or those ids); return how many."""
+        with self._write() as conn:
+            if job_ids is None:
+                return int(conn.execute("DELETE FROM dead WHERE queue = ?", (queue,)).rowcount)
+            delete = "DELETE FROM dead WHERE queue = ? AND id = ?"
+            return sum(conn.execute(delete, (queue, i)).rowcount for i in dict.fromkeys(job_ids))
+
+    def result(self, job_id: str) -> JobResult | None:
+        """What is known of a job that asked for its result; ``None`` once it expired."""
+        row = self._read(
+            lambda conn: conn.execute(
+                "SELECT record, expires_at FROM results WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        )
+        if row is None or row[1] <= self.clock.time():
+            return None
+        return result_from_json(row[0])
 
 
-def recent_lateness(conn: sqlite3.Connection, queue: str) -> tuple[float, ...]:
+def _recent_lateness(conn: sqlite3.Connection, queue: str) -> tuple[float, ...]:
     """The newest ``LATENESS_SAMPLES`` lateness samples of ``queue``, newest last."""
     batches: list[list[float]] = []
     found = 0
@@ -83,57 +214,6 @@ def recent_lateness(conn: sqlite3.Connection, queue: str) -> tuple[float, ...]:
             break
     samples = [value for batch in reversed(batches) for value in batch]
     return tuple(samples[-LATENESS_SAMPLES:])
-
-
-def add_lateness(conn: sqlite3.Connection, queue: str, samples: Sequence[float]) -> None:
-    """Keep the lateness samples of one settled batch."""
-    conn.execute(
-        "INSERT INTO lateness (queue, samples) VALUES (?, ?)", (queue, json.dumps(list(samples)))
-    )
-
-
-def trim_lateness(conn: sqlite3.Connection, queue: str) -> None:
-    """Drop lateness rows older than the newest ``LATENESS_SAMPLES`` (each holds one or more)."""
-    conn.execute(
-        "DELETE FROM lateness WHERE queue = :queue AND seq <= (SELECT seq FROM lateness"
-        " WHERE queue = :queue ORDER BY seq DESC LIMIT 1 OFFSET :keep)",
-        {"queue": queue, "keep": LATENESS_SAMPLES},
-    )
-
-
-def clear_queue(conn: sqlite3.Connection, queue: str) -> int:
-    """Delete the ready and delayed jobs of ``queue``, freeing their unique keys."""
-    keyed = conn.execute(
-        f"SELECT unique_key, id FROM jobs WHERE {_WAITING} AND unique_key IS NOT NULL", (queue,)
-    ).fetchall()
-    conn.executemany(FREE_UNIQUE, keyed)
-    return int(conn.execute(f"DELETE FROM jobs WHERE {_WAITING}", (queue,)).rowcount)
-
-
-def deduplicate_queue(conn: sqlite3.Connection, queue: str) -> tuple[int, int]:
-    """Delete waiting jobs identical to an older waiting one; return the counts before and after.
-
-    A payload that does not decode is left for ``reserve`` to dead-letter with the reason.
-    """
-    rows = conn.execute(
-        "SELECT seq, id, unique_key, CAST(payload AS BLOB) FROM jobs"
-        f" WHERE {_WAITING} ORDER BY seq",
-        (queue,),
-    ).fetchall()
-    keys = {job_id: unique_key for _, job_id, unique_key, _ in rows}
-    twins = duplicates((job_id, raw) for _, job_id, _, raw in rows)
-    conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in twins])
-    conn.executemany(FREE_UNIQUE, [(keys[job_id], job_id) for job_id in twins if keys[job_id]])
-    return len(rows), len(rows) - len(twins)
-
-
-def list_dead(conn: sqlite3.Connection, queue: str, limit: int) -> list[DeadLetter]:
-    """The newest ``limit`` dead letters of ``queue``, newest first."""
-    rows = conn.execute(
-        "SELECT payload, failure, died_at, raw FROM dead WHERE queue = ? ORDER BY seq DESC LIMIT ?",
-        (queue, limit),
-    ).fetchall()
-    return [dead_letter_from_row(queue, *row) for row in rows]
 
 
 def _chosen_dead(
@@ -152,31 +232,3 @@ def _chosen_dead(
         if row is not None:
             chosen.append(row)
     return chosen
-
-
-def requeue_dead(conn: sqlite3.Connection, queue: str, job_ids: Sequence[str] | None) -> int:
-    """Put dead letters back on ``queue``, ready, with fresh attempts; return how many.
-
-    Undecodable letters stay where they are: there is nothing to run.
-    """
-    requeued = 0
-    for seq, payload in _chosen_dead(conn, queue, job_ids):
-        try:
-            job = lifecycle.revived(decode_job(payload))
-        except DecodeError:
-            continue
-        conn.execute(
-            _INSERT_READY,
-            (job.id, queue, job.priority, job.due_at, job.unique_key, encode_job(job)),
-        )
-        conn.execute("DELETE FROM dead WHERE seq = ?", (seq,))
-        requeued += 1
-    return requeued
-
-
-def purge_dead(conn: sqlite3.Connection, queue: str, job_ids: Sequence[str] | None) -> int:
-    """Delete dead letters of ``queue`` (all, or those ids); return how many."""
-    if job_ids is None:
-        return int(conn.execute("DELETE FROM dead WHERE queue = ?", (queue,)).rowcount)
-    delete = "DELETE FROM dead WHERE queue = ? AND id = ?"
-    return sum(int(conn.execute(delete, (queue, i)).rowcount) for i in dict.fromkeys(job_ids))

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import fields
 from typing import Final
 
 from ..errors import DecodeError
 from ..failures import FailureKind
 from ..job import Job, JobFailure, decode_job, encode_job
 from .base import DeadLetter, JobResult, JobStatus
-from .common import dead_letter_from_decode_error
-from .lifecycle import Step, next_record
+from .lifecycle import Step, dead_letter_from_decode_error, next_record
 
 __all__ = [
     "FREE_UNIQUE",
@@ -68,21 +68,12 @@ def dead_letter_from_row(
 
 def result_to_json(record: JobResult) -> str:
     """The record as JSON text; a return value JSON can't hold is kept as its ``repr``."""
-    data = {
-        "job_id": record.job_id,
-        "status": record.status.value,
-        "task": record.task,
-        "queue": record.queue,
-        "return_value": record.return_value,
-        "failures": [failure.to_dict() for failure in record.failures],
-        "enqueued_at": record.enqueued_at,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "attempt": record.attempt,
-        "worker_ids": list(record.worker_ids),
-        "args": list(record.args),
-        "kwargs": dict(record.kwargs),
-    }
+    data = {item.name: getattr(record, item.name) for item in fields(record)}
+    data.update(
+        status=record.status.value,
+        failures=[failure.to_dict() for failure in record.failures],
+        kwargs=dict(record.kwargs),
+    )
     return json.dumps(data, separators=_SEPARATORS, ensure_ascii=False, default=repr)
 
 
@@ -90,21 +81,13 @@ def result_from_json(text: str) -> JobResult | None:
     """Read a record written by :func:`result_to_json`; ``None`` if it is damaged."""
     try:
         data = json.loads(text)
-        return JobResult(
-            job_id=str(data["job_id"]),
+        data.update(
             status=JobStatus(data["status"]),
-            task=str(data.get("task", "")),
-            queue=str(data.get("queue", "")),
-            return_value=data.get("return_value"),
             failures=tuple(JobFailure.from_dict(item) for item in data.get("failures", ())),
-            enqueued_at=data.get("enqueued_at"),
-            started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"),
-            attempt=int(data.get("attempt", 0)),
-            worker_ids=tuple(str(item) for item in data.get("worker_ids", ())),
+            worker_ids=tuple(data.get("worker_ids", ())),
             args=tuple(data.get("args", ())),
-            kwargs=dict(data.get("kwargs", {})),
         )
+        return JobResult(**data)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

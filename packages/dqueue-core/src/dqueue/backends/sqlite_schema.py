@@ -44,13 +44,19 @@ _logger = logging.getLogger("dqueue.backends.sqlite")
 #: ``dqUE`` in the file header: this file is a dqueue database.
 APPLICATION_ID: Final = 0x64715545
 #: The schema this code reads and writes. A newer file is refused, an older one migrated.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 #: ``jobs.state``: waiting and due (or due once promoted), leased to a worker, waiting until
 #: ``due_at``. Delayed jobs live apart from ready ones so that both lookups use an index.
 READY: Final = 0
 LEASED: Final = 1
 DELAYED: Final = 2
+
+#: Version 2: ids of finished jobs, kept for ``id_retention_s`` (enqueue is idempotent by id).
+_FINISHED: Final = (
+    "CREATE TABLE finished (id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX finished_expiry ON finished (expires_at)",
+)
 
 _SCHEMA: Final = (
     # ``seq`` is the enqueue order; ``attempt`` is authoritative (the payload keeps the value it
@@ -93,6 +99,7 @@ _SCHEMA: Final = (
     # One row per settled batch (a JSON list of seconds): one insert per batch, not per job.
     "CREATE TABLE lateness (seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, samples TEXT NOT NULL)",
     "CREATE INDEX lateness_by_queue ON lateness (queue, seq)",
+    *_FINISHED,
 )
 
 # Connections a forked child inherited: kept referenced forever so that the child never closes
@@ -249,6 +256,10 @@ def prepare_database(conn: sqlite3.Connection, path: str, busy_timeout_s: float)
                 f"DQUEUE_SQLITE_PATH = {path!r} has dqueue schema version {version}, newer than "
                 f"this dqueue reads ({SCHEMA_VERSION}): upgrade dqueue-core"
             )
+        elif version == 1:  # written before finished ids were kept
+            for statement in _FINISHED:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
             raise ConfigurationError(
                 f"DQUEUE_SQLITE_PATH = {path!r} has an unknown dqueue schema version {version}"

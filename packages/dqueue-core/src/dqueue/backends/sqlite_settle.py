@@ -13,7 +13,7 @@ from typing import Final
 from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
-from .base import Outcome, OutcomeKind
+from .base import Outcome, OutcomeKind, StoreOptions
 from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY
 
@@ -33,25 +33,31 @@ _EXPIRED: Final = (
     "SELECT seq, id, attempt, worker_id, CAST(payload AS BLOB) FROM jobs"
     f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?"
 )
+_REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, ?)"
 _REQUEUE: Final = "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?"
 
 
-def decode_leased(raw: bytes, attempt: int) -> Job:
-    """Decode a stored payload, with the runs counted in the ``attempt`` column.
+def decode_leased(
+    conn: sqlite3.Connection, queue: str, row: tuple[int, str, int, bytes], now: float
+) -> Job | None:
+    """The job of a leased ``(seq, id, attempt, payload)`` row, its runs taken from ``attempt``.
 
-    Raises:
-        DecodeError: the payload is not a job envelope.
+    A row that is not a job envelope goes to the dead letters with the reason: ``None``.
     """
+    seq, job_id, attempt, raw = row
     try:
-        text = raw.decode()  # strict, and cheaper than json.loads guessing the encoding
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"job payload is not UTF-8 text: {exc}", raw) from exc
-    job = decode_job(text)
+        job = decode_job(raw)
+    except DecodeError as exc:
+        conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+        bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+        return None
     # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
     return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
 
-def apply_outcome(conn: sqlite3.Connection, outcome: Outcome, worker_id: str, now: float) -> bool:
+def apply_outcome(
+    conn: sqlite3.Connection, outcome: Outcome, worker_id: str, now: float, options: StoreOptions
+) -> bool:
     """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't."""
     job = outcome.job
     owner = (job.id, worker_id, job.attempt)
@@ -67,35 +73,36 @@ def apply_outcome(conn: sqlite3.Connection, outcome: Outcome, worker_id: str, no
             return False
     elif conn.execute(_DELETE_OWNED, owner).rowcount == 0:
         return False
-    _finish(conn, step, now)
+    _finish(conn, step, now, options)
     return True
 
 
-def _finish(conn: sqlite3.Connection, step: lifecycle.Step, now: float) -> None:
-    """The rest of a step whose job row is already written: unique key, dead letter, record."""
+def _finish(
+    conn: sqlite3.Connection, step: lifecycle.Step, now: float, options: StoreOptions
+) -> None:
+    """The rest of a step whose job row is already written: unique key, id, dead letter, record."""
     job = step.job
-    if step.frees_unique_key and job.unique_key is not None:
+    if step.finishes and job.unique_key is not None:
         conn.execute(FREE_UNIQUE, (job.unique_key, job.id))
+    if step.finishes and options.id_retention_s > 0:
+        conn.execute(_REMEMBER, (job.id, now + options.id_retention_s))
     if step.buries and step.failure is not None:
         bury(conn, job, step.failure, now)
     record_result(conn, step, now)
 
 
-def recover_expired(conn: sqlite3.Connection, now: float, dead_letter_limit: int) -> int:
+def recover_expired(conn: sqlite3.Connection, now: float, options: StoreOptions) -> int:
     """Requeue (attempt counted) or bury every job whose lease ran out; return how many.
 
-    Also drops expired result records and unique keys.
+    Also drops expired result records, unique keys and finished ids.
     """
     recovered = 0
     buried: set[str] = set()
     for (queue,) in conn.execute("SELECT name FROM queues").fetchall():
         for seq, job_id, attempt, worker_id, raw in conn.execute(_EXPIRED, (queue, now)).fetchall():
             recovered += 1
-            try:
-                job = decode_leased(raw, attempt)
-            except DecodeError as exc:
-                conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-                bury_undecodable(conn, queue, job_id, raw, str(exc), now)
+            job = decode_leased(conn, queue, (seq, job_id, attempt, raw), now)
+            if job is None:
                 buried.add(queue)
                 continue
             step = lifecycle.lease_expired(job, worker_id, now)
@@ -104,9 +111,10 @@ def recover_expired(conn: sqlite3.Connection, now: float, dead_letter_limit: int
                 buried.add(queue)
             else:
                 conn.execute(_REQUEUE, (READY, seq))
-            _finish(conn, step, now)
+            _finish(conn, step, now, options)
     if buried:
-        trim_dead(conn, buried, dead_letter_limit)
+        trim_dead(conn, buried, options.dead_letter_limit)
     conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
     conn.execute("DELETE FROM uniques WHERE expires_at <= ?", (now,))
+    conn.execute("DELETE FROM finished WHERE expires_at <= ?", (now,))
     return recovered

@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..backends import get_backend
-from ..backends.base import Backend, DeadLetter, control_of
-from ..backends.common import percentile
+from ..backends.base import Backend, DeadLetter, control_of, percentile
 from ..clock import to_datetime
 from ..errors import ConfigurationError
 from ..job import JobFailure

@@ -28,7 +28,7 @@ _NOT_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RESULT_TTL", "TIMEOUT_GR
 #: The core's range checks: the settings, what their values pass, what the message says.
 _RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
     (("LEASE_SECONDS", "POLL_INTERVAL", "RESTART_BACKOFF_MAX"), lambda v: v > 0, "greater than 0"),
-    ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT"), lambda v: v >= 0, "0 or more"),
+    ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT", "ID_RETENTION"), lambda v: v >= 0, "0 or more"),
     (("RETRY_JITTER",), lambda v: 0 <= v <= 1, "between 0 and 1"),
     (("DEFAULT_MAX_ATTEMPTS", "PREFETCH", "DEAD_LETTER_LIMIT"), lambda v: v >= 1, "1 or more"),
     (("PROMETHEUS_START_PORT",), lambda v: 0 < v < 65536, "a TCP port"),
@@ -76,6 +76,7 @@ class Settings(SettingsSection):
     RESTART_BACKOFF_MAX: float = 30.0
     SYNCHRONOUS_RAISE: bool = True
     DEAD_LETTER_LIMIT: int = 10_000
+    ID_RETENTION: float = 600.0
 
     # Operations.
     TOUCH_FILE: str | None = None
