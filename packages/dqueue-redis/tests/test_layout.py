@@ -36,6 +36,7 @@ DOCUMENTED = {
     "dead": "zset",
     "dead:data": "hash",
     "lateness": "list",
+    "done": "zset",
     "r:<id>": "hash",
     "w:<waiter>": "list",
 }

@@ -101,7 +101,9 @@ class _RedisBackendBase(RedisControl):
             # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
             # key while it may still run, so it lasts long enough for any reasonable job.
             lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
-        tail: list[Arg] = [self.options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED]
+        options = self.options
+        retention = repr(options.id_retention_s)
+        tail: list[Arg] = [options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED, retention]
         give_up = time.monotonic() + max(timeout_s, 0.0)
         while True:
             now = self.clock.time()
@@ -166,7 +168,8 @@ class _RedisBackendBase(RedisControl):
         if not outcomes:
             return []
         now = self.clock.time()
-        head: list[Arg] = [worker_id, self.options.dead_letter_limit]
+        options = self.options
+        head: list[Arg] = [worker_id, options.dead_letter_limit, repr(options.id_retention_s)]
         # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}
         for outcome in outcomes:
@@ -225,7 +228,8 @@ class _RedisBackendBase(RedisControl):
         queues = self.queues()
         if not queues:
             return 0
-        args: list[Arg] = [self.options.dead_letter_limit, _LEASE_EXPIRED]
+        retention = repr(self.options.id_retention_s)
+        args: list[Arg] = [self.options.dead_letter_limit, _LEASE_EXPIRED, retention]
         return sum(int(count) for count in self._scripts([("recover", q, args) for q in queues]))
 
 

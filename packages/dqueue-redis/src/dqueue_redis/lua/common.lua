@@ -26,6 +26,7 @@ local K_REC = base .. 'rec'
 local K_DEAD = base .. 'dead'
 local K_DEAD_DATA = base .. 'dead:data'
 local K_LATENESS = base .. 'lateness'
+local K_DONE = base .. 'done'
 
 -- Variadic commands are sent in chunks (call_chunked): Lua's C stack takes a few thousand
 -- values at most.
@@ -159,6 +160,19 @@ local function forget(ids)
   end
 end
 
+-- Keep the ids of jobs finished for good (acked or dead) for `retention` seconds, scored by
+-- when they are forgotten: enqueue stores nothing under such an id (DQUEUE_ID_RETENTION).
+local function remember_finished(ids, retention)
+  if retention <= 0 or #ids == 0 then return end
+  local members, expires = {}, now + retention
+  for _, id in ipairs(ids) do
+    members[#members + 1] = expires
+    members[#members + 1] = id
+  end
+  call_chunked('ZADD', K_DONE, members)
+  redis.call('ZREMRANGEBYSCORE', K_DONE, '-inf', now_arg)
+end
+
 -- Apply an update prepared by the client (JSON: [GC milliseconds, field, value, ...]) to the
 -- result record of a job that keeps one.
 local function write_record(id, update)
@@ -196,8 +210,9 @@ end
 -- At-least-once: back to the front of their ready list with the attempt counted, or into the
 -- dead letters after the last attempt; the failure's type is `kind` (FailureKind.LEASE_EXPIRED,
 -- passed by the client). The runs hash is the one count of attempts. At-most-once: the job left
--- with its worker; free the unique key it held. Returns how many jobs went back or died.
-local function recover_expired(max, dead_limit, kind)
+-- with its worker; free the unique key it held. A job that died keeps its id taken for
+-- `retention` seconds. Returns how many jobs went back or died.
+local function recover_expired(max, dead_limit, kind, retention)
   local ids = redis.call('ZRANGEBYSCORE', K_INFLIGHT, '-inf', now_arg, 'LIMIT', 0, max)
   if #ids == 0 then return 0 end
   local recovered = 0
@@ -224,6 +239,7 @@ local function recover_expired(max, dead_limit, kind)
         local letter = {payload = payload, attempt = attempt, failure = failure, died_at = now}
         bury(id, cjson.encode(letter), dead_limit)
         forget({id})
+        remember_finished({id}, retention)
         touch_record(id, 0, 'status', 'dead', 'finished_at', now_arg, 'f:' .. attempt, failure_json)
       else
         redis.call('HSET', K_RUNS, id, attempt)

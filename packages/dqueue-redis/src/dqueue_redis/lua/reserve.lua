@@ -1,6 +1,6 @@
 -- Hand out up to ARGV[4] due jobs. ARGV[5] worker id, ARGV[6] lease deadline, ARGV[7] waiter
 -- id (one waiting reserve call), ARGV[8] dead-letter limit, ARGV[9] grace (ms) of the delay
--- timer, ARGV[10] the failure type of an expired lease.
+-- timer, ARGV[10] the failure type of an expired lease, ARGV[11] the id retention (seconds).
 --
 -- Replies {'jobs', id, attempt, payload, id, attempt, payload, ...}. When nothing is due: {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
 -- holder = 1 when this waiter now holds the queue's delay timer and should wake at the
@@ -14,7 +14,7 @@ local waiter = ARGV[7]
 local paused = redis.call('GET', K_PAUSED)
 if paused and tonumber(paused) > now then return {'paused', paused} end
 
-recover_expired(100, tonumber(ARGV[8]), ARGV[10])
+recover_expired(100, tonumber(ARGV[8]), ARGV[10], tonumber(ARGV[11]))
 promote(CHUNK)
 
 local reply = {'jobs'}

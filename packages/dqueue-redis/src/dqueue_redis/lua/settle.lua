@@ -1,5 +1,5 @@
--- Apply outcomes of reserved jobs. ARGV[4] worker id, ARGV[5] dead-letter limit, ARGV[6] the
--- number n of plain acks (no result kept); then n times 3 values: id, attempt, lateness ('' =
+-- Apply outcomes of reserved jobs. ARGV[4] worker id, ARGV[5] dead-letter limit, ARGV[6] how
+-- long the ids of acked and dead jobs stay taken (seconds), ARGV[7] the number n of plain acks (no result kept); then n times 3 values: id, attempt, lateness ('' =
 -- none); then 8 values per other outcome: kind (OutcomeKind: ack, retry, dead, release), id,
 -- attempt, data (payload for retry and release, dead letter for dead), due (for retry; '' =
 -- now), priority, lateness, record update ('' = none).
@@ -7,10 +7,10 @@
 -- attempt. Returns the ids of the outcomes not applied.
 local worker = ARGV[4]
 local dead_limit = tonumber(ARGV[5])
-local others = 7 + 3 * tonumber(ARGV[6])
+local others = 8 + 3 * tonumber(ARGV[7])
 
 local ids = {}
-for i = 7, others - 1, 3 do ids[#ids + 1] = ARGV[i] end
+for i = 8, others - 1, 3 do ids[#ids + 1] = ARGV[i] end
 for i = others, #ARGV, 8 do ids[#ids + 1] = ARGV[i + 1] end
 local owners = {}
 if reliable then owners = call_chunked('HMGET', K_RUNS, ids) end
@@ -30,7 +30,7 @@ local function owned(id, attempt)
   return true
 end
 
-for i = 7, others - 1, 3 do
+for i = 8, others - 1, 3 do
   local id = ARGV[i]
   if owned(id, ARGV[i + 1]) then
     done[#done + 1] = id
@@ -67,6 +67,7 @@ for i = others, #ARGV, 8 do
 end
 
 forget(done)
+remember_finished(done, tonumber(ARGV[6]))
 for p, returned in pairs(released) do
   push_ready(p, returned, true)
   wake()
