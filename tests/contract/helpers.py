@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from dqueue.backends.base import Backend, Outcome, OutcomeKind
@@ -15,6 +20,14 @@ def require(backend: Backend, flag: str) -> None:
     """Skip the test when ``backend`` says it lacks the capability ``flag``."""
     if not getattr(backend, flag):
         pytest.skip(f"{type(backend).__name__} has {flag} = False")
+
+
+def running(thread: threading.Thread, function: Callable[..., Any]) -> bool:
+    """Whether ``thread`` is inside a call of ``function`` now (anywhere in its stack)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None and frame.f_code is not function.__code__:
+        frame = frame.f_back
+    return frame is not None
 
 
 def failure(message: str = "boom", *, attempt: int = 1, at: float = 0.0) -> JobFailure:

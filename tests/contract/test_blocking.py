@@ -10,8 +10,10 @@ import time
 
 from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
+from dqueue.job import Job
+from dqueue.testing import wait_for
 from tests.contract.conftest import MakeJob
-from tests.contract.helpers import WORKER, require
+from tests.contract.helpers import WORKER, require, running
 
 GENEROUS_S = 20.0
 
@@ -20,20 +22,18 @@ def test_blocking_reserve_returns_a_job_enqueued_by_another_thread(
     real_backend: Backend, make_job: MakeJob
 ) -> None:
     job = make_job()
-    reserving = threading.Event()
+    jobs: list[Job] = []
 
-    def enqueue_later() -> None:
-        reserving.wait(GENEROUS_S)
-        time.sleep(0.05)  # let the reserve start waiting; its result doesn't depend on it
-        real_backend.enqueue(job)
+    def reserve() -> None:
+        jobs.extend(real_backend.reserve("default", worker_id=WORKER, timeout_s=GENEROUS_S))
 
-    producer = threading.Thread(target=enqueue_later)
-    producer.start()
-    reserving.set()
-    try:
-        jobs = real_backend.reserve("default", worker_id=WORKER, timeout_s=GENEROUS_S)
-    finally:
-        producer.join()
+    consumer = threading.Thread(target=reserve)
+    consumer.start()
+    # Enqueue once the reserve is under way (whether it has looked yet or not, it must return
+    # the job: the assertion holds either way).
+    wait_for(lambda: running(consumer, type(real_backend).reserve), what="the reserve to start")
+    real_backend.enqueue(job)
+    consumer.join(GENEROUS_S)
 
     assert [reserved.id for reserved in jobs] == [job.id]
 

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import re
-import urllib.error
-import urllib.request
+
+from tests.support.http import get
 
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def fetch(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def answers(url: str, status: int = 200) -> bool:
     try:
-        return fetch(url)[0] == status
+        return get(url)[0] == status
     except OSError:
         return False
 

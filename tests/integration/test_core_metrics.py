@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from dqueue.testing import free_port, wait_for
+from tests.support.http import get
 
 from .core_processes import QUEUE, Workspace, job, workspace
-from .scraping import answers, fetch, total
+from .scraping import answers, total
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def test_scraped_counters_match_the_jobs_a_runner_ran(space: Workspace, start_po
     runner = space.dqueue("runner")
     wait_for(lambda: answers(f"{master}/healthz"), what="a healthy runner")
 
-    targets = json.loads(fetch(f"{master}/worker_config")[1])
+    targets = json.loads(get(f"{master}/worker_config")[2])
     assert sorted(group["labels"]["dqueue_worker_slot"] for group in targets) == ["1", "2"]
     workers = [f"http://{group['targets'][0]}/metrics" for group in targets]
     assert [url.split(":")[-1] for url in sorted(workers)] == [
@@ -56,7 +57,7 @@ def test_scraped_counters_match_the_jobs_a_runner_ran(space: Workspace, start_po
     wait_for(lambda: backend.counts(QUEUE).total == 0, timeout=120, what="the queue to drain")
 
     def scraped(name: str, **labels: str) -> float:
-        return sum(total(fetch(url)[1], name, **labels) for url in workers)
+        return sum(total(get(url)[2], name, **labels) for url in workers)
 
     # Workers count a job once the store has its outcome, a moment after it ran.
     wait_for(
@@ -72,7 +73,7 @@ def test_scraped_counters_match_the_jobs_a_runner_ran(space: Workspace, start_po
 
     # The master reads the store at most once a second: a scrape may see the last read.
     def master_once_dead_counted() -> str | None:
-        status, text = fetch(f"{master}/metrics")
+        status, _, text = get(f"{master}/metrics")
         assert status == 200
         dead = total(text, "dqueue_queue_jobs", queue=QUEUE, state="dead")
         return text if dead == 1 else None

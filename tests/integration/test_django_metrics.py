@@ -10,8 +10,9 @@ from django.test import override_settings
 
 from dqueue.testing import free_port, wait_for
 from tests.django_project import harness
+from tests.support.http import get
 
-from .scraping import answers, fetch, total
+from .scraping import answers, total
 
 harness.ensure_django()
 
@@ -35,7 +36,7 @@ def test_queue_runner_workers_serve_metrics_on_the_ports_of_worker_config(
         wait_for(
             lambda: answers(f"{master}/healthz"), explain=harness.tail(log), what="a healthy runner"
         )
-        groups = json.loads(fetch(f"{master}/worker_config")[1])
+        groups = json.loads(get(f"{master}/worker_config")[2])
         [default] = [g for g in groups if g["labels"]["dqueue_worker_queue"] == "default"]
         worker = f"http://{default['targets'][0]}/metrics"
         wait_for(
@@ -49,7 +50,7 @@ def test_queue_runner_workers_serve_metrics_on_the_ports_of_worker_config(
                 record("metrics", str(n))
 
         def succeeded() -> float:
-            text = fetch(worker)[1]
+            text = get(worker)[2]
             return total(text, "dqueue_jobs_total", task=record.name, outcome="succeeded")
 
         wait_for(lambda: succeeded() == 3, explain=harness.tail(log), what="3 jobs in the counters")

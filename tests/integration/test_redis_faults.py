@@ -99,6 +99,8 @@ class World:
     effects_server: RedisServer
     mode: str
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    lease_s: float = LEASE_S
+    socket_timeout_s: float = 5.0
 
     def env(self) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("DQUEUE_")}
@@ -108,8 +110,8 @@ class World:
             "DQUEUE_REDIS_URL": self.queue_server.url,
             "DQUEUE_REDIS_PREFIX": "faults",
             "DQUEUE_TASKS": "faulttasks",
-            "DQUEUE_LEASE_SECONDS": str(LEASE_S),
-            "DQUEUE_REDIS_SOCKET_TIMEOUT": "5",
+            "DQUEUE_LEASE_SECONDS": str(self.lease_s),
+            "DQUEUE_REDIS_SOCKET_TIMEOUT": str(self.socket_timeout_s),
             "FAULTS_EFFECTS_URL": self.effects_server.url,
             "PYTHONPATH": os.pathsep.join([str(self.folder), os.environ.get("PYTHONPATH", "")]),
         }
@@ -251,6 +253,37 @@ def test_a_worker_stopped_past_its_lease_cannot_settle_the_job_it_lost(
     wait_for(lambda: backend.counts(QUEUE).total == 0, "the new owner to ack the job")
     assert _runs(effects) == {1: 2}
     assert backend.counts(QUEUE).dead == 0
+
+
+def test_a_server_stalled_for_most_of_a_lease_leaves_a_long_job_with_its_worker(
+    make_world: Callable[[str], World],
+) -> None:
+    # The stall begins just before a renewal is sent and lasts 0.9 lease: a deadline counted
+    # from the renewal's sending ran out 1.25 s before the next renewal, and the idle worker
+    # took the job over. Counted from when the server applies it, the lease holds.
+    world = make_world("at-least-once")
+    world.lease_s, world.socket_timeout_s = 6.0, 30.0
+    effects, backend = world.effects(), world.backend()
+    job = _job("hold", 1)
+    world.start_worker(1)
+    backend.enqueue(job)
+    wait_for(lambda: effects.get("started:1"), "the run to start")
+    world.start_worker(2)  # idle, ready to take over a lease that runs out
+    server, raw = world.queue_server.process, redis.Redis.from_url(world.queue_server.url)
+    assert server is not None
+    inflight, granted = "faults:{faults}:inflight", raw.zscore("faults:{faults}:inflight", job.id)
+    wait_for(lambda: raw.zscore(inflight, job.id) != granted, "the first renewal")
+
+    time.sleep(world.lease_s / 3 - 0.15)  # the next renewal is about to be sent
+    server.send_signal(signal.SIGSTOP)
+    time.sleep(0.9 * world.lease_s)  # the stall itself
+    server.send_signal(signal.SIGCONT)
+    time.sleep(world.lease_s)  # give a wrong take-over every chance to happen
+
+    assert effects.get("started:2") is None
+    effects.set("release:1", 1)
+    wait_for(lambda: backend.counts(QUEUE).total == 0, "the job to be acked")
+    assert _runs(effects) == {1: 1}
 
 
 def test_every_job_runs_at_least_once_across_a_server_restart(

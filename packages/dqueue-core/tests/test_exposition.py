@@ -3,9 +3,7 @@ without ``prometheus_client`` (none of these tests needs it installed)."""
 
 from __future__ import annotations
 
-import socket
 import sys
-import urllib.error
 import urllib.request
 
 import pytest
@@ -17,24 +15,15 @@ from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
 from dqueue.runner_metrics import worker_metrics_ports
 from dqueue.settings import Settings
+from dqueue.testing import free_port
+from tests.support.http import get
 
 SLOTS = [WorkerSlot("metered", 1), WorkerSlot("metered", 2), WorkerSlot("other", 1)]
 
 
-def get(url: str, method: str = "GET") -> tuple[int, str, str]:
-    request = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers["Content-Type"], response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers["Content-Type"], exc.read().decode()
-
-
 @pytest.fixture
 def port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture

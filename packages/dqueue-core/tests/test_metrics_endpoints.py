@@ -13,8 +13,6 @@ import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from dqueue import task
-from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.base import Outcome, OutcomeKind, QueueCounts
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.clock import ManualClock
@@ -33,6 +31,7 @@ from dqueue.runner import Runner
 from dqueue.settings import Settings
 from dqueue.testing import FailingBackend, free_port, wait_for
 from dqueue.worker import Worker
+from tests.support.http import get
 
 from .prometheus_text import Family, parse, value
 
@@ -80,15 +79,6 @@ def make_job(fn: Any, *args: Any, clock: ManualClock, **fields: Any) -> Job:
         max_attempts=fn.options.max_attempts,
         **fields,
     )
-
-
-def get(url: str, method: str = "GET") -> tuple[int, str, str]:
-    request = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers["Content-Type"], response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers["Content-Type"], exc.read().decode()
 
 
 def worker_settings(**changes: Any) -> Settings:
@@ -374,9 +364,9 @@ class StalledBackend(MemoryBackend):
         super().__init__(*args, **kwargs)
         self.answer = threading.Event()
 
-    def queues(self) -> list[str]:
+    def counts(self, queue: str) -> QueueCounts:
         self.answer.wait(60)
-        return super().queues()
+        return super().counts(queue)
 
 
 def test_a_store_that_stops_answering_is_store_up_0_without_stalling_the_scrape(

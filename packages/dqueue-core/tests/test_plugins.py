@@ -211,6 +211,24 @@ def test_a_section_may_not_declare_a_core_setting(install: Install, tmp_path: Pa
         Settings.names()
 
 
+def test_two_sections_may_not_declare_the_same_setting(install: Install, tmp_path: Path) -> None:
+    module = "twin_plugin"
+    install(module, {"dqueue.settings": {"a": f"{module}:First", "b": f"{module}:Second"}})
+    (tmp_path / f"{module}.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from dqueue.settings import SettingsSection\n"
+        "@dataclass(frozen=True, slots=True, kw_only=True)\n"
+        "class First(SettingsSection):\n"
+        "    TWIN_URL: str = ''\n"
+        "@dataclass(frozen=True, slots=True, kw_only=True)\n"
+        "class Second(SettingsSection):\n"
+        "    TWIN_URL: str = ''\n"
+    )
+
+    with pytest.raises(ConfigurationError, match="DQUEUE_TWIN_URL is declared by section First"):
+        Settings.names()
+
+
 # -- backends ------------------------------------------------------------------------------------
 
 

@@ -505,3 +505,38 @@ def test_a_blocking_reserve_sees_a_job_enqueued_by_another_process(
 
     assert len(jobs) == 1
     assert jobs[0].id.startswith("remote-")
+
+
+class _ClaimSignal(SQLiteBackend):
+    """Tells the test when a reserve has read its clock and is about to take the write lock."""
+
+    claiming = threading.Event()
+
+    def _claim(self, queue: str, worker_id: str, limit: int, now: float) -> Any:
+        self.claiming.set()
+        return super()._claim(queue, worker_id, limit, now)
+
+
+def test_a_lease_counts_from_when_the_write_lock_was_taken_not_from_the_call(
+    database: Path, clock: ManualClock
+) -> None:
+    settings = Settings(SQLITE_PATH=str(database), LEASE_SECONDS=30.0)
+    backend = _ClaimSignal.from_settings(settings, clock=clock)
+    backend.enqueue(_job(clock, 1))
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process writes for a long time
+    taken: list[Job] = []
+    reserving = threading.Thread(
+        target=lambda: taken.extend(backend.reserve("default", worker_id=WORKER, timeout_s=0))
+    )
+    reserving.start()
+    assert backend.claiming.wait(PROCESS_DEADLINE_S)
+    clock.advance(20)
+    blocker.execute("COMMIT")
+    blocker.close()
+    reserving.join(PROCESS_DEADLINE_S)
+    assert len(taken) == 1
+
+    clock.advance(29)  # 49 s after the call, 29 s after the lease was granted
+    assert backend.recover() == 0
+    backend.close()

@@ -45,16 +45,16 @@ _WORKER_START_S = 1.0
 
 
 @contextlib.contextmanager
-def _workspace(path: str | None) -> Iterator[Path]:
+def _database(path: str | None) -> Iterator[Path]:
     if path is not None:
-        yield Path(path).resolve().parent
+        yield Path(path).resolve()
         return
     with tempfile.TemporaryDirectory(prefix="dqueue-demo-") as directory:
-        yield Path(directory)
+        yield Path(directory) / "queue.sqlite3"
 
 
-def _write_config(directory: Path, database: Path, workers: int) -> Path:
-    config = directory / "demo_settings.py"
+def _write_config(database: Path, workers: int) -> Path:
+    config = database.parent / "demo_settings.py"
     config.write_text(
         "# Written by `dqueue demo`.\n"
         'DQUEUE_BACKEND = "dqueue.backends.sqlite.SQLiteBackend"\n'
@@ -69,8 +69,8 @@ def _write_config(directory: Path, database: Path, workers: int) -> Path:
     return config
 
 
-def _jobs(count: int, max_delay_s: float, effects: str, rng: random.Random) -> list[Job]:
-    now = time.time()
+def _jobs(count: int, max_delay_s: float, effects: str) -> list[Job]:
+    now, rng = time.time(), random.Random()
     doomed = set(rng.sample(range(count), min(_ALWAYS_FAILS, count)))
     jobs = []
     for n in range(count):
@@ -159,17 +159,15 @@ def run_demo(
 ) -> int:
     """Run the demo; return 0 when every job is accounted for, 1 otherwise."""
     stream = out if out is not None else sys.stdout
-    with _workspace(path) as directory:
-        database = Path(path).resolve() if path else directory / "queue.sqlite3"
+    with _database(path) as database:
         effects = str(database.with_name(database.name + ".effects"))
         for stale in (database, Path(effects)):
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{stale}{suffix}").unlink(missing_ok=True)
-        config = _write_config(directory, database, workers)
+        config = _write_config(database, workers)
         settings = configure(config_file=config)
         backend = get_backend(QUEUE, settings=settings)
         demo_tasks.connect_effects(effects)
-        rng = random.Random()
         print(f"dqueue demo: {jobs} jobs, {workers} workers, SQLite file {database}", file=stream)
         runner = Runner(
             settings,
@@ -185,7 +183,7 @@ def run_demo(
             # Let the worker processes start (import Python and dqueue) before the first jobs
             # fall due, so that lateness measures the queue rather than interpreter start-up.
             time.sleep(_WORKER_START_S)
-            planned = _jobs(jobs, max_delay_s, effects, rng)
+            planned = _jobs(jobs, max_delay_s, effects)
             started = time.monotonic()
             backend.enqueue_many(planned)
             finished = _wait_until_done(stream, backend, effects, jobs, started + deadline_s)

@@ -1,7 +1,7 @@
 """Prometheus metrics: a worker's counters and the HTTP endpoints that serve them.
 
 Needs ``prometheus_client`` (``pip install 'dqueue-core[prometheus]'``), imported only once
-metrics are asked for; :func:`require_prometheus` says what to install when it is missing. The
+metrics are asked for; :func:`own_registry` says what to install when it is missing. The
 metric names, labels and ports are listed in the README ("Metrics and health").
 
 :class:`WorkerMetrics` is a worker hook and a ``prometheus_client`` collector: it counts in plain
@@ -16,7 +16,6 @@ every path with metrics, so it can't serve ``/worker_config`` and ``/healthz`` b
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import socket
@@ -24,7 +23,6 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from .backends.base import Outcome, OutcomeKind
@@ -35,7 +33,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
-    from prometheus_client.registry import Collector
+    from prometheus_client.registry import Collector, CollectorRegistry
 
 __all__ = ["LabelCap", "Response", "WorkerMetrics", "serve", "worker_metrics_served"]
 
@@ -58,15 +56,22 @@ _ACK: Final = OutcomeKind.ACK
 _TEXT_FORMAT: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def require_prometheus() -> ModuleType:
-    """``prometheus_client``, or a :class:`ConfigurationError` naming the extra to install."""
+def own_registry(collector: Collector) -> CollectorRegistry:
+    """A registry holding ``collector`` alone.
+
+    Raises:
+        ConfigurationError: ``prometheus_client`` is not installed (the message names the extra).
+    """
     try:
-        return importlib.import_module("prometheus_client")
+        from prometheus_client import CollectorRegistry
     except ImportError as exc:
         raise ConfigurationError(
             "Prometheus metrics (DQUEUE_ENABLE_PROMETHEUS, --metrics-port) need prometheus_client:"
             " pip install 'dqueue-core[prometheus]'"
         ) from exc
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return registry
 
 
 class LabelCap:
@@ -101,9 +106,6 @@ class WorkerMetrics(WorkerHooks):
     """
 
     def __init__(self, queue: str, *, task_label_limit: int = 500) -> None:
-        require_prometheus()
-        from prometheus_client.registry import CollectorRegistry
-
         self.queue = queue
         self.busy = 0
         self.jobs: dict[tuple[str, str], int] = {}  # (task, outcome) -> count
@@ -114,8 +116,7 @@ class WorkerMetrics(WorkerHooks):
         self._sums = [0.0, 0.0]  # durations, lateness
         self._task_label = LabelCap(task_label_limit)
         self._errors_lock = threading.Lock()  # store errors come from the lease thread too
-        self.registry = CollectorRegistry()
-        self.registry.register(self)
+        self.registry = own_registry(self)
 
     def job_started(self, job: Job) -> None:
         """A job starts running."""
@@ -262,16 +263,16 @@ def serve(
     the log (``"worker mail/1 metrics"``).
     """
     # Imported here: a worker without metrics never loads an HTTP server.
-    import socketserver
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+    from socketserver import ThreadingTCPServer
     from urllib.parse import urlsplit
 
-    class Server(ThreadingHTTPServer):
+    # Not http.server's HTTPServer: it looks up the host's FQDN at bind, which can hang on a
+    # box without DNS, and the handler needs nothing else of it.
+    class Server(ThreadingTCPServer):
         address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
-
-        def server_bind(self) -> None:
-            # HTTPServer.server_bind looks up the host's FQDN: it can hang on a box without DNS.
-            socketserver.TCPServer.server_bind(self)
+        allow_reuse_address = True  # as HTTPServer: a restarted runner rebinds at once
+        daemon_threads = True  # as ThreadingHTTPServer: a stalled client never holds up exit
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10.0  # seconds: a client that stalls mid-request doesn't hold a thread
@@ -336,12 +337,12 @@ def worker_metrics_served(
     Raises:
         ConfigurationError: a port is given and ``prometheus_client`` is not installed.
     """
-    metrics = WorkerMetrics(queue) if port is not None else None
-    stop = None
-    if metrics is not None and port is not None:
-        routes = {"/metrics": metrics_route(metrics.registry)}
-        what = f"worker {queue}/{slot} metrics"
-        stop = serve(settings.PROMETHEUS_ADDRESS, port, routes, what=what)
+    if port is None:
+        yield None
+        return
+    metrics = WorkerMetrics(queue)
+    routes = {"/metrics": metrics_route(metrics.registry)}
+    stop = serve(settings.PROMETHEUS_ADDRESS, port, routes, what=f"worker {queue}/{slot} metrics")
     try:
         yield metrics if stop is not None else None
     finally:

@@ -156,16 +156,14 @@ def plan_runner(
     runner hosts services unless ``only_queue`` names a queue other than ``extra_queues``'.
     Exact: ``DQUEUE_WORKERS`` as it is, every slot here, no implied queues and no services.
 
+    ``machine``, ``machines`` and ``only_queue`` don't apply to an exact plan
+    (:func:`dqueue.ops.plan` refuses them with it).
+
     Raises:
-        ConfigurationError: invalid machine numbers, an unknown ``only_queue``, or ``exact``
-            combined with ``machine``/``machines``/``only_queue``.
+        ConfigurationError: invalid machine numbers or an unknown ``only_queue``.
     """
     extra = tuple(extra_queues)
     if exact:
-        if machine != 1 or machines != 1 or only_queue is not None:
-            raise ConfigurationError(
-                "an exact configuration cannot be combined with --machine, --of or --only-queue"
-            )
         counts = dict(sorted(settings.WORKERS.items()))
         return RunnerPlan(
             counts=counts, slots=tuple(exact_slots(counts)), exact=True, run_services=False

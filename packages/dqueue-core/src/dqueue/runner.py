@@ -186,6 +186,7 @@ class Runner:
         metrics = None
         if self.settings.ENABLE_PROMETHEUS:
             # Imported here: the metrics' HTTP server loads only with metrics on.
+            from .metrics import serve
             from .runner_metrics import RunnerMetrics, worker_metrics_ports
 
             metrics = RunnerMetrics(self)  # before any worker: needs prometheus_client
@@ -205,7 +206,9 @@ class Runner:
             for child in self._children:
                 self._start(child)
             if metrics is not None:
-                stop_endpoints = metrics.serve()
+                settings = self.settings
+                address, port = settings.PROMETHEUS_ADDRESS, settings.PROMETHEUS_START_PORT
+                stop_endpoints = serve(address, port, metrics.routes(), what="runner metrics")
             for service in self.services:
                 if self._stop.is_set():
                     break
@@ -270,19 +273,15 @@ class Runner:
                     self._start(child)
                 continue
             returncode = process.poll()
-            if returncode is None:
-                if now - child.started_at >= _STABLE_S:
-                    child.backoff.reset()
-                    child.quick_exits = 0
-                continue
-            self._schedule_restart(child, returncode, now)
+            if now - child.started_at >= _STABLE_S:  # up long enough, running or not
+                child.backoff.reset()
+                child.quick_exits = 0
+            if returncode is not None:
+                self._schedule_restart(child, returncode, now)
 
     def _schedule_restart(self, child: _Child, returncode: int, now: float) -> None:
         child.process = None
         uptime = now - child.started_at
-        if uptime >= _STABLE_S:
-            child.backoff.reset()
-            child.quick_exits = 0
         if returncode == 0 and uptime >= _FIRST_RESTART_S:
             # A clean exit is a worker recycling itself: replace it at once.
             child.start_at = now

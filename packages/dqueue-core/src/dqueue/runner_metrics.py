@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from .backends import Backend, get_backend
-from .backends.base import QueueControl, QueueCounts, percentile
+from .backends.base import QueueCounts, percentile
 from .errors import ConfigurationError
-from .metrics import Response, host_for_targets, metrics_route, require_prometheus, serve
+from .metrics import Response, host_for_targets, metrics_route, own_registry
 from .ops.inspection import store_warnings
+from .ops.queues import list_queues
 from .pool import WorkerSlot
 from .settings import Settings
 
@@ -87,14 +88,10 @@ class RunnerMetrics:
         read_timeout_s: float = 5.0,  # well inside Prometheus' default 10 s scrape timeout
         backend_for: Callable[[str], Backend] | None = None,
     ) -> None:
-        require_prometheus()
-        from prometheus_client.registry import CollectorRegistry
-
         self.runner = runner
         self.settings = runner.settings
         self.slots = list(runner.slots)
-        self.registry = CollectorRegistry()
-        self.registry.register(self)
+        self.registry = own_registry(self)
         self._monotonic = monotonic
         self._cache_s = cache_s
         self._read_timeout_s = read_timeout_s
@@ -104,23 +101,16 @@ class RunnerMetrics:
         self._pending: _Read | None = None  # a read that did not answer in time
 
     def _read_store(self, read: _Read) -> None:
-        """The counts of this runner's queues and of every queue each store holds."""
-        settings = self.settings
+        """The counts of every queue ``dqueue status`` would list, on stores workers serve."""
         try:
-            backends: dict[str, Backend] = {}  # one per dotted path
-            for queue in sorted({slot.queue for slot in self.slots} | {"default"}):
-                path = settings.backend_path(queue)
-                if path not in backends and (backend := self._backend_for(queue)).supports_workers:
-                    backends[path] = backend
-            queues = {slot.queue for slot in self.slots}
-            for path, backend in backends.items():
-                stored = backend.queues() if isinstance(backend, QueueControl) else []
-                queues.update(q for q in stored if settings.backend_path(q) == path)
-            read.warnings = tuple(w for b in backends.values() for w in store_warnings(b))
+            known = list_queues(self.settings, extra=[slot.queue for slot in self.slots]).queues
+            backends = {queue: self._backend_for(queue) for queue in known}
+            stores = {id(b): b for b in backends.values() if b.supports_workers}.values()
+            read.warnings = tuple(w for store in stores for w in store_warnings(store))
             read.counts = tuple(
-                backends[settings.backend_path(queue)].counts(queue)
-                for queue in sorted(queues)
-                if settings.backend_path(queue) in backends
+                backend.counts(queue)
+                for queue, backend in backends.items()
+                if backend.supports_workers
             )
         except Exception as exc:
             read.error = str(exc) or type(exc).__name__
@@ -244,9 +234,3 @@ class RunnerMetrics:
             "/worker_config": lambda: Response.json(self.worker_targets()),
             "/healthz": self.health,
         }
-
-    def serve(self) -> Callable[[], None] | None:
-        """Serve the endpoints; return the function that stops (``None``: the port is taken)."""
-        settings = self.settings
-        address, port = settings.PROMETHEUS_ADDRESS, settings.PROMETHEUS_START_PORT
-        return serve(address, port, self.routes(), what="runner metrics")

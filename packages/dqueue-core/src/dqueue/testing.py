@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from .backends import close_backends
 from .backends.base import Backend
 from .errors import BackendUnavailable
-from .settings import Settings, configure, invalidate_settings, reset_settings
+from .settings import PREFIX, Settings, configure, invalidate_settings, reset_settings
 
 __all__ = ["FailingBackend", "clean_settings", "free_port", "wait_for"]
 
@@ -41,7 +41,6 @@ T = TypeVar("T")
 
 #: Long enough for a loaded CI machine shared by several jobs; a passing wait returns early.
 DEFAULT_TIMEOUT_S = 60.0
-_ENV_PREFIX = "DQUEUE_"
 _LOOPBACK = "127.0.0.1"
 #: How much of a lambda's source a failure message quotes.
 _SOURCE_SHOWN = 200
@@ -153,7 +152,7 @@ def clean_settings(**overrides: Any) -> Iterator[Settings]:
         The settings at the start of the block (rebuilt on next use, so ``DQUEUE_*`` variables
         set inside it take effect).
     """
-    saved = {name: value for name, value in os.environ.items() if name.startswith(_ENV_PREFIX)}
+    saved = {name: value for name, value in os.environ.items() if name.startswith(PREFIX)}
     for name in saved:
         del os.environ[name]
     _forget()
@@ -164,7 +163,7 @@ def clean_settings(**overrides: Any) -> Iterator[Settings]:
         yield entry
     finally:
         _forget()
-        for name in [name for name in os.environ if name.startswith(_ENV_PREFIX)]:
+        for name in [name for name in os.environ if name.startswith(PREFIX)]:
             del os.environ[name]
         os.environ.update(saved)
 
@@ -209,8 +208,8 @@ class FailingBackend(Backend):
         self.failures: list[str] = []
         self._message = message
         self._lock = threading.Lock()
-        self._all: int | None = 0
-        self._operations: dict[str, int | None] = {}
+        # Failing calls left by operation ("" for every operation): None is "until restored".
+        self._failing: dict[str, int | None] = {}
         for flag in _CAPABILITY_FLAGS:
             setattr(self, flag, getattr(backend, flag))
 
@@ -231,16 +230,12 @@ class FailingBackend(Backend):
         if unknown:
             raise ValueError(f"no such backend operation: {', '.join(unknown)}")
         with self._lock:
-            if operations:
-                self._operations.update(dict.fromkeys(operations, times))
-            else:
-                self._all = times
+            self._failing.update(dict.fromkeys(operations or ("",), times))
 
     def restore(self) -> None:
         """End the outage: every operation passes again (:attr:`failures` is kept)."""
         with self._lock:
-            self._all = 0
-            self._operations.clear()
+            self._failing.clear()
 
     @contextlib.contextmanager
     def down(self, *operations: str) -> Iterator[FailingBackend]:
@@ -253,15 +248,12 @@ class FailingBackend(Backend):
 
     def _check(self, operation: str) -> None:
         with self._lock:
-            failing = operation in self._operations
-            remaining = self._operations[operation] if failing else self._all
+            key = operation if operation in self._failing else ""
+            remaining = self._failing.get(key, 0)
             if remaining == 0:
                 return
             if remaining is not None:
-                if failing:
-                    self._operations[operation] = remaining - 1
-                else:
-                    self._all = remaining - 1
+                self._failing[key] = remaining - 1
             self.failures.append(operation)
         raise BackendUnavailable(f"{operation}: {self._message}")
 

@@ -123,6 +123,7 @@ class Worker:
             worker_id=self.worker_id,
             lease_s=settings.LEASE_SECONDS,
             on_error=self.hooks.store_error,
+            clock=clock,
         )
         # Only the thread running jobs changes these (the watchdog only once that one is stuck).
         self._waiting: list[Job] = []  # reserved, not started
@@ -212,6 +213,7 @@ class Worker:
         if self.settings.WORKER_MAX_IDLE is not None:
             left = self.settings.WORKER_MAX_IDLE - (self.clock.time() - self._last_activity)
             wait_s = min(wait_s, max(left, 0.0))
+        sent_at = self.clock.time()
         try:
             jobs = self.backend.reserve(
                 self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=self.prefetch.limit
@@ -224,7 +226,7 @@ class Worker:
             _logger.info("worker %s reaches %s again", self.name, self.backend.name)
             self._reserve_backoff.reset()
         if jobs:
-            self._leases.hold(job.id for job in jobs)
+            self._leases.hold((job.id for job in jobs), sent_at)
             self._waiting = list(jobs)
         return jobs
 
@@ -247,6 +249,11 @@ class Worker:
             self._waiting.remove(job)
             if job.id in lost:
                 self._leases.drop([job.id])
+                continue
+            if self.backend.supports_leases and self._leases.expired(job.id):
+                # Another worker may have it by now: give it back unstarted (refused if lost).
+                _logger.warning("worker %s: the lease of %s may have run out", self.name, job.id)
+                self._pending.append(Outcome(job=job, kind=OutcomeKind.RELEASE))
                 continue
             self._current = job
             for started in hooks.on_job_started:

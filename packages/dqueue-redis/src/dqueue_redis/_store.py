@@ -73,6 +73,7 @@ class RedisStore(Backend):
         self._mode = "1" if self.supports_leases else "0"
         self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
         self._held = HeldConnections(client.connection_pool)
+        self._server_ahead_s: float | None = None  # the server's clock minus time.time()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:

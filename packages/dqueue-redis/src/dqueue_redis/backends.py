@@ -107,7 +107,8 @@ class _RedisBackendBase(RedisControl):
         give_up = time.monotonic() + max(timeout_s, 0.0)
         while True:
             now = self.clock.time()
-            args: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter, *tail]
+            lease: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter]
+            args: list[Arg] = [*lease, *tail, self._server_now()]
             # At-least-once, a reserve sent twice only leases jobs that come back later.
             reply = self._script("reserve", queue, args, now=now, idempotent=self.supports_leases)
             tag = reply[0]
@@ -214,17 +215,40 @@ class _RedisBackendBase(RedisControl):
         if not job_ids:
             return []
         now = self.clock.time()
-        args = [worker_id, repr(now + self.options.lease_s), *job_ids]
+        until = repr(now + self.options.lease_s)
+        args = [worker_id, until, self._server_now(), *job_ids]
         lost = set(job_ids)
         for reply in self._scripts([("renew", queue, args) for queue in self.queues()], now=now):
             lost.intersection_update(job_id.decode() for job_id in reply)
         return [job_id for job_id in job_ids if job_id in lost] if self.supports_leases else []
+
+    def store_time(self) -> float:
+        """The server's clock (``TIME``); also measures again how far it is from this machine's."""
+        seconds, micros = self._call(self.client.time)
+        server_now = seconds + micros / 1_000_000
+        # Read after the reply: the offset comes out low by the reply's way back at most, so a
+        # script never counts itself less late than it is.
+        self._server_ahead_s = server_now - time.time()
+        return server_now
+
+    def _server_now(self) -> str:
+        """The server's clock now, by this machine's and the last measured offset.
+
+        Scripts that set a lease deadline add how much later than this they run (``late_by``
+        in ``lua/common.lua``): a lease then counts from when the server applies it, not from
+        when it was sent, whatever clock the backend was given.
+        """
+        ahead = self._server_ahead_s
+        if ahead is None:
+            ahead = self.store_time() - time.time()
+        return repr(time.time() + ahead)
 
     def recover(self) -> int:
         """Deal with expired leases on every queue; return how many jobs went back or died.
 
         One script per queue, all in one round trip; safe when many workers call at once.
         """
+        self.store_time()  # every so often: this machine's clock may have been stepped
         queues = self.queues()
         if not queues:
             return 0

@@ -268,6 +268,13 @@ class Backend(abc.ABC):
         """
         return 0
 
+    def store_time(self) -> float | None:
+        """The store's own clock (epoch seconds), or ``None`` when it keeps this process's.
+
+        A worker compares it with its clock at start and warns of skew (:mod:`dqueue.leases`).
+        """
+        return None
+
     # -- counting ----------------------------------------------------------------------------
 
     @abc.abstractmethod

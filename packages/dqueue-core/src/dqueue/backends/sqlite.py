@@ -229,7 +229,8 @@ class SQLiteBackend(SQLiteControl):
             if paused is not None and paused[0] is not None and paused[0] > now:
                 return [], _Wait(paused_until=paused[0])
             conn.execute(_PROMOTE, (queue, now))
-            lease_until = now + self.options.lease_s
+            # Read once the write lock is held: waiting for it must not shorten the lease.
+            lease_until = self.clock.time() + self.options.lease_s
             if self._use_returning:
                 claimed = conn.execute(
                     _CLAIM_RETURNING, (worker_id, lease_until, queue, limit)

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Like `python -m`, let --tasks and DQUEUE_TASKS name modules of the current directory.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    parser = build_parser(_HANDLERS)
+    parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
@@ -66,17 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.log_level or settings.LOG_LEVEL)
         import_task_modules([*settings.TASKS, *args.tasks])
         args.settings = settings
-        status: int = args.handler(args)
+        status: int = _HANDLERS[args.command](args)
     except UsageError as exc:
         _error(str(exc))
         return 2
-    except DQueueError as exc:
+    except (DQueueError, OSError) as exc:
         _error(str(exc))
         return 1
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    except OSError as exc:
-        _error(f"{exc}")
-        return 1
     return status

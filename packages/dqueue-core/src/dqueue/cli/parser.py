@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from .._version import __version__
@@ -112,11 +112,8 @@ def add_pause_arguments(
     when.add_argument("--until", metavar="ISO8601", help=until_help)
 
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
-    """The parser; each subcommand's namespace gets ``handler`` from ``handlers[name]``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser; the subcommand's name is the namespace's ``command``."""
     parser = _Parser(
         prog="dqueue",
         description="dqueue: a delayed task and message queue. Run workers, inspect and "
@@ -130,7 +127,6 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _add_global_options(sub, suppress=True)
-        sub.set_defaults(handler=handlers[name])
         return sub
 
     runner = command("runner", "run this machine's share of the worker pool")

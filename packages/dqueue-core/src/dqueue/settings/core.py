@@ -164,17 +164,18 @@ def all_setting_types() -> dict[str, Any]:
     """The type of every setting by short name: the core's, then each installed section's.
 
     Raises:
-        ConfigurationError: a section declares a setting of the core.
+        ConfigurationError: a section declares a setting of the core or of another section.
     """
     types = dict(setting_types(Settings))
+    owners = dict.fromkeys(types, "a core setting")  # who declared each setting
     for section in registered_sections():
         for name, hint in setting_types(section).items():
-            if name in types:
+            if name in owners:
                 raise ConfigurationError(
-                    f"{PREFIX}{name} is a core setting; settings section {section.__name__} "
+                    f"{PREFIX}{name} is {owners[name]}; settings section {section.__name__} "
                     "cannot declare it"
                 )
-            types[name] = hint
+            types[name], owners[name] = hint, f"declared by section {section.__name__}"
     return types
 
 

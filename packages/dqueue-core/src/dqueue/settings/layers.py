@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
+import runpy
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,12 +58,8 @@ def file_layer(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not file.is_file():
         problem = "is not a file" if file.exists() else "does not exist"
         raise ConfigurationError(f"config file {str(file)!r} {problem}")
-    spec = importlib.util.spec_from_file_location(f"dqueue_config_{abs(hash(file))}", file)
-    if spec is None or spec.loader is None:
-        raise ConfigurationError(f"config file {str(file)!r} cannot be loaded as python")
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        names = runpy.run_path(str(file), run_name=f"dqueue_config_{abs(hash(file))}")
     except (Exception, SystemExit) as exc:
         raise ConfigurationError(
             f"config file {str(file)!r} failed: {type(exc).__name__}: {exc}"
@@ -71,7 +67,7 @@ def file_layer(path: str | os.PathLike[str]) -> dict[str, Any]:
     known = set(Settings.names())
     layer: dict[str, Any] = {}
     unexpected: list[str] = []
-    for name, value in vars(module).items():
+    for name, value in names.items():
         if not name.isupper() or name.startswith("_"):
             continue
         short = name.removeprefix(PREFIX)

@@ -187,8 +187,7 @@ def registered_sections() -> tuple[type[SettingsSection], ...]:
     """The settings sections of the installed plugins, in name order.
 
     Raises:
-        ConfigurationError: a plugin's section is not a :class:`SettingsSection`, or declares a
-            setting that another section declares too.
+        ConfigurationError: a plugin's section is not a :class:`SettingsSection`.
     """
     found = plugins(SECTIONS_GROUP)
     return _load_sections(tuple(found[name] for name in sorted(found)))
@@ -197,15 +196,7 @@ def registered_sections() -> tuple[type[SettingsSection], ...]:
 @cache  # keyed by the entry points, so that forgetting the plugins forgets the sections too
 def _load_sections(entries: tuple[EntryPoint, ...]) -> tuple[type[SettingsSection], ...]:
     sections = tuple(load_plugin(SECTIONS_GROUP, entry.name) for entry in entries)
-    owners: dict[str, str] = {}
     for entry, section in zip(entries, sections, strict=True):
         if not (isinstance(section, type) and issubclass(section, SettingsSection)):
             raise ConfigurationError(f"{SECTIONS_GROUP} plugin {entry.name!r} is no section")
-        for setting in section.names():
-            if setting in owners:
-                raise ConfigurationError(
-                    f"{PREFIX}{setting} is declared by sections {owners[setting]!r} and "
-                    f"{entry.name!r}"
-                )
-            owners[setting] = entry.name
     return sections

@@ -5,10 +5,18 @@
 -- repr of a float): time comes from the client so that an injected clock drives the
 -- server-side logic too, and times that are stored are stored exactly as the client wrote them.
 -- ARGV[3] is '1' for at-least-once delivery. A script's own arguments start at ARGV[4].
+-- Lease deadlines add how late the script runs (late_by), so a lease counts from then.
 local base = ARGV[1]
 local now_arg = ARGV[2]
 local now = tonumber(now_arg)
 local reliable = ARGV[3] == '1'
+
+-- How long after it was sent the server runs this call (a stalled server, a slow network), by
+-- the server's own clock: `sent` is the server's clock at sending, as the client estimated it.
+local function late_by(sent)
+  local t = redis.call('TIME')
+  return math.max(0, tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(sent))
+end
 
 local K_JOBS = base .. 'jobs'
 local K_RUNS = base .. 'runs'

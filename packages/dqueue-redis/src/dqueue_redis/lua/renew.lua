@@ -1,9 +1,9 @@
--- Extend leases. ARGV[4] worker id, ARGV[5] new deadline, ARGV[6..] job ids. Returns the ids
--- whose lease this worker no longer holds.
+-- Extend leases. ARGV[4] worker id, ARGV[5] new deadline, ARGV[6] the server's clock at sending
+-- (see late_by), ARGV[7..] job ids. Returns the ids whose lease this worker no longer holds.
 local worker = ARGV[4]
-local until_arg = ARGV[5]
+local until_arg = tonumber(ARGV[5]) + late_by(ARGV[6])
 local lost = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local id = ARGV[i]
   local held = redis.call('ZSCORE', K_INFLIGHT, id)
   if held and reliable then

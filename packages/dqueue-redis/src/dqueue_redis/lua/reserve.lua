@@ -1,14 +1,15 @@
 -- Hand out up to ARGV[4] due jobs. ARGV[5] worker id, ARGV[6] lease deadline, ARGV[7] waiter
 -- id (one waiting reserve call), ARGV[8] dead-letter limit, ARGV[9] grace (ms) of the delay
--- timer, ARGV[10] the failure type of an expired lease, ARGV[11] the id retention (seconds).
+-- timer, ARGV[10] the failure type of an expired lease, ARGV[11] the id retention (seconds),
+-- ARGV[12] the server's clock at sending (see late_by).
 --
--- Replies {'jobs', id, attempt, payload, id, attempt, payload, ...}. When nothing is due: {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
+-- Replies {'jobs', id, attempt, payload, id, attempt, payload, ...}. When nothing is due:
+-- {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
 -- holder = 1 when this waiter now holds the queue's delay timer and should wake at the
 -- earliest due time itself. One waiter holds it; the others sleep until a wake token or their
 -- timeout, so a due job wakes no herd.
 local limit = tonumber(ARGV[4])
 local worker = ARGV[5]
-local lease_until = ARGV[6]
 local waiter = ARGV[7]
 
 local paused = redis.call('GET', K_PAUSED)
@@ -59,6 +60,7 @@ if not zero_done and #taken_ids < limit then take(0) end
 
 local taken = #taken_ids
 if taken > 0 then
+  local lease_until = tonumber(ARGV[6]) + late_by(ARGV[12])
   local leases = {}
   for i, id in ipairs(taken_ids) do
     leases[#leases + 1] = lease_until
