@@ -74,6 +74,7 @@ class RedisStore(Backend):
         self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
         self._held = HeldConnections(client.connection_pool)
         self._server_ahead_s: float | None = None  # the server's clock minus time.time()
+        self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:

@@ -158,6 +158,7 @@ class _RedisBackendBase(RedisControl):
                 # The stored payload keeps the attempt it was enqueued with.
                 job = job.with_changes(attempt=attempt)
             jobs.append(job)
+            self._leased[job_id] = queue
         return jobs
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
@@ -186,6 +187,8 @@ class _RedisBackendBase(RedisControl):
             for queue, (acks, others) in groups.items()
         ]
         replies = self._scripts(calls, now=now)
+        for outcome in outcomes:
+            self._leased.pop(outcome.job.id, None)
         return [job_id.decode() for reply in replies for job_id in reply]
 
     def _settle_args(self, outcome: Outcome, now: float) -> list[Arg]:
@@ -209,17 +212,30 @@ class _RedisBackendBase(RedisControl):
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases of running jobs; return the ids whose lease was already lost.
 
-        The lease may be on any queue (the job may have been reserved through another
-        instance): every queue looks, in one round trip.
+        A job reserved here is renewed on its queue, in one round trip: a renewal sent just before
+        a stall is then the first thing the server applies after it. Any other job (reserved
+        through another instance) is looked for on every queue, a round trip more.
         """
         if not job_ids:
             return []
         now = self.clock.time()
-        until = repr(now + self.options.lease_s)
-        args = [worker_id, until, self._server_now(), *job_ids]
-        lost = set(job_ids)
-        for reply in self._scripts([("renew", queue, args) for queue in self.queues()], now=now):
-            lost.intersection_update(job_id.decode() for job_id in reply)
+        head: list[Arg] = [worker_id, repr(now + self.options.lease_s), self._server_now()]
+        groups: dict[str, list[Arg]] = {}
+        unknown: list[str] = []
+        for job_id in job_ids:
+            queue = self._leased.get(job_id)
+            if queue is None:
+                unknown.append(job_id)
+            else:
+                groups.setdefault(queue, list(head)).append(job_id)
+        calls: list[tuple[str, str, Sequence[Arg]]] = [("renew", q, a) for q, a in groups.items()]
+        calls += [("renew", queue, [*head, *unknown]) for queue in self.queues()] if unknown else []
+        replies = self._scripts(calls, now=now) if calls else []
+        lost = {job_id.decode() for reply in replies[: len(groups)] for job_id in reply}
+        missing = set(unknown)  # lost only when no queue holds its lease
+        for reply in replies[len(groups) :]:
+            missing.intersection_update(job_id.decode() for job_id in reply)
+        lost |= missing
         return [job_id for job_id in job_ids if job_id in lost] if self.supports_leases else []
 
     def store_time(self) -> float:
