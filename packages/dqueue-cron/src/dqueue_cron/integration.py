@@ -15,7 +15,7 @@ from typing import Any
 from dqueue.services import Service
 from dqueue.settings import Settings
 
-from .config import CronSettings, entries_from_settings
+from .config import entries_from_settings
 from .entry import CronEntry
 from .expression import next_fire_time
 from .plan import EntryPlan
@@ -77,7 +77,7 @@ def describe_entries(
                 "schedule": entry.expression.text,
                 "task": entry.task_name,
                 "queue": plan.template.queue,
-                "timezone": entry.timezone or settings.section(CronSettings).CRON_TIMEZONE,
+                "timezone": str(plan.zone),
                 "catch_up": plan.catch_up,
                 "prevent_overlap": entry.prevent_overlap,
                 "enabled": entry.enabled,

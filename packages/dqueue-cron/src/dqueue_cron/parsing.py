@@ -7,7 +7,6 @@ the README for the syntax; every error names the entry and the field.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,15 +16,8 @@ from .errors import InvalidSchedule
 from .schedule import CronExpression
 
 __all__ = [
-    "CRON_WEEKDAY",
-    "DAY_OF_MONTH",
-    "HOUR",
-    "ISO_WEEKDAY",
-    "MINUTE",
-    "MONTH",
     "NICKNAMES",
     "SCHEDULE_KEYS",
-    "SECOND",
     "FieldSpec",
     "ParsedField",
     "Schedule",
@@ -35,6 +27,8 @@ __all__ = [
     "parse_schedule",
 ]
 
+#: Full names; a name is its first three letters or the full name (as cron, which knows only
+#: the three-letter ones, no other prefix).
 _MONTHS: Final = (
     "january",
     "february",
@@ -59,7 +53,6 @@ class FieldSpec:
     label: str
     low: int
     high: int
-    #: Full names (``"monday"``) to numbers; a name may be shortened to 3 letters or more.
     names: Mapping[str, int] = field(default_factory=dict)
     #: ``L`` (the last day of the month) is allowed.
     allows_last: bool = False
@@ -70,6 +63,7 @@ class FieldSpec:
     wrap_end: int | None = None
 
 
+_ISO_DAYS: Final = {name: number for number, name in enumerate(_DAYS, start=1)}
 SECOND: Final = FieldSpec("second", 0, 59)
 MINUTE: Final = FieldSpec("minute", 0, 59)
 HOUR: Final = FieldSpec("hour", 0, 23)
@@ -77,29 +71,18 @@ DAY_OF_MONTH: Final = FieldSpec("day of month", 1, 31, allows_last=True, allows_
 MONTH: Final = FieldSpec("month", 1, 12, names={name: n for n, name in enumerate(_MONTHS, 1)})
 #: Cron's day of week: 0 and 7 are Sunday, 1 is Monday.
 CRON_WEEKDAY: Final = FieldSpec(
-    "day of week",
-    0,
-    7,
-    names={**{name: number for number, name in enumerate(_DAYS, start=1)}, "sunday": 0},
-    allows_question_mark=True,
-    wrap_end=0,
+    "day of week", 0, 7, {**_ISO_DAYS, "sunday": 0}, allows_question_mark=True, wrap_end=0
 )
 #: django-lightweight-queue's ``days``: ISO weekdays, 1 is Monday and 7 is Sunday.
-ISO_WEEKDAY: Final = FieldSpec(
-    "days",
-    1,
-    7,
-    names={name: number for number, name in enumerate(_DAYS, start=1)},
-    allows_question_mark=True,
-)
+ISO_WEEKDAY: Final = FieldSpec("days", 1, 7, _ISO_DAYS, allows_question_mark=True)
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedField:
     """A field's matching numbers (sorted), and whether it restricts anything.
 
-    ``restricted`` follows cron: a field written starting with ``*`` (``*``, ``*/2``) or ``?``
-    is unrestricted, whatever its step. It decides the day-of-month / day-of-week rule and
+    ``restricted`` follows cron: a field written starting with ``*`` (``*``, ``*/2``, ``*,5``)
+    or ``?`` is unrestricted, whatever follows. It decides the day-of-month / day-of-week rule and
     whether a schedule follows elapsed time across DST changes.
     """
 
@@ -115,10 +98,12 @@ _TERM = re.compile(
     r"""^(?:
         (?P<star>[*?])
       | (?P<start>[a-z0-9]+)(?:-(?P<end>[a-z0-9]+))?
-    )(?:/(?P<step>\d+))?$""",
-    re.VERBOSE,
+    )(?:/(?P<step>[0-9]+))?$""",
+    re.VERBOSE | re.ASCII,
 )
-_SEPARATOR = re.compile(r"\s*,\s*")
+#: Cron separates with spaces and tabs only (a no-break space is not a separator).
+_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
+_BLANKS: Final = " \t"
 
 
 def parse_field(
@@ -133,71 +118,62 @@ def parse_field(
         InvalidSchedule: the value is malformed or out of range; the message names ``entry``
             and the field.
     """
-    label = name or spec.label
 
     def fail(problem: str) -> InvalidSchedule:
-        return InvalidSchedule(problem, entry=entry, field=label)
+        return InvalidSchedule(problem, entry=entry, field=name or spec.label)
 
-    if isinstance(value, bool):
-        raise fail(f"{value!r} is not a number, a range or '*'")
-    if isinstance(value, int):
-        return ParsedField(_check_value(value, spec, fail), restricted=True)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ParsedField((_check_value(value, spec, fail),), restricted=True)
     if isinstance(value, str):
-        text = value.strip().lower()
-        if not text:
-            raise fail("is empty: use '*' for every value")
-        return _parse_text(text, spec, fail)
-    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+        text = value.strip(_BLANKS).lower()
+    elif isinstance(value, Iterable) and not isinstance(value, bool | bytes | Mapping):
         items = list(value)
         if not items:
             raise fail("is an empty list: use '*' for every value")
-        values: set[int] = set()
-        last_day = False
         for item in items:
             if not isinstance(item, int | str) or isinstance(item, bool):
                 raise fail(f"list item {item!r} is not a number or a string")
-            parsed = parse_field(item, spec, entry=entry, name=label)
-            values.update(parsed.values)
-            last_day = last_day or parsed.last_day
-        return ParsedField(tuple(sorted(values)), restricted=True, last_day=last_day)
-    raise fail(f"{value!r} is not a number, a string or a list")
-
-
-def _parse_text(text: str, spec: FieldSpec, fail: _Fail) -> ParsedField:
-    values: set[int] = set()
-    last_day = False
+        # A list is a comma list written another way.
+        text = ",".join(str(item).strip(_BLANKS).lower() for item in items)
+    else:
+        raise fail(f"{value!r} is not a number, a string or a list")
+    if not text:
+        raise fail("is empty: use '*' for every value")
+    if "?" in text and text != "?":
+        raise fail("'?' stands alone: it means every value, like '*'")
     terms = _SEPARATOR.split(text)
+    values: set[int] = set()
     for term in terms:
         if not term:
             raise fail(f"{text!r} has an empty item")
-        if term == "l" and spec.allows_last:
-            last_day = True
-            continue
-        values.update(_parse_term(term, spec, fail))
-    restricted = not (len(terms) == 1 and terms[0][0] in "*?")
-    return ParsedField(tuple(sorted(values)), restricted=restricted, last_day=last_day)
+        if term != "l" or not spec.allows_last:
+            values.update(_parse_term(term, spec, fail))
+    return ParsedField(
+        tuple(sorted(values)),
+        restricted=not text.startswith(("*", "?")),
+        last_day=spec.allows_last and "l" in terms,
+    )
 
 
 def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
     match = _TERM.match(term)
     if match is None:
         raise fail(f"{term!r} is not a number, a name, a range (a-b) or a step (*/n, a-b/n)")
-    step_text = match.group("step")
-    step = int(step_text) if step_text is not None else 1
+    star, start_text, end_text, step_text = match.group("star", "start", "end", "step")
+    step = _integer(step_text, fail) if step_text is not None else 1
     if step < 1:
         raise fail(f"the step in {term!r} must be 1 or more")
-    if match.group("star") is not None:
-        if match.group("star") == "?" and not spec.allows_question_mark:
+    if star is not None:
+        if star == "?" and not spec.allows_question_mark:
             raise fail("'?' is only allowed in the day fields")
         return range(spec.low, spec.high + 1, step)
-    start = _number(match.group("start"), spec, fail)
-    end_text = match.group("end")
+    start = _number(start_text, spec, fail)
     if end_text is None:
         # "a/n" means from a to the end of the range, every n, as in Vixie cron.
         end = spec.high if step_text is not None else start
     else:
         end = _number(end_text, spec, fail)
-        if spec.wrap_end is not None and end == spec.wrap_end and start > end:
+        if end == spec.wrap_end and start > end:
             end = spec.high
     if end < start:
         raise fail(f"the range {term!r} runs backwards (from {start} down to {end})")
@@ -205,20 +181,27 @@ def _parse_term(term: str, spec: FieldSpec, fail: _Fail) -> range:
 
 
 def _number(text: str, spec: FieldSpec, fail: _Fail) -> int:
-    if text.isdigit():
-        return _check_value(int(text), spec, fail)[0]
-    # "mon" and "monday" (or "mond"), "jan" and "january", but not "monkey"
+    if text.isascii() and text.isdigit():
+        return _check_value(_integer(text, fail), spec, fail)
+    # "mon" and "monday", "jan" and "january", but not "mond", "janu" or "monkey"
     for name, number in spec.names.items():
-        if len(text) >= 3 and name.startswith(text):
+        if text in (name, name[:3]):
             return number
     known = ", ".join(name[:3] for name in sorted(spec.names, key=spec.names.__getitem__))
     raise fail(f"{text!r} is not a number or a known name (names: {known or 'none'})")
 
 
-def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> tuple[int]:
+def _integer(digits: str, fail: _Fail) -> int:
+    # int() refuses a string of more than 4300 digits with a ValueError, and is slow before
+    if len(digits.lstrip("0")) > 9:
+        raise fail(f"{digits[:9]}... is too large")
+    return int(digits)
+
+
+def _check_value(value: int, spec: FieldSpec, fail: _Fail) -> int:
     if not spec.low <= value <= spec.high:
         raise fail(f"{value} is out of range {spec.low}-{spec.high}")
-    return (value,)
+    return value
 
 
 #: What an entry's ``schedule`` may be: a cron string, a field dictionary, or one parsed.
@@ -235,15 +218,9 @@ NICKNAMES: Final = {
 }
 #: The schedule keys of the field dictionary, in the order its display text names them.
 SCHEDULE_KEYS: Final = ("seconds", "minutes", "hours", "days", "days_of_month", "months")
-#: The dictionary's fields in the order of a six-field cron string, with their defaults.
-_DICTIONARY_FIELDS: Final = (
-    ("seconds", SECOND, "0"),
-    ("minutes", MINUTE, "*"),
-    ("hours", HOUR, "*"),
-    ("days_of_month", DAY_OF_MONTH, "*"),
-    ("months", MONTH, "*"),
-    ("days", ISO_WEEKDAY, "*"),
-)
+#: The fields in the order of a six-field cron string, and the dictionary's keys for them.
+_CRON_FIELDS: Final = (SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, CRON_WEEKDAY)
+_DICTIONARY_KEYS: Final = ("seconds", "minutes", "hours", "days_of_month", "months", "days")
 
 
 def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
@@ -255,14 +232,14 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
     """
     if not isinstance(text, str):
         raise InvalidSchedule(f"{text!r} is not a cron string", entry=entry, field="schedule")
-    source = text.strip()
+    source = text.strip(_BLANKS + "\r\n")
     expanded = source.lower()
     if expanded.startswith("@"):
         if expanded not in NICKNAMES:
             problem = f"{source!r} is not a known nickname (known: {', '.join(NICKNAMES)})"
             raise InvalidSchedule(problem, entry=entry, field="schedule")
         expanded = NICKNAMES[expanded]
-    parts = expanded.split()
+    parts = re.split(r"[ \t]+", expanded)
     if len(parts) not in (5, 6):
         raise InvalidSchedule(
             f"{source!r} has {len(parts)} fields: expected 5 (minute hour day-of-month month "
@@ -272,8 +249,9 @@ def parse_cron(text: str, *, entry: str | None = None) -> CronExpression:
         )
     if len(parts) == 5:
         parts.insert(0, "0")
-    specs = (SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, CRON_WEEKDAY)
-    parsed = [parse_field(part, spec, entry=entry) for part, spec in zip(parts, specs, strict=True)]
+    parsed = [
+        parse_field(part, kind, entry=entry) for part, kind in zip(parts, _CRON_FIELDS, strict=True)
+    ]
     return _build(parsed, entry=entry, text=source, day_field=DAY_OF_MONTH.label)
 
 
@@ -296,9 +274,10 @@ def parse_fields(spec: Mapping[str, Any], *, entry: str | None = None) -> CronEx
             entry=entry,
         )
     text = " ".join(f"{key}={spec[key]!r}" for key in SCHEDULE_KEYS if key in spec)
+    specs = (*_CRON_FIELDS[:-1], ISO_WEEKDAY)  # the dictionary's days are ISO weekdays
     parsed = [
-        parse_field(spec.get(key, default), fieldspec, entry=entry, name=key)
-        for key, fieldspec, default in _DICTIONARY_FIELDS
+        parse_field(spec.get(key, "0" if key == "seconds" else "*"), kind, entry=entry, name=key)
+        for key, kind in zip(_DICTIONARY_KEYS, specs, strict=True)
     ]
     return _build(parsed, entry=entry, text=text, day_field="days_of_month")
 
@@ -336,23 +315,12 @@ def _build(
         last_day_of_month=days_of_month.last_day,
         day_of_month_restricted=days_of_month.restricted,
         weekday_restricted=weekdays.restricted,
-        follows_elapsed_time=not hours.restricted,
+        # Debian cron's "wildcard" jobs: a minute or hour field starting with * (see the README)
+        follows_elapsed_time=not (minutes.restricted and hours.restricted),
         text=text,
     )
-    _check_fires(expression, entry, day_field)
+    try:  # a day that no chosen month has (February 30th): the search finds no fire time
+        expression.next_wall_time(0)
+    except InvalidSchedule as exc:
+        raise InvalidSchedule(exc.problem, entry=entry, field=day_field) from exc
     return expression
-
-
-def _check_fires(expression: CronExpression, entry: str | None, day_field: str) -> None:
-    """Refuse a day of month that no chosen month has (``30 2``: February 30th)."""
-    if expression.weekday_restricted and expression.day_of_month_restricted:
-        return  # either matches, and every week has its weekdays
-    if expression.last_day_of_month:
-        return  # every month has a last day
-    longest = max(calendar.monthrange(2024, month)[1] for month in expression.months)
-    if min(expression.days_of_month) > longest:
-        raise InvalidSchedule(
-            f"never fires: no chosen month has day {min(expression.days_of_month)}",
-            entry=entry,
-            field=day_field,
-        )

@@ -22,8 +22,6 @@ from .errors import InvalidCronEntry, InvalidSchedule
 __all__ = [
     "SEARCH_YEARS",
     "CronExpression",
-    "first_instant",
-    "next_transition",
     "offset_at",
     "resolve_zone",
     "wall_datetime",
@@ -58,7 +56,8 @@ class CronExpression:
     last_day_of_month: bool = False
     day_of_month_restricted: bool = False
     weekday_restricted: bool = False
-    #: The hour field is ``*`` or ``*/n``: the schedule follows elapsed time across DST.
+    #: The minute or the hour field starts with ``*``: the schedule follows elapsed time across
+    #: DST (Debian cron's "wildcard" jobs).
     follows_elapsed_time: bool = True
     text: str = ""
 
@@ -66,16 +65,6 @@ class CronExpression:
         return self.text
 
     # -- matching ------------------------------------------------------------------------------
-
-    def matches(self, wall: datetime) -> bool:
-        """Whether the wall-clock time ``wall`` (naive, or aware read in its own zone) fires."""
-        return (
-            wall.second in self.seconds
-            and wall.minute in self.minutes
-            and wall.hour in self.hours
-            and wall.month in self.months
-            and self.day_matches(wall.year, wall.month, wall.day)
-        )
 
     def day_matches(self, year: int, month: int, day: int) -> bool:
         """Whether the date matches the day of month and day of week (with cron's OR rule)."""

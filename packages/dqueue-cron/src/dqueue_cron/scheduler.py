@@ -96,7 +96,10 @@ class CronScheduler:
         check_unique_names(entries)
         self.settings = settings
         self.clock = clock
-        self._backend_for = _backend_source(backend, settings)
+        if isinstance(backend, Backend):
+            self._backend_for: Callable[[str], Backend] = lambda queue: backend
+        else:
+            self._backend_for = backend or partial(get_backend, settings=settings)
         self._states = [
             _State(EntryPlan.build(entry, settings, registry=registry, lead=lead))
             for entry in entries
@@ -183,7 +186,11 @@ class CronScheduler:
                     state.catching_up = tuple(s for s in state.catching_up if s != slot)
                     state.cursor = max(float(slot), state.cursor)
             elif slots:
-                outcomes = self._enqueue_plain(plan, slots, now, caught_up)
+                jobs = [plan.job(slot, now) for slot in slots]
+                stored = self._backend_for(plan.template.queue).enqueue_many(jobs)
+                for slot, job, job_id in zip(slots, jobs, stored, strict=True):
+                    result: Result = "enqueued" if job_id == job.id else "taken"
+                    outcomes.append(SlotOutcome(name, slot, result, job_id, slot in caught_up))
         except Exception as exc:
             state.failures += 1
             delay = backoff_delay(state.failures, base_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_MAX_S)
@@ -199,24 +206,10 @@ class CronScheduler:
             return outcomes
         if state.failures:
             _logger.info("cron: entry %r: the store works again", name)
-        state.failures, state.retry_at, state.cursor = 0, None, cursor
+        state.failures, state.retry_at, state.cursor, state.catching_up = 0, None, cursor, ()
         if caught_up:
             _logger.info("cron: entry %r: caught up %d missed slot(s)", name, len(caught_up))
-        state.catching_up = ()
-        return outcomes
-
-    def _enqueue_plain(
-        self, plan: EntryPlan, slots: Sequence[int], now: float, caught_up: set[int]
-    ) -> list[SlotOutcome]:
-        name = plan.entry.name
-        jobs = [plan.job(slot, now) for slot in slots]
-        stored = self._backend_for(plan.template.queue).enqueue_many(jobs)
-        outcomes = []
-        for slot, job, job_id in zip(slots, jobs, stored, strict=True):
-            result: Result = "enqueued" if job_id == job.id else "taken"
-            outcomes.append(SlotOutcome(name, slot, result, job_id, slot in caught_up))
-            if result == "enqueued":
-                _logger.debug("cron: entry %r: enqueued slot %d as %s", name, slot, job_id)
+        _logger.debug("cron: entry %r: %s", name, outcomes)
         return outcomes
 
     def _enqueue_guarded(
@@ -259,11 +252,3 @@ class CronScheduler:
             upcoming = plan.entry.expression.next_instant(state.cursor, plan.zone)
             soonest = min(soonest, upcoming - plan.lead - now)
         return max(soonest, 0.0)
-
-
-def _backend_source(
-    backend: Backend | Callable[[str], Backend] | None, settings: Settings
-) -> Callable[[str], Backend]:
-    if isinstance(backend, Backend):
-        return lambda queue: backend
-    return backend or partial(get_backend, settings=settings)

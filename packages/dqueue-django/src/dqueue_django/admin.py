@@ -6,8 +6,9 @@ index and sidebar (by wrapping the site's ``get_urls`` and ``get_app_list``, the
 Django documents for extending a site). ``django.contrib.admin`` imports this module at start
 up and registers the default site; call :func:`register` for any other site.
 
-Any active staff user may look. Acting (retry, purge, pause, resume, clear) and seeing job
-arguments needs the permission ``dqueue_django.manage_queues``: superusers have it; give it to
+Any active staff user may look at ids, task names, counts, times and exception types. Acting
+(retry, purge, pause, resume, clear) and seeing job arguments, failure messages and tracebacks
+needs the permission ``dqueue_django.manage_queues``: superusers have it; give it to
 a user or group in the admin ("dqueue | queue | Can manage queues ...") or through any
 authentication backend.
 """

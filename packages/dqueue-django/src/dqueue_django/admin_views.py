@@ -34,7 +34,8 @@ from .queues import front, pool_counts
 
 __all__ = ["LIMITS", "MANAGE_PERMISSION", "REFRESH_SECONDS", "QueueViews", "can_manage"]
 
-#: Who may act on queues and see job arguments (superusers always may).
+#: Who may act on queues and see job arguments, failure messages and tracebacks (superusers
+#: always may).
 MANAGE_PERMISSION = "dqueue_django.manage_queues"
 #: How many dead letters a queue's page shows, newest first (``?limit=``).
 LIMITS = (20, 100, 500)
@@ -45,7 +46,7 @@ _CONFIRMED = {"clear": "Clear", "purge": "Purge all dead letters of"}
 
 
 def can_manage(request: HttpRequest) -> bool:
-    """Whether the user of ``request`` may change queues and see job arguments."""
+    """Whether the user of ``request`` may change queues and see what jobs hold."""
     user = request.user
     # A custom user model without PermissionsMixin has neither attribute: it may not act.
     staff = getattr(user, "is_staff", False)
@@ -137,7 +138,7 @@ class QueueViews:
                 errors.append(row["error"])
             try:
                 can_pause = get_backend(queue, settings=settings).supports_pause
-                letters = _letters(settings, queue, limit, show_arguments=manage)
+                letters = _letters(settings, queue, limit, manage=manage)
             except UnsupportedOperation:
                 keeps_dead = False
             except DQueueError as exc:
@@ -209,24 +210,26 @@ def _queue_row(settings: Settings, queue: str, workers: dict[str, int]) -> dict[
     return row
 
 
-def _letters(
-    settings: Settings, queue: str, limit: int, *, show_arguments: bool
-) -> list[dict[str, Any]]:
-    """Dead letters as data with a one-line failure summary; arguments only when allowed."""
+def _letters(settings: Settings, queue: str, limit: int, *, manage: bool) -> list[dict[str, Any]]:
+    """Dead letters as rows; the failure's words, traceback and arguments only with ``manage``.
+
+    Failure messages and tracebacks echo arguments as often as not (``ValueError(f"bad {card}")``),
+    so without the permission a row holds only what names the job and the kind of failure.
+    """
     rows = []
     for letter in ops.dead_letters(settings, queue, limit=limit):
-        row = ops.dead_letter_data(letter)
-        row["summary"] = ops.failure_summary(letter.failure)
+        data = ops.dead_letter_data(letter)
+        row = {key: data[key] for key in ("id", "task", "max_attempts", "died_at")}
         # Some stores keep the envelope as it was enqueued (attempt 0); the failure knows
         # which run failed.
         row["failed_attempt"] = max(letter.job.attempt, letter.failure.attempt)
-        if show_arguments:
-            arguments = {"args": row["args"], "kwargs": row["kwargs"]}
+        row["summary"] = letter.failure.exception_type.rsplit(".", 1)[-1]
+        if manage:
+            arguments = {"args": data["args"], "kwargs": data["kwargs"]}
+            row["summary"] = ops.failure_summary(letter.failure)
+            row["traceback"] = letter.failure.traceback
             row["arguments"] = json.dumps(arguments, indent=2, sort_keys=True, default=str)
-        else:
-            # The raw payload holds the arguments too; neither is shown without the permission.
-            for key in ("args", "kwargs", "raw"):
-                row.pop(key)
+            row["raw"] = letter.raw
         rows.append(row)
     return rows
 
@@ -252,7 +255,7 @@ def _act(
     if settings is None:
         messages.error(request, f"Nothing done: {error}")
     elif action not in _ACTIONS:
-        messages.error(request, f"Unknown action {action!r}: nothing done.")
+        messages.error(request, "Unknown action: nothing done.")
     elif action in ("retry", "purge") and not ids:
         messages.warning(request, "No dead letters were selected: nothing done.")
     elif action == "pause" and (form["for"] is None) == (form["until"] is None):

@@ -244,8 +244,6 @@ class OutboxRelay:
 
     def tick(self) -> int:
         """One scan that never raises: how many rows were sent; failures are logged."""
-        from django.db import connections
-
         try:
             sent = relay_stale(self.alias, clock=self.clock)
         except Exception as exc:
@@ -288,8 +286,6 @@ class OutboxRelay:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        from django.db import connections
-
         try:
             while not self._stop.wait(self.delay_s):
                 self.tick()

@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from dqueue.backends import backend_class, get_backend
 from dqueue.backends.base import JobResult, JobStatus, control_of
-from dqueue.clock import to_datetime
 from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.settings import Settings, get_settings
@@ -29,32 +28,16 @@ from .tasks_compat import (
     BaseTaskBackend,
     InvalidTask,
     Task,
-    TaskError,
     TaskResult,
     TaskResultDoesNotExist,
-    TaskResultStatus,
     task_enqueued,
 )
-from .tasks_runner import (
-    META_KEY,
-    attempt_worker_ids,
-    register_django_task,
-    resolve_django_task,
-)
+from .tasks_runner import META_KEY, register_django_task, resolve_django_task, task_result
 from .transactions import after_commit
 
 __all__ = ["DQueueTaskBackend", "task_result_from_job_result"]
 
 _OPTIONS = {"MAX_ATTEMPTS", "RESULT_TTL", "ENQUEUE_ON_COMMIT"}
-
-_STATUSES = {
-    JobStatus.QUEUED: TaskResultStatus.READY,
-    JobStatus.RUNNING: TaskResultStatus.RUNNING,
-    JobStatus.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
-    # A failed run with attempts left is "ready to be executed again", in Django's words.
-    JobStatus.FAILED: TaskResultStatus.READY,
-    JobStatus.DEAD: TaskResultStatus.FAILED,
-}
 
 
 def _capability(flag: str) -> Any:
@@ -154,20 +137,14 @@ class DQueueTaskBackend(BaseTaskBackend):
             meta={META_KEY: self.alias},
         )
         job = runner.build_job(tuple(args), dict(kwargs))
-        result = TaskResult(
-            task=task,
-            id=job.id,
-            status=TaskResultStatus.READY,
-            enqueued_at=to_datetime(job.enqueued_at),
-            started_at=None,
-            last_attempted_at=None,
-            finished_at=None,
-            args=list(job.args),
-            kwargs=dict(job.kwargs),
-            backend=self.alias,
-            errors=[],
-            worker_ids=[],
+        waiting = JobResult(
+            job_id=job.id,
+            status=JobStatus.QUEUED,
+            enqueued_at=job.enqueued_at,
+            args=job.args,
+            kwargs=job.kwargs,
         )
+        result = task_result(task, waiting, alias=self.alias)
 
         def store() -> None:
             send([job])
@@ -210,28 +187,4 @@ def task_result_from_job_result(info: JobResult, *, alias: str) -> TaskResult[..
     task = resolve_django_task(info.task)
     if task is None:
         raise TaskResultDoesNotExist(f"{info.job_id} is not the id of a Django task's result")
-    status = _STATUSES[info.status]
-    started = to_datetime(info.started_at) if info.started_at is not None else None
-    finished = None
-    if status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED) and info.finished_at:
-        finished = to_datetime(info.finished_at)
-    result = TaskResult(
-        task=task,
-        id=info.job_id,
-        status=status,
-        enqueued_at=to_datetime(info.enqueued_at) if info.enqueued_at is not None else None,
-        started_at=started,
-        last_attempted_at=started,
-        finished_at=finished,
-        args=list(info.args),
-        kwargs=dict(info.kwargs),
-        backend=alias,
-        errors=[
-            TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
-            for failure in info.failures
-        ],
-        worker_ids=attempt_worker_ids(list(info.worker_ids), info.attempt),
-    )
-    if status == TaskResultStatus.SUCCESSFUL:
-        object.__setattr__(result, "_return_value", info.return_value)
-    return result
+    return task_result(task, info, alias=alias)

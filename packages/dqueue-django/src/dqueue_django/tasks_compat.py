@@ -6,8 +6,7 @@ without either, importing this module raises ``ImproperlyConfigured`` saying wha
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+import importlib.util
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
@@ -29,44 +28,24 @@ __all__ = [
 ]
 
 
-def _load(name: str) -> ModuleType | None:
-    for package in ("django.tasks", "django_tasks"):
-        try:
-            return importlib.import_module(f"{package}{name}")
-        except ImportError:
-            continue
-    return None
-
-
-if TYPE_CHECKING:
+# Type checkers read Django's own modules; the backport has the same ones under another name.
+if TYPE_CHECKING or importlib.util.find_spec("django.tasks") is not None:
     from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus, task_backends
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import TaskError
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.json import normalize_json
+elif importlib.util.find_spec("django_tasks") is not None:
+    from django_tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
+    from django_tasks.backends.base import BaseTaskBackend
+    from django_tasks.base import Task, TaskError
+    from django_tasks.exceptions import InvalidTaskError as InvalidTask
+    from django_tasks.exceptions import TaskResultDoesNotExist
+    from django_tasks.signals import task_enqueued, task_finished, task_started
+    from django_tasks.utils import normalize_json
 else:
-    _root = _load("")
-    if _root is None:
-        raise ImproperlyConfigured(
-            "dqueue_django.tasks_backend needs Django's Tasks framework: Django 6.0 or later, "
-            "or the django-tasks backport (pip install django-tasks) on Django 5.2"
-        )
-    Task = _root.Task
-    TaskContext = _root.TaskContext
-    TaskResult = _root.TaskResult
-    TaskResultStatus = _root.TaskResultStatus
-    task_backends = _root.task_backends
-    BaseTaskBackend = _load(".backends.base").BaseTaskBackend
-    TaskError = _load(".base").TaskError
-    _exceptions = _load(".exceptions")
-    InvalidTask = _exceptions.InvalidTask
-    TaskResultDoesNotExist = _exceptions.TaskResultDoesNotExist
-    _signals = _load(".signals")
-    task_enqueued = _signals.task_enqueued
-    task_finished = _signals.task_finished
-    task_started = _signals.task_started
-    try:
-        from django.utils.json import normalize_json
-    except ImportError:  # Django 5.2: the backport carries its own
-        normalize_json = _load(".utils").normalize_json
+    raise ImproperlyConfigured(
+        "dqueue_django.tasks_backend needs Django's Tasks framework: Django 6.0 or later, "
+        "or the django-tasks backport (pip install django-tasks) on Django 5.2"
+    )

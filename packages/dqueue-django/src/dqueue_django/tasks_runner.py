@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from dqueue import Task as DQueueTask
 from dqueue.backends import get_backend
-from dqueue.backends.base import control_of
+from dqueue.backends.base import JobResult, JobStatus, control_of
 from dqueue.clock import to_datetime
 from dqueue.execution import current_job
 from dqueue.identity import process_identity
@@ -43,17 +43,21 @@ from .tasks_compat import (
     task_started,
 )
 
-__all__ = [
-    "META_KEY",
-    "attempt_worker_ids",
-    "register_django_task",
-    "resolve_django_task",
-]
+__all__ = ["META_KEY", "register_django_task", "resolve_django_task", "task_result"]
 
 _logger = logging.getLogger("dqueue.django.tasks")
 
 #: The job's ``meta`` key holding the ``TASKS`` alias that enqueued it.
 META_KEY = "django_tasks_backend"
+
+_STATUSES = {
+    JobStatus.QUEUED: TaskResultStatus.READY,
+    JobStatus.RUNNING: TaskResultStatus.RUNNING,
+    JobStatus.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
+    # A failed run with attempts left is "ready to be executed again", in Django's words.
+    JobStatus.FAILED: TaskResultStatus.READY,
+    JobStatus.DEAD: TaskResultStatus.FAILED,
+}
 
 
 def resolve_django_task(module_path: str) -> Task[..., Any] | None:
@@ -96,21 +100,17 @@ def run_django_task_here(module_path: str, args: list[Any], kwargs: dict[str, An
     job = current_job()
     alias = str((job.meta if job else {}).get(META_KEY, task.backend))
     sender = type(task_backends[alias])
-    now = timezone.now()
-    result = TaskResult(
-        task=task,
-        id=job.id if job else "",
-        status=TaskResultStatus.RUNNING,
-        enqueued_at=to_datetime(job.enqueued_at) if job else None,
-        started_at=now,
-        last_attempted_at=now,
-        finished_at=None,
-        args=args,
+    running = JobResult(
+        job_id=job.id if job else "",
+        status=JobStatus.RUNNING,
+        enqueued_at=job.enqueued_at if job else None,
+        started_at=timezone.now().timestamp(),
+        attempt=job.attempt if job else 1,
+        worker_ids=tuple(_known_worker_ids(job) or [process_identity()]),
+        args=tuple(args),
         kwargs=kwargs,
-        backend=alias,
-        errors=[],
-        worker_ids=_worker_ids(job),
     )
+    result = task_result(task, running, alias=alias)
     task_started.send(sender=sender, task_result=result)
     try:
         if task.takes_context:
@@ -139,22 +139,47 @@ def run_django_task_here(module_path: str, args: list[Any], kwargs: dict[str, An
     return value
 
 
-def _worker_ids(job: Job | None) -> list[str]:
-    """The workers that ran the job so far, this one included (one entry per attempt)."""
-    known: list[str] = []
-    if job is not None:
-        try:
-            info = control_of(get_backend(job.queue)).result(job.id)
-        except Exception:  # the ids are informative: a store hiccup must not fail the run
-            _logger.debug("could not read the worker ids of %s", job.describe(), exc_info=True)
-            info = None
-        known = list(info.worker_ids) if info is not None else []
-    return attempt_worker_ids(known or [process_identity()], job.attempt if job else 1)
+def _known_worker_ids(job: Job | None) -> list[str]:
+    """The workers that the store says ran the job so far (informative: may be empty)."""
+    if job is None:
+        return []
+    try:
+        info = control_of(get_backend(job.queue)).result(job.id)
+    except Exception:  # the ids are informative: a store hiccup must not fail the run
+        _logger.debug("could not read the worker ids of %s", job.describe(), exc_info=True)
+        return []
+    return list(info.worker_ids) if info is not None else []
 
 
-def attempt_worker_ids(worker_ids: list[str], attempt: int) -> list[str]:
-    """``worker_ids`` with one entry per attempt, as Django counts attempts by their number.
+def task_result(task: Task[..., Any], info: JobResult, *, alias: str) -> TaskResult[..., Any]:
+    """What dqueue knows of a job of ``task``, as a Django ``TaskResult``.
 
-    A store lists each worker once, so a worker that ran the job again is repeated.
+    Django counts attempts by their worker ids, one entry per attempt: a store lists each
+    worker once, so a worker that ran the job again is repeated.
     """
-    return worker_ids + worker_ids[-1:] * (attempt - len(worker_ids))
+    status = _STATUSES[info.status]
+    started = to_datetime(info.started_at) if info.started_at is not None else None
+    finished = None
+    if status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED) and info.finished_at:
+        finished = to_datetime(info.finished_at)
+    worker_ids = list(info.worker_ids)
+    result = TaskResult(
+        task=task,
+        id=info.job_id,
+        status=status,
+        enqueued_at=to_datetime(info.enqueued_at) if info.enqueued_at is not None else None,
+        started_at=started,
+        last_attempted_at=started,
+        finished_at=finished,
+        args=list(info.args),
+        kwargs=dict(info.kwargs),
+        backend=alias,
+        errors=[
+            TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
+            for failure in info.failures
+        ],
+        worker_ids=worker_ids + worker_ids[-1:] * (info.attempt - len(worker_ids)),
+    )
+    if status == TaskResultStatus.SUCCESSFUL:
+        object.__setattr__(result, "_return_value", info.return_value)
+    return result

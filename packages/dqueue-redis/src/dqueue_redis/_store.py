@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar, cast
@@ -11,7 +13,7 @@ import redis
 
 from dqueue.backends.base import Backend, StoreOptions
 from dqueue.clock import SYSTEM_CLOCK, Clock
-from dqueue.errors import BackendError, ConfigurationError
+from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
 from .connection import connect, describe_target, eviction_policy, translate_error
@@ -21,6 +23,10 @@ from .settings import RedisSettings
 __all__ = ["RedisOptions", "RedisStore", "queue_base"]
 
 T = TypeVar("T")
+
+_logger = logging.getLogger("dqueue.redis")
+#: Replicas falling behind is said at most this often per backend instance.
+_REPLICA_WARNING_INTERVAL_S = 60.0
 
 
 def queue_base(prefix: str, queue: str) -> str:
@@ -43,6 +49,11 @@ class RedisOptions(StoreOptions):
     prefix: str = "dqueue"
     #: Run even when the server may evict keys (``DQUEUE_REDIS_ALLOW_EVICTION``).
     allow_eviction: bool = False
+    #: Replicas that must hold an enqueue or a settle before it returns, 0 for none
+    #: (``DQUEUE_REDIS_WAIT_REPLICAS``).
+    wait_replicas: int = 0
+    #: How long to wait for them (``DQUEUE_REDIS_WAIT_TIMEOUT_MS``).
+    wait_timeout_ms: int = 100
 
 
 class RedisStore(Backend):
@@ -75,13 +86,19 @@ class RedisStore(Backend):
         self._held = HeldConnections(client.connection_pool)
         self._server_ahead_s: float | None = None  # the server's clock minus time.time()
         self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
+        self._wait = (options.wait_replicas, options.wait_timeout_ms)
+        self._next_replica_warning = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
         """A backend on the server that the ``DQUEUE_REDIS_*`` settings name."""
         server = settings.section(RedisSettings)
         options = RedisOptions.from_settings(
-            settings, prefix=server.REDIS_PREFIX, allow_eviction=server.REDIS_ALLOW_EVICTION
+            settings,
+            prefix=server.REDIS_PREFIX,
+            allow_eviction=server.REDIS_ALLOW_EVICTION,
+            wait_replicas=server.REDIS_WAIT_REPLICAS,
+            wait_timeout_ms=server.REDIS_WAIT_TIMEOUT_MS,
         )
         return cls(options, client=connect(settings), target=describe_target(settings), clock=clock)
 
@@ -117,8 +134,8 @@ class RedisStore(Backend):
         first (``lua/common.lua``).
         """
         base = self.base(queue)
-        time = repr(self.clock.time() if now is None else now)
-        return base + "jobs", [base, time, self._mode, *args]
+        sent = repr(self.clock.time() if now is None else now)
+        return base + "jobs", [base, sent, self._mode, *args]
 
     def _script(
         self,
@@ -128,30 +145,50 @@ class RedisStore(Backend):
         *,
         now: float | None = None,
         idempotent: bool = True,
+        replicate: bool = False,
     ) -> Any:
-        """Run script ``name`` on ``queue`` with ``args``."""
+        """Run script ``name`` on ``queue`` with ``args``.
+
+        With ``replicate``, the call also waits for ``wait_replicas`` replicas (if any).
+        """
         script, (key, argv) = self._lua[name], self._argv(queue, args, now)
-        return self._call(lambda: self._held.run(script, [key, *argv]), idempotent=idempotent)
+        wait = self._wait if replicate and self._wait[0] else None
+        reply, acknowledged = self._call(
+            lambda: self._held.run_and_wait(script, [key, *argv], wait), idempotent=idempotent
+        )
+        if wait is not None:
+            self._check_replicas(acknowledged, name)
+        return reply
 
     def _scripts(
-        self, calls: Sequence[tuple[str, str, Sequence[Arg]]], *, now: float | None = None
+        self,
+        calls: Sequence[tuple[str, str, Sequence[Arg]]],
+        *,
+        now: float | None = None,
+        replicate: bool = False,
     ) -> list[Any]:
         """Run scripts, each on its queue, in one round trip (a pipeline when several).
 
         redis-py loads the scripts a pipeline runs before it sends the pipeline.
         """
         if len(calls) == 1:
-            return [self._script(*calls[0], now=now)]
+            return [self._script(*calls[0], now=now, replicate=replicate)]
         now = self.clock.time() if now is None else now
+        wait = replicate and self._wait[0] > 0
 
         def run() -> list[Any]:
             with self.client.pipeline(transaction=False) as pipeline:
                 for name, queue, args in calls:
                     key, argv = self._argv(queue, args, now)
                     self._lua[name](keys=[key], args=argv, client=pipeline)
+                if wait:
+                    pipeline.wait(*self._wait)
                 return pipeline.execute()
 
-        return self._call(run)
+        replies = self._call(run)
+        if wait:
+            self._check_replicas(int(replies.pop()), calls[0][0])
+        return replies
 
     def _pipeline(self, *commands: Sequence[Arg], transaction: bool = False) -> list[Any]:
         """Send ``commands`` (a name, then its arguments) in one round trip; their replies.
@@ -166,6 +203,30 @@ class RedisStore(Backend):
                 return pipeline.execute()
 
         return self._call(run)
+
+    def _check_replicas(self, acknowledged: int, operation: str) -> None:
+        """Warn (once a minute) when fewer replicas than asked hold a write; raise for an enqueue.
+
+        An enqueue raises since its caller asked for jobs that survive a failover; a settle
+        that is lost in one only makes its job run again.
+
+        Raises:
+            BackendUnavailable: an enqueue reached fewer replicas than ``wait_replicas``. The
+                jobs are stored on the master; enqueueing them again with the same ids is safe.
+        """
+        wanted, timeout_ms = self._wait
+        if acknowledged >= wanted:
+            return
+        message = (
+            f"Redis at {self.target}: {operation} reached {acknowledged} of"
+            f" DQUEUE_REDIS_WAIT_REPLICAS={wanted} replicas within {timeout_ms} ms"
+        )
+        now = time.monotonic()
+        if now >= self._next_replica_warning:
+            self._next_replica_warning = now + _REPLICA_WARNING_INTERVAL_S
+            _logger.warning("%s; a failover before they catch up loses it", message)
+        if operation == "enqueue":
+            raise BackendUnavailable(f"{message}: stored on the master only")
 
     def _note_queues(self, queues: Sequence[str]) -> None:
         """Record queue names for :meth:`queues` (once per name and backend instance)."""

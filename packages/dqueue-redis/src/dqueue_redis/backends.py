@@ -75,7 +75,8 @@ class _RedisBackendBase(RedisControl):
                 calls.append(("enqueue", queue, args))
                 members.append(chunk)
         ids = [""] * len(jobs)
-        for chunk, reply in zip(members, self._scripts(calls, now=now), strict=True):
+        replies = self._scripts(calls, now=now, replicate=True)
+        for chunk, reply in zip(members, replies, strict=True):
             for index, job_id in zip(chunk, reply, strict=True):
                 ids[index] = job_id.decode()
         return ids
@@ -186,7 +187,7 @@ class _RedisBackendBase(RedisControl):
             ("settle", queue, [*head, len(acks) // 3, *acks, *others])
             for queue, (acks, others) in groups.items()
         ]
-        replies = self._scripts(calls, now=now)
+        replies = self._scripts(calls, now=now, replicate=True)
         for outcome in outcomes:
             self._leased.pop(outcome.job.id, None)
         return [job_id.decode() for reply in replies for job_id in reply]

@@ -1,9 +1,10 @@
 """Connecting to Redis or Valkey from dqueue settings, and turning client errors into dqueue's.
 
 ``DQUEUE_REDIS_URL`` (``redis://``, ``rediss://`` for TLS, ``unix://``; user, password and
-database in the URL) wins; without it the legacy ``DQUEUE_REDIS_HOST``, ``_PORT``,
-``_PASSWORD`` and ``_DATABASE`` settings are used. Each backend instance owns one connection
-pool; redis-py's pool notices a fork and opens fresh connections in the child.
+database in the URL; ``redis+sentinel://`` through Redis Sentinel, see :mod:`.sentinel`)
+wins; without it the legacy ``DQUEUE_REDIS_HOST``, ``_PORT``, ``_PASSWORD`` and ``_DATABASE``
+settings are used. Each backend instance owns one connection pool; redis-py's pool notices a
+fork and opens fresh connections in the child.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from redis.retry import Retry
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
+from . import sentinel
 from .settings import RedisSettings
 
 __all__ = ["connect", "describe_target", "eviction_policy", "translate_error"]
@@ -30,6 +32,8 @@ _CONNECT_TIMEOUT_S = 5.0
 def describe_target(settings: Settings) -> str:
     """Where the backend connects, for messages: never the password."""
     server = settings.section(RedisSettings)
+    if server.REDIS_URL and server.REDIS_URL.startswith(sentinel.SCHEMES):
+        return sentinel.parse_sentinel_url(server.REDIS_URL).describe()
     if server.REDIS_URL:
         parts = urlsplit(server.REDIS_URL)
         if parts.scheme == "unix":
@@ -58,9 +62,12 @@ def connect(settings: Settings) -> redis.Redis:
         "health_check_interval": 30,
         "retry": Retry(NoBackoff(), 0),
     }
-    if server.REDIS_URL:
+    url = server.REDIS_URL
+    if url and url.startswith(sentinel.SCHEMES):
+        return sentinel.parse_sentinel_url(url).connect(options)
+    if url:
         try:  # redis-py refuses a scheme other than redis://, rediss:// and unix:// itself
-            pool = redis.ConnectionPool.from_url(server.REDIS_URL, **options)
+            pool = redis.ConnectionPool.from_url(url, **options)
         except ValueError as exc:
             raise ConfigurationError(f"DQUEUE_REDIS_URL is not a valid Redis URL: {exc}") from exc
     else:

@@ -59,20 +59,43 @@ class HeldConnections:
 
     def run(self, script: Script, key_and_args: Sequence[Arg]) -> Any:
         """Run ``script`` with one key (the first of ``key_and_args``), as ``Script`` would."""
+        return self.run_and_wait(script, key_and_args, None)[0]
+
+    def run_and_wait(
+        self, script: Script, key_and_args: Sequence[Arg], wait: tuple[int, int] | None
+    ) -> tuple[Any, int]:
+        """Run ``script``; with ``wait`` (replicas, timeout in ms), ``WAIT`` right after it.
+
+        ``WAIT`` covers the writes of its own connection, so it goes on the same one, in the
+        same round trip. Returns the script's reply and how many replicas acknowledged (0
+        without ``wait``).
+        """
         connection = self._connection()
         try:
-            try:
+            for _ in range(2):
                 connection.send_command("EVALSHA", script.sha, 1, *key_and_args)
-                return connection.read_response()
-            except NoScriptError:
+                if wait is not None:
+                    connection.send_command("WAIT", *wait)
+                reply: Any
+                try:
+                    reply = connection.read_response()
+                except redis.ResponseError as exc:
+                    reply = exc  # the WAIT reply is still to be read
+                acknowledged = int(connection.read_response()) if wait is not None else 0
+                if not isinstance(reply, NoScriptError):
+                    break
                 connection.send_command("SCRIPT", "LOAD", script.script)
                 connection.read_response()
-                connection.send_command("EVALSHA", script.sha, 1, *key_and_args)
-                return connection.read_response()
+            if isinstance(reply, redis.ResponseError):
+                raise reply  # every reply was read whole: the connection is still in step
+            return reply, acknowledged
         except redis.ResponseError:
-            raise  # the reply was read whole: the connection is still in step
+            raise
         except BaseException:
+            # Back to the pool, which reconnects it where the pool says: a held connection
+            # would reconnect to its old address, a dead master after a Sentinel failover.
             connection.disconnect()
+            self._local.held = None
             raise
 
     def _connection(self) -> Any:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from dqueue.settings import SettingsSection, bad_value
 
+from .sentinel import SCHEMES, parse_sentinel_url
+
 __all__ = ["RedisSettings"]
 
 
@@ -26,10 +28,23 @@ class RedisSettings(SettingsSection):
     REDIS_PREFIX: str = "dqueue"
     REDIS_SOCKET_TIMEOUT: float = 30.0
     REDIS_ALLOW_EVICTION: bool = False
+    REDIS_WAIT_REPLICAS: int = 0
+    REDIS_WAIT_TIMEOUT_MS: int = 100
 
     def validate(self) -> None:
-        """Refuse a port outside 1-65535 and a socket timeout that is not positive."""
+        """Refuse a bad port, timeout, replica count or Sentinel URL.
+
+        A port outside 1-65535, a socket or replica timeout that is not positive, a negative
+        replica count, and a ``redis+sentinel://`` URL that names no sentinel or service are
+        refused at start-up rather than at the first connection.
+        """
         if not 0 < self.REDIS_PORT < 65536:
             raise bad_value("REDIS_PORT", "a TCP port", self.REDIS_PORT)
         if self.REDIS_SOCKET_TIMEOUT <= 0:
             raise bad_value("REDIS_SOCKET_TIMEOUT", "greater than 0", self.REDIS_SOCKET_TIMEOUT)
+        if self.REDIS_WAIT_REPLICAS < 0:
+            raise bad_value("REDIS_WAIT_REPLICAS", "0 (off) or more", self.REDIS_WAIT_REPLICAS)
+        if self.REDIS_WAIT_TIMEOUT_MS <= 0:
+            raise bad_value("REDIS_WAIT_TIMEOUT_MS", "greater than 0", self.REDIS_WAIT_TIMEOUT_MS)
+        if self.REDIS_URL and self.REDIS_URL.startswith(SCHEMES):
+            parse_sentinel_url(self.REDIS_URL)

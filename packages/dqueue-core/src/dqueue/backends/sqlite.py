@@ -55,13 +55,13 @@ _MIN_WAIT_S: Final = 0.0001
 # OR IGNORE: an id already stored is a no-op, and so is one that finished within the retention.
 _INSERT_JOB: Final = (
     "INSERT OR IGNORE INTO jobs (id, queue, state, priority, due_at, attempt, unique_key, payload)"
-    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
-    " WHERE NOT EXISTS (SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?9)"
+    " SELECT * FROM (VALUES (?, ?, ?, ?, ?, ?, ?, ?)) AS candidate WHERE NOT EXISTS"
+    " (SELECT 1 FROM finished WHERE id = candidate.column1 AND expires_at > ?)"
 )
 #: The id is stored, or finished within the retention.
 _KNOWN_ID: Final = (
-    "SELECT 1 FROM jobs WHERE id = ?1"
-    " UNION ALL SELECT 1 FROM finished WHERE id = ?1 AND expires_at > ?2"
+    "SELECT 1 FROM jobs WHERE id = :id"
+    " UNION ALL SELECT 1 FROM finished WHERE id = :id AND expires_at > :now"
 )
 _PROMOTE: Final = (
     f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
@@ -161,7 +161,7 @@ class SQLiteBackend(SQLiteControl):
         self, conn: sqlite3.Connection, job: Job, row: tuple[Any, ...], now: float
     ) -> str:
         """Store a job that takes a unique key or keeps a result; return the id that holds it."""
-        if conn.execute(_KNOWN_ID, (job.id, now)).fetchone() is not None:
+        if conn.execute(_KNOWN_ID, {"id": job.id, "now": now}).fetchone() is not None:
             return job.id
         if job.unique_key is not None:
             held = conn.execute(

@@ -20,7 +20,7 @@ from dqueue.settings import Settings, get_settings
 from ..conf import config_file
 from ..queues import front
 
-__all__ = ["DQueueCommand", "QueueCommand", "SharedCommand", "ensure_logging"]
+__all__ = ["DQueueCommand", "SharedCommand", "ensure_logging"]
 
 
 class _OneLineErrors(CommandParser):
@@ -83,22 +83,19 @@ class DQueueCommand(BaseCommand):
 class SharedCommand(DQueueCommand):
     """A command of the ``dqueue`` command line: its handler, with Django's queues and time zone.
 
-    Subclasses add the arguments under the names the handler reads (``dqueue``'s).
+    Its argument is one queue (``queue_resume QUEUE``); subclasses with other arguments add
+    them under the names the handler reads (``dqueue``'s).
     """
 
     handler: ClassVar[Handler]
 
-    def run(self, settings: Settings, /, **options: Any) -> None:
-        """Run the shared handler, writing here."""
-        type(self).handler(argparse.Namespace(**options), front(settings, self.stdout.write))
-
-
-class QueueCommand(SharedCommand):
-    """A shared command about one queue: ``queue_resume QUEUE``."""
-
     def add_command_arguments(self, parser: CommandParser) -> None:
         """Add the ``queue`` argument."""
         parser.add_argument("queue", help="the queue's name")
+
+    def run(self, settings: Settings, /, **options: Any) -> None:
+        """Run the shared handler, writing here."""
+        type(self).handler(argparse.Namespace(**options), front(settings, self.stdout.write))
 
 
 def ensure_logging(settings: Settings) -> None:

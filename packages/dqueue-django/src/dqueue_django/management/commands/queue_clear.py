@@ -6,10 +6,10 @@ from django.core.management.base import CommandParser
 
 from dqueue.cli import control
 
-from ..base import QueueCommand
+from ..base import SharedCommand
 
 
-class Command(QueueCommand):
+class Command(SharedCommand):
     """Delete every waiting job (ready and delayed) of a queue."""
 
     help = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dqueue.cli import control
 
-from ..base import QueueCommand
+from ..base import SharedCommand
 
 
-class Command(QueueCommand):
+class Command(SharedCommand):
     """Resume a paused queue."""
 
     help = "Resume a paused queue: workers take its jobs again."
