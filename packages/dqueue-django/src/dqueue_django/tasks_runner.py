@@ -56,6 +56,8 @@ _STATUSES = {
     # A failed run with attempts left is "ready to be executed again", in Django's words.
     JobStatus.FAILED: TaskResultStatus.READY,
     JobStatus.DEAD: TaskResultStatus.FAILED,
+    # Django's Tasks have no cancelled state; a cancelled job never succeeds, so it failed.
+    JobStatus.CANCELLED: TaskResultStatus.FAILED,
 }
 
 

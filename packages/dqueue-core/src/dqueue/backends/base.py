@@ -101,6 +101,7 @@ class JobStatus(enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # failed a run, another attempt is scheduled
     DEAD = "dead"  # failed for good, in the dead letters
+    CANCELLED = "cancelled"  # cancelled by a user (see dqueue.backends.inspection)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

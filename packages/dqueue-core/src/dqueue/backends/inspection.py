@@ -1,0 +1,104 @@
+"""Single jobs seen and changed: list a queue's jobs by state, find one by id, cancel, reschedule.
+
+A delay queue holds jobs for months; counting them is not enough, a user must see each one and
+act on it. A store offers this by implementing :class:`JobInspection`, which front ends (the
+``dqueue jobs``/``job``/``cancel``/``run-now`` commands, their ``manage.py queue_*`` twins and
+the admin) detect with ``isinstance``, as they detect :class:`~dqueue.backends.base.QueueControl`.
+
+Semantics every store keeps:
+
+- ``jobs`` lists one state of one queue in due order (ready: the order ``reserve`` hands them
+  out; delayed: earliest due first; in flight: earliest reserved first; dead: newest first) and
+  pages with an opaque cursor, never an offset: the page after a million delayed jobs costs
+  what the first page costs. Jobs that move between pages may be skipped or seen twice, as in
+  any cursor over live data; none is ever invented.
+- ``job`` finds a job by id in any queue and state, poison included (``raw`` is then set).
+- ``cancel`` removes a ready or delayed job so that it never runs, and marks an in-flight one
+  so that it is not retried (its current run is not interrupted). A cancelled job with a result
+  record reads :attr:`~dqueue.backends.base.JobStatus.CANCELLED`; its id counts as finished
+  for enqueue's idempotency.
+- ``reschedule`` moves a ready or delayed job to a new due time (``None``: now); a job in
+  flight or dead is left alone (retry a dead letter with ``retry_dead``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..errors import UnsupportedOperation
+from ..job import Job, JobFailure
+from .base import Backend
+
+__all__ = ["JobInspection", "JobPage", "JobState", "JobView", "inspection_of"]
+
+
+class JobState(enum.Enum):
+    """Where a stored job waits (the states ``status`` counts)."""
+
+    READY = "ready"  # due, waiting for a worker
+    DELAYED = "delayed"  # waiting for its due time
+    IN_FLIGHT = "in_flight"  # handed to a worker (leased, on an at-least-once store)
+    DEAD = "dead"  # in the dead letters
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobView:
+    """One stored job as a reader sees it."""
+
+    job: Job
+    state: JobState
+    #: When it is due (epoch seconds): ``run_after``, or when it was enqueued if not delayed.
+    due_at: float
+    #: The worker holding it (in flight on a store that knows it), else ``None``.
+    worker_id: str | None = None
+    #: When its lease runs out (in flight, at-least-once stores), else ``None``.
+    lease_until: float | None = None
+    #: Why it died (dead letters), else ``None``.
+    failure: JobFailure | None = None
+    #: The raw payload, escaped, when the stored job does not decode (``job`` is a stand-in).
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of :meth:`JobInspection.jobs`; ``cursor`` fetches the next (``None``: last)."""
+
+    views: list[JobView]
+    cursor: str | None = None
+
+
+@runtime_checkable
+class JobInspection(Protocol):
+    """Listing, finding, cancelling and rescheduling single jobs (see the module docstring)."""
+
+    def jobs(
+        self, queue: str, state: JobState, *, limit: int = 50, cursor: str | None = None
+    ) -> JobPage:
+        """Up to ``limit`` jobs of ``queue`` in ``state``, from ``cursor`` (``None``: the first).
+
+        Raises:
+            ValueError: ``cursor`` is not one this store returned for that queue and state.
+        """
+
+    def job(self, job_id: str) -> JobView | None:
+        """The stored job ``job_id`` in any queue and state; ``None`` when none is stored."""
+
+    def cancel(self, job_ids: Sequence[str]) -> list[str]:
+        """Cancel those jobs (see the module docstring); return the ids that were cancelled."""
+
+    def reschedule(self, job_ids: Sequence[str], run_at: float | None) -> list[str]:
+        """Make ready or delayed jobs due at ``run_at`` (``None``: now); return the ids moved."""
+
+
+def inspection_of(backend: Backend) -> JobInspection:
+    """``backend`` as :class:`JobInspection`.
+
+    Raises:
+        UnsupportedOperation: the backend cannot list or change single jobs.
+    """
+    if not isinstance(backend, JobInspection):
+        raise UnsupportedOperation(f"{backend.name} cannot list or change single jobs")
+    return backend
