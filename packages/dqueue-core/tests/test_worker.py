@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dqueue import task
+from dqueue import proctitle, task
 from dqueue.backends.base import Outcome
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backoff import Backoff
@@ -20,12 +21,18 @@ from dqueue.errors import BackendUnavailable, JobTimeout, Retry
 from dqueue.hooks import WorkerHooks
 from dqueue.job import Job, new_job_id
 from dqueue.prefetch import AdaptivePrefetch
-from dqueue.proctitle import get_process_title
 from dqueue.settings import Settings
 from dqueue.worker import Worker, new_worker_id
 
 RAN: list[Any] = []
 CURRENT: dict[str, Worker] = {}
+
+
+def process_title() -> str:
+    """What ``ps`` shows when setproctitle is installed, else the title last set."""
+    if proctitle._setproctitle is not None and proctitle._last_title:
+        return str(proctitle._setproctitle.getproctitle())
+    return proctitle._last_title
 
 
 @task(queue="work")
@@ -89,7 +96,7 @@ def expire_own_lease(backend_key: str) -> None:
 
 @task(queue="work")
 def title_now() -> None:
-    RAN.append(get_process_title())
+    RAN.append(process_title())
 
 
 BACKENDS: dict[str, tuple[Any, ManualClock]] = {}
@@ -184,6 +191,23 @@ def test_unregistered_task_is_dead_lettered_and_the_worker_carries_on(
     burst_worker(backend, clock).run()
     [letter] = backend.dead_letters("work")
     assert "not registered" in letter.failure.message
+    assert RAN == ["after"]
+
+
+def test_a_job_naming_an_unimported_module_is_dead_lettered_without_importing_it(
+    backend: MemoryBackend, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"dq_probe_{new_job_id()[:12]}"
+    (tmp_path / f"{module}.py").write_text(
+        "from dqueue import task\n\n@task(queue='work')\ndef x() -> None:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = Job(id=new_job_id(), task=f"{module}.x", queue="work", enqueued_at=clock.time())
+    backend.enqueue_many([probe, make_job(record, "after", clock=clock)])
+    burst_worker(backend, clock).run()
+    [letter] = backend.dead_letters("work")
+    assert letter.failure.exception_type.endswith("TaskNotRegistered")
+    assert module not in sys.modules
     assert RAN == ["after"]
 
 
@@ -509,7 +533,7 @@ def test_process_title_names_the_running_task_and_job_but_not_arguments(
     backend.enqueue(job)
     burst_worker(backend, clock).run()
     assert [f"dqueue worker work/1 [running {title_now.name}[{job.id}]]"] == RAN
-    assert get_process_title() == "dqueue worker work/1 [idle]"
+    assert process_title() == "dqueue worker work/1 [idle]"
 
 
 def test_worker_ids_differ_within_one_process_and_name_host_and_pid() -> None:
