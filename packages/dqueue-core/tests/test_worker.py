@@ -591,3 +591,54 @@ def test_backoff_jitter_stays_within_its_fraction() -> None:
     low = Backoff(1.0, 1.0, jitter=0.25, rng=lambda: 0.0).next_delay()
     high = Backoff(1.0, 1.0, jitter=0.25, rng=lambda: 1.0).next_delay()
     assert (low, high) == (0.75, 1.25)
+
+
+class SettleDuringRenewal(MemoryBackend):
+    """A renewal in flight reaches the store only after the worker's settle, and its reply is
+    handled before the worker goes on: the order that made a healthy worker log a lost lease."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renewing = threading.Event()
+        self.settled = threading.Event()
+        self.renewal: threading.Thread | None = None
+
+    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
+        self.renewing.set()
+        assert self.settled.wait(30)
+        return super().renew(job_ids, worker_id=worker_id)
+
+    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
+        lost = super().settle(outcomes, worker_id=worker_id)
+        self.settled.set()
+        if self.renewal is not None:
+            self.renewal.join(30)
+        return lost
+
+
+@task(queue="work")
+def renew_while_running(backend_key: str) -> None:
+    # The lease keeper's renewal starts now and waits at the store's door.
+    backend, _ = BACKENDS[backend_key]
+    backend.renewal = threading.Thread(target=CURRENT["worker"]._leases.renew_now)
+    backend.renewal.start()
+    assert backend.renewing.wait(30)
+    RAN.append("ran")
+
+
+def test_a_job_settled_while_its_renewal_is_in_flight_is_not_reported_lost(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = SettleDuringRenewal.from_settings(settings_for(), clock=clock)
+    BACKENDS["race"] = (backend, clock)
+    backend.enqueue(make_job(renew_while_running, "race", clock=clock))
+    worker = CURRENT["worker"] = burst_worker(backend, clock)
+
+    with caplog.at_level(logging.WARNING, logger="dqueue.worker"):
+        worker.run()
+
+    assert RAN == ["ran"]
+    assert backend.renewal is not None
+    assert not backend.renewal.is_alive()
+    assert "lost the lease" not in caplog.text
+    assert backend.counts("work").total == 0

@@ -25,3 +25,5 @@ class FailureKind(enum.StrEnum):
     NACK = "dqueue.Nack"
     #: A stored payload is not a job envelope.
     UNDECODABLE = "dqueue.errors.DecodeError"
+    #: The outcome of a run held something no store can write (see ``lifecycle.storable``).
+    UNSTORABLE = "dqueue.errors.EncodeError"

@@ -29,6 +29,7 @@ from .json_values import (
     is_task_name,
     may_nest_too_deep,
     nests_deeper_than,
+    non_finite_fields,
     size_in_bytes,
 )
 from .logs import printable
@@ -239,8 +240,11 @@ def decode_job(payload: bytes | str) -> Job:
         data = STRICT_DECODER.decode(text)
     except RecursionError as exc:  # json's C scanner recurses once per level
         raise DecodeError("job payload is nested too deeply", payload) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"job payload is not JSON: {exc}", payload) from exc
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"job payload is not UTF-8 text (byte {exc.start})", payload) from exc
+    except ValueError as exc:
+        where = non_finite_fields(text, _FIELD_NAMES)
+        raise DecodeError(f"job payload is not JSON: {exc}{where}", payload) from exc
     if not isinstance(data, dict):
         raise DecodeError("job payload is not a JSON object", payload)
     if "v" not in data or "id" not in data or "task" not in data:

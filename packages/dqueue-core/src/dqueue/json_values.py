@@ -25,6 +25,7 @@ __all__ = [
     "is_task_name",
     "may_nest_too_deep",
     "nests_deeper_than",
+    "non_finite_fields",
     "size_in_bytes",
 ]
 
@@ -174,3 +175,32 @@ def is_task_name(name: str) -> bool:
 @functools.lru_cache(maxsize=1024)  # a worker sees few names, each many times
 def _is_short_task_name(name: str) -> bool:
     return _TASK_NAME.fullmatch(name) is not None
+
+
+def non_finite_fields(text: str, names: tuple[str, ...]) -> str:
+    """`` in attempt, priority``: which of the top-level ``names`` hold NaN or Infinity, or ``""``.
+
+    For the message of a payload the strict decoder refused: it names fields, never values.
+    Only called once decoding failed, so the lenient second read costs the hot path nothing.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    named = [name for name in names if name in data and _holds_non_finite(data[name])]
+    return f" in {', '.join(named)}" if named else ""
+
+
+def _holds_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:  # a loop: the value may nest past the recursion limit
+        item = stack.pop()
+        if type(item) is float and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

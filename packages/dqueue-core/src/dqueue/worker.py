@@ -285,6 +285,7 @@ class Worker:
         if lost_leases := self._leases.lost.copy():
             dropped = [o for o in batch if o.job.id in lost_leases]
             batch = [o for o in batch if o.job.id not in lost_leases]
+        self._leases.settling(o.job.id for o in batch)
         try:
             lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
         except Exception as exc:
