@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.test import override_settings
 
 from dqueue_django.checks import check_settings
@@ -96,3 +97,26 @@ def test_a_queue_used_by_a_cron_entry_is_not_idle() -> None:
     entry = {"command": "record_tick", "name": "reports", "schedule": "@daily", "queue": "reports"}
     with override_settings(DQUEUE_WORKERS={"default": 1, "reports": 1}, DQUEUE_CRON=[entry]):
         assert check_settings() == []
+
+
+def test_check_deploy_warns_of_a_redis_server_that_may_evict_jobs() -> None:
+    from dqueue_django.checks import check_stores
+    from tests.support.redis_server import RedisServer, available_kinds
+
+    if not available_kinds():
+        pytest.skip("no Redis or Valkey server on this machine")
+    evicting = ("--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru")
+    with (
+        RedisServer(available_kinds()[0], extra_args=evicting) as server,
+        override_settings(DQUEUE_BACKEND="redis", DQUEUE_REDIS_URL=server.url),
+    ):
+        messages = check_stores()
+
+    assert ids(messages) == ["dqueue_django.W004"]
+    assert "maxmemory-policy allkeys-lru" in messages[0].msg
+
+
+def test_check_deploy_says_nothing_of_a_store_without_risks() -> None:
+    from dqueue_django.checks import check_stores
+
+    assert check_stores() == []
