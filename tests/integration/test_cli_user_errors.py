@@ -105,6 +105,9 @@ DQUEUE_MISTAKES = {
     ),
     "unknown task": mistake("enqueue", "nowhere.task", words=("nowhere.task", "not registered")),
     "args not json": mistake(*_ENQUEUE_WORK, "--args", "[1,", words=("--args", "JSON")),
+    "args nested too deeply": mistake(
+        *_ENQUEUE_WORK, "--args", "[" * 5000 + "]" * 5000, words=("--args", "nested too deeply")
+    ),
     "args not a list": mistake(*_ENQUEUE_WORK, "--args", '{"n": 1}', words=("--args", "list")),
     "args do not fit the task": mistake(
         *_ENQUEUE_WORK, "--args", "[1, 2, 3, 4]", words=(_WORK, "too many positional")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -139,6 +140,25 @@ def test_a_corrupt_payload_and_an_unregistered_task_are_dead_lettered_and_work_g
     [corrupt] = [letter for letter in letters.values() if letter.raw is not None]
     assert corrupt.raw == "{this is not json"
     assert "not JSON" in corrupt.failure.message
+
+
+def test_a_task_name_from_a_payload_makes_the_worker_import_nothing(space: Workspace) -> None:
+    # The probe module sits in the worker's directory (on its path, like `python -m`) and
+    # leaves a file behind if anything imports it; `this` prints the Zen of Python.
+    (space.root / "payload_probe.py").write_text("open('probe-imported', 'w').close()\n")
+    backend = space.backend()
+    names = ["this.x", "payload_probe.x"]
+    backend.enqueue_many([dataclasses.replace(job("note", 1), task=name) for name in names])
+    backend.enqueue(job("note", 2))
+    worker = space.dqueue("worker", QUEUE, "--burst")
+    assert worker.wait(120) == 0
+    assert [n for _, n, _ in space.events("note")] == [2]
+    letters = {letter.job.task: letter for letter in backend.dead_letters(QUEUE)}
+    assert sorted(letters) == sorted(names)
+    for letter in letters.values():
+        assert letter.failure.exception_type.endswith("TaskNotRegistered")
+    assert not (space.root / "probe-imported").exists()
+    assert "Beautiful is better than ugly" not in space.logs()
 
 
 def test_a_task_past_its_timeout_gets_job_timeout_inside_it(space: Workspace) -> None:

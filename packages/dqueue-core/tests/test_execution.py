@@ -6,8 +6,9 @@ import pytest
 
 from dqueue import Retry, task
 from dqueue.backends.base import OutcomeKind
+from dqueue.backoff import backoff_delay
 from dqueue.errors import JobTimeout
-from dqueue.execution import backoff_delay, decide, execute
+from dqueue.execution import decide, execute
 from dqueue.job import Job
 from dqueue.settings import Settings
 
@@ -93,7 +94,7 @@ def test_an_unregistered_task_is_dead_lettered_with_the_reason() -> None:
     outcome = decide(execute(job, worker_id="w"), SETTINGS)
     assert outcome.kind is OutcomeKind.DEAD
     assert outcome.failure is not None
-    assert "cannot be imported" in outcome.failure.message
+    assert "imported at start" in outcome.failure.message
 
 
 def test_a_name_that_is_not_a_task_is_refused_even_if_importable() -> None:
@@ -101,7 +102,7 @@ def test_a_name_that_is_not_a_task_is_refused_even_if_importable() -> None:
     outcome = decide(execute(job, worker_id="w"), SETTINGS)
     assert outcome.kind is OutcomeKind.DEAD
     assert outcome.failure is not None
-    assert "no @task" in outcome.failure.message
+    assert "not registered" in outcome.failure.message
 
 
 def test_middleware_hooks_run_in_order_around_the_task() -> None:
@@ -177,3 +178,17 @@ def test_an_async_task_that_raises_fails_like_any_other() -> None:
     assert outcome.kind is OutcomeKind.RETRY
     assert outcome.failure is not None
     assert outcome.failure.message == "no route"
+
+
+def test_a_task_name_with_a_newline_is_logged_on_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dqueue.middleware import LoggingMiddleware
+
+    job = Job(id="j1\nFORGED", task="app.tasks.x\n2026-01-01 INFO dqueue: forged", args=())
+    with caplog.at_level("DEBUG", logger="dqueue"):
+        execute(job, worker_id="w1", middleware=[LoggingMiddleware()])
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages
+    assert all("\n" not in message for message in messages)
+    assert any("app.tasks.x\\n2026-01-01" in message for message in messages)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dqueue import task
+from dqueue import proctitle, task
 from dqueue.backends.base import Outcome
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backoff import Backoff
@@ -20,12 +21,18 @@ from dqueue.errors import BackendUnavailable, JobTimeout, Retry
 from dqueue.hooks import WorkerHooks
 from dqueue.job import Job, new_job_id
 from dqueue.prefetch import AdaptivePrefetch
-from dqueue.proctitle import get_process_title
 from dqueue.settings import Settings
 from dqueue.worker import Worker, new_worker_id
 
 RAN: list[Any] = []
 CURRENT: dict[str, Worker] = {}
+
+
+def process_title() -> str:
+    """What ``ps`` shows when setproctitle is installed, else the title last set."""
+    if proctitle._setproctitle is not None and proctitle._last_title:
+        return str(proctitle._setproctitle.getproctitle())
+    return proctitle._last_title
 
 
 @task(queue="work")
@@ -89,7 +96,7 @@ def expire_own_lease(backend_key: str) -> None:
 
 @task(queue="work")
 def title_now() -> None:
-    RAN.append(get_process_title())
+    RAN.append(process_title())
 
 
 BACKENDS: dict[str, tuple[Any, ManualClock]] = {}
@@ -184,6 +191,23 @@ def test_unregistered_task_is_dead_lettered_and_the_worker_carries_on(
     burst_worker(backend, clock).run()
     [letter] = backend.dead_letters("work")
     assert "not registered" in letter.failure.message
+    assert RAN == ["after"]
+
+
+def test_a_job_naming_an_unimported_module_is_dead_lettered_without_importing_it(
+    backend: MemoryBackend, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"dq_probe_{new_job_id()[:12]}"
+    (tmp_path / f"{module}.py").write_text(
+        "from dqueue import task\n\n@task(queue='work')\ndef x() -> None:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = Job(id=new_job_id(), task=f"{module}.x", queue="work", enqueued_at=clock.time())
+    backend.enqueue_many([probe, make_job(record, "after", clock=clock)])
+    burst_worker(backend, clock).run()
+    [letter] = backend.dead_letters("work")
+    assert letter.failure.exception_type.endswith("TaskNotRegistered")
+    assert module not in sys.modules
     assert RAN == ["after"]
 
 
@@ -509,7 +533,7 @@ def test_process_title_names_the_running_task_and_job_but_not_arguments(
     backend.enqueue(job)
     burst_worker(backend, clock).run()
     assert [f"dqueue worker work/1 [running {title_now.name}[{job.id}]]"] == RAN
-    assert get_process_title() == "dqueue worker work/1 [idle]"
+    assert process_title() == "dqueue worker work/1 [idle]"
 
 
 def test_worker_ids_differ_within_one_process_and_name_host_and_pid() -> None:
@@ -567,3 +591,54 @@ def test_backoff_jitter_stays_within_its_fraction() -> None:
     low = Backoff(1.0, 1.0, jitter=0.25, rng=lambda: 0.0).next_delay()
     high = Backoff(1.0, 1.0, jitter=0.25, rng=lambda: 1.0).next_delay()
     assert (low, high) == (0.75, 1.25)
+
+
+class SettleDuringRenewal(MemoryBackend):
+    """A renewal in flight reaches the store only after the worker's settle, and its reply is
+    handled before the worker goes on: the order that made a healthy worker log a lost lease."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renewing = threading.Event()
+        self.settled = threading.Event()
+        self.renewal: threading.Thread | None = None
+
+    def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
+        self.renewing.set()
+        assert self.settled.wait(30)
+        return super().renew(job_ids, worker_id=worker_id)
+
+    def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
+        lost = super().settle(outcomes, worker_id=worker_id)
+        self.settled.set()
+        if self.renewal is not None:
+            self.renewal.join(30)
+        return lost
+
+
+@task(queue="work")
+def renew_while_running(backend_key: str) -> None:
+    # The lease keeper's renewal starts now and waits at the store's door.
+    backend, _ = BACKENDS[backend_key]
+    backend.renewal = threading.Thread(target=CURRENT["worker"]._leases.renew_now)
+    backend.renewal.start()
+    assert backend.renewing.wait(30)
+    RAN.append("ran")
+
+
+def test_a_job_settled_while_its_renewal_is_in_flight_is_not_reported_lost(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = SettleDuringRenewal.from_settings(settings_for(), clock=clock)
+    BACKENDS["race"] = (backend, clock)
+    backend.enqueue(make_job(renew_while_running, "race", clock=clock))
+    worker = CURRENT["worker"] = burst_worker(backend, clock)
+
+    with caplog.at_level(logging.WARNING, logger="dqueue.worker"):
+        worker.run()
+
+    assert RAN == ["ran"]
+    assert backend.renewal is not None
+    assert not backend.renewal.is_alive()
+    assert "lost the lease" not in caplog.text
+    assert backend.counts("work").total == 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import django
 import pytest
@@ -21,9 +23,12 @@ from dqtest_shop import django_tasks
 from dqtest_shop.models import Record
 
 from dqueue.backends import Backend
+from dqueue.backends.base import control_of
+from dqueue.job import Job, new_job_id
 from dqueue.settings import get_settings
 from dqueue.worker import Worker
 from dqueue_django.tasks_backend import DQueueTaskBackend
+from dqueue_django.tasks_runner import META_KEY
 
 Backends = Callable[[str], Backend]
 
@@ -93,6 +98,27 @@ def test_a_worker_runs_the_task_and_the_result_says_so() -> None:
     assert result.started_at is not None
     assert result.finished_at is not None
     assert result.finished_at >= result.started_at
+
+
+def test_a_job_naming_a_django_task_not_imported_at_start_is_dead_lettered_unimported(
+    memory_backend: Backends, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"dq_django_probe_{new_job_id()[:12]}"
+    (tmp_path / f"{module}.py").write_text(
+        "from django.tasks import task\n\n@task\ndef probe() -> None:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = Job(id=new_job_id(), task=f"{module}.probe", meta={META_KEY: "default"})
+    memory_backend("default").enqueue(probe)
+    after = django_tasks.add.enqueue(1, 1)
+
+    run_queue()
+
+    [letter] = control_of(memory_backend("default")).dead_letters("default")
+    assert letter.failure.exception_type.endswith("TaskNotRegistered")
+    assert module not in sys.modules
+    after.refresh()
+    assert after.status == TaskResultStatus.SUCCESSFUL
 
 
 def test_a_task_that_raises_is_failed_with_its_error() -> None:

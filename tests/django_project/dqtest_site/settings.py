@@ -104,6 +104,8 @@ if django.VERSION >= (6, 0):
             "OPTIONS": {"RESULT_TTL": 600},
         }
     }
+    # Workers know the Django tasks of the modules imported at start, never by a job's name.
+    DQUEUE_TASKS = ["dqtest_shop.django_tasks"]
 
 LOGGING = {
     "version": 1,

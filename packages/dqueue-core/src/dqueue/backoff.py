@@ -1,7 +1,7 @@
-"""Exponential backoff, written once: task retries, a store that went away, a crashing worker.
+""":func:`backoff_delay` and :class:`Backoff`: exponential backoff, written once.
 
-:func:`backoff_delay` is the formula; :class:`Backoff` counts failures for a caller that retries
-the same thing until it works (the worker's store calls, the runner's restarts).
+:class:`Backoff` counts failures for a caller that retries until it works (store calls,
+runner restarts).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def backoff_delay(
 class Backoff:
     """Delays that double from ``base_s`` up to ``max_s``, each spread by ``±jitter``.
 
-    Jitter keeps many workers that lost the same store from reconnecting in lockstep.
+    Jitter keeps workers that lost the same store from reconnecting in lockstep.
     """
 
     def __init__(
@@ -46,8 +46,6 @@ class Backoff:
         jitter: float = 0.25,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        if base_s <= 0 or max_s < base_s:
-            raise ValueError("Backoff needs 0 < base_s <= max_s")
         self.base_s = base_s
         self.max_s = max_s
         self.jitter = jitter

@@ -1,7 +1,6 @@
 """Time, injected: every delay, lease, retry and cron decision reads a :class:`Clock`.
 
-Production code uses :data:`SYSTEM_CLOCK`; tests pass a :class:`ManualClock` and move it
-forward, so nothing sleeps.
+Tests pass a :class:`ManualClock` and move it, so nothing sleeps.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ __all__ = [
     "LeaseLost",
     "ResultTimeout",
     "Retry",
-    "SerializationError",
     "TaskNotRegistered",
     "UnknownQueue",
     "UnsupportedOperation",
@@ -39,10 +38,7 @@ class DQueueError(Exception):
 
 
 class ConfigurationError(DQueueError):
-    """A setting has a bad value, or a configured component cannot be loaded.
-
-    The message names the setting (``DQUEUE_WORKERS``, ...) so that it can be fixed at once.
-    """
+    """A setting has a bad value or a component cannot be loaded; the message names the setting."""
 
 
 class InvalidTask(DQueueError, ValueError):
@@ -58,15 +54,11 @@ class TaskNotRegistered(DQueueError, LookupError):
         super().__init__(f"task {name!r} is not registered{detail}")
 
 
-class SerializationError(DQueueError):
-    """A job could not be turned into, or read back from, its JSON envelope."""
-
-
-class EncodeError(SerializationError, TypeError):
+class EncodeError(DQueueError, TypeError):
     """An argument does not survive a JSON round trip; the message names the argument."""
 
 
-class DecodeError(SerializationError, ValueError):
+class DecodeError(DQueueError, ValueError):
     """A stored payload is not a valid job envelope; ``payload`` keeps the raw bytes."""
 
     def __init__(self, message: str, payload: bytes | str) -> None:
@@ -114,10 +106,7 @@ class ResultTimeout(DQueueError, TimeoutError):
 
 
 class UsageError(DQueueError):
-    """A command or an operation was asked for wrongly (a bad option or combination).
-
-    The ``dqueue`` command prints it as one line with exit status 2.
-    """
+    """A command or operation asked for wrongly; ``dqueue`` prints it in one line, exit status 2."""
 
 
 class InvalidTime(UsageError, ValueError):
@@ -135,8 +124,7 @@ class Aborted(DQueueError):
 class Retry(Exception):
     """Raise inside a task to ask for another attempt, optionally after ``delay`` seconds.
 
-    Deliberately not a :class:`DQueueError`, so that ``except DQueueError`` in task code
-    cannot swallow it.
+    Not a :class:`DQueueError`, so that ``except DQueueError`` in a task cannot swallow it.
     """
 
     def __init__(self, delay: float | None = None, reason: str = "") -> None:

@@ -1,14 +1,13 @@
 """Running one job: resolve its task, call it inside the middleware, decide what comes next.
 
 The worker and the synchronous backend both run jobs through :func:`execute`, so a task
-behaves the same inline and in a worker process. :func:`decide` turns the execution into the
-:class:`~dqueue.backends.base.Outcome` a backend settles: ack, retry with exponential backoff
-and jitter, or the dead letters.
+behaves alike inline and in a worker; :func:`decide` turns the run into the outcome to settle.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from .backoff import backoff_delay
 from .errors import JobTimeout, Retry, TaskNotRegistered
 from .job import Job, JobFailure, check_json_value
 from .middleware import Middleware, MiddlewareChain
-from .registry import REGISTRY, TaskRegistry
+from .registry import REGISTRY
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ __all__ = [
     "CallWrapper",
     "Execution",
     "add_call_wrapper",
-    "backoff_delay",
     "current_job",
     "decide",
     "execute",
@@ -40,8 +38,6 @@ __all__ = [
 #: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
 CallWrapper = Callable[["Task[Any, Any]", Job, Callable[[], Any]], Any]
 _call_wrappers: list[CallWrapper] = []
-
-
 _current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
     "dqueue_current_job", default=None
 )
@@ -83,31 +79,24 @@ class Execution:
         """The task returned without raising."""
         return self.exception is None
 
-    @property
-    def duration_s(self) -> float:
-        """Seconds the run took."""
-        return self.finished_at - self.started_at
-
 
 def execute(
     job: Job,
     *,
     worker_id: str,
     middleware: MiddlewareChain | Sequence[Middleware] = (),
-    registry: TaskRegistry = REGISTRY,
     now: Callable[[], float] = time.time,
 ) -> Execution:
     """Run ``job`` once and report what happened; only ``BaseException``s escape.
 
-    A task that is not registered, or whose module fails to import, is a failure like any
-    other (and :func:`decide` sends it straight to the dead letters). A worker passes a
-    :class:`~dqueue.middleware.MiddlewareChain` built once, so that a run looks nothing up.
+    A task that is not registered fails like any other (:func:`decide` dead-letters it); nothing
+    is imported by a job's name. A worker passes a chain built once, so a run looks nothing up.
     """
     chain = MiddlewareChain.of(middleware)
     started = now()
     task: Task[Any, Any] | None = None
     try:
-        task = registry.resolve(job.task)
+        task = REGISTRY.resolve(job.task)
         for before in chain.before:
             before(job, job.queue, worker_id)
         result = _call(task, job)
@@ -115,34 +104,32 @@ def execute(
             check_json_value(result, where=f"the return value of {job.task}")
     except Exception as exc:
         finished = now()
-        failure = JobFailure.from_exception(exc, at=finished, attempt=job.attempt)
         if chain.on_exception:
             chain.notify(
                 chain.on_exception, job, finished - started, type(exc), exc, exc.__traceback__
             )
-        return Execution(
-            job=job,
-            started_at=started,
-            finished_at=finished,
-            exception=exc,
-            failure=failure,
-            task=task,
-        )
+        return failed_execution(job, exc, started, finished, task=task)
     finished = now()
     if chain.on_result:
         chain.notify(chain.on_result, job, result, finished - started)
     return Execution(job=job, started_at=started, finished_at=finished, result=result, task=task)
 
 
-def failed_execution(job: Job, exc: BaseException, started: float, finished: float) -> Execution:
-    """The execution of ``job`` that ended in ``exc`` outside the task (a timeout, an exit)."""
+def failed_execution(
+    job: Job,
+    exc: BaseException,
+    started: float,
+    finished: float,
+    task: Task[Any, Any] | None = None,
+) -> Execution:
+    """The run of ``job`` that ended in ``exc`` (``task``: the registry's by default)."""
     return Execution(
         job=job,
         started_at=started,
         finished_at=finished,
         exception=exc,
         failure=JobFailure.from_exception(exc, at=finished, attempt=job.attempt),
-        task=REGISTRY.get(job.task),
+        task=task or REGISTRY.get(job.task),
     )
 
 
@@ -159,7 +146,7 @@ def _call(task: Task[Any, Any], job: Job) -> Any:
 
     wrapped = call
     for wrapper in _call_wrappers:
-        wrapped = _bind(wrapper, task, job, wrapped)
+        wrapped = functools.partial(wrapper, task, job, wrapped)
     token = _current_job.set(job)
     try:
         return wrapped()
@@ -171,33 +158,22 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def _bind(
-    wrapper: CallWrapper, task: Task[Any, Any], job: Job, inner: Callable[[], Any]
-) -> Callable[[], Any]:
-    return lambda: wrapper(task, job, inner)
-
-
 def decide(execution: Execution, settings: Settings) -> Outcome:
     """Turn an execution into the outcome to settle: ack, retry or dead-letter."""
-    job = execution.job
-    common: dict[str, Any] = {
-        "job": job,
-        "started_at": execution.started_at,
-        "finished_at": execution.finished_at,
-    }
-    if execution.ok:
-        return Outcome(kind=OutcomeKind.ACK, result=execution.result, **common)
-    exc = execution.exception
-    failure = execution.failure
-    task = execution.task
-    if isinstance(exc, TaskNotRegistered) or job.attempt >= job.max_attempts:
-        return Outcome(kind=OutcomeKind.DEAD, failure=failure, **common)
-    if isinstance(exc, Retry):
+    job, exc, task = execution.job, execution.exception, execution.task
+    outcome = functools.partial(
+        Outcome, job=job, started_at=execution.started_at, finished_at=execution.finished_at
+    )
+    if exc is None:
+        return outcome(kind=OutcomeKind.ACK, result=execution.result)
+    if isinstance(exc, Retry) and job.attempt < job.max_attempts:
         delay = exc.delay
-    elif task is not None and isinstance(exc, (JobTimeout, *task.options.retry_on)):
+    elif task is None or isinstance(exc, TaskNotRegistered) or job.attempt >= job.max_attempts:
+        return outcome(kind=OutcomeKind.DEAD, failure=execution.failure)
+    elif isinstance(exc, (JobTimeout, *task.options.retry_on)):
         delay = None
     else:
-        return Outcome(kind=OutcomeKind.DEAD, failure=failure, **common)
+        return outcome(kind=OutcomeKind.DEAD, failure=execution.failure)
     if delay is None:
         base = settings.RETRY_BACKOFF
         if task is not None and task.options.retry_backoff is not None:
@@ -205,9 +181,5 @@ def decide(execution: Execution, settings: Settings) -> Outcome:
         delay = backoff_delay(
             job.attempt, base_s=base, max_s=settings.RETRY_BACKOFF_MAX, jitter=settings.RETRY_JITTER
         )
-    return Outcome(
-        kind=OutcomeKind.RETRY,
-        failure=failure,
-        run_after=execution.finished_at + delay,
-        **common,
-    )
+    run_after = execution.finished_at + delay
+    return outcome(kind=OutcomeKind.RETRY, failure=execution.failure, run_after=run_after)

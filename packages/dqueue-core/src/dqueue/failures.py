@@ -1,10 +1,8 @@
 """The kinds of failure that dqueue itself records, when no exception of a task is behind one.
 
-A :class:`~dqueue.job.JobFailure` names the exception type of a failed run. When the store or
-the queue API decides that a run failed (a worker stopped renewing its lease, a consumer gave a
-message back), there is no exception: the failure names one of these kinds instead. The values
-are the strings stored in dead letters and result records since the first version, so records
-written before and after read the same; the Redis scripts receive them as arguments.
+A lease expired, a consumer gave a message back: a :class:`~dqueue.job.JobFailure` names one of
+these instead of an exception type. The values are the strings stored since the first version
+(the Redis scripts receive them as arguments), so old and new records read the same.
 """
 
 from __future__ import annotations
@@ -27,3 +25,5 @@ class FailureKind(enum.StrEnum):
     NACK = "dqueue.Nack"
     #: A stored payload is not a job envelope.
     UNDECODABLE = "dqueue.errors.DecodeError"
+    #: The outcome of a run held something no store can write (see ``lifecycle.storable``).
+    UNSTORABLE = "dqueue.errors.EncodeError"

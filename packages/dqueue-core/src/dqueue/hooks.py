@@ -2,21 +2,16 @@
 
 .. code-block:: python
 
-    from dqueue.hooks import WorkerHooks
-
     class CountAcks(WorkerHooks):
-        def __init__(self) -> None:
-            self.acks = 0
+        acks = 0
 
         def job_finished(self, outcome: Outcome) -> None:
             self.acks += outcome.kind is OutcomeKind.ACK
 
     remove = worker.add_hook(CountAcks())  # ...; remove() takes it off again
 
-A hook subclasses :class:`WorkerHooks` and overrides the methods it needs; the rest are no-ops
-that the worker never calls (it keeps a list of the overridden bound methods per event, so a
-job costs one call per hook that wants it). Hooks run in the worker's thread, except
-:meth:`~WorkerHooks.store_error` (also the lease thread) and :meth:`~WorkerHooks.settled`
+A hook overrides the :class:`WorkerHooks` methods it needs; the worker calls only those. Hooks
+run in the worker's thread, except ``store_error`` (also the lease thread) and ``settled``
 (also the watchdog thread, before it ends a stuck worker's process). A hook must not raise.
 """
 
@@ -30,6 +25,7 @@ from typing import Final, Protocol
 from .backends.base import Outcome, OutcomeKind
 from .clock import SYSTEM_CLOCK, Clock
 from .job import Job
+from .logs import printable
 from .proctitle import set_process_title
 
 __all__ = ["HookList", "ProcessTitle", "TouchFile", "WorkerHooks", "WorkerLog"]
@@ -72,34 +68,26 @@ class WorkerHooks(Protocol):
 class HookList:
     """A worker's hooks, as lists of the bound methods each event calls (rebuilt on change)."""
 
+    on_waiting: list[Callable[[], None]]
+    on_job_started: list[Callable[[Job], None]]
+    on_job_finished: list[Callable[[Outcome], None]]
+    on_settled: list[Callable[[Sequence[Outcome], Collection[str], Sequence[Outcome]], None]]
+    on_store_error: list[Callable[[str], None]]
+
     def __init__(self, hooks: Sequence[WorkerHooks] = ()) -> None:
-        self._hooks: list[WorkerHooks] = []
-        self.on_waiting: list[Callable[[], None]] = []
-        self.on_job_started: list[Callable[[Job], None]] = []
-        self.on_job_finished: list[Callable[[Outcome], None]] = []
-        self.on_settled: list[
-            Callable[[Sequence[Outcome], Collection[str], Sequence[Outcome]], None]
-        ] = []
-        self.on_store_error: list[Callable[[str], None]] = []
-        for hook in hooks:
-            self.add(hook)
+        self._update(list(hooks))
 
     def add(self, hook: WorkerHooks) -> Callable[[], None]:
         """Attach ``hook`` (after the others); return the function that detaches it."""
-        self._hooks = [*self._hooks, hook]
-        self._rebuild()
-        return lambda: self.remove(hook)
+        self._update([*self._hooks, hook])
+        return lambda: self._update([h for h in self._hooks if h is not hook])
 
-    def remove(self, hook: WorkerHooks) -> None:
-        """Detach ``hook`` (nothing happens if it is not attached)."""
-        self._hooks = [h for h in self._hooks if h is not hook]
-        self._rebuild()
-
-    def _rebuild(self) -> None:
+    def _update(self, hooks: list[WorkerHooks]) -> None:
         # New lists, not changed ones: a thread iterating the old list is not disturbed.
+        self._hooks = hooks
         for event in _EVENTS:
             default = getattr(WorkerHooks, event)
-            overridden = [h for h in self._hooks if getattr(type(h), event) is not default]
+            overridden = [h for h in hooks if getattr(type(h), event) is not default]
             setattr(self, f"on_{event}", [getattr(h, event) for h in overridden])
 
     def settled(
@@ -146,20 +134,16 @@ class WorkerLog(WorkerHooks):
     ) -> None:
         """Warn of each outcome that another worker's job now."""
         for outcome in dropped:
-            _logger.warning(
-                "lease of %s was lost; its outcome (%s) is dropped, another worker owns it",
-                outcome.job.describe(),
-                outcome.kind.value,
-            )
+            what = f"{outcome.job.describe()} was lost; its outcome ({outcome.kind.value})"
+            _logger.warning("lease of %s is dropped, another worker owns it", what)
         for job_id in lost_ids:
-            _logger.warning("lease of job %s was lost before it was settled", job_id)
+            _logger.warning("lease of job %s was lost before it was settled", printable(job_id))
 
 
 class TouchFile(WorkerHooks):
-    """``DQUEUE_TOUCH_FILE``: a file whose mtime says "this queue ran a job successfully".
+    """``DQUEUE_TOUCH_FILE`` (``%s``: the queue), whose mtime says "this queue ran a job".
 
-    ``%s`` in the pattern is replaced by the queue name. The file is touched at most once a
-    second, so that fast jobs don't pay a syscall each.
+    Touched after a success, at most once a second (fast jobs don't pay a syscall each).
     """
 
     def __init__(self, pattern: str, queue: str, *, clock: Clock = SYSTEM_CLOCK) -> None:

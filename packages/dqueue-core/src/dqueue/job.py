@@ -1,9 +1,8 @@
 """The job envelope: one versioned JSON document per job, on every backend.
 
-A job is an immutable value. Backends store ``encode_job(job)`` and hand back
-``decode_job(payload)``; workers never see anything else. The encoded envelope is a value of
-its own, held by whoever encoded it: a job never caches it. Decoding ignores unknown keys (so a
-rolling deploy can add fields) and refuses a payload without ``v``, ``id`` or ``task``.
+A job is an immutable value: backends store ``encode_job(job)`` (held by its encoder, never
+cached on the job) and hand back ``decode_job(payload)``, which ignores unknown keys (so a
+rolling deploy can add fields).
 """
 
 from __future__ import annotations
@@ -30,8 +29,10 @@ from .json_values import (
     is_task_name,
     may_nest_too_deep,
     nests_deeper_than,
+    non_finite_fields,
     size_in_bytes,
 )
+from .logs import printable
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -46,6 +47,7 @@ __all__ = [
     "check_json_value",
     "decode_job",
     "encode_job",
+    "field_problem",
     "new_job_id",
 ]
 
@@ -62,18 +64,14 @@ MAX_ATTEMPTS: Final = 2**31 - 1
 PRIORITY_RANGE: Final = (-100, 100)
 
 
-# Ids need to be unique, not secret: a generator seeded from the OS once per process (and again
-# in a forked child, which would otherwise repeat its parent's sequence) saves a system call
-# per id.
+# Ids need to be unique, not secret: seeding from the OS once per process (and in a forked
+# child, lest it repeat its parent's ids) saves a system call per id.
 _random = random.Random(secrets.randbits(128))
 os.register_at_fork(after_in_child=lambda: _random.seed(secrets.randbits(128)))
 
 
 def new_job_id() -> str:
-    """Return a new job id: 32 hex digits, time-ordered (48-bit milliseconds, 80 random bits).
-
-    Ids sort by creation time, which keeps stores' indexes append-mostly.
-    """
+    """A new job id: 32 hex digits, milliseconds then 80 random bits (sorted, indexes append)."""
     millis = time.time_ns() // 1_000_000
     return f"{millis:012x}{_random.getrandbits(80):020x}"
 
@@ -102,7 +100,7 @@ class JobFailure:
 
     @classmethod
     def from_reason(cls, kind: str, message: str, *, at: float, attempt: int) -> JobFailure:
-        """Describe a failure that has no exception object (a lost lease, a killed worker).
+        """Describe a failure without an exception object (a lost lease, a killed worker).
 
         ``kind`` is usually a :class:`~dqueue.failures.FailureKind`; its value is stored.
         """
@@ -176,37 +174,24 @@ class Job:
         return clone
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the envelope as a dictionary (``v`` first)."""
-        return {
-            "v": ENVELOPE_VERSION,
-            "id": self.id,
-            "task": self.task,
-            "queue": self.queue,
-            "args": list(self.args),
-            "kwargs": dict(self.kwargs),
-            "enqueued_at": self.enqueued_at,
-            "run_after": self.run_after,
-            "attempt": self.attempt,
-            "max_attempts": self.max_attempts,
-            "timeout": self.timeout,
-            "sigkill_on_stop": self.sigkill_on_stop,
-            "unique_key": self.unique_key,
-            "unique_for": self.unique_for,
-            "priority": self.priority,
-            "result_ttl": self.result_ttl,
-            "meta": dict(self.meta),
-        }
+        """Return the envelope as a dictionary: ``v``, then the fields in their order."""
+        data = {"v": ENVELOPE_VERSION, **{name: getattr(self, name) for name in _FIELD_NAMES}}
+        data.update(args=list(self.args), kwargs=dict(self.kwargs), meta=dict(self.meta))
+        return data
 
     def describe(self) -> str:
-        """A short label for logs and process titles; it never shows arguments (PII)."""
-        return f"{self.task}[{self.id}]"
+        """A short label for logs and process titles; it never shows arguments (PII).
+
+        Control characters of the name and id are escaped, so that a payload cannot forge a
+        log line.
+        """
+        return printable(f"{self.task}[{self.id}]")
 
 
-# Below this many characters a payload cannot be over MAX_PAYLOAD_BYTES: no need to measure.
-_MEASURE_FROM: Final = MAX_PAYLOAD_BYTES // 4
 _LARGEST_FLOAT: Final = sys.float_info.max
 _FIELD_NAMES: Final = tuple(item.name for item in fields(Job))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
+_TIME_FIELDS: Final = ("run_after", "timeout", "unique_for", "result_ttl")  # seconds or null
 _set = object.__setattr__
 
 _SEPARATORS: Final = (",", ":")
@@ -218,24 +203,20 @@ def encode_job(job: Job) -> str:
     """Serialise ``job`` to its JSON envelope, refusing what :func:`decode_job` would refuse.
 
     Raises:
-        EncodeError: an argument is not JSON or is nested past :data:`MAX_NESTING`, the
-            envelope is over :data:`MAX_PAYLOAD_BYTES`, or a field is out of range; the
-            message names the problem.
+        EncodeError: a value is not JSON or nests past :data:`MAX_NESTING`, a field is out of
+            range, or the envelope is over :data:`MAX_PAYLOAD_BYTES`; the message names which.
     """
-    problem = _field_problem(job.task, job.attempt, job.max_attempts, job.priority)
+    problem = field_problem(job.task, job.attempt, job.max_attempts, job.priority)
     if problem:
         raise EncodeError(f"job {job.id}: {problem}")
     try:
         text = _ENCODER.encode(job.to_dict())
-    except (TypeError, ValueError):
-        check_json_arguments(job.args, job.kwargs, task=job.task)
-        check_json_value(job.meta, where=f"meta of {job.task}")
-        raise
-    except RecursionError as exc:  # json's C encoder recurses once per level
-        raise EncodeError(_nesting_problem(job) or "the job is nested too deeply") from exc
-    if may_nest_too_deep(text) and _nesting_problem(job):
-        raise EncodeError(_nesting_problem(job))
-    if len(text) > _MEASURE_FROM and (size := size_in_bytes(text)) > MAX_PAYLOAD_BYTES:
+    except (TypeError, ValueError, RecursionError) as exc:  # json recurses once per level
+        check_json_arguments(job.args, job.kwargs, task=job.task, meta=job.meta)  # names it
+        raise EncodeError(f"a job of {job.task} cannot be encoded: {exc}") from exc
+    if may_nest_too_deep(text):
+        check_json_arguments(job.args, job.kwargs, task=job.task, meta=job.meta)
+    if (size := size_in_bytes(text)) > MAX_PAYLOAD_BYTES:
         raise EncodeError(
             f"the envelope of a job of {job.task} is {size} bytes, "
             f"over the limit of {MAX_PAYLOAD_BYTES} bytes"
@@ -244,25 +225,26 @@ def encode_job(job: Job) -> str:
 
 
 def decode_job(payload: bytes | str) -> Job:
-    """Read a job envelope; every way of failing is a :class:`DecodeError`.
-
-    Decoding is as strict as encoding: NaN and Infinity, counts that are not integers in
-    range, times that are not finite, nesting past :data:`MAX_NESTING`, a payload over
-    :data:`MAX_PAYLOAD_BYTES` and a task name that is not a dotted identifier are refused.
+    """Read a job envelope, as strictly as :func:`encode_job` writes one.
 
     Raises:
-        DecodeError: the payload is not a valid envelope. The message names the field, never
-            its value (it may hold personal data); the error keeps the raw payload.
+        DecodeError: NaN or Infinity, counts not integers in range, times not finite, nesting
+            past :data:`MAX_NESTING`, size over :data:`MAX_PAYLOAD_BYTES`, a task name not
+            dotted, ... The message names the field, never its value (it may hold personal
+            data); the error keeps the raw payload.
     """
-    if len(payload) > _MEASURE_FROM and size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
+    if size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)
     try:
         text = payload if isinstance(payload, str) else payload.decode("utf-8")
         data = STRICT_DECODER.decode(text)
     except RecursionError as exc:  # json's C scanner recurses once per level
         raise DecodeError("job payload is nested too deeply", payload) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"job payload is not JSON: {exc}", payload) from exc
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"job payload is not UTF-8 text (byte {exc.start})", payload) from exc
+    except ValueError as exc:
+        where = non_finite_fields(text, _FIELD_NAMES)
+        raise DecodeError(f"job payload is not JSON: {exc}{where}", payload) from exc
     if not isinstance(data, dict):
         raise DecodeError("job payload is not a JSON object", payload)
     if "v" not in data or "id" not in data or "task" not in data:
@@ -273,26 +255,12 @@ def decode_job(payload: bytes | str) -> Job:
         raise DecodeError("job envelope version is not supported", payload)
     try:
         # Too deep for json itself is caught above; deep within its reach is found here.
-        # Counting brackets (in C, inlined: this is the worker's hot path) clears nearly every
-        # job; only a payload with many is walked.
-        deep = text.count("[") + text.count("{") > MAX_NESTING
-        return _job_from_dict(data, deep=deep)
+        return _job_from_dict(data, deep=may_nest_too_deep(text))
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise DecodeError(f"job payload has a bad field: {exc}", payload) from exc
 
 
-def _nesting_problem(job: Job) -> str:
-    """Name the first value of ``job`` nested past :data:`MAX_NESTING`, or return ``""``."""
-    named = [(f"argument {index}", value) for index, value in enumerate(job.args)]
-    named += [(f"argument {name!r}", value) for name, value in job.kwargs.items()]
-    named += [(f"meta {name!r}", value) for name, value in job.meta.items()]
-    for where, value in named:
-        if nests_deeper_than(value, MAX_NESTING):
-            return f"{where} of {job.task} is nested more than {MAX_NESTING} levels deep"
-    return ""
-
-
-def _field_problem(task: Any, attempt: Any, max_attempts: Any, priority: Any) -> str:
+def field_problem(task: Any, attempt: Any, max_attempts: Any, priority: Any) -> str:
     """What is wrong with the fields both sides check, without quoting a value (or ``""``)."""
     if type(task) is not str or not is_task_name(task):
         return "task must be a dotted Python name"
@@ -344,12 +312,12 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     priority = data.get("priority", 0)
     if not type(attempt) is type(max_attempts) is type(priority) is int:
         attempt, max_attempts, priority = map(_integer, (attempt, max_attempts, priority))
-        problem = _field_problem(task, attempt, max_attempts, priority)
+        problem = field_problem(task, attempt, max_attempts, priority)
     else:  # the common case, checked inline: this is the worker's hot path
         low, high = PRIORITY_RANGE
         in_range = 0 <= attempt <= MAX_ATTEMPTS and 1 <= max_attempts <= MAX_ATTEMPTS
         good = in_range and low <= priority <= high and is_task_name(task)
-        problem = "" if good else _field_problem(task, attempt, max_attempts, priority)
+        problem = "" if good else field_problem(task, attempt, max_attempts, priority)
     if problem:
         raise ValueError(problem)
     unique_key = data.get("unique_key")
@@ -358,21 +326,19 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     sigkill_on_stop = data.get("sigkill_on_stop", False)
     if type(sigkill_on_stop) is not bool:
         raise TypeError("sigkill_on_stop must be true or false")
+    times: dict[str, Any] = {name: _optional_float(data.get(name), name) for name in _TIME_FIELDS}
     return Job(
         id=job_id,
         task=task,
         queue=queue,
         args=tuple(args),
         kwargs=kwargs,
-        enqueued_at=_optional_float(data.get("enqueued_at"), "enqueued_at") or 0.0,
-        run_after=_optional_float(data.get("run_after"), "run_after"),
         attempt=attempt,
         max_attempts=max_attempts,
-        timeout=_optional_float(data.get("timeout"), "timeout"),
         sigkill_on_stop=sigkill_on_stop,
         unique_key=unique_key,
-        unique_for=_optional_float(data.get("unique_for"), "unique_for"),
         priority=priority,
-        result_ttl=_optional_float(data.get("result_ttl"), "result_ttl"),
         meta=meta,
+        **times,
+        enqueued_at=_optional_float(data.get("enqueued_at"), "enqueued_at") or 0.0,
     )

@@ -7,7 +7,6 @@ limits below are refused at enqueue (:class:`~dqueue.errors.EncodeError`) and at
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -26,6 +25,7 @@ __all__ = [
     "is_task_name",
     "may_nest_too_deep",
     "nests_deeper_than",
+    "non_finite_fields",
     "size_in_bytes",
 ]
 
@@ -81,11 +81,11 @@ def nests_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _is_plain_json(value: Any) -> bool:
-    """True for values made only of JSON's own types, which round-trip by construction.
+def _is_plain_json(value: Any, depth: int = 0) -> bool:
+    """True for values of JSON's own types within :data:`MAX_NESTING` (``depth``: levels above).
 
-    Exact type checks on purpose: a subclass (an IntEnum, a str Enum) comes back as its base
-    type, so it takes the slow path, which explains what is wrong with it.
+    Such values round-trip by construction. Exact types on purpose: a subclass (an IntEnum) comes
+    back as its base type, so it takes the slow path, which explains what is wrong with it.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -93,23 +93,25 @@ def _is_plain_json(value: Any) -> bool:
     if kind is float:
         return math.isfinite(value)
     if kind is list or kind is tuple:
-        return all(_is_plain_json(item) for item in value)
+        return depth < MAX_NESTING and all(_is_plain_json(item, depth + 1) for item in value)
     if kind is dict:
-        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
+        return depth < MAX_NESTING and all(
+            type(key) is str and _is_plain_json(item, depth + 1) for key, item in value.items()
+        )
     return False
 
 
 def check_json_value(value: Any, *, where: str) -> None:
-    """Raise :class:`EncodeError` unless ``value`` comes back equal from a JSON round trip.
+    """Raise :class:`EncodeError` unless ``value`` survives a JSON round trip, nested in limits.
 
-    Tuples are accepted (they come back as lists, as every JSON queue does).
+    Tuples are accepted (they come back as lists); nesting is limited to :data:`MAX_NESTING`.
     """
+    if _is_plain_json(value):
+        return
+    if nests_deeper_than(value, MAX_NESTING):
+        raise EncodeError(f"{where} is nested more than {MAX_NESTING} levels deep")
     try:
-        if _is_plain_json(value):
-            return
         text = json.dumps(value, allow_nan=False)
-    except RecursionError as exc:  # both recurse once per level
-        raise EncodeError(f"{where} is nested more than {MAX_NESTING} levels deep") from exc
     except (TypeError, ValueError) as exc:
         raise EncodeError(f"{where} is not JSON-serialisable: {exc}") from exc
     if not _same_after_round_trip(value, json.loads(text)):
@@ -119,15 +121,22 @@ def check_json_value(value: Any, *, where: str) -> None:
         )
 
 
-def check_json_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, task: str) -> None:
-    """Check each argument of a call of ``task``; the error names the first bad one."""
-    with contextlib.suppress(RecursionError):  # then the loop below names the deep one
-        if _is_plain_json(args) and _is_plain_json(kwargs):
-            return
+def check_json_arguments(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], *, task: str, meta: Mapping[str, Any] = {}
+) -> None:
+    """Check each argument (and ``meta`` value) of ``task``; the error names the first bad one.
+
+    Each value may nest :data:`MAX_NESTING` levels; its list or object is not counted.
+    """
+    if _is_plain_json(args, -1) and _is_plain_json(kwargs, -1) and _is_plain_json(meta, -1):
+        return
     for index, value in enumerate(args):
         check_json_value(value, where=f"argument {index} of {task}")
-    for name, value in kwargs.items():
-        check_json_value(value, where=f"argument {name!r} of {task}")
+    for what, mapping in (("argument", kwargs), ("meta", meta)):
+        for name, value in mapping.items():
+            check_json_value(value, where=f"{what} {name!r} of {task}")
+        if any(type(name) is not str for name in mapping):
+            raise EncodeError(f"{what} names of {task} must be strings")
 
 
 def _same_after_round_trip(before: Any, after: Any) -> bool:
@@ -166,3 +175,32 @@ def is_task_name(name: str) -> bool:
 @functools.lru_cache(maxsize=1024)  # a worker sees few names, each many times
 def _is_short_task_name(name: str) -> bool:
     return _TASK_NAME.fullmatch(name) is not None
+
+
+def non_finite_fields(text: str, names: tuple[str, ...]) -> str:
+    """`` in attempt, priority``: which of the top-level ``names`` hold NaN or Infinity, or ``""``.
+
+    For the message of a payload the strict decoder refused: it names fields, never values.
+    Only called once decoding failed, so the lenient second read costs the hot path nothing.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    named = [name for name in names if name in data and _holds_non_finite(data[name])]
+    return f" in {', '.join(named)}" if named else ""
+
+
+def _holds_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:  # a loop: the value may nest past the recursion limit
+        item = stack.pop()
+        if type(item) is float and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -31,8 +31,11 @@ class LeaseKeeper:
     """The leases a worker holds: renewed by a thread, and the ones it lost to other workers.
 
     The worker holds each job it reserves and drops it once settled; a job whose renewal the
-    store refused is in :attr:`lost` until dropped. ``on_error`` is told of each
-    failed store call: ``"renew"`` or ``"recover"``. ``clock`` is the worker's clock.
+    store refused is in :attr:`lost` until dropped. Once the worker sends a job's outcome it
+    marks it :meth:`settling`: from then on the settle's reply says whether the lease was lost,
+    and a renewal that finds the job gone (settled meanwhile) reports nothing. ``on_error`` is
+    told of each failed store call: ``"renew"`` or ``"recover"``. ``clock`` is the worker's
+    clock.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class LeaseKeeper:
         self._rng = rng
         self._lock = threading.Lock()  # the thread renews while the worker holds and drops
         self._held: dict[str, float] = {}  # job id -> until when its lease surely holds
+        self._settling: set[str] = set()  # held, outcome sent to the store
         self.lost: set[str] = set()  # held, but the store gave the lease to another worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dqueue-leases", daemon=True)
@@ -69,6 +73,12 @@ class LeaseKeeper:
             for job_id in job_ids:
                 self._held[job_id] = sent_at + self.lease_s
                 self.lost.discard(job_id)
+                self._settling.discard(job_id)
+
+    def settling(self, job_ids: Iterable[str]) -> None:
+        """The outcomes of these are on their way to the store (renewed until dropped)."""
+        with self._lock:
+            self._settling.update(job_ids)
 
     def expired(self, job_id: str) -> bool:
         """Whether the lease of ``job_id`` may have run out, by the worker's clock."""
@@ -81,6 +91,7 @@ class LeaseKeeper:
             for job_id in job_ids:
                 self._held.pop(job_id, None)
                 self.lost.discard(job_id)
+                self._settling.discard(job_id)
 
     def start(self) -> None:
         """Check the clocks, then start the thread."""
@@ -152,8 +163,10 @@ class LeaseKeeper:
         took_s = self.clock.time() - sent_at
         if lost is not None:
             with self._lock:
-                # An id settled a moment ago is no longer held: that is not a loss.
-                lost = [job_id for job_id in lost if job_id in self._held]
+                # A job settled while the renewal was in flight is gone from the store: that is
+                # no loss. Its settle's reply, not the renewal, says whether the lease was lost.
+                settled = self._settling
+                lost = [i for i in lost if i in self._held and i not in settled]
                 self.lost.update(lost)
                 for job_id in ids:
                     if job_id in self._held:

@@ -12,13 +12,15 @@ import importlib
 from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 from .errors import ConfigurationError
 
 __all__ = [
     "BACKENDS_GROUP",
+    "TASKS_GROUP",
+    "import_module",
     "import_string",
     "import_task_modules",
     "load_plugin",
@@ -27,6 +29,9 @@ __all__ = [
 
 #: Backends by name: ``sqlite = "dqueue.backends.sqlite:SQLiteBackend"``.
 BACKENDS_GROUP = "dqueue.backends"
+#: The entry point group of plugins' own task modules (``name = "package.tasks"``): every
+#: worker imports them at start, as it imports ``DQUEUE_TASKS``.
+TASKS_GROUP = "dqueue.tasks"
 
 
 @cache
@@ -57,26 +62,33 @@ def load_plugin(group: str, name: str) -> Any:
 
 
 def import_string(path: str, *, setting: str | None = None, missing: str = "") -> Any:
-    """Import ``package.module.Name`` and return ``Name``.
-
-    ``missing`` is added to the message when the module cannot be imported (what to install).
+    """Import ``package.module.Name`` and return ``Name``; ``missing`` as in :func:`import_module`.
 
     Raises:
-        ConfigurationError: the path is malformed or cannot be imported; the message names
-            ``setting``.
+        ConfigurationError: the path is malformed or cannot be imported (naming ``setting``).
     """
     where = f"{setting} = {path!r}" if setting else repr(path)
     module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
         raise ConfigurationError(f"{where}: expected a dotted path such as 'package.module.Name'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"{where} cannot be imported: {exc}{missing}") from exc
+    module = import_module(module_name, where, missing)
     try:
         return getattr(module, attribute)
     except AttributeError as exc:
         raise ConfigurationError(f"{where}: module {module_name!r} has no {attribute!r}") from exc
+
+
+def import_module(name: str, what: str, missing: str = "") -> ModuleType:
+    """Import module ``name``; failing, raise a :class:`ConfigurationError` naming ``what``.
+
+    ``missing`` is added to the message when the module is not found (what to install).
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigurationError(f"{what} cannot be imported: {exc}{missing}") from exc
+    except Exception as exc:  # the module itself is broken: say so in one line
+        raise ConfigurationError(f"{what} failed to import: {type(exc).__name__}: {exc}") from exc
 
 
 def import_task_modules(modules: list[str] | tuple[str, ...]) -> None:
@@ -86,11 +98,14 @@ def import_task_modules(modules: list[str] | tuple[str, ...]) -> None:
         ConfigurationError: a module cannot be imported; the message names it.
     """
     for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigurationError(f"task module {name!r} cannot be imported: {exc}") from exc
-        except Exception as exc:  # the module itself is broken: say so in one line
-            raise ConfigurationError(
-                f"task module {name!r} failed to import: {type(exc).__name__}: {exc}"
-            ) from exc
+        import_module(name, f"task module {name!r}")
+
+
+def import_plugin_tasks() -> None:
+    """Import plugins' task modules (``dqueue.tasks``): a worker knows only the tasks of start.
+
+    Raises:
+        ConfigurationError: a plugin's task module fails to import.
+    """
+    for name in plugins(TASKS_GROUP):
+        load_plugin(TASKS_GROUP, name)

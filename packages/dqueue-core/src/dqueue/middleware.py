@@ -1,14 +1,9 @@
 """Job middleware: hooks around every run, with django-lightweight-queue's signatures.
 
-A middleware is an object with any of these methods (each one a protocol below):
-
-- ``process_job(job, queue, worker_id)``: before the task, in list order;
-- ``process_result(job, result, duration_s)``: after a success, in reverse order;
-- ``process_exception(job, duration_s, exc_type, exc_value, traceback)``: after a failure, in
-  reverse order.
-
-A hook's own exception never kills the worker: one from ``process_job`` fails that run of the
-job (retried as usual), one from the others is logged and ignored.
+A middleware has any of ``process_job`` (before the task, in list order), ``process_result``
+and ``process_exception`` (after a success or a failure, in reverse order): one protocol each
+below. An exception from ``process_job`` fails that run of the job (retried as usual); one from
+the others is logged and ignored.
 """
 
 from __future__ import annotations

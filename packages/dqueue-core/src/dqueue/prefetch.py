@@ -1,9 +1,8 @@
 """Adaptive prefetch: how many jobs a worker reserves at once.
 
-Reserving a batch saves a round trip per job, which matters when jobs take a millisecond. But a
-worker that holds ten slow jobs keeps them from idle sibling workers. So the batch starts at one
-job and grows (doubling) while the jobs of a batch are expected to finish within
-``target_batch_s``; it shrinks at once when they are slow.
+A batch saves a round trip per fast job, but a worker holding slow jobs keeps them from idle
+siblings. So the batch starts at one job and doubles while a batch is expected to finish within
+``target_batch_s``; it shrinks at once when jobs are slow.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ class AdaptivePrefetch:
     """The batch size to reserve next, from the durations of the jobs seen so far."""
 
     def __init__(self, maximum: int, *, target_batch_s: float = 0.05) -> None:
-        if maximum < 1:
-            raise ValueError("maximum must be 1 or more")
         self.maximum = maximum
         self.target_batch_s = target_batch_s
         self.limit = 1

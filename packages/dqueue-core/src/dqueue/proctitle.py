@@ -1,8 +1,7 @@
 """Process titles, so that ``ps`` shows what each dqueue process is doing.
 
-Uses :mod:`setproctitle` when it is installed (``pip install dqueue-core[setproctitle]``) and
-does nothing otherwise. Titles name the queue, the slot and the running task with its job id,
-never a job's arguments: those may hold personal data, and ``ps`` is readable by every user.
+Uses :mod:`setproctitle` when installed (``dqueue-core[setproctitle]``). Titles never show a
+job's arguments: those may hold personal data, and ``ps`` is readable by every user.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import contextlib
 import importlib
 from typing import Any
 
-__all__ = ["get_process_title", "set_process_title"]
+__all__ = ["set_process_title"]
 
 
 _setproctitle: Any = None  # the module, when installed
@@ -28,10 +27,3 @@ def set_process_title(title: str) -> None:
     _last_title = title
     if _setproctitle is not None:
         _setproctitle.setproctitle(title)
-
-
-def get_process_title() -> str:
-    """The title last set (what ``ps`` shows when setproctitle is installed)."""
-    if _setproctitle is not None and _last_title:
-        return str(_setproctitle.getproctitle())
-    return _last_title

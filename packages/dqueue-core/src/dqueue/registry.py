@@ -1,18 +1,18 @@
 """The task registry: the only callables a worker will run.
 
-A job names its task by dotted name. A worker looks the name up here, importing the module the
-name points to if needed, and refuses anything that is not a registered :class:`~dqueue.Task`:
-a payload can name no other callable.
+A job names its task by dotted name. A worker looks the name up here and refuses anything not
+registered when it started (``DQUEUE_TASKS``, ``--tasks``, Django's apps, plugins' task
+modules): a payload can name no other callable, and makes the worker import nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .errors import TaskNotRegistered
+from .errors import ConfigurationError, TaskNotRegistered
+from .loading import import_module
 
 if TYPE_CHECKING:
     from .task import Task
@@ -50,11 +50,25 @@ class TaskRegistry:
         return self._tasks.get(name)
 
     def resolve(self, name: str) -> Task[Any, Any]:
-        """The task registered under ``name``, importing its module first if needed.
+        """The task registered under ``name``; never imports anything (a name comes from a job).
 
         Raises:
-            TaskNotRegistered: nothing registered that name, or its module failed to import
-                (the reason says which).
+            TaskNotRegistered: nothing registered that name.
+        """
+        task = self._tasks.get(name)
+        if task is None:
+            raise TaskNotRegistered(
+                name, "no task of that name was imported at start (DQUEUE_TASKS, --tasks)"
+            )
+        return task
+
+    def load(self, name: str) -> Task[Any, Any]:
+        """The task registered under ``name``, importing its module first if needed.
+
+        Only for names an operator typed (``dqueue enqueue``, a cron entry), never for a job's.
+
+        Raises:
+            TaskNotRegistered: no such task, or its module failed to import (the reason says which).
         """
         task = self._tasks.get(name)
         if task is not None:
@@ -63,15 +77,9 @@ class TaskRegistry:
         if not module_name:
             raise TaskNotRegistered(name, "not a dotted name")
         try:
-            importlib.import_module(module_name)
-        except ImportError as exc:
-            raise TaskNotRegistered(
-                name, f"module {module_name!r} cannot be imported: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise TaskNotRegistered(
-                name, f"module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
-            ) from exc
+            import_module(module_name, f"module {module_name!r}")
+        except ConfigurationError as exc:
+            raise TaskNotRegistered(name, str(exc)) from exc
         task = self._tasks.get(name)
         if task is None:
             raise TaskNotRegistered(name, f"module {module_name!r} defines no @task of that name")

@@ -1,10 +1,9 @@
-"""Services: background work that a runner's master process hosts beside its workers.
+"""Services: background work (a cron scheduler) that a runner's master hosts beside its workers.
 
-A plugin's cron scheduler is a service. Plugins register a factory with the entry point group
-``dqueue.services`` (``name = "package.module:factory"``, a callable from the settings to a
-service, or ``None`` when it has nothing to run). A runner calls ``start`` once its workers are
-up and ``stop`` on shutdown; a service runs in its own thread, must survive a store that goes
-away (log, back off, carry on) and must stop within a second or two of ``stop``.
+Plugins register a factory in the entry point group ``dqueue.services``: the settings -> a
+service, or ``None``. A runner calls ``start`` once its workers are up and ``stop`` on
+shutdown; a service runs in its own thread, survives a store that goes away (log, back off,
+carry on) and stops within a second or two of ``stop``.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
-from .enqueueing import dispatch, dispatch_one
+from .enqueueing import bulk_enqueue, dispatch_one
 from .errors import InvalidTask
-from .job import PRIORITY_RANGE, Job, check_json_arguments, check_json_value, new_job_id
+from .job import Job, check_json_arguments, field_problem, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
 from .task_options import check_task_options
@@ -61,25 +61,22 @@ class TaskOptions:
     store_result: bool = False
     #: Options of installed plugins by name (see :mod:`dqueue.task_options`).
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-_OWN_OPTIONS = frozenset(option.name for option in fields(TaskOptions)) - {"extra"}
-
-#: django-lightweight-queue took per-call options as keywords with this prefix; here they
-#: would be stored as task arguments and break every run, so a call with one is refused.
-_DLQ_PREFIX = "django_lightweight_queue_"
-_DLQ_CALL_OPTIONS = ("queue", "timeout", "sigkill_on_stop")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallOptions:
-    """Per-call options from :meth:`Task.using`; they never change the task itself."""
-
+    # Set only through Task.using(), for the calls made through its result: a delay (counted
+    # from the enqueue) or an absolute run_after, and the job's own key, id and meta.
     delay: float | None = None
     run_after: float | None = None
     unique_key: str | None = None
     job_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+_PER_CALL = {"extra", "delay", "run_after", "unique_key", "job_id", "meta"}
+_OWN_OPTIONS = frozenset(option.name for option in fields(TaskOptions)) - _PER_CALL
+
+#: django-lightweight-queue took per-call options as keywords with this prefix; here they
+#: would be stored as task arguments and break every run, so a call with one is refused.
+_DLQ_PREFIX = "django_lightweight_queue_"
+_DLQ_CALL_OPTIONS = ("queue", "timeout", "sigkill_on_stop")
 
 
 def _seconds(value: timedelta | float | int, what: str) -> float:
@@ -98,15 +95,11 @@ def _validate_options(name: str, options: TaskOptions) -> None:
         _seconds(options.timeout, f"task {name}: timeout")
         if options.timeout == 0:
             raise InvalidTask(f"task {name}: timeout must be more than 0 seconds")
-    attempts = options.max_attempts
-    if attempts is not None and (type(attempts) is not int or attempts < 1):  # bool is no count
-        raise InvalidTask(f"task {name}: max_attempts must be 1 or more, not {attempts!r}")
     if options.retry_backoff is not None:
         _seconds(options.retry_backoff, f"task {name}: retry_backoff")
-    low, high = PRIORITY_RANGE
-    if type(options.priority) is not int or not low <= options.priority <= high:
-        expected = f"an integer between {low} and {high}"
-        raise InvalidTask(f"task {name}: priority must be {expected}, not {options.priority!r}")
+    attempts = 1 if options.max_attempts is None else options.max_attempts
+    if problem := field_problem(name, 0, attempts, options.priority):  # the envelope's rules
+        raise InvalidTask(f"task {name}: {problem}")
     check_task_options(name, options.extra)
 
 
@@ -134,7 +127,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
 class Task(Generic[P, R]):
     """A registered function. Calling it enqueues a job and returns a :class:`JobHandle`."""
 
-    __slots__ = ("__dict__", "_call", "clock", "fn", "name", "options")
+    __slots__ = ("__dict__", "clock", "fn", "name", "options")
 
     def __init__(
         self,
@@ -142,13 +135,11 @@ class Task(Generic[P, R]):
         *,
         name: str | None = None,
         options: TaskOptions | None = None,
-        call: CallOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.fn = fn
         self.name = name or _task_name(fn)
         self.options = options or TaskOptions()
-        self._call = call or CallOptions()
         self.clock = clock
         self.__wrapped__ = fn
         self.__doc__ = fn.__doc__
@@ -159,10 +150,6 @@ class Task(Generic[P, R]):
 
     # -- enqueueing ----------------------------------------------------------------------------
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Enqueue a job that calls the function with these arguments."""
-        return self.enqueue(*args, **kwargs)
-
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         """Enqueue a job that calls the function with these arguments.
 
@@ -171,8 +158,9 @@ class Task(Generic[P, R]):
             InvalidTask: the options are invalid (negative delay, unknown queue under
                 ``DQUEUE_STRICT_QUEUES``); nothing is stored.
         """
-        job = self.build_job(args, kwargs)
-        return dispatch_one(job, options=self.options.extra)
+        return dispatch_one(self.build_job(args, kwargs), options=self.options.extra)
+
+    __call__ = enqueue
 
     def enqueue_in(
         self, delay: timedelta | float, /, *args: P.args, **kwargs: P.kwargs
@@ -203,47 +191,35 @@ class Task(Generic[P, R]):
         result_ttl: timedelta | float | None = None,
         job_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
-        **options: Any,
+        **plugin_options: Any,
     ) -> Task[P, R]:
         """Return this task with options changed for the calls made through it (not the task).
 
-        ``run_after``: an aware datetime, or a timedelta / seconds from now; ``delay``: seconds
-        or a timedelta; ``options``: installed plugins' task options.
+        ``run_after``: an aware datetime, or like ``delay`` a timedelta or seconds from the
+        enqueue; ``plugin_options``: installed plugins' task options.
         """
         given: dict[str, Any] = {"queue": queue, "priority": priority, "max_attempts": max_attempts}
-        given["sigkill_on_stop"] = sigkill_on_stop
+        given |= {"sigkill_on_stop": sigkill_on_stop, "unique_key": unique_key, "job_id": job_id}
         changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         for name, seconds in (("timeout", timeout), ("unique_for", unique_for)):
             if seconds is not None:
                 changes[name] = _seconds(seconds, name)
         if result_ttl is not None:
             changes |= {"result_ttl": _seconds(result_ttl, "result_ttl"), "store_result": True}
-        if options:
-            changes["extra"] = {**self.options.extra, **options}
-        call = self._call
-        if delay is not None:
-            call = replace(call, delay=_seconds(delay, "delay"), run_after=None)
-        if run_after is not None:
-            call = replace(call, run_after=self._absolute(run_after), delay=None)
-        fixed: dict[str, Any] = {"unique_key": unique_key, "job_id": job_id}
-        call = replace(call, **{k: v for k, v in fixed.items() if v is not None})
-        if meta is not None:
-            call = replace(call, meta={**call.meta, **meta})
-        return Task(
-            self.fn,
-            name=self.name,
-            options=replace(self.options, **changes),
-            call=call,
-            clock=self.clock,
-        )
-
-    def _absolute(self, run_after: datetime | timedelta | float) -> float:
+        if plugin_options:
+            changes["extra"] = {**self.options.extra, **plugin_options}
         if isinstance(run_after, datetime):
             try:
-                return to_epoch(run_after)
+                changes |= {"run_after": to_epoch(run_after), "delay": None}
             except ValueError as exc:
                 raise InvalidTask(f"run_after: {exc}") from exc
-        return self.clock.time() + _seconds(run_after, "run_after")
+        elif (seconds := delay if run_after is None else run_after) is not None:
+            what = "delay" if run_after is None else "run_after"
+            changes |= {"delay": _seconds(seconds, what), "run_after": None}
+        if meta is not None:
+            changes["meta"] = {**self.options.meta, **meta}
+        options = replace(self.options, **changes)
+        return Task(self.fn, name=self.name, options=options, clock=self.clock)
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -263,19 +239,20 @@ class Task(Generic[P, R]):
                 f"task {self.name}: queue {options.queue!r} is not in DQUEUE_WORKERS "
                 "(DQUEUE_STRICT_QUEUES is on)"
             )
-        check_json_arguments(tuple(args), kwargs, task=self.name)
+        check_json_arguments(tuple(args), kwargs, task=self.name, meta=options.meta)
         now = self.clock.time()
-        call = self._call
         # using() keeps one of the two: a delay (relative to now) or an absolute run_after.
-        run_after = now + call.delay if call.delay else call.run_after
-        unique_key = call.unique_key
-        if unique_key is None and options.unique:
-            unique_key = self.unique_key_for(args, kwargs)
+        run_after = now + options.delay if options.delay else options.run_after
+        unique_key = options.unique_key
+        if unique_key is None and options.unique:  # derived from the name and the arguments
+            canonical = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"))
+            digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+            unique_key = f"{self.name}:{digest}"
         result_ttl = None
         if options.store_result:
             result_ttl = settings.RESULT_TTL if options.result_ttl is None else options.result_ttl
-        job = Job(
-            id=call.job_id or new_job_id(),
+        return Job(
+            id=options.job_id or new_job_id(),
             task=self.name,
             queue=options.queue,
             args=tuple(args),
@@ -289,37 +266,20 @@ class Task(Generic[P, R]):
             unique_for=options.unique_for,
             priority=options.priority,
             result_ttl=result_ttl,
-            meta=dict(call.meta),
+            meta=dict(options.meta),
         )
-        check_json_value(job.meta, where=f"meta of {self.name}")  # refused here, not in a store
-        return job
-
-    def unique_key_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-        """The key that ``unique=True`` derives from the task name and the arguments."""
-        canonical = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"))
-        digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-        return f"{self.name}:{digest}"
 
     @contextlib.contextmanager
     def bulk_enqueue(
         self, batch_size: int = 1000, queue_override: str | None = None
-    ) -> Iterator[Callable[P, None]]:
-        """django-lightweight-queue's bulk API: yields a callable with the task's signature.
+    ) -> Iterator[Callable[P, JobHandle]]:
+        """django-lightweight-queue's bulk API: the task's enqueue, in a :func:`bulk_enqueue`.
 
-        Jobs are sent ``batch_size`` at a time, one round trip per batch.
+        Jobs are sent ``batch_size`` at a time.
         """
         target = self.using(queue=queue_override) if queue_override else self
-        pending: list[Job] = []
-
-        def add(*args: P.args, **kwargs: P.kwargs) -> None:
-            pending.append(target.build_job(args, kwargs))
-            if len(pending) >= batch_size:
-                dispatch(pending, options=target.options.extra)
-                pending.clear()
-
-        yield add
-        if pending:
-            dispatch(pending, options=target.options.extra)
+        with bulk_enqueue(batch_size):
+            yield target.enqueue
 
 
 @overload

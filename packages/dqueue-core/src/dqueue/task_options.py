@@ -1,10 +1,9 @@
 """Task options that plugins add: extra ``@task(...)`` keywords the core keeps but never reads.
 
-A plugin registers each option with the entry point group ``dqueue.task_options``
-(``name = "package.module:OPTION"``, a :class:`TaskOption`). ``@task(name=value)`` and
-``task.using(name=value)`` then accept it, and the value is kept in ``task.options.extra`` for
-the plugin to read (``None``, or absent, means the plugin's default). A name that no installed
-plugin registers is a ``TypeError`` naming it, as for any unexpected keyword.
+A plugin registers each in the entry point group ``dqueue.task_options`` (a
+:class:`TaskOption`); ``@task(name=value)`` and ``task.using(name=value)`` keep the value in
+``task.options.extra`` for the plugin (``None`` or absent: its default). Any other name is a
+``TypeError``, as for any unexpected keyword.
 """
 
 from __future__ import annotations

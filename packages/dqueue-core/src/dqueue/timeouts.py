@@ -1,14 +1,11 @@
 """Enforcing a job's ``timeout``: a soft stop inside the task, then a hard one, in one guard.
 
-1. When the job has run for its timeout, ``ITIMER_REAL`` fires and the ``SIGALRM`` handler raises
-   :class:`~dqueue.errors.JobTimeout` inside the task, so ``finally`` blocks and transactions
-   unwind normally. Signals reach only the main thread, so timeouts are enforced by a worker
-   run in the main thread of its process (as every worker process is).
-2. A watchdog thread gives the task ``DQUEUE_TIMEOUT_GRACE`` more seconds. A task stuck in C
-   code, or one that swallows the exception and goes on, is then given up on: the guard calls
-   ``on_stuck(job, started_at)`` from the watchdog thread (the worker settles the job as failed
-   and ends its process, and the runner starts a fresh one), and the worker's own thread never
-   returns from :meth:`TimeoutGuard.disarm`.
+At the timeout, ``SIGALRM`` raises :class:`~dqueue.errors.JobTimeout` inside the task, so
+``finally`` blocks and transactions unwind (signals reach only the main thread: a worker there
+enforces timeouts, as every worker process does). ``DQUEUE_TIMEOUT_GRACE`` seconds later, a
+task stuck in C code or swallowing the exception is given up on: the watchdog thread calls
+``on_stuck(job, started_at)`` (the worker settles the job as failed and ends its process), and
+the worker's own thread never returns from :meth:`TimeoutGuard.disarm`.
 """
 
 from __future__ import annotations
@@ -33,10 +30,8 @@ _Handler = Callable[[int, FrameType | None], object] | int | None
 class TimeoutGuard:
     """Arms a timer and a watchdog for each job with a timeout; see the module docstring.
 
-    Args:
-        grace_s: how long past its timeout a job may run before it is given up on.
-        on_stuck: called from the watchdog thread with the stuck job and its start time.
-        now: the worker's clock, for the start time passed to ``on_stuck``.
+    ``grace_s``: how long past its timeout a job may run; ``now``: the clock of the start time
+    passed to ``on_stuck``.
     """
 
     def __init__(
@@ -99,7 +94,7 @@ class TimeoutGuard:
     def disarm(self) -> bool:
         """The job ended: stop guarding it; ``True`` if its timeout fired while it ran.
 
-        Called after every job, so it stays cheap when nothing is guarded: no lock, no syscall.
+        Cheap when nothing is guarded (no lock, no syscall): it is called after every job.
         """
         if self._armed is not None:
             self._armed = None

@@ -2,30 +2,21 @@
 
 .. code-block:: python
 
-    from dqueue.settings import get_settings
-    from dqueue.worker import Worker
-
     exit_code = Worker(get_settings(), "default", 1).run()
 
-One worker runs one job at a time, in the thread that calls :meth:`Worker.run`. The loop:
-reserve a batch (see :mod:`dqueue.prefetch`), run each job through
-:func:`dqueue.execution.execute` with the configured middleware, turn it into an outcome with
-:func:`dqueue.execution.decide` (ack, retry with backoff, or dead letters), and settle the
-outcomes in one round trip after the batch (at once after a slow job, so a crash loses little).
-Metrics, logs, the touch file and the process title attach as hooks (:mod:`dqueue.hooks`).
+One worker runs one job at a time, in the thread that calls :meth:`Worker.run`: it reserves a
+batch (:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execute`, decides
+its outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
+after the batch, or at once after a slow job. Metrics, logs, the touch file and the process
+title are hooks (:mod:`dqueue.hooks`); a thread renews leases (:mod:`dqueue.leases`).
 
-Run in the main thread of a process, as ``dqueue worker`` and the runner do, a worker also:
-
-- stops gracefully on SIGTERM or SIGINT: it finishes the running job, settles it, returns the
-  prefetched jobs it has not started (their attempt is not counted) and exits 0. A second
-  signal, or a signal while a ``sigkill_on_stop`` job runs, ends the process at once; on an
-  at-least-once backend the lease brings the job back.
-- enforces job timeouts (see :mod:`dqueue.timeouts`).
-
-It renews the leases of the jobs it holds and recovers expired ones (:mod:`dqueue.leases`),
-retries a store that went away with capped exponential backoff (it never exits for that, and
-keeps outcomes it could not settle until it can), and exits cleanly for the runner to replace it
-after ``DQUEUE_WORKER_MAX_JOBS`` jobs, ``DQUEUE_WORKER_MAX_IDLE`` idle seconds or above
+Run in the main thread of a process, as ``dqueue worker`` and the runner do, a worker enforces
+job timeouts (:mod:`dqueue.timeouts`) and stops on SIGTERM or SIGINT: it finishes the running
+job, settles it, returns the jobs it has not started (their attempt not counted) and exits 0.
+A second signal, or one during a ``sigkill_on_stop`` job, ends the process at once (the lease
+brings the job back). A store that went away is retried with capped backoff, keeping the
+outcomes it could not settle. The worker exits for its runner to replace it after
+``DQUEUE_WORKER_MAX_JOBS`` jobs, ``DQUEUE_WORKER_MAX_IDLE`` seconds or
 ``DQUEUE_WORKER_MAX_MEMORY_MB``.
 """
 
@@ -50,6 +41,7 @@ from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
 from .job import Job
 from .leases import LeaseKeeper
+from .loading import import_plugin_tasks
 from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
 from .recycling import recycle_reason
@@ -72,19 +64,12 @@ _STORE_BACKOFF: Final = (0.05, 10.0)  # seconds: first and longest wait after a 
 
 
 class Worker:
-    """Runs the jobs of ``queue`` as worker number ``slot``; see the module docstring.
+    """Runs the jobs of ``queue`` as worker number ``slot`` (1-based); see the module.
 
-    Args:
-        settings: the effective settings.
-        queue: the queue to serve.
-        slot: this worker's number within its queue (1-based), for titles and logs.
-        backend: the store (``get_backend(queue)`` by default).
-        clock: the source of time for due times, lateness and idle limits.
-        worker_id: the lease owner id (:func:`new_worker_id` by default).
-        middleware: middleware instances (``DQUEUE_MIDDLEWARE`` by default).
-        burst: stop as soon as the queue has nothing due (tests, ``dqueue worker --burst``).
-        metrics: a hook counting jobs for Prometheus (:class:`dqueue.metrics.WorkerMetrics`).
-        hooks: more hooks, after the built-in ones (process title, log, touch file, metrics).
+    ``backend`` defaults to ``get_backend(queue)``, ``worker_id`` (the lease owner) to
+    :func:`new_worker_id`, ``middleware`` to ``DQUEUE_MIDDLEWARE``. ``burst``: stop once the
+    queue has nothing due. ``metrics`` (:class:`dqueue.metrics.WorkerMetrics`) and ``hooks``
+    come after the built-in hooks (process title, log, touch file).
     """
 
     def __init__(
@@ -104,6 +89,8 @@ class Worker:
         self.settings = settings
         self.queue = queue
         self.slot = slot
+        #: ``queue/slot``, as titles and logs show it.
+        self.name = f"{queue}/{slot}"
         self.backend = backend if backend is not None else get_backend(queue, settings=settings)
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
@@ -136,11 +123,6 @@ class Worker:
         self._guard = TimeoutGuard(settings.TIMEOUT_GRACE, self._give_up_on, clock.time)
         self._owns_process = False
 
-    @property
-    def name(self) -> str:
-        """``queue/slot``, as titles and logs show it."""
-        return f"{self.queue}/{self.slot}"
-
     def add_hook(self, hook: WorkerHooks) -> Callable[[], None]:
         """Attach ``hook`` (see :mod:`dqueue.hooks`); return the function that detaches it."""
         return self.hooks.add(hook)
@@ -149,20 +131,17 @@ class Worker:
 
     def run(self) -> int:
         """Serve the queue until stopped; return the process exit code (:data:`EXIT_OK`)."""
+        import_plugin_tasks()  # a job's task name imports nothing: plugins' tasks must be here
         self._owns_process = threading.current_thread() is threading.main_thread()
-        previous = self._install_signal_handlers() if self._owns_process else {}
+        stop_signals = (signal.SIGTERM, signal.SIGINT) if self._owns_process else ()
+        previous = {signum: signal.signal(signum, self._on_stop_signal) for signum in stop_signals}
         self._guard.install()
         # At-most-once backends may still track jobs in flight (for status) and expire them
         # through renew/recover; for the rest both are cheap no-ops.
         if not self.backend.runs_inline:
             self._leases.start()
-        _logger.info(
-            "worker %s (%s) serving queue %r from %s",
-            self.name,
-            self.worker_id,
-            self.queue,
-            self.backend.name,
-        )
+        where = f"queue {self.queue!r} from {self.backend.name}"
+        _logger.info("worker %s (%s) serving %s", self.name, self.worker_id, where)
         try:
             while not self._stop.is_set() and not self._should_recycle():
                 jobs = self._reserve()
@@ -178,17 +157,15 @@ class Worker:
             self._leases.stop()
             self._guard.close()
             for signum, handler in previous.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+                signal.signal(signum, handler)
             _logger.info("worker %s stopped after %d job(s)", self.name, self.processed)
         return EXIT_OK
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (safe from any thread and from signal handlers).
 
-        Graceful: finish the running job, return the others, exit. Not graceful, in a worker
-        that owns its process (``run()`` in the main thread): end the process at once, leaving
-        the running job to its lease. A worker in another thread can't be killed; it stops
-        gracefully.
+        Graceful: finish the running job, return the others, exit. Not graceful (only a worker that
+        owns its process): end the process at once, leaving the running job to its lease.
         """
         if not graceful and self._owns_process:
             _logger.warning("worker %s stopping at once; running job left to its lease", self.name)
@@ -217,8 +194,7 @@ class Worker:
                 self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=self.prefetch.limit
             )
         except Exception as exc:
-            what = f"reserve from {self.backend.name}"
-            self._stop.wait(self._store_failed("reserve", what, exc, self._reserve_backoff))
+            self._stop.wait(self._store_failed("reserve", exc, self._reserve_backoff))
             return None
         if self._reserve_backoff.failures:
             _logger.info("worker %s reaches %s again", self.name, self.backend.name)
@@ -228,13 +204,12 @@ class Worker:
             self._waiting = list(jobs)
         return jobs
 
-    def _store_failed(self, operation: str, what: str, exc: Exception, backoff: Backoff) -> float:
+    def _store_failed(self, operation: str, exc: Exception, backoff: Backoff) -> float:
         """Count and log a failed store call; return how long to wait before the next try."""
         self.hooks.store_error(operation)
         delay = backoff.next_delay()
-        _logger.warning(
-            "worker %s could not %s (%s); retrying in %.2fs", self.name, what, exc, delay
-        )
+        what = f"{operation} at {self.backend.name} ({exc})"
+        _logger.warning("worker %s could not %s; retrying in %.2fs", self.name, what, delay)
         return delay
 
     def _run_batch(self, jobs: list[Job]) -> None:
@@ -310,12 +285,12 @@ class Worker:
         if lost_leases := self._leases.lost.copy():
             dropped = [o for o in batch if o.job.id in lost_leases]
             batch = [o for o in batch if o.job.id not in lost_leases]
+        self._leases.settling(o.job.id for o in batch)
         try:
             lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
         except Exception as exc:
             self._pending[:0] = batch
-            what = f"settle {len(batch)} outcome(s)"
-            delay = self._store_failed("settle", what, exc, self._settle_backoff)
+            delay = self._store_failed("settle", exc, self._settle_backoff)
             self._settle_retry_at = self.clock.time() + delay
             batch, lost = [], []  # only the dropped outcomes are done with
         else:
@@ -339,38 +314,21 @@ class Worker:
 
     # -- signals and stuck jobs --------------------------------------------------------------
 
-    def _install_signal_handlers(self) -> dict[int, object]:
-        return {s: signal.signal(s, self._on_stop_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        current = self._current
-        if self._stop.is_set():
-            _logger.warning("worker %s: second %s, stopping at once", self.name, name)
-            os._exit(128 + signum)
-        if current is not None and current.sigkill_on_stop:
-            _logger.warning(
-                "worker %s: %s while running %s (sigkill_on_stop), stopping at once",
-                self.name,
-                name,
-                current.describe(),
-            )
+        name, current = signal.Signals(signum).name, self._current
+        if self._stop.is_set() or (current is not None and current.sigkill_on_stop):
+            why = "second signal" if self._stop.is_set() else "a sigkill_on_stop job runs"
+            _logger.warning("worker %s: %s (%s), stopping at once", self.name, name, why)
             os._exit(128 + signum)
         _logger.info("worker %s: %s, stopping after the running job", self.name, name)
         self._stop.set()
 
     def _give_up_on(self, job: Job, started_at: float) -> None:
         """Called by the watchdog: ``job`` ignored its timeout. Settle it, end the process."""
-        _logger.error(
-            "%s did not stop within %gs of its %gs timeout; settling it as failed and "
-            "replacing this worker process",
-            job.describe(),
-            self.settings.TIMEOUT_GRACE,
-            job.timeout or 0.0,
-        )
-        timeout = JobTimeout(
-            f"{job.describe()} timed out after {job.timeout or 0:g}s; worker killed"
-        )
+        after = f"{job.timeout or 0:g}s; worker killed"
+        timeout = JobTimeout(f"{job.describe()} timed out after {after}")
+        grace = self.settings.TIMEOUT_GRACE
+        _logger.error("%s (not stopped within %gs); replacing this worker process", timeout, grace)
         execution = failed_execution(job, timeout, started_at, self.clock.time())
         self._current = None
         self._pending.append(decide(execution, self.settings))

@@ -76,7 +76,7 @@ class EntryPlan:
         task = TaskOptions()  # without a registry, the options of a task that sets none
         if registry is not None:
             try:
-                task = registry.resolve(entry.task_name).options
+                task = registry.load(entry.task_name).options
             except TaskNotRegistered as exc:
                 raise InvalidCronEntry(str(exc), entry=entry.name, field="task") from exc
         cron = settings.section(CronSettings)

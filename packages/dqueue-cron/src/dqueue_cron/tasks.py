@@ -6,9 +6,10 @@ running (so that a slot is skipped while the previous run is unfinished). A job 
 key, so the per-slot key rides on this marker job, which does nothing when a worker runs it:
 the key stays taken for its ``unique_for`` either way.
 
-Only workers import this module (they resolve the task by name); the scheduler names the task
-without importing it, so that a runner's master does not register it, and its queue does not
-count as a queue of registered tasks.
+Only workers import this module (at start, through the ``dqueue.tasks`` entry point: a job's
+task name imports nothing); the scheduler names the task without importing it, so that a
+runner's master does not register it, and its queue does not count as a queue of registered
+tasks.
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ def _letters(settings: Settings, queue: str, limit: int, *, manage: bool) -> lis
             row["summary"] = ops.failure_summary(letter.failure)
             row["traceback"] = letter.failure.traceback
             row["arguments"] = json.dumps(arguments, indent=2, sort_keys=True, default=str)
-            row["raw"] = letter.raw
+            row["raw"] = data["raw"]  # escaped and cut short
         rows.append(row)
     return rows
 

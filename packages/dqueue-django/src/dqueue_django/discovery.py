@@ -52,8 +52,8 @@ __all__ = [
     "cron_queues",
 ]
 
-#: Set on the function of a dqueue task that runs a Django Tasks framework task: such tasks get
-#: their queues from the ``TASKS`` setting, not from their defaults.
+#: Set on the function of a dqueue task that runs a Django Tasks framework task, to that task:
+#: such tasks get their queues from the ``TASKS`` setting, not from their defaults.
 DJANGO_TASK_RUNNER_MARK = "_dqueue_django_task_runner"
 
 #: dqueue-django's own tasks (cron commands, Django Tasks) go wherever their caller sends them:
@@ -97,7 +97,7 @@ def app_task_queues(registry: TaskRegistry = REGISTRY) -> set[str]:
     queues: set[str] = set()
     for task in filter(None, map(registry.get, registry.names())):
         module = getattr(task.fn, "__module__", "") or ""
-        if module == INTERNAL_TASK_MODULE or getattr(task.fn, DJANGO_TASK_RUNNER_MARK, False):
+        if module == INTERNAL_TASK_MODULE or hasattr(task.fn, DJANGO_TASK_RUNNER_MARK):
             continue
         if apps.get_containing_app_config(module) is not None:
             queues.add(task.options.queue)

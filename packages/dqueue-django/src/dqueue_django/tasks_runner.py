@@ -1,11 +1,11 @@
 """The worker side of the Django Tasks backend.
 
-Every Django task validated by :class:`~dqueue_django.tasks_backend.DQueueTaskBackend` is also
-registered as a dqueue task under its own ``module_path`` (``myapp.tasks.send_mail``), so that
-its jobs name it, ``queue_status`` and the dead letters show it, and a worker finds it the way it
-finds any task: by importing the module that the name points to, which defines the Django task
-again and so registers it again. Nothing else can be run this way: the name must resolve to a
-Django ``Task`` whose backend is a dqueue one.
+Every Django task validated by :class:`~dqueue_django.tasks_backend.DQueueTaskBackend` (Django
+validates a task when ``@task`` defines it) is also registered as a dqueue task under its own
+``module_path`` (``myapp.tasks.send_mail``), so that its jobs name it and ``queue_status`` and
+the dead letters show it. A worker knows the Django tasks of the modules it imports at start
+(apps' ``tasks`` modules and ``DQUEUE_TASKS``), as it knows any task; a job naming another is
+dead-lettered, and nothing is imported by a job's name.
 
 A run does what Django's own backends do: send ``task_started``, call the function (with a
 ``TaskContext`` when the task takes one), normalise the return value to JSON inside the error
@@ -19,7 +19,6 @@ import traceback
 from typing import Any
 
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from dqueue import Task as DQueueTask
 from dqueue.backends import get_backend
@@ -61,11 +60,9 @@ _STATUSES = {
 
 
 def resolve_django_task(module_path: str) -> Task[..., Any] | None:
-    """The Django task defined at ``module_path``, or ``None`` if there is none."""
-    try:
-        found = import_string(module_path)
-    except ImportError:
-        return None
+    """The Django task registered under ``module_path``, or ``None``; imports nothing."""
+    runner = REGISTRY.get(module_path)
+    found = getattr(runner.fn, DJANGO_TASK_RUNNER_MARK, None) if runner is not None else None
     return found if isinstance(found, Task) else None
 
 
@@ -73,13 +70,13 @@ def register_django_task(task: Task[..., Any]) -> DQueueTask[Any, Any]:
     """The dqueue task that runs ``task``, registered under its module path."""
     name = task.module_path
     existing = REGISTRY.get(name)
-    if existing is not None and getattr(existing.fn, DJANGO_TASK_RUNNER_MARK, False):
+    if existing is not None and hasattr(existing.fn, DJANGO_TASK_RUNNER_MARK):
         return existing
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        return run_django_task_here(name, list(args), dict(kwargs))
+        return run_django_task_here(task, list(args), dict(kwargs))
 
-    setattr(run, DJANGO_TASK_RUNNER_MARK, True)
+    setattr(run, DJANGO_TASK_RUNNER_MARK, task)  # the mark is the Django task it runs
     run.__qualname__ = run.__name__ = task.name
     runner: DQueueTask[Any, Any] = DQueueTask(run, name=name)
     if existing is None:
@@ -87,16 +84,12 @@ def register_django_task(task: Task[..., Any]) -> DQueueTask[Any, Any]:
     return runner
 
 
-def run_django_task_here(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Run the Django task at ``module_path`` for the current job; return its JSON result.
+def run_django_task_here(task: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Run the Django ``task`` for the current job; return its JSON result.
 
     Raises:
-        LookupError: ``module_path`` names no Django task (nothing was run).
         BaseException: whatever the task raised, after ``task_finished`` reported it.
     """
-    task = resolve_django_task(module_path)
-    if task is None:
-        raise LookupError(f"{module_path!r} is not a Django Tasks framework task")
     job = current_job()
     alias = str((job.meta if job else {}).get(META_KEY, task.backend))
     sender = type(task_backends[alias])

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 from dqueue.backends import lifecycle
 from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
-from dqueue.errors import DecodeError
+from dqueue.errors import DecodeError, DQueueError
 from dqueue.failures import FailureKind
-from dqueue.job import Job, decode_job, encode_job
+from dqueue.job import Job, encode_job
 
 from ._control import RedisControl
 from .records import dead_letter_json, failure_json, record_update, result_value
@@ -175,28 +175,35 @@ class _RedisBackendBase(RedisControl):
     def _unpack(self, queue: str, reply: list[Any]) -> list[Job]:
         jobs: list[Job] = []
         leased = self._leased
+        poison: list[tuple[str, bytes, str]] = []
         for job_id, attempt, payload in _frames(reply[1]):
             try:
-                job = decode_job(payload)
+                job = lifecycle.decode_stored(payload, job_id=job_id, queue=queue)
             except DecodeError as exc:
-                self._bury_undecodable(queue, job_id, payload, str(exc))
+                poison.append((job_id, payload, str(exc)))
                 continue
             if job.attempt != attempt:
                 # The stored payload keeps the attempt it was enqueued with.
                 job = job.with_changes(attempt=attempt)
             jobs.append(job)
             leased[job_id] = queue
+        for job_id, payload, reason in poison:
+            try:
+                self._bury_undecodable(queue, job_id, payload, reason)
+            except DQueueError as exc:
+                # The good jobs are this worker's now (at-most-once, only here): hand them out.
+                # At-least-once, the poison comes back when its lease runs out and is buried
+                # then; at-most-once it is gone, as any job whose worker died.
+                _logger.warning("could not dead-letter job %s of %r: %s", job_id, queue, exc)
         return jobs
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
-        """Apply outcomes in one round trip; return the ids whose lease was lost.
-
-        Raises:
-            EncodeError: a kept return value is not JSON; nothing is applied.
-        """
+        """Apply outcomes in one round trip; return the ids whose lease was lost."""
         if not outcomes:
             return []
         now = self.clock.time()
+        # One outcome Redis could not take would fail the whole call: it goes alone, as DEAD.
+        outcomes = [lifecycle.storable(outcome, now) for outcome in outcomes]
         head: list[Arg] = [repr(now), worker_id, self._mode, str(self.options.dead_letter_limit)]
         # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}

@@ -24,14 +24,15 @@ import json
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..errors import DecodeError
+from ..errors import DecodeError, EncodeError
 from ..failures import FailureKind
-from ..job import Job, JobFailure, decode_job
+from ..job import Job, JobFailure, check_json_value, decode_job, encode_job
 from .base import DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
     "Step",
     "dead_letter_from_decode_error",
+    "decode_stored",
     "duplicates",
     "enqueued",
     "lease_expired",
@@ -39,6 +40,7 @@ __all__ = [
     "revived",
     "settled",
     "started",
+    "storable",
 ]
 
 #: The message of a dead-letter or retry outcome that carries no failure of its own.
@@ -122,6 +124,70 @@ def settled(outcome: Outcome, now: float) -> Step:
     return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
 
 
+def storable(outcome: Outcome, now: float) -> Outcome:
+    """``outcome``, or a DEAD outcome saying why, when a store could not write what it carries.
+
+    A kept return value that is not JSON, or text that is not UTF-8 (a lone surrogate) in the
+    return value, the failure or the job, would make the store's write fail, and with it every
+    other outcome of the same settle, again at each retry. Such an outcome is settled alone as
+    a dead letter (without the job's arguments when they are what can't be written). An ACK
+    that keeps no result, the common case, is returned at once.
+    """
+    kind, job = outcome.kind, outcome.job
+    if kind is OutcomeKind.RELEASE or (kind is OutcomeKind.ACK and job.result_ttl is None):
+        return outcome
+    problem = _failure_problem(outcome.failure) if outcome.failure is not None else ""
+    if not problem and kind is OutcomeKind.ACK:
+        problem = _result_problem(outcome.result)
+    if not problem and kind is not OutcomeKind.ACK:
+        problem = _job_problem(job)
+    if not problem:
+        return outcome
+    if _job_problem(job):
+        job = job.with_changes(args=(), kwargs={}, meta={})
+    message = f"the outcome of this run could not be stored: {problem}"
+    failure = JobFailure.from_reason(FailureKind.UNSTORABLE, message, at=now, attempt=job.attempt)
+    return Outcome(
+        job=job,
+        kind=OutcomeKind.DEAD,
+        failure=failure,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+    )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _failure_problem(failure: JobFailure) -> str:
+    for name in ("exception_type", "message", "traceback"):
+        if not _is_utf8(getattr(failure, name)):
+            return f"the failure's {name} is not UTF-8 text"
+    return ""
+
+
+def _result_problem(result: Any) -> str:
+    try:
+        check_json_value(result, where="the return value")
+    except EncodeError as exc:
+        return str(exc)
+    text = json.dumps(result, ensure_ascii=False)
+    return "" if _is_utf8(text) else "the return value is not UTF-8 text"
+
+
+def _job_problem(job: Job) -> str:
+    try:
+        text = encode_job(job)
+    except EncodeError as exc:
+        return str(exc)
+    return "" if _is_utf8(text) else "the job's arguments are not UTF-8 text"
+
+
 def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     """The lease of ``job`` (``attempt`` = the runs counted) ran out: run again or bury.
 
@@ -150,6 +216,23 @@ def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: fl
     stand_in = Job(id=f"corrupt-{digest}", task="<undecodable>", queue=queue, enqueued_at=now)
     failure = JobFailure.from_reason(FailureKind.UNDECODABLE, reason, at=now, attempt=0)
     return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
+
+
+def decode_stored(payload: bytes | str, *, job_id: str, queue: str) -> Job:
+    """Decode a payload that a store keeps under ``job_id`` in ``queue``.
+
+    An envelope that names another id or queue than where it is stored is refused too: the
+    store would lease, settle or count one job while the worker runs another.
+
+    Raises:
+        DecodeError: the payload is not a job envelope, or not the one stored there.
+    """
+    job = decode_job(payload)
+    if job.id != job_id:
+        raise DecodeError("job payload's id differs from the id it is stored under", payload)
+    if job.queue != queue:
+        raise DecodeError("job payload's queue differs from the queue it is stored in", payload)
+    return job
 
 
 def duplicates(waiting: Iterable[tuple[str, bytes | str]]) -> list[str]:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
-from .lifecycle import Step
+from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
 
 __all__ = ["MemoryBackend"]
 
@@ -84,8 +85,11 @@ class MemoryBackend(Backend):
         while queue.delayed and queue.delayed[0][0] <= now:
             due, seq, job_id = heapq.heappop(queue.delayed)
             if job_id in queue.waiting:
-                job = decode_job(queue.waiting[job_id])
-                heapq.heappush(queue.ready, (-job.priority, due, seq, job_id))
+                try:
+                    priority = decode_job(queue.waiting[job_id]).priority
+                except DecodeError:
+                    priority = 0  # reserve dead-letters it
+                heapq.heappush(queue.ready, (-priority, due, seq, job_id))
 
     def _unique_holder(self, key: str, now: float) -> str | None:
         held = self._unique.get(key)
@@ -101,6 +105,13 @@ class MemoryBackend(Backend):
         # A key with ``unique_for`` stays taken until it expires, even once the job is done.
         if job.unique_key is not None and self._unique.get(job.unique_key) == (job.id, None):
             del self._unique[job.unique_key]
+
+    def _release_unique_held_by(self, job_ids: set[str]) -> None:
+        """Free the keys these jobs hold until settled, without decoding their payloads."""
+        held = [key for key, (holder, until) in self._unique.items() if holder in job_ids]
+        for key in held:
+            if self._unique[key][1] is None:  # one with ``unique_for`` stays until it expires
+                del self._unique[key]
 
     def _remember_finished(self, job_id: str, now: float) -> None:
         """Keep a finished job's id for the retention; forget expired ones, oldest first."""
@@ -161,7 +172,7 @@ class MemoryBackend(Backend):
                 paused = state.paused_until is not None and state.paused_until > now
                 if not paused:
                     self._promote(state, now)
-                    taken = self._take(state, worker_id, limit, now)
+                    taken = self._take(queue, state, worker_id, limit, now)
                     if taken:
                         return taken
                 remaining = deadline - now
@@ -174,14 +185,18 @@ class MemoryBackend(Backend):
                     wake = min(wake, state.delayed[0][0] - now)
                 self._lock.wait(max(wake, 0.0005))
 
-    def _take(self, state: _Queue, worker_id: str, limit: int, now: float) -> list[Job]:
+    def _take(self, name: str, state: _Queue, worker_id: str, limit: int, now: float) -> list[Job]:
         taken: list[Job] = []
         while state.ready and len(taken) < limit:
             _, _, _, job_id = heapq.heappop(state.ready)
             payload = state.waiting.pop(job_id, None)
             if payload is None:
                 continue  # cleared or settled meanwhile
-            job = decode_job(payload)
+            try:
+                job = decode_stored(payload, job_id=job_id, queue=name)
+            except DecodeError as exc:
+                self._bury_undecodable(name, state, job_id, payload, str(exc), now)
+                continue
             job = job.with_changes(attempt=job.attempt + 1)
             state.leased[job_id] = _Lease(
                 worker_id=worker_id,
@@ -192,6 +207,16 @@ class MemoryBackend(Backend):
             self._record(lifecycle.started(job, worker_id, now), now)
             taken.append(job)
         return taken
+
+    def _bury_undecodable(
+        self, name: str, state: _Queue, job_id: str, payload: str, reason: str, now: float
+    ) -> None:
+        """Dead-letter a stored payload that is not the job envelope it should be, alone."""
+        letter = dead_letter_from_decode_error(name, payload, f"job {job_id}: {reason}", now)
+        self._release_unique_held_by({job_id})
+        state.dead[letter.job.id] = letter
+        while len(state.dead) > self.options.dead_letter_limit:
+            state.dead.popitem(last=False)
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
         """Apply outcomes; report the ids whose lease ``worker_id`` lost."""
@@ -208,7 +233,7 @@ class MemoryBackend(Backend):
                 del state.leased[job.id]
                 if outcome.lateness_s is not None:
                     state.lateness.append(outcome.lateness_s)
-                self._apply(state, lifecycle.settled(outcome, now), now)
+                self._apply(state, lifecycle.settled(lifecycle.storable(outcome, now), now), now)
             self._lock.notify_all()
         return lost
 
@@ -308,8 +333,7 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             cleared = len(state.waiting)
-            for payload in state.waiting.values():
-                self._release_unique(decode_job(payload))
+            self._release_unique_held_by(set(state.waiting))
             state.waiting.clear()
             state.ready.clear()
             state.delayed.clear()
@@ -335,9 +359,9 @@ class MemoryBackend(Backend):
         with self._lock:
             state = self._queue(queue)
             now = self.clock.time()
-            chosen = (
-                list(state.dead) if job_ids is None else [i for i in job_ids if i in state.dead]
-            )
+            chosen = list(state.dead) if job_ids is None else job_ids
+            # A payload that could not be decoded has nothing to run: its letter stays.
+            chosen = [i for i in chosen if i in state.dead and state.dead[i].raw is None]
             for job_id in chosen:
                 job = lifecycle.revived(state.dead.pop(job_id).job)
                 self._push(state, job, encode_job(job), now)

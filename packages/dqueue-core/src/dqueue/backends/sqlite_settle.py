@@ -11,7 +11,7 @@ import sqlite3
 from typing import Final
 
 from ..errors import DecodeError
-from ..job import Job, decode_job, encode_job
+from ..job import Job, encode_job
 from . import lifecycle
 from .base import Outcome, OutcomeKind, StoreOptions
 from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
@@ -42,11 +42,12 @@ def decode_leased(
 ) -> Job | None:
     """The job of a leased ``(seq, id, attempt, payload)`` row, its runs taken from ``attempt``.
 
-    A row that is not a job envelope goes to the dead letters with the reason: ``None``.
+    A row that is not a job envelope (or names another id or queue than its row's) goes to the
+    dead letters with the reason: ``None``.
     """
     seq, job_id, attempt, raw = row
     try:
-        job = decode_job(raw)
+        job = lifecycle.decode_stored(raw, job_id=job_id, queue=queue)
     except DecodeError as exc:
         conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
         bury_undecodable(conn, queue, job_id, raw, str(exc), now)
@@ -58,7 +59,11 @@ def decode_leased(
 def apply_outcome(
     conn: sqlite3.Connection, outcome: Outcome, worker_id: str, now: float, options: StoreOptions
 ) -> bool:
-    """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't."""
+    """Apply one outcome if ``worker_id`` still holds the lease; ``False`` if it doesn't.
+
+    An outcome the store could not write is applied as :func:`lifecycle.storable` turns it.
+    """
+    outcome = lifecycle.storable(outcome, now)
     job = outcome.job
     owner = (job.id, worker_id, job.attempt)
     step = lifecycle.settled(outcome, now)

@@ -201,6 +201,8 @@ def _json_option(text: str, option: str, kind: type) -> Any:
         value = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{option}: not valid JSON ({exc})") from None
+    except RecursionError:  # json.loads recurses per level: a deep document exhausts the stack
+        raise UsageError(f"{option}: JSON nested too deeply") from None
     if not isinstance(value, kind):
         expected = "a JSON list" if kind is list else "a JSON object"
         raise UsageError(f"{option}: expected {expected}, got {type(value).__name__}")
@@ -228,7 +230,7 @@ def enqueue(args: argparse.Namespace) -> int:
     """``dqueue enqueue TASK [--args JSON] [--kwargs JSON] [--delay S] [--queue Q]``."""
     arguments = _json_option(args.args, "--args", list)
     keywords = _json_option(args.kwargs, "--kwargs", dict)
-    target = REGISTRY.resolve(args.task)
+    target = REGISTRY.load(args.task)
     _check_signature(target, arguments, keywords)
     if args.queue is not None or args.delay is not None:
         target = target.using(queue=args.queue, delay=args.delay)

@@ -19,7 +19,12 @@ __all__ = [
     "dead_letters",
     "failure_summary",
     "queue_status",
+    "raw_preview",
 ]
+
+
+#: How much of a payload that could not be decoded listings show, in characters.
+RAW_PREVIEW_CHARS = 2000
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -82,8 +87,20 @@ def dead_letters(settings: Settings, queue: str, *, limit: int) -> list[DeadLett
     return control_of(get_backend(queue, settings=settings)).dead_letters(queue, limit=limit)
 
 
+def raw_preview(raw: str) -> str:
+    """A payload that could not be decoded, as listings show it: safe to print anywhere.
+
+    Control characters, lone surrogates and backslashes are escaped as ``repr`` does (so a
+    newline cannot forge a line and no terminal escape runs), and only the first
+    :data:`RAW_PREVIEW_CHARS` are shown, followed by how many were left out.
+    """
+    shown = repr(raw[:RAW_PREVIEW_CHARS])[1:-1]
+    rest = len(raw) - RAW_PREVIEW_CHARS
+    return f"{shown}... ({rest} more characters)" if rest > 0 else shown
+
+
 def dead_letter_data(letter: DeadLetter) -> dict[str, Any]:
-    """A dead letter as JSON-ready data, with its failure and raw payload."""
+    """A dead letter as JSON-ready data, with its failure and raw payload (a safe preview)."""
     died_at = to_datetime(letter.died_at).isoformat(timespec="seconds")
     return {
         "id": letter.job.id,
@@ -95,7 +112,7 @@ def dead_letter_data(letter: DeadLetter) -> dict[str, Any]:
         "failure": letter.failure.to_dict(),
         "args": list(letter.job.args),
         "kwargs": dict(letter.job.kwargs),
-        "raw": letter.raw,
+        "raw": None if letter.raw is None else raw_preview(letter.raw),
     }
 
 

@@ -223,9 +223,10 @@ local function recover_expired(max, reliable, dead_limit, kind)
       local attempt, owner = string.match(redis.call('HGET', K_RUNS, id) or '', '^(%d+)|(.*)$')
       attempt = tonumber(attempt) or 0
       local ok, job = pcall(cjson.decode, payload)
-      local max_attempts = 1
-      if ok and type(job) == 'table' and tonumber(job['max_attempts']) then
-        max_attempts = tonumber(job['max_attempts'])
+      local max_attempts = ok and type(job) == 'table' and tonumber(job['max_attempts'])
+      -- cjson reads NaN and Infinity: only a count in range may keep a job coming back.
+      if not (max_attempts and max_attempts >= 1 and max_attempts <= 2147483647) then
+        max_attempts = 1
       end
       local failure = {
         exception_type = kind,
