@@ -7,19 +7,11 @@ nothing while the job waits or runs, and for ``DQUEUE_ID_RETENTION`` seconds aft
 
 from __future__ import annotations
 
-import pytest
-
 from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeBackend, MakeJob
 from tests.contract.helpers import WORKER, failure, take_one
 from tests.support.settling import ack, dead
-
-
-@pytest.fixture(autouse=True)
-def _redis_side_in_progress(backend_name: str) -> None:
-    if "redis" in backend_name:
-        pytest.skip("Redis side in progress")
 
 
 def _stored_nothing(backend: Backend) -> bool:

@@ -166,12 +166,12 @@ def inject_sqlite(path: str, queue: str, job_id: str, payload: bytes) -> None:
 
 def inject_redis(client: Any, prefix: str, queue: str, job_id: str, payload: bytes) -> None:
     """``HSET`` the payload into the queue's jobs hash and ``RPUSH`` its id on the ready list."""
-    from dqueue_redis.keys import QueueKeys, queues_key
+    from dqueue_redis._store import queue_base
 
-    keys = QueueKeys(prefix, queue)
+    base = queue_base(prefix, queue)
     with client.pipeline(transaction=True) as pipeline:
-        pipeline.sadd(queues_key(prefix), queue)
-        pipeline.hset(keys.jobs, job_id, payload)
-        pipeline.rpush(keys.base + "ready", job_id)
-        pipeline.rpush(keys.wake, "1")
+        pipeline.sadd(f"{prefix}:queues", queue)
+        pipeline.hset(base + "jobs", job_id, payload)
+        pipeline.rpush(base + "ready", job_id)
+        pipeline.rpush(base + "wake", "1")
         pipeline.execute()

@@ -498,6 +498,7 @@ def test_the_runner_serves_health_and_metrics_while_it_runs(
         "workers": 3,
         "workers_alive": 3,
         "workers_down": [],
+        "warnings": [],
     }
     status, content_type, body = get(f"{url}/metrics")
     assert content_type.startswith("text/plain; version=0.0.4")

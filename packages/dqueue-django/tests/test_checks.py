@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.test import override_settings
 
 from dqueue_django.checks import check_settings
@@ -102,7 +103,7 @@ def test_a_django_lightweight_queue_setting_is_a_warning_naming_its_replacement(
     with override_settings(LIGHTWEIGHT_QUEUE_WORKERS={"default": 1}):
         messages = check_settings()
 
-    assert ids(messages) == ["dqueue_django.W004"]
+    assert ids(messages) == ["dqueue_django.W005"]
     assert messages[0].obj == "LIGHTWEIGHT_QUEUE_WORKERS"
     assert "DQUEUE_WORKERS" in messages[0].msg
 
@@ -120,7 +121,7 @@ def test_a_django_lightweight_queue_setting_without_replacement_says_there_is_no
     with override_settings(LIGHTWEIGHT_QUEUE_SITE_URL="https://example.com"):
         [message] = check_settings()
 
-    assert message.id == "dqueue_django.W004"
+    assert message.id == "dqueue_django.W005"
     assert "dqueue has no replacement" in message.msg
     assert "debug-web" in message.hint
 
@@ -133,3 +134,26 @@ def test_each_django_lightweight_queue_setting_gets_its_own_warning() -> None:
         "LIGHTWEIGHT_QUEUE_REDIS_HOST",
         "LIGHTWEIGHT_QUEUE_REDIS_PORT",
     ]
+
+
+def test_check_deploy_warns_of_a_redis_server_that_may_evict_jobs() -> None:
+    from dqueue_django.checks import check_stores
+    from tests.support.redis_server import RedisServer, available_kinds
+
+    if not available_kinds():
+        pytest.skip("no Redis or Valkey server on this machine")
+    evicting = ("--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru")
+    with (
+        RedisServer(available_kinds()[0], extra_args=evicting) as server,
+        override_settings(DQUEUE_BACKEND="redis", DQUEUE_REDIS_URL=server.url),
+    ):
+        messages = check_stores()
+
+    assert ids(messages) == ["dqueue_django.W004"]
+    assert "maxmemory-policy allkeys-lru" in messages[0].msg
+
+
+def test_check_deploy_says_nothing_of_a_store_without_risks() -> None:
+    from dqueue_django.checks import check_stores
+
+    assert check_stores() == []

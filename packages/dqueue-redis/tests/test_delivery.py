@@ -245,3 +245,26 @@ def test_clear_removes_waiting_jobs_of_every_priority(backend: Any, make_job: Ma
     assert backend.clear("default") == 3
 
     assert backend.reserve("default", worker_id="w", timeout_s=0, limit=5) == []
+
+
+@pytest.mark.parametrize("recovery", ["recover", "reserve"])
+def test_a_job_dead_of_an_expired_lease_keeps_its_id_taken(
+    make_backend: MakeBackend, make_job: MakeJob, clock: ManualClock, recovery: str
+) -> None:
+    backend = make_backend(cls=ReliableRedisBackend, clock=clock, ID_RETENTION=120.0)
+    job = make_job(max_attempts=1)
+    backend.enqueue(job)
+    backend.reserve("default", worker_id="crashed", timeout_s=0)
+    clock.advance(backend.options.lease_s + 1)
+    if recovery == "recover":
+        assert backend.recover() == 1
+    else:  # a reserve deals with expired leases first
+        assert backend.reserve("default", worker_id="w", timeout_s=0) == []
+    assert backend.counts("default").dead == 1
+
+    assert backend.enqueue(job) == job.id
+
+    assert backend.counts("default").ready == 0
+    clock.advance(121)
+    backend.enqueue(job)
+    assert backend.counts("default").ready == 1

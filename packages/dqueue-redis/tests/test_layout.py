@@ -11,7 +11,7 @@ from redis.crc import key_slot
 
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.job import Job
-from dqueue_redis.keys import QueueKeys, escape_queue
+from dqueue_redis._store import queue_base
 
 MakeBackend = Callable[..., Any]
 MakeJob = Callable[..., Job]
@@ -36,6 +36,7 @@ DOCUMENTED = {
     "dead": "zset",
     "dead:data": "hash",
     "lateness": "list",
+    "done": "zset",
     "r:<id>": "hash",
     "w:<waiter>": "list",
 }
@@ -78,7 +79,7 @@ def test_every_key_of_a_queue_shares_its_hash_slot(
     for queue in ("default", "mail"):
         keys = list(raw.scan_iter(match=f"{redis_prefix}:{{{queue}}}:*"))
         assert keys
-        expected = key_slot(QueueKeys(redis_prefix, queue).jobs.encode())
+        expected = key_slot((queue_base(redis_prefix, queue) + "jobs").encode())
         assert {key_slot(key) for key in keys} == {expected}
 
 
@@ -110,9 +111,9 @@ def test_a_queue_name_cannot_break_out_of_its_hash_tag(
     backend.enqueue(make_job(queue=tricky))
     backend.enqueue(make_job(queue="a"))
 
-    escaped = escape_queue(tricky)
-    assert escaped == "a%7D:jobs%7Bb%25"
-    assert raw.hlen(f"{redis_prefix}:{{{escaped}}}:jobs") == 1
+    base = queue_base(redis_prefix, tricky)
+    assert base == f"{redis_prefix}:{{a%7D:jobs%7Bb%25}}:"
+    assert raw.hlen(base + "jobs") == 1
     assert backend.queues() == ["a", tricky]
     assert [job.queue for job in backend.reserve(tricky, worker_id="w", timeout_s=0)] == [tricky]
 

@@ -152,7 +152,7 @@ def test_with_wait_an_enqueued_job_is_on_the_replica_when_enqueue_returns(
     try:
         job_id = backend.enqueue(_job(1))
 
-        assert replica.hexists(backend.keys("sentinel").jobs, job_id)
+        assert replica.hexists(backend.base("sentinel") + "jobs", job_id)
     finally:
         backend.close()
         replica.close()
@@ -169,8 +169,8 @@ def test_with_wait_jobs_enqueued_on_several_queues_are_on_the_replica_when_enque
     try:
         first, second = backend.enqueue_many([_job(1), other])  # one pipeline, one WAIT
 
-        assert replica.hexists(backend.keys("sentinel").jobs, first)
-        assert replica.hexists(backend.keys("other").jobs, second)
+        assert replica.hexists(backend.base("sentinel") + "jobs", first)
+        assert replica.hexists(backend.base("other") + "jobs", second)
     finally:
         backend.close()
         replica.close()

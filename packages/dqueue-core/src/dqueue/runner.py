@@ -89,7 +89,8 @@ def check_backends(settings: Settings, queues: Sequence[str]) -> None:
 
     Raises:
         ConfigurationError: a queue's backend is the synchronous or memory backend (or
-            another without ``supports_workers``), or cannot be loaded.
+            another without ``supports_workers``), or cannot be loaded, or its store is unsafe
+            to run jobs on (:meth:`~dqueue.backends.base.Backend.health_warnings`).
     """
     for queue in sorted(set(queues)):
         path = settings.backend_path(queue)
@@ -107,11 +108,14 @@ def check_backends(settings: Settings, queues: Sequence[str]) -> None:
             )
     for queue in sorted(set(queues)):
         try:
-            get_backend(queue, settings=settings).ping()
+            (backend := get_backend(queue, settings=settings)).ping()
         except Exception as exc:
             _logger.warning(
                 "the store of queue %r is unreachable (%s); workers will retry", queue, exc
             )
+            continue
+        for warning in backend.health_warnings():  # a ConfigurationError: refuse to start
+            _logger.warning("the store of queue %r: %s", queue, warning)
 
 
 @dataclass

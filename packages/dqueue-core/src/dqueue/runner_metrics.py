@@ -21,6 +21,7 @@ from .backends import Backend, get_backend
 from .backends.base import QueueCounts, percentile
 from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, own_registry
+from .ops.inspection import store_warnings
 from .ops.queues import list_queues
 from .pool import WorkerSlot
 from .settings import Settings
@@ -59,6 +60,7 @@ class _Read:
 
     done: threading.Event = field(default_factory=threading.Event)
     counts: tuple[QueueCounts, ...] = ()
+    warnings: tuple[str, ...] = ()  # of the stores (ops.store_warnings)
     error: str = ""
     at: float = 0.0
 
@@ -103,6 +105,8 @@ class RunnerMetrics:
         try:
             known = list_queues(self.settings, extra=[slot.queue for slot in self.slots]).queues
             backends = {queue: self._backend_for(queue) for queue in known}
+            stores = {id(b): b for b in backends.values() if b.supports_workers}.values()
+            read.warnings = tuple(w for store in stores for w in store_warnings(store))
             read.counts = tuple(
                 backend.counts(queue)
                 for queue, backend in backends.items()
@@ -210,6 +214,7 @@ class RunnerMetrics:
     def health(self) -> Response:
         """``/healthz``: 200 when every worker is alive and the store answers, else 503."""
         up = self.store_view()[0]
+        warnings = list(self._last.warnings) if self._last is not None else []
         pids = self.runner.worker_pids()
         down = [str(slot) for slot in self.slots if slot not in pids]
         body = {
@@ -218,6 +223,7 @@ class RunnerMetrics:
             "workers": len(self.slots),
             "workers_alive": len(self.slots) - len(down),
             "workers_down": down,
+            "warnings": warnings,  # risks to the jobs, such as a store that may evict them
         }
         return Response.json(body, status=200 if up and not down else 503)
 

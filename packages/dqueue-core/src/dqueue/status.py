@@ -61,7 +61,9 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
         ]
         for row in rows
     ]
-    return _table(header, cells, right={1, 2, 3, 4, 6, 7})
+    table = _table(header, cells, right={1, 2, 3, 4, 6, 7})
+    warnings = dict.fromkeys(warning for row in rows for warning in row.warnings)
+    return "\n".join([table, *(f"WARNING: {warning}" for warning in warnings)])
 
 
 def configuration_data(

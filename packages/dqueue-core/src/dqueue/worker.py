@@ -132,6 +132,8 @@ class Worker:
     def run(self) -> int:
         """Serve the queue until stopped; return the process exit code (:data:`EXIT_OK`)."""
         import_plugin_tasks()  # a job's task name imports nothing: plugins' tasks must be here
+        for warning in self.backend.health_warnings():  # a ConfigurationError: refuse to start
+            _logger.warning("worker %s: %s", self.name, warning)
         self._owns_process = threading.current_thread() is threading.main_thread()
         stop_signals = (signal.SIGTERM, signal.SIGINT) if self._owns_process else ()
         previous = {signum: signal.signal(signum, self._on_stop_signal) for signum in stop_signals}

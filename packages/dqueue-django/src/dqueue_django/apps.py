@@ -17,7 +17,7 @@ from dqueue.loading import import_task_modules
 from dqueue.settings import PREFIX
 
 from . import transactions
-from .checks import check_settings
+from .checks import check_settings, check_stores
 from .conf import django_layer, set_installed
 from .discovery import autodiscover_tasks
 
@@ -63,6 +63,7 @@ class DQueueConfig(AppConfig):
         """Install the settings layer and hooks, register checks, import the tasks."""
         install()
         register(check_settings, "dqueue")
+        register(check_stores, "dqueue", deploy=True)
         layer = django_layer()
         ignore_apps = layer.get(PREFIX + "IGNORE_APPS", ())
         if isinstance(ignore_apps, str) or not isinstance(ignore_apps, list | tuple):

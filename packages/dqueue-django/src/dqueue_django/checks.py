@@ -1,6 +1,6 @@
 """System checks: ``manage.py check`` reports every bad ``DQUEUE_*`` setting by name.
 
-Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W004``); the
+Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W005``); the
 README's "System checks" table says what each one means.
 """
 
@@ -13,15 +13,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Warning
 
-from dqueue.backends import backend_class
+from dqueue.backends import backend_class, get_backend
 from dqueue.errors import ConfigurationError
 from dqueue.loading import import_string
+from dqueue.ops import store_warnings
 from dqueue.settings import Settings, environment_layer, suggest_name
 from dqueue_cron.config import CronSettings
 
 from .conf import DjangoSettings, django_layer, unknown_names
 
-__all__ = ["DLQ_SETTINGS", "check_settings"]
+__all__ = ["DLQ_SETTINGS", "check_settings", "check_stores"]
 
 DLQ_PREFIX = "LIGHTWEIGHT_QUEUE_"
 _BACKEND_NOTE = (
@@ -71,6 +72,36 @@ def check_settings(
     return messages
 
 
+def check_stores(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """What puts the jobs of each configured store at risk (``manage.py check --deploy``).
+
+    Deploy-only: it asks the stores (a Redis server's eviction policy, say), which an ordinary
+    ``manage.py`` command must not wait for.
+    """
+    try:
+        settings = Settings.from_layers([environment_layer(), django_layer()])
+    except ConfigurationError:
+        return []  # check_settings reports it
+    found: list[CheckMessage] = []
+    paths: set[str] = set()
+    for queue in ["default", *sorted(settings.BACKEND_OVERRIDES)]:
+        path = settings.backend_path(queue)
+        if path in paths:
+            continue
+        paths.add(path)
+        try:
+            backend = get_backend(queue, settings=settings)
+        except ConfigurationError:
+            continue  # E002 says it
+        found += [
+            Warning(warning, obj=path, id="dqueue_django.W004")
+            for warning in store_warnings(backend)
+        ]
+    return found
+
+
 def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
     return [
         Warning(
@@ -99,7 +130,7 @@ def _dlq_leftovers() -> list[CheckMessage]:
         else:
             message = f"{name} is django-lightweight-queue's, ignored: dqueue reads {replacement}."
             hint = f"Move its value to {replacement}" + (f" ({note})." if note else ".")
-        found.append(Warning(message, hint=hint, obj=name, id="dqueue_django.W004"))
+        found.append(Warning(message, hint=hint, obj=name, id="dqueue_django.W005"))
     return found
 
 

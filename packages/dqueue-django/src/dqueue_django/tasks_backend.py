@@ -64,8 +64,11 @@ class DQueueTaskBackend(BaseTaskBackend):
             settings = current_settings()
             paths = {settings.backend_path(queue) for queue in self._queues(settings)}
             classes = [backend_class(path) for path in sorted(paths)]
-        except DQueueError:  # `manage.py check` reports bad settings and unloadable backends
-            return False
+        except DQueueError:
+            # Settings that don't load are reported by `manage.py check` and refused by every
+            # enqueue. Refusing a task's definition here instead would fail the import of the
+            # project's task modules at start-up, before `check` could name the bad setting.
+            return True
         if flag == "supports_results":
             return all(cls.supports_results and not cls.runs_inline for cls in classes)
         return all(bool(getattr(cls, flag)) for cls in classes)

@@ -17,6 +17,7 @@ from dqueue.job import encode_job
 
 from ._store import RedisStore
 from .records import raw_dead_letter_json, read_dead_letter, read_result
+from .scripts import Arg
 
 __all__ = ["RedisControl"]
 
@@ -33,10 +34,7 @@ class RedisControl(RedisStore):
 
         At-most-once, ``in_flight`` is 0: a job handed to a worker has left the store.
         """
-        now = self.clock.time()
-        ready, delayed, in_flight, dead, paused, samples = self._script(
-            "counts", queue, [repr(now), self._mode]
-        )
+        ready, delayed, in_flight, dead, paused, samples = self._script("counts", queue, [])
         return QueueCounts(
             queue=queue,
             ready=int(ready),
@@ -53,21 +51,15 @@ class RedisControl(RedisStore):
         Every worker honours it: the pause is a key that the reserve script reads.
         """
         now = self.clock.time()
-        keys = self.keys(queue)
+        base = self.base(queue)
         self._note_queues([queue])
         if until is None or until <= now:
-
-            def resume() -> None:
-                with self.client.pipeline(transaction=False) as pipeline:
-                    pipeline.delete(keys.paused)
-                    pipeline.rpush(keys.wake, "1")  # one waiter looks, and passes it on
-                    pipeline.ltrim(keys.wake, 0, 0)
-                    pipeline.execute()
-
-            self._call(resume)
+            # One token: one waiter looks, and passes it on.
+            wake = base + "wake"
+            self._pipeline(("DEL", base + "paused"), ("RPUSH", wake, "1"), ("LTRIM", wake, 0, 0))
             return
         ttl_ms = math.ceil((until - now) * 1000) + _PAUSE_GC_GRACE_MS
-        self._call(lambda: self.client.set(keys.paused, repr(until), px=ttl_ms))
+        self._call(lambda: self.client.set(base + "paused", repr(until), px=ttl_ms))
 
     def resume(self, queue: str) -> None:
         """Hand out jobs of ``queue`` again."""
@@ -75,7 +67,7 @@ class RedisControl(RedisStore):
 
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None``."""
-        value = self._call(lambda: self.client.get(self.keys(queue).paused))
+        value = self._call(lambda: self.client.get(self.base(queue) + "paused"))
         if value is None:
             return None
         until = float(cast(bytes, value))
@@ -83,74 +75,73 @@ class RedisControl(RedisStore):
 
     def clear(self, queue: str) -> int:
         """Delete every ready and delayed job of ``queue`` (jobs in flight stay); how many."""
-        return int(self._script("clear", queue, [repr(self.clock.time()), self._mode]))
+        return int(self._script("remove", queue, []))
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs identical (task, args, kwargs) to an older one; sizes before, after.
 
         The oldest job (smallest id) of each group stays. Jobs reserved meanwhile are left.
         """
-        now = repr(self.clock.time())
-        stored = self._script("waiting", queue, [now, self._mode])
-        pairs = [(stored[i].decode(), stored[i + 1]) for i in range(0, len(stored), 2)]
-        twins = duplicates(sorted(pairs))
-        before = len(stored) // 2
+        base = self.base(queue)
+        look = ("HGETALL", base + "jobs"), ("ZRANGE", base + "inflight", 0, -1)
+        stored, in_flight = self._pipeline(*look, transaction=True)
+        leased = set(in_flight)
+        pairs = sorted((key.decode(), data) for key, data in stored.items() if key not in leased)
+        twins = duplicates(pairs)
         if not twins:
-            return before, before
-        removed = int(self._script("remove", queue, [now, *twins]))
-        return before, before - removed
+            return len(pairs), len(pairs)
+        return len(pairs), len(pairs) - int(self._script("remove", queue, twins))
 
     # -- dead letters --------------------------------------------------------------------------
 
-    def _letters(self, queue: str, ids: Sequence[bytes | str]) -> list[tuple[str, bytes]]:
-        if not ids:
+    def _letters(self, queue: str, ids: Sequence[bytes | str]) -> list[tuple[str, DeadLetter]]:
+        """The dead letters of ``ids`` still stored, with their ids, in the order of ``ids``."""
+        names = [name.decode() if isinstance(name, bytes) else name for name in ids]
+        if not names:
             return []
-        data_key = self.keys(queue).base + "dead:data"
-        stored = self._call(lambda: self.client.hmget(data_key, list(ids)))
-        found: list[tuple[str, bytes]] = []
-        for raw_id, data in zip(ids, cast(list[Any], stored), strict=True):
-            if data is not None:
-                found.append((raw_id.decode() if isinstance(raw_id, bytes) else raw_id, data))
-        return found
+        data_key = self.base(queue) + "dead:data"
+        stored = cast(list[Any], self._call(lambda: self.client.hmget(data_key, names)))
+        return [
+            (name, read_dead_letter(queue, name, data))
+            for name, data in zip(names, stored, strict=True)
+            if data is not None
+        ]
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """The newest dead letters of ``queue``, newest first."""
         if limit <= 0:
             return []
-        dead_key = self.keys(queue).base + "dead"
+        dead_key = self.base(queue) + "dead"
         ids = self._call(lambda: self.client.zrevrange(dead_key, 0, limit - 1))
-        letters = self._letters(queue, cast(list[bytes], ids))
-        return [read_dead_letter(queue, letter_id, data) for letter_id, data in letters]
+        return [letter for _, letter in self._letters(queue, cast(list[bytes], ids))]
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Put dead letters (all, oldest first, or those ids) back with fresh attempts.
 
         Letters whose payload can't be decoded stay: there is nothing to run.
         """
+        ids: Sequence[bytes | str] = list(dict.fromkeys(job_ids or ()))
         if job_ids is None:
-            dead_key = self.keys(queue).base + "dead"
-            ids: Sequence[bytes | str] = cast(
-                list[bytes], self._call(lambda: self.client.zrange(dead_key, 0, -1))
-            )
-        else:
-            ids = list(dict.fromkeys(job_ids))
-        args: list[str] = [repr(self.clock.time())]
-        for letter_id, data in self._letters(queue, ids):
-            letter = read_dead_letter(queue, letter_id, data)
-            if letter.raw is not None:
-                continue
-            job = lifecycle.revived(letter.job)
-            args += [letter_id, encode_job(job), str(job.priority)]
-        if len(args) == 1:
-            return 0
-        return int(self._script("revive", queue, args))
+            dead_key = self.base(queue) + "dead"
+            ids = cast(list[bytes], self._call(lambda: self.client.zrange(dead_key, 0, -1)))
+        args: list[str] = []
+        for letter_id, letter in self._letters(queue, ids):
+            if letter.raw is None:
+                job = lifecycle.revived(letter.job)
+                args += [letter_id, encode_job(job), str(job.priority)]
+        return int(self._script("revive", queue, args)) if args else 0
 
     def purge_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids); return how many."""
-        if job_ids is not None and not job_ids:
+        ids = list(job_ids or ())
+        if job_ids is not None and not ids:
             return 0
-        args = [repr(self.clock.time()), *(job_ids or ())]
-        return int(self._script("purge", queue, args))
+        dead, data = self.base(queue) + "dead", self.base(queue) + "dead:data"
+        commands: tuple[Sequence[Arg], ...] = (("ZREM", dead, *ids), ("HDEL", data, *ids))
+        if job_ids is None:
+            commands = ("ZCARD", dead), ("UNLINK", dead, data)
+        # One transaction: letters go with their data.
+        return int(self._pipeline(*commands, transaction=True)[0])
 
     def _bury_undecodable(
         self, queue: str, store_id: str, payload: bytes | str, reason: str
@@ -161,7 +152,7 @@ class RedisControl(RedisStore):
         stand_in = dead_letter_from_decode_error(queue, text, reason, now).job.id
         letter = raw_dead_letter_json(text, reason, now)
         limit = str(self.options.dead_letter_limit)
-        self._script("bury_raw", queue, [repr(now), store_id, stand_in, letter, limit])
+        self._script("bury_raw", queue, [store_id, stand_in, letter, limit], now=now)
         _logger.warning(
             "job %s of queue %r is not a job envelope (%s); moved to the dead letters as %s",
             store_id,
@@ -177,15 +168,9 @@ class RedisControl(RedisStore):
         queues = self.queues()
         if not queues:
             return None
-
-        def read() -> list[Any]:
-            with self.client.pipeline(transaction=False) as pipeline:
-                for queue in queues:
-                    pipeline.hgetall(self.keys(queue).result(job_id))
-                return pipeline.execute()
-
+        raws = self._pipeline(*(("HGETALL", f"{self.base(queue)}r:{job_id}") for queue in queues))
         now = self.clock.time()
-        for queue, raw in zip(queues, self._call(read), strict=True):
+        for queue, raw in zip(queues, raws, strict=True):
             record = read_result(job_id, queue, raw, now)
             if record is not None:
                 return record

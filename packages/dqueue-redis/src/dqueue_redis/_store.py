@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,15 +13,14 @@ import redis
 
 from dqueue.backends.base import Backend, StoreOptions
 from dqueue.clock import SYSTEM_CLOCK, Clock
-from dqueue.errors import BackendUnavailable
+from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
-from .connection import connect, describe_target, translate_error
-from .keys import QueueKeys, queues_key
+from .connection import connect, describe_target, eviction_policy, translate_error
 from .scripts import SOURCES, Arg, HeldConnections
 from .settings import RedisSettings
 
-__all__ = ["RedisOptions", "RedisStore"]
+__all__ = ["RedisOptions", "RedisStore", "queue_base"]
 
 T = TypeVar("T")
 
@@ -32,31 +29,31 @@ _logger = logging.getLogger("dqueue.redis")
 _REPLICA_WARNING_INTERVAL_S = 60.0
 
 
+def queue_base(prefix: str, queue: str) -> str:
+    """``<prefix>:{<queue>}:``, the start of every key of ``queue``.
+
+    Every key of a queue shares the hash tag ``{<queue>}``, so each Lua script touches one
+    slot, as Redis Cluster requires; scripts derive the keys from this base themselves (the
+    package README has the full table). The name is escaped inside the tag (``%``, ``{`` and
+    ``}``), so no name can end the tag early or collide with another queue's keys.
+    """
+    escaped = queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return f"{prefix}:{{{escaped}}}:"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RedisOptions(StoreOptions):
-    """The options of a Redis store: the shared ones, its key prefix and socket timeout."""
+    """The options of a Redis store: the shared ones and its key prefix."""
 
     #: The start of every key (``DQUEUE_REDIS_PREFIX``).
     prefix: str = "dqueue"
-    #: How long a call may wait for the server (``DQUEUE_REDIS_SOCKET_TIMEOUT``).
-    socket_timeout_s: float = 30.0
+    #: Run even when the server may evict keys (``DQUEUE_REDIS_ALLOW_EVICTION``).
+    allow_eviction: bool = False
     #: Replicas that must hold an enqueue or a settle before it returns, 0 for none
     #: (``DQUEUE_REDIS_WAIT_REPLICAS``).
     wait_replicas: int = 0
     #: How long to wait for them (``DQUEUE_REDIS_WAIT_TIMEOUT_MS``).
     wait_timeout_ms: int = 100
-
-
-def options_from(settings: Settings) -> RedisOptions:
-    """The Redis store's options in ``settings``: its :class:`RedisSettings` section and core's."""
-    redis_settings = settings.section(RedisSettings)
-    return RedisOptions.from_settings(
-        settings,
-        prefix=redis_settings.REDIS_PREFIX,
-        socket_timeout_s=redis_settings.REDIS_SOCKET_TIMEOUT,
-        wait_replicas=redis_settings.REDIS_WAIT_REPLICAS,
-        wait_timeout_ms=redis_settings.REDIS_WAIT_TIMEOUT_MS,
-    )
 
 
 class RedisStore(Backend):
@@ -65,8 +62,6 @@ class RedisStore(Backend):
     supports_priority: ClassVar[bool] = True
     supports_results: ClassVar[bool] = True
     supports_workers: ClassVar[bool] = True
-    #: At-least-once: reserved jobs stay stored, leased, until settled.
-    reliable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -80,41 +75,39 @@ class RedisStore(Backend):
         self.options: RedisOptions = options
         self.target = target
         self.prefix = options.prefix
-        self._client = client
-        self._keys_of: dict[str, QueueKeys] = {}
+        #: The redis-py client (one connection pool per backend instance).
+        self.client = client
+        self._bases: dict[str, str] = {}
+        self._queues_key = f"{self.prefix}:queues"  # the one key outside a queue's slot
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
-        self._mode = "1" if self.reliable else "0"
-        self._lua = {name: self._client.register_script(text) for name, text in SOURCES.items()}
-        self._held = HeldConnections(self._client.connection_pool)
+        self._mode = "1" if self.supports_leases else "0"
+        self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
+        self._held = HeldConnections(client.connection_pool)
+        self._server_ahead_s: float | None = None  # the server's clock minus time.time()
+        self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
         self._wait = (options.wait_replicas, options.wait_timeout_ms)
         self._next_replica_warning = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
         """A backend on the server that the ``DQUEUE_REDIS_*`` settings name."""
-        return cls(
-            options_from(settings),
-            client=connect(settings),
-            target=describe_target(settings),
-            clock=clock,
+        server = settings.section(RedisSettings)
+        options = RedisOptions.from_settings(
+            settings,
+            prefix=server.REDIS_PREFIX,
+            allow_eviction=server.REDIS_ALLOW_EVICTION,
+            wait_replicas=server.REDIS_WAIT_REPLICAS,
+            wait_timeout_ms=server.REDIS_WAIT_TIMEOUT_MS,
         )
+        return cls(options, client=connect(settings), target=describe_target(settings), clock=clock)
 
-    @property
-    def client(self) -> redis.Redis:
-        """The redis-py client (one connection pool per backend instance)."""
-        return self._client
-
-    def keys(self, queue: str) -> QueueKeys:
-        """The keys of ``queue``."""
-        keys = self._keys_of.get(queue)
-        if keys is None:
-            keys = self._keys_of[queue] = QueueKeys(self.prefix, queue)
-        return keys
-
-    def _waiter_id(self) -> str:
-        """Names one waiting reserve call: this process (after a fork, too) and thread."""
-        return f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
+    def base(self, queue: str) -> str:
+        """The start of every key of ``queue`` (see :func:`queue_base`)."""
+        base = self._bases.get(queue)
+        if base is None:
+            base = self._bases[queue] = queue_base(self.prefix, queue)
+        return base
 
     # -- calling Redis -----------------------------------------------------------------------
 
@@ -134,46 +127,60 @@ class RedisStore(Backend):
         except redis.RedisError as exc:
             raise translate_error(exc, self.target) from exc
 
+    def _argv(self, queue: str, args: Sequence[Arg], now: float | None) -> tuple[str, list[Arg]]:
+        """A script's key and arguments on ``queue``: ``args`` after what every script reads.
+
+        The queue's key base, the time (``now``, else the clock's) and the delivery mode come
+        first (``lua/common.lua``).
+        """
+        base = self.base(queue)
+        sent = repr(self.clock.time() if now is None else now)
+        return base + "jobs", [base, sent, self._mode, *args]
+
     def _script(
         self,
         name: str,
         queue: str,
         args: Sequence[Arg],
         *,
+        now: float | None = None,
         idempotent: bool = True,
         replicate: bool = False,
     ) -> Any:
-        """Run script ``name`` on ``queue`` (its base key first, then ``args``).
+        """Run script ``name`` on ``queue`` with ``args``.
 
         With ``replicate``, the call also waits for ``wait_replicas`` replicas (if any).
         """
-        keys = self.keys(queue)
-        script = self._lua[name]
+        script, (key, argv) = self._lua[name], self._argv(queue, args, now)
         wait = self._wait if replicate and self._wait[0] else None
         reply, acknowledged = self._call(
-            lambda: self._held.run_and_wait(script, [keys.jobs, keys.base, *args], wait),
-            idempotent=idempotent,
+            lambda: self._held.run_and_wait(script, [key, *argv], wait), idempotent=idempotent
         )
         if wait is not None:
             self._check_replicas(acknowledged, name)
         return reply
 
     def _scripts(
-        self, calls: Sequence[tuple[str, str, Sequence[Arg]]], *, replicate: bool = False
+        self,
+        calls: Sequence[tuple[str, str, Sequence[Arg]]],
+        *,
+        now: float | None = None,
+        replicate: bool = False,
     ) -> list[Any]:
         """Run scripts, each on its queue, in one round trip (a pipeline when several).
 
         redis-py loads the scripts a pipeline runs before it sends the pipeline.
         """
         if len(calls) == 1:
-            return [self._script(*calls[0], replicate=replicate)]
+            return [self._script(*calls[0], now=now, replicate=replicate)]
+        now = self.clock.time() if now is None else now
         wait = replicate and self._wait[0] > 0
 
         def run() -> list[Any]:
-            with self._client.pipeline(transaction=False) as pipeline:
+            with self.client.pipeline(transaction=False) as pipeline:
                 for name, queue, args in calls:
-                    keys = self.keys(queue)
-                    self._lua[name](keys=[keys.jobs], args=[keys.base, *args], client=pipeline)
+                    key, argv = self._argv(queue, args, now)
+                    self._lua[name](keys=[key], args=argv, client=pipeline)
                 if wait:
                     pipeline.wait(*self._wait)
                 return pipeline.execute()
@@ -182,6 +189,20 @@ class RedisStore(Backend):
         if wait:
             self._check_replicas(int(replies.pop()), calls[0][0])
         return replies
+
+    def _pipeline(self, *commands: Sequence[Arg], transaction: bool = False) -> list[Any]:
+        """Send ``commands`` (a name, then its arguments) in one round trip; their replies.
+
+        With ``transaction``, they apply as one (``MULTI`` ... ``EXEC``).
+        """
+
+        def run() -> list[Any]:
+            with self.client.pipeline(transaction=transaction) as pipeline:
+                for command in commands:
+                    pipeline.execute_command(*command)  # type: ignore[no-untyped-call]
+                return pipeline.execute()
+
+        return self._call(run)
 
     def _check_replicas(self, acknowledged: int, operation: str) -> None:
         """Warn (once a minute) when fewer replicas than asked hold a write; raise for an enqueue.
@@ -211,20 +232,47 @@ class RedisStore(Backend):
         """Record queue names for :meth:`queues` (once per name and backend instance)."""
         new = [queue for queue in queues if queue not in self._known_queues]
         if new:
-            self._call(lambda: self._client.sadd(queues_key(self.prefix), *new))
+            self._call(lambda: self.client.sadd(self._queues_key, *new))
             self._known_queues.update(new)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def ping(self) -> None:
         """Raise :class:`~dqueue.errors.BackendUnavailable` when Redis cannot be reached."""
-        self._call(self._client.ping)
+        self._call(self.client.ping)
+
+    def health_warnings(self) -> list[str]:
+        """A warning when the server may evict keys: a job evicted is lost without a trace.
+
+        Raises:
+            ConfigurationError: its ``maxmemory-policy`` is not ``noeviction`` and
+                ``DQUEUE_REDIS_ALLOW_EVICTION`` does not accept the risk.
+        """
+        server = f"Redis at {self.target}"
+        try:
+            policy = self._call(lambda: eviction_policy(self.client))
+        except BackendError as exc:
+            return [f"could not read the maxmemory-policy of {server}: {exc}"]
+        if policy is None:
+            return [
+                f"could not read the maxmemory-policy of {server} (CONFIG GET and INFO were "
+                "refused): unless it is noeviction, Redis may evict queued jobs without a trace"
+            ]
+        if policy == "noeviction":
+            return []
+        risk = f"{server} has maxmemory-policy {policy}: it may evict queued jobs without a trace"
+        fix = "CONFIG SET maxmemory-policy noeviction (and in the server's configuration)"
+        if not self.options.allow_eviction:
+            raise ConfigurationError(
+                f"{risk}. Run {fix}, or set DQUEUE_REDIS_ALLOW_EVICTION=true to accept the risk"
+            )
+        return [f"{risk} (accepted by DQUEUE_REDIS_ALLOW_EVICTION); {fix} prevents it"]
 
     def close(self) -> None:
         """Close every connection (the backend reconnects if used again)."""
-        self._client.connection_pool.disconnect()
+        self.client.connection_pool.disconnect()
 
     def queues(self) -> list[str]:
         """Every queue that got jobs, sorted."""
-        members = self._call(lambda: self._client.smembers(queues_key(self.prefix)))
+        members = self._call(lambda: self.client.smembers(self._queues_key))
         return sorted(member.decode() for member in cast(set[bytes], members))

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from dqueue.backends import lifecycle
-from dqueue.backends.base import JobStatus, Outcome, OutcomeKind
+from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.errors import DecodeError, DQueueError
 from dqueue.failures import FailureKind
 from dqueue.job import Job, encode_job
 
 from ._control import RedisControl
-from .records import dead_letter_json, failure_json, record_update, result_value
+from .records import dead_letter_json, record_update
 from .scripts import Arg
-from .waiting import longest_wait, wait_for_token
+from .waiting import wait_for_token
 
 __all__ = ["RedisBackend", "ReliableRedisBackend"]
 
@@ -42,36 +44,14 @@ _TIMER_GRACE_MS = 1000
 _MIN_WAIT_S = 0.0005
 #: A worker waiting for a due time stops listening for tokens this early and sleeps the rest.
 _EARLY_S = 0.002
-_KINDS = {
-    OutcomeKind.ACK: "a",
-    OutcomeKind.RETRY: "r",
-    OutcomeKind.DEAD: "d",
-    OutcomeKind.RELEASE: "l",
-}
+#: The failure type of an expired lease, which the scripts record.
+_LEASE_EXPIRED = FailureKind.LEASE_EXPIRED.value
 
 
 class _RedisBackendBase(RedisControl):
     """The verbs both Redis backends share; the scripts take the delivery mode as an argument."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
-        self._server_ahead_s: float | None = None  # the server's clock minus time.time()
-
     # -- producing ---------------------------------------------------------------------------
-
-    def enqueue(self, job: Job) -> str:
-        """Store ``job``; return its id, or that of the job already holding its unique key.
-
-        Raises:
-            EncodeError: the job's arguments are not JSON; nothing is stored.
-        """
-        payload = encode_job(job)
-        if job.queue not in self._known_queues:
-            self._note_queues([job.queue])
-        now = self.clock.time()
-        args = [repr(now), self._mode, *_enqueue_args(job, payload, now)]
-        return str(self._script("enqueue", job.queue, args, replicate=True)[0].decode())
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store jobs in order, one round trip per batch (a pipeline across queues).
@@ -92,13 +72,14 @@ class _RedisBackendBase(RedisControl):
         for queue, indexes in groups.items():
             for start in range(0, len(indexes), _ENQUEUE_CHUNK):
                 chunk = indexes[start : start + _ENQUEUE_CHUNK]
-                args: list[Arg] = [repr(now), self._mode]
+                args: list[Arg] = []
                 for index in chunk:
                     args += _enqueue_args(jobs[index], payloads[index], now)
                 calls.append(("enqueue", queue, args))
                 members.append(chunk)
         ids = [""] * len(jobs)
-        for chunk, reply in zip(members, self._scripts(calls, replicate=True), strict=True):
+        replies = self._scripts(calls, now=now, replicate=True)
+        for chunk, reply in zip(members, replies, strict=True):
             for index, job_id in zip(chunk, reply, strict=True):
                 ids[index] = job_id.decode()
         return ids
@@ -116,23 +97,24 @@ class _RedisBackendBase(RedisControl):
         if limit < 1:
             return []
         limit = min(limit, _RESERVE_MAX)
-        keys = self.keys(queue)
-        waiter = self._waiter_id()
+        base = self.base(queue)
+        # Names this waiting reserve call: this process (after a fork, too) and thread.
+        waiter = f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
         lease_s = self.options.lease_s
-        if not self.reliable:
+        if not self.supports_leases:
             # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
             # key while it may still run, so it lasts long enough for any reasonable job.
             lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
-        dead_limit = str(self.options.dead_letter_limit)
+        options = self.options
+        retention = repr(options.id_retention_s)
+        tail: list[Arg] = [options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED, retention]
         give_up = time.monotonic() + max(timeout_s, 0.0)
-        longest = longest_wait(self.options.socket_timeout_s)
         while True:
             now = self.clock.time()
-            args: list[Arg] = [repr(now), limit, worker_id, repr(now + lease_s), waiter, self._mode,
-                    dead_limit, _TIMER_GRACE_MS, FailureKind.LEASE_EXPIRED.value,
-                    self._server_now()]  # fmt: skip
+            lease: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter]
+            args: list[Arg] = [*lease, *tail, self._server_now()]
             # At-least-once, a reserve sent twice only leases jobs that come back later.
-            reply = self._script("reserve", queue, args, idempotent=self.reliable)
+            reply = self._script("reserve", queue, args, now=now, idempotent=self.supports_leases)
             tag = reply[0]
             if tag == b"jobs":
                 jobs = self._unpack(queue, reply)
@@ -145,15 +127,10 @@ class _RedisBackendBase(RedisControl):
             target: float | None = None
             if tag == b"paused" or (tag == b"delayed" and reply[2] == 1):
                 target = float(reply[1])
-            self._wait_until(keys.wake, keys.waiter(waiter), target, remaining, longest)
+            self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining)
 
     def _wait_until(
-        self,
-        wake_key: str,
-        private_key: str,
-        target: float | None,
-        remaining: float,
-        longest: float,
+        self, wake_key: str, private_key: str, target: float | None, remaining: float
     ) -> None:
         """Wait for a token, up to ``remaining`` seconds, and until ``target`` when given.
 
@@ -164,7 +141,7 @@ class _RedisBackendBase(RedisControl):
         if target is not None:
             wait = min(wait, target - self.clock.time() - _EARLY_S)
         if wait > 0:
-            seconds = min(max(wait, _MIN_WAIT_S), longest)
+            seconds = max(wait, _MIN_WAIT_S)
             if self._call(lambda: wait_for_token(self.client, wake_key, private_key, seconds)):
                 return
         if target is not None:
@@ -174,9 +151,9 @@ class _RedisBackendBase(RedisControl):
 
     def _unpack(self, queue: str, reply: list[Any]) -> list[Job]:
         jobs: list[Job] = []
-        leased = self._leased
         poison: list[tuple[str, bytes, str]] = []
-        for job_id, attempt, payload in _frames(reply[1]):
+        for index in range(1, len(reply), 3):
+            job_id, attempt, payload = reply[index].decode(), reply[index + 1], reply[index + 2]
             try:
                 job = lifecycle.decode_stored(payload, job_id=job_id, queue=queue)
             except DecodeError as exc:
@@ -186,7 +163,7 @@ class _RedisBackendBase(RedisControl):
                 # The stored payload keeps the attempt it was enqueued with.
                 job = job.with_changes(attempt=attempt)
             jobs.append(job)
-            leased[job_id] = queue
+            self._leased[job_id] = queue
         for job_id, payload, reason in poison:
             try:
                 self._bury_undecodable(queue, job_id, payload, reason)
@@ -204,7 +181,8 @@ class _RedisBackendBase(RedisControl):
         now = self.clock.time()
         # One outcome Redis could not take would fail the whole call: it goes alone, as DEAD.
         outcomes = [lifecycle.storable(outcome, now) for outcome in outcomes]
-        head: list[Arg] = [repr(now), worker_id, self._mode, str(self.options.dead_letter_limit)]
+        options = self.options
+        head: list[Arg] = [worker_id, options.dead_letter_limit, repr(options.id_retention_s)]
         # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}
         for outcome in outcomes:
@@ -219,56 +197,40 @@ class _RedisBackendBase(RedisControl):
             ("settle", queue, [*head, len(acks) // 3, *acks, *others])
             for queue, (acks, others) in groups.items()
         ]
-        replies = self._scripts(calls, replicate=True)
+        replies = self._scripts(calls, now=now, replicate=True)
         for outcome in outcomes:
             self._leased.pop(outcome.job.id, None)
         return [job_id.decode() for reply in replies for job_id in reply]
 
     def _settle_args(self, outcome: Outcome, now: float) -> list[Arg]:
         """The 8 script arguments of one outcome; what it means comes from the lifecycle."""
-        job = outcome.job
-        kind = outcome.kind
+        job, kind = outcome.job, outcome.kind
         step = lifecycle.settled(outcome, now)
         data = due = ""
-        finished = repr(step.finished_at)
-        attempt = str(job.attempt)
-        fields: list[str] = []
-        if step.failure is not None:
-            fields += [f"f:{job.attempt}", failure_json(step.failure)]
-        if kind is OutcomeKind.ACK:
-            if job.result_ttl is not None:
-                fields += ["value", result_value(step.return_value, job)]
-        elif kind is OutcomeKind.RETRY:
+        if kind is OutcomeKind.RETRY:
             data = encode_job(step.job)
             if step.job.run_after is not None and step.job.run_after > now:
                 due = repr(step.job.run_after)
         elif kind is OutcomeKind.DEAD and step.failure is not None:
             data = dead_letter_json(job, step.failure, now)
-        elif kind is OutcomeKind.RELEASE:
+        elif kind is OutcomeKind.RELEASE and not self.supports_leases:
             # At-least-once keeps the payload while leased; at-most-once gave it to the worker.
-            data = "" if self.reliable else encode_job(job)
-        if kind is not OutcomeKind.RELEASE:
-            fields += ["finished_at", finished]
-        record = record_update(
-            step.job,
-            now,
-            step.status,
-            *fields,
-            "attempt",
-            str(step.job.attempt),
-            due=step.job.due_at if due else now,
-        )
-        lateness = outcome.lateness_s
-        late = "" if lateness is None else repr(lateness)
-        return [_KINDS[kind], job.id, attempt, data, due, str(job.priority), late, record]
+            data = encode_job(job)
+        record = record_update(step, now, step.job.due_at if due else now)
+        late = "" if outcome.lateness_s is None else repr(outcome.lateness_s)
+        return [kind.value, job.id, str(job.attempt), data, due, str(job.priority), late, record]
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
-        """Extend the leases of running jobs; return the ids whose lease was already lost."""
+        """Extend the leases of running jobs; return the ids whose lease was already lost.
+
+        A job reserved here is renewed on its queue, in one round trip: a renewal sent just before
+        a stall is then the first thing the server applies after it. Any other job (reserved
+        through another instance) is looked for on every queue, a round trip more.
+        """
         if not job_ids:
             return []
         now = self.clock.time()
-        until = repr(now + self.options.lease_s)
-        head: list[Arg] = [repr(now), worker_id, until, self._mode, self._server_now()]
+        head: list[Arg] = [worker_id, repr(now + self.options.lease_s), self._server_now()]
         groups: dict[str, list[Arg]] = {}
         unknown: list[str] = []
         for job_id in job_ids:
@@ -277,19 +239,15 @@ class _RedisBackendBase(RedisControl):
                 unknown.append(job_id)
             else:
                 groups.setdefault(queue, list(head)).append(job_id)
-        lost: list[str] = []
-        if unknown:
-            # Reserved through another instance: the lease may be on any queue.
-            found = set(unknown)
-            queues = self.queues()
-            replies = self._scripts([("renew", q, [*head, *unknown]) for q in queues])
-            for reply in replies:
-                found.intersection_update(job_id.decode() for job_id in reply)
-            lost += [job_id for job_id in unknown if job_id in found or not queues]
-        if groups:
-            replies = self._scripts([("renew", queue, args) for queue, args in groups.items()])
-            lost += [job_id.decode() for reply in replies for job_id in reply]
-        return [job_id for job_id in job_ids if job_id in set(lost)] if self.reliable else []
+        calls: list[tuple[str, str, Sequence[Arg]]] = [("renew", q, a) for q, a in groups.items()]
+        calls += [("renew", queue, [*head, *unknown]) for queue in self.queues()] if unknown else []
+        replies = self._scripts(calls, now=now) if calls else []
+        lost = {job_id.decode() for reply in replies[: len(groups)] for job_id in reply}
+        missing = set(unknown)  # lost only when no queue holds its lease
+        for reply in replies[len(groups) :]:
+            missing.intersection_update(job_id.decode() for job_id in reply)
+        lost |= missing
+        return [job_id for job_id in job_ids if job_id in lost] if self.supports_leases else []
 
     def store_time(self) -> float:
         """The server's clock (``TIME``); also measures again how far it is from this machine's."""
@@ -321,12 +279,8 @@ class _RedisBackendBase(RedisControl):
         queues = self.queues()
         if not queues:
             return 0
-        args = [
-            repr(self.clock.time()),
-            self._mode,
-            str(self.options.dead_letter_limit),
-            FailureKind.LEASE_EXPIRED.value,
-        ]
+        retention = repr(self.options.id_retention_s)
+        args: list[Arg] = [self.options.dead_letter_limit, _LEASE_EXPIRED, retention]
         return sum(int(count) for count in self._scripts([("recover", q, args) for q in queues]))
 
 
@@ -337,30 +291,9 @@ def _enqueue_args(job: Job, payload: str, now: float) -> list[Arg]:
         return [job.id, payload, due, ""]
     unique_key = job.unique_key or ""
     unique_expiry = "" if job.unique_for is None or not unique_key else repr(now + job.unique_for)
-    record = record_update(job, now, JobStatus.QUEUED, "attempt", str(job.attempt),
-                           due=job.run_after or now)  # fmt: skip
+    record = record_update(lifecycle.enqueued(job), now, job.run_after or now)
     options = [job.priority, job.attempt, unique_key, unique_expiry, record]
     return [job.id, payload, due, json.dumps(options, separators=(",", ":"), ensure_ascii=False)]
-
-
-def _frames(data: bytes) -> list[tuple[str, int, bytes]]:
-    """Split the reserve script's reply: ``<attempt>:<id length>:<id><payload length>:<payload>``.
-
-    Lengths are in bytes, so ids and payloads may hold any character.
-    """
-    frames: list[tuple[str, int, bytes]] = []
-    position, end = 0, len(data)
-    while position < end:
-        colon = data.index(b":", position)
-        attempt = int(data[position:colon])
-        position = data.index(b":", colon + 1)
-        id_end = position + 1 + int(data[colon + 1 : position])
-        job_id = data[position + 1 : id_end].decode()
-        colon = data.index(b":", id_end)
-        payload_end = colon + 1 + int(data[id_end:colon])
-        frames.append((job_id, attempt, data[colon + 1 : payload_end]))
-        position = payload_end
-    return frames
 
 
 class RedisBackend(_RedisBackendBase):
@@ -372,7 +305,6 @@ class RedisBackend(_RedisBackendBase):
     """
 
     supports_leases: ClassVar[bool] = False
-    reliable: ClassVar[bool] = False
 
 
 class ReliableRedisBackend(_RedisBackendBase):
@@ -385,4 +317,3 @@ class ReliableRedisBackend(_RedisBackendBase):
     """
 
     supports_leases: ClassVar[bool] = True
-    reliable: ClassVar[bool] = True

@@ -9,6 +9,7 @@ fork and opens fresh connections in the child.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,9 +23,8 @@ from dqueue.settings import Settings
 from . import sentinel
 from .settings import RedisSettings
 
-__all__ = ["connect", "describe_target", "translate_error"]
+__all__ = ["connect", "describe_target", "eviction_policy", "translate_error"]
 
-_SCHEMES = ("redis", "rediss", "unix")
 #: Connecting must fail fast even when commands may block for longer.
 _CONNECT_TIMEOUT_S = 5.0
 
@@ -66,14 +66,7 @@ def connect(settings: Settings) -> redis.Redis:
     if url and url.startswith(sentinel.SCHEMES):
         return sentinel.parse_sentinel_url(url).connect(options)
     if url:
-        scheme = urlsplit(url).scheme
-        if scheme not in _SCHEMES:
-            raise ConfigurationError(
-                f"DQUEUE_REDIS_URL must start with redis://, rediss://, unix:// or "
-                f"redis+sentinel://, "
-                f"not {scheme + '://' if scheme else repr(url)}"
-            )
-        try:
+        try:  # redis-py refuses a scheme other than redis://, rediss:// and unix:// itself
             pool = redis.ConnectionPool.from_url(url, **options)
         except ValueError as exc:
             raise ConfigurationError(f"DQUEUE_REDIS_URL is not a valid Redis URL: {exc}") from exc
@@ -86,6 +79,25 @@ def connect(settings: Settings) -> redis.Redis:
             **options,
         )
     return redis.Redis(connection_pool=pool)
+
+
+def eviction_policy(client: redis.Redis) -> str | None:
+    """The server's ``maxmemory-policy``; ``None`` when neither CONFIG GET nor INFO says it.
+
+    Managed servers often disable or rename CONFIG; INFO's memory section says it too.
+
+    Raises:
+        redis.RedisError: the server could not be reached (a refused command is ``None``).
+    """
+    policy: Any = None
+    with contextlib.suppress(redis.ResponseError):
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    if not policy:
+        with contextlib.suppress(redis.ResponseError):
+            policy = client.info("memory").get("maxmemory_policy")
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    return str(policy) if policy else None
 
 
 def translate_error(exc: redis.RedisError, target: str) -> BackendError:

@@ -5,12 +5,13 @@ Result records (hashes, one per job that asked for its result) and dead letters 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from typing import Any
 
 from dqueue.backends.base import DeadLetter, JobResult, JobStatus
-from dqueue.backends.lifecycle import dead_letter_from_decode_error
+from dqueue.backends.lifecycle import Step, dead_letter_from_decode_error, next_record
 from dqueue.errors import DecodeError
 from dqueue.job import Job, JobFailure, check_json_value, decode_job, encode_job
 
@@ -21,35 +22,37 @@ __all__ = ["dead_letter_json", "read_dead_letter", "read_result", "record_update
 _GC_GRACE_S = 3600.0
 
 
-def record_update(job: Job, now: float, status: JobStatus, *fields: str, due: float = 0.0) -> str:
-    """The update of ``job``'s result record that a script applies, or ``''`` (no record kept).
+def record_update(step: Step, now: float, due: float) -> str:
+    """The update of a result record after ``step`` that a script applies, or ``''`` (none kept).
 
-    ``fields`` alternate names and values; the job's own facts and the expiry are added.
-    """
-    if job.result_ttl is None:
-        return ""
-    ttl = job.result_ttl
-    expires = max(now, due) + ttl
-    gc_ms = math.ceil((expires - now + _GC_GRACE_S) * 1000)
-    values: list[Any] = [gc_ms, "status", status.value, "task", job.task]
-    values += ["enqueued_at", repr(job.enqueued_at), "ttl", repr(ttl), "expires", repr(expires)]
-    values += fields
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
-
-
-def result_value(value: Any, job: Job) -> str:
-    """A return value as stored in a record (JSON).
+    JSON ``[GC milliseconds, field, value, ...]``: the record that
+    :func:`~dqueue.backends.lifecycle.next_record` makes of ``step`` alone, which the hash
+    merges into what earlier steps wrote (failures and workers have a field per attempt, so
+    they accumulate). ``due`` is when the job waits until, the expiry counting from then.
 
     Raises:
-        EncodeError: the value is not JSON; the message names the task.
+        EncodeError: a kept return value is not JSON; the message names the task.
     """
-    check_json_value(value, where=f"the return value of {job.task}")
+    job = step.job
+    if job.result_ttl is None:
+        return ""
+    record = next_record(None, step)
+    expires = max(now, due) + job.result_ttl
+    values: list[Any] = [math.ceil((expires - now + _GC_GRACE_S) * 1000), "status"]
+    values += [record.status.value, "task", job.task, "enqueued_at", repr(job.enqueued_at)]
+    values += ["ttl", repr(job.result_ttl), "expires", repr(expires), "attempt", job.attempt]
+    for failure in record.failures:
+        values += [f"f:{job.attempt}", _json(failure.to_dict())]
+    if record.finished_at is not None:
+        values += ["finished_at", repr(record.finished_at)]
+    if record.status is JobStatus.SUCCEEDED:
+        check_json_value(record.return_value, where=f"the return value of {job.task}")
+        values += ["value", _json(record.return_value)]
+    return _json(values)
+
+
+def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def failure_json(failure: JobFailure) -> str:
-    """A failure as stored in records and dead letters."""
-    return json.dumps(failure.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
 def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) -> JobResult | None:
@@ -57,41 +60,30 @@ def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) ->
     fields = {key.decode(): value.decode() for key, value in raw.items()}
     if not fields or float(fields.get("expires", "0")) <= now:
         return None
-    failures: list[tuple[int, JobFailure]] = []
-    workers: list[tuple[int, str]] = []
-    for name, value in fields.items():
-        kind, _, attempt = name.partition(":")
-        if kind == "f" and attempt.isdigit():
-            failures.append((int(attempt), JobFailure.from_dict(json.loads(value))))
-        elif kind == "w" and attempt.isdigit():
-            workers.append((int(attempt), value))
-    worker_ids = list(dict.fromkeys(worker for _, worker in sorted(workers)))
-    job = _recorded_job(fields.get("payload"))
+    # Failures ("f:<attempt>") and workers ("w:<attempt>"), in the order of their attempts.
+    history = sorted(
+        (int(name[2:]), name[0], value)
+        for name, value in fields.items()
+        if name[:2] in ("f:", "w:") and name[2:].isdigit()
+    )
+    job: Job | None = None  # the job as enqueued; a record without a usable one has no args
+    with contextlib.suppress(DecodeError, KeyError):
+        job = decode_job(fields["payload"])
     return JobResult(
         job_id=job_id,
         status=JobStatus(fields["status"]),
         task=fields.get("task", ""),
         queue=queue,
         return_value=json.loads(fields["value"]) if "value" in fields else None,
-        failures=tuple(failure for _, failure in sorted(failures, key=lambda item: item[0])),
+        failures=tuple(JobFailure.from_dict(json.loads(v)) for _, k, v in history if k == "f"),
         enqueued_at=_optional_float(fields.get("enqueued_at")),
         started_at=_optional_float(fields.get("started_at")),
         finished_at=_optional_float(fields.get("finished_at")),
         attempt=int(float(fields.get("attempt", "0"))),
-        worker_ids=tuple(worker_ids),
+        worker_ids=tuple(dict.fromkeys(value for _, kind, value in history if kind == "w")),
         args=job.args if job is not None else (),
         kwargs=job.kwargs if job is not None else {},
     )
-
-
-def _recorded_job(payload: str | None) -> Job | None:
-    """The job as enqueued, kept in its record; ``None`` for a record without a usable one."""
-    if payload is None:
-        return None
-    try:
-        return decode_job(payload)
-    except DecodeError:
-        return None
 
 
 def _optional_float(value: str | None) -> float | None:
@@ -100,19 +92,13 @@ def _optional_float(value: str | None) -> float | None:
 
 def dead_letter_json(job: Job, failure: JobFailure, now: float) -> str:
     """The dead letter of ``job`` as stored: its payload, attempt, failure and time of death."""
-    letter = {
-        "payload": encode_job(job),
-        "attempt": job.attempt,
-        "failure": failure.to_dict(),
-        "died_at": now,
-    }
-    return json.dumps(letter, separators=(",", ":"), ensure_ascii=False)
+    letter = {"payload": encode_job(job), "attempt": job.attempt, "died_at": now}
+    return _json({**letter, "failure": failure.to_dict()})
 
 
 def raw_dead_letter_json(payload: str, reason: str, now: float) -> str:
     """The dead letter of a payload that is not a job envelope."""
-    letter = {"payload": payload, "reason": reason, "died_at": now}
-    return json.dumps(letter, separators=(",", ":"), ensure_ascii=False)
+    return _json({"payload": payload, "reason": reason, "died_at": now})
 
 
 def read_dead_letter(queue: str, letter_id: str, stored: bytes) -> DeadLetter:

@@ -27,6 +27,7 @@ class RedisSettings(SettingsSection):
     REDIS_DATABASE: int = 0
     REDIS_PREFIX: str = "dqueue"
     REDIS_SOCKET_TIMEOUT: float = 30.0
+    REDIS_ALLOW_EVICTION: bool = False
     REDIS_WAIT_REPLICAS: int = 0
     REDIS_WAIT_TIMEOUT_MS: int = 100
 

@@ -21,18 +21,18 @@ _BACKSTOP_S = 1.0
 _PRIVATE_TTL_MS = 60_000
 
 
-def longest_wait(socket_timeout_s: float) -> float:
-    """The longest single wait that still ends before the socket's read timeout."""
-    return max(socket_timeout_s - 2 * _BACKSTOP_S, socket_timeout_s / 2)
-
-
 def wait_for_token(client: redis.Redis, wake_key: str, private_key: str, seconds: float) -> bool:
     """Block until a token arrives on ``wake_key`` or ``seconds`` pass; ``True`` for a token.
+
+    A wait ends early (``False``) rather than outlast the socket's read timeout.
 
     Raises:
         redis.RedisError: the connection failed (the caller translates it).
     """
     pool = client.connection_pool
+    timeout_s = pool.connection_kwargs.get("socket_timeout")
+    if timeout_s:  # end before the socket's read timeout would
+        seconds = min(seconds, max(timeout_s - 2 * _BACKSTOP_S, timeout_s / 2))
     # redis-py leaves its connection class untyped.
     connection: Any = pool.get_connection()
     try:

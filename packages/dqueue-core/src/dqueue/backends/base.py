@@ -286,6 +286,17 @@ class Backend(abc.ABC):
         counts = self.counts(queue)
         return counts.ready + counts.delayed
 
+    def health_warnings(self) -> list[str]:
+        """What puts this store's jobs at risk, as sentences for people; ``[]`` when nothing does.
+
+        Workers and runners log them at start-up; status output and ``/healthz`` show them.
+
+        Raises:
+            ConfigurationError: a risk that jobs must not run with (the message says the
+                fix): a worker or runner refuses to start, status shows it as a warning.
+        """
+        return []
+
     def ping(self) -> None:  # noqa: B027 - optional
         """Raise :class:`~dqueue.errors.BackendUnavailable` when the store cannot be reached."""
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from .actions import Deduplicated, clear, deduplicate, pause, purge_dead, resume, retry_dead
 from .durations import parse_duration, parse_until
-from .inspection import dead_letter_data, dead_letters, failure_summary, queue_status
+from .inspection import (
+    dead_letter_data,
+    dead_letters,
+    failure_summary,
+    queue_status,
+    store_warnings,
+)
 from .plans import PlanOptions, plan
 from .queues import QueueListing, check_queue, configured_queues, list_queues
 
@@ -32,4 +38,5 @@ __all__ = [
     "queue_status",
     "resume",
     "retry_dead",
+    "store_warnings",
 ]

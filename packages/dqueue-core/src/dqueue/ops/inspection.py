@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from ..backends import get_backend
-from ..backends.base import DeadLetter, control_of, percentile
+from ..backends.base import Backend, DeadLetter, control_of, percentile
 from ..clock import to_datetime
+from ..errors import ConfigurationError
 from ..job import JobFailure
 from ..settings import Settings
 
@@ -20,6 +21,7 @@ __all__ = [
     "failure_summary",
     "queue_status",
     "raw_preview",
+    "store_warnings",
 ]
 
 
@@ -45,20 +47,27 @@ class QueueStatus:
     lateness_p50_ms: float | None
     lateness_p99_ms: float | None
     lateness_samples: int
+    #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
         data = asdict(self)
         until = self.paused_until
         data["paused_until"] = None if until is None else until.isoformat(timespec="seconds")
+        data["warnings"] = list(self.warnings)
         return data
 
 
 def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]:
     """The status of each of ``queues``, in that order, as their backends count them."""
     found = []
+    warned: dict[int, tuple[str, ...]] = {}  # one look per backend
     for queue in queues:
-        counts = get_backend(queue, settings=settings).counts(queue)
+        backend = get_backend(queue, settings=settings)
+        counts = backend.counts(queue)
+        if id(backend) not in warned:
+            warned[id(backend)] = tuple(store_warnings(backend))
         lateness = counts.recent_lateness
         until = counts.paused_until
         found.append(
@@ -73,9 +82,18 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 lateness_p50_ms=_ms(percentile(lateness, 0.5)),
                 lateness_p99_ms=_ms(percentile(lateness, 0.99)),
                 lateness_samples=len(lateness),
+                warnings=warned[id(backend)],
             )
         )
     return found
+
+
+def store_warnings(backend: Backend) -> list[str]:
+    """What puts ``backend``'s jobs at risk (``Backend.health_warnings``), a refusal included."""
+    try:
+        return backend.health_warnings()
+    except ConfigurationError as exc:
+        return [str(exc)]
 
 
 def dead_letters(settings: Settings, queue: str, *, limit: int) -> list[DeadLetter]:

@@ -4,10 +4,12 @@
 -- touches hashes to one slot. ARGV[2] is the caller's clock (epoch seconds, as the shortest
 -- repr of a float): time comes from the client so that an injected clock drives the
 -- server-side logic too, and times that are stored are stored exactly as the client wrote them.
+-- ARGV[3] is '1' for at-least-once delivery. A script's own arguments start at ARGV[4].
 -- Lease deadlines add how late the script runs (late_by), so a lease counts from then.
 local base = ARGV[1]
 local now_arg = ARGV[2]
 local now = tonumber(now_arg)
+local reliable = ARGV[3] == '1'
 
 -- How long after it was sent the server runs this call (a stalled server, a slow network), by
 -- the server's own clock: `sent` is the server's clock at sending, as the client estimated it.
@@ -32,8 +34,10 @@ local K_REC = base .. 'rec'
 local K_DEAD = base .. 'dead'
 local K_DEAD_DATA = base .. 'dead:data'
 local K_LATENESS = base .. 'lateness'
+local K_DONE = base .. 'done'
 
--- Variadic commands are sent in chunks: Lua's C stack takes a few thousand values at most.
+-- Variadic commands are sent in chunks (call_chunked): Lua's C stack takes a few thousand
+-- values at most.
 local CHUNK = 1000
 local LATENESS_SAMPLES = 1000
 
@@ -42,18 +46,14 @@ local function ready_key(p)
   return K_READY .. ':' .. p
 end
 
+-- Returns the replies of an array command (HMGET) joined into one array.
 local function call_chunked(command, key, items)
-  for i = 1, #items, CHUNK do
-    redis.call(command, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
-  end
-end
-
--- HMGET of many fields, in chunks; returns one array.
-local function hmget_all(key, fields)
   local out = {}
-  for i = 1, #fields, CHUNK do
-    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
-    for _, value in ipairs(part) do out[#out + 1] = value end
+  for i = 1, #items, CHUNK do
+    local reply = redis.call(command, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
+    if type(reply) == 'table' then
+      for _, value in ipairs(reply) do out[#out + 1] = value end
+    end
   end
   return out
 end
@@ -106,13 +106,13 @@ end
 
 -- Put a waiting job where it belongs: the delayed set until `due` (a string), else its ready
 -- list. Wake a waiter when it is ready, or due before everything else that is delayed.
-local function schedule(id, due, p, front)
+local function schedule(id, due, p)
   if due ~= '' and tonumber(due) > now then
     local earliest = earliest_due()
     redis.call('ZADD', K_DELAYED, due, delayed_member(id))
     if not earliest or tonumber(due) < earliest then wake() end
   else
-    push_ready(p, {id}, front)
+    push_ready(p, {id}, false)
     wake()
   end
 end
@@ -156,7 +156,7 @@ end
 
 -- Drop every trace of jobs that are finished, dead or cleared (dead letters and result
 -- records stay). Batched: a few commands whatever the number of jobs.
-local function forget_many(ids)
+local function forget(ids)
   if #ids == 0 then return end
   call_chunked('HDEL', K_JOBS, ids)
   call_chunked('HDEL', K_RUNS, ids)
@@ -168,8 +168,17 @@ local function forget_many(ids)
   end
 end
 
-local function forget(id)
-  forget_many({id})
+-- Keep the ids of jobs finished for good (acked or dead) for `retention` seconds, scored by
+-- when they are forgotten: enqueue stores nothing under such an id (DQUEUE_ID_RETENTION).
+local function remember_finished(ids, retention)
+  if retention <= 0 or #ids == 0 then return end
+  local members, expires = {}, now + retention
+  for _, id in ipairs(ids) do
+    members[#members + 1] = expires
+    members[#members + 1] = id
+  end
+  call_chunked('ZADD', K_DONE, members)
+  redis.call('ZREMRANGEBYSCORE', K_DONE, '-inf', now_arg)
 end
 
 -- Apply an update prepared by the client (JSON: [GC milliseconds, field, value, ...]) to the
@@ -209,8 +218,9 @@ end
 -- At-least-once: back to the front of their ready list with the attempt counted, or into the
 -- dead letters after the last attempt; the failure's type is `kind` (FailureKind.LEASE_EXPIRED,
 -- passed by the client). The runs hash is the one count of attempts. At-most-once: the job left
--- with its worker; free the unique key it held. Returns how many jobs went back or died.
-local function recover_expired(max, reliable, dead_limit, kind)
+-- with its worker; free the unique key it held. A job that died keeps its id taken for
+-- `retention` seconds. Returns how many jobs went back or died.
+local function recover_expired(max, dead_limit, kind, retention)
   local ids = redis.call('ZRANGEBYSCORE', K_INFLIGHT, '-inf', now_arg, 'LIMIT', 0, max)
   if #ids == 0 then return 0 end
   local recovered = 0
@@ -218,7 +228,7 @@ local function recover_expired(max, reliable, dead_limit, kind)
     redis.call('ZREM', K_INFLIGHT, id)
     local payload = reliable and redis.call('HGET', K_JOBS, id)
     if not payload then
-      forget(id)
+      forget({id})
     else
       local attempt, owner = string.match(redis.call('HGET', K_RUNS, id) or '', '^(%d+)|(.*)$')
       attempt = tonumber(attempt) or 0
@@ -237,7 +247,8 @@ local function recover_expired(max, reliable, dead_limit, kind)
       if attempt >= max_attempts then
         local letter = {payload = payload, attempt = attempt, failure = failure, died_at = now}
         bury(id, cjson.encode(letter), dead_limit)
-        forget(id)
+        forget({id})
+        remember_finished({id}, retention)
         touch_record(id, 0, 'status', 'dead', 'finished_at', now_arg, 'f:' .. attempt, failure_json)
       else
         redis.call('HSET', K_RUNS, id, attempt)

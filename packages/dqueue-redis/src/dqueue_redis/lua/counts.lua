@@ -1,6 +1,5 @@
--- Counts of one queue, read in one consistent look. ARGV[3] '1' for at-least-once.
+-- Counts of one queue, read in one consistent look.
 -- Returns {ready, delayed, in flight, dead, paused until ('' = not), lateness samples}.
-local reliable = ARGV[3] == '1'
 local stored = redis.call('HLEN', K_JOBS)
 local delayed = redis.call('ZCARD', K_DELAYED)
 local due = redis.call('ZCOUNT', K_DELAYED, '-inf', now_arg)

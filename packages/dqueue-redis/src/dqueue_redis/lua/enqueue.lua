@@ -1,9 +1,8 @@
--- Store jobs, in order. ARGV[3] '1' for at-least-once; then 4 values per job: id, payload,
+-- Store jobs, in order. ARGV[4..], 4 values per job: id, payload,
 -- due ('' = ready now), options ('' for a plain job, else JSON [priority, attempt, unique key
 -- ('' = none), unique expiry ('' = held until settled), record update ('' = none)]).
 -- Returns, per job, its id or the id of the job that already holds its id or its unique key
--- (then nothing is stored).
-local reliable = ARGV[3] == '1'
+-- (then nothing is stored); an id that finished less than DQUEUE_ID_RETENTION ago is held too.
 promote(CHUNK)
 local ids = {}
 local plain = {}
@@ -18,7 +17,8 @@ for i = 4, #ARGV, 4 do
   end
   local holder = nil
   if redis.call('HEXISTS', K_JOBS, id) == 1
-     or (not reliable and redis.call('ZSCORE', K_INFLIGHT, id)) then
+     or (not reliable and redis.call('ZSCORE', K_INFLIGHT, id))
+     or (tonumber(redis.call('ZSCORE', K_DONE, id)) or 0) > now then
     holder = id
   elseif ukey ~= '' then
     holder = unique_holder(ukey)

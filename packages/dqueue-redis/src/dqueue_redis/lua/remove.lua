@@ -1,16 +1,19 @@
--- Remove chosen waiting jobs (ARGV[3..] ids); ids in flight or gone are left alone. Ready
+-- Remove waiting jobs: ARGV[4..] ids, or every waiting job (clear) when none is given; ids in
+-- flight or gone are left alone, and the unique keys of removed jobs are free again. Ready
 -- lists are rewritten in one pass rather than searched once per id. Returns how many went.
+local candidates, first = ARGV, 4
+if #ARGV < first then candidates, first = redis.call('HKEYS', K_JOBS), 1 end
 local targets = {}
-local count = 0
-for i = 3, #ARGV do
-  local id = ARGV[i]
+local ids = {}
+for i = first, #candidates do
+  local id = candidates[i]
   if not targets[id] and redis.call('HEXISTS', K_JOBS, id) == 1
      and not redis.call('ZSCORE', K_INFLIGHT, id) then
     targets[id] = true
-    count = count + 1
+    ids[#ids + 1] = id
   end
 end
-if count == 0 then return 0 end
+if #ids == 0 then return 0 end
 local lists = {K_READY}
 for _, member in ipairs(redis.call('ZRANGE', K_PRIOS, 0, -1)) do
   lists[#lists + 1] = ready_key(tonumber(member))
@@ -31,5 +34,5 @@ for _, member in ipairs(redis.call('ZRANGE', K_DELAYED, 0, -1)) do
   if targets[member_id(member)] then doomed[#doomed + 1] = member end
 end
 call_chunked('ZREM', K_DELAYED, doomed)
-for id in pairs(targets) do forget(id) end
-return count
+forget(ids)
+return #ids

@@ -1,9 +1,7 @@
--- Extend leases. ARGV[3] worker id, ARGV[4] new deadline, ARGV[5] '1' for at-least-once,
--- ARGV[6] the server's clock at sending (see late_by), ARGV[7..] job ids. Returns the ids whose
--- lease this worker no longer holds.
-local worker = ARGV[3]
-local until_arg = tonumber(ARGV[4]) + late_by(ARGV[6])
-local reliable = ARGV[5] == '1'
+-- Extend leases. ARGV[4] worker id, ARGV[5] new deadline, ARGV[6] the server's clock at sending
+-- (see late_by), ARGV[7..] job ids. Returns the ids whose lease this worker no longer holds.
+local worker = ARGV[4]
+local until_arg = tonumber(ARGV[5]) + late_by(ARGV[6])
 local lost = {}
 for i = 7, #ARGV do
   local id = ARGV[i]

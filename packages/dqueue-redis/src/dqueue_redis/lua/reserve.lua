@@ -1,26 +1,24 @@
--- Hand out up to ARGV[3] due jobs. ARGV[4] worker id, ARGV[5] lease deadline, ARGV[6] waiter
--- id (one waiting reserve call), ARGV[7] '1' for at-least-once, ARGV[8] dead-letter limit,
--- ARGV[9] grace (ms) of the delay timer, ARGV[10] the failure type of an expired lease,
--- ARGV[11] the server's clock at sending (see late_by).
+-- Hand out up to ARGV[4] due jobs. ARGV[5] worker id, ARGV[6] lease deadline, ARGV[7] waiter
+-- id (one waiting reserve call), ARGV[8] dead-letter limit, ARGV[9] grace (ms) of the delay
+-- timer, ARGV[10] the failure type of an expired lease, ARGV[11] the id retention (seconds),
+-- ARGV[12] the server's clock at sending (see late_by).
 --
--- Replies {'jobs', frames}: frames is one string, per job "<attempt>:<id length>:<id><payload
--- length>:<payload>" (one reply element for the whole batch keeps the client's parsing cheap).
--- When nothing is due: {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
+-- Replies {'jobs', id, attempt, payload, id, attempt, payload, ...}. When nothing is due:
+-- {'paused', until}, {'idle'} or {'delayed', earliest due, holder}:
 -- holder = 1 when this waiter now holds the queue's delay timer and should wake at the
 -- earliest due time itself. One waiter holds it; the others sleep until a wake token or their
 -- timeout, so a due job wakes no herd.
-local limit = tonumber(ARGV[3])
-local worker = ARGV[4]
-local waiter = ARGV[6]
-local reliable = ARGV[7] == '1'
+local limit = tonumber(ARGV[4])
+local worker = ARGV[5]
+local waiter = ARGV[7]
 
 local paused = redis.call('GET', K_PAUSED)
 if paused and tonumber(paused) > now then return {'paused', paused} end
 
-recover_expired(100, reliable, tonumber(ARGV[8]), ARGV[10])
+recover_expired(100, tonumber(ARGV[8]), ARGV[10], tonumber(ARGV[11]))
 promote(CHUNK)
 
-local frames = {}
+local reply = {'jobs'}
 local taken_ids = {}
 local attempts = {}
 local has_records = redis.call('EXISTS', K_REC) == 1
@@ -38,7 +36,8 @@ local function take(p)
         local attempt = (tonumber(run) or 0) + 1
         taken_ids[#taken_ids + 1] = id
         attempts[#attempts + 1] = attempt
-        frames[#frames + 1] = attempt .. ':' .. #id .. ':' .. id .. #payload .. ':' .. payload
+        local n = #reply
+        reply[n + 1], reply[n + 2], reply[n + 3] = id, attempt, payload
       end
     end
   end
@@ -61,7 +60,7 @@ if not zero_done and #taken_ids < limit then take(0) end
 
 local taken = #taken_ids
 if taken > 0 then
-  local lease_until = tonumber(ARGV[5]) + late_by(ARGV[11])
+  local lease_until = tonumber(ARGV[6]) + late_by(ARGV[12])
   local leases = {}
   for i, id in ipairs(taken_ids) do
     leases[#leases + 1] = lease_until
@@ -101,7 +100,7 @@ if taken > 0 then
   if taken >= limit and (redis.call('LLEN', K_READY) > 0 or redis.call('ZCARD', K_PRIOS) > 0) then
     wake()
   end
-  return {'jobs', table.concat(frames)}
+  return reply
 end
 
 -- Nothing to hand out: this look answers every token waiting, so drop them.

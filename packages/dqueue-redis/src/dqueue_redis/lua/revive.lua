@@ -1,7 +1,7 @@
--- Put dead letters back on the queue as fresh jobs. ARGV[3..], 3 values per letter: id,
+-- Put dead letters back on the queue as fresh jobs. ARGV[4..], 3 values per letter: id,
 -- payload (attempt 0), priority. A letter gone meanwhile is skipped. Returns how many came back.
 local revived = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local id, payload, p = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if redis.call('ZREM', K_DEAD, id) == 1 then
     redis.call('HDEL', K_DEAD_DATA, id)

@@ -1,20 +1,19 @@
--- Apply outcomes of reserved jobs. ARGV[3] worker id, ARGV[4] '1' for at-least-once, ARGV[5]
--- dead-letter limit, ARGV[6] the number n of plain acks (no result kept); then n times 3
--- values: id, attempt, lateness ('' = none); then 8 values per other outcome: kind ('a' ack,
--- 'r' retry, 'd' dead, 'l' release), id, attempt, data (payload for r and l, dead letter for
--- d), due (for r; '' = now), priority, lateness, record update ('' = none).
+-- Apply outcomes of reserved jobs. ARGV[4] worker id, ARGV[5] dead-letter limit, ARGV[6] how
+-- long the ids of acked and dead jobs stay taken (seconds), ARGV[7] the number n of plain acks (no result kept); then n times 3 values: id, attempt, lateness ('' =
+-- none); then 8 values per other outcome: kind (OutcomeKind: ack, retry, dead, release), id,
+-- attempt, data (payload for retry and release, dead letter for dead), due (for retry; '' =
+-- now), priority, lateness, record update ('' = none).
 -- At-least-once, an outcome applies only while the lease is held by this worker for this
 -- attempt. Returns the ids of the outcomes not applied.
-local worker = ARGV[3]
-local reliable = ARGV[4] == '1'
+local worker = ARGV[4]
 local dead_limit = tonumber(ARGV[5])
-local others = 7 + 3 * tonumber(ARGV[6])
+local others = 8 + 3 * tonumber(ARGV[7])
 
 local ids = {}
-for i = 7, others - 1, 3 do ids[#ids + 1] = ARGV[i] end
+for i = 8, others - 1, 3 do ids[#ids + 1] = ARGV[i] end
 for i = others, #ARGV, 8 do ids[#ids + 1] = ARGV[i + 1] end
 local owners = {}
-if reliable then owners = hmget_all(K_RUNS, ids) end
+if reliable then owners = call_chunked('HMGET', K_RUNS, ids) end
 
 local lost = {}
 local samples = {}
@@ -31,7 +30,7 @@ local function owned(id, attempt)
   return true
 end
 
-for i = 7, others - 1, 3 do
+for i = 8, others - 1, 3 do
   local id = ARGV[i]
   if owned(id, ARGV[i + 1]) then
     done[#done + 1] = id
@@ -44,20 +43,20 @@ for i = others, #ARGV, 8 do
   local due, p, late, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
   if owned(id, attempt) then
     if late ~= '' then samples[#samples + 1] = late end
-    if kind == 'a' then
+    if kind == 'ack' then
       done[#done + 1] = id
-    elseif kind == 'd' then
+    elseif kind == 'dead' then
       bury(id, data, dead_limit)
       done[#done + 1] = id
     else
       redis.call('ZREM', K_INFLIGHT, id)
       if data ~= '' then redis.call('HSET', K_JOBS, id, data) end
       local runs = tonumber(attempt)
-      if kind == 'l' then runs = runs - 1 end
+      if kind == 'release' then runs = runs - 1 end
       if runs > 0 then redis.call('HSET', K_RUNS, id, runs) else redis.call('HDEL', K_RUNS, id) end
       if p ~= 0 then redis.call('HSET', K_PRIO, id, p) else redis.call('HDEL', K_PRIO, id) end
-      if kind == 'r' then
-        schedule(id, due, p, false)
+      if kind == 'retry' then
+        schedule(id, due, p)
       else
         released[p] = released[p] or {}
         table.insert(released[p], id)
@@ -67,7 +66,8 @@ for i = others, #ARGV, 8 do
   end
 end
 
-forget_many(done)
+forget(done)
+remember_finished(done, tonumber(ARGV[6]))
 for p, returned in pairs(released) do
   push_ready(p, returned, true)
   wake()
