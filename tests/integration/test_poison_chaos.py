@@ -20,6 +20,7 @@ import pytest
 from dqueue.backends import load_backend
 from dqueue.backends.base import Backend
 from dqueue.backends.memory import MemoryBackend
+from dqueue.loading import import_task_modules
 from dqueue.settings import Settings
 from dqueue.testing import wait_for
 from dqueue.worker import Worker
@@ -79,6 +80,7 @@ def _worker_thread(
     monkeypatch.setenv("CORETEST_EFFECTS", str(space.effects))
     monkeypatch.syspath_prepend(str(space.root))
     monkeypatch.delitem(sys.modules, MODULE, raising=False)
+    import_task_modules([MODULE])  # what `dqueue worker` does at start: workers import nothing
     settings = Settings(TASKS=(MODULE,), MIDDLEWARE=(), LEASE_SECONDS=3.0, PREFETCH=8)
     worker = Worker(settings, QUEUE, 1, backend=backend)
     thread = threading.Thread(target=worker.run, name="chaos-worker", daemon=True)

@@ -14,6 +14,7 @@ from dqueue.backends.memory import MemoryBackend
 from dqueue.clock import ManualClock
 from dqueue.execution import execute
 from dqueue.job import Job
+from dqueue.loading import import_plugin_tasks
 from dqueue.services import Service
 from dqueue.settings import Settings
 from dqueue.testing import FailingBackend, wait_for
@@ -319,6 +320,7 @@ def test_guarded_slots_are_claimed_once_across_schedulers(settings, clock, backe
 
 
 def test_the_claim_marker_runs_as_a_task_that_does_nothing(settings, clock, backend):
+    import_plugin_tasks()  # what a worker does at start: the marker comes from the entry point
     _scheduler([GUARDED], settings, clock, backend).tick()
     jobs = _waiting(backend)
     claim = next(job for job in jobs if job.task == "dqueue_cron.tasks.claim_slot")
