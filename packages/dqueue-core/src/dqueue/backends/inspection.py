@@ -8,9 +8,9 @@ the admin) detect with ``isinstance``, as they detect :class:`~dqueue.backends.b
 Semantics every store keeps:
 
 - ``jobs`` lists one state of one queue in due order (ready: the order ``reserve`` hands them
-  out; delayed: earliest due first; in flight: earliest reserved first; dead: newest first) and
-  pages with an opaque cursor, never an offset: the page after a million delayed jobs costs
-  what the first page costs. Jobs that move between pages may be skipped or seen twice, as in
+  out; delayed: earliest due first; in flight: soonest lease end first, which is earliest
+  reserved unless a lease was renewed; dead: newest first) and pages with an opaque cursor,
+  never an offset: the page after a million delayed jobs costs what the first page costs. Jobs that move between pages may be skipped or seen twice, as in
   any cursor over live data; none is ever invented.
 - ``job`` finds a job by id in any queue and state, poison included (``raw`` is then set).
 - ``cancel`` removes a ready or delayed job so that it never runs, and marks an in-flight one
