@@ -428,12 +428,12 @@ def test_a_cancelled_job_in_flight_is_not_retried_after_it_fails(
 
     retry(backend, running, worker_id=WORKER, run_after=clock.time() + 1, failure=failure())
 
-    assert _stored_nothing(backend, clock)
-    assert backend.counts("default").dead == 0
     if backend.supports_results:
         record = backend.result(running.id)
         assert record is not None
         assert (record.status, len(record.failures)) == (JobStatus.CANCELLED, 1)
+    assert _stored_nothing(backend, clock)
+    assert backend.counts("default").dead == 0
 
 
 def test_a_cancelled_job_in_flight_is_not_put_back_when_its_lease_runs_out(
