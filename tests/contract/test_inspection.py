@@ -262,6 +262,16 @@ def test_a_cursor_the_store_did_not_make_is_refused(
         store.jobs("default", state, cursor=cursor)
 
 
+@pytest.mark.parametrize("state", list(JobState), ids=lambda state: state.value)
+def test_a_page_of_no_jobs_is_refused(
+    backend: Backend, store: JobInspection, make_job: MakeJob, state: JobState
+) -> None:
+    backend.enqueue(make_job())
+
+    with pytest.raises(ValueError, match="1 job or more"):
+        store.jobs("default", state, limit=0)
+
+
 # -- finding one -----------------------------------------------------------------------------
 
 
