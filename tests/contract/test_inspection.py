@@ -309,7 +309,7 @@ def test_a_job_is_found_by_id_in_any_queue_and_state(
         job.task,
         state,
     )
-    assert view.raw is None
+    assert (view.raw, view.cancelled) == (None, False)
     assert (view.failure is not None) is (state is JobState.DEAD)
 
 
@@ -421,6 +421,10 @@ def test_a_cancelled_job_in_flight_runs_to_its_end(
 
     assert store.cancel([running.id]) == [running.id]
 
+    view = store.job(running.id)
+    assert view is not None
+    assert (view.state, view.cancelled) == (JobState.IN_FLIGHT, True)
+    assert [view.cancelled for view in store.jobs("default", JobState.IN_FLIGHT).views] == [True]
     assert ack(backend, running, worker_id=WORKER, result=5) is True
     if backend.supports_results:
         record = backend.result(running.id)

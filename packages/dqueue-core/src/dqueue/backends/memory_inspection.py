@@ -100,6 +100,7 @@ def _in_flight_view(name: str, job_id: str, lease: _Lease) -> JobView:
         attempt=lease.attempt,
         worker_id=lease.worker_id,
         lease_until=lease.until,
+        cancelled=lease.cancelled,
     )
 
 

@@ -34,7 +34,8 @@ from .sqlite_store import SQLiteStore
 __all__ = ["SQLiteInspection"]
 
 _COLUMNS: Final = (
-    "seq, id, priority, due_at, attempt, worker_id, lease_until, CAST(payload AS BLOB) FROM jobs"
+    "seq, id, priority, due_at, attempt, worker_id, lease_until, cancelled,"
+    " CAST(payload AS BLOB) FROM jobs"
 )
 _DEAD_COLUMNS: Final = "seq, id, payload, failure, died_at, raw FROM dead"
 _QUEUE: Final = "queue = :queue AND state = {state}"
@@ -87,7 +88,7 @@ _REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, 
 
 def _view(queue: str, state: JobState, row: tuple[Any, ...]) -> JobView:
     """A job row (``_COLUMNS``) as a view."""
-    _, job_id, _, due_at, attempt, worker_id, lease_until, payload = row
+    _, job_id, _, due_at, attempt, worker_id, lease_until, cancelled, payload = row
     return stored_view(
         payload,
         job_id=job_id,
@@ -97,6 +98,7 @@ def _view(queue: str, state: JobState, row: tuple[Any, ...]) -> JobView:
         attempt=attempt,
         worker_id=worker_id,
         lease_until=lease_until,
+        cancelled=bool(cancelled),
     )
 
 
