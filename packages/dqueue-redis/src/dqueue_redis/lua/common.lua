@@ -170,8 +170,9 @@ local function forget(ids)
   end
 end
 
--- Keep the ids of jobs finished for good (acked, dead or cancelled) for `retention` seconds, scored by
--- when they are forgotten: enqueue stores nothing under such an id (DQUEUE_ID_RETENTION).
+-- Keep the ids of jobs finished for good (acked, dead or cancelled) for `retention` seconds,
+-- scored by when they are forgotten: enqueue stores nothing under such an id
+-- (DQUEUE_ID_RETENTION).
 local function remember_finished(ids, retention)
   if retention <= 0 or #ids == 0 then return end
   local members, expires = {}, now + retention
@@ -214,8 +215,8 @@ end
 
 -- Take waiting job `id` (stored as `payload`) out of the delayed set or its ready list. Its
 -- member in the delayed set is found at its due time, which its envelope keeps (run_after, as
--- the client wrote it: '%.17g' gives that double back), among the few members of that score;
--- a payload that is not an envelope makes this scan the whole set.
+-- the client wrote it: '%.17g' gives that double back), among the members of that score; a
+-- payload that is not an envelope makes this scan the whole set.
 local function unschedule(id, payload)
   local ok, job = pcall(cjson.decode, payload)
   local due = ok and type(job) == 'table' and tonumber(job['run_after'])
@@ -223,7 +224,8 @@ local function unschedule(id, payload)
     local score = string.format('%.17g', due)
     local offset = 0
     while true do
-      local members = redis.call('ZRANGE', K_DELAYED, score, score, 'BYSCORE', 'LIMIT', offset, CHUNK)
+      local members =
+        redis.call('ZRANGE', K_DELAYED, score, score, 'BYSCORE', 'LIMIT', offset, CHUNK)
       for _, member in ipairs(members) do
         if member_id(member) == id then return redis.call('ZREM', K_DELAYED, member) end
       end
