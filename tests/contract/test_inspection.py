@@ -263,6 +263,16 @@ def test_a_cursor_the_store_did_not_make_is_refused(
         store.jobs("default", state, cursor=cursor)
 
 
+@pytest.mark.parametrize("state", list(JobState), ids=lambda state: state.value)
+def test_a_page_of_no_jobs_is_refused(
+    backend: Backend, store: JobInspection, make_job: MakeJob, state: JobState
+) -> None:
+    backend.enqueue(make_job())
+
+    with pytest.raises(ValueError, match="1 job or more"):
+        store.jobs("default", state, limit=0)
+
+
 # -- finding one -----------------------------------------------------------------------------
 
 
@@ -300,7 +310,7 @@ def test_a_job_is_found_by_id_in_any_queue_and_state(
         job.task,
         state,
     )
-    assert view.raw is None
+    assert (view.raw, view.cancelled) == (None, False)
     assert (view.failure is not None) is (state is JobState.DEAD)
 
 
@@ -412,6 +422,10 @@ def test_a_cancelled_job_in_flight_runs_to_its_end(
 
     assert store.cancel([running.id]) == [running.id]
 
+    view = store.job(running.id)
+    assert view is not None
+    assert (view.state, view.cancelled) == (JobState.IN_FLIGHT, True)
+    assert [view.cancelled for view in store.jobs("default", JobState.IN_FLIGHT).views] == [True]
     assert ack(backend, running, worker_id=WORKER, result=5) is True
     if backend.supports_results:
         record = backend.result(running.id)

@@ -82,6 +82,8 @@ class JobView:
     #: stand-in), as :attr:`DeadLetter.raw <dqueue.backends.base.DeadLetter.raw>` keeps it:
     #: hostile text, which front ends show through ``dqueue.ops.inspection.raw_preview``.
     raw: str | None = None
+    #: Cancelled while in flight: its run goes on, but it will not be retried.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

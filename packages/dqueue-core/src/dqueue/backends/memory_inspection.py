@@ -100,6 +100,7 @@ def _in_flight_view(name: str, job_id: str, lease: _Lease) -> JobView:
         attempt=lease.attempt,
         worker_id=lease.worker_id,
         lease_until=lease.until,
+        cancelled=lease.cancelled,
     )
 
 
@@ -172,6 +173,8 @@ class MemoryInspection:
         cursor: str | None = None,
     ) -> JobPage:
         """Up to ``limit`` jobs of ``queue`` in ``state``, in due order, from ``cursor``."""
+        if limit < 1:
+            raise ValueError(f"a page holds 1 job or more, not {limit}")
         after = read_cursor(cursor, state, _SHAPES[state]) if cursor is not None else None
         with self._lock:
             stored = self._queue(queue)
