@@ -57,19 +57,20 @@ class RedisInspection(RedisControl):
         the in-flight state is empty (as ``counts`` says).
 
         Raises:
-            ValueError: ``cursor`` is not one this store returned for ``state``.
+            ValueError: ``limit`` is below 1, or ``cursor`` is not one this store returned for
+                ``state``.
         """
-        position = _read_position(cursor, state) if cursor is not None else ()
         if limit < 1:
-            return JobPage([])
+            raise ValueError(f"a page holds 1 job or more, not {limit}")
+        position = _read_position(cursor, state) if cursor is not None else ()
         args: list[Arg] = [state.value, min(limit, _PAGE_MAX), *position]
         now = self.clock.time()
         reply = self._script("jobs", queue, args, now=now)
         end = 1 + int(reply[0])
         entries = reply[end:]
         views = [
-            self._view(queue, state, *entries[index : index + 4], now=now)
-            for index in range(0, len(entries), 4)
+            self._view(queue, state, *entries[index : index + 5], now=now)
+            for index in range(0, len(entries), 5)
         ]
         if end == 1:
             return JobPage(views)
@@ -91,18 +92,19 @@ class RedisInspection(RedisControl):
         replies = self._scripts([("find", queue, [job_id]) for queue in queues])
         now = self.clock.time()
         found = list(zip(queues, replies, strict=True))
-        for queue, (payload, runs, lease, _) in found:
+        for queue, (payload, runs, lease, _, mark) in found:
             if payload is None:
                 continue
             if lease is not None and b"|" in (runs or b""):
-                return self._view(queue, JobState.IN_FLIGHT, job_id, payload, runs, lease, now=now)
-            view = self._view(queue, JobState.READY, job_id, payload, runs, b"", now=now)
+                in_flight = (job_id, payload, runs, lease, mark)
+                return self._view(queue, JobState.IN_FLIGHT, *in_flight, now=now)
+            view = self._view(queue, JobState.READY, job_id, payload, runs, b"", 0, now=now)
             if view.raw is None and view.job.due_at > now:
                 return replace(view, state=JobState.DELAYED)
             return view
-        for queue, (_, _, _, letter) in found:
+        for queue, (_, _, _, letter, _) in found:
             if letter is not None:
-                return self._view(queue, JobState.DEAD, job_id, letter, b"", b"", now=now)
+                return self._view(queue, JobState.DEAD, job_id, letter, b"", b"", 0, now=now)
         return None
 
     def cancel(self, job_ids: Sequence[str]) -> list[str]:
@@ -161,6 +163,7 @@ class RedisInspection(RedisControl):
         data: bytes,
         runs: bytes | None,
         score: bytes | str,
+        cancelled: int,
         *,
         now: float,
     ) -> JobView:
@@ -175,6 +178,7 @@ class RedisInspection(RedisControl):
         fields: dict[str, Any] = {"attempt": int(attempt or 0)}
         if state is JobState.IN_FLIGHT:
             fields.update(worker_id=worker or None, lease_until=float(score))
+            fields["cancelled"] = cancelled == 1
         elif score:
             fields["due_at"] = float(score)
         view = stored_view(data, job_id=name, queue=queue, state=state, **fields)
