@@ -82,9 +82,10 @@ class RedisInspection(RedisControl):
     def job(self, job_id: str) -> JobView | None:
         """The job ``job_id`` in any queue and state (``None``: not stored).
 
-        No index maps ids to queues: every known queue is asked, one small script each, all
-        in one round trip. A waiting job is delayed while its due time is ahead by the
-        caller's clock (the clocks of the store's clients agree, see the README's Clocks).
+        No index maps ids to queues: after the queue names are read, every queue is asked,
+        one small script each, all in one round trip. A waiting job is delayed while its due
+        time is ahead by the caller's clock (the clocks of the store's clients agree, see the
+        README's Clocks).
         """
         queues = self.queues()
         if not queues:
@@ -113,7 +114,7 @@ class RedisInspection(RedisControl):
         Atomic per queue (``lua/cancel.lua``): a job a worker reserves meanwhile is either
         taken out before, and never runs, or found in flight. At-least-once that one is marked,
         and finishes as cancelled rather than be retried; at-most-once it has left the store,
-        and is not cancelled. Every known queue is asked, in one round trip.
+        and is not cancelled. Every known queue is asked, in one round trip (as :meth:`job`).
         """
         ids = list(dict.fromkeys(job_ids))
         queues = self.queues()
@@ -128,8 +129,8 @@ class RedisInspection(RedisControl):
         """Make waiting jobs due at ``run_at`` (``None``: now); return the ids moved.
 
         The new due time is written into each envelope (``run_after``), so that it says where
-        the job waits; the script moves a job only if its envelope is still the one read, in
-        one round trip after the one that reads them.
+        the job waits; the script moves a job only if its envelope is still the one read (a
+        round trip after the one that reads them from every known queue).
         """
         ids = list(dict.fromkeys(job_ids))
         queues = self.queues()
