@@ -71,7 +71,6 @@ def test_ready_jobs_are_listed_in_the_order_reserve_hands_them_out(
     listed = store.jobs("default", JobState.READY).views
 
     assert _ids(listed) == drain_ids(backend)
-    assert [view.due_at for view in listed] == sorted(view.due_at for view in listed)
     assert {view.job.id: view.due_at for view in listed}[overdue.id] == overdue.due_at
 
 
@@ -130,10 +129,12 @@ def test_jobs_in_flight_are_listed_earliest_reserved_first_with_their_worker_and
     listed = store.jobs("default", JobState.IN_FLIGHT).views
 
     assert _ids(listed) == [first.id, second.id]
-    assert (listed[0].worker_id, listed[0].lease_until) == (
-        WORKER,
-        reserved_at + settings.LEASE_SECONDS,
-    )
+    assert listed[0].worker_id == WORKER
+    # A store may count the lease from when it applied the reserve (Redis adds how late the
+    # server ran it), never from before, and not as late as the second reserve.
+    lease_until = listed[0].lease_until
+    assert lease_until is not None
+    assert reserved_at <= lease_until - settings.LEASE_SECONDS < clock.time()
     assert listed[0].job.attempt == 1  # the run counted, as the worker holds it
 
 
