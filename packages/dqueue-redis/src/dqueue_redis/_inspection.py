@@ -20,6 +20,7 @@ from dqueue.backends.inspection import (
     JobPage,
     JobState,
     JobView,
+    check_page_size,
     make_cursor,
     read_cursor,
     stored_view,
@@ -60,8 +61,7 @@ class RedisInspection(RedisControl):
             ValueError: ``limit`` is below 1, or ``cursor`` is not one this store returned for
                 ``state``.
         """
-        if limit < 1:
-            raise ValueError(f"a page holds 1 job or more, not {limit}")
+        check_page_size(limit)
         position = _read_position(cursor, state) if cursor is not None else ()
         args: list[Arg] = [state.value, min(limit, _PAGE_MAX), *position]
         now = self.clock.time()

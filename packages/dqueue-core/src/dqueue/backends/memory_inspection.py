@@ -25,6 +25,7 @@ from .inspection import (
     JobPage,
     JobState,
     JobView,
+    check_page_size,
     make_cursor,
     read_cursor,
     stored_view,
@@ -173,8 +174,7 @@ class MemoryInspection:
         cursor: str | None = None,
     ) -> JobPage:
         """Up to ``limit`` jobs of ``queue`` in ``state``, in due order, from ``cursor``."""
-        if limit < 1:
-            raise ValueError(f"a page holds 1 job or more, not {limit}")
+        check_page_size(limit)
         after = read_cursor(cursor, state, _SHAPES[state]) if cursor is not None else None
         with self._lock:
             stored = self._queue(queue)

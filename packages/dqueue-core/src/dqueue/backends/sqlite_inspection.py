@@ -22,6 +22,7 @@ from .inspection import (
     JobPage,
     JobState,
     JobView,
+    check_page_size,
     make_cursor,
     read_cursor,
     stored_view,
@@ -130,8 +131,7 @@ class SQLiteInspection(SQLiteStore):
         self, queue: str, state: JobState, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
         """Up to ``limit`` jobs of ``queue`` in ``state``, in due order, from ``cursor``."""
-        if limit < 1:
-            raise ValueError(f"a page holds 1 job or more, not {limit}")
+        check_page_size(limit)
         shape = _READY_SHAPE if state is JobState.READY else _PAGES[state][2]
         after = read_cursor(cursor, state, shape) if cursor is not None else None
         now = self.clock.time()
