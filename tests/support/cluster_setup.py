@@ -129,6 +129,35 @@ class ClusterSetup:
                     ports.add(node.port)
         return ports
 
+    def replica_of(self, port: int) -> int | None:
+        """The port of the replica of the master on ``port`` (``None`` when it has none)."""
+        with contextlib.closing(self._client(self.node_of(port))) as client:
+            replica = client.info("replication").get("slave0")
+        return int(replica["port"]) if replica else None
+
+    def move_slot(self, slot: int, source: int, target: int) -> None:
+        """Move ``slot`` and its keys from the master on port ``source`` to the one on ``target``,
+        as ``redis-cli --cluster reshard`` does: while it moves, the source answers ``ASK`` for
+        keys already gone; once moved, every node answers ``MOVED``."""
+        source_node, target_node = self.node_of(source), self.node_of(target)
+        source_id = self._run(source_node, "CLUSTER", "MYID").decode()
+        target_id = self._run(target_node, "CLUSTER", "MYID").decode()
+        self._run(target_node, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        self._run(source_node, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while True:
+            with contextlib.closing(self._client(source_node)) as client:
+                keys = client.execute_command(  # type: ignore[no-untyped-call]
+                    "CLUSTER", "GETKEYSINSLOT", slot, 100
+                )
+                if not keys:
+                    break
+                client.execute_command(  # type: ignore[no-untyped-call]
+                    "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys
+                )
+        others = [self.node_of(port) for port in self.masters() - {source, target}]
+        for node in (target_node, source_node, *others):
+            self._run(node, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
     def node_of(self, port: int) -> RedisServer:
         """The node listening on ``port``."""
         return next(node for node in self.nodes if node.port == port)
