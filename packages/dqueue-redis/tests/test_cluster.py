@@ -239,6 +239,20 @@ def test_an_enqueue_short_of_replicas_on_a_cluster_raises_yet_the_job_is_stored(
     assert sum(backend.counts(queue).ready for queue in [*queues, "cluster"]) == 4
 
 
+@needs_servers
+def test_a_cluster_is_refused_when_any_master_may_evict(make: Any, setup: ClusterSetup) -> None:
+    backend = make()
+    port = min(setup.masters() - {backend.client.get_default_node().port})
+    with redis.Redis(port=port) as node:
+        node.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            with pytest.raises(ConfigurationError, match="allkeys-lru"):
+                backend.health_warnings()
+        finally:
+            node.config_set("maxmemory-policy", "noeviction")
+    assert backend.health_warnings() == []
+
+
 # -- topology changes (clusters of their own) --------------------------------------------------
 
 

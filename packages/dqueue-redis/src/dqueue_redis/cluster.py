@@ -57,9 +57,16 @@ class ClusterTarget:
         The client reads the cluster's layout from the first startup node that answers.
 
         Raises:
+            ConfigurationError: this redis-py has no transactions in cluster pipelines, which
+                the backends use on one queue's keys.
             BackendUnavailable: no startup node answered, or the cluster does not cover every
                 slot.
         """
+        if not hasattr(redis.cluster, "TransactionStrategy"):
+            raise ConfigurationError(
+                f"DQUEUE_REDIS_URL names a Redis Cluster: that needs a redis-py with transactions"
+                f" in cluster pipelines (6.1 or later), not {redis.__version__}"
+            )
         try:
             # redis-py leaves ClusterNode untyped.
             node: Any = ClusterNode

@@ -141,11 +141,18 @@ def disconnect(client: Client) -> None:
 def eviction_policy(client: Client) -> str | None:
     """The server's ``maxmemory-policy``; ``None`` when neither CONFIG GET nor INFO says it.
 
-    Managed servers often disable or rename CONFIG; INFO's memory section says it too.
+    Managed servers often disable or rename CONFIG; INFO's memory section says it too. On a
+    cluster, the first policy of a master that is not ``noeviction`` (``None`` unread).
 
     Raises:
         redis.RedisError: the server could not be reached (a refused command is ``None``).
     """
+    if isinstance(client, RedisCluster):
+        # Every master holds queues: the first that may evict says it for the cluster.
+        cluster: Any = client  # redis-py leaves much of RedisCluster untyped
+        nodes = [cluster.get_redis_connection(node) for node in cluster.get_primaries()]
+        policies = [eviction_policy(node) for node in nodes]
+        return next((p for p in policies if p != "noeviction"), "noeviction")
     policy: Any = None
     with contextlib.suppress(redis.ResponseError):
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
