@@ -185,6 +185,17 @@ def test_every_key_of_a_queue_is_in_the_slot_of_its_hash_tag(make: Any) -> None:
 
 
 @needs_servers
+def test_a_queue_is_located_on_the_master_of_its_slot(make: Any, setup: ClusterSetup) -> None:
+    backend = make()
+    slot = backend.client.keyslot(backend.base("cluster"))
+    with redis.Redis(port=min(setup.masters())) as client:
+        ranges = client.execute_command("CLUSTER", "SLOTS")
+    (port,) = [int(r[2][1]) for r in ranges if int(r[0]) <= slot <= int(r[1])]
+
+    assert backend.location("cluster") == f"127.0.0.1:{port} slot {slot}"
+
+
+@needs_servers
 def test_a_waiting_worker_is_woken_on_the_node_of_its_queue(make: Any, setup: ClusterSetup) -> None:
     producer = make()
     consumer = make(REDIS_PREFIX=producer.prefix)

@@ -16,6 +16,7 @@ from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
+from . import cluster
 from .connection import (
     CLIENT_ERRORS,
     Client,
@@ -272,6 +273,10 @@ class RedisStore(Backend):
     def close(self) -> None:
         """Close every connection (the backend reconnects if used again)."""
         disconnect(self.client)
+
+    def location(self, queue: str) -> str | None:
+        """On Redis Cluster, the master that holds ``queue``'s slot (``host:port slot N``)."""
+        return cluster.location(self.client, self.base(queue) + "jobs")
 
     def queues(self) -> list[str]:
         """Every queue that got jobs, sorted."""

@@ -30,7 +30,14 @@ from dqueue.errors import BackendUnavailable, ConfigurationError
 from ._urls import host_port
 from .scripts import Arg
 
-__all__ = ["SCHEMES", "ClusterScripts", "ClusterTarget", "node_of", "parse_cluster_url"]
+__all__ = [
+    "SCHEMES",
+    "ClusterScripts",
+    "ClusterTarget",
+    "location",
+    "node_of",
+    "parse_cluster_url",
+]
 
 #: The schemes that select Redis Cluster, plain and TLS.
 SCHEMES = ("redis+cluster", "rediss+cluster")
@@ -113,6 +120,14 @@ def node_of(client: RedisCluster, key: str) -> str:
     cluster: Any = client  # redis-py leaves much of RedisCluster untyped
     node = cluster.get_node_from_key(key)
     return f"{node.host}:{node.port}"
+
+
+def location(client: redis.Redis | RedisCluster, key: str) -> str | None:
+    """``host:port slot N``: where a cluster keeps ``key``; ``None`` for a single server."""
+    if not isinstance(client, RedisCluster):
+        return None
+    cluster: Any = client  # redis-py leaves much of RedisCluster untyped
+    return f"{node_of(client, key)} slot {cluster.keyslot(key)}"
 
 
 class ClusterScripts:
