@@ -62,7 +62,8 @@ def _sentinel_factory(settings: Settings, clock: Clock, tmp_path: Path) -> Backe
 
 
 def _cluster_factory(reliable: bool) -> BackendFactory:
-    """A factory of Redis backends on the shared Redis Cluster (3 masters, 3 replicas)."""
+    """A factory of Redis backends on the shared Redis Cluster (3 masters, 3 replicas); at
+    least once, each write acknowledged by the replica of every master written to (``WAIT``)."""
 
     def cluster_backend(settings: Settings, clock: Clock, tmp_path: Path) -> Backend:
         from dqueue_redis import RedisBackend, ReliableRedisBackend
@@ -70,7 +71,10 @@ def _cluster_factory(reliable: bool) -> BackendFactory:
         from tests.support.redis_server import unique_prefix
 
         url = shared_cluster().url()
-        effective = settings.replace(REDIS_URL=url, REDIS_PREFIX=unique_prefix())
+        wait = 1 if reliable else 0
+        effective = settings.replace(
+            REDIS_URL=url, REDIS_PREFIX=unique_prefix(), REDIS_WAIT_REPLICAS=wait
+        )
         backend_class = ReliableRedisBackend if reliable else RedisBackend
         return backend_class.from_settings(effective, clock=clock)
 
