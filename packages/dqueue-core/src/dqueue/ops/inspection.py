@@ -50,6 +50,8 @@ class QueueStatus:
     lateness_samples: int
     #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
     warnings: tuple[str, ...] = ()
+    #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
+    location: str | None = None
     #: Workers the pool gives the queue (``None``: the front end did not say).
     workers: int | None = None
     #: Workers of the queue alive now (``None``: its store keeps no record of workers).
@@ -102,6 +104,7 @@ def queue_status(
                 lateness_p99_ms=_ms(percentile(lateness, 0.99)),
                 lateness_samples=len(lateness),
                 warnings=warned[id(backend)],
+                location=backend.location(queue),
                 workers=None if pool is None else pool.get(queue, 0),
                 live_workers=listing.live(queue),
             )
