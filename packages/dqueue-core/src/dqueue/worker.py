@@ -45,6 +45,7 @@ from .loading import import_plugin_tasks
 from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
 from .recycling import recycle_reason
+from .run_log import log_outcome
 from .settings import Settings
 from .timeouts import TimeoutGuard
 
@@ -264,7 +265,9 @@ class Worker:
             # It swallowed the JobTimeout and returned: it still ran past its timeout.
             timeout = JobTimeout(f"{job.describe()} timed out after {job.timeout:g}s")
             execution = failed_execution(job, timeout, execution.started_at, execution.finished_at)
-        return decide(execution, self.settings)
+        outcome = decide(execution, self.settings)
+        log_outcome(outcome, execution.exception)
+        return outcome
 
     def _return_waiting(self) -> None:
         """Give back reserved jobs that were not started (attempt not counted)."""
@@ -333,7 +336,9 @@ class Worker:
         _logger.error("%s (not stopped within %gs); replacing this worker process", timeout, grace)
         execution = failed_execution(job, timeout, started_at, self.clock.time())
         self._current = None
-        self._pending.append(decide(execution, self.settings))
+        outcome = decide(execution, self.settings)
+        log_outcome(outcome, timeout)
+        self._pending.append(outcome)
         self._return_waiting()
         self._settle_until_deadline()
         logging.shutdown()
