@@ -41,6 +41,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import UnsupportedOperation
 from ..job import Job, JobFailure
 from ..settings import Settings
+from .lateness import LatenessSample
 
 __all__ = [
     "Backend",
@@ -91,6 +92,14 @@ class Outcome:
         if self.started_at is None:
             return None
         return max(self.started_at - self.job.due_at, 0.0)
+
+    @property
+    def lateness_sample(self) -> LatenessSample | None:
+        """:attr:`lateness_s` with the start time, as stores keep it (``None``: never started)."""
+        lateness = self.lateness_s
+        if lateness is None or self.started_at is None:
+            return None
+        return LatenessSample(at=self.started_at, seconds=lateness)
 
 
 class JobStatus(enum.Enum):
@@ -145,8 +154,9 @@ class QueueCounts:
     in_flight: int = 0
     dead: int = 0
     paused_until: float | None = None
-    #: Lateness of recent runs (seconds), newest last; ``status`` prints percentiles.
-    recent_lateness: tuple[float, ...] = field(default=(), repr=False)
+    #: Lateness of recent runs with their start times, newest last; ``status`` prints
+    #: percentiles of recent windows.
+    recent_lateness: tuple[LatenessSample, ...] = field(default=(), repr=False)
 
     @property
     def total(self) -> int:

@@ -20,6 +20,7 @@ from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
+from .lateness import LatenessSample
 from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
 
 __all__ = ["MemoryBackend"]
@@ -44,7 +45,7 @@ class _Queue:
     leased: dict[str, _Lease] = field(default_factory=dict)
     dead: OrderedDict[str, DeadLetter] = field(default_factory=OrderedDict)
     paused_until: float | None = None
-    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
+    lateness: deque[LatenessSample] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
 
 
 class MemoryBackend(Backend):
@@ -231,8 +232,8 @@ class MemoryBackend(Backend):
                     lost.append(job.id)
                     continue
                 del state.leased[job.id]
-                if outcome.lateness_s is not None:
-                    state.lateness.append(outcome.lateness_s)
+                if (sample := outcome.lateness_sample) is not None:
+                    state.lateness.append(sample)
                 self._apply(state, lifecycle.settled(lifecycle.storable(outcome, now), now), now)
             self._lock.notify_all()
         return lost

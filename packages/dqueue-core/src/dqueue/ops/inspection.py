@@ -68,7 +68,7 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
         counts = backend.counts(queue)
         if id(backend) not in warned:
             warned[id(backend)] = tuple(store_warnings(backend))
-        lateness = counts.recent_lateness
+        lateness = [sample.seconds for sample in counts.recent_lateness]
         until = counts.paused_until
         found.append(
             QueueStatus(
