@@ -2,14 +2,15 @@
 
 Every store keeps the newest samples of each queue (:attr:`QueueCounts.recent_lateness
 <dqueue.backends.base.QueueCounts.recent_lateness>`); those that keep text keep
-:meth:`LatenessSample.encode`'s form.
+:meth:`LatenessSample.encode`'s form. :func:`window` picks the samples of the last minutes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["LatenessSample"]
+__all__ = ["LatenessSample", "window"]
 
 
 class LatenessSample(NamedTuple):
@@ -41,3 +42,9 @@ class LatenessSample(NamedTuple):
         if isinstance(stored, int | float) and not isinstance(stored, bool):
             return cls(at=0.0, seconds=float(stored))
         raise ValueError(f"not a lateness sample: {type(stored).__name__}")
+
+
+def window(samples: Iterable[LatenessSample], *, now: float, seconds: float) -> list[float]:
+    """The lateness (seconds) of the runs in ``samples`` that started in the last ``seconds``."""
+    since = now - seconds
+    return [sample.seconds for sample in samples if sample.at >= since]
