@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from dqueue import task
+from dqueue.backends.base import Outcome
 from dqueue.backends.lateness import LatenessSample, window
+from dqueue.backends.memory import MemoryBackend
+from dqueue.hooks import WorkerHooks
+from dqueue.job import Job, new_job_id
+from dqueue.settings import Settings
+from dqueue.worker import Worker
+
+
+@task(queue="paused")
+def noop() -> None:
+    return None
 
 
 def test_a_sample_reads_back_what_it_encodes() -> None:
@@ -35,3 +50,30 @@ def test_a_window_keeps_the_runs_that_started_within_it() -> None:
     ]
     assert window(samples, now=now, seconds=300) == [0.5]
     assert window(samples, now=now, seconds=3600) == [2.0, 0.5]
+
+
+def test_a_pause_is_not_counted_as_lateness() -> None:
+    backend = MemoryBackend()
+    backend.pause("paused", time.time() + 86400)
+    an_hour_ago = time.time() - 3600
+    backend.enqueue(Job(id=new_job_id(), task=noop.name, queue="paused", run_after=an_hour_ago))
+    waits = threading.Semaphore(0)
+
+    class Resume(WorkerHooks):
+        def waiting(self) -> None:
+            waits.release()
+
+        def job_finished(self, outcome: Outcome) -> None:
+            worker.stop()
+
+    settings = Settings(MIDDLEWARE=())
+    worker = Worker(settings, "paused", backend=backend, hooks=[Resume()])
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    for _ in range(2):  # the second wait comes after a reserve that found the queue paused
+        assert waits.acquire(timeout=60)
+    backend.resume("paused")
+    thread.join(timeout=60)
+
+    [sample] = backend.counts("paused").recent_lateness
+    assert sample.seconds < 1800  # counted from the resume, not from an hour ago

@@ -85,13 +85,23 @@ class Outcome:
     run_after: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: When the worker last found nothing to reserve before it reserved this job: the job was
+    #: not to be had then (its queue was paused, or the job was a dead letter, or not stored
+    #: yet), so lateness counts from then at the earliest, not from the due time.
+    available_at: float | None = None
 
     @property
     def lateness_s(self) -> float | None:
-        """How late the run started: start minus due time (``None`` if it never started)."""
+        """How late the run started: start minus due time (``None`` if it never started).
+
+        Time before :attr:`available_at` is not counted: a pause is not lateness.
+        """
         if self.started_at is None:
             return None
-        return max(self.started_at - self.job.due_at, 0.0)
+        since = self.job.due_at
+        if self.available_at is not None and self.available_at > since:
+            since = self.available_at
+        return max(self.started_at - since, 0.0)
 
     @property
     def lateness_sample(self) -> LatenessSample | None:
