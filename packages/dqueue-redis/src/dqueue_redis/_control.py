@@ -128,7 +128,7 @@ class RedisControl(RedisStore):
         args: list[str] = []
         for letter_id, letter in self._letters(queue, ids):
             if letter.raw is None:
-                job = lifecycle.revived(letter.job)
+                job = lifecycle.revived(letter.job, self.clock.time())
                 args += [letter_id, encode_job(job), str(job.priority)]
         return int(self._script("revive", queue, args)) if args else 0
 

@@ -205,9 +205,12 @@ def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
 
 
-def revived(dead: Job) -> Job:
-    """A dead letter put back on its queue: due at once, with all its attempts again."""
-    return dead.with_changes(attempt=0, run_after=None)
+def revived(dead: Job, now: float) -> Job:
+    """A dead letter put back on its queue at ``now``: due then, with all its attempts again.
+
+    Due at ``now``, not at its old due time: the time it spent dead is not lateness.
+    """
+    return dead.with_changes(attempt=0, run_after=now)
 
 
 def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:

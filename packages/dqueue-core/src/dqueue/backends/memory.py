@@ -364,7 +364,7 @@ class MemoryBackend(Backend):
             # A payload that could not be decoded has nothing to run: its letter stays.
             chosen = [i for i in chosen if i in state.dead and state.dead[i].raw is None]
             for job_id in chosen:
-                job = lifecycle.revived(state.dead.pop(job_id).job)
+                job = lifecycle.revived(state.dead.pop(job_id).job, now)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
             return len(chosen)

@@ -168,7 +168,7 @@ class SQLiteControl(SQLiteStore):
         with self._write() as conn:
             for seq, payload in _chosen_dead(conn, queue, job_ids):
                 try:
-                    job = lifecycle.revived(decode_job(payload))
+                    job = lifecycle.revived(decode_job(payload), self.clock.time())
                 except DecodeError:
                     continue
                 conn.execute(
