@@ -24,7 +24,7 @@ from dqueue.settings import Settings
 
 from .config import check_unique_names
 from .entry import CronEntry
-from .plan import DEFAULT_LEAD_S, EntryPlan
+from .plan import DEFAULT_LEAD_S, GRACE_S, EntryPlan
 
 __all__ = ["CronScheduler", "SlotOutcome"]
 
@@ -176,8 +176,10 @@ class CronScheduler:
             state.catching_up = plan.missed_at_start(now)
             state.cursor = math.ceil(now) - 0.5  # slots from `now` on are on time
         missed, on_time, cursor = plan.due(state.cursor, now)
-        caught_up = {*state.catching_up, *missed}
-        slots = sorted({*caught_up, *on_time})
+        # A slot run within the grace is on time, at start-up too: a scheduler that starts 30 s
+        # after a slot has missed nothing.
+        caught_up = {slot for slot in (*state.catching_up, *missed) if slot < now - GRACE_S}
+        slots = sorted({*state.catching_up, *missed, *on_time})
         outcomes: list[SlotOutcome] = []
         try:
             if plan.entry.prevent_overlap:
@@ -207,8 +209,10 @@ class CronScheduler:
         if state.failures:
             _logger.info("cron: entry %r: the store works again", name)
         state.failures, state.retry_at, state.cursor, state.catching_up = 0, None, cursor, ()
-        if caught_up:
-            _logger.info("cron: entry %r: caught up %d missed slot(s)", name, len(caught_up))
+        # A slot whose key was taken ran already (another scheduler, or this one before a
+        # restart): only those stored here were missed.
+        if missed_here := sum(o.caught_up and o.result == "enqueued" for o in outcomes):
+            _logger.info("cron: entry %r: caught up %d missed slot(s)", name, missed_here)
         _logger.debug("cron: entry %r: %s", name, outcomes)
         return outcomes
 
