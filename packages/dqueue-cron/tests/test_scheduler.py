@@ -456,3 +456,18 @@ def test_the_service_thread_enqueues_slots_and_stops_promptly(settings):
     finally:
         scheduler.stop(timeout_s=5)
     assert not scheduler.running
+
+
+def test_starting_says_when_an_entry_runs_on_another_queue_than_its_tasks(settings, caplog):
+    report = CronEntry(name="r", schedule="0 3 * * *", task="cronapp.tasks.report", args=("x",))
+    named = CronEntry(name="n", schedule="0 3 * * *", task="cronapp.tasks.report", args=("x",),
+                      queue="reports")  # fmt: skip
+    scheduler = CronScheduler([report, named], settings=settings, backend=MemoryBackend())
+    with caplog.at_level(logging.INFO, logger="dqueue.cron"):
+        scheduler.start()
+        scheduler.stop()
+    hints = [r.getMessage() for r in caplog.records if "not on its task's queue" in r.getMessage()]
+    assert hints == [
+        "cron: entry 'r' runs on queue 'cron' (DQUEUE_CRON_QUEUE), not on its task's queue "
+        "'reports': give the entry queue='reports' to run it there"
+    ]

@@ -95,6 +95,7 @@ class CronScheduler:
     ) -> None:
         check_unique_names(entries)
         self.settings = settings
+        self._registry = registry
         self.clock = clock
         if isinstance(backend, Backend):
             self._backend_for: Callable[[str], Backend] = lambda queue: backend
@@ -127,8 +128,24 @@ class CronScheduler:
         self._stopping.clear()
         names = ", ".join(state.plan.entry.name for state in self._states) or "none"
         _logger.info("cron: scheduling %d entries (%s)", len(self._states), names)
+        self._log_queues()
         self._thread = threading.Thread(target=self._run, name="dqueue-cron", daemon=True)
         self._thread.start()
+
+    def _log_queues(self) -> None:
+        """Say where an entry runs when its task names another queue: a surprise otherwise."""
+        for state in self._states:
+            entry, queue = state.plan.entry, state.plan.template.queue
+            task = None if self._registry is None else self._registry.get(entry.task_name)
+            if entry.queue is None and task is not None and task.options.queue != queue:
+                _logger.info(
+                    "cron: entry %r runs on queue %r (DQUEUE_CRON_QUEUE), not on its task's "
+                    "queue %r: give the entry queue=%r to run it there",
+                    entry.name,
+                    queue,
+                    task.options.queue,
+                    task.options.queue,
+                )
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop scheduling and wait up to ``timeout_s`` for the thread to end."""
