@@ -48,6 +48,7 @@ __all__ = [
     "DeadLetter",
     "JobResult",
     "JobStatus",
+    "LatenessSample",
     "Outcome",
     "OutcomeKind",
     "QueueControl",
