@@ -61,6 +61,8 @@ class QueueStatus:
     lateness_1h_samples: int
     #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
     warnings: tuple[str, ...] = ()
+    #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
+    location: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
@@ -100,6 +102,7 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 lateness_1h_p99_ms=_ms(percentile(hour, 0.99)),
                 lateness_1h_samples=len(hour),
                 warnings=warned[id(backend)],
+                location=backend.location(queue),
             )
         )
     return found
