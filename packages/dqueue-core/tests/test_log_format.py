@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,16 @@ from dqueue.cli import main
 from dqueue.logs import JsonFormatter
 
 MODULE = "dqueue_log_format_tasks"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The command configures the ``dqueue`` logger: leave it as it was for later tests."""
+    logger = logging.getLogger("dqueue")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 @pytest.fixture
