@@ -217,12 +217,13 @@ def reschedule_jobs(
         InvalidTime: the duration or the time cannot be read, or the time is past.
         UnsupportedOperation: no store of the settings can change single jobs.
     """
+    wait = None if delay is None else parse_duration(delay)  # a typo is refused before any I/O
     now = to_datetime(_inspecting(settings)[0].clock.time())
     when: datetime | None = None
     if at is not None:
         when = parse_until(at, now=now, default_tz=default_tz)
-    elif delay is not None:
-        when = now + parse_duration(delay)
+    elif wait is not None:
+        when = now + wait
     run_at = None if when is None else to_epoch(when)
     return _apply(
         settings,
