@@ -59,6 +59,7 @@ def mistake(
 _SQLITE = "dqueue.backends.sqlite.SQLiteBackend"
 _REDIS = "dqueue.backends.redis.RedisBackend"
 _WORK = "dqueue.demo_tasks.work"
+_SYNCHRONOUS = {"DQUEUE_BACKEND": "synchronous"}
 _ENQUEUE_WORK = ("--tasks", "dqueue.demo_tasks", "enqueue", _WORK)
 
 DQUEUE_MISTAKES = {
@@ -155,10 +156,10 @@ DQUEUE_MISTAKES = {
         "run-now", "x", "--in", "1h", "--at", "2099-01-01T00:00:00+00:00", words=("not allowed",)
     ),
     "jobs of a store without single jobs": mistake(
-        "jobs", "default", words=("cannot list or change single jobs",), env={"DQUEUE_BACKEND": "synchronous"}
+        "jobs", "default", words=("cannot list or change single jobs",), env=_SYNCHRONOUS
     ),
     "job of a store without single jobs": mistake(
-        "job", "x", words=("cannot list or change single jobs",), env={"DQUEUE_BACKEND": "synchronous"}
+        "job", "x", words=("cannot list or change single jobs",), env=_SYNCHRONOUS
     ),
     "sqlite in a missing directory": mistake(
         "status",

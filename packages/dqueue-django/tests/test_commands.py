@@ -249,7 +249,9 @@ def test_queue_jobs_ends_a_full_page_with_the_command_for_the_next(
     assert hint.startswith("More: manage.py queue_jobs default --state delayed --limit 2 --cursor ")
     cursor = hint.split(" --cursor ", 1)[1]
 
-    rest = json.loads(run("queue_jobs", "default", "--state", "delayed", "--cursor", cursor, "--json"))
+    rest = json.loads(
+        run("queue_jobs", "default", "--state", "delayed", "--cursor", cursor, "--json")
+    )
 
     assert len(rest["jobs"]) == 1
     assert rest["cursor"] is None
