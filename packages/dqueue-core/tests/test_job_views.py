@@ -60,7 +60,7 @@ def test_a_page_with_a_next_page_ends_with_the_command_that_shows_it() -> None:
     text = render_jobs(page, JobState.DELAYED, next_page="dqueue jobs mail --state delayed")
 
     assert text.splitlines()[-1] == (
-        """More: dqueue jobs mail --state delayed --cursor ["delayed",1.5,"j1"]"""
+        """More: dqueue jobs mail --state delayed --cursor '["delayed",1.5,"j1"]'"""
     )
 
 

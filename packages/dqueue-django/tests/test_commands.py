@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -247,7 +248,7 @@ def test_queue_jobs_ends_a_full_page_with_the_command_for_the_next(
     first = run("queue_jobs", "default", "--state", "delayed", "--limit", "2")
     hint = first.strip().splitlines()[-1]
     assert hint.startswith("More: manage.py queue_jobs default --state delayed --limit 2 --cursor ")
-    cursor = hint.split(" --cursor ", 1)[1]
+    cursor = shlex.split(hint)[-1]
 
     rest = json.loads(
         run("queue_jobs", "default", "--state", "delayed", "--cursor", cursor, "--json")

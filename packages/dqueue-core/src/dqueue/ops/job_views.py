@@ -11,6 +11,7 @@ printed with ``ensure_ascii``, which escapes the same characters.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Any
@@ -129,7 +130,7 @@ def render_jobs(
     """A page of jobs as a table (arguments are not shown).
 
     When there is a next page, a hint under the table shows ``next_page`` (a command line)
-    followed by ``--cursor`` and the page's cursor.
+    followed by ``--cursor`` and the page's cursor, quoted for a shell.
     """
     if not page.views:
         return f"No {state_name(state)} jobs."
@@ -141,7 +142,8 @@ def render_jobs(
     rows = [_row(view, state, tz) for view in page.views]
     lines = [table(header, rows, right=set())]
     if page.cursor is not None:
-        lines += ["", f"More: {next_page} --cursor {printable(page.cursor)}"]
+        # Quoted for a shell: a store's cursor may hold brackets and quotes (JSON).
+        lines += ["", f"More: {next_page} --cursor {shlex.quote(printable(page.cursor))}"]
     return "\n".join(lines)
 
 

@@ -1,0 +1,117 @@
+"""Single jobs seen and changed as a user does it: ``dqueue jobs``/``job``/``cancel``/``run-now``
+and their ``manage.py queue_*`` twins, each a real process on one SQLite file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.django_project import harness
+
+pytestmark = pytest.mark.slow
+
+_WORK = "dqueue.demo_tasks.work"
+
+
+def _run(
+    argv: list[str], env: dict[str, str], *, cwd: Path | None = None, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    shown = f"{argv[2:]}: exit {result.returncode}\nstderr:\n{result.stderr[-3000:]}"
+    assert (result.returncode == 0) is ok, shown
+    assert "Traceback" not in result.stdout + result.stderr, shown
+    return result
+
+
+#: Runs ``python -m dqueue ARGV`` (``ok=False``: expecting it to fail).
+Dqueue = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def dqueue(tmp_path: Path) -> Dqueue:
+    """``dqueue(*argv)``: run ``python -m dqueue`` on a SQLite file of this test."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DQUEUE_")}
+    env |= {"DQUEUE_BACKEND": "sqlite", "DQUEUE_SQLITE_PATH": str(tmp_path / "q.sqlite3")}
+    env["DQUEUE_TASKS"] = "dqueue.demo_tasks"
+
+    def dqueue(*argv: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return _run([sys.executable, "-m", "dqueue", *argv], env, cwd=tmp_path, ok=ok)
+
+    return dqueue
+
+
+def _enqueue(dqueue: Dqueue, delay: int) -> str:
+    args = json.dumps([delay, 0, "/dev/null"])
+    return str(dqueue("enqueue", _WORK, "--args", args, "--delay", str(delay)).stdout.strip())
+
+
+def test_delayed_jobs_are_paged_through_by_following_the_printed_command(dqueue: Dqueue) -> None:
+    ids = [_enqueue(dqueue, delay) for delay in (3600, 7200, 10800)]
+
+    first = dqueue("jobs", "demo", "--state", "delayed", "--limit", "2").stdout.splitlines()
+    hint = first[-1]
+    assert hint.startswith("More: dqueue jobs demo --state delayed --limit 2 --cursor ")
+    rest = dqueue(*shlex.split(hint.removeprefix("More: dqueue ")))
+
+    listed = [line.split()[0] for line in first[2:4]] + [rest.stdout.splitlines()[2].split()[0]]
+    assert listed == ids
+    assert "More:" not in rest.stdout
+
+
+def test_a_job_is_shown_run_now_rescheduled_and_cancelled(dqueue: Dqueue) -> None:
+    first, second, third = (_enqueue(dqueue, 3600) for _ in range(3))
+
+    shown = json.loads(dqueue("job", first, "--json").stdout)
+    assert (shown["state"], shown["task"]) == ("delayed", _WORK)
+    assert shown["args"] == [3600, 0, "/dev/null"]
+
+    assert dqueue("run-now", first).stdout.strip() == "Made 1 job(s) due now."
+    assert dqueue("run-now", second, "--in", "2h").stdout.startswith("Made 1 job(s) due at ")
+    assert dqueue("cancel", third).stdout.strip() == "Cancelled 1 job(s)."
+
+    ready = json.loads(dqueue("jobs", "demo", "--json").stdout)
+    delayed = json.loads(dqueue("jobs", "demo", "--state", "delayed", "--json").stdout)
+    assert [job["id"] for job in ready["jobs"]] == [first]
+    assert [job["id"] for job in delayed["jobs"]] == [second]
+    gone = dqueue("job", third, ok=False)
+    assert gone.stderr.strip() == (
+        f"dqueue: error: no job with the id {third!r} is stored "
+        "(a finished job is kept only while its result is)"
+    )
+
+
+@pytest.mark.django
+@pytest.mark.skipif(importlib.util.find_spec("django") is None, reason="Django is not installed")
+def test_manage_py_twins_list_show_reschedule_and_cancel_jobs(tmp_path: Path) -> None:
+    env = harness.project_env(
+        DQTEST_DB=str(tmp_path / "django.sqlite3"),
+        DQTEST_BACKEND="sqlite",
+        DQTEST_QUEUE_DB=str(tmp_path / "queue.sqlite3"),
+    )
+    manage = [sys.executable, str(harness.MANAGE_PY)]
+    code = (
+        "from dqtest_shop.tasks import record; "
+        "print(record.enqueue_in(3600, 'a').id); print(record.enqueue_in(7200, 'b').id)"
+    )
+    sooner, later = _run([*manage, "shell", "-c", code], env).stdout.split()
+
+    def command(*argv: str, ok: bool = True) -> str:
+        return _run([*manage, *argv], env, cwd=harness.PROJECT_DIR, ok=ok).stdout
+
+    table = command("queue_jobs", "default", "--state", "delayed")
+    assert [line.split()[0] for line in table.splitlines()[2:]] == [sooner, later]
+    assert 'args:        ["a"]' in command("queue_job", sooner)
+    assert command("queue_run_now", later).strip() == "Made 1 job(s) due now."
+    assert command("queue_cancel", sooner).strip() == "Cancelled 1 job(s)."
+    ready = json.loads(command("queue_jobs", "default", "--json"))
+    assert [job["id"] for job in ready["jobs"]] == [later]
