@@ -14,13 +14,9 @@ from datetime import UTC
 from ..errors import InvalidTime
 from ..ops import job_views
 from ..ops.jobs import cancel_jobs, find_job, list_jobs, reschedule_jobs, state_name
-from .control import Front
+from .control import Front, _front
 
 __all__ = ["cancel", "job", "jobs", "run_now"]
-
-
-def _front(args: argparse.Namespace, front: Front | None) -> Front:
-    return front if front is not None else Front(settings=args.settings)
 
 
 def jobs(args: argparse.Namespace, front: Front | None = None) -> int:
