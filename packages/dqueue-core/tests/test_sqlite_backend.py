@@ -317,6 +317,8 @@ def test_a_file_of_schema_version_1_gains_the_finished_ids_and_keeps_its_jobs(
 ) -> None:
     open_backend().enqueue(_job(clock, 1))
     _raw(database, "DROP TABLE finished")
+    _raw(database, "DROP INDEX dead_by_id")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
     _raw(database, "PRAGMA user_version = 1")
 
     backend = open_backend()
@@ -540,3 +542,21 @@ def test_a_lease_counts_from_when_the_write_lock_was_taken_not_from_the_call(
     clock.advance(29)  # 49 s after the call, 29 s after the lease was granted
     assert backend.recover() == 0
     backend.close()
+
+
+def test_a_file_of_schema_version_2_gains_the_cancelled_mark_and_keeps_its_jobs(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    open_backend().enqueue_many([_job(clock, 1), _job(clock, 2)])
+    _raw(database, "DROP INDEX dead_by_id")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
+    _raw(database, "PRAGMA user_version = 2")
+
+    backend = open_backend()
+
+    assert _raw(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    [running] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    waiting = _job(clock, 2)
+    assert backend.cancel([running.id, waiting.id]) == [running.id, waiting.id]
+    backend.settle([Outcome(job=running, kind=OutcomeKind.RELEASE)], worker_id=WORKER)
+    assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
