@@ -71,7 +71,6 @@ def test_ready_jobs_are_listed_in_the_order_reserve_hands_them_out(
     listed = store.jobs("default", JobState.READY).views
 
     assert _ids(listed) == drain_ids(backend)
-    assert [view.due_at for view in listed] == sorted(view.due_at for view in listed)
     assert {view.job.id: view.due_at for view in listed}[overdue.id] == overdue.due_at
 
 
@@ -130,10 +129,12 @@ def test_jobs_in_flight_are_listed_earliest_reserved_first_with_their_worker_and
     listed = store.jobs("default", JobState.IN_FLIGHT).views
 
     assert _ids(listed) == [first.id, second.id]
-    assert (listed[0].worker_id, listed[0].lease_until) == (
-        WORKER,
-        reserved_at + settings.LEASE_SECONDS,
-    )
+    assert listed[0].worker_id == WORKER
+    # A store may count the lease from when it applied the reserve (Redis adds how late the
+    # server ran it), never from before, and not as late as the second reserve.
+    lease_until = listed[0].lease_until
+    assert lease_until is not None
+    assert reserved_at <= lease_until - settings.LEASE_SECONDS < clock.time()
     assert listed[0].job.attempt == 1  # the run counted, as the worker holds it
 
 
@@ -262,6 +263,16 @@ def test_a_cursor_the_store_did_not_make_is_refused(
         store.jobs("default", state, cursor=cursor)
 
 
+@pytest.mark.parametrize("state", list(JobState), ids=lambda state: state.value)
+def test_a_page_of_no_jobs_is_refused(
+    backend: Backend, store: JobInspection, make_job: MakeJob, state: JobState
+) -> None:
+    backend.enqueue(make_job())
+
+    with pytest.raises(ValueError, match="1 job or more"):
+        store.jobs("default", state, limit=0)
+
+
 # -- finding one -----------------------------------------------------------------------------
 
 
@@ -299,7 +310,7 @@ def test_a_job_is_found_by_id_in_any_queue_and_state(
         job.task,
         state,
     )
-    assert view.raw is None
+    assert (view.raw, view.cancelled) == (None, False)
     assert (view.failure is not None) is (state is JobState.DEAD)
 
 
@@ -411,6 +422,10 @@ def test_a_cancelled_job_in_flight_runs_to_its_end(
 
     assert store.cancel([running.id]) == [running.id]
 
+    view = store.job(running.id)
+    assert view is not None
+    assert (view.state, view.cancelled) == (JobState.IN_FLIGHT, True)
+    assert [view.cancelled for view in store.jobs("default", JobState.IN_FLIGHT).views] == [True]
     assert ack(backend, running, worker_id=WORKER, result=5) is True
     if backend.supports_results:
         record = backend.result(running.id)

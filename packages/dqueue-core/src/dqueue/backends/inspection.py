@@ -45,6 +45,7 @@ __all__ = [
     "JobPage",
     "JobState",
     "JobView",
+    "check_page_size",
     "inspection_of",
     "make_cursor",
     "read_cursor",
@@ -82,6 +83,8 @@ class JobView:
     #: stand-in), as :attr:`DeadLetter.raw <dqueue.backends.base.DeadLetter.raw>` keeps it:
     #: hostile text, which front ends show through ``dqueue.ops.inspection.raw_preview``.
     raw: str | None = None
+    #: Cancelled while in flight: its run goes on, but it will not be retried.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,16 @@ def inspection_of(backend: Backend) -> JobInspection:
     if not isinstance(backend, JobInspection):
         raise UnsupportedOperation(f"{backend.name} cannot list or change single jobs")
     return backend
+
+
+def check_page_size(limit: int) -> None:
+    """Refuse a page of fewer than one job (what :meth:`JobInspection.jobs` is given).
+
+    Raises:
+        ValueError: ``limit`` is below 1.
+    """
+    if limit < 1:
+        raise ValueError(f"a page holds 1 job or more, not {limit}")
 
 
 def make_cursor(state: JobState, *position: CursorField) -> str:

@@ -19,7 +19,7 @@ seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every s
 Cancelling (:mod:`dqueue.backends.inspection`) is decided here too. A waiting job (ready or
 delayed) that is cancelled is removed and finishes at once (:func:`cancelled`). A job in flight
 cannot be taken from its worker: the store keeps a *cancelled mark* beside its lease (the
-memory store's lease, SQLite's ``cancelled`` column, a field of the lease in Redis) and passes
+memory store's lease, SQLite's ``cancelled`` column, a set of marked ids in Redis) and passes
 it to :func:`settled` and :func:`lease_expired`. For a marked job, a step that would store it
 again (a retry, a release by a stopping worker, an expired lease with attempts left) finishes
 it as CANCELLED instead, keeping the failure it carries; an ACK or a DEAD stands, since the run

@@ -25,6 +25,7 @@ from .inspection import (
     JobPage,
     JobState,
     JobView,
+    check_page_size,
     make_cursor,
     read_cursor,
     stored_view,
@@ -100,6 +101,7 @@ def _in_flight_view(name: str, job_id: str, lease: _Lease) -> JobView:
         attempt=lease.attempt,
         worker_id=lease.worker_id,
         lease_until=lease.until,
+        cancelled=lease.cancelled,
     )
 
 
@@ -172,6 +174,7 @@ class MemoryInspection:
         cursor: str | None = None,
     ) -> JobPage:
         """Up to ``limit`` jobs of ``queue`` in ``state``, in due order, from ``cursor``."""
+        check_page_size(limit)
         after = read_cursor(cursor, state, _SHAPES[state]) if cursor is not None else None
         with self._lock:
             stored = self._queue(queue)

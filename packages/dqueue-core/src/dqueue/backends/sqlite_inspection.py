@@ -22,6 +22,7 @@ from .inspection import (
     JobPage,
     JobState,
     JobView,
+    check_page_size,
     make_cursor,
     read_cursor,
     stored_view,
@@ -34,7 +35,8 @@ from .sqlite_store import SQLiteStore
 __all__ = ["SQLiteInspection"]
 
 _COLUMNS: Final = (
-    "seq, id, priority, due_at, attempt, worker_id, lease_until, CAST(payload AS BLOB) FROM jobs"
+    "seq, id, priority, due_at, attempt, worker_id, lease_until, cancelled,"
+    " CAST(payload AS BLOB) FROM jobs"
 )
 _DEAD_COLUMNS: Final = "seq, id, payload, failure, died_at, raw FROM dead"
 _QUEUE: Final = "queue = :queue AND state = {state}"
@@ -87,7 +89,7 @@ _REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, 
 
 def _view(queue: str, state: JobState, row: tuple[Any, ...]) -> JobView:
     """A job row (``_COLUMNS``) as a view."""
-    _, job_id, _, due_at, attempt, worker_id, lease_until, payload = row
+    _, job_id, _, due_at, attempt, worker_id, lease_until, cancelled, payload = row
     return stored_view(
         payload,
         job_id=job_id,
@@ -97,6 +99,7 @@ def _view(queue: str, state: JobState, row: tuple[Any, ...]) -> JobView:
         attempt=attempt,
         worker_id=worker_id,
         lease_until=lease_until,
+        cancelled=bool(cancelled),
     )
 
 
@@ -128,8 +131,7 @@ class SQLiteInspection(SQLiteStore):
         self, queue: str, state: JobState, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
         """Up to ``limit`` jobs of ``queue`` in ``state``, in due order, from ``cursor``."""
-        if limit < 1:
-            raise ValueError(f"a page holds 1 job or more, not {limit}")
+        check_page_size(limit)
         shape = _READY_SHAPE if state is JobState.READY else _PAGES[state][2]
         after = read_cursor(cursor, state, shape) if cursor is not None else None
         now = self.clock.time()
