@@ -15,15 +15,27 @@ from .inspection import (
     queue_status,
     store_warnings,
 )
+from .jobs import (
+    JobDetail,
+    JobsChanged,
+    cancel_jobs,
+    find_job,
+    list_jobs,
+    parse_state,
+    reschedule_jobs,
+)
 from .plans import PlanOptions, plan
 from .queues import QueueListing, check_queue, configured_queues, list_queues
 from .workers import WorkerListing, live_workers, worker_data
 
 __all__ = [
     "Deduplicated",
+    "JobDetail",
+    "JobsChanged",
     "PlanOptions",
     "QueueListing",
     "WorkerListing",
+    "cancel_jobs",
     "check_queue",
     "clear",
     "configured_queues",
@@ -31,14 +43,18 @@ __all__ = [
     "dead_letters",
     "deduplicate",
     "failure_summary",
+    "find_job",
+    "list_jobs",
     "list_queues",
     "live_workers",
     "parse_duration",
+    "parse_state",
     "parse_until",
     "pause",
     "plan",
     "purge_dead",
     "queue_status",
+    "reschedule_jobs",
     "resume",
     "retry_dead",
     "store_warnings",
