@@ -369,3 +369,17 @@ def test_a_job_of_an_in_flight_run_can_be_cancelled_and_stays_on_its_page(
     assert messages_of(response) == ["Cancelled 1 job(s)."]
     assert response.context["job"]["cancelled"] is True
     assert "will not be retried" in response.content.decode()
+
+
+def test_a_job_id_no_url_can_hold_is_listed_without_a_link(
+    memory_backend: Backends, viewer: Client
+) -> None:
+    memory_backend("default").enqueue(
+        Job(id="forged\nline", task="dqtest_shop.tasks.record", queue="default")
+    )
+
+    response = viewer.get(jobs_url("ready"))
+
+    assert response.status_code == 200
+    (row,) = response.context["rows"]
+    assert row["url"] is None

@@ -39,6 +39,7 @@ from .admin_views import (
     admin_url,
     can_manage,
     choice_of,
+    job_link,
     open_queue,
     queue_row,
     render_page,
@@ -134,7 +135,7 @@ class JobViews:
         data = job_data(view)
         row = {key: data[key] for key in ("id", "task", "due_at", "attempt", "max_attempts")}
         row |= {"worker_id": data["worker_id"], "lease_until": data["lease_until"]}
-        row["url"] = admin_url(self.site, "dqueue_job", view.job.id)
+        row["url"] = job_link(self.site, view.job.id)
         if view.failure is not None:
             row["failure"] = _failure(view.failure, manage=manage)["summary"]
         return row
@@ -194,7 +195,8 @@ class JobViews:
         fields["state"] = "finished (no longer queued)" if view is None else state_label(view.state)
         fields["waiting"] = view is not None and view.state in (JobState.READY, JobState.DELAYED)
         fields["cancelled"] = view is not None and view.cancelled
-        fields["queue_url"] = admin_url(self.site, "dqueue_queue", data["queue"])
+        if data["queue"]:  # a result record may not know it
+            fields["queue_url"] = admin_url(self.site, "dqueue_queue", data["queue"])
         if view is not None:
             fields["list_url"] = admin_url(
                 self.site, "dqueue_jobs", state_name(view.state), data["queue"]

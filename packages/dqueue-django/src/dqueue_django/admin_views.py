@@ -21,7 +21,7 @@ from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -44,6 +44,7 @@ __all__ = [
     "admin_url",
     "can_manage",
     "choice_of",
+    "job_link",
     "open_queue",
     "queue_row",
     "render_page",
@@ -149,6 +150,8 @@ class QueueViews:
             try:
                 can_pause = get_backend(queue, settings=settings).supports_pause
                 letters = _letters(settings, queue, limit, manage=manage)
+                for letter in letters:
+                    letter["url"] = job_link(self.site, letter["id"])
             except UnsupportedOperation:
                 keeps_dead = False
             except DQueueError as exc:
@@ -216,6 +219,14 @@ def render_page(
             **context,
         },
     )
+
+
+def job_link(site: AdminSite, job_id: str) -> str | None:
+    """The URL of the page of job ``job_id``; ``None`` for an id no URL can hold (a newline)."""
+    try:
+        return admin_url(site, "dqueue_job", job_id)
+    except NoReverseMatch:  # an id a store holds is untrusted text: no page, no server error
+        return None
 
 
 def state_label(state: JobState) -> str:
