@@ -3,8 +3,9 @@
 The test project runs under ``manage.py runserver`` (a real server process, its static files
 served) on an SQLite queue store; jobs are enqueued and dead-lettered by real ``manage.py``
 processes. A staff user with the manage permission logs in through the login form, reads the
-queues, pauses and resumes a queue and retries a dead letter; a view-only staff user sees no
-controls and is told why.
+queues, pauses and resumes a queue and retries a dead letter, opens a queue's delayed jobs and
+a job's page from its id, runs one now and cancels another; a view-only staff user sees no
+controls (and a job page without its arguments) and is told why.
 """
 
 from __future__ import annotations
@@ -202,3 +203,68 @@ def test_view_only_staff_see_the_queue_but_no_controls_and_are_told_why(
     browser.implicitly_wait(5)
     note = browser.find_element(By.ID, "dqueue-view-only").text
     assert MANAGE_PERMISSION in note
+
+
+def _delayed_jobs(site: Site, *values: str) -> list[str]:
+    """Ids of jobs of the default queue due in an hour and more, in due order, one per value."""
+    code = (
+        "from datetime import timedelta\n"
+        "from dqtest_shop.tasks import record\n"
+        f"for hours, value in enumerate({list(values)!r}, start=1):\n"
+        "    job = record.using(delay=timedelta(hours=hours)).enqueue('delayed', value)\n"
+        "    print('job', job.id)\n"
+    )
+    lines = site.manage("shell", "-c", code).splitlines()
+    return [line.split()[1] for line in lines if line.startswith("job ")]
+
+
+def _open_delayed_job(browser: WebDriver, job_id: str) -> None:
+    """From the queues page: the default queue, its delayed jobs, then the job ``job_id``."""
+    browser.find_element(By.LINK_TEXT, "default").click()
+    browser.find_element(By.CSS_SELECTOR, "#dqueue-job-states").find_element(
+        By.PARTIAL_LINK_TEXT, "delayed"
+    ).click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Delayed jobs of queue default"
+    browser.find_element(By.LINK_TEXT, job_id).click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == f"Job {job_id}"
+
+
+def test_a_manager_runs_a_delayed_job_now_and_cancels_another_in_the_browser(
+    browser: WebDriver, site: Site
+) -> None:
+    first, second = _delayed_jobs(site, "first-secret", "second-secret")
+    _log_in(browser, site, _user("manager", can_manage=True))
+
+    _open_delayed_job(browser, first)
+    assert browser.find_element(By.ID, "dqueue-job-state").text == "delayed"
+    assert "first-secret" in browser.find_element(By.ID, "dqueue-job-arguments").text
+    browser.find_element(By.CSS_SELECTOR, "button[value=run_now]").click()
+    assert _messages(browser) == ["Made 1 job(s) due now."]
+    assert browser.find_element(By.ID, "dqueue-job-state").text == "ready"
+
+    browser.get(f"{site.url}/admin/dqueue/queues/")
+    _open_delayed_job(browser, second)
+    browser.find_element(By.CSS_SELECTOR, "button[value=cancel]").click()
+    assert _messages(browser) == ["Cancelled 1 job(s)."]
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Delayed jobs of queue default"
+    assert "No delayed jobs." in browser.find_element(By.ID, "dqueue-jobs").text
+    states = browser.find_element(By.ID, "dqueue-job-states").text
+    assert "ready (1)" in states
+    assert "delayed (0)" in states
+
+
+def test_view_only_staff_see_a_job_page_without_arguments_or_buttons(
+    browser: WebDriver, site: Site
+) -> None:
+    (job_id,) = _delayed_jobs(site, "private-value")
+    _log_in(browser, site, _user("viewer", can_manage=False))
+
+    _open_delayed_job(browser, job_id)
+    assert "dqtest_shop.tasks.record" in browser.find_element(By.ID, "dqueue-job-fields").text
+    assert "private-value" not in browser.page_source
+    browser.implicitly_wait(0)  # what must be missing is not waited for
+    # The header's logout is a form too: only the page's own content counts.
+    buttons = "#content-main form button, #content-main form input[type=submit]"
+    assert browser.find_elements(By.CSS_SELECTOR, buttons) == []
+    browser.implicitly_wait(5)
+    assert MANAGE_PERMISSION in browser.find_element(By.ID, "dqueue-view-only").text
