@@ -126,7 +126,7 @@ class JobViews:
             can_manage=manage,
             limit=limit,
             limits=PAGE_SIZES,
-            first_page=cursor is not None,
+            later_page=cursor is not None,
             next_query=next_query,
         )
 
