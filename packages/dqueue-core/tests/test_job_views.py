@@ -73,7 +73,19 @@ def test_jobs_in_flight_show_their_worker_and_lease_end() -> None:
 
     row = render_jobs(JobPage([running]), JobState.IN_FLIGHT).splitlines()[2]
 
-    assert row.split()[-2:] == ["host:42/mail/1", "2026-12-03T08:01:00+00:00"]
+    assert row.split()[-3:] == ["host:42/mail/1", "2026-12-03T08:01:00+00:00", "-"]
+
+
+def test_a_job_cancelled_in_flight_says_so_in_the_list_and_on_its_page() -> None:
+    running = view(JobState.IN_FLIGHT, worker_id="w", lease_until=T0 + 60, cancelled=True)
+
+    row = render_jobs(JobPage([running]), JobState.IN_FLIGHT).splitlines()[2]
+    text = render_job(JobDetail(job_id="j1", view=running, result=None))
+    data = job_detail_data(JobDetail(job_id="j1", view=running, result=None))
+
+    assert row.split()[-1] == "yes"
+    assert "state:       in-flight (cancelled: this run goes on, it will not be retried)" in text
+    assert data["cancelled"] is True
 
 
 def test_dead_jobs_show_the_first_line_of_their_failure() -> None:
@@ -226,7 +238,7 @@ def test_ids_that_were_not_changed_are_refused_saying_why() -> None:
         action="cancelled",
         job_ids=("a", "b", "c"),
         changed=("a",),
-        missed={"b": None, "c": JobState.DEAD},
+        missed={"b": None, "c": view(JobState.DEAD)},
     )
 
     with pytest.raises(JobNotFound) as refused:

@@ -115,10 +115,26 @@ def test_cancelling_says_which_ids_were_cancelled_and_why_others_were_not(
     change = ops.cancel_jobs(get_settings(), [waiting, dead, "nope", waiting])
 
     assert change.changed == (waiting,)
-    assert change.missed == {dead: JobState.DEAD, "nope": None}
+    assert {job_id: view and view.state for job_id, view in change.missed.items()} == {
+        dead: JobState.DEAD,
+        "nope": None,
+    }
     assert ops.find_job(get_settings(), dead).view is not None
     with pytest.raises(JobNotFound):
         ops.find_job(get_settings(), waiting)
+
+
+def test_a_job_in_flight_cancelled_twice_is_refused_the_second_time_saying_why(
+    memory: MemoryBackend,
+) -> None:
+    job_id = send.enqueue("ann@example.com").id
+    memory.reserve("mail", worker_id="w", timeout_s=0)
+
+    assert ops.cancel_jobs(get_settings(), [job_id]).changed == (job_id,)
+    again = ops.cancel_jobs(get_settings(), [job_id])
+
+    with pytest.raises(JobNotFound, match=r"\(in-flight, already cancelled\)"):
+        again.check_all_changed()
 
 
 def test_run_now_makes_a_delayed_job_ready(memory: MemoryBackend) -> None:
@@ -150,7 +166,7 @@ def test_a_job_in_flight_is_not_rescheduled(memory: MemoryBackend) -> None:
 
     change = ops.reschedule_jobs(get_settings(), [job_id])
 
-    assert change.missed == {job_id: JobState.IN_FLIGHT}
+    assert [view and view.state for view in change.missed.values()] == [JobState.IN_FLIGHT]
 
 
 def test_a_reschedule_to_a_past_time_is_refused(memory: MemoryBackend) -> None:

@@ -120,41 +120,6 @@ def add_pause_arguments(
     when.add_argument("--until", metavar="ISO8601", help=until_help)
 
 
-def add_worker_arguments(
-    parser: argparse.ArgumentParser, *, metrics_port: tuple[str, ...] = ("--metrics-port",)
-) -> None:
-    """``QUEUE [SLOT] [--burst] [--metrics-port PORT]``, for ``dqueue worker`` and ``queue_worker``.
-
-    ``metrics_port``: the option's spellings (``queue_worker`` also takes ``--prometheus-port``).
-    """
-    parser.add_argument("queue", help="the queue to serve")
-    parser.add_argument(
-        "slot",
-        nargs="?",
-        type=positive_int,
-        default=1,
-        help="this worker's number within its queue (1)",
-    )
-    parser.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
-    parser.add_argument(
-        *metrics_port,
-        dest="metrics_port",
-        type=tcp_port,
-        metavar="PORT",
-        help="serve Prometheus metrics on this port (the runner passes one when "
-        "DQUEUE_ENABLE_PROMETHEUS is on)",
-    )
-
-
-def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``dead list`` and of ``queue_dead``: ``--limit``, ``--json``, tracebacks."""
-    parser.add_argument("--limit", type=positive_int, default=20, help="how many to list (20)")
-    parser.add_argument("--json", action="store_true", help="list as JSON")
-    parser.add_argument(
-        "--failure-tracebacks", action="store_true", help="list with each failure's traceback"
-    )
-
-
 def _job_state(value: str) -> JobState:
     try:
         return parse_state(value)
@@ -205,6 +170,41 @@ def add_run_now_arguments(
         help="due after this long instead of now: 90, 45m, 1h30m, 1.5h, 2d",
     )
     when.add_argument("--at", metavar="ISO8601", help=f"due at this time instead of now: {at_help}")
+
+
+def add_worker_arguments(
+    parser: argparse.ArgumentParser, *, metrics_port: tuple[str, ...] = ("--metrics-port",)
+) -> None:
+    """``QUEUE [SLOT] [--burst] [--metrics-port PORT]``, for ``dqueue worker`` and ``queue_worker``.
+
+    ``metrics_port``: the option's spellings (``queue_worker`` also takes ``--prometheus-port``).
+    """
+    parser.add_argument("queue", help="the queue to serve")
+    parser.add_argument(
+        "slot",
+        nargs="?",
+        type=positive_int,
+        default=1,
+        help="this worker's number within its queue (1)",
+    )
+    parser.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
+    parser.add_argument(
+        *metrics_port,
+        dest="metrics_port",
+        type=tcp_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (the runner passes one when "
+        "DQUEUE_ENABLE_PROMETHEUS is on)",
+    )
+
+
+def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``dead list`` and of ``queue_dead``: ``--limit``, ``--json``, tracebacks."""
+    parser.add_argument("--limit", type=positive_int, default=20, help="how many to list (20)")
+    parser.add_argument("--json", action="store_true", help="list as JSON")
+    parser.add_argument(
+        "--failure-tracebacks", action="store_true", help="list with each failure's traceback"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

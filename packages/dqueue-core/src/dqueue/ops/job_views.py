@@ -66,6 +66,7 @@ def job_data(view: JobView) -> dict[str, Any]:
         "priority": job.priority,
         "worker_id": view.worker_id,
         "lease_until": _iso(view.lease_until),
+        "cancelled": view.cancelled,
         "failure": None if view.failure is None else view.failure.to_dict(),
         "args": list(job.args),
         "kwargs": dict(job.kwargs),
@@ -136,7 +137,7 @@ def render_jobs(
         return f"No {state_name(state)} jobs."
     header = ["id", "task", "due at", "attempt"]
     if state is JobState.IN_FLIGHT:
-        header += ["worker", "lease until"]
+        header += ["worker", "lease until", "cancelled"]
     elif state is JobState.DEAD:
         header += ["failure"]
     rows = [_row(view, state, tz) for view in page.views]
@@ -156,7 +157,8 @@ def _row(view: JobView, state: JobState, tz: tzinfo | None) -> list[str]:
         f"{job.attempt}/{job.max_attempts}",
     ]
     if state is JobState.IN_FLIGHT:
-        row += [printable(view.worker_id or "-"), _iso(view.lease_until, tz) or "-"]
+        lease = _iso(view.lease_until, tz) or "-"
+        row += [printable(view.worker_id or "-"), lease, "yes" if view.cancelled else "-"]
     elif state is JobState.DEAD:
         summary = "-" if view.failure is None else failure_summary(view.failure)
         row += [printable(summary[:_SUMMARY_CHARS])]
@@ -173,6 +175,8 @@ def render_job(detail: JobDetail, *, tz: tzinfo | None = None) -> str:
     data = job_detail_data(detail)
     view, record = detail.view, detail.result
     state = "finished (no longer queued)" if view is None else state_name(view.state)
+    if view is not None and view.cancelled:
+        state += " (cancelled: this run goes on, it will not be retried)"
     pairs = [
         ("id", printable(detail.job_id)),
         ("task", printable(data["task"])),

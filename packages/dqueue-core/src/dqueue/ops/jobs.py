@@ -14,7 +14,14 @@ from datetime import UTC, datetime, tzinfo
 
 from ..backends import Backend, get_backend
 from ..backends.base import JobResult, QueueControl
-from ..backends.inspection import JobInspection, JobPage, JobState, JobView, inspection_of
+from ..backends.inspection import (
+    JobInspection,
+    JobPage,
+    JobState,
+    JobView,
+    check_page_size,
+    inspection_of,
+)
 from ..clock import to_datetime, to_epoch
 from ..errors import DQueueError, JobNotFound, UsageError
 from ..logs import printable
@@ -67,7 +74,9 @@ def list_jobs(
     Raises:
         UnsupportedOperation: the queue's store cannot list its jobs.
         UsageError: ``cursor`` is not one the store gave for that queue and state.
+        ValueError: ``limit`` is below 1.
     """
+    check_page_size(limit)
     store = inspection_of(get_backend(queue, settings=settings))
     try:
         return store.jobs(queue, state, limit=limit, cursor=cursor)
@@ -137,13 +146,13 @@ def find_job(settings: Settings, job_id: str) -> JobDetail:
 class JobsChanged:
     """Jobs cancelled or rescheduled: which of the ids asked for, and why the others were not.
 
-    ``missed`` maps each id that was not changed to the state it is in (``None``: not stored).
+    ``missed`` maps each id that was not changed to where it is (``None``: not stored).
     """
 
     action: str
     job_ids: tuple[str, ...]
     changed: tuple[str, ...]
-    missed: dict[str, JobState | None] = field(default_factory=dict)
+    missed: dict[str, JobView | None] = field(default_factory=dict)
     #: The new due time of rescheduled jobs (``None``: now, or a cancel).
     run_at: datetime | None = None
 
@@ -156,10 +165,16 @@ class JobsChanged:
         if not self.missed:
             return
         reasons = ", ".join(
-            f"{printable(job_id)} ({'no such job' if state is None else state_name(state)})"
-            for job_id, state in self.missed.items()
+            f"{printable(job_id)} ({_where(view)})" for job_id, view in self.missed.items()
         )
         raise JobNotFound(f"{len(self.missed)} of {len(self.job_ids)} not {self.action}: {reasons}")
+
+
+def _where(view: JobView | None) -> str:
+    """Why a job was not changed: where it is."""
+    if view is None:
+        return "no such job"
+    return state_name(view.state) + (", already cancelled" if view.cancelled else "")
 
 
 #: What a change does to the ids a store may hold; returns those it changed.
@@ -184,11 +199,10 @@ def _apply(
         done = set(change(store, remaining))
         changed += [job_id for job_id in remaining if job_id in done]
         remaining = [job_id for job_id in remaining if job_id not in done]
-    missed: dict[str, JobState | None] = {}
+    missed: dict[str, JobView | None] = {}
     for job_id in remaining:
         views = (store.job(job_id) for store in stores)
-        found = next((view for view in views if view is not None), None)
-        missed[job_id] = None if found is None else found.state
+        missed[job_id] = next((view for view in views if view is not None), None)
     return JobsChanged(
         action=action, job_ids=ids, changed=tuple(changed), missed=missed, run_at=run_at
     )
