@@ -257,13 +257,13 @@ def test_a_manager_runs_a_delayed_job_now_and_cancels_another_in_the_browser(
     _open_delayed_job(browser, first)
     assert browser.find_element(By.ID, "dqueue-job-state").text == "delayed"
     assert "first-secret" in browser.find_element(By.ID, "dqueue-job-arguments").text
-    _go(browser, browser.find_element(By.CSS_SELECTOR, "button[value=run_now]"))
+    _go(browser, browser.find_element(By.ID, "dqueue-run-now"))
     assert _messages(browser) == ["Made 1 job(s) due now."]
     assert browser.find_element(By.ID, "dqueue-job-state").text == "ready"
 
     browser.get(f"{site.url}/admin/dqueue/queues/")
     _open_delayed_job(browser, second)
-    _go(browser, browser.find_element(By.CSS_SELECTOR, "button[value=cancel]"))
+    _go(browser, browser.find_element(By.ID, "dqueue-cancel"))
     assert _messages(browser) == ["Cancelled 1 job(s)."]
     assert browser.find_element(By.TAG_NAME, "h1").text == "Delayed jobs of queue default"
     assert "No delayed jobs." in browser.find_element(By.ID, "dqueue-jobs").text
