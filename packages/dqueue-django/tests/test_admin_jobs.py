@@ -383,3 +383,17 @@ def test_a_job_id_no_url_can_hold_is_listed_without_a_link(
     assert response.status_code == 200
     (row,) = response.context["rows"]
     assert row["url"] is None
+
+
+def test_the_dead_jobs_list_shows_view_only_staff_the_exception_type_only(
+    memory_backend: Backends, viewer: Client, manager: Client
+) -> None:
+    charge(SECRET)
+    call_command("queue_worker", "default", "--burst", stdout=StringIO(), stderr=StringIO())
+
+    (seen,) = viewer.get(jobs_url("dead")).context["rows"]
+    (managed,) = manager.get(jobs_url("dead")).context["rows"]
+
+    assert seen["failure"] == "ValueError"
+    assert managed["failure"] == f"ValueError: card {SECRET} was declined"
+    assert SECRET not in viewer.get(jobs_url("dead")).content.decode()
