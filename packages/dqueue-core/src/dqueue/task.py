@@ -31,6 +31,7 @@ from .errors import InvalidTask
 from .job import Job, check_json_arguments, field_problem, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
+from .task_checks import CallChecks
 from .task_options import check_task_options
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
 class Task(Generic[P, R]):
     """A registered function. Calling it enqueues a job and returns a :class:`JobHandle`."""
 
-    __slots__ = ("__dict__", "clock", "fn", "name", "options")
+    __slots__ = ("__dict__", "_checks", "clock", "fn", "name", "options")
 
     def __init__(
         self,
@@ -125,6 +126,7 @@ class Task(Generic[P, R]):
         self.name = name or _task_name(fn)
         self.options = options or TaskOptions()
         self.clock = clock
+        self._checks = CallChecks(fn, name_given=name is not None)
         self.__wrapped__ = fn
         self.__doc__ = fn.__doc__
         _validate_options(self.name, self.options)
@@ -138,6 +140,8 @@ class Task(Generic[P, R]):
         """Enqueue a job that calls the function with these arguments.
 
         Raises:
+            SignatureMismatch: the arguments don't fit the function (a ``TypeError``, as a
+                direct call would raise); nothing is stored.
             EncodeError: an argument does not survive JSON; nothing is stored.
             InvalidTask: the options are invalid (negative delay, unknown queue under
                 ``DQUEUE_STRICT_QUEUES``); nothing is stored.
@@ -203,7 +207,9 @@ class Task(Generic[P, R]):
         if meta is not None:
             changes["meta"] = {**self.options.meta, **meta}
         options = replace(self.options, **changes)
-        return Task(self.fn, name=self.name, options=options, clock=self.clock)
+        derived = Task(self.fn, name=self.name, options=options, clock=self.clock)
+        derived._checks = self._checks  # the function's signature is read once per task
+        return derived
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -211,9 +217,11 @@ class Task(Generic[P, R]):
         """Build (and check) the job that a call with these arguments would enqueue.
 
         Raises:
+            SignatureMismatch: the function cannot take these arguments (a ``TypeError``).
             EncodeError: an argument does not survive JSON; the message names it.
             InvalidTask: an option is invalid.
         """
+        self._checks.check_arguments(self.name, args, kwargs)
         settings = get_settings()
         options = self.options
         if settings.STRICT_QUEUES and options.queue not in settings.WORKERS:
