@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from .backends import get_backend
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
 from .enqueueing import bulk_enqueue, dispatch_one
 from .errors import InvalidTask
@@ -107,6 +108,18 @@ def _task_name(fn: Callable[..., Any]) -> str:
         if spec is not None and spec.name:
             module = spec.name
     return f"{module}.{fn.__qualname__}"
+
+
+def _refuse_unreachable(name: str, queue: str, reason: str) -> None:
+    """Refuse a job that only this process could run, unless its backend runs it here."""
+    backend = get_backend(queue)
+    if not backend.supports_workers:  # inline or in memory: this process runs the job
+        return
+    raise InvalidTask(
+        f"task {name} cannot be enqueued on {backend.name}: {reason}, so a worker process can "
+        "never import it. Define it in a module that workers import (DQUEUE_TASKS, --tasks, an "
+        "app's tasks.py), or run the script as `python -m package.module`; nothing was stored"
+    )
 
 
 class Task(Generic[P, R]):
@@ -219,11 +232,15 @@ class Task(Generic[P, R]):
         Raises:
             SignatureMismatch: the function cannot take these arguments (a ``TypeError``).
             EncodeError: an argument does not survive JSON; the message names it.
-            InvalidTask: an option is invalid.
+            InvalidTask: an option is invalid, or the function is one that no worker process
+                can import (defined in ``__main__`` or a shell) and the queue's backend hands
+                jobs to worker processes.
         """
         self._checks.check_arguments(self.name, args, kwargs)
         settings = get_settings()
         options = self.options
+        if (reason := self._checks.unreachable()) is not None:
+            _refuse_unreachable(self.name, options.queue, reason)
         if settings.STRICT_QUEUES and options.queue not in settings.WORKERS:
             raise InvalidTask(
                 f"task {self.name}: queue {options.queue!r} is not in DQUEUE_WORKERS "
