@@ -13,7 +13,7 @@ import pytest
 
 from dqueue import bulk_enqueue, configure, get_backend, task
 from dqueue.backends.memory import MemoryBackend
-from dqueue.errors import InvalidTask, SignatureMismatch
+from dqueue.errors import EncodeError, InvalidTask, SignatureMismatch
 
 
 @task(queue="calls")
@@ -187,3 +187,16 @@ def test_a_task_defined_outside_any_module_runs_on_an_in_process_store_or_when_n
     configure(BACKEND="memory")
     task(_defined_by_exec({}))("hi")
     assert get_backend("default").counts("default").total == 1
+
+
+# -- tuples -----------------------------------------------------------------------------------
+
+
+def test_a_tuple_argument_is_refused_at_the_call_and_nothing_is_stored(
+    memory: MemoryBackend,
+) -> None:
+    with pytest.raises(EncodeError, match="argument 0 of .*greet holds a tuple"):
+        greet(("ann", "bob"))
+    with pytest.raises(EncodeError, match="meta 'pair' of .*greet holds a tuple"):
+        greet.using(meta={"pair": (1, 2)})("ann")
+    assert _stored(memory) == 0
