@@ -11,7 +11,7 @@ from typing import Any
 
 from .backends.base import DeadLetter
 from .clock import to_datetime
-from .ops.inspection import QueueStatus, failure_summary
+from .ops.inspection import QueueStatus, failure_summary, sqlite_file
 from .pool import RunnerPlan
 from .settings import Settings
 
@@ -19,6 +19,7 @@ __all__ = [
     "configuration_data",
     "render_configuration",
     "render_dead_letters",
+    "render_sqlite_file",
     "render_status",
 ]
 
@@ -74,6 +75,7 @@ def configuration_data(
     Backends are shown by class name (``SQLiteBackend``): the dotted paths are settings.
     """
     here = plan.here
+    sqlite = sqlite_file(settings, plan.counts)
     return {
         "mode": "exact" if plan.exact else "pooled",
         "machine": plan.machine,
@@ -91,6 +93,8 @@ def configuration_data(
         ],
         "middleware": list(settings.MIDDLEWARE),
         "services": list(services) if plan.run_services else [],
+        "sqlite_path": None if sqlite is None else sqlite.path,
+        "path_notes": [] if sqlite is None else list(sqlite.notes),
     }
 
 
@@ -113,11 +117,19 @@ def render_configuration(data: Mapping[str, Any]) -> str:
         for row in data["queues"]
     ]
     table = _table(["queue", "backend", "pool", "here", "slots here"], cells, right={2, 3})
-    lines = [title, "", table if cells else "No queues.", "", "Middleware:"]
+    lines = [title, "", table if cells else "No queues."]
+    if data.get("sqlite_path"):
+        lines += ["", *render_sqlite_file(data["sqlite_path"], data["path_notes"])]
+    lines += ["", "Middleware:"]
     lines += [f" * {path}" for path in data["middleware"]] or [" (none)"]
     lines += ["", "Services:"]
     lines += [f" * {name}" for name in data["services"]] or [" (none)"]
     return "\n".join(lines)
+
+
+def render_sqlite_file(path: str, notes: Sequence[str]) -> list[str]:
+    """Where the SQLite file is (absolute), and how a relative setting was resolved."""
+    return [f"SQLite file: {path}", *(f"  ({note})" for note in notes)]
 
 
 def render_dead_letters(letters: Sequence[DeadLetter]) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "current_settings",
     "django_layer",
     "installed",
+    "project_folder",
     "unknown_names",
 ]
 
@@ -76,6 +77,14 @@ class DjangoSettings(SettingsSection):
             "environment (tasks run inline unless DQUEUE_BACKEND is set there). Add "
             "'dqueue_django' to INSTALLED_APPS"
         )
+
+
+def project_folder() -> str | None:
+    """Django's ``BASE_DIR`` (as ``startproject`` writes it), where relative paths point."""
+    from django.conf import settings
+
+    folder = getattr(settings, "BASE_DIR", None) if settings.configured else None
+    return None if folder is None else os.fspath(folder)
 
 
 def django_layer() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, SignatureMism
 from ..job import JobFailure
 from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
-from ..status import render_dead_letters, render_status
+from ..status import render_dead_letters, render_sqlite_file, render_status
 
 __all__ = [
     "Front",
@@ -104,7 +104,9 @@ def status(
     if args.json:
         front.write(json.dumps(data, indent=2))
     else:
-        front.write("\n".join([render_status(rows), *more]))
+        sqlite = ops.sqlite_file(front.settings, [row.queue for row in rows])
+        where = [] if sqlite is None else ["", *render_sqlite_file(sqlite.path, sqlite.notes)]
+        front.write("\n".join([render_status(rows), *where, *more]))
     return 0
 
 

@@ -13,6 +13,7 @@ from .inspection import (
     dead_letters,
     failure_summary,
     queue_status,
+    sqlite_file,
     store_warnings,
 )
 from .plans import PlanOptions, plan
@@ -38,5 +39,6 @@ __all__ = [
     "queue_status",
     "resume",
     "retry_dead",
+    "sqlite_file",
     "store_warnings",
 ]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from ..backends import get_backend
+from ..backends import backend_class, get_backend
 from ..backends.base import Backend, DeadLetter, control_of, percentile
 from ..clock import to_datetime
 from ..errors import ConfigurationError
@@ -16,11 +16,13 @@ from ..settings import Settings
 
 __all__ = [
     "QueueStatus",
+    "SQLiteFile",
     "dead_letter_data",
     "dead_letters",
     "failure_summary",
     "queue_status",
     "raw_preview",
+    "sqlite_file",
     "store_warnings",
 ]
 
@@ -86,6 +88,24 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
             )
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteFile:
+    """The SQLite file some queues use, absolute, and how a relative setting was resolved."""
+
+    path: str
+    notes: tuple[str, ...]
+
+
+def sqlite_file(settings: Settings, queues: Iterable[str]) -> SQLiteFile | None:
+    """The file of the SQLite backend when one of ``queues`` (none: ``DQUEUE_BACKEND``) is on it."""
+    from ..backends.sqlite import SQLiteBackend  # only the class, to compare
+
+    paths = {settings.backend_path(queue) for queue in queues} or {settings.BACKEND}
+    if not any(issubclass(backend_class(path), SQLiteBackend) for path in paths):
+        return None
+    return SQLiteFile(settings.SQLITE_PATH, settings.path_notes)
 
 
 def store_warnings(backend: Backend) -> list[str]:

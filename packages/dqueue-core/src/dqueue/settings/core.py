@@ -50,7 +50,7 @@ class Settings(SettingsSection):
     # Where jobs go.
     BACKEND: str = "dqueue.backends.synchronous.SynchronousBackend"
     BACKEND_OVERRIDES: Mapping[str, str] = field(default_factory=dict)
-    SQLITE_PATH: str = "dqueue.sqlite3"
+    SQLITE_PATH: str = "dqueue.sqlite3"  # relative: see dqueue.settings.paths
 
     # Who runs them.
     WORKERS: Mapping[str, int] = field(default_factory=dict)
@@ -89,6 +89,8 @@ class Settings(SettingsSection):
     sections: tuple[SettingsSection, ...] = ()
     #: The short names that a layer or :meth:`replace` set; the others are defaults.
     given: frozenset[str] = field(default=frozenset(), compare=False)
+    #: How relative paths were made absolute (:mod:`dqueue.settings.paths`), as sentences.
+    path_notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         SettingsSection.__post_init__(self)
