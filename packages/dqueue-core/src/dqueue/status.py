@@ -56,7 +56,7 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
             str(row.delayed),
             str(row.in_flight),
             str(row.dead),
-            row.to_dict()["paused_until"] or "-",
+            "until resumed" if row.paused_indefinitely else row.to_dict()["paused_until"] or "-",
             _number(row.lateness_p50_ms),
             _number(row.lateness_p99_ms),
         ]

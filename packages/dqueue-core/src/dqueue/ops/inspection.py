@@ -13,6 +13,7 @@ from ..clock import to_datetime
 from ..errors import ConfigurationError
 from ..job import JobFailure
 from ..settings import Settings
+from .durations import until_resumed
 
 __all__ = [
     "QueueStatus",
@@ -51,6 +52,8 @@ class QueueStatus:
     lateness_samples: int
     #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
     warnings: tuple[str, ...] = ()
+    #: Paused without an end: ``paused_until`` is a century away and is shown as "until resumed".
+    paused_indefinitely: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
@@ -85,6 +88,8 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 lateness_p99_ms=_ms(percentile(lateness, 0.99)),
                 lateness_samples=len(lateness),
                 warnings=warned[id(backend)],
+                paused_indefinitely=until is not None
+                and until_resumed(to_datetime(until), to_datetime(backend.clock.time())),
             )
         )
     return found
