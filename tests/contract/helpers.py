@@ -25,8 +25,11 @@ def require(backend: Backend, flag: str) -> None:
 def running(thread: threading.Thread, function: Callable[..., Any]) -> bool:
     """Whether ``thread`` is inside a call of ``function`` now (anywhere in its stack)."""
     frame = sys._current_frames().get(thread.ident or 0)
-    while frame is not None and frame.f_code is not function.__code__:
-        frame = frame.f_back
+    try:
+        while frame is not None and frame.f_code is not function.__code__:
+            frame = frame.f_back
+    except AttributeError:  # the thread's frames changed under us (CPython): not known yet
+        return False
     return frame is not None
 
 

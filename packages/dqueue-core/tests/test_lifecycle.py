@@ -94,3 +94,42 @@ def test_a_revived_dead_letter_is_due_at_once_with_fresh_attempts() -> None:
     job = lifecycle.revived(_job(attempt=3, run_after=2000.0))
 
     assert (job.attempt, job.run_after) == (0, None)
+
+
+def test_a_cancelled_waiting_job_finishes_as_cancelled() -> None:
+    step = lifecycle.cancelled(_job(), NOW)
+
+    assert (step.status, step.finished_at) == (JobStatus.CANCELLED, NOW)
+    assert step.finishes
+    assert not step.stores_again
+
+
+def test_a_retry_of_a_job_cancelled_in_flight_finishes_it_with_its_failure() -> None:
+    outcome = Outcome(job=_job(), kind=OutcomeKind.RETRY, run_after=NOW + 5, failure=_failure())
+
+    step = lifecycle.settled(outcome, NOW, cancelled=True)
+
+    assert (step.status, step.failure, step.finished_at) == (JobStatus.CANCELLED, _failure(), NOW)
+    assert step.finishes
+    assert not step.stores_again
+
+
+def test_a_release_of_a_job_cancelled_in_flight_finishes_it() -> None:
+    step = lifecycle.settled(Outcome(job=_job(), kind=OutcomeKind.RELEASE), NOW, cancelled=True)
+
+    assert (step.status, step.stores_again) == (JobStatus.CANCELLED, False)
+
+
+def test_an_ack_or_a_burial_of_a_job_cancelled_in_flight_stands() -> None:
+    ack = lifecycle.settled(Outcome(job=_job(), kind=OutcomeKind.ACK), NOW, cancelled=True)
+    dead = lifecycle.settled(Outcome(job=_job(), kind=OutcomeKind.DEAD), NOW, cancelled=True)
+
+    assert (ack.status, dead.status) == (JobStatus.SUCCEEDED, JobStatus.DEAD)
+
+
+def test_an_expired_lease_of_a_job_cancelled_in_flight_does_not_run_it_again() -> None:
+    step = lifecycle.lease_expired(_job(attempt=1), "w1", NOW, cancelled=True)
+
+    assert (step.status, step.stores_again) == (JobStatus.CANCELLED, False)
+    assert step.failure is not None
+    assert step.failure.exception_type == FailureKind.LEASE_EXPIRED

@@ -14,6 +14,7 @@ from dqueue.errors import (
     ConfigurationError,
     DQueueError,
     InvalidTime,
+    JobCancelled,
     JobFailed,
     JobNotFound,
     ResultTimeout,
@@ -342,6 +343,28 @@ def test_a_result_of_a_job_that_failed_for_good_raises_job_failed(memory: Memory
     assert raised.value.job_id == handle.id
     assert raised.value.failure is not None
     assert raised.value.failure.exception_type == "builtins.ValueError"
+
+
+def test_a_result_of_a_cancelled_job_raises_job_cancelled(memory: MemoryBackend) -> None:
+    handle = succeeds.using(queue="mail", result_ttl=60, delay=timedelta(hours=1)).enqueue()
+    assert memory.cancel([handle.id]) == [handle.id]
+
+    with pytest.raises(JobCancelled, match="was cancelled") as raised:
+        handle.result(timeout=5, clock=ManualClock())
+
+    assert raised.value.job_id == handle.id
+    assert isinstance(raised.value, DQueueError)
+
+
+def test_a_result_of_a_job_cancelled_while_it_ran_is_the_run_s_return_value(
+    memory: MemoryBackend,
+) -> None:
+    handle = succeeds.using(queue="mail", result_ttl=60).enqueue()
+    [job] = memory.reserve("mail", worker_id="w", timeout_s=0)
+    memory.cancel([handle.id])
+    memory.settle([decide(execute(job, worker_id="w"), get_settings())], worker_id="w")
+
+    assert handle.result(timeout=1) == 1
 
 
 def test_a_result_that_does_not_come_in_time_raises_result_timeout(

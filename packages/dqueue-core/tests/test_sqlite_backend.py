@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.inspection import JobState
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.backends.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
 from dqueue.clock import SYSTEM_CLOCK, ManualClock
@@ -317,6 +318,8 @@ def test_a_file_of_schema_version_1_gains_the_finished_ids_and_keeps_its_jobs(
 ) -> None:
     open_backend().enqueue(_job(clock, 1))
     _raw(database, "DROP TABLE finished")
+    _raw(database, "DROP INDEX dead_by_id")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
     _raw(database, "PRAGMA user_version = 1")
 
     backend = open_backend()
@@ -540,3 +543,49 @@ def test_a_lease_counts_from_when_the_write_lock_was_taken_not_from_the_call(
     clock.advance(29)  # 49 s after the call, 29 s after the lease was granted
     assert backend.recover() == 0
     backend.close()
+
+
+def test_a_file_of_schema_version_2_gains_the_cancelled_mark_and_keeps_its_jobs(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    open_backend().enqueue_many([_job(clock, 1), _job(clock, 2)])
+    _raw(database, "DROP INDEX dead_by_id")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
+    _raw(database, "PRAGMA user_version = 2")
+
+    backend = open_backend()
+
+    assert _raw(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    [running] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    waiting = _job(clock, 2)
+    assert backend.cancel([running.id, waiting.id]) == [running.id, waiting.id]
+    backend.settle([Outcome(job=running, kind=OutcomeKind.RELEASE)], worker_id=WORKER)
+    assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
+
+
+def test_every_page_of_jobs_reads_an_index_in_its_order(
+    open_backend: OpenBackend, clock: ManualClock
+) -> None:
+    backend = open_backend()
+    backend.enqueue_many([_job(clock, number) for number in range(1, 7)])
+    backend.enqueue_many([_job(clock, number, run_after=clock.time() + 60) for number in (7, 8)])
+    reserved = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=4)
+    failure = JobFailure(exception_type="builtins.ValueError", message="boom")
+    dead = [Outcome(job=job, kind=OutcomeKind.DEAD, failure=failure) for job in reserved[:2]]
+    backend.settle(dead, worker_id=WORKER)
+    conn = backend._pool.get()  # the connection this thread's reads use
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    for state in JobState:
+        first = backend.jobs("default", state, limit=1)
+        assert first.cursor is not None
+        backend.jobs("default", state, limit=1, cursor=first.cursor)
+    conn.set_trace_callback(None)
+
+    reads = [sql for sql in statements if sql.startswith("SELECT")]
+    assert len(reads) >= 2 * len(JobState)
+    for sql in reads:
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "USING INDEX" in plan, sql
+        assert "SCAN" not in plan, sql
+        assert "TEMP B-TREE" not in plan, sql

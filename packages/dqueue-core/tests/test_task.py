@@ -218,3 +218,48 @@ def test_run_after_accepts_a_utc_datetime(memory: MemoryBackend) -> None:
     when = datetime(2031, 5, 1, tzinfo=UTC)
     job = add.using(run_after=when).build_job((1, 2), {})
     assert job.run_after == when.timestamp()
+
+
+def test_a_queue_name_as_the_first_positional_argument_is_the_queue() -> None:
+    @task("emails", max_attempts=2)
+    def send(to: str) -> None: ...
+
+    assert send.options.queue == "emails"
+    assert send.options.max_attempts == 2
+
+
+def test_a_positional_queue_and_a_queue_keyword_together_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="names the queue twice"):
+        task("emails", queue="other")  # type: ignore[call-overload]
+
+
+def test_a_positional_that_is_neither_a_function_nor_a_queue_is_a_type_error_naming_it() -> None:
+    with pytest.raises(TypeError, match=r"not 42 \(int\)"):
+        task(42)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "replacement"),
+    [
+        ("django_lightweight_queue_queue", r"add.using\(queue=...\)"),
+        ("django_lightweight_queue_timeout", r"add.using\(timeout=...\)"),
+        ("django_lightweight_queue_sigkill_on_stop", r"add.using\(sigkill_on_stop=...\)"),
+    ],
+)
+def test_a_django_lightweight_queue_call_option_is_refused_pointing_to_using(
+    memory: MemoryBackend, keyword: str, replacement: str
+) -> None:
+    with pytest.raises(TypeError, match=replacement):
+        add(1, 2, **{keyword: "x"})  # type: ignore[arg-type]
+    assert memory.counts("numbers").total == 0
+
+
+def test_bulk_enqueue_refuses_a_django_lightweight_queue_call_option(
+    memory: MemoryBackend,
+) -> None:
+    with (
+        pytest.raises(TypeError, match="django_lightweight_queue_queue"),
+        add.bulk_enqueue() as enqueue,
+    ):
+        enqueue(1, second=2, django_lightweight_queue_queue="x")  # type: ignore[call-arg]
+    assert memory.counts("numbers").total == 0

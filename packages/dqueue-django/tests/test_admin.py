@@ -493,3 +493,43 @@ def test_an_action_on_a_store_that_is_down_is_an_error_message(
 
     assert response.status_code == 200
     assert "unreachable" in messages_of(response)[0]
+
+
+def test_a_store_that_is_down_is_one_banner_on_a_queue_page(
+    store_down: None, manager: Client
+) -> None:
+    response = manager.get(DEFAULT_URL)
+
+    assert len(response.context["errors"]) == 1
+    assert response.content.decode().count('class="errornote"') == 1
+
+
+def test_the_pause_form_s_example_end_is_in_the_future(
+    memory_backend: Backends, manager: Client
+) -> None:
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    page = manager.get(DEFAULT_URL).content.decode()
+    example = page.split('id="dqueue-until" size="24" placeholder="')[1].split('"')[0]
+    assert datetime.fromisoformat(example) > timezone.now()
+
+
+def test_view_only_staff_are_told_why_the_controls_are_missing(
+    memory_backend: Backends, viewer: Client, manager: Client
+) -> None:
+    assert 'id="dqueue-view-only"' in viewer.get(DEFAULT_URL).content.decode()
+    assert MANAGE_PERMISSION in viewer.get(DEFAULT_URL).content.decode()
+    assert 'id="dqueue-view-only"' not in manager.get(DEFAULT_URL).content.decode()
+
+
+def test_a_queue_page_refreshes_like_the_queues_page(
+    memory_backend: Backends, viewer: Client
+) -> None:
+    def page(query: str) -> str:
+        return viewer.get(DEFAULT_URL + query).content.decode()
+
+    assert 'http-equiv="refresh" content="5"' in page("?refresh=5")
+    assert 'http-equiv="refresh"' not in page("")
+    assert 'http-equiv="refresh"' not in page("?refresh=1")  # not one of the choices

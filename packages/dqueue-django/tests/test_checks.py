@@ -99,6 +99,43 @@ def test_a_queue_used_by_a_cron_entry_is_not_idle() -> None:
         assert check_settings() == []
 
 
+def test_a_django_lightweight_queue_setting_is_a_warning_naming_its_replacement() -> None:
+    with override_settings(LIGHTWEIGHT_QUEUE_WORKERS={"default": 1}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W005"]
+    assert messages[0].obj == "LIGHTWEIGHT_QUEUE_WORKERS"
+    assert "DQUEUE_WORKERS" in messages[0].msg
+
+
+def test_a_django_lightweight_queue_backend_path_is_told_to_name_a_dqueue_backend() -> None:
+    path = "django_lightweight_queue.backends.redis.RedisBackend"
+    with override_settings(LIGHTWEIGHT_QUEUE_BACKEND=path):
+        [message] = check_settings()
+
+    assert "DQUEUE_BACKEND" in message.hint
+    assert "'reliable_redis'" in message.hint
+
+
+def test_a_django_lightweight_queue_setting_without_replacement_says_there_is_none() -> None:
+    with override_settings(LIGHTWEIGHT_QUEUE_SITE_URL="https://example.com"):
+        [message] = check_settings()
+
+    assert message.id == "dqueue_django.W005"
+    assert "dqueue has no replacement" in message.msg
+    assert "debug-web" in message.hint
+
+
+def test_each_django_lightweight_queue_setting_gets_its_own_warning() -> None:
+    with override_settings(LIGHTWEIGHT_QUEUE_REDIS_HOST="redis", LIGHTWEIGHT_QUEUE_REDIS_PORT=1):
+        messages = check_settings()
+
+    assert [message.obj for message in messages] == [
+        "LIGHTWEIGHT_QUEUE_REDIS_HOST",
+        "LIGHTWEIGHT_QUEUE_REDIS_PORT",
+    ]
+
+
 def test_check_deploy_warns_of_a_redis_server_that_may_evict_jobs() -> None:
     from dqueue_django.checks import check_stores
     from tests.support.redis_server import RedisServer, available_kinds

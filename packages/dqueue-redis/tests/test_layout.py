@@ -37,6 +37,7 @@ DOCUMENTED = {
     "dead:data": "hash",
     "lateness": "list",
     "done": "zset",
+    "cancelled": "set",
     "r:<id>": "hash",
     "w:<waiter>": "list",
 }
@@ -64,6 +65,7 @@ def _fill(backend: object, make_job: MakeJob, queue: str) -> None:
     )
     first, second = backend.reserve(queue, worker_id="w", timeout_s=0, limit=2)
     backend.settle([Outcome(job=first, kind=OutcomeKind.DEAD, started_at=now)], worker_id="w")
+    backend.cancel([second.id])  # in flight, at-least-once: marked
     backend.pause(queue, now + 3600)
     backend.resume(queue)
     backend.pause(queue, now + 3600)

@@ -147,6 +147,22 @@ def _summary(
     return "\n".join(lines), accounted_for
 
 
+def _what_next(config: Path, *, kept: bool) -> str:
+    """Where the store is now (kept or deleted, said plainly) and the command to try next."""
+    if not kept:
+        return (
+            "store             deleted with its temporary folder; `dqueue demo --path "
+            "demo.sqlite3` keeps it\n"
+            "next              dqueue demo --path demo.sqlite3, then "
+            f"dqueue --config demo_settings.py status {QUEUE}"
+        )
+    return (
+        f"store             kept: its settings are in {config}\n"
+        f"next              dqueue --config {config} status {QUEUE}   "
+        f"(and: dead list {QUEUE})"
+    )
+
+
 def run_demo(
     *,
     jobs: int = 3000,
@@ -194,6 +210,7 @@ def run_demo(
         dead = backend.counts(QUEUE).dead
         summary, accounted_for = _summary(effects, jobs, dead, elapsed, workers, max_delay_s)
         print(summary, file=stream)
+        print(_what_next(config, kept=path is not None), file=stream)
         if not finished:
             print(f"dqueue demo: gave up after {deadline_s:g}s", file=stream)
         return 0 if finished and accounted_for else 1
@@ -211,9 +228,12 @@ def _wait_until_done(
     while time.monotonic() < deadline:
         counts = backend.counts(QUEUE)
         done = counts.total == 0
+        succeeded = _succeeded(effects)
+        # The words of `dqueue status`; finished = succeeded + dead, so the last line adds up.
         line = (
-            f"done {_succeeded(effects)}/{jobs}  waiting {counts.ready}  delayed {counts.delayed}"
-            f"  running {counts.in_flight}  dead {counts.dead}"
+            f"finished {succeeded + counts.dead}/{jobs} (succeeded {succeeded}, dead "
+            f"{counts.dead})  ready {counts.ready}  delayed {counts.delayed}"
+            f"  in flight {counts.in_flight}"
         )
         if stream.isatty():
             stream.write("\r" + line.ljust(78) + ("\n" if done else ""))

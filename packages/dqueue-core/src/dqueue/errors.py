@@ -20,6 +20,7 @@ __all__ = [
     "EncodeError",
     "InvalidTask",
     "InvalidTime",
+    "JobCancelled",
     "JobFailed",
     "JobNotFound",
     "JobTimeout",
@@ -107,6 +108,14 @@ class JobFailed(DQueueError):
         super().__init__(message)
         self.job_id = job_id
         self.failure = failure
+
+
+class JobCancelled(DQueueError):
+    """A job was cancelled (``dqueue cancel``): it will not run again, so it has no result."""
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class ResultTimeout(DQueueError, TimeoutError):

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 from .backends import get_backend
 from .backends.base import JobResult, JobStatus
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import JobFailed, JobNotFound, ResultTimeout
+from .errors import JobCancelled, JobFailed, JobNotFound, ResultTimeout
 from .job import Job
 from .ops.inspection import failure_summary
 
@@ -55,6 +55,7 @@ class JobHandle:
         Raises:
             JobNotFound: the backend keeps nothing for this job (no ``store_result``).
             JobFailed: the job failed for good (it is a dead letter); ``failure`` says how.
+            JobCancelled: the job was cancelled before it finished a run.
             ResultTimeout: the job did not finish within ``timeout`` (a ``TimeoutError``).
         """
         deadline = None if timeout is None else clock.time() + timeout
@@ -72,6 +73,10 @@ class JobHandle:
                 summary = failure_summary(last) if last else "unknown failure"
                 raise JobFailed(
                     f"job {self.id} failed for good: {summary}", failure=last, job_id=self.id
+                )
+            if info.status is JobStatus.CANCELLED:
+                raise JobCancelled(
+                    f"job {self.id} was cancelled and will not run again", job_id=self.id
                 )
             if deadline is not None and clock.time() >= deadline:
                 raise ResultTimeout(f"job {self.id} did not finish within {timeout}s")

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .backends import get_backend
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
@@ -75,6 +75,11 @@ class TaskOptions:
 _PER_CALL = {"extra", "delay", "run_after", "unique_key", "job_id", "meta"}
 _OWN_OPTIONS = frozenset(option.name for option in fields(TaskOptions)) - _PER_CALL
 
+#: django-lightweight-queue took per-call options as keywords with this prefix; here they
+#: would be stored as task arguments and break every run, so a call with one is refused.
+_DLQ_PREFIX = "django_lightweight_queue_"
+_DLQ_CALL_OPTIONS = ("queue", "timeout", "sigkill_on_stop")
+
 
 def _seconds(value: timedelta | float | int, what: str) -> float:
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
@@ -98,6 +103,17 @@ def _validate_options(name: str, options: TaskOptions) -> None:
     if problem := field_problem(name, 0, attempts, options.priority):  # the envelope's rules
         raise InvalidTask(f"task {name}: {problem}")
     check_task_options(name, options.extra)
+
+
+def _refuse_dlq_overrides(name: str, kwargs: Mapping[str, Any]) -> None:
+    for key in kwargs:
+        if key.startswith(_DLQ_PREFIX):
+            option = key.removeprefix(_DLQ_PREFIX)
+            given = f"{option}=..." if option in _DLQ_CALL_OPTIONS else "queue=..., timeout=..."
+            raise TypeError(
+                f"task {name}: {key}= is a django-lightweight-queue call option, not an "
+                f"argument; call {name.rpartition('.')[2]}.using({given})(...) instead"
+            )
 
 
 def _task_name(fn: Callable[..., Any]) -> str:
@@ -232,11 +248,18 @@ class Task(Generic[P, R]):
         Raises:
             SignatureMismatch: the function cannot take these arguments (a ``TypeError``).
             EncodeError: an argument does not survive JSON; the message names it.
+<<<<<<< HEAD
             InvalidTask: an option is invalid, or the function is one that no worker process
                 can import (defined in ``__main__`` or a shell) and the queue's backend hands
                 jobs to worker processes.
         """
         self._checks.check_arguments(self.name, args, kwargs)
+=======
+            InvalidTask: an option is invalid.
+            TypeError: a keyword is a django-lightweight-queue call option (``using()``'s).
+        """
+        _refuse_dlq_overrides(self.name, kwargs)
+>>>>>>> main
         settings = get_settings()
         options = self.options
         if (reason := self._checks.unreachable()) is not None:
@@ -295,6 +318,8 @@ def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 
 @overload
 def task(
+    queue_name: str | None = None,
+    /,
     *,
     queue: str = DEFAULT_QUEUE,
     timeout: float | None = None,
@@ -313,12 +338,13 @@ def task(
 
 
 def task(
-    fn: Callable[P, R] | None = None, /, *, name: str | None = None, **options: Any
+    fn: Callable[P, R] | str | None = None, /, *, name: str | None = None, **options: Any
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
-    """Register a function as a task. Use as ``@task`` or ``@task(queue=..., ...)``.
+    """Register a function as a task. Use as ``@task``, ``@task("mail")`` or ``@task(queue=...)``.
 
     Args:
-        fn: the function, when used bare as ``@task``.
+        fn: the function, when used bare as ``@task``; or the queue's name, as in
+            django-lightweight-queue's ``@task("mail")`` (the same as ``queue="mail"``).
         queue: the queue its jobs go to (``"default"``).
         timeout: seconds one run may take; past it the run is stopped and counts as failed
             (the worker process is replaced if the task does not stop).
@@ -340,6 +366,13 @@ def task(
         **options: task options of installed plugins (:mod:`dqueue.task_options`), such as a
             framework's transaction options; any other name is a ``TypeError``.
     """
+    if isinstance(fn, str):
+        if "queue" in options:
+            raise TypeError(f"@task({fn!r}, queue=...) names the queue twice; give one of them")
+        options["queue"], fn = fn, None
+    elif fn is not None and not callable(given := cast(object, fn)):  # the types can't stop it
+        kind = type(given).__name__
+        raise TypeError(f"@task takes a function or a queue name first, not {given!r} ({kind})")
     # The overloads above type the keywords; here the core's own go to TaskOptions and the
     # rest are plugins' options (checked, with any unknown name refused, by the Task).
     own = {key: options.pop(key) for key in _OWN_OPTIONS & options.keys()}

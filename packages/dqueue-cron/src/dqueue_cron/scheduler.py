@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,6 +19,7 @@ from dqueue.backends.base import Backend
 from dqueue.backoff import backoff_delay
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.registry import REGISTRY, TaskRegistry
+from dqueue.services import ThreadedService
 from dqueue.settings import Settings
 
 from .config import check_unique_names
@@ -63,7 +63,7 @@ class _State:
     claimed: set[int] = field(default_factory=set)
 
 
-class CronScheduler:
+class CronScheduler(ThreadedService):
     """Enqueues every slot of ``entries`` exactly once across any number of schedulers.
 
     Args:
@@ -81,8 +81,6 @@ class CronScheduler:
             entries share a name.
     """
 
-    name = "cron"
-
     def __init__(
         self,
         entries: Sequence[CronEntry],
@@ -94,6 +92,7 @@ class CronScheduler:
         lead: float = DEFAULT_LEAD_S,
     ) -> None:
         check_unique_names(entries)
+        super().__init__("cron", _logger)
         self.settings = settings
         self.clock = clock
         if isinstance(backend, Backend):
@@ -105,8 +104,6 @@ class CronScheduler:
             for entry in entries
             if entry.enabled
         ]
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def queues(self) -> frozenset[str]:
@@ -122,37 +119,9 @@ class CronScheduler:
 
     def start(self) -> None:
         """Start scheduling in a daemon thread."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
         names = ", ".join(state.plan.entry.name for state in self._states) or "none"
         _logger.info("cron: scheduling %d entries (%s)", len(self._states), names)
-        self._thread = threading.Thread(target=self._run, name="dqueue-cron", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop scheduling and wait up to ``timeout_s`` for the thread to end."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                _logger.warning("cron: the scheduler thread did not stop within %.1fs", timeout_s)
-
-    @property
-    def running(self) -> bool:
-        """Whether the scheduling thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-                delay = self.seconds_until_due()
-            except Exception:  # never let the thread die: cron would stop silently
-                _logger.exception("cron: tick failed; trying again shortly")
-                delay = _BACKOFF_MAX_S
-            self._stopping.wait(delay)
+        super().start()
 
     # -- one pass ----------------------------------------------------------------------------
 
@@ -168,6 +137,7 @@ class CronScheduler:
             if state.retry_at is not None and now < state.retry_at:
                 continue
             outcomes.extend(self._tick_entry(state, now))
+        self.delay_s = self.seconds_until_due()
         return outcomes
 
     def _tick_entry(self, state: _State, now: float) -> list[SlotOutcome]:

@@ -12,6 +12,7 @@ import argparse
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from dqueue import ops
@@ -134,8 +136,11 @@ class QueueViews:
         errors = [error] if error else []
         if settings is not None:
             row = _queue_row(settings, queue, pool_counts(settings))
-            if row.get("error"):
+            if row.get("error") and not errors:
                 errors.append(row["error"])
+        # A store that can't be read is said once: asking it for dead letters too would only
+        # put the same outage in a second and a third banner.
+        if settings is not None and not errors:
             try:
                 can_pause = get_backend(queue, settings=settings).supports_pause
                 letters = _letters(settings, queue, limit, manage=manage)
@@ -154,8 +159,12 @@ class QueueViews:
             keeps_dead=keeps_dead,
             can_pause=can_pause,
             can_manage=manage,
+            manage_permission=MANAGE_PERMISSION,
+            until_example=_until_example(),
             limit=limit,
             limits=LIMITS,
+            refresh=_choice(request.GET.get("refresh"), REFRESH_SECONDS),
+            refresh_choices=REFRESH_SECONDS,
         )
 
     def confirm(self, request: HttpRequest, action: str, queue: str) -> HttpResponse:
@@ -268,6 +277,12 @@ def _act(
             handler(args, front(settings, partial(messages.success, request)))
         except DQueueError as exc:
             messages.error(request, f"Queue {queue}: {exc}")
+
+
+def _until_example() -> str:
+    """The pause form's example end: tomorrow at 09:00 in the current time zone, never past."""
+    tomorrow = timezone.localtime() + timedelta(days=1)
+    return tomorrow.replace(hour=9, minute=0, second=0, microsecond=0).isoformat()
 
 
 def _choice(value: str | None, choices: Sequence[int]) -> int | None:

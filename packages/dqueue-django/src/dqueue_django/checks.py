@@ -1,6 +1,6 @@
 """System checks: ``manage.py check`` reports every bad ``DQUEUE_*`` setting by name.
 
-Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W004``); the
+Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W005``); the
 README's "System checks" table says what each one means.
 """
 
@@ -22,7 +22,36 @@ from dqueue_cron.config import CronSettings
 
 from .conf import DjangoSettings, django_layer, unknown_names
 
-__all__ = ["check_settings", "check_stores"]
+__all__ = ["DLQ_SETTINGS", "check_settings", "check_stores"]
+
+DLQ_PREFIX = "LIGHTWEIGHT_QUEUE_"
+_BACKEND_NOTE = (
+    "name a dqueue backend: 'redis', 'reliable_redis', 'sqlite' or 'synchronous'; "
+    "django_lightweight_queue.backends paths don't load"
+)
+
+#: django-lightweight-queue's settings (``LIGHTWEIGHT_QUEUE_<name>``): the dqueue setting that
+#: replaces each (``None``: none), and what to change when moving its value over.
+DLQ_SETTINGS: dict[str, tuple[str | None, str]] = {
+    "WORKERS": ("DQUEUE_WORKERS", "the same totals for the whole pool"),
+    "BACKEND": ("DQUEUE_BACKEND", _BACKEND_NOTE),
+    "BACKEND_OVERRIDES": ("DQUEUE_BACKEND_OVERRIDES", _BACKEND_NOTE),
+    "MIDDLEWARE": ("DQUEUE_MIDDLEWARE", "dqueue.middleware.LoggingMiddleware is the default"),
+    "IGNORE_APPS": ("DQUEUE_IGNORE_APPS", ""),
+    "LOGGER_FACTORY": ("DQUEUE_LOGGER_FACTORY", ""),
+    "REDIS_HOST": ("DQUEUE_REDIS_HOST", "or one DQUEUE_REDIS_URL"),
+    "REDIS_PORT": ("DQUEUE_REDIS_PORT", "or one DQUEUE_REDIS_URL"),
+    "REDIS_PASSWORD": ("DQUEUE_REDIS_PASSWORD", "or one DQUEUE_REDIS_URL"),
+    "REDIS_DATABASE": ("DQUEUE_REDIS_DATABASE", "or one DQUEUE_REDIS_URL"),
+    "REDIS_PREFIX": (
+        "DQUEUE_REDIS_PREFIX",
+        "dqueue's keys differ from django-lightweight-queue's: drain the old queues first",
+    ),
+    "ENABLE_PROMETHEUS": ("DQUEUE_ENABLE_PROMETHEUS", "set DQUEUE_PROMETHEUS_ADDRESS too"),
+    "PROMETHEUS_START_PORT": ("DQUEUE_PROMETHEUS_START_PORT", ""),
+    "ATOMIC_JOBS": ("DQUEUE_ATOMIC_JOBS", ""),
+    "SITE_URL": (None, "only django-lightweight-queue's debug-web backend read it"),
+}
 
 
 def check_settings(
@@ -30,7 +59,7 @@ def check_settings(
 ) -> list[CheckMessage]:
     """Every problem with the ``DQUEUE_*`` settings, one message per problem."""
     layer = django_layer()
-    messages: list[CheckMessage] = list(_typos(layer))
+    messages: list[CheckMessage] = [*_typos(layer), *_dlq_leftovers()]
     value_errors = list(_bad_values(layer))
     messages.extend(value_errors)
     if value_errors:
@@ -85,6 +114,24 @@ def _typos(layer: dict[str, Any]) -> list[CheckMessage]:
         )
         for name in unknown_names(layer)
     ]
+
+
+def _dlq_leftovers() -> list[CheckMessage]:
+    from django.conf import settings
+
+    found: list[CheckMessage] = []
+    for name in sorted(name for name in dir(settings) if name.startswith(DLQ_PREFIX)):
+        short = name.removeprefix(DLQ_PREFIX)
+        unknown = (None, "django-lightweight-queue had no such setting either")
+        replacement, note = DLQ_SETTINGS.get(short, unknown)
+        if replacement is None:
+            message = f"{name} is django-lightweight-queue's, ignored: dqueue has no replacement."
+            hint = f"Delete it: {note}."
+        else:
+            message = f"{name} is django-lightweight-queue's, ignored: dqueue reads {replacement}."
+            hint = f"Move its value to {replacement}" + (f" ({note})." if note else ".")
+        found.append(Warning(message, hint=hint, obj=name, id="dqueue_django.W005"))
+    return found
 
 
 def _bad_values(layer: dict[str, Any]) -> list[CheckMessage]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import uuid
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -48,6 +47,7 @@ from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.enqueueing import send
 from dqueue.errors import DQueueError
 from dqueue.job import Job, decode_job, encode_job
+from dqueue.services import ThreadedService
 
 from .models import OutboxJob
 
@@ -215,7 +215,7 @@ def _send_claimed(alias: str, token: str) -> int:
 # -- the relay service ---------------------------------------------------------------------------
 
 
-class OutboxRelay:
+class OutboxRelay(ThreadedService):
     """Relays stale outbox rows of database ``alias`` to their stores, in a daemon thread.
 
     Every ``queue_runner`` hosts one when ``DQUEUE_OUTBOX`` is on. It wakes about once a
@@ -228,19 +228,15 @@ class OutboxRelay:
         interval_s: the pause between two scans while everything works.
     """
 
-    name = "outbox relay"
     queues: frozenset[str] = frozenset()  # it sends jobs to stores, to no queue of its own
 
     def __init__(self, alias: str, *, clock: Clock = SYSTEM_CLOCK, interval_s: float = 1.0) -> None:
+        super().__init__("outbox relay", _logger)
         self.alias = alias
         self.clock = clock
         self.interval_s = interval_s
         # 1 s doubling up to 30 s, as the README promises: no jitter, one relay per runner.
         self._backoff = Backoff(1.0, 30.0, jitter=0.0)
-        #: Seconds until the next scan: the interval, or the backoff after failures.
-        self.delay_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def tick(self) -> int:
         """One scan that never raises: how many rows were sent; failures are logged."""
@@ -268,29 +264,8 @@ class OutboxRelay:
             _logger.info("outbox relay: sent %d job(s) left in the outbox", sent)
         return sent
 
-    @property
-    def running(self) -> bool:
-        """Whether the relay's thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        """Start scanning in a daemon thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="dqueue-outbox-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop scanning; wait up to ``timeout_s`` for the current scan to end."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self.delay_s):
-                self.tick()
-        finally:
-            connections[self.alias].close()  # this thread's own connection
+    def _thread_exiting(self) -> None:
+        connections[self.alias].close()  # this thread's own connection
 
 
 # -- introspection -----------------------------------------------------------------------------

@@ -8,10 +8,11 @@ the admin) detect with ``isinstance``, as they detect :class:`~dqueue.backends.b
 Semantics every store keeps:
 
 - ``jobs`` lists one state of one queue in due order (ready: the order ``reserve`` hands them
-  out; delayed: earliest due first; in flight: earliest reserved first; dead: newest first) and
-  pages with an opaque cursor, never an offset: the page after a million delayed jobs costs
-  what the first page costs. Jobs that move between pages may be skipped or seen twice, as in
-  any cursor over live data; none is ever invented.
+  out; delayed: earliest due first; in flight: soonest lease end first, which is earliest
+  reserved unless a lease was renewed; dead: newest first) and pages with an opaque cursor,
+  never an offset: the page after a million delayed jobs costs what the first page costs.
+  Jobs that move between pages may be skipped or seen twice, as in any cursor over live data;
+  none is ever invented. A cursor the store did not make raises ``ValueError``.
 - ``job`` finds a job by id in any queue and state, poison included (``raw`` is then set).
 - ``cancel`` removes a ready or delayed job so that it never runs, and marks an in-flight one
   so that it is not retried (its current run is not interrupted). A cancelled job with a result
@@ -19,20 +20,40 @@ Semantics every store keeps:
   for enqueue's idempotency.
 - ``reschedule`` moves a ready or delayed job to a new due time (``None``: now); a job in
   flight or dead is left alone (retry a dead letter with ``retry_dead``).
+
+What cancelling does to a job's life (the cancelled mark of a job in flight) is decided in
+:mod:`dqueue.backends.lifecycle`. Stores build cursors with :func:`make_cursor` and read them
+with :func:`read_cursor`, and views of stored payloads with :func:`stored_view`.
 """
 
 from __future__ import annotations
 
 import enum
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from ..errors import UnsupportedOperation
+from ..errors import DecodeError, UnsupportedOperation
 from ..job import Job, JobFailure
 from .base import Backend
+from .lifecycle import decode_stored
 
-__all__ = ["JobInspection", "JobPage", "JobState", "JobView", "inspection_of"]
+__all__ = [
+    "JobInspection",
+    "JobPage",
+    "JobState",
+    "JobView",
+    "check_page_size",
+    "inspection_of",
+    "make_cursor",
+    "read_cursor",
+    "stored_view",
+]
+
+#: What a cursor's position holds, field by field.
+CursorField = int | float | str
 
 
 class JobState(enum.Enum):
@@ -58,8 +79,12 @@ class JobView:
     lease_until: float | None = None
     #: Why it died (dead letters), else ``None``.
     failure: JobFailure | None = None
-    #: The raw payload, escaped, when the stored job does not decode (``job`` is a stand-in).
+    #: The raw payload as text, when the stored job does not decode (``job`` is then a
+    #: stand-in), as :attr:`DeadLetter.raw <dqueue.backends.base.DeadLetter.raw>` keeps it:
+    #: hostile text, which front ends show through ``dqueue.ops.inspection.raw_preview``.
     raw: str | None = None
+    #: Cancelled while in flight: its run goes on, but it will not be retried.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +127,74 @@ def inspection_of(backend: Backend) -> JobInspection:
     if not isinstance(backend, JobInspection):
         raise UnsupportedOperation(f"{backend.name} cannot list or change single jobs")
     return backend
+
+
+def check_page_size(limit: int) -> None:
+    """Refuse a page of fewer than one job (what :meth:`JobInspection.jobs` is given).
+
+    Raises:
+        ValueError: ``limit`` is below 1.
+    """
+    if limit < 1:
+        raise ValueError(f"a page holds 1 job or more, not {limit}")
+
+
+def make_cursor(state: JobState, *position: CursorField) -> str:
+    """The cursor of the page after the job at ``position`` (its sort key) in ``state``."""
+    return json.dumps([state.value, *position], separators=(",", ":"))
+
+
+def read_cursor(
+    cursor: str, state: JobState, shape: tuple[type[CursorField], ...]
+) -> tuple[CursorField, ...]:
+    """The position that :func:`make_cursor` put in ``cursor``, its fields of types ``shape``.
+
+    Raises:
+        ValueError: ``cursor`` was not made for ``state`` with that shape. The message names
+            the cursor, never quotes it (it is whatever a user typed).
+    """
+    refused = ValueError(f"the cursor is not one of a page of {state.value} jobs")
+    try:
+        data = json.loads(cursor)
+    except (ValueError, RecursionError):
+        raise refused from None
+    if not isinstance(data, list) or len(data) != len(shape) + 1 or data[0] != state.value:
+        raise refused
+    position: list[CursorField] = []
+    for value, kind in zip(data[1:], shape, strict=True):
+        if kind is float and type(value) is int:
+            value = float(value)
+        if type(value) is not kind or (isinstance(value, float) and not math.isfinite(value)):
+            raise refused
+        position.append(value)
+    return tuple(position)
+
+
+def stored_view(
+    payload: bytes | str,
+    *,
+    job_id: str,
+    queue: str,
+    state: JobState,
+    due_at: float | None = None,
+    attempt: int | None = None,
+    **fields: Any,
+) -> JobView:
+    """The view of a job a store keeps as ``payload`` under ``job_id`` in ``queue``.
+
+    ``due_at`` defaults to the job's own. ``attempt`` is the store's count of runs, when it
+    keeps one beside the payload (the payload's own count only seeded it). A payload that is
+    not that job's envelope gets a stand-in job and its ``raw`` text, as a dead letter of it
+    would. ``fields`` are the other :class:`JobView` fields.
+    """
+    try:
+        job = decode_stored(payload, job_id=job_id, queue=queue)
+    except DecodeError:
+        text = payload if isinstance(payload, str) else payload.decode("utf-8", errors="replace")
+        at = due_at if due_at is not None else 0.0
+        stand_in = Job(id=job_id, task="<undecodable>", queue=queue, enqueued_at=at)
+        return JobView(job=stand_in, state=state, due_at=at, raw=text, **fields)
+    if attempt is not None and attempt != job.attempt:
+        job = job.with_changes(attempt=attempt)
+    at = due_at if due_at is not None else job.due_at
+    return JobView(job=job, state=state, due_at=at, **fields)

@@ -15,6 +15,16 @@ with that count; every step below takes the count from the :class:`~dqueue.job.J
 and every reader of stored data (reserve, lease recovery, dead letters, result records) takes
 it from the counter, never from the ``attempt`` inside an envelope a producer wrote, which only
 seeds the counter at enqueue. ``tests/contract/test_lifecycle.py`` holds every store to it.
+
+Cancelling (:mod:`dqueue.backends.inspection`) is decided here too. A waiting job (ready or
+delayed) that is cancelled is removed and finishes at once (:func:`cancelled`). A job in flight
+cannot be taken from its worker: the store keeps a *cancelled mark* beside its lease (the
+memory store's lease, SQLite's ``cancelled`` column, a set of marked ids in Redis) and passes
+it to :func:`settled` and :func:`lease_expired`. For a marked job, a step that would store it
+again (a retry, a release by a stopping worker, an expired lease with attempts left) finishes
+it as CANCELLED instead, keeping the failure it carries; an ACK or a DEAD stands, since the run
+ended that way. CANCELLED finishes a job as SUCCEEDED and DEAD do: its unique key is free and
+its id is remembered for ``id_retention_s``.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from .base import DeadLetter, JobResult, JobStatus, Outcome, OutcomeKind
 
 __all__ = [
     "Step",
+    "cancelled",
     "dead_letter_from_decode_error",
     "decode_stored",
     "duplicates",
@@ -87,7 +98,7 @@ class Step(NamedTuple):
 
         The store keeps the id for ``id_retention_s``: enqueueing it again meanwhile stores nothing.
         """
-        return self.status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.CANCELLED)
 
 
 def enqueued(job: Job) -> Step:
@@ -100,8 +111,28 @@ def started(job: Job, worker_id: str, now: float) -> Step:
     return Step(job=job, status=JobStatus.RUNNING, worker_id=worker_id, started_at=now)
 
 
-def settled(outcome: Outcome, now: float) -> Step:
-    """What settling ``outcome`` does (the store checked that the worker held the lease)."""
+def cancelled(job: Job, now: float) -> Step:
+    """A waiting job was cancelled: it is removed from the store and never runs."""
+    return Step(job=job, status=JobStatus.CANCELLED, finished_at=now)
+
+
+def _unless_cancelled(step: Step, cancelled: bool, now: float) -> Step:
+    """``step``, or a CANCELLED finish when a job cancelled in flight would be stored again."""
+    if not cancelled or not step.stores_again:
+        return step
+    finished_at = step.finished_at if step.finished_at is not None else now
+    return step._replace(status=JobStatus.CANCELLED, finished_at=finished_at)
+
+
+def settled(outcome: Outcome, now: float, *, cancelled: bool = False) -> Step:
+    """What settling ``outcome`` does (the store checked that the worker held the lease).
+
+    ``cancelled``: the job was cancelled while in flight (see the module docstring).
+    """
+    return _unless_cancelled(_settled(outcome, now), cancelled, now)
+
+
+def _settled(outcome: Outcome, now: float) -> Step:
     job, kind = outcome.job, outcome.kind
     finished_at = outcome.finished_at if outcome.finished_at is not None else now
     if kind is OutcomeKind.ACK:
@@ -188,11 +219,12 @@ def _job_problem(job: Job) -> str:
     return "" if _is_utf8(text) else "the job's arguments are not UTF-8 text"
 
 
-def lease_expired(job: Job, worker_id: str, now: float) -> Step:
+def lease_expired(job: Job, worker_id: str, now: float, *, cancelled: bool = False) -> Step:
     """The lease of ``job`` (``attempt`` = the runs counted) ran out: run again or bury.
 
     The run counts: a job that keeps killing its workers ends in the dead letters after
-    ``max_attempts``. One with attempts left is due at once.
+    ``max_attempts``. One with attempts left is due at once, unless it was ``cancelled`` in
+    flight: it finishes as CANCELLED then.
     """
     failure = JobFailure.from_reason(
         FailureKind.LEASE_EXPIRED,
@@ -202,7 +234,8 @@ def lease_expired(job: Job, worker_id: str, now: float) -> Step:
     )
     if job.attempt >= job.max_attempts:
         return Step(job=job, status=JobStatus.DEAD, failure=failure, finished_at=now)
-    return Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
+    again = Step(job=job.with_changes(run_after=None), status=JobStatus.FAILED, failure=failure)
+    return _unless_cancelled(again, cancelled, now)
 
 
 def revived(dead: Job) -> Job:

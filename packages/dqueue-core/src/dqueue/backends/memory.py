@@ -21,6 +21,7 @@ from ..job import Job, decode_job, encode_job
 from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
 from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
+from .memory_inspection import MemoryInspection
 
 __all__ = ["MemoryBackend"]
 
@@ -34,6 +35,8 @@ class _Lease:
     attempt: int
     until: float
     payload: str
+    #: Cancelled in flight: its settle and lease expiry never store it again (lifecycle).
+    cancelled: bool = False
 
 
 @dataclass
@@ -47,7 +50,7 @@ class _Queue:
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(MemoryInspection, Backend):
     """Jobs in this process's memory, at-least-once within it."""
 
     supports_priority: ClassVar[bool] = True
@@ -233,7 +236,10 @@ class MemoryBackend(Backend):
                 del state.leased[job.id]
                 if outcome.lateness_s is not None:
                     state.lateness.append(outcome.lateness_s)
-                self._apply(state, lifecycle.settled(lifecycle.storable(outcome, now), now), now)
+                step = lifecycle.settled(
+                    lifecycle.storable(outcome, now), now, cancelled=lease.cancelled
+                )
+                self._apply(state, step, now)
             self._lock.notify_all()
         return lost
 
@@ -277,7 +283,10 @@ class MemoryBackend(Backend):
                     lease = state.leased.pop(job_id)
                     # The lease counts the runs; the payload is the job as it was stored.
                     job = decode_job(lease.payload).with_changes(attempt=lease.attempt)
-                    self._apply(state, lifecycle.lease_expired(job, lease.worker_id, now), now)
+                    step = lifecycle.lease_expired(
+                        job, lease.worker_id, now, cancelled=lease.cancelled
+                    )
+                    self._apply(state, step, now)
                     recovered += 1
             if recovered:
                 self._lock.notify_all()

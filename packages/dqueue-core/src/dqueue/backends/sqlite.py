@@ -42,8 +42,9 @@ from ..job import Job, encode_job
 from . import lifecycle
 from .base import Outcome, OutcomeKind
 from .sqlite_control import PAUSED, SQLiteControl
+from .sqlite_inspection import SQLiteInspection
 from .sqlite_records import record_result, trim_dead
-from .sqlite_schema import DELAYED, LEASED, READY
+from .sqlite_schema import DELAYED, LEASED, PROMOTE, READY
 from .sqlite_settle import apply_outcome, decode_leased, recover_expired
 from .sqlite_store import SQLiteOptions
 
@@ -62,9 +63,6 @@ _INSERT_JOB: Final = (
 _KNOWN_ID: Final = (
     "SELECT 1 FROM jobs WHERE id = :id"
     " UNION ALL SELECT 1 FROM finished WHERE id = :id AND expires_at > :now"
-)
-_PROMOTE: Final = (
-    f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
 )
 _NEXT_DUE: Final = f"SELECT min(due_at) FROM jobs WHERE queue = ? AND state = {DELAYED}"
 _NEXT_READY: Final = (
@@ -103,7 +101,7 @@ class _Wait:
     again_now: bool = False
 
 
-class SQLiteBackend(SQLiteControl):
+class SQLiteBackend(SQLiteControl, SQLiteInspection):
     """Jobs in a SQLite file (``DQUEUE_SQLITE_PATH``), shared by every process that opens it."""
 
     supports_priority: ClassVar[bool] = True
@@ -228,7 +226,7 @@ class SQLiteBackend(SQLiteControl):
             paused = conn.execute(PAUSED, (queue,)).fetchone()
             if paused is not None and paused[0] is not None and paused[0] > now:
                 return [], _Wait(paused_until=paused[0])
-            conn.execute(_PROMOTE, (queue, now))
+            conn.execute(PROMOTE, (queue, now))
             # Read once the write lock is held: waiting for it must not shorten the lease.
             lease_until = self.clock.time() + self.options.lease_s
             if self._use_returning:

@@ -29,6 +29,7 @@ __all__ = [
     "APPLICATION_ID",
     "DELAYED",
     "LEASED",
+    "PROMOTE",
     "READY",
     "SCHEMA_VERSION",
     "ConnectionPool",
@@ -44,7 +45,7 @@ _logger = logging.getLogger("dqueue.backends.sqlite")
 #: ``dqUE`` in the file header: this file is a dqueue database.
 APPLICATION_ID: Final = 0x64715545
 #: The schema this code reads and writes. A newer file is refused, an older one migrated.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 #: ``jobs.state``: waiting and due (or due once promoted), leased to a worker, waiting until
 #: ``due_at``. Delayed jobs live apart from ready ones so that both lookups use an index.
@@ -52,11 +53,24 @@ READY: Final = 0
 LEASED: Final = 1
 DELAYED: Final = 2
 
+#: Delayed jobs of a queue (``?``) that are due at a time (``?``) become ready.
+PROMOTE: Final = (
+    f"UPDATE jobs SET state = {READY} WHERE queue = ? AND state = {DELAYED} AND due_at <= ?"
+)
+
 #: Version 2: ids of finished jobs, kept for ``id_retention_s`` (enqueue is idempotent by id).
 _FINISHED: Final = (
     "CREATE TABLE finished (id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID",
     "CREATE INDEX finished_expiry ON finished (expires_at)",
 )
+#: Version 3: the cancelled mark of a job in flight (see dqueue.backends.lifecycle), and dead
+#: letters found by id alone (job inspection finds a job without knowing its queue).
+_CANCELLED: Final = (
+    "ALTER TABLE jobs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX dead_by_id ON dead (id)",
+)
+#: What brings a file of each older version to the next one.
+_MIGRATIONS: Final = {1: _FINISHED, 2: _CANCELLED}
 
 _SCHEMA: Final = (
     # ``seq`` is the enqueue order; ``attempt`` is authoritative (the payload keeps the value it
@@ -100,6 +114,7 @@ _SCHEMA: Final = (
     "CREATE TABLE lateness (seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, samples TEXT NOT NULL)",
     "CREATE INDEX lateness_by_queue ON lateness (queue, seq)",
     *_FINISHED,
+    *_CANCELLED,
 )
 
 # Connections a forked child inherited: kept referenced forever so that the child never closes
@@ -256,9 +271,10 @@ def prepare_database(conn: sqlite3.Connection, path: str, busy_timeout_s: float)
                 f"DQUEUE_SQLITE_PATH = {path!r} has dqueue schema version {version}, newer than "
                 f"this dqueue reads ({SCHEMA_VERSION}): upgrade dqueue-core"
             )
-        elif version == 1:  # written before finished ids were kept
-            for statement in _FINISHED:
-                conn.execute(statement)
+        elif version in _MIGRATIONS:
+            for older in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[older]:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
             raise ConfigurationError(

@@ -17,7 +17,7 @@ from .base import Outcome, OutcomeKind, StoreOptions
 from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY
 
-__all__ = ["apply_outcome", "decode_leased", "recover_expired"]
+__all__ = ["apply_outcome", "decode_leased", "finish", "recover_expired"]
 
 _OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
 _DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
@@ -29,8 +29,9 @@ _RELEASE: Final = (
     "UPDATE jobs SET state = ?, attempt = attempt - 1, worker_id = NULL, lease_until = NULL"
     f" WHERE {_OWNED}"
 )
+_CANCELLED: Final = f"SELECT cancelled FROM jobs WHERE {_OWNED}"
 _EXPIRED: Final = (
-    "SELECT seq, id, attempt, worker_id, CAST(payload AS BLOB) FROM jobs"
+    "SELECT seq, id, attempt, worker_id, cancelled, CAST(payload AS BLOB) FROM jobs"
     f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?"
 )
 _REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, ?)"
@@ -66,23 +67,30 @@ def apply_outcome(
     outcome = lifecycle.storable(outcome, now)
     job = outcome.job
     owner = (job.id, worker_id, job.attempt)
-    step = lifecycle.settled(outcome, now)
-    if outcome.kind is OutcomeKind.RETRY:
+    cancelled = False
+    if outcome.kind in (OutcomeKind.RETRY, OutcomeKind.RELEASE):  # the steps a mark changes
+        row = conn.execute(_CANCELLED, owner).fetchone()
+        if row is None:
+            return False
+        cancelled = bool(row[0])
+    step = lifecycle.settled(outcome, now, cancelled=cancelled)
+    if not step.stores_again:
+        if conn.execute(_DELETE_OWNED, owner).rowcount == 0:
+            return False
+    elif outcome.kind is OutcomeKind.RETRY:
         again = step.job
         state = DELAYED if again.due_at > now else READY
         if conn.execute(_RETRY, (state, again.due_at, encode_job(again), *owner)).rowcount == 0:
             return False
-    elif outcome.kind is OutcomeKind.RELEASE:
+    else:
         state = DELAYED if job.due_at > now else READY
         if conn.execute(_RELEASE, (state, *owner)).rowcount == 0:
             return False
-    elif conn.execute(_DELETE_OWNED, owner).rowcount == 0:
-        return False
-    _finish(conn, step, now, options)
+    finish(conn, step, now, options)
     return True
 
 
-def _finish(
+def finish(
     conn: sqlite3.Connection, step: lifecycle.Step, now: float, options: StoreOptions
 ) -> None:
     """The rest of a step whose job row is already written: unique key, id, dead letter, record."""
@@ -104,19 +112,21 @@ def recover_expired(conn: sqlite3.Connection, now: float, options: StoreOptions)
     recovered = 0
     buried: set[str] = set()
     for (queue,) in conn.execute("SELECT name FROM queues").fetchall():
-        for seq, job_id, attempt, worker_id, raw in conn.execute(_EXPIRED, (queue, now)).fetchall():
+        expired = conn.execute(_EXPIRED, (queue, now)).fetchall()
+        for seq, job_id, attempt, worker_id, cancelled, raw in expired:
             recovered += 1
             job = decode_leased(conn, queue, (seq, job_id, attempt, raw), now)
             if job is None:
                 buried.add(queue)
                 continue
-            step = lifecycle.lease_expired(job, worker_id, now)
-            if step.buries:
-                conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
-                buried.add(queue)
-            else:
+            step = lifecycle.lease_expired(job, worker_id, now, cancelled=bool(cancelled))
+            if step.stores_again:
                 conn.execute(_REQUEUE, (READY, seq))
-            _finish(conn, step, now, options)
+            else:
+                conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+            if step.buries:
+                buried.add(queue)
+            finish(conn, step, now, options)
     if buried:
         trim_dead(conn, buried, options.dead_letter_limit)
     conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))

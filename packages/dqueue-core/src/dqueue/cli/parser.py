@@ -12,8 +12,10 @@ from ..logs import LOG_LEVELS
 from ..ops.plans import PlanOptions
 
 __all__ = [
+    "add_dead_list_options",
     "add_pause_arguments",
     "add_plan_options",
+    "add_worker_arguments",
     "build_parser",
     "plan_options",
     "positive_int",
@@ -112,6 +114,41 @@ def add_pause_arguments(
     when.add_argument("--until", metavar="ISO8601", help=until_help)
 
 
+def add_worker_arguments(
+    parser: argparse.ArgumentParser, *, metrics_port: tuple[str, ...] = ("--metrics-port",)
+) -> None:
+    """``QUEUE [SLOT] [--burst] [--metrics-port PORT]``, for ``dqueue worker`` and ``queue_worker``.
+
+    ``metrics_port``: the option's spellings (``queue_worker`` also takes ``--prometheus-port``).
+    """
+    parser.add_argument("queue", help="the queue to serve")
+    parser.add_argument(
+        "slot",
+        nargs="?",
+        type=positive_int,
+        default=1,
+        help="this worker's number within its queue (1)",
+    )
+    parser.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
+    parser.add_argument(
+        *metrics_port,
+        dest="metrics_port",
+        type=tcp_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (the runner passes one when "
+        "DQUEUE_ENABLE_PROMETHEUS is on)",
+    )
+
+
+def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``dead list`` and of ``queue_dead``: ``--limit``, ``--json``, tracebacks."""
+    parser.add_argument("--limit", type=positive_int, default=20, help="how many to list (20)")
+    parser.add_argument("--json", action="store_true", help="list as JSON")
+    parser.add_argument(
+        "--failure-tracebacks", action="store_true", help="list with each failure's traceback"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser; the subcommand's name is the namespace's ``command``."""
     parser = _Parser(
@@ -132,23 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     runner = command("runner", "run this machine's share of the worker pool")
     add_plan_options(runner)
 
-    worker = command("worker", "run one worker in the foreground")
-    worker.add_argument("queue", help="the queue to serve")
-    worker.add_argument(
-        "slot",
-        nargs="?",
-        type=positive_int,
-        default=1,
-        help="this worker's number within its queue (1)",
-    )
-    worker.add_argument("--burst", action="store_true", help="exit once the queue has nothing due")
-    worker.add_argument(
-        "--metrics-port",
-        type=tcp_port,
-        metavar="PORT",
-        help="serve Prometheus metrics on this port (the runner passes one when "
-        "DQUEUE_ENABLE_PROMETHEUS is on)",
-    )
+    add_worker_arguments(command("worker", "run one worker in the foreground"))
 
     configuration = command("configuration", "show what a runner here would run")
     add_plan_options(configuration)
@@ -173,11 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead_commands.required = True
     dead_list = dead_commands.add_parser("list", help="list the newest dead letters")
     dead_list.add_argument("queue")
-    dead_list.add_argument("--limit", type=positive_int, default=20, help="how many (20)")
-    dead_list.add_argument("--json", action="store_true", help="print JSON")
-    dead_list.add_argument(
-        "--failure-tracebacks", action="store_true", help="print each failure's traceback"
-    )
+    add_dead_list_options(dead_list)
     for action, help_text in (
         ("retry", "put dead letters back with fresh attempts"),
         ("purge", "delete dead letters"),

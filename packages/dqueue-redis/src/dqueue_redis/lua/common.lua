@@ -35,6 +35,7 @@ local K_DEAD = base .. 'dead'
 local K_DEAD_DATA = base .. 'dead:data'
 local K_LATENESS = base .. 'lateness'
 local K_DONE = base .. 'done'
+local K_CANCELLED = base .. 'cancelled'
 
 -- Variadic commands are sent in chunks (call_chunked): Lua's C stack takes a few thousand
 -- values at most.
@@ -163,13 +164,15 @@ local function forget(ids)
   call_chunked('ZREM', K_INFLIGHT, ids)
   if redis.call('EXISTS', K_PRIO) == 1 then call_chunked('HDEL', K_PRIO, ids) end
   if redis.call('EXISTS', K_REC) == 1 then call_chunked('HDEL', K_REC, ids) end
+  if redis.call('EXISTS', K_CANCELLED) == 1 then call_chunked('SREM', K_CANCELLED, ids) end
   if redis.call('EXISTS', K_UNIQ) == 1 then
     for _, id in ipairs(ids) do release_unique(id) end
   end
 end
 
--- Keep the ids of jobs finished for good (acked or dead) for `retention` seconds, scored by
--- when they are forgotten: enqueue stores nothing under such an id (DQUEUE_ID_RETENTION).
+-- Keep the ids of jobs finished for good (acked, dead or cancelled) for `retention` seconds,
+-- scored by when they are forgotten: enqueue stores nothing under such an id
+-- (DQUEUE_ID_RETENTION).
 local function remember_finished(ids, retention)
   if retention <= 0 or #ids == 0 then return end
   local members, expires = {}, now + retention
@@ -202,6 +205,40 @@ local function touch_record(id, gc_extra_s, ...)
   return true
 end
 
+-- The record of a job that finished as cancelled (dqueue.lifecycle.cancelled, or a step that
+-- would store a job cancelled in flight again), if it keeps one; `...` are more fields to set.
+local function record_cancelled(id, ...)
+  if touch_record(id, 0, 'status', 'cancelled', ...) then
+    redis.call('HSETNX', base .. 'r:' .. id, 'finished_at', now_arg)
+  end
+end
+
+-- Take waiting job `id` (stored as `payload`) out of the delayed set or its ready list. Its
+-- member in the delayed set is found at its due time, which its envelope keeps (run_after, as
+-- the client wrote it: '%.17g' gives that double back), among the members of that score; a
+-- payload that is not an envelope makes this scan the whole set.
+local function unschedule(id, payload)
+  local ok, job = pcall(cjson.decode, payload)
+  local due = ok and type(job) == 'table' and tonumber(job['run_after'])
+  if due then
+    local score = string.format('%.17g', due)
+    local offset = 0
+    while true do
+      local members =
+        redis.call('ZRANGE', K_DELAYED, score, score, 'BYSCORE', 'LIMIT', offset, CHUNK)
+      for _, member in ipairs(members) do
+        if member_id(member) == id then return redis.call('ZREM', K_DELAYED, member) end
+      end
+      if #members < CHUNK then break end
+      offset = offset + CHUNK
+    end
+  end
+  if redis.call('LREM', ready_key(priority_of(id)), 0, id) > 0 or due then return end
+  for _, member in ipairs(redis.call('ZRANGE', K_DELAYED, 0, -1)) do
+    if member_id(member) == id then return redis.call('ZREM', K_DELAYED, member) end
+  end
+end
+
 -- Add a dead letter (JSON) under `id`, newest last, keeping at most `limit` of them. The score
 -- is a sequence, not a time: letters buried in one instant keep their order.
 local function bury(id, letter, limit)
@@ -217,9 +254,10 @@ end
 -- Deal with jobs whose lease ran out (at most `max`), as dqueue.lifecycle.lease_expired does.
 -- At-least-once: back to the front of their ready list with the attempt counted, or into the
 -- dead letters after the last attempt; the failure's type is `kind` (FailureKind.LEASE_EXPIRED,
--- passed by the client). The runs hash is the one count of attempts. At-most-once: the job left
--- with its worker; free the unique key it held. A job that died keeps its id taken for
--- `retention` seconds. Returns how many jobs went back or died.
+-- passed by the client); one cancelled in flight with attempts left finishes as cancelled. The
+-- runs hash is the one count of attempts. At-most-once: the job left with its worker; free the
+-- unique key it held. A job that died or finished keeps its id taken for `retention` seconds.
+-- Returns how many jobs went back, died or finished.
 local function recover_expired(max, dead_limit, kind, retention)
   local ids = redis.call('ZRANGEBYSCORE', K_INFLIGHT, '-inf', now_arg, 'LIMIT', 0, max)
   if #ids == 0 then return 0 end
@@ -250,6 +288,11 @@ local function recover_expired(max, dead_limit, kind, retention)
         forget({id})
         remember_finished({id}, retention)
         touch_record(id, 0, 'status', 'dead', 'finished_at', now_arg, 'f:' .. attempt, failure_json)
+      elseif redis.call('SISMEMBER', K_CANCELLED, id) == 1 then
+        -- Cancelled in flight: it finishes rather than go back (dqueue.lifecycle.lease_expired).
+        forget({id})
+        remember_finished({id}, retention)
+        record_cancelled(id, 'f:' .. attempt, failure_json)
       else
         redis.call('HSET', K_RUNS, id, attempt)
         push_ready(priority_of(id), {id}, true)

@@ -4,7 +4,8 @@
 -- attempt, data (payload for retry and release, dead letter for dead), due (for retry; '' =
 -- now), priority, lateness, record update ('' = none).
 -- At-least-once, an outcome applies only while the lease is held by this worker for this
--- attempt. Returns the ids of the outcomes not applied.
+-- attempt, and a retry or release of a job cancelled in flight finishes it as cancelled.
+-- Returns the ids of the outcomes not applied.
 local worker = ARGV[4]
 local dead_limit = tonumber(ARGV[5])
 local others = 8 + 3 * tonumber(ARGV[7])
@@ -43,11 +44,16 @@ for i = others, #ARGV, 8 do
   local due, p, late, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
   if owned(id, attempt) then
     if late ~= '' then samples[#samples + 1] = late end
+    local cancelled = false
     if kind == 'ack' then
       done[#done + 1] = id
     elseif kind == 'dead' then
       bury(id, data, dead_limit)
       done[#done + 1] = id
+    elseif redis.call('SISMEMBER', K_CANCELLED, id) == 1 then
+      -- Cancelled in flight: what would store it again finishes it (dqueue.lifecycle.settled).
+      done[#done + 1] = id
+      cancelled = true
     else
       redis.call('ZREM', K_INFLIGHT, id)
       if data ~= '' then redis.call('HSET', K_JOBS, id, data) end
@@ -63,6 +69,7 @@ for i = others, #ARGV, 8 do
       end
     end
     write_record(id, record)
+    if cancelled then record_cancelled(id) end
   end
 end
 

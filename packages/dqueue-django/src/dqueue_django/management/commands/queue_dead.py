@@ -8,7 +8,7 @@ from django.core.management.base import CommandParser
 
 from dqueue.cli import control
 from dqueue.cli.control import Front
-from dqueue.cli.parser import positive_int
+from dqueue.cli.parser import add_dead_list_options
 from dqueue.errors import UsageError
 
 from ..base import SharedCommand
@@ -39,11 +39,5 @@ class Command(SharedCommand):
         parser.add_argument(
             "ids", nargs="*", metavar="JOB_ID", help="retry and purge: only these jobs (none: all)"
         )
-        parser.add_argument(
-            "--limit", type=positive_int, default=20, help="list at most this many (20)"
-        )
-        parser.add_argument("--json", action="store_true", help="list as JSON")
-        parser.add_argument(
-            "--failure-tracebacks", action="store_true", help="list with each failure's traceback"
-        )
+        add_dead_list_options(parser)
         parser.add_argument("--yes", action="store_true", help="purge all without asking")

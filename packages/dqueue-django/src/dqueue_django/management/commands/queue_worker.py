@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from dqueue.cli.parser import positive_int, tcp_port
+from dqueue.cli.parser import add_worker_arguments
 from dqueue.metrics import worker_metrics_served
 from dqueue.settings import Settings
 from dqueue.worker import Worker
@@ -26,15 +26,8 @@ class Command(DQueueCommand):
     )
 
     def add_command_arguments(self, parser: CommandParser) -> None:
-        """Add ``queue``, the worker number and the worker's options."""
-        parser.add_argument("queue", help="the queue to serve")
-        parser.add_argument(
-            "number",
-            nargs="?",
-            type=positive_int,
-            default=1,
-            help="this worker's number within its queue (1)",
-        )
+        """Add ``dqueue worker``'s arguments and ``--touch-file``."""
+        add_worker_arguments(parser, metrics_port=("--prometheus-port", "--metrics-port"))
         parser.add_argument(
             "--touch-file",
             "--touchfile",
@@ -43,22 +36,10 @@ class Command(DQueueCommand):
             help="touch this file after every successful job; %%s is the queue name "
             "(DQUEUE_TOUCH_FILE)",
         )
-        parser.add_argument(
-            "--burst", action="store_true", help="exit as soon as the queue has nothing due"
-        )
-        parser.add_argument(
-            "--prometheus-port",
-            "--metrics-port",
-            dest="prometheus_port",
-            type=tcp_port,
-            metavar="PORT",
-            help="serve Prometheus metrics on this port (queue_runner passes one when "
-            "DQUEUE_ENABLE_PROMETHEUS is on)",
-        )
 
     def run(self, settings: Settings, /, **options: Any) -> None:
         """Run the worker; exit with its status."""
-        queue, number, port = options["queue"], options["number"], options["prometheus_port"]
+        queue, number, port = options["queue"], options["slot"], options["metrics_port"]
         # A worker waits out a store outage (it must not exit for one).
         front(settings).check_queue(queue, store_may_be_down=True)
         if options.get("touch_file"):

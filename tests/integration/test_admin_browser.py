@@ -1,0 +1,204 @@
+"""dqueue's admin pages in a real browser: Debian's Chromium, driven by Selenium.
+
+The test project runs under ``manage.py runserver`` (a real server process, its static files
+served) on an SQLite queue store; jobs are enqueued and dead-lettered by real ``manage.py``
+processes. A staff user with the manage permission logs in through the login form, reads the
+queues, pauses and resumes a queue and retries a dead letter; a view-only staff user sees no
+controls and is told why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dqueue.testing import free_port, wait_for
+from tests.django_project import harness
+
+harness.ensure_django()
+
+from django.contrib.auth.models import Permission, User  # noqa: E402
+
+from dqueue_django.admin import MANAGE_PERMISSION  # noqa: E402
+
+pytestmark = [pytest.mark.django, pytest.mark.slow]
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+
+_CHROMIUM = shutil.which("chromium")
+_CHROMEDRIVER = shutil.which("chromedriver")
+if _CHROMIUM is None or _CHROMEDRIVER is None:
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (.ci/run installs them)",
+        allow_module_level=True,
+    )
+
+_PASSWORD = "a-long-test-password"
+
+
+@dataclass(frozen=True)
+class Site:
+    """The running test project: its address and the environment of its processes."""
+
+    url: str
+    env: dict[str, str]
+
+    def manage(self, *args: str) -> str:
+        """Run ``manage.py ARGS`` against the site's stores; its output (exit 0 checked)."""
+        done = harness.manage(*args, env=self.env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(_CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1280,900")
+    driver = webdriver.Chrome(service=webdriver.ChromeService(str(_CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(5)  # elements of a page that is still loading
+    yield driver
+    driver.quit()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    env = harness.project_env(DQTEST_BACKEND="sqlite", DQTEST_QUEUE_DB=str(tmp_path / "q.sqlite3"))
+    for attempt in range(3):  # a free port can be taken by another process before the server
+        address = f"127.0.0.1:{free_port()}"
+        log = tmp_path / f"server-{attempt}.log"
+        # --insecure: the admin's CSS is served with DEBUG off, so that layout is what users see.
+        command = ("runserver", "--noreload", "--insecure", address)
+        with harness.running(*command, env=env, log=log) as server:
+            url = f"http://{address}"
+            wait_for(
+                lambda: server.poll() is not None or _answers(f"{url}/admin/login/"),  # noqa: B023
+                what="the server",
+                explain=harness.tail(log),
+            )
+            if server.poll() is None:
+                yield Site(url, env)
+                return
+        assert "already in use" in log.read_text(), log.read_text()
+    pytest.fail("no free port for the server after three tries")
+
+
+@pytest.fixture(autouse=True)
+def _no_users() -> Iterator[None]:
+    User.objects.all().delete()
+    yield
+    User.objects.all().delete()
+
+
+def _user(username: str, *, can_manage: bool) -> str:
+    user = User.objects.create_user(username, password=_PASSWORD, is_staff=True)
+    if can_manage:
+        app_label, codename = MANAGE_PERMISSION.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return username
+
+
+def _log_in(browser: WebDriver, site: Site, username: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{site.url}/admin/login/?next=/admin/dqueue/queues/")
+    browser.find_element(By.ID, "id_username").send_keys(username)
+    browser.find_element(By.ID, "id_password").send_keys(_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for(lambda: browser.current_url.endswith("/admin/dqueue/queues/"), what="the queues page")
+
+
+def _counts(browser: WebDriver, queue: str) -> list[str]:
+    """The cells of ``queue``'s row: ready, delayed, in flight, dead, paused, p50, p99, ..."""
+    for row in browser.find_elements(By.CSS_SELECTOR, "table.dqueue-table tbody tr"):
+        if row.find_element(By.TAG_NAME, "th").text == queue:
+            return [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+    raise AssertionError(f"no row for queue {queue!r}")
+
+
+def _messages(browser: WebDriver) -> list[str]:
+    return [item.text for item in browser.find_elements(By.CSS_SELECTOR, "ul.messagelist li")]
+
+
+def _dead_letter(site: Site) -> None:
+    """A job of the default queue that fails on every attempt, run to its end by a worker."""
+    site.manage("shell", "-c", "from dqtest_shop.tasks import record_then_fail as t; t('doomed')")
+    site.manage("queue_worker", "default", "--burst")
+
+
+def test_a_manager_reads_pauses_resumes_and_retries_in_the_browser(
+    browser: WebDriver, site: Site
+) -> None:
+    _dead_letter(site)
+    _log_in(browser, site, _user("manager", can_manage=True))
+
+    assert _counts(browser, "default")[:4] == ["0", "0", "0", "1"]
+    browser.find_element(By.LINK_TEXT, "default").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Queue default"
+
+    browser.find_element(By.ID, "dqueue-for").send_keys("30m")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Pause]").click()
+    assert _messages(browser)[0].startswith("Paused queue default until ")
+    paused = browser.find_element(By.CSS_SELECTOR, ".dqueue-paused")
+    # The pause's end shows and the table fits its box; on a narrow window the box scrolls
+    # the table rather than the page sideways.
+    assert paused.is_displayed()
+    table = browser.find_element(By.CSS_SELECTOR, "table.dqueue-table")
+    box = table.find_element(By.XPATH, "..")
+    assert table.rect["width"] <= box.rect["width"] + 1
+    for width in (1024, 800):
+        browser.set_window_size(width, 900)
+        wait_for(  # the page is laid out again after the resize
+            lambda: browser.execute_script(
+                "return document.documentElement.scrollWidth <= window.innerWidth"
+            ),
+            timeout=10,
+            what=f"no sideways scrolling of the page at {width} px",  # noqa: B023
+        )
+    browser.set_window_size(1280, 900)
+
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Resume]").click()
+    assert _messages(browser) == ["Resumed queue default."]
+    assert _counts(browser, "default")[4] == "running"
+
+    letter = browser.find_element(By.CSS_SELECTOR, "tr.dqueue-letter input[type=checkbox]")
+    letter.click()
+    browser.find_element(By.CSS_SELECTOR, "button[value=retry]").click()
+    assert _messages(browser) == ["Requeued 1 dead letter(s) of queue default."]
+    assert _counts(browser, "default")[:4] == ["1", "0", "0", "0"]
+
+
+def test_view_only_staff_see_the_queue_but_no_controls_and_are_told_why(
+    browser: WebDriver, site: Site
+) -> None:
+    _dead_letter(site)
+    _log_in(browser, site, _user("viewer", can_manage=False))
+
+    browser.find_element(By.LINK_TEXT, "default").click()
+    assert _counts(browser, "default")[:4] == ["0", "0", "0", "1"]
+    assert "doomed" not in browser.page_source  # the job's argument is for managers only
+    browser.implicitly_wait(0)  # what must be missing is not waited for
+    assert browser.find_elements(By.CSS_SELECTOR, "form input[type=submit]") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "tr.dqueue-letter input[type=checkbox]") == []
+    browser.implicitly_wait(5)
+    note = browser.find_element(By.ID, "dqueue-view-only").text
+    assert MANAGE_PERMISSION in note
