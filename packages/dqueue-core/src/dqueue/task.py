@@ -248,18 +248,13 @@ class Task(Generic[P, R]):
         Raises:
             SignatureMismatch: the function cannot take these arguments (a ``TypeError``).
             EncodeError: an argument does not survive JSON; the message names it.
-<<<<<<< HEAD
             InvalidTask: an option is invalid, or the function is one that no worker process
                 can import (defined in ``__main__`` or a shell) and the queue's backend hands
                 jobs to worker processes.
-        """
-        self._checks.check_arguments(self.name, args, kwargs)
-=======
-            InvalidTask: an option is invalid.
             TypeError: a keyword is a django-lightweight-queue call option (``using()``'s).
         """
-        _refuse_dlq_overrides(self.name, kwargs)
->>>>>>> main
+        _refuse_dlq_overrides(self.name, kwargs)  # before the signature: it says what to do
+        self._checks.check_arguments(self.name, args, kwargs)
         settings = get_settings()
         options = self.options
         if (reason := self._checks.unreachable()) is not None:
