@@ -54,6 +54,8 @@ class QueueStatus:
     warnings: tuple[str, ...] = ()
     #: Paused without an end: ``paused_until`` is a century away and is shown as "until resumed".
     paused_indefinitely: bool = False
+    #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
+    location: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
@@ -90,6 +92,7 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 warnings=warned[id(backend)],
                 paused_indefinitely=until is not None
                 and until_resumed(to_datetime(until), to_datetime(backend.clock.time())),
+                location=backend.location(queue),
             )
         )
     return found
