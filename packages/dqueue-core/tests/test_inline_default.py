@@ -39,12 +39,8 @@ def test_the_first_enqueue_without_a_configured_backend_warns_once_naming_the_se
         add(3, 4)
     [warning] = _warnings(caplog)
     assert "DQUEUE_BACKEND is not set, so tasks run inline" in warning
-
-
-def test_a_backend_configured_as_synchronous_runs_inline_without_the_warning(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    configure(BACKEND="synchronous")
+    caplog.clear()
+    configure(BACKEND="synchronous")  # inline on purpose: nothing to warn of
     with caplog.at_level(logging.WARNING):
         add(1, 2)
     assert _warnings(caplog) == []
