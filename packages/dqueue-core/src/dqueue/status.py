@@ -14,6 +14,7 @@ from .clock import to_datetime
 from .ops.inspection import QueueStatus, failure_summary, sqlite_file
 from .pool import RunnerPlan
 from .settings import Settings
+from .tables import table
 
 __all__ = [
     "configuration_data",
@@ -24,23 +25,12 @@ __all__ = [
 ]
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    widths = [len(title) for title in header]
-    for row in rows:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if index in right else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(header), line(["-" * width for width in widths]), *map(line, rows)])
-
-
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+def _pair(p50: float | None, p99: float | None) -> str:
+    return "-" if p50 is None else f"{_number(p50)}/{_number(p99)}"
 
 
 def render_status(rows: Sequence[QueueStatus]) -> str:
@@ -50,7 +40,7 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
     located = any(row.location for row in rows)
     header = ["queue", *(["node"] if located else [])]
     header += ["ready", "delayed", "in flight", "dead", "paused until"]
-    header += ["late p50 ms", "late p99 ms"]
+    header += ["late 5m p50/p99 ms", "late 1h p50/p99 ms"]
     cells = [
         [
             row.queue,
@@ -60,15 +50,15 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
             str(row.in_flight),
             str(row.dead),
             "until resumed" if row.paused_indefinitely else row.to_dict()["paused_until"] or "-",
-            _number(row.lateness_p50_ms),
-            _number(row.lateness_p99_ms),
+            _pair(row.lateness_p50_ms, row.lateness_p99_ms),
+            _pair(row.lateness_1h_p50_ms, row.lateness_1h_p99_ms),
         ]
         for row in rows
     ]
     right = {1, 2, 3, 4, 6, 7}
-    table = _table(header, cells, right={n + 1 for n in right} if located else right)
+    shown = table(header, cells, right={n + 1 for n in right} if located else right)
     warnings = dict.fromkeys(warning for row in rows for warning in row.warnings)
-    return "\n".join([table, *(f"WARNING: {warning}" for warning in warnings)])
+    return "\n".join([shown, *(f"WARNING: {warning}" for warning in warnings)])
 
 
 def configuration_data(
@@ -120,8 +110,8 @@ def render_configuration(data: Mapping[str, Any]) -> str:
         ]
         for row in data["queues"]
     ]
-    table = _table(["queue", "backend", "pool", "here", "slots here"], cells, right={2, 3})
-    lines = [title, "", table if cells else "No queues."]
+    shown = table(["queue", "backend", "pool", "here", "slots here"], cells, right={2, 3})
+    lines = [title, "", shown if cells else "No queues."]
     if data.get("sqlite_path"):
         lines += ["", *render_sqlite_file(data["sqlite_path"], data["path_notes"])]
     lines += ["", "Middleware:"]
@@ -150,4 +140,4 @@ def render_dead_letters(letters: Sequence[DeadLetter]) -> str:
         ]
         for letter in letters
     ]
-    return _table(["id", "task", "died at", "attempt", "failure"], cells, right=set())
+    return table(["id", "task", "died at", "attempt", "failure"], cells, right=set())

@@ -1,7 +1,8 @@
 """What every ``queue_*`` command shares: ``--config FILE`` and one-line errors.
 
 The commands that the ``dqueue`` command has too (status, pause, resume, clear, deduplicate,
-dead letters) run its very functions (:mod:`dqueue.cli.control`), so both print the same.
+dead letters, and the single jobs' jobs, job, cancel, run-now) run its very functions
+(:mod:`dqueue.cli.control`, :mod:`dqueue.cli.jobs`), so both print the same.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class SharedCommand(DQueueCommand):
 
 
 def ensure_logging(settings: Settings) -> None:
-    """Show dqueue's log (at ``DQUEUE_LOG_LEVEL``) unless Django's LOGGING sends it somewhere."""
+    """Show dqueue's log (its level and format settings) unless Django's LOGGING routes it."""
     logger = logging.getLogger("dqueue")
     if not logger.handlers and not logging.getLogger().handlers:
-        configure_logging(settings.LOG_LEVEL)
+        configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
