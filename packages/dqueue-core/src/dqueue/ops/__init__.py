@@ -13,6 +13,7 @@ from .inspection import (
     dead_letters,
     failure_summary,
     queue_status,
+    sqlite_file,
     store_warnings,
 )
 from .jobs import (
@@ -57,6 +58,7 @@ __all__ = [
     "reschedule_jobs",
     "resume",
     "retry_dead",
+    "sqlite_file",
     "store_warnings",
     "worker_data",
 ]
