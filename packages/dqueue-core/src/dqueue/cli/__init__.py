@@ -4,6 +4,7 @@
 
     $ dqueue --config settings.py --tasks myapp.tasks runner --machine 1 --of 2
     $ dqueue status
+    $ dqueue workers
     $ dqueue pause mail --for 10m
     $ dqueue dead list mail
     $ dqueue jobs mail --state delayed
@@ -35,6 +36,7 @@ _HANDLERS = {
     "worker": running.worker,
     "configuration": running.configuration,
     "status": control.status,
+    "workers": control.workers,
     "pause": control.pause,
     "resume": control.resume,
     "clear": control.clear,

@@ -22,6 +22,7 @@ __all__ = [
     "add_plan_options",
     "add_run_now_arguments",
     "add_worker_arguments",
+    "add_workers_options",
     "build_parser",
     "plan_options",
     "positive_int",
@@ -207,6 +208,12 @@ def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_workers_options(parser: argparse.ArgumentParser) -> None:
+    """``[QUEUE...] [--json]``, for ``dqueue workers`` and ``queue_workers``."""
+    parser.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser; the subcommand's name is the namespace's ``command``."""
     parser = _Parser(
@@ -236,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "show jobs per state, pauses and lateness of queues")
     status.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
     status.add_argument("--json", action="store_true", help="print JSON")
+
+    add_workers_options(command("workers", "list the live workers: their current job and counts"))
 
     add_pause_arguments(command("pause", "stop handing out jobs of a queue everywhere for a while"))
     command("resume", "hand out jobs of a paused queue again").add_argument("queue")

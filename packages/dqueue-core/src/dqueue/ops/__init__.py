@@ -27,6 +27,7 @@ from .jobs import (
 )
 from .plans import PlanOptions, plan
 from .queues import QueueListing, check_queue, configured_queues, list_queues
+from .workers import WorkerListing, live_workers, worker_data
 
 __all__ = [
     "Deduplicated",
@@ -34,6 +35,7 @@ __all__ = [
     "JobsChanged",
     "PlanOptions",
     "QueueListing",
+    "WorkerListing",
     "cancel_jobs",
     "check_queue",
     "clear",
@@ -45,6 +47,7 @@ __all__ = [
     "find_job",
     "list_jobs",
     "list_queues",
+    "live_workers",
     "parse_duration",
     "parse_state",
     "parse_until",
@@ -57,4 +60,5 @@ __all__ = [
     "retry_dead",
     "sqlite_file",
     "store_warnings",
+    "worker_data",
 ]
