@@ -39,20 +39,22 @@ def _decode(raw: bytes) -> str:
 
 
 #: How each field of a stored beat reads back (``beat_at`` is the script's, ``queue`` the key's).
+#: A listing asks for these fields in this order; the first must be in every beat.
 _READERS: dict[str, Callable[[bytes], Any]] = {
+    "beat_at": float,
     "name": _decode,
     "host": _decode,
     "pid": int,
     "started_at": float,
-    "beat_at": float,
     "job_id": _decode,
     "job_task": _decode,
     "job_started_at": float,
     "processed": int,
     "failed": int,
 }
+_FIELDS: tuple[Arg, ...] = tuple(_READERS)
 #: What a listing needs in every hash (the other fields have defaults).
-_REQUIRED = frozenset({"name", "host", "pid", "started_at", "beat_at"})
+_REQUIRED = frozenset({"beat_at", "name", "host", "pid", "started_at"})
 
 
 class RedisWorkers(RedisStore):
@@ -99,7 +101,7 @@ class RedisWorkers(RedisStore):
         names = self.queues() if queues is None else list(dict.fromkeys(queues))
         if not names:
             return []
-        replies = self._scripts([("worker_list", queue, []) for queue in names])
+        replies = self._scripts([("worker_list", queue, _FIELDS) for queue in names])
         living: dict[str, WorkerBeat] = {}
         for queue, reply in zip(names, replies, strict=True):
             for index in range(0, len(reply), 2):
@@ -136,7 +138,7 @@ class _NotABeat(Exception):
     """A stored hash that is not a beat; the message names the field, never its value."""
 
 
-def _read_beat(queue: str, worker_id: bytes, stored: list[bytes] | bytes) -> WorkerBeat:
+def _read_beat(queue: str, worker_id: bytes, stored: list[bytes | None] | bytes) -> WorkerBeat:
     """The beat of ``worker_id`` that a listing of ``queue`` replied.
 
     Raises:
@@ -144,11 +146,10 @@ def _read_beat(queue: str, worker_id: bytes, stored: list[bytes] | bytes) -> Wor
     """
     if not isinstance(stored, list):
         raise _NotABeat("the key is not a hash")
-    fields = dict(zip(stored[::2], stored[1::2], strict=True))
     values: dict[str, Any] = {"queue": queue}
     for field, read, raw in [
         ("worker_id", _decode, worker_id),
-        *((field, read, fields.get(field.encode())) for field, read in _READERS.items()),
+        *zip(_READERS, _READERS.values(), stored, strict=True),
     ]:
         if raw is None:
             if field in _REQUIRED:
