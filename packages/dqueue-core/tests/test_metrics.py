@@ -53,6 +53,7 @@ def test_a_new_worker_renders_zero_in_every_bucket_and_every_store_operation() -
     assert buckets == [0] * (len(LATENESS_BUCKETS) + 1)
     errors = families["dqueue_store_errors_total"]
     assert sorted(lbl["operation"] for _, lbl, _ in errors.samples) == [
+        "beat",
         "recover",
         "renew",
         "reserve",

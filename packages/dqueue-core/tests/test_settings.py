@@ -63,6 +63,8 @@ def test_falsey_values_in_a_higher_layer_still_win() -> None:
         ("WORKERS", ["q"]),
         ("PREFETCH", 0),
         ("LEASE_SECONDS", 0),
+        ("HEARTBEAT_SECONDS", 0),
+        ("HEARTBEAT_SECONDS", "often"),
         ("RETRY_JITTER", 2),
         ("STRICT_QUEUES", "yes"),
         ("LOG_LEVEL", "LOUD"),

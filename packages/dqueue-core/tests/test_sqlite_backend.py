@@ -25,6 +25,7 @@ from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.inspection import JobState
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.backends.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
+from dqueue.backends.workers import WorkerBeat
 from dqueue.clock import SYSTEM_CLOCK, ManualClock
 from dqueue.errors import BackendUnavailable, ConfigurationError
 from dqueue.job import Job, JobFailure
@@ -320,6 +321,7 @@ def test_a_file_of_schema_version_1_gains_the_finished_ids_and_keeps_its_jobs(
     _raw(database, "DROP TABLE finished")
     _raw(database, "DROP INDEX dead_by_id")
     _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
+    _raw(database, "DROP TABLE workers")
     _raw(database, "PRAGMA user_version = 1")
 
     backend = open_backend()
@@ -551,6 +553,7 @@ def test_a_file_of_schema_version_2_gains_the_cancelled_mark_and_keeps_its_jobs(
     open_backend().enqueue_many([_job(clock, 1), _job(clock, 2)])
     _raw(database, "DROP INDEX dead_by_id")
     _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
+    _raw(database, "DROP TABLE workers")
     _raw(database, "PRAGMA user_version = 2")
 
     backend = open_backend()
@@ -561,6 +564,24 @@ def test_a_file_of_schema_version_2_gains_the_cancelled_mark_and_keeps_its_jobs(
     assert backend.cancel([running.id, waiting.id]) == [running.id, waiting.id]
     backend.settle([Outcome(job=running, kind=OutcomeKind.RELEASE)], worker_id=WORKER)
     assert backend.reserve("default", worker_id=WORKER, timeout_s=0) == []
+
+
+def test_a_file_of_schema_version_3_gains_the_workers_and_keeps_its_jobs(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    open_backend().enqueue(_job(clock, 1))
+    _raw(database, "DROP TABLE workers")
+    _raw(database, "PRAGMA user_version = 3")
+
+    backend = open_backend()
+
+    assert _raw(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    beat = WorkerBeat(worker_id="w", name="q/0", queue="default", host="h", pid=1, started_at=0)
+    backend.beat(beat, ttl_s=60)
+    assert [one.worker_id for one in backend.workers()] == ["w"]
+    assert [job.id for job in backend.reserve("default", worker_id=WORKER, timeout_s=0)] == [
+        _job(clock, 1).id
+    ]
 
 
 def test_every_page_of_jobs_reads_an_index_in_its_order(

@@ -11,8 +11,9 @@
     remove = worker.add_hook(CountAcks())  # ...; remove() takes it off again
 
 A hook overrides the :class:`WorkerHooks` methods it needs; the worker calls only those. Hooks
-run in the worker's thread, except ``store_error`` (also the lease thread) and ``settled``
-(also the watchdog thread, before it ends a stuck worker's process). A hook must not raise.
+run in the worker's thread, except ``store_error`` (also the lease and heartbeat threads) and
+``settled`` (also the watchdog thread, before it ends a stuck worker's process). A hook must not
+raise.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class WorkerHooks(Protocol):
         return
 
     def store_error(self, operation: str) -> None:
-        """A store call failed: ``reserve``, ``settle``, ``renew`` or ``recover``."""
+        """A store call failed: ``reserve``, ``settle``, ``renew``, ``recover`` or ``beat``."""
         return
 
 

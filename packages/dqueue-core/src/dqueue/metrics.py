@@ -45,7 +45,7 @@ DURATION_BUCKETS: Final = (*_SUBSECOND, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 
 #: How late jobs start (start minus due time): 1 ms to an hour, since a backlog grows large.
 LATENESS_BUCKETS: Final = (*DURATION_BUCKETS, 1800.0, 3600.0)
 #: The store calls whose failures ``dqueue_store_errors_total`` counts.
-STORE_OPERATIONS: Final = ("reserve", "settle", "renew", "recover")
+STORE_OPERATIONS: Final = ("reserve", "settle", "renew", "recover", "beat")
 _OUTCOME_LABELS: Final = {
     OutcomeKind.ACK: "succeeded",
     OutcomeKind.RETRY: "retried",

@@ -279,6 +279,10 @@ class FailingBackend(Backend):
     purge_dead = _failing("purge_dead")
     result = _failing("result")
     ping = _failing("ping")
+    # The worker registry (dqueue.backends.workers): asked only of a backend that keeps one.
+    beat = _failing("beat")
+    forget = _failing("forget")
+    workers = _failing("workers")
 
 
 _CAPABILITY_FLAGS = tuple(

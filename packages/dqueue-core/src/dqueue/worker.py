@@ -8,7 +8,8 @@ One worker runs one job at a time, in the thread that calls :meth:`Worker.run`: 
 batch (:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execute`, decides
 its outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
 after the batch, or at once after a slow job. Metrics, logs, the touch file and the process
-title are hooks (:mod:`dqueue.hooks`); a thread renews leases (:mod:`dqueue.leases`).
+title are hooks (:mod:`dqueue.hooks`); a thread renews leases (:mod:`dqueue.leases`), another
+beats into the store's worker registry (:mod:`dqueue.heartbeat`).
 
 Run in the main thread of a process, as ``dqueue worker`` and the runner do, a worker enforces
 job timeouts (:mod:`dqueue.timeouts`) and stops on SIGTERM or SIGINT: it finishes the running
@@ -37,6 +38,7 @@ from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobTimeout
 from .execution import decide, execute, failed_execution
+from .heartbeat import Heartbeat, registry_for
 from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
 from .job import Job
@@ -112,6 +114,17 @@ class Worker:
             on_error=self.hooks.store_error,
             clock=clock,
         )
+        self._heartbeat = Heartbeat(
+            registry_for(self.backend),
+            worker_id=self.worker_id,
+            name=self.name,
+            queue=queue,
+            every_s=settings.HEARTBEAT_SECONDS,
+            on_error=self.hooks.store_error,
+            clock=clock,
+        )
+        if self._heartbeat.registry is not None:
+            self.hooks.add(self._heartbeat)
         # Only the thread running jobs changes these (the watchdog only once that one is stuck).
         self._waiting: list[Job] = []  # reserved, not started
         self._current: Job | None = None
@@ -142,6 +155,7 @@ class Worker:
         # through renew/recover; for the rest both are cheap no-ops.
         if not self.backend.runs_inline:
             self._leases.start()
+        self._heartbeat.start()
         where = f"queue {self.queue!r} from {self.backend.name}"
         _logger.info("worker %s (%s) serving %s", self.name, self.worker_id, where)
         try:
@@ -157,6 +171,7 @@ class Worker:
             self._return_waiting()
             self._settle_until_deadline()
             self._leases.stop()
+            self._heartbeat.stop()
             self._guard.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

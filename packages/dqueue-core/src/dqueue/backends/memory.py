@@ -22,6 +22,7 @@ from . import lifecycle
 from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
 from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
 from .memory_inspection import MemoryInspection
+from .memory_workers import MemoryWorkers
 
 __all__ = ["MemoryBackend"]
 
@@ -50,7 +51,7 @@ class _Queue:
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
 
 
-class MemoryBackend(MemoryInspection, Backend):
+class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
     """Jobs in this process's memory, at-least-once within it."""
 
     supports_priority: ClassVar[bool] = True
@@ -318,9 +319,8 @@ class MemoryBackend(MemoryInspection, Backend):
 
     @staticmethod
     def _paused(state: _Queue, now: float) -> float | None:
-        if state.paused_until is not None and state.paused_until > now:
-            return state.paused_until
-        return None
+        paused = state.paused_until
+        return paused if paused is not None and paused > now else None
 
     def pause(self, queue: str, until: float | None) -> None:
         """Pause (or, with ``None``, resume) ``queue``."""

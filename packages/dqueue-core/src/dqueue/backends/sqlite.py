@@ -47,6 +47,7 @@ from .sqlite_records import record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, PROMOTE, READY
 from .sqlite_settle import apply_outcome, decode_leased, recover_expired
 from .sqlite_store import SQLiteOptions
+from .sqlite_workers import SQLiteWorkers
 
 __all__ = ["SQLiteBackend", "SQLiteOptions"]
 
@@ -101,7 +102,7 @@ class _Wait:
     again_now: bool = False
 
 
-class SQLiteBackend(SQLiteControl, SQLiteInspection):
+class SQLiteBackend(SQLiteControl, SQLiteInspection, SQLiteWorkers):
     """Jobs in a SQLite file (``DQUEUE_SQLITE_PATH``), shared by every process that opens it."""
 
     supports_priority: ClassVar[bool] = True

@@ -45,7 +45,7 @@ _logger = logging.getLogger("dqueue.backends.sqlite")
 #: ``dqUE`` in the file header: this file is a dqueue database.
 APPLICATION_ID: Final = 0x64715545
 #: The schema this code reads and writes. A newer file is refused, an older one migrated.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 #: ``jobs.state``: waiting and due (or due once promoted), leased to a worker, waiting until
 #: ``due_at``. Delayed jobs live apart from ready ones so that both lookups use an index.
@@ -69,8 +69,26 @@ _CANCELLED: Final = (
     "ALTER TABLE jobs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0",
     "CREATE INDEX dead_by_id ON dead (id)",
 )
+#: Version 4: each live worker's last beat (dqueue.backends.workers), until ``alive_until``.
+_WORKERS: Final = (
+    """CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        beat_at REAL NOT NULL,
+        job_id TEXT,
+        job_task TEXT,
+        job_started_at REAL,
+        processed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        alive_until REAL NOT NULL
+    ) WITHOUT ROWID""",
+)
 #: What brings a file of each older version to the next one.
-_MIGRATIONS: Final = {1: _FINISHED, 2: _CANCELLED}
+_MIGRATIONS: Final = {1: _FINISHED, 2: _CANCELLED, 3: _WORKERS}
 
 _SCHEMA: Final = (
     # ``seq`` is the enqueue order; ``attempt`` is authoritative (the payload keeps the value it
@@ -115,6 +133,7 @@ _SCHEMA: Final = (
     "CREATE INDEX lateness_by_queue ON lateness (queue, seq)",
     *_FINISHED,
     *_CANCELLED,
+    *_WORKERS,
 )
 
 # Connections a forked child inherited: kept referenced forever so that the child never closes

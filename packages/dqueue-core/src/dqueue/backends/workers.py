@@ -20,14 +20,14 @@ Semantics every store keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..errors import UnsupportedOperation
 from .base import Backend
 
-__all__ = ["WorkerBeat", "WorkerRegistry", "registry_of"]
+__all__ = ["WorkerBeat", "WorkerRegistry", "ordered", "registry_of"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +66,11 @@ class WorkerRegistry(Protocol):
 
     def workers(self, queues: Sequence[str] | None = None) -> list[WorkerBeat]:
         """The living workers of ``queues`` (``None``: every queue), sorted."""
+
+
+def ordered(beats: Iterable[WorkerBeat]) -> list[WorkerBeat]:
+    """``beats`` in the order ``workers`` lists them: by queue, host, pid and name (then id)."""
+    return sorted(beats, key=lambda one: (one.queue, one.host, one.pid, one.name, one.worker_id))
 
 
 def registry_of(backend: Backend) -> WorkerRegistry:

@@ -28,6 +28,7 @@ _NOT_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RESULT_TTL", "TIMEOUT_GR
 #: The core's range checks: the settings, what their values pass, what the message says.
 _RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
     (("LEASE_SECONDS", "POLL_INTERVAL", "RESTART_BACKOFF_MAX"), lambda v: v > 0, "greater than 0"),
+    (("HEARTBEAT_SECONDS",), lambda v: v > 0, "greater than 0"),
     ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT", "ID_RETENTION"), lambda v: v >= 0, "0 or more"),
     (("RETRY_JITTER",), lambda v: 0 <= v <= 1, "between 0 and 1"),
     (("DEFAULT_MAX_ATTEMPTS", "PREFETCH", "DEAD_LETTER_LIMIT"), lambda v: v >= 1, "1 or more"),
@@ -65,6 +66,7 @@ class Settings(SettingsSection):
     RETRY_BACKOFF_MAX: float = 3600.0
     RETRY_JITTER: float = 0.25
     LEASE_SECONDS: float = 60.0
+    HEARTBEAT_SECONDS: float = 5.0
     PREFETCH: int = 32
     RESULT_TTL: float = 86400.0
     TIMEOUT_GRACE: float = 5.0
