@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dqueue.backends.workers import WorkerBeat
+from dqueue.backends.workers import WorkerBeat, ordered
 
 from ._store import RedisStore
 from .scripts import Arg
@@ -115,9 +115,7 @@ class RedisWorkers(RedisStore):
                 known = living.get(beat.worker_id)
                 if known is None or beat.beat_at > known.beat_at:
                     living[beat.worker_id] = beat
-        return sorted(
-            living.values(), key=lambda one: (one.queue, one.host, one.pid, one.name, one.worker_id)
-        )
+        return ordered(living.values())
 
 
 def _fields(beat: WorkerBeat) -> list[Arg]:
