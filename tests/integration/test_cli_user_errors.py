@@ -131,6 +131,20 @@ DQUEUE_MISTAKES = {
         "dead", "retry", "default", "nope-1", "nope-2", words=("no dead letter", "nope-1, nope-2")
     ),
     "clear unknown queue": mistake("clear", "nosuch", "--yes", words=("unknown queue", "nosuch")),
+    "workers unknown queue": mistake("workers", "nosuch", words=("unknown queue", "nosuch")),
+    "workers unknown option": mistake(
+        "workers", "--limit", "3", words=("unrecognized arguments", "--limit")
+    ),
+    "workers of a store that keeps none": mistake(
+        "workers",
+        words=("SynchronousBackend", "no record of live workers"),
+        env={"DQUEUE_BACKEND": "dqueue.backends.synchronous.SynchronousBackend"},
+    ),
+    "workers in a sqlite file of another application": mistake(
+        "workers",
+        words=("DQUEUE_SQLITE_PATH", "not a dqueue database"),
+        env={"DQUEUE_SQLITE_PATH": "{dir}/other.sqlite3"},
+    ),
     "sqlite in a missing directory": mistake(
         "status",
         words=("DQUEUE_SQLITE_PATH", "does not exist"),
@@ -188,6 +202,10 @@ DJANGO_MISTAKES = {
     ),
     "clear unknown queue": mistake(
         "queue_clear", "nosuch", "--yes", words=("unknown queue", "nosuch")
+    ),
+    "workers unknown queue": mistake("queue_workers", "nosuch", words=("unknown queue", "nosuch")),
+    "workers unknown option": mistake(
+        "queue_workers", "--limit", "3", words=("unrecognized arguments", "--limit")
     ),
     "sqlite file of another application": mistake(
         "queue_status",

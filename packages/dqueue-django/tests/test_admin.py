@@ -17,6 +17,7 @@ from dqtest_shop.tasks import charge, record, record_then_fail
 from dqueue import ops
 from dqueue.backends import Backend
 from dqueue.backends.lifecycle import dead_letter_from_decode_error
+from dqueue.backends.workers import WorkerBeat, registry_of
 from dqueue_django.admin import MANAGE_PERMISSION
 
 Backends = Callable[[str], Backend]
@@ -97,6 +98,21 @@ def test_queues_page_shows_each_queue_with_its_counts(
     assert rows["default"]["backend"] == "dqueue.backends.memory.MemoryBackend"
     assert "slow" in rows
     assert f'href="{DEFAULT_URL}"' in response.content.decode()
+
+
+def test_queues_page_shows_live_workers_and_flags_ready_jobs_with_none(
+    memory_backend: Backends, viewer: Client
+) -> None:
+    record("a")
+    beat = WorkerBeat(worker_id="w", name="slow/1", queue="slow", host="h", pid=1, started_at=0)
+    registry_of(memory_backend("slow")).beat(beat, ttl_s=60)
+
+    response = viewer.get(QUEUES_URL)
+
+    rows = {row["queue"]: row for row in response.context["rows"]}
+    assert (rows["default"]["live_workers"], rows["default"]["no_live_worker"]) == (0, True)
+    assert (rows["slow"]["live_workers"], rows["slow"]["no_live_worker"]) == (1, False)
+    assert "0, no live worker" in response.content.decode()
 
 
 def test_admin_index_lists_queues_under_the_dqueue_app(viewer: Client) -> None:

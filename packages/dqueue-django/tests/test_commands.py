@@ -14,6 +14,7 @@ from dqtest_shop.models import Record
 from dqtest_shop.tasks import record, record_then_fail
 
 from dqueue.backends import Backend
+from dqueue.backends.workers import WorkerBeat, registry_of
 
 Backends = Callable[[str], Backend]
 
@@ -242,6 +243,39 @@ def test_queue_status_lists_every_known_queue(memory_backend: Backends) -> None:
     assert output.splitlines()[0].split()[0] == "queue"
     expected = {"default", "slow"} | ({"django-tasks"} if django.VERSION >= (6, 0) else set())
     assert {line.split()[0] for line in output.splitlines()[2:]} == expected
+
+
+def test_queue_status_shows_the_pool_beside_live_workers_and_flags_a_queue_nobody_serves(
+    memory_backend: Backends,
+) -> None:
+    record("now")
+
+    rows = json.loads(run("queue_status", "default", "--json"))
+
+    assert (rows[0]["workers"], rows[0]["live_workers"], rows[0]["no_live_worker"]) == (1, 0, True)
+    assert "queue default has 1 ready job(s) and no live worker" in run("queue_status", "default")
+
+
+def test_queue_workers_lists_the_live_workers_with_their_job(memory_backend: Backends) -> None:
+    beat = WorkerBeat(
+        worker_id="h:1:w",
+        name="default/1",
+        queue="default",
+        host="h",
+        pid=1,
+        started_at=time.time(),
+        job_id="job-1",
+        job_task="dqtest_shop.tasks.record",
+        job_started_at=time.time(),
+    )
+    registry_of(memory_backend("default")).beat(beat, ttl_s=60)
+
+    [row] = json.loads(run("queue_workers", "--json"))
+    text = run("queue_workers", "default")
+
+    assert (row["name"], row["job_id"]) == ("default/1", "job-1")
+    assert "dqtest_shop.tasks.record[job-1]" in text.splitlines()[2]
+    assert run("queue_workers", "slow").strip() == "No live workers."
 
 
 def test_queue_configuration_as_json_splits_the_pool(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""What ``dqueue status``, ``dqueue configuration`` and ``dqueue dead list`` print.
+"""What ``dqueue status``, ``configuration``, ``dead list`` and ``workers`` print.
 
 Each report is built once by :mod:`dqueue.ops` (``--json`` prints its data) and rendered as a
 plain text table otherwise, so the two never disagree. The Django commands print the same.
@@ -11,7 +11,9 @@ from typing import Any
 
 from .backends.base import DeadLetter
 from .clock import to_datetime
+from .logs import printable
 from .ops.inspection import QueueStatus, failure_summary
+from .ops.workers import WorkerListing, worker_data
 from .pool import RunnerPlan
 from .settings import Settings
 
@@ -20,6 +22,7 @@ __all__ = [
     "render_configuration",
     "render_dead_letters",
     "render_status",
+    "render_workers",
 ]
 
 
@@ -49,7 +52,7 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
     located = any(row.location for row in rows)
     header = ["queue", *(["node"] if located else [])]
     header += ["ready", "delayed", "in flight", "dead", "paused until"]
-    header += ["late p50 ms", "late p99 ms"]
+    header += ["late p50 ms", "late p99 ms", "workers", "live"]
     cells = [
         [
             row.queue,
@@ -61,13 +64,67 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
             row.to_dict()["paused_until"] or "-",
             _number(row.lateness_p50_ms),
             _number(row.lateness_p99_ms),
+            _number(row.workers),
+            _number(row.live_workers),
         ]
         for row in rows
     ]
-    right = {1, 2, 3, 4, 6, 7}
+    right = {1, 2, 3, 4, 6, 7, 8, 9}
     table = _table(header, cells, right={n + 1 for n in right} if located else right)
     warnings = dict.fromkeys(warning for row in rows for warning in row.warnings)
-    return "\n".join([table, *(f"WARNING: {warning}" for warning in warnings)])
+    unserved = [
+        f"queue {printable(row.queue)} has {row.ready} ready job(s) and no live worker"
+        for row in rows
+        if row.no_live_worker
+    ]
+    return "\n".join([table, *(f"WARNING: {line}" for line in [*warnings, *unserved])])
+
+
+def _ago(seconds: float | None) -> str:
+    """``45s``, ``12m05s``, ``3h07m``, ``2d04h``: an age as short as it reads."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def render_workers(listing: WorkerListing) -> str:
+    """Live workers as a table, one line each; what the stores said is escaped for a terminal."""
+    notes = [
+        f"note: {name} keeps no record of live workers; its workers are not listed"
+        for name in dict.fromkeys(listing.blind)
+    ]
+    if not listing.workers:
+        return "\n".join(["No live workers.", *notes])
+    cells = []
+    for beat in listing.workers:
+        data = worker_data(beat, listing.now)
+        job = "-"
+        if beat.job_id is not None:
+            job = printable(f"{beat.job_task or '?'}[{beat.job_id}]")
+        cells.append(
+            [
+                printable(beat.name),
+                printable(beat.queue),
+                printable(beat.host),
+                str(beat.pid),
+                _ago(data["up_s"]),
+                job,
+                _ago(data["job_running_s"]) if beat.job_id is not None else "-",
+                str(beat.processed),
+                str(beat.failed),
+                f"{_ago(data['beat_ago_s'])} ago",
+            ]
+        )
+    header = ["name", "queue", "host", "pid", "up", "job", "for", "done", "failed", "beat"]
+    return "\n".join([_table(header, cells, right={3, 4, 6, 7, 8, 9}), *notes])
 
 
 def configuration_data(

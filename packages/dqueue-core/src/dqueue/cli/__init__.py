@@ -4,6 +4,7 @@
 
     $ dqueue --config settings.py --tasks myapp.tasks runner --machine 1 --of 2
     $ dqueue status
+    $ dqueue workers
     $ dqueue pause mail --for 10m
     $ dqueue dead list mail
     $ dqueue demo
@@ -33,6 +34,7 @@ _HANDLERS = {
     "worker": running.worker,
     "configuration": running.configuration,
     "status": control.status,
+    "workers": control.workers,
     "pause": control.pause,
     "resume": control.resume,
     "clear": control.clear,

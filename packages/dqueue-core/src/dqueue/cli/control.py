@@ -1,4 +1,4 @@
-"""Commands that inspect and control queues: status, pause, resume, clear, dead, enqueue.
+"""Commands that inspect and control queues: status, workers, pause, resume, clear, dead, enqueue.
 
 What they do is :mod:`dqueue.ops`; these functions read the options and print the results.
 ``manage.py queue_*`` runs the same functions through a :class:`Front` of its own, so both
@@ -19,9 +19,10 @@ from typing import Any
 from .. import ops
 from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, UsageError
 from ..job import JobFailure
+from ..pool import queue_counts
 from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
-from ..status import render_dead_letters, render_status
+from ..status import render_dead_letters, render_status, render_workers
 from ..task import Task
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "pause",
     "resume",
     "status",
+    "workers",
 ]
 
 #: Adds a front end's own fields to the ``--json`` rows of ``status``; returns lines to print
@@ -63,6 +65,10 @@ class Front:
         return ops.list_queues(
             self.settings, extra=self.extra_queues, registry=self.registry, keep_going=keep_going
         )
+
+    def pool_counts(self) -> dict[str, int]:
+        """The workers the pool gives each queue (see :func:`dqueue.pool.queue_counts`)."""
+        return queue_counts(self.settings, self.extra_queues, registry=self.registry)
 
     def check_queue(self, queue: str, *, store_may_be_down: bool = False) -> None:
         """Refuse a queue nothing knows (see :func:`dqueue.ops.check_queue`)."""
@@ -98,7 +104,8 @@ def status(
     front = _front(args, front)
     for queue in args.queues:
         front.check_queue(queue)
-    rows = ops.queue_status(front.settings, args.queues or front.list_queues().queues)
+    queues = args.queues or front.list_queues().queues
+    rows = ops.queue_status(front.settings, queues, pool=front.pool_counts())
     # The short class name (SQLiteBackend), as the status table of the first version had it.
     data = [{**row.to_dict(), "backend": row.backend.rsplit(".", 1)[-1]} for row in rows]
     more = notes(data) if notes is not None else []
@@ -106,6 +113,21 @@ def status(
         front.write(json.dumps(data, indent=2))
     else:
         front.write("\n".join([render_status(rows), *more]))
+    return 0
+
+
+def workers(args: argparse.Namespace, front: Front | None = None) -> int:
+    """``workers [QUEUE...] [--json]``: the live workers, one line each."""
+    front = _front(args, front)
+    for queue in args.queues:
+        front.check_queue(queue)
+    listing = ops.live_workers(front.settings, args.queues or None)
+    listing.check_seen()
+    if args.json:
+        data = [ops.worker_data(beat, listing.now) for beat in listing.workers]
+        front.write(json.dumps(data, indent=2))
+    else:
+        front.write(render_workers(listing))
     return 0
 
 

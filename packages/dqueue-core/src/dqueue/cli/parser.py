@@ -16,6 +16,7 @@ __all__ = [
     "add_pause_arguments",
     "add_plan_options",
     "add_worker_arguments",
+    "add_workers_options",
     "build_parser",
     "plan_options",
     "positive_int",
@@ -149,6 +150,12 @@ def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_workers_options(parser: argparse.ArgumentParser) -> None:
+    """``[QUEUE...] [--json]``, for ``dqueue workers`` and ``queue_workers``."""
+    parser.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser; the subcommand's name is the namespace's ``command``."""
     parser = _Parser(
@@ -178,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "show jobs per state, pauses and lateness of queues")
     status.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
     status.add_argument("--json", action="store_true", help="print JSON")
+
+    add_workers_options(command("workers", "list the live workers: their current job and counts"))
 
     add_pause_arguments(command("pause", "stop handing out jobs of a queue everywhere for a while"))
     command("resume", "hand out jobs of a paused queue again").add_argument("queue")

@@ -17,11 +17,13 @@ from .inspection import (
 )
 from .plans import PlanOptions, plan
 from .queues import QueueListing, check_queue, configured_queues, list_queues
+from .workers import WorkerListing, live_workers, worker_data
 
 __all__ = [
     "Deduplicated",
     "PlanOptions",
     "QueueListing",
+    "WorkerListing",
     "check_queue",
     "clear",
     "configured_queues",
@@ -30,6 +32,7 @@ __all__ = [
     "deduplicate",
     "failure_summary",
     "list_queues",
+    "live_workers",
     "parse_duration",
     "parse_until",
     "pause",
@@ -39,4 +42,5 @@ __all__ = [
     "resume",
     "retry_dead",
     "store_warnings",
+    "worker_data",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from ..clock import to_datetime
 from ..errors import ConfigurationError
 from ..job import JobFailure
 from ..settings import Settings
+from .workers import live_workers
 
 __all__ = [
     "QueueStatus",
@@ -51,6 +52,15 @@ class QueueStatus:
     warnings: tuple[str, ...] = ()
     #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
     location: str | None = None
+    #: Workers the pool gives the queue (``None``: the front end did not say).
+    workers: int | None = None
+    #: Workers of the queue alive now (``None``: its store keeps no record of workers).
+    live_workers: int | None = None
+
+    @property
+    def no_live_worker(self) -> bool:
+        """Jobs are ready and no worker is known to be alive to run them."""
+        return self.ready > 0 and self.live_workers == 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
@@ -58,11 +68,20 @@ class QueueStatus:
         until = self.paused_until
         data["paused_until"] = None if until is None else until.isoformat(timespec="seconds")
         data["warnings"] = list(self.warnings)
+        data["no_live_worker"] = self.no_live_worker
         return data
 
 
-def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]:
-    """The status of each of ``queues``, in that order, as their backends count them."""
+def queue_status(
+    settings: Settings, queues: Iterable[str], *, pool: Mapping[str, int] | None = None
+) -> list[QueueStatus]:
+    """The status of each of ``queues``, in that order, as their backends count them.
+
+    ``pool``: the workers the pool gives each queue (:func:`dqueue.pool.queue_counts`), shown
+    beside the live ones.
+    """
+    queues = list(queues)
+    listing = live_workers(settings, queues)
     found = []
     warned: dict[int, tuple[str, ...]] = {}  # one look per backend
     for queue in queues:
@@ -86,6 +105,8 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 lateness_samples=len(lateness),
                 warnings=warned[id(backend)],
                 location=backend.location(queue),
+                workers=None if pool is None else pool.get(queue, 0),
+                live_workers=listing.live(queue),
             )
         )
     return found
