@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.workers import WorkerBeat
 from dqueue.errors import BackendUnavailable, ConfigurationError
 from dqueue.job import Job, JobFailure, new_job_id
 from dqueue.settings import Settings
@@ -175,6 +176,7 @@ def test_every_key_of_a_queue_is_in_the_slot_of_its_hash_tag(make: Any) -> None:
     dead = Outcome(job=jobs[0], kind=OutcomeKind.DEAD, failure=failure)
     backend.settle([dead, Outcome(job=jobs[1], kind=OutcomeKind.ACK, result=1)], worker_id="w")
     backend.pause("cluster", now + 600)
+    backend.beat(_worker_beat("cluster"), ttl_s=600)
     cluster: Any = backend.client
 
     keys = [key.decode() for key in cluster.scan_iter(match=f"{backend.prefix}:*")]
@@ -182,6 +184,28 @@ def test_every_key_of_a_queue_is_in_the_slot_of_its_hash_tag(make: Any) -> None:
 
     assert len(keys) > 10
     assert slots == {cluster.keyslot(backend.base("cluster"))}
+
+
+def _worker_beat(queue: str) -> WorkerBeat:
+    return WorkerBeat(
+        worker_id=f"h:1:{queue}", name=f"{queue}/0", queue=queue, host="h", pid=1, started_at=0.0
+    )
+
+
+@needs_servers
+def test_workers_of_queues_on_every_master_are_listed_and_forgotten(
+    make: Any, setup: ClusterSetup
+) -> None:
+    backend = make()
+    queues = _queues_on_every_master(backend, setup)
+    for queue in queues:
+        backend.beat(_worker_beat(queue), ttl_s=600)
+
+    listed = [one.queue for one in backend.workers()]
+    backend.forget(f"h:1:{queues[-1]}")
+
+    assert listed == queues
+    assert [one.queue for one in backend.workers()] == queues[:-1]
 
 
 @needs_servers

@@ -10,6 +10,7 @@ import redis
 from redis.crc import key_slot
 
 from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.workers import WorkerBeat
 from dqueue.job import Job
 from dqueue_redis._store import queue_base
 
@@ -40,13 +41,16 @@ DOCUMENTED = {
     "cancelled": "set",
     "r:<id>": "hash",
     "w:<waiter>": "list",
+    "workers": "zset",
+    "worker:<id>": "hash",
 }
 
 
 def _suffix_pattern(suffix: str) -> str:
-    for head in ("ready:", "u:", "r:", "w:"):
+    names = {"ready:": "<p>", "u:": "<key>", "r:": "<id>", "w:": "<waiter>", "worker:": "<id>"}
+    for head, name in names.items():
         if suffix.startswith(head):
-            return head + {"ready:": "<p>", "u:": "<key>", "r:": "<id>", "w:": "<waiter>"}[head]
+            return head + name
     return suffix
 
 
@@ -69,6 +73,8 @@ def _fill(backend: object, make_job: MakeJob, queue: str) -> None:
     backend.pause(queue, now + 3600)
     backend.resume(queue)
     backend.pause(queue, now + 3600)
+    worker = WorkerBeat(worker_id="w", name="n", queue=queue, host="h", pid=1, started_at=now)
+    backend.beat(worker, ttl_s=3600)
 
 
 def test_every_key_of_a_queue_shares_its_hash_slot(

@@ -99,6 +99,7 @@ class RedisStore(Backend):
         self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
         self._wait = (options.wait_replicas, options.wait_timeout_ms)
         self._next_replica_warning = 0.0
+        self._beat_queues: dict[str, str] = {}  # worker id -> the queue it last beat on here
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Self:
@@ -279,6 +280,6 @@ class RedisStore(Backend):
         return cluster.location(self.client, self.base(queue) + "jobs")
 
     def queues(self) -> list[str]:
-        """Every queue that got jobs, sorted."""
+        """Every queue that got jobs (or a worker's heartbeat), sorted."""
         members = self._call(lambda: self.client.smembers(self._queues_key))
         return sorted(member.decode() for member in cast(set[bytes], members))

@@ -24,6 +24,7 @@ from dqueue.failures import FailureKind
 from dqueue.job import Job, encode_job
 
 from ._inspection import RedisInspection
+from ._workers import RedisWorkers
 from .records import dead_letter_json, record_update
 from .scripts import Arg
 from .waiting import wait_for_token
@@ -48,7 +49,7 @@ _EARLY_S = 0.002
 _LEASE_EXPIRED = FailureKind.LEASE_EXPIRED.value
 
 
-class _RedisBackendBase(RedisInspection):
+class _RedisBackendBase(RedisInspection, RedisWorkers):
     """The verbs both Redis backends share; the scripts take the delivery mode as an argument."""
 
     # -- producing ---------------------------------------------------------------------------

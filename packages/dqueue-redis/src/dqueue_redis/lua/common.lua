@@ -18,6 +18,14 @@ local function late_by(sent)
   return math.max(0, tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(sent))
 end
 
+-- The server's clock now: epoch milliseconds (a number), and epoch seconds exactly as TIME
+-- gave them (text: a Lua number would round the microseconds away).
+local function server_clock()
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return ms, t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
+
 local K_JOBS = base .. 'jobs'
 local K_RUNS = base .. 'runs'
 local K_PRIO = base .. 'prio'
@@ -36,6 +44,7 @@ local K_DEAD_DATA = base .. 'dead:data'
 local K_LATENESS = base .. 'lateness'
 local K_DONE = base .. 'done'
 local K_CANCELLED = base .. 'cancelled'
+local K_WORKERS = base .. 'workers'
 
 -- Variadic commands are sent in chunks (call_chunked): Lua's C stack takes a few thousand
 -- values at most.
