@@ -61,6 +61,26 @@ def _sentinel_factory(settings: Settings, clock: Clock, tmp_path: Path) -> Backe
     return ReliableRedisBackend.from_settings(effective, clock=clock)
 
 
+def _cluster_factory(reliable: bool) -> BackendFactory:
+    """A factory of Redis backends on the shared Redis Cluster (3 masters, 3 replicas); at
+    least once, each write acknowledged by the replica of every master written to (``WAIT``)."""
+
+    def cluster_backend(settings: Settings, clock: Clock, tmp_path: Path) -> Backend:
+        from dqueue_redis import RedisBackend, ReliableRedisBackend
+        from tests.support.cluster_setup import shared_cluster
+        from tests.support.redis_server import unique_prefix
+
+        url = shared_cluster().url()
+        wait = 1 if reliable else 0
+        effective = settings.replace(
+            REDIS_URL=url, REDIS_PREFIX=unique_prefix(), REDIS_WAIT_REPLICAS=wait
+        )
+        backend_class = ReliableRedisBackend if reliable else RedisBackend
+        return backend_class.from_settings(effective, clock=clock)
+
+    return cluster_backend
+
+
 #: Backends of the contract suite that this machine cannot run, with the reason: their tests
 #: are reported as skipped (never silently absent), e.g. in the core-only environment.
 UNAVAILABLE_BACKENDS: dict[str, str] = {}
@@ -69,11 +89,13 @@ UNAVAILABLE_BACKENDS: dict[str, str] = {}
 def _add_redis_factories() -> None:
     """Redis backends join when dqueue-redis is installed and a server can be started: on the
     first available server as "redis" and "reliable_redis", at-least-once through a Sentinel
-    setup of that server as "reliable_redis-sentinel", and on redis-server as "*-redis" too
+    setup of that server as "reliable_redis-sentinel", on a Redis Cluster of that server as
+    "redis-cluster" and "reliable_redis-cluster", and on redis-server as "*-redis" too
     when Valkey came first. Those that can't run are listed in ``UNAVAILABLE_BACKENDS``."""
     import importlib.util
 
     names = ("redis", "reliable_redis", "reliable_redis-sentinel")
+    names += ("redis-cluster", "reliable_redis-cluster")
     names += ("redis-redis", "reliable_redis-redis")
     if importlib.util.find_spec("dqueue_redis") is None:
         UNAVAILABLE_BACKENDS.update(dict.fromkeys(names, "dqueue-redis is not installed"))
@@ -86,6 +108,8 @@ def _add_redis_factories() -> None:
         UNAVAILABLE_BACKENDS.update(dict.fromkeys(names, reason))
         return
     BACKEND_FACTORIES["reliable_redis-sentinel"] = _sentinel_factory
+    BACKEND_FACTORIES["redis-cluster"] = _cluster_factory(reliable=False)
+    BACKEND_FACTORIES["reliable_redis-cluster"] = _cluster_factory(reliable=True)
     BACKEND_FACTORIES["redis"] = _redis_factory(kinds[0], reliable=False)
     BACKEND_FACTORIES["reliable_redis"] = _redis_factory(kinds[0], reliable=True)
     if kinds[1:] == ["redis"]:
@@ -93,7 +117,7 @@ def _add_redis_factories() -> None:
         BACKEND_FACTORIES["reliable_redis-redis"] = _redis_factory("redis", reliable=True)
     else:
         reason = f"redis-server is not on PATH (the {kinds[0]} runs cover the contract)"
-        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[3:], reason))
+        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[5:], reason))
 
 
 _add_redis_factories()

@@ -169,8 +169,8 @@ def inject_redis(client: Any, prefix: str, queue: str, job_id: str, payload: byt
     from dqueue_redis._store import queue_base
 
     base = queue_base(prefix, queue)
+    client.sadd(f"{prefix}:queues", queue)  # on a cluster, not in the queue's slot
     with client.pipeline(transaction=True) as pipeline:
-        pipeline.sadd(f"{prefix}:queues", queue)
         pipeline.hset(base + "jobs", job_id, payload)
         pipeline.rpush(base + "ready", job_id)
         pipeline.rpush(base + "wake", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -26,6 +27,7 @@ from dqueue.execution import decide, execute
 from dqueue.job import Job, JobFailure, new_job_id
 from dqueue.registry import TaskRegistry
 from dqueue.settings import get_settings
+from dqueue.status import render_status
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 MEMORY = "dqueue.backends.memory.MemoryBackend"
@@ -257,6 +259,19 @@ def test_queue_status_counts_jobs_and_renders_the_pause(memory: MemoryBackend) -
     assert (status.queue, status.backend, status.ready, status.delayed) == ("mail", MEMORY, 1, 0)
     assert status.to_dict()["paused_until"] == "2999-01-01T00:00:00+00:00"
     assert status.lateness_p50_ms is None
+
+
+def test_status_names_each_queues_node_when_its_store_says_where(memory: MemoryBackend) -> None:
+    memory.enqueue(stored_job("mail"))
+    (status,) = ops.queue_status(get_settings(), ["mail"])
+    located = dataclasses.replace(status, queue="other", location="10.0.0.7:7000 slot 42")
+
+    header, _, mail, other = render_status([status, located]).splitlines()
+
+    assert header.split()[:3] == ["queue", "node", "ready"]
+    assert mail.split()[:3] == ["mail", "-", "1"]
+    assert other.split()[:4] == ["other", "10.0.0.7:7000", "slot", "42"]
+    assert "node" not in render_status([status]).splitlines()[0]
 
 
 def dead_letter(memory: MemoryBackend) -> str:

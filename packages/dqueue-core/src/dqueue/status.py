@@ -43,14 +43,17 @@ def _number(value: float | None) -> str:
 
 
 def render_status(rows: Sequence[QueueStatus]) -> str:
-    """Queue statuses as a table."""
+    """Queue statuses as a table; a column "node" when a store says where it keeps queues."""
     if not rows:
         return "No queues."
-    header = ["queue", "ready", "delayed", "in flight", "dead", "paused until"]
+    located = any(row.location for row in rows)
+    header = ["queue", *(["node"] if located else [])]
+    header += ["ready", "delayed", "in flight", "dead", "paused until"]
     header += ["late p50 ms", "late p99 ms"]
     cells = [
         [
             row.queue,
+            *([row.location or "-"] if located else []),
             str(row.ready),
             str(row.delayed),
             str(row.in_flight),
@@ -61,7 +64,8 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
         ]
         for row in rows
     ]
-    table = _table(header, cells, right={1, 2, 3, 4, 6, 7})
+    right = {1, 2, 3, 4, 6, 7}
+    table = _table(header, cells, right={n + 1 for n in right} if located else right)
     warnings = dict.fromkeys(warning for row in rows for warning in row.warnings)
     return "\n".join([table, *(f"WARNING: {warning}" for warning in warnings)])
 

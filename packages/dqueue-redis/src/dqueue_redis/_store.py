@@ -16,8 +16,18 @@ from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
-from .connection import connect, describe_target, eviction_policy, translate_error
-from .scripts import SOURCES, Arg, HeldConnections
+from . import cluster
+from .connection import (
+    CLIENT_ERRORS,
+    Client,
+    connect,
+    describe_target,
+    disconnect,
+    eviction_policy,
+    script_runner,
+    translate_error,
+)
+from .scripts import SOURCES, Arg
 from .settings import RedisSettings
 
 __all__ = ["RedisOptions", "RedisStore", "queue_base"]
@@ -67,7 +77,7 @@ class RedisStore(Backend):
         self,
         options: RedisOptions,
         *,
-        client: redis.Redis,
+        client: Client,
         target: str = "redis",
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -75,7 +85,8 @@ class RedisStore(Backend):
         self.options: RedisOptions = options
         self.target = target
         self.prefix = options.prefix
-        #: The redis-py client (one connection pool per backend instance).
+        #: The redis-py client (one connection pool per backend instance, or per node of a
+        #: cluster).
         self.client = client
         self._bases: dict[str, str] = {}
         self._queues_key = f"{self.prefix}:queues"  # the one key outside a queue's slot
@@ -83,7 +94,7 @@ class RedisStore(Backend):
         self._instance = secrets.token_hex(4)
         self._mode = "1" if self.supports_leases else "0"
         self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
-        self._held = HeldConnections(client.connection_pool)
+        self._runner = script_runner(client)
         self._server_ahead_s: float | None = None  # the server's clock minus time.time()
         self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
         self._wait = (options.wait_replicas, options.wait_timeout_ms)
@@ -124,7 +135,7 @@ class RedisStore(Backend):
                 if not idempotent:
                     raise
             return operation()
-        except redis.RedisError as exc:
+        except CLIENT_ERRORS as exc:
             raise translate_error(exc, self.target) from exc
 
     def _argv(self, queue: str, args: Sequence[Arg], now: float | None) -> tuple[str, list[Arg]]:
@@ -154,7 +165,7 @@ class RedisStore(Backend):
         script, (key, argv) = self._lua[name], self._argv(queue, args, now)
         wait = self._wait if replicate and self._wait[0] else None
         reply, acknowledged = self._call(
-            lambda: self._held.run_and_wait(script, [key, *argv], wait), idempotent=idempotent
+            lambda: self._runner.run_and_wait(script, [key, *argv], wait), idempotent=idempotent
         )
         if wait is not None:
             self._check_replicas(acknowledged, name)
@@ -167,27 +178,18 @@ class RedisStore(Backend):
         now: float | None = None,
         replicate: bool = False,
     ) -> list[Any]:
-        """Run scripts, each on its queue, in one round trip (a pipeline when several).
-
-        redis-py loads the scripts a pipeline runs before it sends the pipeline.
-        """
+        """Run scripts, each on its queue, in one round trip (a pipeline when several)."""
         if len(calls) == 1:
             return [self._script(*calls[0], now=now, replicate=replicate)]
         now = self.clock.time() if now is None else now
-        wait = replicate and self._wait[0] > 0
-
-        def run() -> list[Any]:
-            with self.client.pipeline(transaction=False) as pipeline:
-                for name, queue, args in calls:
-                    key, argv = self._argv(queue, args, now)
-                    self._lua[name](keys=[key], args=argv, client=pipeline)
-                if wait:
-                    pipeline.wait(*self._wait)
-                return pipeline.execute()
-
-        replies = self._call(run)
-        if wait:
-            self._check_replicas(int(replies.pop()), calls[0][0])
+        wait = self._wait if replicate and self._wait[0] else None
+        runs = []
+        for name, queue, args in calls:
+            key, argv = self._argv(queue, args, now)
+            runs.append((self._lua[name], [key, *argv]))
+        replies, acknowledged = self._call(lambda: self._runner.run_all(runs, wait))
+        if wait is not None:
+            self._check_replicas(acknowledged, calls[0][0])
         return replies
 
     def _pipeline(self, *commands: Sequence[Arg], transaction: bool = False) -> list[Any]:
@@ -199,7 +201,7 @@ class RedisStore(Backend):
         def run() -> list[Any]:
             with self.client.pipeline(transaction=transaction) as pipeline:
                 for command in commands:
-                    pipeline.execute_command(*command)  # type: ignore[no-untyped-call]
+                    pipeline.execute_command(*command)
                 return pipeline.execute()
 
         return self._call(run)
@@ -270,7 +272,11 @@ class RedisStore(Backend):
 
     def close(self) -> None:
         """Close every connection (the backend reconnects if used again)."""
-        self.client.connection_pool.disconnect()
+        disconnect(self.client)
+
+    def location(self, queue: str) -> str | None:
+        """On Redis Cluster, the master that holds ``queue``'s slot (``host:port slot N``)."""
+        return cluster.location(self.client, self.base(queue) + "jobs")
 
     def queues(self) -> list[str]:
         """Every queue that got jobs, sorted."""

@@ -1,10 +1,11 @@
 """Connecting to Redis or Valkey from dqueue settings, and turning client errors into dqueue's.
 
 ``DQUEUE_REDIS_URL`` (``redis://``, ``rediss://`` for TLS, ``unix://``; user, password and
-database in the URL; ``redis+sentinel://`` through Redis Sentinel, see :mod:`.sentinel`)
-wins; without it the legacy ``DQUEUE_REDIS_HOST``, ``_PORT``, ``_PASSWORD`` and ``_DATABASE``
-settings are used. Each backend instance owns one connection pool; redis-py's pool notices a
-fork and opens fresh connections in the child.
+database in the URL; ``redis+sentinel://`` through Redis Sentinel, see :mod:`.sentinel`;
+``redis+cluster://`` to Redis Cluster, see :mod:`.cluster`) wins; without it the legacy
+``DQUEUE_REDIS_HOST``, ``_PORT``, ``_PASSWORD`` and ``_DATABASE`` settings are used. Each
+backend instance owns one connection pool (one per node of a cluster); redis-py's pool notices
+a fork and opens fresh connections in the child.
 """
 
 from __future__ import annotations
@@ -15,15 +16,46 @@ from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.retry import Retry
 
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from dqueue.settings import Settings
 
-from . import sentinel
+from . import cluster, sentinel
+from .scripts import HeldConnections, ScriptRunner
 from .settings import RedisSettings
 
-__all__ = ["connect", "describe_target", "eviction_policy", "translate_error"]
+__all__ = [
+    "CLIENT_ERRORS",
+    "Client",
+    "connect",
+    "describe_target",
+    "disconnect",
+    "eviction_policy",
+    "script_runner",
+    "translate_error",
+]
+
+#: A client of one server (or the master Sentinel names), or of a cluster.
+Client = redis.Redis | RedisCluster
+#: What a client raises: redis-py's cluster client has errors outside ``RedisError``.
+CLIENT_ERRORS = (redis.RedisError, RedisClusterException)
+#: Errors that mean "not now": the cluster is failing over or moving a slot.
+_UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    MasterDownError,
+    RedisClusterException,
+)
 
 #: Connecting must fail fast even when commands may block for longer.
 _CONNECT_TIMEOUT_S = 5.0
@@ -34,6 +66,8 @@ def describe_target(settings: Settings) -> str:
     server = settings.section(RedisSettings)
     if server.REDIS_URL and server.REDIS_URL.startswith(sentinel.SCHEMES):
         return sentinel.parse_sentinel_url(server.REDIS_URL).describe()
+    if server.REDIS_URL and server.REDIS_URL.startswith(cluster.SCHEMES):
+        return cluster.parse_cluster_url(server.REDIS_URL).describe()
     if server.REDIS_URL:
         parts = urlsplit(server.REDIS_URL)
         if parts.scheme == "unix":
@@ -45,7 +79,7 @@ def describe_target(settings: Settings) -> str:
     return f"redis://{server.REDIS_HOST}:{server.REDIS_PORT}/{server.REDIS_DATABASE}"
 
 
-def connect(settings: Settings) -> redis.Redis:
+def connect(settings: Settings) -> Client:
     """A client with its own connection pool, as the settings say.
 
     The client does not retry by itself: a command that failed may have run, and only the
@@ -53,6 +87,8 @@ def connect(settings: Settings) -> redis.Redis:
 
     Raises:
         ConfigurationError: ``DQUEUE_REDIS_URL`` is malformed or has an unknown scheme.
+        BackendUnavailable: no node of a Redis Cluster answered (a cluster client reads the
+            cluster's layout at once; other clients connect at their first command).
     """
     server = settings.section(RedisSettings)
     options: dict[str, Any] = {
@@ -65,6 +101,8 @@ def connect(settings: Settings) -> redis.Redis:
     url = server.REDIS_URL
     if url and url.startswith(sentinel.SCHEMES):
         return sentinel.parse_sentinel_url(url).connect(options)
+    if url and url.startswith(cluster.SCHEMES):
+        return cluster.parse_cluster_url(url).connect(options)
     if url:
         try:  # redis-py refuses a scheme other than redis://, rediss:// and unix:// itself
             pool = redis.ConnectionPool.from_url(url, **options)
@@ -81,14 +119,40 @@ def connect(settings: Settings) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
-def eviction_policy(client: redis.Redis) -> str | None:
+def script_runner(client: Client) -> ScriptRunner:
+    """What runs the backend's scripts on ``client``.
+
+    On a cluster, each script goes to the node of its slot; otherwise to a connection that each
+    thread holds.
+    """
+    if isinstance(client, RedisCluster):
+        return cluster.ClusterScripts(client)
+    return HeldConnections(client)
+
+
+def disconnect(client: Client) -> None:
+    """Close every connection of ``client``; it connects again when used."""
+    if isinstance(client, RedisCluster):
+        client.disconnect_connection_pools()  # type: ignore[no-untyped-call]
+    else:
+        client.connection_pool.disconnect()
+
+
+def eviction_policy(client: Client) -> str | None:
     """The server's ``maxmemory-policy``; ``None`` when neither CONFIG GET nor INFO says it.
 
-    Managed servers often disable or rename CONFIG; INFO's memory section says it too.
+    Managed servers often disable or rename CONFIG; INFO's memory section says it too. On a
+    cluster, the first policy of a master that is not ``noeviction`` (``None`` unread).
 
     Raises:
         redis.RedisError: the server could not be reached (a refused command is ``None``).
     """
+    if isinstance(client, RedisCluster):
+        # Every master holds queues: the first that may evict says it for the cluster.
+        cluster: Any = client  # redis-py leaves much of RedisCluster untyped
+        nodes = [cluster.get_redis_connection(node) for node in cluster.get_primaries()]
+        policies = [eviction_policy(node) for node in nodes]
+        return next((p for p in policies if p != "noeviction"), "noeviction")
     policy: Any = None
     with contextlib.suppress(redis.ResponseError):
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
@@ -100,8 +164,8 @@ def eviction_policy(client: redis.Redis) -> str | None:
     return str(policy) if policy else None
 
 
-def translate_error(exc: redis.RedisError, target: str) -> BackendError:
-    """The dqueue error for a client error: the store gone, or a command refused."""
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+def translate_error(exc: redis.RedisError | RedisClusterException, target: str) -> BackendError:
+    """The dqueue error for a client error: the store gone (or failing over), or refusing."""
+    if isinstance(exc, _UNAVAILABLE):
         return BackendUnavailable(f"Redis at {target} is unreachable: {exc}")
     return BackendError(f"Redis at {target} refused a command: {exc}")

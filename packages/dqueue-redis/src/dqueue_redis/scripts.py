@@ -6,7 +6,8 @@ closure per call, about a microsecond of server time.
 Each backend registers the scripts with its client as redis-py ``Script`` objects, run by SHA
 (``EVALSHA``) and loaded again when the server forgot one (``NOSCRIPT``: it restarted, or failed
 over): in pipelines by redis-py, alone by :class:`HeldConnections`. A refused script never ran,
-so running it again is always safe.
+so running it again is always safe. On Redis Cluster, :class:`~dqueue_redis.cluster.ClusterScripts`
+runs them instead, each on the node of its key's slot: both are a :class:`ScriptRunner`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import threading
 import weakref
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-__all__ = ["SOURCES", "Arg", "HeldConnections"]
+__all__ = ["SOURCES", "Arg", "HeldConnections", "ScriptRunner"]
 
 #: What a script takes as an argument.
 Arg = str | bytes | int | float
@@ -43,6 +44,30 @@ def _sources() -> dict[str, str]:
 SOURCES: dict[str, str] = _sources()
 
 
+class ScriptRunner(Protocol):
+    """How a backend runs its scripts: alone, or several in one round trip."""
+
+    def run_and_wait(
+        self, script: Script, key_and_args: Sequence[Arg], wait: tuple[int, int] | None
+    ) -> tuple[Any, int]:
+        """Run ``script`` with one key (the first of ``key_and_args``).
+
+        With ``wait`` (replicas, timeout in ms), wait for the replicas. Returns its reply, and
+        how many replicas acknowledged (0 without ``wait``).
+        """
+        ...
+
+    def run_all(
+        self, calls: Sequence[tuple[Script, Sequence[Arg]]], wait: tuple[int, int] | None
+    ) -> tuple[list[Any], int]:
+        """Run scripts (each with one key, then its arguments) in one round trip.
+
+        Then wait as :meth:`run_and_wait` does. Returns their replies, and how many replicas
+        hold every write.
+        """
+        ...
+
+
 class HeldConnections:
     """Runs single scripts on a pool connection each thread holds, rather than checks out per call.
 
@@ -53,8 +78,9 @@ class HeldConnections:
     pool's checkout polls the socket each time. Packing and parsing stay redis-py's.
     """
 
-    def __init__(self, pool: redis.ConnectionPool) -> None:
-        self._pool = pool
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._pool = client.connection_pool
         self._local = threading.local()
 
     def run(self, script: Script, key_and_args: Sequence[Arg]) -> Any:
@@ -97,6 +123,21 @@ class HeldConnections:
             connection.disconnect()
             self._local.held = None
             raise
+
+    def run_all(
+        self, calls: Sequence[tuple[Script, Sequence[Arg]]], wait: tuple[int, int] | None
+    ) -> tuple[list[Any], int]:
+        """Run scripts in one pipeline, then ``WAIT`` on its connection when ``wait`` is given.
+
+        redis-py loads the scripts a pipeline runs before it sends the pipeline.
+        """
+        with self._client.pipeline(transaction=False) as pipeline:
+            for script, key_and_args in calls:
+                script(keys=[str(key_and_args[0])], args=key_and_args[1:], client=pipeline)
+            if wait is not None:
+                pipeline.wait(*wait)
+            replies = pipeline.execute()
+        return replies, int(replies.pop()) if wait is not None else 0
 
     def _connection(self) -> Any:
         held = getattr(self._local, "held", None)

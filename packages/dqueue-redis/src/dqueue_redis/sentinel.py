@@ -22,6 +22,8 @@ from redis.sentinel import Sentinel
 
 from dqueue.errors import ConfigurationError
 
+from ._urls import host_port
+
 __all__ = ["SCHEMES", "SentinelTarget", "parse_sentinel_url"]
 
 #: The schemes that select Sentinel, plain and TLS.
@@ -78,7 +80,7 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     netloc, _, path = rest.partition("/")
     credentials, _, hosts = netloc.rpartition("@")
     username, _, password = credentials.partition(":")
-    sentinels = tuple(_address(host) for host in hosts.split(",") if host)
+    sentinels = tuple(host_port(host, "sentinel") for host in hosts.split(",") if host)
     if not sentinels:
         raise ConfigurationError(
             "DQUEUE_REDIS_URL names no sentinel: write redis+sentinel://host:port/service_name"
@@ -101,12 +103,3 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
         unquote(password) or None,
         tls=scheme == SCHEMES[1],
     )
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigurationError(
-            f"DQUEUE_REDIS_URL: sentinel {text!r} must be host:port with a port from 1 to 65535"
-        )
-    return host.strip("[]"), int(port)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dqueue.settings import SettingsSection, bad_value
 
-from .sentinel import SCHEMES, parse_sentinel_url
+from . import cluster, sentinel
 
 __all__ = ["RedisSettings"]
 
@@ -32,11 +32,12 @@ class RedisSettings(SettingsSection):
     REDIS_WAIT_TIMEOUT_MS: int = 100
 
     def validate(self) -> None:
-        """Refuse a bad port, timeout, replica count or Sentinel URL.
+        """Refuse a bad port, timeout, replica count, Sentinel or Cluster URL.
 
         A port outside 1-65535, a socket or replica timeout that is not positive, a negative
-        replica count, and a ``redis+sentinel://`` URL that names no sentinel or service are
-        refused at start-up rather than at the first connection.
+        replica count, a ``redis+sentinel://`` URL that names no sentinel or service and a
+        ``redis+cluster://`` URL that names no node are refused at start-up rather than at the
+        first connection.
         """
         if not 0 < self.REDIS_PORT < 65536:
             raise bad_value("REDIS_PORT", "a TCP port", self.REDIS_PORT)
@@ -46,5 +47,7 @@ class RedisSettings(SettingsSection):
             raise bad_value("REDIS_WAIT_REPLICAS", "0 (off) or more", self.REDIS_WAIT_REPLICAS)
         if self.REDIS_WAIT_TIMEOUT_MS <= 0:
             raise bad_value("REDIS_WAIT_TIMEOUT_MS", "greater than 0", self.REDIS_WAIT_TIMEOUT_MS)
-        if self.REDIS_URL and self.REDIS_URL.startswith(SCHEMES):
-            parse_sentinel_url(self.REDIS_URL)
+        if self.REDIS_URL and self.REDIS_URL.startswith(sentinel.SCHEMES):
+            sentinel.parse_sentinel_url(self.REDIS_URL)
+        if self.REDIS_URL and self.REDIS_URL.startswith(cluster.SCHEMES):
+            cluster.parse_cluster_url(self.REDIS_URL)

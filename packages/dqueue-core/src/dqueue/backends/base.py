@@ -287,6 +287,13 @@ class Backend(abc.ABC):
         counts = self.counts(queue)
         return counts.ready + counts.delayed
 
+    def location(self, queue: str) -> str | None:
+        """Where the store keeps ``queue``, when that differs per queue; ``None`` otherwise.
+
+        A Redis Cluster names the node holding the queue's slot; status output shows it.
+        """
+        return None
+
     def health_warnings(self) -> list[str]:
         """What puts this store's jobs at risk, as sentences for people; ``[]`` when nothing does.
 

@@ -49,6 +49,8 @@ class QueueStatus:
     lateness_samples: int
     #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
     warnings: tuple[str, ...] = ()
+    #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
+    location: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""
@@ -83,6 +85,7 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 lateness_p99_ms=_ms(percentile(lateness, 0.99)),
                 lateness_samples=len(lateness),
                 warnings=warned[id(backend)],
+                location=backend.location(queue),
             )
         )
     return found
