@@ -52,6 +52,17 @@ def test_dead_letters_keep_only_the_newest_up_to_the_limit(
     assert backend.counts("default").dead == 3
 
 
+def test_a_retried_dead_letter_is_due_when_it_was_retried(
+    backend: Backend, make_job: MakeJob, clock: ManualClock
+) -> None:
+    _bury(backend, [make_job()])
+    clock.advance(86400)  # a day among the dead letters is not lateness
+
+    assert backend.retry_dead("default") == 1
+
+    assert take_one(backend).due_at == clock.time()
+
+
 def test_retry_dead_puts_every_dead_letter_back_with_fresh_attempts(
     backend: Backend, make_job: MakeJob
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dqueue.backends.base import Backend, Outcome, OutcomeKind
+from dqueue.backends.lateness import LatenessSample
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
 from tests.contract.helpers import WORKER, failure, require, take_one
@@ -96,7 +97,7 @@ def test_settle_applies_a_batch_of_different_outcomes(
     assert take_one(backend).id == failed.id
 
 
-def test_settle_records_the_lateness_of_runs_newest_last(
+def test_settle_records_the_lateness_of_runs_and_when_they_started_newest_last(
     backend: Backend, make_job: MakeJob, clock: ManualClock
 ) -> None:
     backend.enqueue_many([make_job(), make_job()])
@@ -110,7 +111,10 @@ def test_settle_records_the_lateness_of_runs_newest_last(
         worker_id=WORKER,
     )
 
-    assert backend.counts("default").recent_lateness == (0.5, 0.25)
+    assert backend.counts("default").recent_lateness == (
+        LatenessSample(at=first.due_at + 0.5, seconds=0.5),
+        LatenessSample(at=second.due_at + 0.25, seconds=0.25),
+    )
 
 
 def test_a_settle_without_start_time_records_no_lateness(

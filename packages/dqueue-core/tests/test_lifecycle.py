@@ -90,10 +90,10 @@ def test_a_record_accumulates_failures_and_workers_and_keeps_the_start() -> None
     assert (record.started_at, record.finished_at) == (930.0, 940.0)
 
 
-def test_a_revived_dead_letter_is_due_at_once_with_fresh_attempts() -> None:
-    job = lifecycle.revived(_job(attempt=3, run_after=2000.0))
+def test_a_revived_dead_letter_is_due_when_revived_with_fresh_attempts() -> None:
+    job = lifecycle.revived(_job(attempt=3, run_after=2000.0), 5000.0)
 
-    assert (job.attempt, job.run_after) == (0, None)
+    assert (job.attempt, job.run_after) == (0, 5000.0)
 
 
 def test_a_cancelled_waiting_job_finishes_as_cancelled() -> None:

@@ -66,6 +66,7 @@ def test_falsey_values_in_a_higher_layer_still_win() -> None:
         ("RETRY_JITTER", 2),
         ("STRICT_QUEUES", "yes"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
         ("BACKEND", "nodots"),
         ("MIDDLEWARE", "one.string"),
         ("PROMETHEUS_START_PORT", 70000),

@@ -166,7 +166,7 @@ def test_worker_records_lateness_of_each_run(backend: MemoryBackend, clock: Manu
     backend.enqueue(make_job(record, 1, clock=clock, run_after=clock.time() + 5))
     clock.advance(7)
     burst_worker(backend, clock).run()
-    assert backend.counts("work").recent_lateness == (2.0,)
+    assert [sample.seconds for sample in backend.counts("work").recent_lateness] == [2.0]
 
 
 def test_failing_job_is_retried_after_backoff_then_dead_lettered(

@@ -186,7 +186,7 @@ def test_a_scheduler_started_later_does_not_repeat_slots_already_run(settings, c
     late_entry = CronEntry(name="tick", schedule="* * * * *", task="cronapp.tasks.cleanup",
                            catch_up="latest")  # fmt: skip
     outcomes = _scheduler([late_entry], settings, clock, backend).tick()
-    assert [o.result for o in outcomes if o.caught_up] == ["taken"]
+    assert [o.result for o in outcomes if o.slot < clock.time()] == ["taken"]
 
 
 def test_another_scheduler_keeps_the_slots_running_when_one_stops(settings, clock, backend):
@@ -225,18 +225,60 @@ def test_catch_up_skip_runs_none_of_the_missed_slots(settings, clock, backend):
     assert outcomes == []  # and the next slot is 30 s away, beyond the lead
 
 
-def test_catch_up_latest_runs_the_most_recent_missed_slot_once(settings, clock, backend):
+def test_catch_up_latest_runs_the_most_recent_slot_once(settings, clock, backend):
     outcomes = _missed_since(_entry("latest"), settings, clock, backend, 10 * MINUTE + 30)
-    caught = [o.slot for o in outcomes if o.caught_up]
-    assert caught == [int(clock.time() - 30)]
-    assert [o.result for o in outcomes] == ["enqueued"]  # the next slot is not due yet
+    # 30 s old: within the grace, so it runs as on time; the next slot is not due yet
+    assert [(o.slot, o.caught_up, o.result) for o in outcomes] == [
+        (int(clock.time() - 30), False, "enqueued")
+    ]
+
+
+def test_catch_up_latest_runs_a_slot_older_than_the_grace_as_caught_up(
+    settings, clock, backend, caplog
+):
+    hourly = CronEntry(name="h", schedule="0 * * * *", task="cronapp.tasks.cleanup",
+                       catch_up="latest")  # fmt: skip
+    _scheduler([hourly], settings, clock, backend).tick()
+    _drain_due(backend, clock)
+    clock.advance(70 * MINUTE)
+    caplog.clear()  # what the previous scheduler logged
+    with caplog.at_level(logging.INFO, logger="dqueue.cron"):
+        outcomes = _scheduler([hourly], settings, clock, backend).tick()
+    assert [(o.slot, o.caught_up, o.result) for o in outcomes] == [
+        (int(clock.time() - 10 * MINUTE), True, "enqueued")
+    ]
+    assert "caught up 1 missed slot(s)" in caplog.text
+
+
+def test_a_first_start_just_after_a_slot_reports_nothing_missed(settings, clock, backend, caplog):
+    clock.advance(30)  # a runner starts 30 s after a slot of an every-minute entry
+    with caplog.at_level(logging.INFO, logger="dqueue.cron"):
+        outcomes = _scheduler([_entry("latest")], settings, clock, backend).tick()
+    assert [(o.caught_up, o.result) for o in outcomes] == [(False, "enqueued")]
+    assert "caught up" not in caplog.text
+
+
+def test_a_slot_another_scheduler_ran_is_not_reported_as_caught_up(
+    settings, clock, backend, caplog
+):
+    hourly = CronEntry(name="h", schedule="0 * * * *", task="cronapp.tasks.cleanup",
+                       catch_up="latest")  # fmt: skip
+    _scheduler([hourly], settings, clock, backend).tick()  # another runner ran the slot
+    clock.advance(10 * MINUTE)
+    caplog.clear()  # what that scheduler logged
+    with caplog.at_level(logging.INFO, logger="dqueue.cron"):
+        outcomes = _scheduler([hourly], settings, clock, backend).tick()
+    assert [o.result for o in outcomes] == ["taken"]
+    assert "caught up" not in caplog.text
 
 
 def test_catch_up_all_runs_every_missed_slot_oldest_first(settings, clock, backend):
     start = int(clock.time())
     entry = _entry("all", window=10 * MINUTE + 30)  # back to the previous scheduler's start
     outcomes = _missed_since(entry, settings, clock, backend, 10 * MINUTE + 30)
-    assert [(o.slot, o.caught_up) for o in outcomes] == [(start + 60 * i, True) for i in range(11)]
+    # the last, 30 s old, is within the grace: on time
+    expected = [(start + 60 * i, i < 10) for i in range(11)]
+    assert [(o.slot, o.caught_up) for o in outcomes] == expected
     # the slot at `start` was run by the previous scheduler: only the ten after it run now
     assert [o.result for o in outcomes] == ["taken"] + ["enqueued"] * 10
 
@@ -244,7 +286,8 @@ def test_catch_up_all_runs_every_missed_slot_oldest_first(settings, clock, backe
 def test_catch_up_looks_back_no_further_than_its_window(settings, clock, backend):
     outcomes = _missed_since(_entry("all", window=180), settings, clock, backend, 10 * MINUTE + 30)
     now = clock.time()
-    assert [o.slot for o in outcomes if o.caught_up] == [now - 150, now - 90, now - 30]
+    assert [o.slot for o in outcomes] == [now - 150, now - 90, now - 30]
+    assert [o.slot for o in outcomes if o.caught_up] == [now - 150, now - 90]
 
 
 def test_catch_up_latest_finds_nothing_outside_its_window(settings, clock, backend):
@@ -418,3 +461,18 @@ def test_the_service_thread_enqueues_slots_and_stops_promptly(settings):
     finally:
         scheduler.stop(timeout_s=5)
     assert not scheduler.running
+
+
+def test_starting_says_when_an_entry_runs_on_another_queue_than_its_tasks(settings, caplog):
+    report = CronEntry(name="r", schedule="0 3 * * *", task="cronapp.tasks.report", args=("x",))
+    named = CronEntry(name="n", schedule="0 3 * * *", task="cronapp.tasks.report", args=("x",),
+                      queue="reports")  # fmt: skip
+    scheduler = CronScheduler([report, named], settings=settings, backend=MemoryBackend())
+    with caplog.at_level(logging.INFO, logger="dqueue.cron"):
+        scheduler.start()
+        scheduler.stop()
+    hints = [r.getMessage() for r in caplog.records if "not on its task's queue" in r.getMessage()]
+    assert hints == [
+        "cron: entry 'r' runs on queue 'cron' (DQUEUE_CRON_QUEUE), not on its task's queue "
+        "'reports': give the entry queue='reports' to run it there"
+    ]

@@ -28,6 +28,7 @@ __all__ = [
     "CallWrapper",
     "Execution",
     "add_call_wrapper",
+    "call_wrapper_modules",
     "current_job",
     "decide",
     "execute",
@@ -60,6 +61,11 @@ def add_call_wrapper(wrapper: CallWrapper) -> None:
     """Wrap every task call with ``wrapper`` (outermost last added). Idempotent."""
     if wrapper not in _call_wrappers:
         _call_wrappers.append(wrapper)
+
+
+def call_wrapper_modules() -> frozenset[str]:
+    """The modules of the registered call wrappers: their frames are a plugin's, not a task's."""
+    return frozenset(wrapper.__module__ for wrapper in _call_wrappers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -120,14 +120,7 @@ class ProcessTitle(WorkerHooks):
 
 
 class WorkerLog(WorkerHooks):
-    """Logs what the worker's own lines don't: lateness and lost leases."""
-
-    def job_finished(self, outcome: Outcome) -> None:
-        """Log how late the job started (at debug level)."""
-        if outcome.lateness_s is not None and _logger.isEnabledFor(logging.DEBUG):
-            _logger.debug(
-                "%s started %.1f ms late", outcome.job.describe(), outcome.lateness_s * 1000
-            )
+    """Logs what the worker's own lines don't: lost leases (each run: :mod:`dqueue.run_log`)."""
 
     def settled(
         self, outcomes: Sequence[Outcome], lost_ids: Collection[str], dropped: Sequence[Outcome]

@@ -22,6 +22,7 @@ from .execution import execute
 from .identity import process_identity
 from .job import Job
 from .middleware import load_middleware
+from .run_log import user_frames
 from .settings import Settings
 
 __all__ = ["SynchronousBackend"]
@@ -54,8 +55,15 @@ class SynchronousBackend(Backend):
             running = job.with_changes(attempt=job.attempt + 1)
             worker_id = f"{process_identity()}:inline"
             execution = execute(running, worker_id=worker_id, middleware=middleware, now=clock.time)
-            if execution.exception is not None and settings.SYNCHRONOUS_RAISE:
-                raise execution.exception
+            if execution.exception is not None:
+                if settings.SYNCHRONOUS_RAISE:
+                    raise execution.exception
+                exc = execution.exception
+                _logger.warning(
+                    "%s failed (DQUEUE_SYNCHRONOUS_RAISE is off: not raised)",
+                    running.describe(),
+                    exc_info=(type(exc), exc, user_frames(exc.__traceback__)),
+                )
 
         return cls(run, clock=clock)
 

@@ -91,7 +91,11 @@ class MiddlewareChain:
 
 
 class LoggingMiddleware:
-    """Logs each run, its duration and its failure. Arguments are never logged (PII)."""
+    """Logs the start and end of each run at DEBUG level. Arguments are never logged (PII).
+
+    The line a worker writes for each finished run (INFO, or WARNING for a failure, with what
+    happens next) comes from :mod:`dqueue.run_log`, whatever the middleware.
+    """
 
     def process_job(self, job: Job, queue: str, worker_id: str) -> None:
         """Log the start of a run."""
@@ -114,14 +118,13 @@ class LoggingMiddleware:
         exc_value: BaseException,
         traceback: TracebackType | None,
     ) -> None:
-        """Log a failure with its traceback."""
-        _logger.warning(
+        """Log a failure (its traceback is in the worker's line)."""
+        _logger.debug(
             "failed %s after %.3fs (attempt %d of %d)",
             job.describe(),
             duration_s,
             job.attempt,
             job.max_attempts,
-            exc_info=(exc_type, exc_value, traceback),
         )
 
 

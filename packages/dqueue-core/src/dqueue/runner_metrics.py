@@ -171,8 +171,9 @@ class RunnerMetrics:
             for state in _STATES:
                 jobs.add_metric([count.queue, state], getattr(count, state))
             paused.add_metric([count.queue], int(count.paused_until is not None))
+            samples = [sample.seconds for sample in count.recent_lateness]
             for quantile in _QUANTILES:
-                late = percentile(count.recent_lateness, quantile)
+                late = percentile(samples, quantile)
                 lateness.add_metric(
                     [count.queue, str(quantile)], math.nan if late is None else late
                 )

@@ -42,6 +42,10 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _pair(p50: float | None, p99: float | None) -> str:
+    return "-" if p50 is None else f"{_number(p50)}/{_number(p99)}"
+
+
 def render_status(rows: Sequence[QueueStatus]) -> str:
     """Queue statuses as a table; a column "node" when a store says where it keeps queues."""
     if not rows:
@@ -49,7 +53,7 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
     located = any(row.location for row in rows)
     header = ["queue", *(["node"] if located else [])]
     header += ["ready", "delayed", "in flight", "dead", "paused until"]
-    header += ["late p50 ms", "late p99 ms"]
+    header += ["late 5m p50/p99 ms", "late 1h p50/p99 ms"]
     cells = [
         [
             row.queue,
@@ -59,8 +63,8 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
             str(row.in_flight),
             str(row.dead),
             row.to_dict()["paused_until"] or "-",
-            _number(row.lateness_p50_ms),
-            _number(row.lateness_p99_ms),
+            _pair(row.lateness_p50_ms, row.lateness_p99_ms),
+            _pair(row.lateness_1h_p50_ms, row.lateness_1h_p99_ms),
         ]
         for row in rows
     ]

@@ -22,6 +22,7 @@ outcomes it could not settle. The worker exits for its runner to replace it afte
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -36,7 +37,7 @@ from .backends.base import Backend, Outcome, OutcomeKind
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobTimeout
-from .execution import decide, execute, failed_execution
+from .execution import Execution, decide, execute, failed_execution
 from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
 from .job import Job
@@ -46,6 +47,7 @@ from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
 from .proctitle import can_set_process_title
 from .recycling import recycle_reason
+from .run_log import log_outcome
 from .settings import Settings
 from .timeouts import TimeoutGuard
 
@@ -122,6 +124,8 @@ class Worker:
         self._settle_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_retry_at = 0.0
         self._last_activity = clock.time()
+        # When a reserve last found nothing: a job handed out later was not to be had then.
+        self._found_nothing_at: float | None = None
         self._guard = TimeoutGuard(settings.TIMEOUT_GRACE, self._give_up_on, clock.time)
         self._owns_process = False
 
@@ -206,6 +210,8 @@ class Worker:
         if jobs:
             self._leases.hold((job.id for job in jobs), sent_at)
             self._waiting = list(jobs)
+        else:
+            self._found_nothing_at = sent_at
         return jobs
 
     def _store_failed(self, operation: str, exc: Exception, backoff: Backoff) -> float:
@@ -266,7 +272,21 @@ class Worker:
             # It swallowed the JobTimeout and returned: it still ran past its timeout.
             timeout = JobTimeout(f"{job.describe()} timed out after {job.timeout:g}s")
             execution = failed_execution(job, timeout, execution.started_at, execution.finished_at)
-        return decide(execution, self.settings)
+        outcome = self._decide(execution)
+        log_outcome(outcome, execution.exception)
+        return outcome
+
+    def _decide(self, execution: Execution) -> Outcome:
+        """The outcome of ``execution``; its lateness counts from when the job was to be had.
+
+        A job due before this worker's last reserve that found nothing was not to be had then
+        (its queue was paused, or it was a dead letter or not stored yet): that wait is not
+        lateness.
+        """
+        outcome = decide(execution, self.settings)
+        if self._found_nothing_at is None:
+            return outcome
+        return dataclasses.replace(outcome, available_at=self._found_nothing_at)
 
     def _return_waiting(self) -> None:
         """Give back reserved jobs that were not started (attempt not counted)."""
@@ -335,7 +355,9 @@ class Worker:
         _logger.error("%s (not stopped within %gs); replacing this worker process", timeout, grace)
         execution = failed_execution(job, timeout, started_at, self.clock.time())
         self._current = None
-        self._pending.append(decide(execution, self.settings))
+        outcome = self._decide(execution)
+        log_outcome(outcome, timeout)
+        self._pending.append(outcome)
         self._return_waiting()
         self._settle_until_deadline()
         logging.shutdown()

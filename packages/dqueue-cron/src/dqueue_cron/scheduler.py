@@ -24,7 +24,7 @@ from dqueue.settings import Settings
 
 from .config import check_unique_names
 from .entry import CronEntry
-from .plan import DEFAULT_LEAD_S, EntryPlan
+from .plan import DEFAULT_LEAD_S, GRACE_S, EntryPlan
 
 __all__ = ["CronScheduler", "SlotOutcome"]
 
@@ -94,6 +94,7 @@ class CronScheduler(ThreadedService):
         check_unique_names(entries)
         super().__init__("cron", _logger)
         self.settings = settings
+        self._registry = registry
         self.clock = clock
         if isinstance(backend, Backend):
             self._backend_for: Callable[[str], Backend] = lambda queue: backend
@@ -121,7 +122,23 @@ class CronScheduler(ThreadedService):
         """Start scheduling in a daemon thread."""
         names = ", ".join(state.plan.entry.name for state in self._states) or "none"
         _logger.info("cron: scheduling %d entries (%s)", len(self._states), names)
+        self._log_queues()
         super().start()
+
+    def _log_queues(self) -> None:
+        """Say where an entry runs when its task names another queue: a surprise otherwise."""
+        for state in self._states:
+            entry, queue = state.plan.entry, state.plan.template.queue
+            task = None if self._registry is None else self._registry.get(entry.task_name)
+            if entry.queue is None and task is not None and task.options.queue != queue:
+                _logger.info(
+                    "cron: entry %r runs on queue %r (DQUEUE_CRON_QUEUE), not on its task's "
+                    "queue %r: give the entry queue=%r to run it there",
+                    entry.name,
+                    queue,
+                    task.options.queue,
+                    task.options.queue,
+                )
 
     # -- one pass ----------------------------------------------------------------------------
 
@@ -146,8 +163,10 @@ class CronScheduler(ThreadedService):
             state.catching_up = plan.missed_at_start(now)
             state.cursor = math.ceil(now) - 0.5  # slots from `now` on are on time
         missed, on_time, cursor = plan.due(state.cursor, now)
-        caught_up = {*state.catching_up, *missed}
-        slots = sorted({*caught_up, *on_time})
+        # A slot run within the grace is on time, at start-up too: a scheduler that starts 30 s
+        # after a slot has missed nothing.
+        caught_up = {slot for slot in (*state.catching_up, *missed) if slot < now - GRACE_S}
+        slots = sorted({*state.catching_up, *missed, *on_time})
         outcomes: list[SlotOutcome] = []
         try:
             if plan.entry.prevent_overlap:
@@ -177,8 +196,10 @@ class CronScheduler(ThreadedService):
         if state.failures:
             _logger.info("cron: entry %r: the store works again", name)
         state.failures, state.retry_at, state.cursor, state.catching_up = 0, None, cursor, ()
-        if caught_up:
-            _logger.info("cron: entry %r: caught up %d missed slot(s)", name, len(caught_up))
+        # A slot whose key was taken ran already (another scheduler, or this one before a
+        # restart): only those stored here were missed.
+        if missed_here := sum(o.caught_up and o.result == "enqueued" for o in outcomes):
+            _logger.info("cron: entry %r: caught up %d missed slot(s)", name, missed_here)
         _logger.debug("cron: entry %r: %s", name, outcomes)
         return outcomes
 

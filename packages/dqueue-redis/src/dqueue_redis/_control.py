@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from dqueue.backends import lifecycle
 from dqueue.backends.base import DeadLetter, JobResult, QueueCounts
+from dqueue.backends.lateness import LatenessSample
 from dqueue.backends.lifecycle import dead_letter_from_decode_error, duplicates
 from dqueue.job import encode_job
 
@@ -42,7 +43,7 @@ class RedisControl(RedisStore):
             in_flight=int(in_flight),
             dead=int(dead),
             paused_until=float(paused) if paused else None,
-            recent_lateness=tuple(float(sample) for sample in reversed(samples)),
+            recent_lateness=tuple(LatenessSample.decode(sample) for sample in reversed(samples)),
         )
 
     def pause(self, queue: str, until: float | None) -> None:
@@ -127,7 +128,7 @@ class RedisControl(RedisStore):
         args: list[str] = []
         for letter_id, letter in self._letters(queue, ids):
             if letter.raw is None:
-                job = lifecycle.revived(letter.job)
+                job = lifecycle.revived(letter.job, self.clock.time())
                 args += [letter_id, encode_job(job), str(job.priority)]
         return int(self._script("revive", queue, args)) if args else 0
 

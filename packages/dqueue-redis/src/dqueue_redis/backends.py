@@ -187,8 +187,8 @@ class _RedisBackendBase(RedisInspection):
             acks, others = groups.setdefault(outcome.job.queue, ([], []))
             job = outcome.job
             if outcome.kind is OutcomeKind.ACK and job.result_ttl is None:
-                lateness = outcome.lateness_s
-                acks += [job.id, str(job.attempt), "" if lateness is None else repr(lateness)]
+                sample = outcome.lateness_sample
+                acks += [job.id, str(job.attempt), "" if sample is None else sample.encode()]
             else:
                 others += self._settle_args(outcome, now)
         calls: list[tuple[str, str, Sequence[Arg]]] = [
@@ -215,7 +215,7 @@ class _RedisBackendBase(RedisInspection):
             # At-least-once keeps the payload while leased; at-most-once gave it to the worker.
             data = encode_job(job)
         record = record_update(step, now, step.job.due_at if due else now)
-        late = "" if outcome.lateness_s is None else repr(outcome.lateness_s)
+        late = "" if (sample := outcome.lateness_sample) is None else sample.encode()
         return [kind.value, job.id, str(job.attempt), data, due, str(job.priority), late, record]
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:

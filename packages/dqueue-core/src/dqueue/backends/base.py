@@ -41,12 +41,14 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import UnsupportedOperation
 from ..job import Job, JobFailure
 from ..settings import Settings
+from .lateness import LatenessSample
 
 __all__ = [
     "Backend",
     "DeadLetter",
     "JobResult",
     "JobStatus",
+    "LatenessSample",
     "Outcome",
     "OutcomeKind",
     "QueueControl",
@@ -84,13 +86,31 @@ class Outcome:
     run_after: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: When the worker last found nothing to reserve before it reserved this job: the job was
+    #: not to be had then (its queue was paused, or the job was a dead letter, or not stored
+    #: yet), so lateness counts from then at the earliest, not from the due time.
+    available_at: float | None = None
 
     @property
     def lateness_s(self) -> float | None:
-        """How late the run started: start minus due time (``None`` if it never started)."""
+        """How late the run started: start minus due time (``None`` if it never started).
+
+        Time before :attr:`available_at` is not counted: a pause is not lateness.
+        """
         if self.started_at is None:
             return None
-        return max(self.started_at - self.job.due_at, 0.0)
+        since = self.job.due_at
+        if self.available_at is not None and self.available_at > since:
+            since = self.available_at
+        return max(self.started_at - since, 0.0)
+
+    @property
+    def lateness_sample(self) -> LatenessSample | None:
+        """:attr:`lateness_s` with the start time, as stores keep it (``None``: never started)."""
+        lateness = self.lateness_s
+        if lateness is None or self.started_at is None:
+            return None
+        return LatenessSample(at=self.started_at, seconds=lateness)
 
 
 class JobStatus(enum.Enum):
@@ -145,8 +165,9 @@ class QueueCounts:
     in_flight: int = 0
     dead: int = 0
     paused_until: float | None = None
-    #: Lateness of recent runs (seconds), newest last; ``status`` prints percentiles.
-    recent_lateness: tuple[float, ...] = field(default=(), repr=False)
+    #: Lateness of recent runs with their start times, newest last; ``status`` prints
+    #: percentiles of recent windows.
+    recent_lateness: tuple[LatenessSample, ...] = field(default=(), repr=False)
 
     @property
     def total(self) -> int:

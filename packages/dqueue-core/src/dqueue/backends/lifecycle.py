@@ -238,9 +238,12 @@ def lease_expired(job: Job, worker_id: str, now: float, *, cancelled: bool = Fal
     return _unless_cancelled(again, cancelled, now)
 
 
-def revived(dead: Job) -> Job:
-    """A dead letter put back on its queue: due at once, with all its attempts again."""
-    return dead.with_changes(attempt=0, run_after=None)
+def revived(dead: Job, now: float) -> Job:
+    """A dead letter put back on its queue at ``now``: due then, with all its attempts again.
+
+    Due at ``now``, not at its old due time: the time it spent dead is not lateness.
+    """
+    return dead.with_changes(attempt=0, run_after=now)
 
 
 def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: float) -> DeadLetter:

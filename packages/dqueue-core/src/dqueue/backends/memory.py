@@ -19,7 +19,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
-from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
+from .base import Backend, DeadLetter, JobResult, LatenessSample, Outcome, QueueCounts, StoreOptions
 from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
 from .memory_inspection import MemoryInspection
 
@@ -47,7 +47,7 @@ class _Queue:
     leased: dict[str, _Lease] = field(default_factory=dict)
     dead: OrderedDict[str, DeadLetter] = field(default_factory=OrderedDict)
     paused_until: float | None = None
-    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
+    lateness: deque[LatenessSample] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
 
 
 class MemoryBackend(MemoryInspection, Backend):
@@ -234,8 +234,8 @@ class MemoryBackend(MemoryInspection, Backend):
                     lost.append(job.id)
                     continue
                 del state.leased[job.id]
-                if outcome.lateness_s is not None:
-                    state.lateness.append(outcome.lateness_s)
+                if (sample := outcome.lateness_sample) is not None:
+                    state.lateness.append(sample)
                 step = lifecycle.settled(
                     lifecycle.storable(outcome, now), now, cancelled=lease.cancelled
                 )
@@ -372,7 +372,7 @@ class MemoryBackend(MemoryInspection, Backend):
             # A payload that could not be decoded has nothing to run: its letter stays.
             chosen = [i for i in chosen if i in state.dead and state.dead[i].raw is None]
             for job_id in chosen:
-                job = lifecycle.revived(state.dead.pop(job_id).job)
+                job = lifecycle.revived(state.dead.pop(job_id).job, now)
                 self._push(state, job, encode_job(job), now)
             self._lock.notify_all()
             return len(chosen)

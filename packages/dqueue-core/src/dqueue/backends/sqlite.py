@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Final
 from ..job import Job, encode_job
 from . import lifecycle
 from .base import Outcome, OutcomeKind
+from .lateness import LatenessSample
 from .sqlite_control import PAUSED, SQLiteControl
 from .sqlite_inspection import SQLiteInspection
 from .sqlite_records import record_result, trim_dead
@@ -260,7 +261,7 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection):
         if not outcomes:
             return []
         lost: list[str] = []
-        samples: list[tuple[str, float]] = []
+        samples: list[tuple[str, LatenessSample]] = []
         buried: set[str] = set()
         requeued = False
         with self._write() as conn:
@@ -269,9 +270,8 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection):
                 if not apply_outcome(conn, outcome, worker_id, now, self.options):
                     lost.append(outcome.job.id)
                     continue
-                lateness = outcome.lateness_s
-                if lateness is not None:
-                    samples.append((outcome.job.queue, lateness))
+                if (sample := outcome.lateness_sample) is not None:
+                    samples.append((outcome.job.queue, sample))
                 if outcome.kind is OutcomeKind.DEAD:
                     buried.add(outcome.job.queue)
                 elif outcome.kind is not OutcomeKind.ACK:

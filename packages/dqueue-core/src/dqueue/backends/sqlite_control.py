@@ -15,6 +15,7 @@ from ..errors import DecodeError
 from ..job import decode_job, encode_job
 from . import lifecycle
 from .base import DeadLetter, JobResult, QueueCounts
+from .lateness import LatenessSample
 from .sqlite_records import FREE_UNIQUE, dead_letter_from_row, result_from_json
 from .sqlite_schema import DELAYED, LEASED, READY
 from .sqlite_store import SQLiteStore
@@ -76,11 +77,13 @@ class SQLiteControl(SQLiteStore):
 
         return self._read(count)
 
-    def _add_lateness(self, conn: sqlite3.Connection, samples: list[tuple[str, float]]) -> None:
+    def _add_lateness(
+        self, conn: sqlite3.Connection, samples: list[tuple[str, LatenessSample]]
+    ) -> None:
         """Keep the lateness samples of one settled batch: one row per queue."""
-        by_queue: dict[str, list[float]] = {}
-        for queue, seconds in samples:
-            by_queue.setdefault(queue, []).append(seconds)
+        by_queue: dict[str, list[str]] = {}
+        for queue, sample in samples:
+            by_queue.setdefault(queue, []).append(sample.encode())
         for queue, batch in by_queue.items():
             conn.execute(
                 "INSERT INTO lateness (queue, samples) VALUES (?, ?)", (queue, json.dumps(batch))
@@ -165,7 +168,7 @@ class SQLiteControl(SQLiteStore):
         with self._write() as conn:
             for seq, payload in _chosen_dead(conn, queue, job_ids):
                 try:
-                    job = lifecycle.revived(decode_job(payload))
+                    job = lifecycle.revived(decode_job(payload), self.clock.time())
                 except DecodeError:
                     continue
                 conn.execute(
@@ -198,14 +201,14 @@ class SQLiteControl(SQLiteStore):
         return result_from_json(row[0])
 
 
-def _recent_lateness(conn: sqlite3.Connection, queue: str) -> tuple[float, ...]:
+def _recent_lateness(conn: sqlite3.Connection, queue: str) -> tuple[LatenessSample, ...]:
     """The newest ``LATENESS_SAMPLES`` lateness samples of ``queue``, newest last."""
-    batches: list[list[float]] = []
+    batches: list[list[LatenessSample]] = []
     found = 0
     rows = conn.execute("SELECT samples FROM lateness WHERE queue = ? ORDER BY seq DESC", (queue,))
     for (text,) in rows:
         try:
-            batch = [float(value) for value in json.loads(text)]
+            batch = [LatenessSample.decode(value) for value in json.loads(text)]
         except (ValueError, TypeError):
             continue  # a damaged row costs its samples, not the status page
         batches.append(batch)

@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     try:
         settings = configure(config_file=args.config) if args.config else get_settings()
-        configure_logging(args.log_level or settings.LOG_LEVEL)
+        configure_logging(args.log_level or settings.LOG_LEVEL, settings.LOG_FORMAT)
         import_task_modules([*settings.TASKS, *args.tasks])
         args.settings = settings
         status: int = _HANDLERS[args.command](args)

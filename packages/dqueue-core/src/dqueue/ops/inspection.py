@@ -9,6 +9,7 @@ from typing import Any
 
 from ..backends import get_backend
 from ..backends.base import Backend, DeadLetter, control_of, percentile
+from ..backends.lateness import window
 from ..clock import to_datetime
 from ..errors import ConfigurationError
 from ..job import JobFailure
@@ -27,6 +28,10 @@ __all__ = [
 
 #: How much of a payload that could not be decoded listings show, in characters.
 RAW_PREVIEW_CHARS = 2000
+#: The windows of recent runs whose lateness ``status`` shows (seconds): a pause an hour ago,
+#: or a slow spell yesterday, does not colour today's numbers.
+RECENT_S = 300.0
+HOUR_S = 3600.0
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -35,7 +40,11 @@ def _ms(seconds: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueStatus:
-    """One queue: its backend's dotted path, jobs per state, its pause and recent lateness."""
+    """One queue: its backend's dotted path, jobs per state, its pause and recent lateness.
+
+    ``lateness_*`` cover the runs started in the last 5 minutes, ``lateness_1h_*`` those of the
+    last hour (percentiles in milliseconds, ``None`` without a run).
+    """
 
     queue: str
     backend: str
@@ -47,6 +56,9 @@ class QueueStatus:
     lateness_p50_ms: float | None
     lateness_p99_ms: float | None
     lateness_samples: int
+    lateness_1h_p50_ms: float | None
+    lateness_1h_p99_ms: float | None
+    lateness_1h_samples: int
     #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
     warnings: tuple[str, ...] = ()
     #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
@@ -70,7 +82,9 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
         counts = backend.counts(queue)
         if id(backend) not in warned:
             warned[id(backend)] = tuple(store_warnings(backend))
-        lateness = counts.recent_lateness
+        now = backend.clock.time()
+        recent = window(counts.recent_lateness, now=now, seconds=RECENT_S)
+        hour = window(counts.recent_lateness, now=now, seconds=HOUR_S)
         until = counts.paused_until
         found.append(
             QueueStatus(
@@ -81,9 +95,12 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 in_flight=counts.in_flight,
                 dead=counts.dead,
                 paused_until=None if until is None else to_datetime(until),
-                lateness_p50_ms=_ms(percentile(lateness, 0.5)),
-                lateness_p99_ms=_ms(percentile(lateness, 0.99)),
-                lateness_samples=len(lateness),
+                lateness_p50_ms=_ms(percentile(recent, 0.5)),
+                lateness_p99_ms=_ms(percentile(recent, 0.99)),
+                lateness_samples=len(recent),
+                lateness_1h_p50_ms=_ms(percentile(hour, 0.5)),
+                lateness_1h_p99_ms=_ms(percentile(hour, 0.99)),
+                lateness_1h_samples=len(hour),
                 warnings=warned[id(backend)],
                 location=backend.location(queue),
             )

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 from ..loading import BACKENDS_GROUP, plugins
-from ..logs import LOG_LEVELS
+from ..logs import LOG_FORMATS, LOG_LEVELS
 from .sections import PREFIX, SettingsSection, bad_value, registered_sections, setting_types
 
 __all__ = ["Settings", "all_setting_types"]
@@ -35,6 +35,7 @@ _RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
     (("WORKER_MAX_JOBS", "WORKER_MAX_MEMORY_MB"), _none_or(lambda v: v >= 1), "1 or more, or None"),
     (("WORKER_MAX_IDLE",), _none_or(lambda v: v > 0), "greater than 0, or None"),
     (("LOG_LEVEL",), lambda v: v.upper() in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
+    (("LOG_FORMAT",), lambda v: v.lower() in LOG_FORMATS, f"one of {', '.join(LOG_FORMATS)}"),
 )
 
 
@@ -84,6 +85,7 @@ class Settings(SettingsSection):
     PROMETHEUS_START_PORT: int = 9300
     PROMETHEUS_ADDRESS: str = "127.0.0.1"
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "text"
 
     #: The plugins' sections: given ones first replace the defaults of their class.
     sections: tuple[SettingsSection, ...] = ()

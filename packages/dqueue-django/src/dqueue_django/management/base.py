@@ -99,7 +99,7 @@ class SharedCommand(DQueueCommand):
 
 
 def ensure_logging(settings: Settings) -> None:
-    """Show dqueue's log (at ``DQUEUE_LOG_LEVEL``) unless Django's LOGGING sends it somewhere."""
+    """Show dqueue's log (its level and format settings) unless Django's LOGGING routes it."""
     logger = logging.getLogger("dqueue")
     if not logger.handlers and not logging.getLogger().handlers:
-        configure_logging(settings.LOG_LEVEL)
+        configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
