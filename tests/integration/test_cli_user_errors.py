@@ -59,6 +59,7 @@ def mistake(
 _SQLITE = "dqueue.backends.sqlite.SQLiteBackend"
 _REDIS = "dqueue.backends.redis.RedisBackend"
 _WORK = "dqueue.demo_tasks.work"
+_SYNCHRONOUS = {"DQUEUE_BACKEND": "synchronous"}
 _ENQUEUE_WORK = ("--tasks", "dqueue.demo_tasks", "enqueue", _WORK)
 
 DQUEUE_MISTAKES = {
@@ -131,6 +132,35 @@ DQUEUE_MISTAKES = {
         "dead", "retry", "default", "nope-1", "nope-2", words=("no dead letter", "nope-1, nope-2")
     ),
     "clear unknown queue": mistake("clear", "nosuch", "--yes", words=("unknown queue", "nosuch")),
+    "jobs of an unknown queue": mistake("jobs", "nosuch", words=("unknown queue", "nosuch")),
+    "jobs in an unknown state": mistake(
+        "jobs", "default", "--state", "running", words=("--state", "not a job state", "in-flight")
+    ),
+    "jobs with a cursor it never gave": mistake(
+        "jobs", "default", "--cursor", "page-2", words=("cursor", "previous page")
+    ),
+    "jobs limit 0": mistake("jobs", "default", "--limit", "0", words=("--limit", "1 or more")),
+    "job unknown id": mistake("job", "nope-1", words=("no job", "nope-1")),
+    "cancel unknown ids": mistake(
+        "cancel", "nope-1", "nope-2", words=("2 of 2 not cancelled", "nope-1 (no such job)")
+    ),
+    "cancel without ids": mistake("cancel", words=("required", "ID")),
+    "run-now unknown id": mistake("run-now", "nope-1", words=("not rescheduled", "nope-1")),
+    "run-now in a bad duration": mistake(
+        "run-now", "nope-1", "--in", "soon", words=("--in", "not a duration")
+    ),
+    "run-now at a past time": mistake(
+        "run-now", "nope-1", "--at", "2001-01-01T00:00:00+00:00", words=("--at", "past")
+    ),
+    "run-now in and at": mistake(
+        "run-now", "x", "--in", "1h", "--at", "2099-01-01T00:00:00+00:00", words=("not allowed",)
+    ),
+    "jobs of a store without single jobs": mistake(
+        "jobs", "default", words=("cannot list or change single jobs",), env=_SYNCHRONOUS
+    ),
+    "job of a store without single jobs": mistake(
+        "job", "x", words=("cannot list or change single jobs",), env=_SYNCHRONOUS
+    ),
     "sqlite in a missing directory": mistake(
         "status",
         words=("DQUEUE_SQLITE_PATH", "does not exist"),
@@ -188,6 +218,19 @@ DJANGO_MISTAKES = {
     ),
     "clear unknown queue": mistake(
         "queue_clear", "nosuch", "--yes", words=("unknown queue", "nosuch")
+    ),
+    "jobs in an unknown state": mistake(
+        "queue_jobs", "default", "--state", "running", words=("--state", "not a job state")
+    ),
+    "jobs with a cursor it never gave": mistake(
+        "queue_jobs", "default", "--cursor", "page-2", words=("cursor", "previous page")
+    ),
+    "job unknown id": mistake("queue_job", "nope-1", words=("no job", "nope-1")),
+    "cancel unknown id": mistake(
+        "queue_cancel", "nope-1", words=("not cancelled", "nope-1 (no such job)")
+    ),
+    "run-now in a bad duration": mistake(
+        "queue_run_now", "nope-1", "--in", "soon", words=("--in", "not a duration")
     ),
     "sqlite file of another application": mistake(
         "queue_status",

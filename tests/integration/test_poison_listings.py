@@ -109,3 +109,27 @@ def test_retrying_poison_leaves_it_dead_with_its_reason(poisoned: dict[str, str]
     )
     status = _dqueue(poisoned, "status")
     assert f" {len(POISON)} " in status.splitlines()[-1]
+
+
+def test_jobs_and_job_show_each_poison_as_its_raw_payload_escaped(
+    poisoned: dict[str, str],
+) -> None:
+    table = _dqueue(poisoned, "jobs", "default", "--state", "dead", "--limit", "100")
+    page = json.loads(
+        _dqueue(poisoned, "jobs", "default", "--state", "dead", "--limit", "100", "--json")
+    )
+
+    assert table.count("DecodeError") == len(POISON)
+    assert SECRET not in table
+    assert len(page["jobs"]) == len(POISON)
+    assert all(row["raw"].isprintable() for row in page["jobs"])
+    # One page per process is slow: the terminal escape and the oversize payload stand for all.
+    forged = next(row["id"] for row in page["jobs"] if "ERROR forged" in row["raw"])
+    oversize = next(row["id"] for row in page["jobs"] if row["raw"].endswith("characters)"))
+    for job_id in (forged, oversize):
+        text = _dqueue(poisoned, "job", job_id)
+        shown = json.loads(_dqueue(poisoned, "job", job_id, "--json"))
+        assert "raw payload: " in text
+        assert not any(line.startswith("ERROR forged") for line in text.splitlines())
+        assert shown["raw"].isprintable()
+        assert len(shown["raw"]) <= RAW_PREVIEW_CHARS + 40

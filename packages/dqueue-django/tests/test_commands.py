@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -224,6 +226,91 @@ def test_queue_dead_purge_of_everything_needs_yes(
     run("queue_dead", "purge", "default", "--yes")
 
     assert memory_backend("default").dead_letters("default") == []
+
+
+def test_queue_jobs_lists_delayed_jobs_in_due_order(memory_backend: Backends) -> None:
+    later = record.enqueue_in(7200, "later").id
+    sooner = record.enqueue_in(3600, "sooner").id
+
+    output = run("queue_jobs", "default", "--state", "delayed")
+
+    rows = output.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == [sooner, later]
+    assert all("dqtest_shop.tasks.record" in row for row in rows)
+
+
+def test_queue_jobs_ends_a_full_page_with_the_command_for_the_next(
+    memory_backend: Backends,
+) -> None:
+    for hours in (1, 2, 3):
+        record.enqueue_in(3600 * hours, "later")
+
+    first = run("queue_jobs", "default", "--state", "delayed", "--limit", "2")
+    hint = first.strip().splitlines()[-1]
+    assert hint.startswith("More: manage.py queue_jobs default --state delayed --limit 2 --cursor ")
+    cursor = shlex.split(hint)[-1]
+
+    rest = json.loads(
+        run("queue_jobs", "default", "--state", "delayed", "--cursor", cursor, "--json")
+    )
+
+    assert len(rest["jobs"]) == 1
+    assert rest["cursor"] is None
+
+
+def test_queue_job_shows_a_job_s_arguments_and_due_time_in_time_zone(
+    memory_backend: Backends,
+) -> None:
+    job_id = record.using(run_after=datetime(2999, 1, 1, tzinfo=UTC)).enqueue("later", "x").id
+
+    with override_settings(TIME_ZONE="Europe/Paris"):
+        output = run("queue_job", job_id)
+
+    assert f"id:          {job_id}" in output
+    assert "state:       delayed" in output
+    assert "due at:      2999-01-01T01:00:00+01:00" in output
+    assert 'args:        ["later", "x"]' in output
+
+
+def test_queue_job_as_json_shows_each_failure_of_a_dead_job(dead_letter: str) -> None:
+    data = json.loads(run("queue_job", dead_letter, "--json"))
+
+    assert data["state"] == "dead"
+    assert [failure["exception_type"] for failure in data["failures"]] == ["builtins.RuntimeError"]
+
+
+def test_queue_cancel_cancels_a_waiting_job(memory_backend: Backends) -> None:
+    job_id = record.enqueue_in(3600, "later").id
+
+    output = run("queue_cancel", job_id)
+
+    assert output.strip() == "Cancelled 1 job(s)."
+    assert memory_backend("default").counts("default").delayed == 0
+
+
+def test_queue_cancel_of_a_dead_letter_says_it_is_dead(dead_letter: str) -> None:
+    with pytest.raises(CommandError, match=rf"1 of 1 not cancelled: {dead_letter} \(dead\)"):
+        run("queue_cancel", dead_letter)
+
+
+def test_queue_run_now_makes_a_delayed_job_ready(memory_backend: Backends) -> None:
+    job_id = record.enqueue_in(3600, "later").id
+
+    output = run("queue_run_now", job_id)
+
+    assert output.strip() == "Made 1 job(s) due now."
+    counts = memory_backend("default").counts("default")
+    assert (counts.ready, counts.delayed) == (1, 0)
+
+
+def test_queue_run_now_at_a_time_reads_it_in_time_zone(memory_backend: Backends) -> None:
+    job_id = record("now").id
+
+    with override_settings(TIME_ZONE="Europe/Paris"):
+        output = run("queue_run_now", job_id, "--at", "2999-01-01T00:00:00")
+
+    assert output.strip() == "Made 1 job(s) due at 2999-01-01T00:00:00+01:00."
+    assert memory_backend("default").counts("default").delayed == 1
 
 
 def test_queue_status_as_json_counts_jobs_per_state(memory_backend: Backends) -> None:

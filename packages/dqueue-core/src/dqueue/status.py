@@ -14,6 +14,7 @@ from .clock import to_datetime
 from .ops.inspection import QueueStatus, failure_summary
 from .pool import RunnerPlan
 from .settings import Settings
+from .tables import table
 
 __all__ = [
     "configuration_data",
@@ -21,21 +22,6 @@ __all__ = [
     "render_dead_letters",
     "render_status",
 ]
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    widths = [len(title) for title in header]
-    for row in rows:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if index in right else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(header), line(["-" * width for width in widths]), *map(line, rows)])
 
 
 def _number(value: float | None) -> str:
@@ -69,9 +55,9 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
         for row in rows
     ]
     right = {1, 2, 3, 4, 6, 7}
-    table = _table(header, cells, right={n + 1 for n in right} if located else right)
+    shown = table(header, cells, right={n + 1 for n in right} if located else right)
     warnings = dict.fromkeys(warning for row in rows for warning in row.warnings)
-    return "\n".join([table, *(f"WARNING: {warning}" for warning in warnings)])
+    return "\n".join([shown, *(f"WARNING: {warning}" for warning in warnings)])
 
 
 def configuration_data(
@@ -120,8 +106,8 @@ def render_configuration(data: Mapping[str, Any]) -> str:
         ]
         for row in data["queues"]
     ]
-    table = _table(["queue", "backend", "pool", "here", "slots here"], cells, right={2, 3})
-    lines = [title, "", table if cells else "No queues.", "", "Middleware:"]
+    shown = table(["queue", "backend", "pool", "here", "slots here"], cells, right={2, 3})
+    lines = [title, "", shown if cells else "No queues.", "", "Middleware:"]
     lines += [f" * {path}" for path in data["middleware"]] or [" (none)"]
     lines += ["", "Services:"]
     lines += [f" * {name}" for name in data["services"]] or [" (none)"]
@@ -142,4 +128,4 @@ def render_dead_letters(letters: Sequence[DeadLetter]) -> str:
         ]
         for letter in letters
     ]
-    return _table(["id", "task", "died at", "attempt", "failure"], cells, right=set())
+    return table(["id", "task", "died at", "attempt", "failure"], cells, right=set())

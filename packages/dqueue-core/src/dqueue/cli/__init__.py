@@ -6,6 +6,8 @@
     $ dqueue status
     $ dqueue pause mail --for 10m
     $ dqueue dead list mail
+    $ dqueue jobs mail --state delayed
+    $ dqueue run-now 0192f3a4b5c6d7e8f9a0b1c2d3e4f5a6
     $ dqueue demo
 
 Every mistake (a bad option, an unknown queue or task, bad JSON, a bad setting, a store that
@@ -23,7 +25,7 @@ from ..errors import DQueueError, UsageError
 from ..loading import import_task_modules
 from ..logs import configure_logging
 from ..settings import configure, get_settings
-from . import control, running
+from . import control, jobs, running
 from .parser import build_parser
 
 __all__ = ["main"]
@@ -38,6 +40,10 @@ _HANDLERS = {
     "clear": control.clear,
     "deduplicate": control.deduplicate,
     "dead": control.dead,
+    "jobs": jobs.jobs,
+    "job": jobs.job,
+    "cancel": jobs.cancel,
+    "run-now": jobs.run_now,
     "enqueue": control.enqueue,
     "demo": running.demo,
 }

@@ -7,14 +7,20 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from .._version import __version__
+from ..backends.inspection import JobState
 from ..errors import UsageError
 from ..logs import LOG_LEVELS
+from ..ops.jobs import STATE_NAMES, parse_state
 from ..ops.plans import PlanOptions
 
 __all__ = [
+    "add_cancel_arguments",
     "add_dead_list_options",
+    "add_job_arguments",
+    "add_jobs_arguments",
     "add_pause_arguments",
     "add_plan_options",
+    "add_run_now_arguments",
     "add_worker_arguments",
     "build_parser",
     "plan_options",
@@ -114,6 +120,58 @@ def add_pause_arguments(
     when.add_argument("--until", metavar="ISO8601", help=until_help)
 
 
+def _job_state(value: str) -> JobState:
+    try:
+        return parse_state(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_jobs_arguments(parser: argparse.ArgumentParser) -> None:
+    """``QUEUE [--state S] [--limit N] [--cursor C] [--json]``, for ``jobs`` and ``queue_jobs``."""
+    parser.add_argument("queue")
+    parser.add_argument(
+        "--state",
+        type=_job_state,
+        default=JobState.READY,
+        metavar="STATE",
+        help=f"{', '.join(STATE_NAMES)} (ready)",
+    )
+    parser.add_argument("--limit", type=positive_int, default=20, help="how many (20)")
+    parser.add_argument(
+        "--cursor", help="where the next page starts, as the previous page printed it"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """``ID [--json]``, for ``job`` and ``queue_job``."""
+    parser.add_argument("id", metavar="ID", help="the job's id (in any queue)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
+    """``ID...``, for ``cancel`` and ``queue_cancel``."""
+    parser.add_argument("ids", nargs="+", metavar="ID", help="job ids (in any queue)")
+
+
+def add_run_now_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    at_help: str = "an aware time, e.g. 2026-11-27T18:00:00+00:00",
+) -> None:
+    """``ID... [--in DURATION | --at TIME]``, for ``run-now`` and ``queue_run_now``."""
+    parser.add_argument("ids", nargs="+", metavar="ID", help="job ids (in any queue)")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
+        "--in",
+        dest="in_",
+        metavar="DURATION",
+        help="due after this long instead of now: 90, 45m, 1h30m, 1.5h, 2d",
+    )
+    when.add_argument("--at", metavar="ISO8601", help=f"due at this time instead of now: {at_help}")
+
+
 def add_worker_arguments(
     parser: argparse.ArgumentParser, *, metrics_port: tuple[str, ...] = ("--metrics-port",)
 ) -> None:
@@ -207,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     for sub in dead_commands.choices.values():
         _add_global_options(sub, suppress=True)
+
+    add_jobs_arguments(command("jobs", "list the jobs of a queue in one state, in due order"))
+    add_job_arguments(command("job", "show one job: task, arguments, due time, failures, result"))
+    add_cancel_arguments(
+        command("cancel", "cancel jobs: a waiting one never runs, a running one is not retried")
+    )
+    add_run_now_arguments(command("run-now", "make waiting jobs due now (or later: --in, --at)"))
 
     enqueue = command("enqueue", "enqueue a job of a registered task and print its id")
     enqueue.add_argument("task", help="the task's registered name (module.function)")

@@ -15,13 +15,25 @@ from .inspection import (
     queue_status,
     store_warnings,
 )
+from .jobs import (
+    JobDetail,
+    JobsChanged,
+    cancel_jobs,
+    find_job,
+    list_jobs,
+    parse_state,
+    reschedule_jobs,
+)
 from .plans import PlanOptions, plan
 from .queues import QueueListing, check_queue, configured_queues, list_queues
 
 __all__ = [
     "Deduplicated",
+    "JobDetail",
+    "JobsChanged",
     "PlanOptions",
     "QueueListing",
+    "cancel_jobs",
     "check_queue",
     "clear",
     "configured_queues",
@@ -29,13 +41,17 @@ __all__ = [
     "dead_letters",
     "deduplicate",
     "failure_summary",
+    "find_job",
+    "list_jobs",
     "list_queues",
     "parse_duration",
+    "parse_state",
     "parse_until",
     "pause",
     "plan",
     "purge_dead",
     "queue_status",
+    "reschedule_jobs",
     "resume",
     "retry_dead",
     "store_warnings",

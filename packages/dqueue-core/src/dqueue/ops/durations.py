@@ -59,5 +59,5 @@ def parse_until(text: str, *, now: datetime, default_tz: tzinfo | None = None) -
             raise InvalidTime(f"{text!r} has no time zone: add one, e.g. {text.strip()}+00:00")
         moment = moment.replace(tzinfo=default_tz)
     if moment <= now:
-        raise InvalidTime(f"refusing to pause until {moment.isoformat()}: that is in the past")
+        raise InvalidTime(f"{moment.isoformat()} is in the past")
     return moment

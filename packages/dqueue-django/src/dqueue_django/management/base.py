@@ -1,7 +1,8 @@
 """What every ``queue_*`` command shares: ``--config FILE`` and one-line errors.
 
 The commands that the ``dqueue`` command has too (status, pause, resume, clear, deduplicate,
-dead letters) run its very functions (:mod:`dqueue.cli.control`), so both print the same.
+dead letters, and the single jobs' jobs, job, cancel, run-now) run its very functions
+(:mod:`dqueue.cli.control`, :mod:`dqueue.cli.jobs`), so both print the same.
 """
 
 from __future__ import annotations
