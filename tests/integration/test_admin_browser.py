@@ -3,8 +3,9 @@
 The test project runs under ``manage.py runserver`` (a real server process, its static files
 served) on an SQLite queue store; jobs are enqueued and dead-lettered by real ``manage.py``
 processes. A staff user with the manage permission logs in through the login form, reads the
-queues, pauses and resumes a queue and retries a dead letter; a view-only staff user sees no
-controls and is told why.
+queues, pauses and resumes a queue and retries a dead letter, opens a queue's delayed jobs and
+a job's page from its id, runs one now and cancels another; a view-only staff user sees no
+controls (and a job page without its arguments) and is told why.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from dqueue_django.admin import MANAGE_PERMISSION  # noqa: E402
 pytestmark = [pytest.mark.django, pytest.mark.slow]
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 
 _CHROMIUM = shutil.which("chromium")
 _CHROMEDRIVER = shutil.which("chromedriver")
@@ -118,12 +121,30 @@ def _user(username: str, *, can_manage: bool) -> str:
     return username
 
 
+def _go(browser: WebDriver, element: WebElement) -> None:
+    """Click a link or button and wait until its page has given way to the next one.
+
+    Without the wait, the next look may still find the old page (its messages, its table).
+    """
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+
+    def replaced() -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        return False
+
+    wait_for(replaced, what="the next page")
+
+
 def _log_in(browser: WebDriver, site: Site, username: str) -> None:
     browser.delete_all_cookies()
     browser.get(f"{site.url}/admin/login/?next=/admin/dqueue/queues/")
     browser.find_element(By.ID, "id_username").send_keys(username)
     browser.find_element(By.ID, "id_password").send_keys(_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     wait_for(lambda: browser.current_url.endswith("/admin/dqueue/queues/"), what="the queues page")
 
 
@@ -152,11 +173,11 @@ def test_a_manager_reads_pauses_resumes_and_retries_in_the_browser(
     _log_in(browser, site, _user("manager", can_manage=True))
 
     assert _counts(browser, "default")[:4] == ["0", "0", "0", "1"]
-    browser.find_element(By.LINK_TEXT, "default").click()
+    _go(browser, browser.find_element(By.LINK_TEXT, "default"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Queue default"
 
     browser.find_element(By.ID, "dqueue-for").send_keys("30m")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Pause]").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Pause]"))
     assert _messages(browser)[0].startswith("Paused queue default until ")
     paused = browser.find_element(By.CSS_SELECTOR, ".dqueue-paused")
     # The pause's end shows and the table fits its box; on a narrow window the box scrolls
@@ -176,13 +197,13 @@ def test_a_manager_reads_pauses_resumes_and_retries_in_the_browser(
         )
     browser.set_window_size(1280, 900)
 
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Resume]").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Resume]"))
     assert _messages(browser) == ["Resumed queue default."]
     assert _counts(browser, "default")[4] == "running"
 
     letter = browser.find_element(By.CSS_SELECTOR, "tr.dqueue-letter input[type=checkbox]")
     letter.click()
-    browser.find_element(By.CSS_SELECTOR, "button[value=retry]").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, "button[value=retry]"))
     assert _messages(browser) == ["Requeued 1 dead letter(s) of queue default."]
     assert _counts(browser, "default")[:4] == ["1", "0", "0", "0"]
 
@@ -193,7 +214,7 @@ def test_view_only_staff_see_the_queue_but_no_controls_and_are_told_why(
     _dead_letter(site)
     _log_in(browser, site, _user("viewer", can_manage=False))
 
-    browser.find_element(By.LINK_TEXT, "default").click()
+    _go(browser, browser.find_element(By.LINK_TEXT, "default"))
     assert _counts(browser, "default")[:4] == ["0", "0", "0", "1"]
     assert "doomed" not in browser.page_source  # the job's argument is for managers only
     browser.implicitly_wait(0)  # what must be missing is not waited for
@@ -202,3 +223,67 @@ def test_view_only_staff_see_the_queue_but_no_controls_and_are_told_why(
     browser.implicitly_wait(5)
     note = browser.find_element(By.ID, "dqueue-view-only").text
     assert MANAGE_PERMISSION in note
+
+
+def _delayed_jobs(site: Site, *values: str) -> list[str]:
+    """Ids of jobs of the default queue due in an hour and more, in due order, one per value."""
+    code = (
+        "from datetime import timedelta\n"
+        "from dqtest_shop.tasks import record\n"
+        f"for hours, value in enumerate({list(values)!r}, start=1):\n"
+        "    job = record.using(delay=timedelta(hours=hours)).enqueue('delayed', value)\n"
+        "    print('job', job.id)\n"
+    )
+    lines = site.manage("shell", "-c", code).splitlines()
+    return [line.split()[1] for line in lines if line.startswith("job ")]
+
+
+def _open_delayed_job(browser: WebDriver, job_id: str) -> None:
+    """From the queues page: the default queue, its delayed jobs, then the job ``job_id``."""
+    _go(browser, browser.find_element(By.LINK_TEXT, "default"))
+    states = browser.find_element(By.ID, "dqueue-job-states")
+    _go(browser, states.find_element(By.PARTIAL_LINK_TEXT, "delayed"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Delayed jobs of queue default"
+    _go(browser, browser.find_element(By.LINK_TEXT, job_id))
+    assert browser.find_element(By.TAG_NAME, "h1").text == f"Job {job_id}"
+
+
+def test_a_manager_runs_a_delayed_job_now_and_cancels_another_in_the_browser(
+    browser: WebDriver, site: Site
+) -> None:
+    first, second = _delayed_jobs(site, "first-secret", "second-secret")
+    _log_in(browser, site, _user("manager", can_manage=True))
+
+    _open_delayed_job(browser, first)
+    assert browser.find_element(By.ID, "dqueue-job-state").text == "delayed"
+    assert "first-secret" in browser.find_element(By.ID, "dqueue-job-arguments").text
+    _go(browser, browser.find_element(By.ID, "dqueue-run-now"))
+    assert _messages(browser) == ["Made 1 job(s) due now."]
+    assert browser.find_element(By.ID, "dqueue-job-state").text == "ready"
+
+    browser.get(f"{site.url}/admin/dqueue/queues/")
+    _open_delayed_job(browser, second)
+    _go(browser, browser.find_element(By.ID, "dqueue-cancel"))
+    assert _messages(browser) == ["Cancelled 1 job(s)."]
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Delayed jobs of queue default"
+    assert "No delayed jobs." in browser.find_element(By.ID, "dqueue-jobs").text
+    states = browser.find_element(By.ID, "dqueue-job-states").text
+    assert "ready (1)" in states
+    assert "delayed (0)" in states
+
+
+def test_view_only_staff_see_a_job_page_without_arguments_or_buttons(
+    browser: WebDriver, site: Site
+) -> None:
+    (job_id,) = _delayed_jobs(site, "private-value")
+    _log_in(browser, site, _user("viewer", can_manage=False))
+
+    _open_delayed_job(browser, job_id)
+    assert "dqtest_shop.tasks.record" in browser.find_element(By.ID, "dqueue-job-fields").text
+    assert "private-value" not in browser.page_source
+    browser.implicitly_wait(0)  # what must be missing is not waited for
+    # The header's logout is a form too: only the page's own content counts.
+    buttons = "#content-main form button, #content-main form input[type=submit]"
+    assert browser.find_elements(By.CSS_SELECTOR, buttons) == []
+    browser.implicitly_wait(5)
+    assert MANAGE_PERMISSION in browser.find_element(By.ID, "dqueue-view-only").text

@@ -147,8 +147,10 @@ def test_status_shows_counts_per_queue(sqlite: Path, capsys: pytest.CaptureFixtu
 def test_status_table_lists_known_queues(sqlite: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "status")
     assert code == 0
-    header, _, *rows = out.splitlines()
+    table, _, where = out.partition("\n\n")  # the table, then where the SQLite file is
+    header, _, *rows = table.splitlines()
     assert header.split()[:5] == ["queue", "ready", "delayed", "in", "flight"]
+    assert where.startswith(f"SQLite file: {sqlite}")
     queues = [row.split()[0] for row in rows]
     assert queues == sorted(queues)
     assert {"default", "mail"} <= set(queues)  # other tests' tasks may add theirs

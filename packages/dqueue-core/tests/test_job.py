@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -110,10 +111,20 @@ def test_nan_is_refused_because_json_has_no_nan() -> None:
         check_json_arguments((float("nan"),), {}, task="t")
 
 
-def test_tuples_are_accepted_and_come_back_as_lists() -> None:
-    check_json_arguments(((1, 2),), {}, task="t")
-    decoded = decode_job(encode_job(make_job(args=((1, 2),))))
-    assert decoded.args == ([1, 2],)
+@pytest.mark.parametrize(
+    ("args", "kwargs", "where"),
+    [
+        (((1, 2),), {}, "argument 0"),
+        (([1, {"pair": (1, 2)}],), {}, "argument 0"),
+        ((), {"point": (1, 2)}, "argument 'point'"),
+    ],
+)
+def test_a_tuple_argument_is_refused_because_it_would_come_back_a_list(
+    args: tuple[Any, ...], kwargs: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(EncodeError, match=f"{where} of t holds a tuple.*use a list"):
+        check_json_arguments(args, kwargs, task="t")
+    check_json_arguments((1, [2, 3]), {}, task="t")  # the call's own tuple is no argument
 
 
 def test_job_ids_are_unique_and_sort_by_creation_time() -> None:

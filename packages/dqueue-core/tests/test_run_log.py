@@ -176,7 +176,8 @@ def test_task_names_and_ids_in_the_line_are_escaped() -> None:
 
 
 def test_an_inline_failure_that_is_not_raised_is_a_warning_with_the_tasks_frames() -> None:
-    settings = Settings(SYNCHRONOUS_RAISE=False, MIDDLEWARE=())
+    # Inline on purpose (BACKEND set): the only warning is the failure's.
+    settings = Settings().replace(BACKEND="synchronous", SYNCHRONOUS_RAISE=False, MIDDLEWARE=())
     SynchronousBackend.from_settings(settings).enqueue(job_of(fails, 1))
     line = only([r for r in RECORDS if r.name.startswith("dqueue")], logging.WARNING)
     assert "DQUEUE_SYNCHRONOUS_RAISE is off" in line.getMessage()

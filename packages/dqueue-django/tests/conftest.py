@@ -14,12 +14,14 @@ _ROOT = Path(__file__).resolve().parents[3]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from django.test import override_settings  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 
 from dqueue.backends import Backend, get_backend  # noqa: E402
 from tests.django_project import harness  # noqa: E402
 
 harness.ensure_django()
+
+from tests.django_project.admin_clients import login  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +41,18 @@ def memory_backend() -> Iterator[Callable[[str], Backend]]:
     """Use the in-process memory backend; yields ``backend(queue)``."""
     with override_settings(DQUEUE_BACKEND="dqueue.backends.memory.MemoryBackend"):
         yield lambda queue="default": get_backend(queue)
+
+
+@pytest.fixture
+def manager() -> Client:
+    """A staff user with the manage permission (not a superuser), logged in."""
+    return login("manager", can_manage=True)
+
+
+@pytest.fixture
+def viewer() -> Client:
+    """A staff user without the permission, logged in: may look, not act."""
+    return login("viewer")
 
 
 def waiting(queue: str = "default") -> int:

@@ -18,29 +18,13 @@ from dqueue import ops
 from dqueue.backends import Backend
 from dqueue.backends.lifecycle import dead_letter_from_decode_error
 from dqueue_django.admin import MANAGE_PERMISSION
+from tests.django_project.admin_clients import login, messages_of
 
 Backends = Callable[[str], Backend]
 
 QUEUES_URL = "/admin/dqueue/queues/"
 DEFAULT_URL = "/admin/dqueue/queue/default/"
 SECRET = "secret-customer@example.com"
-
-
-def login(
-    username: str, *, staff: bool = True, superuser: bool = False, can_manage: bool = False
-) -> Client:
-    """A client logged in as a fresh user."""
-    user = User.objects.create_user(username, password="x", is_staff=staff)
-    user.is_superuser = superuser
-    user.save()
-    if can_manage:
-        app_label, codename = MANAGE_PERMISSION.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,27 +43,11 @@ def _no_users() -> Iterator[None]:
 
 
 @pytest.fixture
-def manager() -> Client:
-    """A staff user with the manage permission (not a superuser)."""
-    return login("manager", can_manage=True)
-
-
-@pytest.fixture
-def viewer() -> Client:
-    """A staff user without the permission: may look, not act."""
-    return login("viewer")
-
-
-@pytest.fixture
 def dead_letter(memory_backend: Backends) -> str:
     """The id of a job that failed for good on the default queue, with a secret argument."""
     handle = record_then_fail("doomed", SECRET)
     call_command("queue_worker", "default", "--burst", stdout=StringIO(), stderr=StringIO())
     return handle.id
-
-
-def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
-    return [str(message) for message in response.context["messages"]]
 
 
 def test_queues_page_shows_each_queue_with_its_counts(

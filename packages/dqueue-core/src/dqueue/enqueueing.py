@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .backends import Backend, get_backend
 from .errors import BackendUnavailable
 from .job import Job
+from .settings.sections import registered_sections
 
 if TYPE_CHECKING:
     from .handle import JobHandle
@@ -27,6 +29,7 @@ __all__ = ["Dispatcher", "bulk_enqueue", "dispatch", "dispatch_one", "send", "se
 Dispatcher = Callable[[Sequence[Job], Mapping[str, Any]], list[str]]
 
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+_logger = logging.getLogger("dqueue.enqueueing")
 
 
 def send(jobs: Sequence[Job], options: Mapping[str, Any] = _NO_OPTIONS) -> list[str]:
@@ -82,8 +85,23 @@ class _Batch:
 _batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("dqueue_batch", default=None)
 
 
+_first_dispatch = True
+
+
+def _warn_of_unread_settings() -> None:
+    """Log, once per process, what the plugins' sections say is configured but not read."""
+    global _first_dispatch
+    _first_dispatch = False
+    for section in registered_sections():
+        warning = section.unread_settings_warning()
+        if warning:
+            _logger.warning(warning)
+
+
 def dispatch(jobs: Sequence[Job], *, options: Mapping[str, Any] = _NO_OPTIONS) -> list[str]:
     """Send jobs through the dispatcher (or add them to the open bulk batch)."""
+    if _first_dispatch:
+        _warn_of_unread_settings()
     batch = _batch.get()
     if batch is not None:
         batch.jobs.extend(jobs)

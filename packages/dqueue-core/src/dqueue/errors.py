@@ -27,6 +27,7 @@ __all__ = [
     "LeaseLost",
     "ResultTimeout",
     "Retry",
+    "SignatureMismatch",
     "TaskNotRegistered",
     "UnknownQueue",
     "UnsupportedOperation",
@@ -44,6 +45,13 @@ class ConfigurationError(DQueueError):
 
 class InvalidTask(DQueueError, ValueError):
     """A task or an enqueue call was rejected before anything was stored."""
+
+
+class SignatureMismatch(InvalidTask, TypeError):
+    """A task was called with arguments its function cannot take, as a direct call would be.
+
+    A ``TypeError`` like the one the call itself would raise; nothing was stored.
+    """
 
 
 class TaskNotRegistered(DQueueError, LookupError):

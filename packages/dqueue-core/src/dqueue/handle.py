@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from .backends import get_backend
-from .backends.base import JobResult, JobStatus, QueueControl
+from .backends.base import JobResult, JobStatus
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobCancelled, JobFailed, JobNotFound, ResultTimeout
 from .job import Job
 from .ops.inspection import failure_summary
 
-__all__ = ["JobHandle"]
+__all__ = ["JobHandle", "KeepsResults"]
+
+
+@runtime_checkable
+class KeepsResults(Protocol):
+    """A backend that keeps jobs' outcomes for :meth:`JobHandle.result`.
+
+    Every store with ``QueueControl`` does, and so does the synchronous backend, for the jobs it
+    ran in this process.
+    """
+
+    def result(self, job_id: str) -> JobResult | None:
+        """What is known of a job that asked for its result; ``None`` if nothing is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +42,7 @@ class JobHandle:
     def info(self) -> JobResult | None:
         """What the backend knows of the job (it must have been enqueued with a result TTL)."""
         backend = get_backend(self.queue)
-        return backend.result(self.id) if isinstance(backend, QueueControl) else None
+        return backend.result(self.id) if isinstance(backend, KeepsResults) else None
 
     def status(self) -> JobStatus | None:
         """The job's status, or ``None`` when the backend keeps nothing for it."""

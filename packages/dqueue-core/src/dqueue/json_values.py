@@ -92,7 +92,7 @@ def _is_plain_json(value: Any, depth: int = 0) -> bool:
         return True
     if kind is float:
         return math.isfinite(value)
-    if kind is list or kind is tuple:
+    if kind is list:
         return depth < MAX_NESTING and all(_is_plain_json(item, depth + 1) for item in value)
     if kind is dict:
         return depth < MAX_NESTING and all(
@@ -104,7 +104,8 @@ def _is_plain_json(value: Any, depth: int = 0) -> bool:
 def check_json_value(value: Any, *, where: str) -> None:
     """Raise :class:`EncodeError` unless ``value`` survives a JSON round trip, nested in limits.
 
-    Tuples are accepted (they come back as lists); nesting is limited to :data:`MAX_NESTING`.
+    A tuple is refused: it would come back as a list, and the task would receive a value unlike
+    the one it was given. Nesting is limited to :data:`MAX_NESTING`.
     """
     if _is_plain_json(value):
         return
@@ -115,6 +116,8 @@ def check_json_value(value: Any, *, where: str) -> None:
     except (TypeError, ValueError) as exc:
         raise EncodeError(f"{where} is not JSON-serialisable: {exc}") from exc
     if not _same_after_round_trip(value, json.loads(text)):
+        if _holds_tuple(value):
+            raise EncodeError(f"{where} holds a tuple, which JSON turns into a list: use a list")
         raise EncodeError(
             f"{where} does not survive a JSON round trip "
             "(dictionary keys must be strings; use plain str, int, float, bool, None, list, dict)"
@@ -128,7 +131,9 @@ def check_json_arguments(
 
     Each value may nest :data:`MAX_NESTING` levels; its list or object is not counted.
     """
-    if _is_plain_json(args, -1) and _is_plain_json(kwargs, -1) and _is_plain_json(meta, -1):
+    # ``args`` is the call's own tuple, not an argument: its items are what must be plain.
+    plain_args = all(_is_plain_json(item) for item in args)
+    if plain_args and _is_plain_json(kwargs, -1) and _is_plain_json(meta, -1):
         return
     for index, value in enumerate(args):
         check_json_value(value, where=f"argument {index} of {task}")
@@ -140,7 +145,9 @@ def check_json_arguments(
 
 
 def _same_after_round_trip(before: Any, after: Any) -> bool:
-    if isinstance(before, tuple | list):
+    if isinstance(before, tuple):
+        return False  # it comes back as a list
+    if isinstance(before, list):
         return (
             isinstance(after, list)
             and len(before) == len(after)
@@ -156,6 +163,19 @@ def _same_after_round_trip(before: Any, after: Any) -> bool:
     if isinstance(before, bool) or before is None:
         return before is after
     return type(before) is type(after) and bool(before == after)
+
+
+def _holds_tuple(value: Any) -> bool:
+    stack = [value]
+    while stack:  # a loop: the value may nest past the recursion limit
+        item = stack.pop()
+        if isinstance(item, tuple):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 # A dotted name whose parts are identifiers, with two allowances met in real names: hyphens

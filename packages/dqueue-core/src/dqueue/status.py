@@ -11,7 +11,7 @@ from typing import Any
 
 from .backends.base import DeadLetter
 from .clock import to_datetime
-from .ops.inspection import QueueStatus, failure_summary
+from .ops.inspection import QueueStatus, failure_summary, sqlite_file
 from .pool import RunnerPlan
 from .settings import Settings
 from .tables import table
@@ -20,6 +20,7 @@ __all__ = [
     "configuration_data",
     "render_configuration",
     "render_dead_letters",
+    "render_sqlite_file",
     "render_status",
 ]
 
@@ -48,7 +49,7 @@ def render_status(rows: Sequence[QueueStatus]) -> str:
             str(row.delayed),
             str(row.in_flight),
             str(row.dead),
-            row.to_dict()["paused_until"] or "-",
+            "until resumed" if row.paused_indefinitely else row.to_dict()["paused_until"] or "-",
             _pair(row.lateness_p50_ms, row.lateness_p99_ms),
             _pair(row.lateness_1h_p50_ms, row.lateness_1h_p99_ms),
         ]
@@ -68,6 +69,7 @@ def configuration_data(
     Backends are shown by class name (``SQLiteBackend``): the dotted paths are settings.
     """
     here = plan.here
+    sqlite = sqlite_file(settings, plan.counts)
     return {
         "mode": "exact" if plan.exact else "pooled",
         "machine": plan.machine,
@@ -85,6 +87,8 @@ def configuration_data(
         ],
         "middleware": list(settings.MIDDLEWARE),
         "services": list(services) if plan.run_services else [],
+        "sqlite_path": None if sqlite is None else sqlite.path,
+        "path_notes": [] if sqlite is None else list(sqlite.notes),
     }
 
 
@@ -107,11 +111,19 @@ def render_configuration(data: Mapping[str, Any]) -> str:
         for row in data["queues"]
     ]
     shown = table(["queue", "backend", "pool", "here", "slots here"], cells, right={2, 3})
-    lines = [title, "", shown if cells else "No queues.", "", "Middleware:"]
+    lines = [title, "", shown if cells else "No queues."]
+    if data.get("sqlite_path"):
+        lines += ["", *render_sqlite_file(data["sqlite_path"], data["path_notes"])]
+    lines += ["", "Middleware:"]
     lines += [f" * {path}" for path in data["middleware"]] or [" (none)"]
     lines += ["", "Services:"]
     lines += [f" * {name}" for name in data["services"]] or [" (none)"]
     return "\n".join(lines)
+
+
+def render_sqlite_file(path: str, notes: Sequence[str]) -> list[str]:
+    """Where the SQLite file is (absolute), and how a relative setting was resolved."""
+    return [f"SQLite file: {path}", *(f"  ({note})" for note in notes)]
 
 
 def render_dead_letters(letters: Sequence[DeadLetter]) -> str:

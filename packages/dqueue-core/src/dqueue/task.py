@@ -25,12 +25,14 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from .backends import get_backend
 from .clock import SYSTEM_CLOCK, Clock, to_epoch
 from .enqueueing import bulk_enqueue, dispatch_one
 from .errors import InvalidTask
 from .job import Job, check_json_arguments, field_problem, new_job_id
 from .registry import REGISTRY
 from .settings import get_settings
+from .task_checks import CallChecks
 from .task_options import check_task_options
 
 if TYPE_CHECKING:
@@ -124,10 +126,22 @@ def _task_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{fn.__qualname__}"
 
 
+def _refuse_unreachable(name: str, queue: str, reason: str) -> None:
+    """Refuse a job that only this process could run, unless its backend runs it here."""
+    backend = get_backend(queue)
+    if not backend.supports_workers:  # inline or in memory: this process runs the job
+        return
+    raise InvalidTask(
+        f"task {name} cannot be enqueued on {backend.name}: {reason}, so a worker process can "
+        "never import it. Define it in a module that workers import (DQUEUE_TASKS, --tasks, an "
+        "app's tasks.py), or run the script as `python -m package.module`; nothing was stored"
+    )
+
+
 class Task(Generic[P, R]):
     """A registered function. Calling it enqueues a job and returns a :class:`JobHandle`."""
 
-    __slots__ = ("__dict__", "clock", "fn", "name", "options")
+    __slots__ = ("__dict__", "_checks", "clock", "fn", "name", "options")
 
     def __init__(
         self,
@@ -141,6 +155,7 @@ class Task(Generic[P, R]):
         self.name = name or _task_name(fn)
         self.options = options or TaskOptions()
         self.clock = clock
+        self._checks = CallChecks(fn, name_given=name is not None)
         self.__wrapped__ = fn
         self.__doc__ = fn.__doc__
         _validate_options(self.name, self.options)
@@ -154,6 +169,8 @@ class Task(Generic[P, R]):
         """Enqueue a job that calls the function with these arguments.
 
         Raises:
+            SignatureMismatch: the arguments don't fit the function (a ``TypeError``, as a
+                direct call would raise); nothing is stored.
             EncodeError: an argument does not survive JSON; nothing is stored.
             InvalidTask: the options are invalid (negative delay, unknown queue under
                 ``DQUEUE_STRICT_QUEUES``); nothing is stored.
@@ -219,7 +236,9 @@ class Task(Generic[P, R]):
         if meta is not None:
             changes["meta"] = {**self.options.meta, **meta}
         options = replace(self.options, **changes)
-        return Task(self.fn, name=self.name, options=options, clock=self.clock)
+        derived = Task(self.fn, name=self.name, options=options, clock=self.clock)
+        derived._checks = self._checks  # the function's signature is read once per task
+        return derived
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -227,13 +246,19 @@ class Task(Generic[P, R]):
         """Build (and check) the job that a call with these arguments would enqueue.
 
         Raises:
+            SignatureMismatch: the function cannot take these arguments (a ``TypeError``).
             EncodeError: an argument does not survive JSON; the message names it.
-            InvalidTask: an option is invalid.
+            InvalidTask: an option is invalid, or the function is one that no worker process
+                can import (defined in ``__main__`` or a shell) and the queue's backend hands
+                jobs to worker processes.
             TypeError: a keyword is a django-lightweight-queue call option (``using()``'s).
         """
-        _refuse_dlq_overrides(self.name, kwargs)
+        _refuse_dlq_overrides(self.name, kwargs)  # before the signature: it says what to do
+        self._checks.check_arguments(self.name, args, kwargs)
         settings = get_settings()
         options = self.options
+        if (reason := self._checks.unreachable()) is not None:
+            _refuse_unreachable(self.name, options.queue, reason)
         if settings.STRICT_QUEUES and options.queue not in settings.WORKERS:
             raise InvalidTask(
                 f"task {self.name}: queue {options.queue!r} is not in DQUEUE_WORKERS "

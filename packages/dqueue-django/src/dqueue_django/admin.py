@@ -7,7 +7,8 @@ Django documents for extending a site). ``django.contrib.admin`` imports this mo
 up and registers the default site; call :func:`register` for any other site.
 
 Any active staff user may look at ids, task names, counts, times and exception types. Acting
-(retry, purge, pause, resume, clear) and seeing job arguments, failure messages and tracebacks
+(retry, purge, pause, resume, clear, cancel, run now) and seeing job arguments, failure
+messages and tracebacks
 needs the permission ``dqueue_django.manage_queues``: superusers have it; give it to
 a user or group in the admin ("dqueue | queue | Can manage queues ...") or through any
 authentication backend.
@@ -25,6 +26,7 @@ from django.db.models.signals import post_migrate
 from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, reverse
 
+from .admin_jobs import JobViews
 from .admin_views import MANAGE_PERMISSION, QueueViews, can_manage
 
 __all__ = ["MANAGE_PERMISSION", "create_manage_permission", "register"]
@@ -42,12 +44,13 @@ def register(site: AdminSite) -> None:
     if getattr(site, _MARK, False):
         return
     views = QueueViews(site)
+    job_views = JobViews(site)
     original_urls = site.get_urls
     original_app_list = site.get_app_list
 
     def get_urls() -> list[URLPattern | URLResolver]:
         # Before the site's own: its catch-all views would take our paths otherwise.
-        return [*views.urls(), *original_urls()]
+        return [*views.urls(), *job_views.urls(), *original_urls()]
 
     def get_app_list(request: HttpRequest, app_label: str | None = None) -> list[Any]:
         app_list: list[Any] = original_app_list(request, app_label)

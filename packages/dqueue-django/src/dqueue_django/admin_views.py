@@ -21,20 +21,36 @@ from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from dqueue import ops
 from dqueue.backends import get_backend
+from dqueue.backends.inspection import JobState
 from dqueue.cli import control
 from dqueue.cli.control import Handler
 from dqueue.errors import DQueueError, UnsupportedOperation
+from dqueue.ops.jobs import STATE_NAMES, state_name
 from dqueue.settings import Settings, get_settings
 
 from .queues import front, pool_counts
 
-__all__ = ["LIMITS", "MANAGE_PERMISSION", "REFRESH_SECONDS", "QueueViews", "can_manage"]
+__all__ = [
+    "LIMITS",
+    "MANAGE_PERMISSION",
+    "REFRESH_SECONDS",
+    "QueueViews",
+    "admin_url",
+    "can_manage",
+    "choice_of",
+    "job_link",
+    "open_queue",
+    "queue_row",
+    "render_page",
+    "state_label",
+    "state_tabs",
+]
 
 #: Who may act on queues and see job arguments, failure messages and tracebacks (superusers
 #: always may).
@@ -79,20 +95,10 @@ class QueueViews:
         ]
 
     def _url(self, name: str, *args: str) -> str:
-        return reverse(f"admin:{name}", args=args, current_app=self.site.name)
+        return admin_url(self.site, name, *args)
 
     def _render(self, request: HttpRequest, template: str, **context: Any) -> HttpResponse:
-        request.current_app = self.site.name
-        return TemplateResponse(
-            request,
-            f"admin/dqueue_django/{template}",
-            {
-                **self.site.each_context(request),
-                "subtitle": None,
-                "queues_url": self._url("dqueue_queues"),
-                **context,
-            },
-        )
+        return render_page(self.site, request, template, **context)
 
     def queues(self, request: HttpRequest) -> HttpResponse:
         """Every known queue: jobs by state, pause, lateness, backend and workers."""
@@ -103,7 +109,7 @@ class QueueViews:
             listing = front(settings).list_queues(keep_going=True)
             errors.extend(listing.errors)
             workers = pool_counts(settings)
-            rows = [_queue_row(settings, queue, workers) for queue in listing.queues]
+            rows = [queue_row(settings, queue, workers) for queue in listing.queues]
         except DQueueError as exc:
             errors.append(str(exc))
         if not errors:  # a store already named above would repeat on every row
@@ -116,26 +122,26 @@ class QueueViews:
             title="Queues",
             rows=rows,
             errors=errors,
-            refresh=_choice(request.GET.get("refresh"), REFRESH_SECONDS),
+            refresh=choice_of(request.GET.get("refresh"), REFRESH_SECONDS),
             refresh_choices=REFRESH_SECONDS,
         )
 
     def queue(self, request: HttpRequest, queue: str) -> HttpResponse:
         """One queue: its counts, its dead letters, and (with the permission) its controls."""
-        settings, error = _open(queue)
+        settings, error = open_queue(queue)
         manage = can_manage(request)
         if request.method == "POST":
             if not manage:
                 raise PermissionDenied
             _act(request, settings, error, queue, request.POST.get("action", ""))
             return HttpResponseRedirect(request.get_full_path())
-        limit = _choice(request.GET.get("limit"), LIMITS) or LIMITS[0]
+        limit = choice_of(request.GET.get("limit"), LIMITS) or LIMITS[0]
         row: dict[str, Any] | None = None
         letters: list[dict[str, Any]] = []
         keeps_dead, can_pause = True, False
         errors = [error] if error else []
         if settings is not None:
-            row = _queue_row(settings, queue, pool_counts(settings))
+            row = queue_row(settings, queue, pool_counts(settings))
             if row.get("error") and not errors:
                 errors.append(row["error"])
         # A store that can't be read is said once: asking it for dead letters too would only
@@ -144,6 +150,8 @@ class QueueViews:
             try:
                 can_pause = get_backend(queue, settings=settings).supports_pause
                 letters = _letters(settings, queue, limit, manage=manage)
+                for letter in letters:
+                    letter["url"] = job_link(self.site, letter["id"])
             except UnsupportedOperation:
                 keeps_dead = False
             except DQueueError as exc:
@@ -156,6 +164,7 @@ class QueueViews:
             row=row,
             letters=letters,
             errors=errors,
+            tabs=state_tabs(self.site, queue, row),
             keeps_dead=keeps_dead,
             can_pause=can_pause,
             can_manage=manage,
@@ -163,7 +172,7 @@ class QueueViews:
             until_example=_until_example(),
             limit=limit,
             limits=LIMITS,
-            refresh=_choice(request.GET.get("refresh"), REFRESH_SECONDS),
+            refresh=choice_of(request.GET.get("refresh"), REFRESH_SECONDS),
             refresh_choices=REFRESH_SECONDS,
         )
 
@@ -173,7 +182,7 @@ class QueueViews:
             raise Http404(f"no such action: {action}")
         if not can_manage(request):
             raise PermissionDenied
-        settings, error = _open(queue)
+        settings, error = open_queue(queue)
         back = self._url("dqueue_queue", queue)
         if request.method == "POST":
             _act(request, settings, error, queue, "clear" if action == "clear" else "purge_all")
@@ -184,13 +193,62 @@ class QueueViews:
             title=f"{_CONFIRMED[action]} queue {queue}?",
             action=action,
             queue=queue,
-            row=None if settings is None else _queue_row(settings, queue, pool_counts(settings)),
+            row=None if settings is None else queue_row(settings, queue, pool_counts(settings)),
             errors=[error] if error else [],
             back_url=back,
         )
 
 
-def _open(queue: str) -> tuple[Settings | None, str | None]:
+def admin_url(site: AdminSite, name: str, *args: str) -> str:
+    """The URL of the page ``name`` (``dqueue_queue``, ...) of ``site`` with ``args``."""
+    return reverse(f"admin:{name}", args=args, current_app=site.name)
+
+
+def render_page(
+    site: AdminSite, request: HttpRequest, template: str, **context: Any
+) -> TemplateResponse:
+    """``template`` (of ``admin/dqueue_django/``) as a page of ``site``, with ``context``."""
+    request.current_app = site.name
+    return TemplateResponse(
+        request,
+        f"admin/dqueue_django/{template}",
+        {
+            **site.each_context(request),
+            "subtitle": None,
+            "queues_url": admin_url(site, "dqueue_queues"),
+            **context,
+        },
+    )
+
+
+def job_link(site: AdminSite, job_id: str) -> str | None:
+    """The URL of the page of job ``job_id``; ``None`` for an id no URL can hold (a newline)."""
+    try:
+        return admin_url(site, "dqueue_job", job_id)
+    except NoReverseMatch:  # an id a store holds is untrusted text: no page, no server error
+        return None
+
+
+def state_label(state: JobState) -> str:
+    """A state in the words of ``status`` and the counts table: ``in flight``."""
+    return state_name(state).replace("-", " ")
+
+
+def state_tabs(site: AdminSite, queue: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A link to the jobs of ``queue`` in each state, with its count from ``row`` if read."""
+    counts = row if row is not None and not row.get("error") else {}
+    return [
+        {
+            "state": state.value,
+            "label": state_label(state),
+            "count": counts.get(state.value),
+            "url": admin_url(site, "dqueue_jobs", name, queue),
+        }
+        for name, state in STATE_NAMES.items()
+    ]
+
+
+def open_queue(queue: str) -> tuple[Settings | None, str | None]:
     """The settings, if a known queue can be reached, or the error that stops us reaching it.
 
     Raises:
@@ -206,7 +264,7 @@ def _open(queue: str) -> tuple[Settings | None, str | None]:
     return settings, "; ".join(listing.errors) or None
 
 
-def _queue_row(settings: Settings, queue: str, workers: dict[str, int]) -> dict[str, Any]:
+def queue_row(settings: Settings, queue: str, workers: dict[str, int]) -> dict[str, Any]:
     """The status of ``queue`` plus its workers, or the error reading it."""
     try:
         (status,) = ops.queue_status(settings, [queue])
@@ -285,7 +343,7 @@ def _until_example() -> str:
     return tomorrow.replace(hour=9, minute=0, second=0, microsecond=0).isoformat()
 
 
-def _choice(value: str | None, choices: Sequence[int]) -> int | None:
+def choice_of(value: str | None, choices: Sequence[int]) -> int | None:
     """``value`` as one of ``choices``, else ``None`` (hand-edited query strings)."""
     try:
         number = int(value or "")

@@ -18,7 +18,7 @@ from dqueue.settings import PREFIX
 
 from . import transactions
 from .checks import check_settings, check_stores
-from .conf import django_layer, set_installed
+from .conf import django_layer, project_folder, set_installed
 from .discovery import autodiscover_tasks
 
 __all__ = ["DQueueConfig", "install", "uninstall"]
@@ -37,7 +37,7 @@ def install() -> None:
     # A bad value must not stop Django from starting: `manage.py check` reports it
     # (dqueue_django.E001), and every command that needs the settings says it again.
     with contextlib.suppress(ConfigurationError):
-        dqueue_settings.configure(framework=django_layer)
+        dqueue_settings.configure(framework=django_layer, framework_folder=project_folder)
     set_dispatcher(transactions.dispatch_on_commit)
     add_call_wrapper(transactions.atomic_call)  # innermost: added first
     add_call_wrapper(transactions.job_scope)

@@ -10,6 +10,7 @@ rebuild them, so tests can change ``DQUEUE_*`` settings the usual Django way.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,6 +33,7 @@ __all__ = [
     "current_settings",
     "django_layer",
     "installed",
+    "project_folder",
     "unknown_names",
 ]
 
@@ -54,6 +56,35 @@ class DjangoSettings(SettingsSection):
         """Refuse an empty outbox database alias."""
         if not self.OUTBOX_DATABASE:
             raise bad_value("OUTBOX_DATABASE", "a database alias such as 'default'", "")
+
+    @classmethod
+    def unread_settings_warning(cls) -> str | None:
+        """Django's settings hold ``DQUEUE_*`` names while ``dqueue_django`` is no installed app."""
+        if installed() or "django.conf" not in sys.modules:  # a plain script imports no Django
+            return None
+        from django.apps import apps
+        from django.conf import settings
+
+        if not settings.configured or not apps.apps_ready or apps.is_installed("dqueue_django"):
+            return None
+        names = sorted(name for name in dir(settings) if name.startswith(PREFIX))
+        if not names:
+            return None
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        return (
+            f"Django's settings set {', '.join(names[:3])}{more}, but dqueue is not reading them: "
+            "'dqueue_django' is not in INSTALLED_APPS, so dqueue runs on its defaults and the "
+            "environment (tasks run inline unless DQUEUE_BACKEND is set there). Add "
+            "'dqueue_django' to INSTALLED_APPS"
+        )
+
+
+def project_folder() -> str | None:
+    """Django's ``BASE_DIR`` (as ``startproject`` writes it), where relative paths point."""
+    from django.conf import settings
+
+    folder = getattr(settings, "BASE_DIR", None) if settings.configured else None
+    return None if folder is None else os.fspath(folder)
 
 
 def django_layer() -> dict[str, Any]:

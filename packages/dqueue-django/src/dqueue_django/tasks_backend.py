@@ -30,6 +30,7 @@ from .tasks_compat import (
     Task,
     TaskResult,
     TaskResultDoesNotExist,
+    normalize_json,
     task_enqueued,
 )
 from .tasks_runner import META_KEY, register_django_task, resolve_django_task, task_result
@@ -43,6 +44,24 @@ _OPTIONS = {"MAX_ATTEMPTS", "RESULT_TTL", "ENQUEUE_ON_COMMIT"}
 def _capability(flag: str) -> Any:
     """A read-only flag: on when every dqueue backend behind the alias has ``flag``."""
     return property(lambda backend: backend._every_backend(flag))
+
+
+def _normalised(
+    args: Iterable[Any], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments as Django's own backends keep them: a tuple becomes a list, and so on.
+
+    dqueue's ``@task`` refuses a tuple; a Django task takes what Django's Tasks take. Arguments
+    that are not JSON are left for dqueue's check, whose message names the argument.
+    """
+    given = tuple(args)
+    try:
+        normal_args, normal_kwargs = normalize_json(list(given)), normalize_json(dict(kwargs))
+    except (TypeError, ValueError):
+        return given, dict(kwargs)
+    if not isinstance(normal_args, list) or not isinstance(normal_kwargs, dict):
+        return given, dict(kwargs)  # cannot happen: a list stays a list, a dict a dict
+    return tuple(normal_args), normal_kwargs
 
 
 class DQueueTaskBackend(BaseTaskBackend):
@@ -139,7 +158,7 @@ class DQueueTaskBackend(BaseTaskBackend):
             on_commit=False,
             meta={META_KEY: self.alias},
         )
-        job = runner.build_job(tuple(args), dict(kwargs))
+        job = runner.build_job(*_normalised(args, kwargs))
         waiting = JobResult(
             job_id=job.id,
             status=JobStatus.QUEUED,

@@ -17,12 +17,11 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from .. import ops
-from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, UsageError
+from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, SignatureMismatch, UsageError
 from ..job import JobFailure
 from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
-from ..status import render_dead_letters, render_status
-from ..task import Task
+from ..status import render_dead_letters, render_sqlite_file, render_status
 
 __all__ = [
     "Front",
@@ -105,7 +104,9 @@ def status(
     if args.json:
         front.write(json.dumps(data, indent=2))
     else:
-        front.write("\n".join([render_status(rows), *more]))
+        sqlite = ops.sqlite_file(front.settings, [row.queue for row in rows])
+        where = [] if sqlite is None else ["", *render_sqlite_file(sqlite.path, sqlite.notes)]
+        front.write("\n".join([render_status(rows), *where, *more]))
     return 0
 
 
@@ -209,33 +210,17 @@ def _json_option(text: str, option: str, kind: type) -> Any:
     return value
 
 
-def _check_signature(
-    target: Task[Any, Any], arguments: list[Any], keywords: dict[str, Any]
-) -> None:
-    """Refuse arguments the task's function cannot take: the job would only fail in a worker."""
-    try:
-        import inspect  # only `dqueue enqueue` needs it
-
-        signature = inspect.signature(target.fn)
-    except (TypeError, ValueError):  # no signature to check against (a builtin, a C function)
-        return
-    try:
-        signature.bind(*arguments, **keywords)
-    except TypeError as exc:
-        names = ", ".join(str(p.replace(annotation=p.empty)) for p in signature.parameters.values())
-        raise UsageError(f"--args / --kwargs do not fit {target.name}({names}): {exc}") from None
-
-
 def enqueue(args: argparse.Namespace) -> int:
     """``dqueue enqueue TASK [--args JSON] [--kwargs JSON] [--delay S] [--queue Q]``."""
     arguments = _json_option(args.args, "--args", list)
     keywords = _json_option(args.kwargs, "--kwargs", dict)
     target = REGISTRY.load(args.task)
-    _check_signature(target, arguments, keywords)
     if args.queue is not None or args.delay is not None:
         target = target.using(queue=args.queue, delay=args.delay)
     try:
         handle = target.enqueue(*arguments, **keywords)
+    except SignatureMismatch as exc:
+        raise UsageError(f"--args / --kwargs: {exc}") from None
     except DQueueError:
         raise
     except Exception as exc:

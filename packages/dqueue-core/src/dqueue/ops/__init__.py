@@ -13,6 +13,7 @@ from .inspection import (
     dead_letters,
     failure_summary,
     queue_status,
+    sqlite_file,
     store_warnings,
 )
 from .jobs import (
@@ -54,5 +55,6 @@ __all__ = [
     "reschedule_jobs",
     "resume",
     "retry_dead",
+    "sqlite_file",
     "store_warnings",
 ]

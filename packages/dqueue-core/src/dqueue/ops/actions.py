@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from ..backends import Backend, get_backend
 from ..backends.base import control_of
 from ..clock import to_datetime, to_epoch
 from ..errors import JobNotFound, UnsupportedOperation
 from ..settings import Settings
-from .durations import parse_duration, parse_until
+from .durations import UNTIL_RESUMED, parse_duration, parse_until
 
 __all__ = [
     "DeadLetterChange",
@@ -28,9 +28,6 @@ __all__ = [
     "resume",
     "retry_dead",
 ]
-
-#: How far ahead "paused until resumed" reaches: a pause needs an end in every store.
-_INDEFINITELY = timedelta(days=100 * 365)
 
 
 def _backend(settings: Settings, queue: str, verb: str) -> Backend:
@@ -76,7 +73,7 @@ def pause(
     elif duration is not None:
         end = now + parse_duration(duration)
     else:
-        end = now + _INDEFINITELY
+        end = now + UNTIL_RESUMED
     control_of(backend).pause(queue, to_epoch(end))
     return Paused(queue, end.astimezone(UTC), indefinitely=until is None and duration is None)
 

@@ -12,12 +12,24 @@ from datetime import datetime, timedelta, tzinfo
 
 from ..errors import InvalidTime
 
-__all__ = ["parse_duration", "parse_until"]
+__all__ = ["UNTIL_RESUMED", "parse_duration", "parse_until", "until_resumed"]
+
+#: How far ahead a pause "until resumed" reaches: a pause needs an end in every store.
+UNTIL_RESUMED = timedelta(days=100 * 365)
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile("".join(f"(?:(?P<{unit}>{_NUMBER}){unit})?" for unit in "dhms"))
 _SECONDS_PER_UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _EXAMPLE_TIME = "2026-11-27T18:00:00+00:00"
+
+
+def until_resumed(until: datetime, now: datetime) -> bool:
+    """Whether a pause ending at ``until`` was asked without an end (it ends a century away).
+
+    An end between 50 years and a century (a day's slack for clocks) from ``now`` counts: no one
+    pauses a queue for 50 years, and an end even further away was typed (``--until 2999-01-01``).
+    """
+    return UNTIL_RESUMED / 2 < until - now <= UNTIL_RESUMED + timedelta(days=1)
 
 
 def parse_duration(text: str) -> timedelta:

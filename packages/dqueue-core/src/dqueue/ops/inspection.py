@@ -7,21 +7,24 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from ..backends import get_backend
+from ..backends import backend_class, get_backend
 from ..backends.base import Backend, DeadLetter, control_of, percentile
 from ..backends.lateness import window
 from ..clock import to_datetime
 from ..errors import ConfigurationError
 from ..job import JobFailure
 from ..settings import Settings
+from .durations import until_resumed
 
 __all__ = [
     "QueueStatus",
+    "SQLiteFile",
     "dead_letter_data",
     "dead_letters",
     "failure_summary",
     "queue_status",
     "raw_preview",
+    "sqlite_file",
     "store_warnings",
 ]
 
@@ -61,6 +64,8 @@ class QueueStatus:
     lateness_1h_samples: int
     #: What puts the jobs of the queue's store at risk (:func:`store_warnings`).
     warnings: tuple[str, ...] = ()
+    #: Paused without an end: ``paused_until`` is a century away and is shown as "until resumed".
+    paused_indefinitely: bool = False
     #: Where the store keeps the queue, when it says (``Backend.location``: a cluster's node).
     location: str | None = None
 
@@ -102,10 +107,30 @@ def queue_status(settings: Settings, queues: Iterable[str]) -> list[QueueStatus]
                 lateness_1h_p99_ms=_ms(percentile(hour, 0.99)),
                 lateness_1h_samples=len(hour),
                 warnings=warned[id(backend)],
+                paused_indefinitely=until is not None
+                and until_resumed(to_datetime(until), to_datetime(backend.clock.time())),
                 location=backend.location(queue),
             )
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteFile:
+    """The SQLite file some queues use, absolute, and how a relative setting was resolved."""
+
+    path: str
+    notes: tuple[str, ...]
+
+
+def sqlite_file(settings: Settings, queues: Iterable[str]) -> SQLiteFile | None:
+    """The file of the SQLite backend when one of ``queues`` (none: ``DQUEUE_BACKEND``) is on it."""
+    from ..backends.sqlite import SQLiteBackend  # only the class, to compare
+
+    paths = {settings.backend_path(queue) for queue in queues} or {settings.BACKEND}
+    if not any(issubclass(backend_class(path), SQLiteBackend) for path in paths):
+        return None
+    return SQLiteFile(settings.SQLITE_PATH, settings.path_notes)
 
 
 def store_warnings(backend: Backend) -> list[str]:

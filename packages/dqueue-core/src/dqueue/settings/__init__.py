@@ -17,10 +17,12 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from .core import Settings
 from .layers import environment_layer, file_layer, suggest_name
+from .paths import BaseFolder, resolve_paths, user_data_folder
 from .sections import PREFIX, SettingsSection, bad_value
 
 __all__ = [
@@ -44,6 +46,8 @@ _lock = threading.RLock()
 _current: Settings | None = None
 _framework_layer: Callable[[], Mapping[str, Any]] | None = None
 _file_layers: list[dict[str, Any]] = []
+_file_paths: list[Path] = []  # beside _file_layers: the last one's folder anchors paths
+_framework_folder: Callable[[], str | os.PathLike[str] | None] | None = None
 _overrides: dict[str, Any] = {}
 
 
@@ -60,13 +64,25 @@ def get_settings() -> Settings:
                 layers.append(_framework_layer())
             layers.extend(_file_layers)
             layers.append(_overrides)
-            _current = Settings.from_layers(layers)
+            _current = resolve_paths(Settings.from_layers(layers), _base_folder())
         return _current
+
+
+def _base_folder() -> BaseFolder:
+    """What relative paths in the settings are relative to (see :mod:`dqueue.settings.paths`)."""
+    if _file_paths:
+        config = _file_paths[-1]
+        return BaseFolder(config.parent, f"the folder of the --config file {config}")
+    project = _framework_folder() if _framework_folder is not None else None
+    if project:
+        return BaseFolder(Path(project).resolve(), f"the project's folder {project}")
+    return BaseFolder(user_data_folder(), "the per-user data folder", create=True)
 
 
 def configure(
     *,
     framework: Callable[[], Mapping[str, Any]] | None = None,
+    framework_folder: Callable[[], str | os.PathLike[str] | None] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     **overrides: Any,
 ) -> Settings:
@@ -75,18 +91,24 @@ def configure(
     Args:
         framework: a callable that returns the host framework's ``DQUEUE_*`` values
             (dqueue-django passes one that reads ``django.conf.settings``).
+        framework_folder: a callable that returns the framework project's folder, which
+            relative paths are resolved against when no ``--config`` file is given
+            (dqueue-django passes Django's ``BASE_DIR``).
         config_file: a python file whose settings override everything below it.
         **overrides: settings by short name (``WORKERS={"default": 2}``), highest of all.
 
     Raises:
         ConfigurationError: a value is bad; the message names the setting.
     """
-    global _framework_layer, _current
+    global _framework_layer, _framework_folder, _current
     with _lock:
         if framework is not None:
             _framework_layer = framework
+        if framework_folder is not None:
+            _framework_folder = framework_folder
         if config_file is not None:
             _file_layers.append(file_layer(config_file))
+            _file_paths.append(Path(config_file).resolve())
         _overrides.update({PREFIX + name.removeprefix(PREFIX): v for name, v in overrides.items()})
         _current = None
         return get_settings()
@@ -106,21 +128,25 @@ def config_file_applied(path: str | os.PathLike[str]) -> Iterator[Settings]:
     with _lock:
         before = len(_file_layers)
         _file_layers.append(file_layer(path))
+        _file_paths.append(Path(path).resolve())
         _current = None
     try:
         yield get_settings()
     finally:
         with _lock:
             del _file_layers[before:]
+            del _file_paths[before:]
             _current = None
 
 
 def reset_settings() -> None:
     """Forget every configured layer (for tests): back to defaults plus the environment."""
-    global _framework_layer, _current
+    global _framework_layer, _framework_folder, _current
     with _lock:
         _framework_layer = None
+        _framework_folder = None
         _file_layers.clear()
+        _file_paths.clear()
         _overrides.clear()
         _current = None
 

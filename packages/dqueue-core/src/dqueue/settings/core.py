@@ -51,7 +51,7 @@ class Settings(SettingsSection):
     # Where jobs go.
     BACKEND: str = "dqueue.backends.synchronous.SynchronousBackend"
     BACKEND_OVERRIDES: Mapping[str, str] = field(default_factory=dict)
-    SQLITE_PATH: str = "dqueue.sqlite3"
+    SQLITE_PATH: str = "dqueue.sqlite3"  # relative: see dqueue.settings.paths
 
     # Who runs them.
     WORKERS: Mapping[str, int] = field(default_factory=dict)
@@ -89,6 +89,10 @@ class Settings(SettingsSection):
 
     #: The plugins' sections: given ones first replace the defaults of their class.
     sections: tuple[SettingsSection, ...] = ()
+    #: The short names that a layer or :meth:`replace` set; the others are defaults.
+    given: frozenset[str] = field(default=frozenset(), compare=False)
+    #: How relative paths were made absolute (:mod:`dqueue.settings.paths`), as sentences.
+    path_notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         SettingsSection.__post_init__(self)
@@ -137,11 +141,12 @@ class Settings(SettingsSection):
             TypeError: a name is no setting.
             ConfigurationError: a value is bad; the message names the setting.
         """
+        given = self.given | frozenset(changes)
         sections = []
         for section in self.sections:
             own = {name: changes.pop(name) for name in section.names() if name in changes}
             sections.append(dataclasses.replace(section, **own) if own else section)
-        return dataclasses.replace(self, **changes, sections=tuple(sections))
+        return dataclasses.replace(self, **changes, sections=tuple(sections), given=given)
 
     def section(self, cls: type[S]) -> S:
         """The section of class ``cls`` (its defaults when it is not among ``sections``)."""

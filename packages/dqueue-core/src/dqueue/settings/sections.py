@@ -168,6 +168,15 @@ class SettingsSection:
         """
 
     @classmethod
+    def unread_settings_warning(cls) -> str | None:
+        """A sentence when ``DQUEUE_*`` settings meant for this plugin are not being read.
+
+        Such as settings in a framework's configuration while the plugin's integration is not
+        set up. Logged once, at a process's first enqueue; ``None`` (the default) says nothing.
+        """
+        return None
+
+    @classmethod
     def names(cls) -> tuple[str, ...]:
         """The short names of this section's settings."""
         return tuple(setting_types(cls))

@@ -9,11 +9,14 @@ from django.core.management.base import CommandParser
 from dqueue.cli import control
 from dqueue.cli.control import Front
 from dqueue.cli.parser import add_dead_list_options
+from dqueue.errors import UsageError
 
 from ..base import SharedCommand
 
 
 def _dead(args: argparse.Namespace, front: Front) -> int:
+    if args.dead_command == "list" and args.ids:  # `dqueue dead list` takes none either
+        raise UsageError("queue_dead list takes a queue and no job ids (retry and purge take ids)")
     # Without ids, retry and purge act on every dead letter (dqueue spells it --all).
     args.all = not args.ids
     return control.dead(args, front)
@@ -34,7 +37,7 @@ class Command(SharedCommand):
         parser.add_argument("dead_command", metavar="action", choices=("list", "retry", "purge"))
         parser.add_argument("queue", help="the queue's name")
         parser.add_argument(
-            "ids", nargs="*", metavar="JOB_ID", help="only these jobs (retry, purge)"
+            "ids", nargs="*", metavar="JOB_ID", help="retry and purge: only these jobs (none: all)"
         )
         add_dead_list_options(parser)
         parser.add_argument("--yes", action="store_true", help="purge all without asking")
