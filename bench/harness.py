@@ -249,6 +249,15 @@ class Workers:
             self.peak_rss_total = max(self.peak_rss_total, total)
             time.sleep(0.05)
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the whole process tree so far (exited children lost)."""
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
     def check_alive(self) -> None:
         for process, log in zip(self.processes, self.logs, strict=True):
             if process.poll() is not None:
@@ -354,15 +363,18 @@ def wait_for_count(
     what: str,
     *,
     cap_s: float | None = None,
+    on_poll: Callable[[ProbeTotals], None] | None = None,
 ) -> ProbeTotals:
     """Poll the probe until ``n`` runs are counted; a dead worker or the timeout raises.
 
     With ``cap_s``, return early once that long has passed since the first run (a slow system
-    then shows its rate over the jobs it ran by then).
+    then shows its rate over the jobs it ran by then). ``on_poll`` sees every reading.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         totals = probe.read()
+        if on_poll is not None:
+            on_poll(totals)
         if totals.count >= n:
             return totals
         if cap_s is not None and totals.first is not None and time.time() - totals.first >= cap_s:
@@ -385,6 +397,34 @@ class DrainResult:
     peak_rss_total_mb: float
     peak_rss_process_mb: float
     extra_runs: int
+    #: Worker CPU time (user + system, every process of the tree) per job run, in µs.
+    cpu_us_per_job: float | None
+
+
+class CpuMeter:
+    """Worker CPU per job between the first reading of the probe that counts a run and the
+    last reading: start-up (imports, connecting) is left out, as in the drain rate.
+
+    The probe files lag the runs by up to their flush interval (20 ms) at both ends alike.
+    """
+
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+        self.first: tuple[int, float] | None = None
+        self.last: tuple[int, float] | None = None
+
+    def __call__(self, totals: ProbeTotals) -> None:
+        if totals.count == 0:
+            return
+        reading = (totals.count, self.workers.cpu_seconds())
+        if self.first is None:
+            self.first = reading
+        self.last = reading
+
+    def us_per_job(self) -> float | None:
+        if self.first is None or self.last is None or self.last[0] <= self.first[0]:
+            return None
+        return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0]) * 1e6
 
 
 def measure_drain(
@@ -410,8 +450,9 @@ def measure_drain(
     env = {**env, "BENCH_PROBE_DIR": str(probe.new())}
     started = time.perf_counter()
     workers = Workers(commands, env, logdir)
+    cpu = CpuMeter(workers)
     try:
-        totals = wait_for_count(probe, n, workers, timeout_s, what, cap_s=cap_s)
+        totals = wait_for_count(probe, n, workers, timeout_s, what, cap_s=cap_s, on_poll=cpu)
         wall = time.perf_counter() - started
         extra = 0
         if totals.count >= n:
@@ -430,6 +471,7 @@ def measure_drain(
         peak_rss_total_mb=workers.peak_rss_total / MB,
         peak_rss_process_mb=workers.peak_rss_process / MB,
         extra_runs=extra,
+        cpu_us_per_job=cpu.us_per_job(),
     )
 
 
@@ -545,6 +587,8 @@ def format_value(value: float | None, fmt: str) -> str:
         return f"{value:,.0f}"
     if fmt == "ms":
         return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
+    if fmt == "us":
+        return f"{value:,.0f}"
     if fmt == "mb":
         return f"{value:.1f}"
     if fmt == "ratio":

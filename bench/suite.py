@@ -6,6 +6,7 @@ import argparse
 import functools
 import importlib
 import importlib.util
+import itertools
 import shlex
 import signal
 import subprocess
@@ -43,6 +44,10 @@ COLUMNS = [
     Column("enqueue_bulk", "enqueue bulk /s", "rate"),
     Column("drain_1", "drain 1 proc /s", "rate"),
     Column("drain_2", "drain 2 procs /s", "rate"),
+    Column("drain_1_incr", "drain 1 proc +INCR /s", "rate"),
+    Column("drain_2_incr", "drain 2 procs +INCR /s", "rate"),
+    Column("cpu_1", "worker CPU µs/job", "us"),
+    Column("cpu_1_incr", "worker CPU µs/job +INCR", "us"),
     Column("late_p50", "late p50 ms", "ms"),
     Column("late_p99", "late p99 ms", "ms"),
     Column("late_max", "late max ms", "ms"),
@@ -140,6 +145,9 @@ class Context:
     reset: Callable[[], None]
     #: Empty the store while the producer sessions of the enqueue phase stay connected.
     reset_between_enqueues: Callable[[], None] = lambda: None
+    #: The drain views: "probe" (the task only counts) and "incr" (it also does one Redis
+    #: ``INCR``: ``BENCH_PROBE_INCR``); metrics of the second end in ``_incr``.
+    views: Sequence[str] = ("probe",)
 
 
 def rotated(systems: Sequence[System], index: int) -> list[System]:
@@ -197,10 +205,12 @@ def enqueue_phase(systems: Sequence[System], ctx: Context) -> None:
 
 
 def measure_drains(system: System, ctx: Context) -> None:
-    """Drain figures of one system, once, with 1 and 2 worker processes."""
+    """Drain figures of one system, once per view, with 1 and 2 worker processes."""
     args, results, name = ctx.args, ctx.results, system.name
 
-    def drain(processes: int) -> Callable[[dict[str, str]], None]:
+    def drain(processes: int, view: str) -> Callable[[dict[str, str]], None]:
+        suffix = "_incr" if view == "incr" else ""
+
         def measure(env: dict[str, str]) -> None:
             def fill() -> None:
                 produce(system.producer, "fill", args.jobs, env)
@@ -209,26 +219,31 @@ def measure_drains(system: System, ctx: Context) -> None:
                 n=args.jobs,
                 fill=fill,
                 commands=system.commands(processes, False),
-                env=env,
+                env={**env, "BENCH_PROBE_INCR": "1"} if suffix else env,
                 probe=ctx.probe,
                 logdir=ctx.logdir,
                 timeout_s=args.timeout,
                 cap_s=args.drain_cap,
-                what=f"{name} drain {processes}",
+                what=f"{name} drain {processes}{suffix}",
             )
-            results.add(name, f"drain_{processes}_counted", outcome.counted)
-            results.add(name, f"drain_{processes}", outcome.jobs_per_s)
-            results.add(name, f"drain_{processes}_wall_s", outcome.wall_s)
-            if processes == 1:
+            metric = f"drain_{processes}{suffix}"
+            results.add(name, f"{metric}_counted", outcome.counted)
+            results.add(name, metric, outcome.jobs_per_s)
+            results.add(name, f"{metric}_wall_s", outcome.wall_s)
+            if outcome.cpu_us_per_job is not None:
+                results.add(name, f"cpu_{processes}{suffix}", outcome.cpu_us_per_job)
+            if processes == 1 and not suffix:
                 results.add(name, "rss", outcome.peak_rss_total_mb)
                 results.add(name, "rss_largest_process", outcome.peak_rss_process_mb)
             if outcome.extra_runs:
-                results.note(name, f"drain {processes}: {outcome.extra_runs} jobs ran twice")
+                results.note(name, f"{metric}: {outcome.extra_runs} jobs ran twice")
 
         return measure
 
-    attempt(ctx, system, "drain, 1 process", drain(1))
-    attempt(ctx, system, "drain, 2 processes", drain(2))
+    for view in ctx.views:
+        what = " (+INCR per job)" if view == "incr" else ""
+        attempt(ctx, system, f"drain, 1 process{what}", drain(1, view))
+        attempt(ctx, system, f"drain, 2 processes{what}", drain(2, view))
 
 
 def measure_delays(system: System, ctx: Context) -> None:
@@ -353,12 +368,19 @@ def best(
 def goal(
     name: str, value: float | None, fmt: str, target: str, met: Callable[[float], bool]
 ) -> Goal:
-    shown = format_value(value, fmt) + (" ms" if fmt == "ms" and value is not None else "")
+    unit = {"ms": " ms", "us": " µs"}.get(fmt, "") if value is not None else ""
+    shown = format_value(value, fmt) + unit
     return Goal(name, shown, target, None if value is None else met(value))
 
 
+def measured_columns(results: Results, systems: Sequence[str]) -> list[Column]:
+    """The columns of ``COLUMNS`` that some system has a figure for in this run."""
+    return [c for c in COLUMNS if any(results.median(s, c.metric) is not None for s in systems)]
+
+
 def ratios_table(results: Results, numerators: Sequence[str], others: Sequence[str]) -> str:
-    metrics = [c for c in COLUMNS if c.fmt == "rate"]
+    shown = measured_columns(results, [*numerators, *others])
+    metrics = [c for c in shown if c.fmt in ("rate", "us")]
     rows = []
     for name in numerators:
         for other in others:
@@ -402,7 +424,7 @@ def report(
         f"machine: {machine['cpus']} CPUs, Python {machine['python']}, "
         f"load average now {machine['load_average']}\n"
     )
-    print(results_table(results, names, COLUMNS))
+    print(results_table(results, names, measured_columns(results, names)))
     if dqueue_names and others:
         print("\nRatios (medians of the per-round ratios of this run):\n")
         print(ratios_table(results, dqueue_names, others))
@@ -411,13 +433,15 @@ def report(
         print(goals_table(goals))
     print()
     for system in systems:
-        for processes in (1, 2):
-            counted = results.rounds.get(system.name, {}).get(f"drain_{processes}_counted", [])
+        for processes, suffix in itertools.product((1, 2), ("", "_incr")):
+            metric = f"drain_{processes}{suffix}_counted"
+            counted = results.rounds.get(system.name, {}).get(metric, [])
             if counted and min(counted) < args.jobs:
+                view = " +INCR" if suffix else ""
                 print(
-                    f"note: {system.name}: drain {processes} proc: cut {args.drain_cap:g} s after "
-                    f"its first run; rate over the {min(counted):,.0f}-{max(counted):,.0f} of "
-                    f"{args.jobs:,} jobs run by then"
+                    f"note: {system.name}: drain {processes} proc{view}: cut {args.drain_cap:g} s "
+                    f"after its first run; rate over the {min(counted):,.0f}-"
+                    f"{max(counted):,.0f} of {args.jobs:,} jobs run by then"
                 )
         for note in results.notes.get(system.name, []):
             print(f"note: {system.name}: {note}")

@@ -5,6 +5,10 @@ last run times and the lateness of delayed jobs in memory, and a daemon thread w
 ``$BENCH_PROBE_DIR/<pid>.json`` every few milliseconds (atomically, by rename). The harness
 sums those files. Nothing here touches the store under test, so counting costs every system
 the same (a lock and a few list appends per job) and adds no round trip to the store.
+
+With ``BENCH_PROBE_INCR=1`` each run also does one ``INCR`` on the Redis server at
+``$BENCH_REDIS_URL`` (a client per process, made on first use): the second view of a drain, a
+job that touches the store once, as most real jobs do.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
 FLUSH_INTERVAL_S = 0.02
 #: Write on every run: for workers that fork a process per job (RQ's default ``Worker``), whose
 #: child exits with ``os._exit`` before a flusher thread could write.
 SYNC = os.environ.get("BENCH_PROBE_SYNC") == "1"
+#: One Redis round trip per run (see the module docstring).
+INCR = os.environ.get("BENCH_PROBE_INCR") == "1"
+INCR_KEY = "bench:probe:incr"
 
 _lock = threading.Lock()
 _pid = -1
@@ -28,11 +36,15 @@ _first: float | None = None
 _last: float | None = None
 _lateness: list[float] = []
 _dirty = False
+_client: Any = None
+_client_pid = -1
 
 
 def record(due: float | None = None) -> None:
     """Count one run; ``due`` (epoch seconds) is when the job was due, for lateness."""
     global _count, _first, _last, _dirty
+    if INCR:
+        _incr()
     now = time.time()
     with _lock:
         if _pid != os.getpid():
@@ -46,6 +58,18 @@ def record(due: float | None = None) -> None:
         _dirty = True
     if SYNC:
         _flush()
+
+
+def _incr() -> None:
+    global _client, _client_pid
+    if _client_pid != os.getpid():  # first use, or a forked child: a connection of its own
+        import redis  # only in this view: the SQLite benchmark's workers need no redis-py
+
+        with _lock:
+            if _client_pid != os.getpid():
+                _client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+                _client_pid = os.getpid()
+    _client.incr(INCR_KEY)
 
 
 def _start() -> None:

@@ -28,6 +28,18 @@ def test_encode_then_decode_returns_an_equal_job() -> None:
     assert decode_job(encode_job(job)) == job
 
 
+def test_decode_builds_the_job_with_the_attempt_a_store_counts() -> None:
+    job = make_job(attempt=0, max_attempts=5)
+    assert decode_job(encode_job(job), attempt=3) == job.with_changes(attempt=3)
+
+
+def test_decode_checks_the_envelopes_own_attempt_when_given_the_stores() -> None:
+    data = json.loads(encode_job(make_job()))
+    data["attempt"] = -1
+    with pytest.raises(DecodeError, match="attempt"):
+        decode_job(json.dumps(data), attempt=1)
+
+
 def test_envelope_is_versioned_json_with_the_documented_keys() -> None:
     data = json.loads(encode_job(make_job()))
     assert data["v"] == ENVELOPE_VERSION

@@ -525,6 +525,17 @@ def test_a_removed_hook_is_called_no_more(backend: MemoryBackend, clock: ManualC
     assert (kept.events, removed.events) == (["started 1", "finished ACK", "settled 1"], [])
 
 
+def test_worker_builds_no_process_title_without_setproctitle(
+    backend: MemoryBackend, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(proctitle, "_setproctitle", None)
+    monkeypatch.setattr(proctitle, "_last_title", "before")
+    backend.enqueue(make_job(record, 1, clock=clock))
+    burst_worker(backend, clock).run()
+    assert RAN == [1]
+    assert proctitle._last_title == "before"
+
+
 def test_process_title_names_the_running_task_and_job_but_not_arguments(
     backend: MemoryBackend, clock: ManualClock
 ) -> None:

@@ -140,24 +140,31 @@ def failed_execution(
 
 
 def _call(task: Task[Any, Any], job: Job) -> Any:
-    def call() -> Any:
-        result = task.fn(*job.args, **job.kwargs)
-        if isinstance(result, Awaitable):
-            # An ``async def`` task: the worker runs it to completion on a fresh event loop,
-            # so timeouts, retries and results work as for any other task.
-            import asyncio  # here: a worker of plain tasks never loads the event loop
-
-            return asyncio.run(_awaited(result))
-        return result
-
-    wrapped = call
-    for wrapper in _call_wrappers:
-        wrapped = functools.partial(wrapper, task, job, wrapped)
     token = _current_job.set(job)
     try:
+        if not _call_wrappers:  # the common case: no closure to build for every job
+            return _completed(task.fn(*job.args, **job.kwargs))
+
+        def call() -> Any:
+            return _completed(task.fn(*job.args, **job.kwargs))
+
+        wrapped = call
+        for wrapper in _call_wrappers:
+            wrapped = functools.partial(wrapper, task, job, wrapped)
         return wrapped()
     finally:
         _current_job.reset(token)
+
+
+def _completed(result: Any) -> Any:
+    """``result``, or what it resolves to when the task was an ``async def``."""
+    if isinstance(result, Awaitable):
+        # The worker runs it to completion on a fresh event loop (inside the call wrappers),
+        # so timeouts, retries and results work as for any other task.
+        import asyncio  # here: a worker of plain tasks never loads the event loop
+
+        return asyncio.run(_awaited(result))
+    return result
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
@@ -167,11 +174,13 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
 def decide(execution: Execution, settings: Settings) -> Outcome:
     """Turn an execution into the outcome to settle: ack, retry or dead-letter."""
     job, exc, task = execution.job, execution.exception, execution.task
-    outcome = functools.partial(
-        Outcome, job=job, started_at=execution.started_at, finished_at=execution.finished_at
-    )
-    if exc is None:
-        return outcome(kind=OutcomeKind.ACK, result=execution.result)
+    started, finished = execution.started_at, execution.finished_at
+    if exc is None:  # built at once: no partial for the outcome of nearly every job
+        ack = OutcomeKind.ACK
+        return Outcome(
+            job=job, kind=ack, result=execution.result, started_at=started, finished_at=finished
+        )
+    outcome = functools.partial(Outcome, job=job, started_at=started, finished_at=finished)
     if isinstance(exc, Retry) and job.attempt < job.max_attempts:
         delay = exc.delay
     elif task is None or isinstance(exc, TaskNotRegistered) or job.attempt >= job.max_attempts:

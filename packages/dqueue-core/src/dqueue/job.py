@@ -224,8 +224,12 @@ def encode_job(job: Job) -> str:
     return text
 
 
-def decode_job(payload: bytes | str) -> Job:
+def decode_job(payload: bytes | str, *, attempt: int | None = None) -> Job:
     """Read a job envelope, as strictly as :func:`encode_job` writes one.
+
+    ``attempt``: the attempt that a store counts apart from the envelope (which keeps the one
+    it was enqueued with), to build the job with it at once rather than copy it after; the
+    envelope's own attempt is checked all the same.
 
     Raises:
         DecodeError: NaN or Infinity, counts not integers in range, times not finite, nesting
@@ -255,7 +259,7 @@ def decode_job(payload: bytes | str) -> Job:
         raise DecodeError("job envelope version is not supported", payload)
     try:
         # Too deep for json itself is caught above; deep within its reach is found here.
-        return _job_from_dict(data, deep=may_nest_too_deep(text))
+        return _job_from_dict(data, deep=may_nest_too_deep(text), attempt=attempt)
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise DecodeError(f"job payload has a bad field: {exc}", payload) from exc
 
@@ -291,7 +295,7 @@ def _optional_float(value: Any, name: str) -> float | None:
     return float(value)
 
 
-def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
+def _job_from_dict(data: Mapping[str, Any], *, deep: bool, attempt: int | None = None) -> Job:
     args = data.get("args", [])
     kwargs = data.get("kwargs", {})
     meta = data.get("meta") or {}
@@ -308,16 +312,16 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
     for name, value in (("id", job_id), ("task", task), ("queue", queue)):
         if type(value) is not str or not value:
             raise TypeError(f"{name} must be a non-empty string")
-    attempt, max_attempts = data.get("attempt", 0), data.get("max_attempts", 1)
+    stored, max_attempts = data.get("attempt", 0), data.get("max_attempts", 1)
     priority = data.get("priority", 0)
-    if not type(attempt) is type(max_attempts) is type(priority) is int:
-        attempt, max_attempts, priority = map(_integer, (attempt, max_attempts, priority))
-        problem = field_problem(task, attempt, max_attempts, priority)
+    if not type(stored) is type(max_attempts) is type(priority) is int:
+        stored, max_attempts, priority = map(_integer, (stored, max_attempts, priority))
+        problem = field_problem(task, stored, max_attempts, priority)
     else:  # the common case, checked inline: this is the worker's hot path
         low, high = PRIORITY_RANGE
-        in_range = 0 <= attempt <= MAX_ATTEMPTS and 1 <= max_attempts <= MAX_ATTEMPTS
+        in_range = 0 <= stored <= MAX_ATTEMPTS and 1 <= max_attempts <= MAX_ATTEMPTS
         good = in_range and low <= priority <= high and is_task_name(task)
-        problem = "" if good else field_problem(task, attempt, max_attempts, priority)
+        problem = "" if good else field_problem(task, stored, max_attempts, priority)
     if problem:
         raise ValueError(problem)
     unique_key = data.get("unique_key")
@@ -333,7 +337,7 @@ def _job_from_dict(data: Mapping[str, Any], *, deep: bool) -> Job:
         queue=queue,
         args=tuple(args),
         kwargs=kwargs,
-        attempt=attempt,
+        attempt=stored if attempt is None else attempt,
         max_attempts=max_attempts,
         sigkill_on_stop=sigkill_on_stop,
         unique_key=unique_key,

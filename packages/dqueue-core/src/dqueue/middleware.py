@@ -99,13 +99,16 @@ class LoggingMiddleware:
 
     def process_job(self, job: Job, queue: str, worker_id: str) -> None:
         """Log the start of a run."""
-        _logger.debug(
-            "running %s (attempt %d of %d)", job.describe(), job.attempt, job.max_attempts
-        )
+        # Checked first: the label is built for every job, and DEBUG is mostly off.
+        if _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug(
+                "running %s (attempt %d of %d)", job.describe(), job.attempt, job.max_attempts
+            )
 
     def process_result(self, job: Job, result: Any, duration_s: float) -> None:
         """Log a success."""
-        _logger.debug("finished %s in %.3fs", job.describe(), duration_s)
+        if _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug("finished %s in %.3fs", job.describe(), duration_s)
 
     def process_exception(
         self,

@@ -10,13 +10,18 @@ import contextlib
 import importlib
 from typing import Any
 
-__all__ = ["set_process_title"]
+__all__ = ["can_set_process_title", "set_process_title"]
 
 
 _setproctitle: Any = None  # the module, when installed
 with contextlib.suppress(ImportError):
     _setproctitle = importlib.import_module("setproctitle")
 _last_title = ""
+
+
+def can_set_process_title() -> bool:
+    """Whether titles show (setproctitle is installed): else nobody need build one per job."""
+    return _setproctitle is not None
 
 
 def set_process_title(title: str) -> None:

@@ -40,6 +40,8 @@ def log_outcome(outcome: Outcome, exception: BaseException | None) -> None:
     """
     if outcome.kind is OutcomeKind.RELEASE:
         return
+    if exception is None and not _logger.isEnabledFor(logging.INFO):
+        return  # a success's line would not be written: every job would pay for building it
     job = outcome.job
     duration = (outcome.finished_at or 0.0) - (outcome.started_at or 0.0)
     fields: dict[str, Any] = {

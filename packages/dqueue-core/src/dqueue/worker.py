@@ -47,6 +47,7 @@ from .leases import LeaseKeeper
 from .loading import import_plugin_tasks
 from .middleware import Middleware, MiddlewareChain, load_middleware
 from .prefetch import AdaptivePrefetch
+from .proctitle import can_set_process_title
 from .recycling import recycle_reason
 from .run_log import log_outcome
 from .settings import Settings
@@ -107,7 +108,8 @@ class Worker:
         self.prefetch = AdaptivePrefetch(settings.PREFETCH)
         touch = [TouchFile(settings.TOUCH_FILE, queue, clock=clock)] if settings.TOUCH_FILE else []
         extra = [metrics] if metrics is not None else []
-        self.hooks = HookList([ProcessTitle(self.name), WorkerLog(), *touch, *extra, *hooks])
+        titles = [ProcessTitle(self.name)] if can_set_process_title() else []
+        self.hooks = HookList([*titles, WorkerLog(), *touch, *extra, *hooks])
         self._stop = threading.Event()
         self._leases = LeaseKeeper(
             self.backend,

@@ -156,13 +156,11 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         for index in range(1, len(reply), 3):
             job_id, attempt, payload = reply[index].decode(), reply[index + 1], reply[index + 2]
             try:
-                job = lifecycle.decode_stored(payload, job_id=job_id, queue=queue)
+                # The stored payload keeps the attempt it was enqueued with.
+                job = lifecycle.decode_stored(payload, job_id=job_id, queue=queue, attempt=attempt)
             except DecodeError as exc:
                 poison.append((job_id, payload, str(exc)))
                 continue
-            if job.attempt != attempt:
-                # The stored payload keeps the attempt it was enqueued with.
-                job = job.with_changes(attempt=attempt)
             jobs.append(job)
             self._leased[job_id] = queue
         for job_id, payload, reason in poison:

@@ -254,16 +254,19 @@ def dead_letter_from_decode_error(queue: str, payload: str, reason: str, now: fl
     return DeadLetter(job=stand_in, failure=failure, died_at=now, raw=payload)
 
 
-def decode_stored(payload: bytes | str, *, job_id: str, queue: str) -> Job:
+def decode_stored(
+    payload: bytes | str, *, job_id: str, queue: str, attempt: int | None = None
+) -> Job:
     """Decode a payload that a store keeps under ``job_id`` in ``queue``.
 
     An envelope that names another id or queue than where it is stored is refused too: the
-    store would lease, settle or count one job while the worker runs another.
+    store would lease, settle or count one job while the worker runs another. ``attempt``: the
+    runs the store counts, when it keeps them apart from the envelope (see :func:`decode_job`).
 
     Raises:
         DecodeError: the payload is not a job envelope, or not the one stored there.
     """
-    job = decode_job(payload)
+    job = decode_job(payload, attempt=attempt)
     if job.id != job_id:
         raise DecodeError("job payload's id differs from the id it is stored under", payload)
     if job.queue != queue:

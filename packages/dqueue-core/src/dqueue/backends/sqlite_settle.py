@@ -48,13 +48,12 @@ def decode_leased(
     """
     seq, job_id, attempt, raw = row
     try:
-        job = lifecycle.decode_stored(raw, job_id=job_id, queue=queue)
+        # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
+        return lifecycle.decode_stored(raw, job_id=job_id, queue=queue, attempt=attempt)
     except DecodeError as exc:
         conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
         bury_undecodable(conn, queue, job_id, raw, str(exc), now)
         return None
-    # The stored payload keeps the attempt it was enqueued with; the column counts the runs.
-    return job if job.attempt == attempt else job.with_changes(attempt=attempt)
 
 
 def apply_outcome(
