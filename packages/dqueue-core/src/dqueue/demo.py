@@ -169,7 +169,7 @@ def run_demo(
     workers: int = 4,
     max_delay_s: float = 3.0,
     path: str | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "ERROR",
     out: TextIO | None = None,
     deadline_s: float = 300.0,
 ) -> int:
