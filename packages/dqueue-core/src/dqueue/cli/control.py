@@ -19,6 +19,7 @@ from typing import Any
 from .. import ops
 from ..errors import Aborted, DQueueError, InvalidTime, JobFailed, SignatureMismatch, UsageError
 from ..job import JobFailure
+from ..json_values import MAX_NESTING, nests_deeper_than
 from ..pool import queue_counts
 from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
@@ -226,6 +227,10 @@ def _json_option(text: str, option: str, kind: type) -> Any:
         raise UsageError(f"{option}: not valid JSON ({exc})") from None
     except RecursionError:  # json.loads recurses per level: a deep document exhausts the stack
         raise UsageError(f"{option}: JSON nested too deeply") from None
+    # Python 3.13's decoder reads deep documents: say what is wrong before the task's
+    # signature is checked (the option's own list or object is one level above the values).
+    if nests_deeper_than(value, MAX_NESTING + 1):
+        raise UsageError(f"{option}: JSON nested too deeply (over {MAX_NESTING} levels)")
     if not isinstance(value, kind):
         expected = "a JSON list" if kind is list else "a JSON object"
         raise UsageError(f"{option}: expected {expected}, got {type(value).__name__}")
