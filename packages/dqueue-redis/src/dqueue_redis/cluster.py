@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
@@ -27,7 +26,7 @@ from redis.exceptions import NoScriptError, RedisClusterException
 
 from dqueue.errors import BackendUnavailable, ConfigurationError
 
-from ._urls import host_port
+from ._urls import parse_host_list
 from .scripts import Arg
 
 __all__ = [
@@ -95,24 +94,18 @@ def parse_cluster_url(url: str) -> ClusterTarget:
         ConfigurationError: no node, a node without a valid port, or a database named; the
             message names the part, never the password.
     """
-    scheme, _, rest = url.partition("://")
-    if scheme not in SCHEMES:
-        raise ConfigurationError(f"DQUEUE_REDIS_URL: {scheme!r} is not a Redis Cluster scheme")
-    netloc, _, path = rest.partition("/")
-    credentials, _, hosts = netloc.rpartition("@")
-    username, _, password = credentials.partition(":")
-    nodes = tuple(host_port(host, "cluster node") for host in hosts.split(",") if host)
-    if not nodes:
-        raise ConfigurationError(
-            "DQUEUE_REDIS_URL names no cluster node: write redis+cluster://host:port[,host:port...]"
-        )
-    if path.partition("?")[0].strip("/") not in ("", "0"):
+    parsed = parse_host_list(
+        url,
+        SCHEMES,
+        system="Redis Cluster",
+        host_word="cluster node",
+        usage="redis+cluster://host:port[,host:port...]",
+    )
+    if parsed.path not in ("", "0"):
         raise ConfigurationError(
             "DQUEUE_REDIS_URL: a Redis Cluster has database 0 only; name none after the nodes"
         )
-    return ClusterTarget(
-        nodes, unquote(username) or None, unquote(password) or None, tls=scheme == SCHEMES[1]
-    )
+    return ClusterTarget(parsed.hosts, parsed.username, parsed.password, tls=parsed.tls)
 
 
 def node_of(client: RedisCluster, key: str) -> str:

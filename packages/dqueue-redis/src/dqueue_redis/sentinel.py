@@ -22,7 +22,7 @@ from redis.sentinel import Sentinel
 
 from dqueue.errors import ConfigurationError
 
-from ._urls import host_port
+from ._urls import parse_host_list
 
 __all__ = ["SCHEMES", "SentinelTarget", "parse_sentinel_url"]
 
@@ -74,18 +74,14 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
         ConfigurationError: no sentinel, a sentinel without a valid port, no service name or a
             database that is not a number; the message names the part, never the password.
     """
-    scheme, _, rest = url.partition("://")
-    if scheme not in SCHEMES:
-        raise ConfigurationError(f"DQUEUE_REDIS_URL: {scheme!r} is not a Sentinel scheme")
-    netloc, _, path = rest.partition("/")
-    credentials, _, hosts = netloc.rpartition("@")
-    username, _, password = credentials.partition(":")
-    sentinels = tuple(host_port(host, "sentinel") for host in hosts.split(",") if host)
-    if not sentinels:
-        raise ConfigurationError(
-            "DQUEUE_REDIS_URL names no sentinel: write redis+sentinel://host:port/service_name"
-        )
-    service_name, _, db = path.partition("?")[0].strip("/").partition("/")
+    parsed = parse_host_list(
+        url,
+        SCHEMES,
+        system="Sentinel",
+        host_word="sentinel",
+        usage="redis+sentinel://host:port/service_name",
+    )
+    service_name, _, db = parsed.path.partition("/")
     if not service_name:
         raise ConfigurationError(
             "DQUEUE_REDIS_URL names no Sentinel service: write "
@@ -96,10 +92,10 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
             f"DQUEUE_REDIS_URL: the database after the service name must be a number, not {db!r}"
         )
     return SentinelTarget(
-        sentinels,
+        parsed.hosts,
         unquote(service_name),
         int(db or 0),
-        unquote(username) or None,
-        unquote(password) or None,
-        tls=scheme == SCHEMES[1],
+        parsed.username,
+        parsed.password,
+        tls=parsed.tls,
     )
