@@ -7,6 +7,8 @@ fresh process for every fill and every batch of delayed jobs::
     python -m peers.produce SYSTEM bulk N      # N enqueues through the system's bulk API
     python -m peers.produce SYSTEM fill N      # bulk where there is one, else one by one
     python -m peers.produce SYSTEM delayed N LEAD SPREAD   # N jobs due over SPREAD seconds
+    python -m peers.produce SYSTEM far N       # N jobs due in a day (they never run here)
+    python -m peers.produce SYSTEM stream RATE SECONDS   # RATE jobs/s, one call each, paced
     python -m peers.produce SYSTEM serve       # the same operations, one per stdin line
 
 It prints one JSON line: ``{"seconds": ..., "n": ...}`` (the enqueue loop only: imports and
@@ -44,6 +46,10 @@ class Producer:
     def delayed(self, dues: list[float]) -> None:
         raise Unsupported("no delayed jobs")
 
+    def delayed_bulk(self, dues: list[float]) -> None:
+        """Delayed jobs through the bulk API where there is one (only the load they make counts)."""
+        self.delayed(dues)
+
 
 class DqueueProducer(Producer):
     def __init__(self) -> None:
@@ -70,6 +76,10 @@ class DqueueProducer(Producer):
     def delayed(self, dues: list[float]) -> None:
         for due in dues:
             self.noop.using(run_after=datetime.fromtimestamp(due, UTC)).enqueue(due)
+
+    def delayed_bulk(self, dues: list[float]) -> None:
+        with self.dqueue.bulk_enqueue(batch_size=BULK_BATCH):
+            self.delayed(dues)
 
 
 class RqProducer(Producer):
@@ -219,6 +229,13 @@ def run(producer: Producer, op: str, n: int, extra: list[str]) -> dict[str, obje
                 producer.bulk(n)
             except Unsupported:
                 producer.one(n)
+        elif op == "far":
+            dues = [time.time() + 86_400.0] * n
+            started = time.perf_counter()
+            producer.delayed_bulk(dues)
+        elif op == "stream":
+            started = time.perf_counter()
+            n = stream(producer, rate=n, seconds=float(extra[0]))
         elif op in ("one", "bulk"):
             started = time.perf_counter()
             getattr(producer, op)(n)
@@ -228,6 +245,19 @@ def run(producer: Producer, op: str, n: int, extra: list[str]) -> dict[str, obje
     except Unsupported as exc:
         return {"unsupported": str(exc)}
     return {"seconds": seconds, "n": n}
+
+
+def stream(producer: Producer, *, rate: int, seconds: float) -> int:
+    """Enqueue ``rate`` jobs a second for ``seconds``, one call each, in 10 ms steps; the count."""
+    sent = 0
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        due = min(round(elapsed * rate) + 1, round(seconds * rate))
+        if due > sent:
+            producer.one(due - sent)
+            sent = due
+        time.sleep(0.01)
+    return sent
 
 
 def serve(producer: Producer) -> None:
