@@ -6,10 +6,11 @@ behaves alike inline and in a worker; :func:`decide` turns the run into the outc
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,17 @@ __all__ = [
     "CallWrapper",
     "Execution",
     "add_call_wrapper",
+    "begin_run",
     "call_wrapper_modules",
+    "checked_result",
     "current_job",
     "decide",
     "execute",
     "failed_execution",
+    "has_call_wrappers",
+    "run_failed",
+    "run_succeeded",
+    "running",
 ]
 
 #: ``(task, job, call) -> result``: wraps the call of a task (dqueue-django adds
@@ -45,7 +52,7 @@ _current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
 
 
 def current_job() -> Job | None:
-    """The job whose task is running in this thread (attempt, id, meta), or ``None``.
+    """The job whose task runs in this thread or asyncio task (attempt, id, meta), or ``None``.
 
     .. code-block:: python
 
@@ -61,6 +68,11 @@ def add_call_wrapper(wrapper: CallWrapper) -> None:
     """Wrap every task call with ``wrapper`` (outermost last added). Idempotent."""
     if wrapper not in _call_wrappers:
         _call_wrappers.append(wrapper)
+
+
+def has_call_wrappers() -> bool:
+    """Whether some plugin wraps task calls (then each call runs inside its wrappers)."""
+    return bool(_call_wrappers)
 
 
 def call_wrapper_modules() -> frozenset[str]:
@@ -102,23 +114,64 @@ def execute(
     started = now()
     task: Task[Any, Any] | None = None
     try:
-        task = REGISTRY.resolve(job.task)
-        for before in chain.before:
-            before(job, job.queue, worker_id)
-        result = _call(task, job)
-        if job.result_ttl is not None:
-            check_json_value(result, where=f"the return value of {job.task}")
+        task = begin_run(job, chain, worker_id)
+        result = checked_result(job, _call(task, job))
     except Exception as exc:
-        finished = now()
-        if chain.on_exception:
-            chain.notify(
-                chain.on_exception, job, finished - started, type(exc), exc, exc.__traceback__
-            )
-        return failed_execution(job, exc, started, finished, task=task)
-    finished = now()
+        return run_failed(job, chain, exc, started, now(), task)
+    return run_succeeded(job, chain, task, result, started, now())
+
+
+def begin_run(job: Job, chain: MiddlewareChain, worker_id: str) -> Task[Any, Any]:
+    """The task of ``job``, once the middleware's ``before`` hooks ran (raises as a run does)."""
+    task = REGISTRY.resolve(job.task)
+    for before in chain.before:
+        before(job, job.queue, worker_id)
+    return task
+
+
+def checked_result(job: Job, result: Any) -> Any:
+    """``result``, refused (``EncodeError``) when the job keeps results and it is not JSON."""
+    if job.result_ttl is not None:
+        check_json_value(result, where=f"the return value of {job.task}")
+    return result
+
+
+def run_succeeded(
+    job: Job,
+    chain: MiddlewareChain,
+    task: Task[Any, Any],
+    result: Any,
+    started: float,
+    finished: float,
+) -> Execution:
+    """The run of ``job`` that returned ``result``, told to the middleware."""
     if chain.on_result:
         chain.notify(chain.on_result, job, result, finished - started)
     return Execution(job=job, started_at=started, finished_at=finished, result=result, task=task)
+
+
+def run_failed(
+    job: Job,
+    chain: MiddlewareChain,
+    exc: Exception,
+    started: float,
+    finished: float,
+    task: Task[Any, Any] | None,
+) -> Execution:
+    """The run of ``job`` that raised ``exc``, told to the middleware."""
+    if chain.on_exception:
+        chain.notify(chain.on_exception, job, finished - started, type(exc), exc, exc.__traceback__)
+    return failed_execution(job, exc, started, finished, task=task)
+
+
+@contextlib.contextmanager
+def running(job: Job) -> Iterator[None]:
+    """Make ``job`` the :func:`current_job` of this thread, or of this asyncio task."""
+    token = _current_job.set(job)
+    try:
+        yield
+    finally:
+        _current_job.reset(token)
 
 
 def failed_execution(
@@ -140,7 +193,7 @@ def failed_execution(
 
 
 def _call(task: Task[Any, Any], job: Job) -> Any:
-    token = _current_job.set(job)
+    token = _current_job.set(job)  # not running(): no generator to build for every job
     try:
         if not _call_wrappers:  # the common case: no closure to build for every job
             return _completed(task.fn(*job.args, **job.kwargs))
