@@ -60,6 +60,7 @@ __all__ = ["AsyncJobs", "serve_concurrently"]
 _logger = logging.getLogger("dqueue.worker")
 
 _SETTLE_MARGIN_S: Final = 5.0  # of DQUEUE_SHUTDOWN_TIMEOUT, kept for settling after the wait
+_CLOSE_S: Final = 5.0  # how long a stopping worker waits for cancelled runs to unwind
 
 
 class AsyncJobs:
@@ -77,6 +78,7 @@ class AsyncJobs:
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}  # job id -> its run (the loop's thread)
         self._finished: collections.deque[Execution] = collections.deque()
+        self._signalling = False  # a call of _signal is scheduled (the loop's thread)
         #: Set when a run finishes; the worker clears it before it collects.
         self.done = threading.Event()
         #: The jobs handed to the loop and not collected yet, with their start (monotonic); the
@@ -91,6 +93,11 @@ class AsyncJobs:
         if not self._thread.is_alive():
             self._thread.start()
         self._loop.call_soon_threadsafe(self._spawn, jobs)
+
+    @property
+    def running(self) -> int:
+        """How many jobs in flight have not finished yet."""
+        return len(self.in_flight) - len(self._finished)
 
     def finished(self) -> list[Execution]:
         """The runs finished since the last call, taken out of :attr:`in_flight`."""
@@ -113,9 +120,13 @@ class AsyncJobs:
         """Cancel the runs still in flight (left to their leases), stop the loop and its thread."""
         self.in_flight.clear()
         if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop).result(timeout=5.0)
+            cancelled = asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop)
+            try:
+                cancelled.result(timeout=_CLOSE_S)
+            except TimeoutError:  # a task blocks the loop: the thread is a daemon, left behind
+                _logger.warning("the event loop did not stop within %gs", _CLOSE_S)
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=_CLOSE_S)
         if not self._thread.is_alive():
             self._loop.close()
 
@@ -143,6 +154,14 @@ class AsyncJobs:
         finally:
             self._tasks.pop(job.id, None)
         self._finished.append(execution)
+        if not self._signalling:
+            # Once per turn of the loop, after every run that ends in it: the worker then
+            # settles them in one round trip rather than waking for each.
+            self._signalling = True
+            self._loop.call_soon(self._signal)
+
+    def _signal(self) -> None:
+        self._signalling = False
         self.done.set()
 
     async def _cancel_all(self) -> None:
@@ -196,9 +215,10 @@ def serve_concurrently(worker: Worker) -> None:
     poll_s = worker.settings.POLL_INTERVAL
     try:
         while not worker._stop.is_set() and not worker._should_recycle():
-            _collect(worker, jobs)
             _give_up_on_overdue(worker, jobs)
-            free = concurrency - len(jobs.in_flight)
+            # Finished runs free their slots before they are collected: the next jobs start
+            # first, their outcomes are decided and settled while those run.
+            free = concurrency - jobs.running
             if limit is not None:
                 free = min(free, limit - worker.processed - len(jobs.in_flight))
             reserved = None
@@ -207,9 +227,13 @@ def serve_concurrently(worker: Worker) -> None:
                 reserved = worker._reserve(free, 0.0 if jobs.in_flight else None)
                 if reserved:
                     _start(worker, jobs, reserved, kinds)
-                    continue
+            collected = _collect(worker, jobs)
             worker._flush()
-            idle = reserved is not None and not jobs.in_flight and not worker._pending
+            if reserved:
+                continue
+            # Idle once a reserve found nothing after the last settle (a retry may be due now).
+            idle = reserved is not None and not collected and not jobs.in_flight
+            idle = idle and not worker._pending
             if worker.burst and idle:
                 break
             if jobs.in_flight:
@@ -248,13 +272,14 @@ def _start(worker: Worker, jobs: AsyncJobs, reserved: list[Job], kinds: dict[str
         if worker._admit(job):
             worker._run_one(job)
         _collect(worker, jobs)
-    worker._flush()
 
 
-def _collect(worker: Worker, jobs: AsyncJobs) -> None:
-    """Decide and queue the outcomes of the runs that finished."""
-    for execution in jobs.finished():
+def _collect(worker: Worker, jobs: AsyncJobs) -> int:
+    """Decide and queue the outcomes of the runs that finished; return how many."""
+    runs = jobs.finished()
+    for execution in runs:
         worker._finish(execution)
+    return len(runs)
 
 
 def _give_up_on_overdue(worker: Worker, jobs: AsyncJobs) -> None:
