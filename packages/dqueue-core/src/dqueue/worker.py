@@ -9,7 +9,8 @@ batch (:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execu
 its outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
 after the batch, or at once after a slow job. Metrics, logs, the touch file and the process
 title are hooks (:mod:`dqueue.hooks`); a thread renews leases (:mod:`dqueue.leases`), another
-beats into the store's worker registry (:mod:`dqueue.heartbeat`).
+beats into the store's worker registry (:mod:`dqueue.heartbeat`). With
+``DQUEUE_ASYNC_CONCURRENCY`` above 1, :mod:`dqueue.async_worker` runs many async jobs at once.
 
 Run in the main thread of a process, as ``dqueue worker`` and the runner do, a worker enforces
 job timeouts (:mod:`dqueue.timeouts`) and stops on SIGTERM or SIGINT: it finishes the running
