@@ -50,6 +50,7 @@ from .execution import (
 )
 from .job import Job
 from .registry import REGISTRY
+from .threads import BackgroundThread
 
 if TYPE_CHECKING:
     from .task import Task
@@ -73,9 +74,7 @@ class AsyncJobs:
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="dqueue-event-loop", daemon=True
-        )
+        self._thread = BackgroundThread(self._loop.run_forever, name="dqueue-event-loop")
         self._tasks: dict[str, asyncio.Task[None]] = {}  # job id -> its run (the loop's thread)
         self._finished: collections.deque[Execution] = collections.deque()
         self._signalling = False  # a call of _signal is scheduled (the loop's thread)
