@@ -241,6 +241,13 @@ DJANGO_MISTAKES = {
     "clear unknown queue": mistake(
         "queue_clear", "nosuch", "--yes", words=("unknown queue", "nosuch")
     ),
+    "worker async concurrency 0": mistake(
+        "queue_worker",
+        "default",
+        "--async-concurrency",
+        "0",
+        words=("--async-concurrency", "1 or more"),
+    ),
     "workers unknown queue": mistake("queue_workers", "nosuch", words=("unknown queue", "nosuch")),
     "workers unknown option": mistake(
         "queue_workers", "--limit", "3", words=("unrecognized arguments", "--limit")
