@@ -48,6 +48,7 @@ def _backends() -> list[Any]:
 def _reset() -> None:
     STARTED.clear()
     GATES.clear()
+    BUSY.clear()
     RELEASE.clear()
 
 
@@ -92,6 +93,15 @@ async def meet_the_others(value: int, batch: int) -> list[Any]:
     await _all_started(value, batch)
     job = dqueue.current_job()
     return [value, job.id if job else None]
+
+
+BUSY: dict[str, Any] = {}  # "metrics": the worker's metrics hook; "seen": its busy gauge
+
+
+@task(queue=QUEUE)
+async def meet_then_read_busy(value: int, batch: int) -> None:
+    await _all_started(value, batch)
+    BUSY.setdefault("seen", []).append(BUSY["metrics"].busy)
 
 
 @task(queue=QUEUE, max_attempts=2)
@@ -179,6 +189,19 @@ def test_async_jobs_run_at_once_each_with_its_own_current_job_and_result(
         assert result is not None
         assert (result.status, result.return_value) == (JobStatus.SUCCEEDED, [n, job.id])
     assert backend.counts(QUEUE).total == 0
+
+
+def test_the_busy_gauge_counts_every_async_job_running(make_backend: Any) -> None:
+    pytest.importorskip("prometheus_client")
+    from dqueue.metrics import WorkerMetrics
+
+    settings = _settings(ASYNC_CONCURRENCY=4)
+    backend = make_backend(settings)
+    BUSY["metrics"] = metrics = WorkerMetrics(QUEUE)
+    backend.enqueue_many([_job(meet_then_read_busy, n, 4) for n in range(4)])
+    Worker(settings, QUEUE, 1, backend=backend, burst=True, metrics=metrics).run()
+    assert max(BUSY["seen"]) == 4  # all four met: the gauge counted all four
+    assert metrics.busy == 0
 
 
 def test_plain_tasks_still_run_beside_async_ones(make_backend: Any) -> None:
