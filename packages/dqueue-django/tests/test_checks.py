@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import django
 import pytest
 from django.test import override_settings
 
@@ -149,6 +150,16 @@ def test_a_cron_entry_whose_queue_has_no_worker_is_a_warning_naming_it() -> None
     assert ids(messages) == ["dqueue_django.W006"]
     assert messages[0].obj == "reports"
     assert "Cron entry 'reports'" in messages[0].msg
+
+
+@pytest.mark.skipif(django.VERSION < (6, 0), reason="Django's Tasks framework needs Django 6.0")
+def test_a_queue_of_the_tasks_backend_that_has_no_worker_is_a_warning() -> None:
+    with override_settings(DQUEUE_WORKERS={"default": 1, "django-tasks": 0}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W006"]
+    assert messages[0].obj == "TASKS"
+    assert "queue 'django-tasks'" in messages[0].msg
 
 
 def test_a_django_lightweight_queue_setting_is_a_warning_naming_its_replacement() -> None:

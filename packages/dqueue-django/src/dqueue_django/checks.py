@@ -221,9 +221,9 @@ def _needs_workers(settings: Settings, queue: str) -> bool:
 
 
 def _unserved_queues(settings: Settings) -> list[CheckMessage]:
-    """Tasks and cron entries whose queue the runners' pool gives no worker: jobs that wait."""
+    """Tasks, cron entries and Tasks backend queues the runners' pool gives no worker."""
     from .discovery import app_tasks, cron_entries
-    from .queues import pool_counts
+    from .queues import django_tasks_queues, pool_counts
 
     counts = pool_counts(settings)
     try:
@@ -244,6 +244,10 @@ def _unserved_queues(settings: Settings) -> list[CheckMessage]:
     waiting += [
         (f"Cron entry {entry.name!r}", entry.name, entry.queue or default_queue)
         for entry in entries
+    ]
+    waiting += [
+        ("The Tasks backend (a TASKS alias's QUEUES)", "TASKS", queue)
+        for queue in sorted(django_tasks_queues())
     ]
     return [
         Warning(
