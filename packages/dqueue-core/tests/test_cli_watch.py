@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from dqueue.backends import get_backend
 from dqueue.cli import control
 from dqueue.cli.control import Front
 from dqueue.cli.watch import CLEAR_SCREEN, watch
@@ -245,16 +244,3 @@ def test_dead_letters_of_a_whole_queue_go_in_batches_with_progress_on_a_terminal
     summary = "Requeued" if action == "retry" else "Purged"
     assert shown == [f"{summary} 5 dead letter(s) of queue mail."]
     assert stored("mail").dead == 0
-
-
-def test_a_long_operation_without_a_terminal_prints_only_its_summary(
-    sqlite: Path,  # noqa: F811
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _dead_letters(capsys, 2)
-
-    code, out, err = run(capsys, "dead", "retry", "mail", "--all")
-
-    assert (code, err) == (0, "")
-    assert out == "Requeued 2 dead letter(s) of queue mail.\n"
-    assert get_backend("mail").counts("mail").ready == 2
