@@ -212,11 +212,11 @@ def _dead_letters(capsys: pytest.CaptureFixture[str], count: int) -> None:
 
 def _dead(action: str, *, shown: list[str], progress: list[str] | None) -> int:
     args = argparse.Namespace(queue="mail", dead_command=action, ids=[], all=True, yes=True)
-    front = Front(settings=get_settings(), write=shown.append, progress=progress_to(progress))
+    front = Front(settings=get_settings(), write=shown.append, progress=_writer(progress))
     return control.dead(args, front)
 
 
-def progress_to(lines: list[str] | None) -> Callable[[str], object] | None:
+def _writer(lines: list[str] | None) -> Callable[[str], object] | None:
     return None if lines is None else lines.append
 
 
@@ -244,3 +244,18 @@ def test_dead_letters_of_a_whole_queue_go_in_batches_with_progress_on_a_terminal
     summary = "Requeued" if action == "retry" else "Purged"
     assert shown == [f"{summary} 5 dead letter(s) of queue mail."]
     assert stored("mail").dead == 0
+
+
+def test_clear_says_on_a_terminal_which_queue_it_works_on_then_prints_its_summary(
+    sqlite: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(capsys, "enqueue", f"{TASKS_MODULE}.send", "--args", '["ann"]')
+    shown: list[str] = []
+    progress: list[str] = []
+    front = Front(settings=get_settings(), write=shown.append, progress=progress.append)
+
+    assert control.clear(argparse.Namespace(queue="mail", yes=True), front) == 0
+
+    assert progress == ["\r\x1b[Kclearing queue mail...", "\r\x1b[K"]
+    assert shown == ["Cleared 1 waiting job(s) from queue mail."]
