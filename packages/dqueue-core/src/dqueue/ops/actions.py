@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 
 from ..backends import Backend, get_backend
 from ..backends.base import control_of
-from ..backends.inspection import JobState, inspection_of
+from ..backends.inspection import JobPage, JobState, inspection_of
 from ..clock import to_datetime, to_epoch
 from ..errors import JobNotFound, UnsupportedOperation
 from ..settings import Settings
@@ -176,16 +176,21 @@ def _every_dead_letter(
             progress(count, count)
         return count
     total = backend.counts(queue).dead
-    done, cursor = 0, None
-    while True:
-        page = pages.jobs(queue, JobState.DEAD, limit=BATCH, cursor=cursor)
-        if page.views:
-            done += act([view.job.id for view in page.views])
-            if progress is not None:
-                progress(done, max(total, done))
-        cursor = page.cursor
-        if cursor is None:
-            return done
+    done = 0
+    page = pages.jobs(queue, JobState.DEAD, limit=BATCH)
+    while page.views:
+        # The next page is read while this one's letters are still there: a cursor whose
+        # letter is gone may not find its place among letters that died at the same time.
+        following = (
+            pages.jobs(queue, JobState.DEAD, limit=BATCH, cursor=page.cursor)
+            if page.cursor is not None
+            else JobPage([])
+        )
+        done += act([view.job.id for view in page.views])
+        if progress is not None:
+            progress(done, max(total, done))
+        page = following
+    return done
 
 
 def retry_dead(
