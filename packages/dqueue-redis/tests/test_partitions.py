@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
+from dqueue import ops
+from dqueue.backends import close_backends, get_backend
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.inspection import JobState
 from dqueue.clock import ManualClock
@@ -29,7 +31,7 @@ from dqueue_redis._store import queue_base
 from dqueue_redis.backends import _RedisBackendBase
 from dqueue_redis.cluster import node_of
 from tests.support.cluster_setup import ClusterSetup, cluster_kind, shared_cluster
-from tests.support.redis_server import unique_prefix
+from tests.support.redis_server import RedisServer, unique_prefix
 
 MakeBackend = Callable[..., Any]
 PARTITIONS = 8
@@ -254,6 +256,28 @@ def test_counts_merge_the_lateness_of_every_partition_by_start_time(
 
     samples = backend.counts("mail").recent_lateness
     assert [sample.at - now for sample in samples] == [0.25, 0.75]
+
+
+def test_status_and_pause_through_the_operations_see_one_queue(
+    redis_server: RedisServer, redis_prefix: str
+) -> None:
+    settings = Settings().replace(
+        BACKEND="reliable_redis", REDIS_URL=redis_server.url, REDIS_PREFIX=redis_prefix, **SPREAD
+    )
+    try:
+        backend = get_backend("mail", settings=settings)
+        assert isinstance(backend, _RedisBackendBase)
+        backend.enqueue_many([_job(n) for n in range(40)])
+        ops.pause(settings, "mail", duration="1h")
+
+        [row] = ops.queue_status(settings, ["mail"])
+        assert (row.queue, row.ready, row.paused_until is not None) == ("mail", 40, True)
+        assert backend.reserve("mail", worker_id="w", timeout_s=0) == []
+        ops.resume(settings, "mail")
+        assert ops.queue_status(settings, ["mail"])[0].paused_until is None
+        assert ops.clear(settings, "mail") == 40
+    finally:
+        close_backends()
 
 
 def _reserve_all(backend: _RedisBackendBase, count: int) -> list[Job]:
