@@ -25,6 +25,7 @@ from .ops.inspection import store_warnings
 from .ops.queues import list_queues
 from .pool import WorkerSlot
 from .settings import Settings
+from .threads import BackgroundThread
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -131,7 +132,8 @@ class RunnerMetrics:
                 if read is None:
                     read = _Read()
                     # A daemon thread: a read stuck on a dead host must not hold up exit.
-                    threading.Thread(target=self._read_store, args=(read,), daemon=True).start()
+                    reader = BackgroundThread(self._read_store, name="dqueue-read", args=(read,))
+                    reader.start()
                 if not read.done.wait(self._read_timeout_s):
                     self._pending = read
                     read = _Read(error=f"no answer within {self._read_timeout_s:g}s")
