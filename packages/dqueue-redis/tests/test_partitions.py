@@ -298,6 +298,23 @@ def test_a_job_reserved_elsewhere_settles_in_its_partition(make_backend: MakeBac
     assert settler.counts("mail").in_flight == 0
 
 
+def test_leases_in_every_partition_are_renewed_and_recovered(
+    make_backend: MakeBackend, clock: ManualClock
+) -> None:
+    consumer = make_backend(clock=clock, cls=ReliableRedisBackend, **SPREAD)
+    other = make_backend(clock=clock, cls=ReliableRedisBackend, **SPREAD)
+    jobs = [_job(n, max_attempts=5) for n in range(PARTITIONS * 3)]
+    consumer.enqueue_many(jobs)
+    taken = _reserve_all(consumer, len(jobs))
+    ids = [job.id for job in taken]
+
+    assert other.renew(ids, worker_id="w") == []
+    clock.advance(consumer.options.lease_s * 2)
+    assert other.recover() == len(jobs)
+    assert consumer.renew(ids, worker_id="w") == ids
+    assert sorted(job.id for job in _reserve_all(other, len(jobs))) == sorted(ids)
+
+
 def test_a_waiting_reserve_gets_a_job_enqueued_in_any_partition(
     make_backend: MakeBackend, wait_until_blocked: Any
 ) -> None:
