@@ -145,7 +145,10 @@ class RedisControl(RedisStore):
         look = [("ZREVRANGE", base + "dead", 0, limit - 1, "WITHSCORES") for base in bases]
         # Each partition's newest, merged by when each died (the score).
         newest: list[tuple[float, bytes, str]] = []
-        for base, pairs in zip(bases, self._pipeline(*look), strict=True):
+        for base, reply in zip(bases, self._pipeline(*look), strict=True):
+            # Pairs, or a flat list where a redis-py version leaves the reply as the server sent it.
+            flat = bool(reply) and not isinstance(reply[0], list | tuple)
+            pairs = zip(reply[::2], reply[1::2], strict=True) if flat else reply
             newest += [(float(score), name, base) for name, score in pairs]
         # Ties go as one sorted set orders them: by member, descending.
         newest = sorted(newest, key=lambda entry: entry[:2], reverse=True)[:limit]
