@@ -240,6 +240,23 @@ def test_counts_dead_letters_and_inspection_see_one_queue(make_backend: MakeBack
     assert backend.clear("mail") == len(waiting) - 1 + len(doomed)
 
 
+def test_dead_letters_of_every_partition_are_listed_newest_first(
+    make_backend: MakeBackend, clock: ManualClock
+) -> None:
+    backend = make_backend(clock=clock, **SPREAD)
+    jobs = [*_in_partition(backend, 5, 3), *_in_partition(backend, 2, 1)]
+    for job in jobs:  # three die in one partition, then the newest in another
+        backend.enqueue(job)
+        [taken] = _reserve_all(backend, 1)
+        failure = JobFailure(exception_type="E", message="m", at=clock.time(), attempt=1)
+        backend.settle([Outcome(job=taken, kind=OutcomeKind.DEAD, failure=failure)], worker_id="w")
+        clock.advance(1)
+
+    listed = [letter.job.id for letter in backend.dead_letters("mail", limit=3)]
+
+    assert listed == [job.id for job in jobs[::-1][:3]]
+
+
 def test_counts_merge_the_lateness_of_every_partition_by_start_time(
     make_backend: MakeBackend,
 ) -> None:

@@ -7,6 +7,7 @@ up or merges what they answer.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Sequence
@@ -138,25 +139,23 @@ class RedisControl(RedisStore):
         ]
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        """The newest dead letters of ``queue`` (of all its partitions), newest first."""
+        """The newest dead letters of ``queue``, newest first.
+
+        A queue in partitions merges each partition's newest by when they died (each partition
+        keeps its own order, by a sequence; letters of different partitions that died in the
+        same instant keep no order between them).
+        """
         if limit <= 0:
             return []
         bases = self.partitions(queue)
-        look = [("ZREVRANGE", base + "dead", 0, limit - 1, "WITHSCORES") for base in bases]
-        # Each partition's newest, merged by when each died (the score).
-        newest: list[tuple[float, bytes, str]] = []
-        for base, reply in zip(bases, self._pipeline(*look), strict=True):
-            # Pairs, or a flat list where a redis-py version leaves the reply as the server sent it.
-            flat = bool(reply) and not isinstance(reply[0], list | tuple)
-            pairs = zip(reply[::2], reply[1::2], strict=True) if flat else reply
-            newest += [(float(score), name, base) for name, score in pairs]
-        # Ties go as one sorted set orders them: by member, descending.
-        newest = sorted(newest, key=lambda entry: entry[:2], reverse=True)[:limit]
-        found: dict[str, DeadLetter] = {}
-        for base in bases:
-            names = [name for _, name, where in newest if where == base]
-            found.update(self._letters(queue, base, names))
-        return [found[name] for _, raw, _ in newest if (name := raw.decode()) in found]
+        look = [("ZREVRANGE", base + "dead", 0, limit - 1) for base in bases]
+        newest = [
+            [letter for _, letter in self._letters(queue, base, ids)]
+            for base, ids in zip(bases, self._pipeline(*look), strict=True)
+        ]
+        if len(newest) == 1:
+            return newest[0]
+        return list(heapq.merge(*newest, key=lambda letter: -letter.died_at))[:limit]
 
     def retry_dead(self, queue: str, job_ids: Sequence[str] | None = None) -> int:
         """Put dead letters (all, oldest first, or those ids) back with fresh attempts.
