@@ -10,14 +10,16 @@ own) and a master with one replica, all on loopback.
 - **drain**: ``--jobs`` no-op jobs of the reliable backend are enqueued in bulk, then
   ``--workers`` ``dqueue worker`` processes drain them. *1 queue*: every job and every worker on
   one queue, whose slot is on one master. *3 queues*: the jobs and the workers split evenly over
-  3 queues whose slots are on the 3 masters. The rate runs from the first run to the last, as in
+  3 queues whose slots are on the 3 masters. *1 queue, 3 partitions* (when this dqueue-redis
+  has ``DQUEUE_REDIS_PARTITIONS``): one queue in 3 partitions, one per master, and every worker
+  on it. The rate runs from the first run to the last, as in
   ``bench_redis.py``; each node's CPU (``INFO cpu``, user + system) is read when the workers
   start and when the last job has run, divided by the jobs.
 - **enqueue**: ``--enqueue-jobs`` jobs one by one through ``ReliableRedisBackend``, without and
   with ``WAIT 1 100``, on one queue of the cluster and on the single master; the master's and
   the replica's CPU per enqueue.
 
-Rounds alternate the order of the cases. Figures are medians over rounds, ratios are medians of
+Each round starts with another case. Figures are medians over rounds, ratios are medians of
 the per-round ratios. The point on a 2-core machine shared with other work is not absolute
 speed: that no node is a hotspot when the load is spread, and that the cost per job stays flat.
 """
@@ -26,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
+import dataclasses
+import json
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -53,10 +56,13 @@ from dqueue.job import Job, new_job_id  # noqa: E402
 from dqueue.settings import Settings  # noqa: E402
 from dqueue_redis import ReliableRedisBackend  # noqa: E402
 from dqueue_redis.cluster import node_of  # noqa: E402
+from dqueue_redis.settings import RedisSettings  # noqa: E402
 from tests.support.cluster_setup import ClusterSetup, cluster_kind  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 TASK = "peers.dqueue_tasks.noop"
+#: The case the others are compared with.
+ONE = "1 queue, 1 master"
 PREFIX = "bench"
 BATCH = 1000
 
@@ -76,9 +82,19 @@ def job(queue: str) -> Job:
     return Job(id=new_job_id(), task=TASK, queue=queue, enqueued_at=time.time())
 
 
-def backend_for(url: str, wait: int = 0) -> ReliableRedisBackend:
-    settings = Settings().replace(REDIS_URL=url, REDIS_PREFIX=PREFIX, REDIS_WAIT_REPLICAS=wait)
-    return ReliableRedisBackend.from_settings(settings)
+def backend_for(
+    url: str, wait: int = 0, partitions: dict[str, int] | None = None
+) -> ReliableRedisBackend:
+    values: dict[str, object] = {"REDIS_URL": url, "REDIS_PREFIX": PREFIX}
+    values["REDIS_WAIT_REPLICAS"] = wait
+    if partitions:
+        values["REDIS_PARTITIONS"] = partitions
+    return ReliableRedisBackend.from_settings(Settings().replace(**values))
+
+
+def partitions_exist() -> bool:
+    """Whether this dqueue-redis keeps a queue in partitions (``DQUEUE_REDIS_PARTITIONS``)."""
+    return "REDIS_PARTITIONS" in {field.name for field in dataclasses.fields(RedisSettings)}
 
 
 @dataclass
@@ -130,15 +146,21 @@ class Drain:
     worker_cpu_us: float | None
 
 
-def drain(
-    nodes: Nodes, queues: list[str], jobs: int, workers: int, probe: Probe, folder: Path
-) -> Drain:
-    """Fill ``queues`` evenly, drain them with ``workers`` processes split evenly over them."""
-    url = nodes.setup.url()
+@dataclass(frozen=True)
+class Case:
+    """The queues of a drain, and the partitions of each queue kept in partitions."""
+
+    queues: list[str]
+    partitions: dict[str, int] = field(default_factory=dict)
+
+
+def drain(nodes: Nodes, case: Case, jobs: int, workers: int, probe: Probe, folder: Path) -> Drain:
+    """Fill the case's queues evenly, drain them with ``workers`` processes split evenly."""
+    url, queues = nodes.setup.url(), case.queues
     before: dict[int, float] = {}
 
     def fill() -> None:
-        backend = backend_for(url)
+        backend = backend_for(url, partitions=case.partitions)
         try:
             batch = [job(queues[n % len(queues)]) for n in range(jobs)]
             for start in range(0, jobs, BATCH):
@@ -160,14 +182,16 @@ def drain(
         ]
         for n in range(workers)
     ]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DQUEUE_")}
-    env = base_env(
-        DQUEUE_BACKEND="reliable_redis",
-        DQUEUE_REDIS_URL=url,
-        DQUEUE_REDIS_PREFIX=PREFIX,
-        DQUEUE_LOG_LEVEL="WARNING",
-    )
-    env = {**env, **{k: v for k, v in clean.items() if k not in env}}
+    settings = {
+        "DQUEUE_BACKEND": "reliable_redis",
+        "DQUEUE_REDIS_URL": url,
+        "DQUEUE_REDIS_PREFIX": PREFIX,
+        "DQUEUE_LOG_LEVEL": "WARNING",
+    }
+    if case.partitions:
+        settings["DQUEUE_REDIS_PARTITIONS"] = json.dumps(case.partitions)
+    inherited = {k: v for k, v in base_env().items() if not k.startswith("DQUEUE_")}
+    env = {**inherited, **settings}
     result = measure_drain(
         n=jobs,
         fill=fill,
@@ -222,22 +246,24 @@ def med(values: list[float]) -> float:
 
 
 def run(arguments: argparse.Namespace, kind: str, folder: Path) -> None:
-    drains: dict[str, list[Drain]] = {"1 queue, 1 master": [], "3 queues, 3 masters": []}
+    drains: dict[str, list[Drain]] = {}
     enqueues: dict[tuple[str, int], list[list[float]]] = {}
     probe = Probe(folder)
     with ClusterSetup(kind) as setup, master_and_replica(kind) as (master, replica):
         nodes = place_queues(setup)
-        cases: dict[str, list[str]] = {
-            "1 queue, 1 master": nodes.queues[:1],
-            "3 queues, 3 masters": nodes.queues,
+        cases = {
+            ONE: Case(nodes.queues[:1]),
+            "3 queues, 3 masters": Case(nodes.queues),
         }
+        if partitions_exist():
+            cases["1 queue, 3 partitions"] = Case(["parted"], {"parted": len(nodes.masters)})
+        names = list(cases)
         for number in range(arguments.rounds):
-            order = list(cases) if number % 2 == 0 else list(reversed(cases))
-            for case in order:
-                log(f"round {number + 1}: drain, {case}")
-                drains[case].append(
-                    drain(nodes, cases[case], arguments.jobs, arguments.workers, probe, folder)
-                )
+            # Each case runs first in turn, so that none always meets the same load.
+            for name in names[number % len(names) :] + names[: number % len(names)]:
+                log(f"round {number + 1}: drain, {name}")
+                result = drain(nodes, cases[name], arguments.jobs, arguments.workers, probe, folder)
+                drains.setdefault(name, []).append(result)
         targets: dict[str, tuple[str, str, list[int], Callable[[], None]]] = {
             "cluster": (
                 setup.url(),
@@ -302,12 +328,13 @@ def report(
             ]
         )
     print(markdown_table(headers, rows))
-    one, three = drains["1 queue, 1 master"], drains["3 queues, 3 masters"]
-    rate = med([b.jobs_per_s / a.jobs_per_s for a, b in zip(one, three, strict=True)])
-
-    pairs = list(zip(one, three, strict=True))
-    cost = med([sum(b.cpu_us.values()) / sum(a.cpu_us.values()) for a, b in pairs])
-    print(f"ratio 3 queues / 1 queue: jobs/s {rate:.2f}x, Redis CPU per job, all nodes {cost:.2f}x")
+    for case, results in drains.items():
+        if case == ONE:
+            continue
+        pairs = list(zip(drains[ONE], results, strict=True))
+        rate = med([b.jobs_per_s / a.jobs_per_s for a, b in pairs])
+        cost = med([sum(b.cpu_us.values()) / sum(a.cpu_us.values()) for a, b in pairs])
+        print(f"ratio {case} / {ONE}: jobs/s {rate:.2f}x, Redis CPU per job {cost:.2f}x")
 
     rounds = arguments.enqueue_rounds
     print(f"\nenqueue one by one: {arguments.enqueue_jobs} jobs, {rounds} rounds")
