@@ -65,8 +65,8 @@ LAG_S = 0.3
 #: Short, so that a job whose settle the failover lost runs again soon.
 LEASE_S = 2.0
 GENEROUS_S = 120.0
-#: A failover or a rejoin takes seconds; a server answering an error meanwhile is "not yet".
-_PATIENT: dict[str, Any] = {"timeout": GENEROUS_S, "ignore": (redis.RedisError,)}
+#: A failover or a rejoin takes seconds; a store answering an error meanwhile is "not yet".
+_PATIENT: dict[str, Any] = {"timeout": GENEROUS_S, "ignore": (redis.RedisError, BackendUnavailable)}
 
 TASKS_MODULE = '''
 """The task of the failover chaos test: it counts its runs in the effects server."""
@@ -362,14 +362,7 @@ def _drain_through_a_failover(world: World, topology: Topology, wait_replicas: i
             counts = observer.counts(QUEUE)
             return counts.ready + counts.delayed + counts.in_flight == 0
 
-        ignore = (BackendUnavailable,)
-        wait_for(
-            drained,
-            what="the queue to drain",
-            timeout=GENEROUS_S,
-            ignore=ignore,
-            explain=world.logs,
-        )
+        wait_for(drained, what="the queue to drain", explain=world.logs, **_PATIENT)
         dead = observer.counts(QUEUE).dead
     finally:
         tally.lagging.set()
