@@ -1,4 +1,4 @@
-"""Single jobs of the Redis backends listed, found, cancelled and rescheduled.
+"""Single jobs of the Redis backends listed, found, cancelled, rescheduled; their progress kept.
 
 Each page is one script (``lua/jobs.lua``), one consistent look. Sorted sets (delayed jobs,
 leases, dead letters) page from a rank found in O(log n), however many jobs share a due time;
@@ -6,7 +6,8 @@ ready lists page from an index, which Redis walks to (a list has nothing to seek
 after the last id listed when reserve has moved the list meanwhile.
 
 At-most-once, a reserved job has left the store with its worker: it is listed nowhere, not
-found, and cannot be cancelled.
+found, and cannot be cancelled; the progress its task reports is kept in its result record
+alone (``lua/progress.lua``), when it keeps one.
 
 A queue in partitions is listed one partition after another (each in its own order), and
 single jobs are looked for in every partition of every queue.
@@ -30,7 +31,8 @@ from dqueue.backends.inspection import (
 )
 from dqueue.backends.lifecycle import decode_stored
 from dqueue.errors import DecodeError
-from dqueue.job import encode_job
+from dqueue.job import Job, encode_job
+from dqueue.json_values import decode_progress, encode_progress
 
 from ._control import RedisControl
 from .records import read_dead_letter
@@ -99,8 +101,8 @@ class RedisInspection(RedisControl):
         end = 1 + int(reply[0])
         entries = reply[end:]
         views = [
-            self._view(queue, state, *entries[index : index + 5], now=now)
-            for index in range(0, len(entries), 5)
+            self._view(queue, state, *entries[index : index + 6], now=now)
+            for index in range(0, len(entries), 6)
         ]
         if end == 1:
             return JobPage(views)
@@ -123,19 +125,20 @@ class RedisInspection(RedisControl):
         replies = self._scripts([("find", base, [job_id]) for _, base in placed])
         now = self.clock.time()
         found = [(queue, reply) for (queue, _), reply in zip(placed, replies, strict=True)]
-        for queue, (payload, runs, lease, _, mark) in found:
+        for queue, (payload, runs, lease, _, mark, progress) in found:
             if payload is None:
                 continue
             if lease is not None and b"|" in (runs or b""):
-                in_flight = (job_id, payload, runs, lease, mark)
+                in_flight = (job_id, payload, runs, lease, mark, progress)
                 return self._view(queue, JobState.IN_FLIGHT, *in_flight, now=now)
-            view = self._view(queue, JobState.READY, job_id, payload, runs, b"", 0, now=now)
+            view = self._view(queue, JobState.READY, job_id, payload, runs, b"", 0, b"", now=now)
             if view.raw is None and view.job.due_at > now:
                 return replace(view, state=JobState.DELAYED)
             return view
-        for queue, (_, _, _, letter, _) in found:
+        for queue, (_, _, _, letter, _, _) in found:
             if letter is not None:
-                return self._view(queue, JobState.DEAD, job_id, letter, b"", b"", 0, now=now)
+                dead = (job_id, letter, b"", b"", 0, b"")
+                return self._view(queue, JobState.DEAD, *dead, now=now)
         return None
 
     def cancel(self, job_ids: Sequence[str]) -> list[str]:
@@ -186,6 +189,15 @@ class RedisInspection(RedisControl):
         moved = {job_id.decode() for reply in replies for job_id in reply}
         return [job_id for job_id in ids if job_id in moved]
 
+    def set_progress(self, job: Job, progress: Any, *, worker_id: str) -> bool:
+        """Keep the progress of the run of ``job`` that ``worker_id`` holds (``lua/progress.lua``).
+
+        One script on the job's queue: one round trip, in the queue's slot.
+        """
+        text = encode_progress(progress)
+        args: list[Arg] = [worker_id, job.id, job.attempt, text]
+        return bool(self._script("progress", self.base_of(job), args))
+
     def _view(
         self,
         queue: str,
@@ -195,10 +207,11 @@ class RedisInspection(RedisControl):
         runs: bytes | None,
         score: bytes | str,
         cancelled: int,
+        progress: bytes | None,
         *,
         now: float,
     ) -> JobView:
-        """The view of one job as a script replied it (``runs`` and ``score`` may be empty)."""
+        """One job as a script replied it (``runs``, ``score`` and ``progress`` may be empty)."""
         name = job_id.decode() if isinstance(job_id, bytes) else job_id
         if state is JobState.DEAD:
             letter = read_dead_letter(queue, name, data)
@@ -210,6 +223,7 @@ class RedisInspection(RedisControl):
         if state is JobState.IN_FLIGHT:
             fields.update(worker_id=worker or None, lease_until=float(score))
             fields["cancelled"] = cancelled == 1
+            fields["progress"] = decode_progress(progress)
         elif score:
             fields["due_at"] = float(score)
         view = stored_view(data, job_id=name, queue=queue, state=state, **fields)
