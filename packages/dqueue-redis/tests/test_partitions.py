@@ -315,6 +315,23 @@ def test_a_job_reserved_elsewhere_settles_in_its_partition(make_backend: MakeBac
     assert settler.counts("mail").in_flight == 0
 
 
+def test_the_progress_of_a_job_in_any_partition_is_kept_and_read_back(
+    make_backend: MakeBackend,
+) -> None:
+    consumer, reader = (make_backend(cls=ReliableRedisBackend, **SPREAD) for _ in range(2))
+    jobs = [_job(n, meta={"partition_key": str(n)}) for n in range(PARTITIONS * 2)]
+    consumer.enqueue_many(jobs)
+    taken = _reserve_all(consumer, len(jobs))
+    assert len({_partition_of(consumer, job) for job in taken}) > 1
+
+    for job in taken:
+        assert consumer.set_progress(job, {"done": job.args[0]}, worker_id="w")
+    for job in taken:
+        view = reader.job(job.id)
+        assert view is not None
+        assert view.progress == {"done": job.args[0]}
+
+
 def test_leases_in_every_partition_are_renewed_and_recovered(
     make_backend: MakeBackend, clock: ManualClock
 ) -> None:
