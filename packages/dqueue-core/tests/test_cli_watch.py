@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pty
 import re
@@ -41,12 +42,20 @@ class Frames:
         if len(self.waits) >= self.frames:
             raise KeyboardInterrupt
 
-    def run(self, render: Callable[[], str], *, terminal: bool, interval_s: float = 2.0) -> int:
+    def run(
+        self,
+        render: Callable[[], str],
+        *,
+        terminal: bool,
+        interval_s: float = 2.0,
+        json_lines: bool = False,
+    ) -> int:
         return watch(
             render,
             interval_s=interval_s,
             write=self.shown.append,
             terminal=terminal,
+            json_lines=json_lines,
             tz=UTC,
             sleep=self.sleep,
             clock=lambda: NOON + len(self.waits),
@@ -80,6 +89,26 @@ def test_watch_elsewhere_prints_snapshots_separated_by_a_blank_line() -> None:
     assert first.endswith(", every 2 s\n\ntable")
     assert second.startswith("\n")
     assert second.endswith(", every 2 s\n\ntable")
+
+
+def test_watch_of_json_elsewhere_writes_one_document_a_line_errors_included() -> None:
+    frames = Frames(3)
+    answers: list[str | Exception] = ['[{"queue": "mail"}]', OSError("refused"), "[]"]
+
+    def render() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    frames.run(render, terminal=False, json_lines=True, interval_s=1.0)
+
+    assert [json.loads(line) for line in frames.shown] == [
+        {"at": "2025-12-03T12:00:00+00:00", "status": [{"queue": "mail"}]},
+        {"at": "2025-12-03T12:00:01+00:00", "error": "refused", "retry_in_s": 1.0},
+        {"at": "2025-12-03T12:00:02+00:00", "status": []},
+    ]
+    assert all("\n" not in line for line in frames.shown)
 
 
 def test_watch_shows_a_store_that_went_away_and_tries_again_less_often_until_it_answers() -> None:
@@ -160,6 +189,30 @@ def test_status_watch_into_a_file_appends_snapshots_and_stops_on_ctrl_c_with_sta
     assert len(snapshots) >= 2
     assert all(snapshot.split("\n")[2].startswith("queue ") for snapshot in snapshots)
     assert CLEAR_SCREEN not in text
+
+
+def test_status_watch_json_into_a_pipe_is_one_status_document_a_line(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "dqueue", "status", "--json", "--interval", "0.1"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(tmp_path / "queue.sqlite3"),
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0
+    assert err == ""
+    for line in lines:
+        frame = json.loads(line)
+        assert sorted(frame) == ["at", "status"]
+        assert [row["queue"] for row in frame["status"]] == ["default"]
 
 
 def test_status_watch_on_a_terminal_redraws_and_stops_on_ctrl_c_without_a_traceback(

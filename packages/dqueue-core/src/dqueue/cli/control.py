@@ -116,14 +116,16 @@ def _confirm(question: str, *, what: str) -> None:
         raise Aborted("aborted; nothing changed")
 
 
-def _status_text(args: argparse.Namespace, front: Front, notes: StatusNotes | None) -> str:
+def _status_text(
+    args: argparse.Namespace, front: Front, notes: StatusNotes | None, *, one_line: bool = False
+) -> str:
     queues = args.queues or front.list_queues().queues
     rows = ops.queue_status(front.settings, queues, pool=front.pool_counts())
     # The short class name (SQLiteBackend), as the status table of the first version had it.
     data = [{**row.to_dict(), "backend": row.backend.rsplit(".", 1)[-1]} for row in rows]
     more = notes(data) if notes is not None else []
     if args.json:
-        return json.dumps(data, indent=2)
+        return json.dumps(data) if one_line else json.dumps(data, indent=2)
     sqlite = ops.sqlite_file(front.settings, [row.queue for row in rows])
     where = [] if sqlite is None else ["", *render_sqlite_file(sqlite.path, sqlite.notes)]
     return "\n".join([render_status(rows), *where, *more])
@@ -146,11 +148,13 @@ def status(
         front.write(_status_text(args, front, notes))
         return 0
     interval = args.interval if args.interval is not None else DEFAULT_WATCH_INTERVAL_S
+    json_lines = args.json and not front.terminal  # a stream of documents, for jq
     return watch(
-        lambda: _status_text(args, front, notes),
+        lambda: _status_text(args, front, notes, one_line=json_lines),
         interval_s=interval,
         write=lambda frame: (front.write(frame), front.flush()),
         terminal=front.terminal,
+        json_lines=json_lines,
         tz=front.default_tz,
     )
 

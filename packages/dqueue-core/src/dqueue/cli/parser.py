@@ -225,7 +225,8 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
         "--watch",
         action="store_true",
         help="show it again every interval until Ctrl-C: redrawn in place on a terminal, "
-        "else each snapshot after the last, a blank line between them (for a log)",
+        "else each snapshot after the last, a blank line between them (for a log); with "
+        "--json, one JSON document a line",
     )
     parser.add_argument(
         "--interval",

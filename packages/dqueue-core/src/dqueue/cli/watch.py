@@ -2,7 +2,8 @@
 
 A live view redraws in place on a terminal (cursor home, clear screen, then the frame) under a
 header with the time and how to stop; elsewhere (a pipe, a log file) it prints each frame after
-the previous one, a blank line between them, so that the output can be read back later. Ctrl-C
+the previous one, a blank line between them, so that the output can be read back later (with
+``--json``, one JSON document a line, for ``jq`` and log shippers). Ctrl-C
 ends it quietly with status 0. A store that can't be reached is shown in the frame and asked
 again, less and less often, until it answers; the view goes on.
 
@@ -12,6 +13,7 @@ the summary of what was done is the command's output on stdout, always.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ def watch(
     interval_s: float,
     write: Callable[[str], object],
     terminal: bool,
+    json_lines: bool = False,
     tz: tzinfo | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
@@ -53,25 +56,32 @@ def watch(
         interval_s: seconds between two frames (the header says it).
         write: prints a frame (a newline is added after it, as ``print`` does).
         terminal: redraw in place (a terminal), or print frames one after another.
+        json_lines: ``render()`` returns a JSON document on one line; away from a terminal each
+            frame is then one line, ``{"at": ISO time, "status": document}``, or
+            ``{"at": ..., "error": message, "retry_in_s": seconds}``.
         tz: the header's time zone (``None``: the local one).
         sleep: waits that many seconds (injected: tests run frames without waiting).
         clock: the time, epoch seconds (injected, as ``sleep``).
     """
     retry = Backoff(interval_s, max(MAX_RETRY_S, interval_s), jitter=0.0)
+    one_line_each = json_lines and not terminal
     first = True
     try:
         while True:
+            error: str | None = None
             try:
                 body = render()
                 retry.reset()
                 wait = interval_s
             except (BackendUnavailable, OSError) as exc:
                 wait = retry.next_delay()
-                lines = str(exc).strip().splitlines() or [type(exc).__name__]
-                body = f"error: {lines[0]}\n(trying again in {_seconds(wait)})"
+                error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                body = f"error: {error}\n(trying again in {_seconds(wait)})"
             now = datetime.fromtimestamp(clock(), UTC).astimezone(tz)
             header = f"{now:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f", every {_seconds(interval_s)}"
-            if terminal:
+            if one_line_each:
+                write(_json_frame(now, body, error, wait))
+            elif terminal:
                 write(f"{CLEAR_SCREEN}{header} (Ctrl-C to stop)\n\n{body}")
             else:
                 write(f"{'' if first else chr(10)}{header}\n\n{body}")
@@ -79,6 +89,15 @@ def watch(
             sleep(wait)
     except KeyboardInterrupt:
         return 0
+
+
+def _json_frame(now: datetime, document: str, error: str | None, wait: float) -> str:
+    """One line: the time and the status document, or the error and when it is tried again."""
+    at = now.isoformat(timespec="seconds")
+    if error is not None:
+        return json.dumps({"at": at, "error": error, "retry_in_s": wait})
+    # The document is JSON already: placed as it is rather than read and written again.
+    return f'{{"at": {json.dumps(at)}, "status": {document}}}'
 
 
 @dataclass(frozen=True, slots=True)
