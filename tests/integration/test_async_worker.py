@@ -92,6 +92,7 @@ async def _all_started(value: Any, batch: int) -> None:
 async def meet_the_others(value: int, batch: int) -> list[Any]:
     await _all_started(value, batch)
     job = dqueue.current_job()
+    dqueue.set_progress({"value": value})  # kept as this job's, not another's
     return [value, job.id if job else None]
 
 
@@ -174,7 +175,7 @@ def _burst(settings: Settings, backend: Backend) -> Worker:
     return Worker(settings, QUEUE, 1, backend=backend, burst=True)
 
 
-def test_async_jobs_run_at_once_each_with_its_own_current_job_and_result(
+def test_async_jobs_run_at_once_each_with_its_own_current_job_progress_and_result(
     make_backend: Any,
 ) -> None:
     settings = _settings()
@@ -188,6 +189,7 @@ def test_async_jobs_run_at_once_each_with_its_own_current_job_and_result(
         result = backend.result(job.id)
         assert result is not None
         assert (result.status, result.return_value) == (JobStatus.SUCCEEDED, [n, job.id])
+        assert result.progress == {"value": n}
     assert backend.counts(QUEUE).total == 0
 
 

@@ -143,7 +143,7 @@ class AsyncJobs:
         task: Task[Any, Any] | None = None
         try:
             task = begin_run(job, chain, worker.worker_id)
-            with running(job):
+            with running(job, worker._progress):
                 result = await _within_timeout(job, task.fn(*job.args, **job.kwargs))
             execution = run_succeeded(job, chain, task, checked_result(job, result), started, now())
         except Exception as exc:

@@ -4,13 +4,13 @@
 
     exit_code = Worker(get_settings(), "default", 1).run()
 
-One worker runs one job at a time, in the thread that calls :meth:`Worker.run`: it reserves a
-batch (:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execute`, decides
-its outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
+One worker runs one job at a time (many async ones with ``DQUEUE_ASYNC_CONCURRENCY``:
+:mod:`dqueue.async_worker`), in the thread that calls :meth:`Worker.run`: it reserves a batch
+(:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execute`, decides its
+outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
 after the batch, or at once after a slow job. Metrics, logs, the touch file and the process
 title are hooks (:mod:`dqueue.hooks`); a thread renews leases (:mod:`dqueue.leases`), another
-beats into the store's worker registry (:mod:`dqueue.heartbeat`). With
-``DQUEUE_ASYNC_CONCURRENCY`` above 1, :mod:`dqueue.async_worker` runs many async jobs at once.
+beats into the store's worker registry (:mod:`dqueue.heartbeat`).
 
 Run in the main thread of a process, as ``dqueue worker`` and the runner do, a worker enforces
 job timeouts (:mod:`dqueue.timeouts`) and stops on SIGTERM or SIGINT: it finishes the running
@@ -25,6 +25,7 @@ outcomes it could not settle. The worker exits for its runner to replace it afte
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -39,7 +40,7 @@ from .backends.base import Backend, Outcome, OutcomeKind
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobTimeout
-from .execution import Execution, decide, execute, failed_execution
+from .execution import Execution, decide, execute, failed_execution, progress_sink
 from .heartbeat import Heartbeat, registry_for
 from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
@@ -104,6 +105,8 @@ class Worker:
             middleware if middleware is not None else load_middleware(settings.MIDDLEWARE)
         )
         self.burst = burst
+        progress = self._progress = progress_sink(self.backend, self.worker_id)  # looked up once
+        self._execute = functools.partial(execute, worker_id=self.worker_id, progress=progress)
         #: Jobs run so far (released jobs are not counted).
         self.processed = 0
         self.prefetch = AdaptivePrefetch(settings.PREFETCH)
@@ -167,12 +170,7 @@ class Worker:
         where = f"queue {self.queue!r} from {self.backend.name}"
         _logger.info("worker %s (%s) serving %s", self.name, self.worker_id, where)
         try:
-            if self.settings.ASYNC_CONCURRENCY > 1:
-                from .async_worker import serve_concurrently  # here: most workers need no loop
-
-                serve_concurrently(self)
-            else:
-                self._serve()
+            self._serve()
         finally:
             self._return_waiting()
             self._settle_until_deadline()
@@ -184,7 +182,12 @@ class Worker:
             _logger.info("worker %s stopped after %d job(s)", self.name, self.processed)
         return EXIT_OK
 
-    def _serve(self) -> None:  # one job at a time; async_worker.serve_concurrently: many
+    def _serve(self) -> None:
+        if self.settings.ASYNC_CONCURRENCY > 1:
+            from .async_worker import serve_concurrently  # here: most workers need no loop
+
+            serve_concurrently(self)
+            return
         while not self._stop.is_set() and not self._should_recycle():
             jobs = self._reserve()
             if jobs:
@@ -281,14 +284,11 @@ class Worker:
         return True
 
     def _run_one(self, job: Job) -> Outcome:
-        """Run an admitted job in this thread, guarded by its timeout; queue its outcome."""
         self._current = job
         self._guard.arm(job)
         started = self.clock.time()
         try:
-            execution = execute(
-                job, worker_id=self.worker_id, middleware=self.middleware, now=self.clock.time
-            )
+            execution = self._execute(job, middleware=self.middleware, now=self.clock.time)
         except (JobTimeout, SystemExit) as exc:
             # Raised between the task's end and the timer's disarming, or a task's sys.exit().
             execution = failed_execution(job, exc, started, self.clock.time())
