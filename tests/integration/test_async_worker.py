@@ -340,3 +340,58 @@ def test_jobs_still_running_at_the_stop_deadline_come_back_through_their_leases(
     wait_for(all_back, timeout=30)
     again = backend.reserve(QUEUE, worker_id="another", timeout_s=0, limit=10)
     assert sorted(job.args[0] for job in again) == [0, 1, 2]
+
+
+def test_a_wrapper_that_belongs_to_a_thread_leaves_async_tasks_concurrent(
+    make_backend: Any,
+) -> None:
+    # dqueue-django's transaction and connection wrappers are of this kind: they wrap plain
+    # tasks only, so async ones still meet on the loop (the gate opens when all 4 started).
+    from dqueue import execution
+
+    wrapped: list[str] = []
+
+    def thread_bound(fn: Any, job: Job, call: Any) -> Any:
+        wrapped.append(job.task)
+        return call()
+
+    execution.add_call_wrapper(thread_bound, wraps_coroutines=False)
+    try:
+        assert not execution.has_call_wrappers()
+        settings = _settings()
+        backend = make_backend(settings)
+        backend.enqueue_many([_job(meet_the_others, n, 4) for n in range(4)])
+        backend.enqueue(_job(plain_double, 21))
+        worker = _burst(settings, backend)
+        assert worker.run() == 0
+        assert worker.processed == 5
+    finally:
+        execution.remove_call_wrapper(thread_bound)
+    assert wrapped == [plain_double.name]
+    assert backend.counts(QUEUE).total == 0
+
+
+@task(queue=QUEUE)
+async def async_triple(value: int) -> int:
+    await asyncio.sleep(0)
+    return value * 3
+
+
+def test_a_wrapper_of_every_call_wraps_async_tasks_too_which_then_run_one_at_a_time() -> None:
+    from dqueue import execution
+
+    wrapped: list[str] = []
+
+    def every_call(fn: Any, job: Job, call: Any) -> Any:
+        wrapped.append(job.task)
+        return call()
+
+    execution.add_call_wrapper(every_call)
+    try:
+        assert execution.has_call_wrappers()
+        assert execution.execute(_job(plain_double, 2), worker_id="w").result == 4
+        assert execution.execute(_job(async_triple, 2), worker_id="w").result == 6
+    finally:
+        execution.remove_call_wrapper(every_call)
+    assert not execution.has_call_wrappers()
+    assert wrapped == [plain_double.name, async_triple.name]

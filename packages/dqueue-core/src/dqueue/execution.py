@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "failed_execution",
     "has_call_wrappers",
     "progress_sink",
+    "remove_call_wrapper",
     "run_failed",
     "run_succeeded",
     "running",
@@ -54,6 +56,8 @@ _logger = logging.getLogger("dqueue.execution")
 #: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
 CallWrapper = Callable[["Task[Any, Any]", Job, Callable[[], Any]], Any]
 _call_wrappers: list[CallWrapper] = []
+#: The wrappers that also wrap ``async def`` tasks (not those that belong to a thread).
+_coroutine_wrappers: list[CallWrapper] = []
 #: ``(job, progress) -> kept``: where :func:`set_progress` sends the progress of a running job;
 #: a store's :meth:`~dqueue.backends.inspection.JobProgress.set_progress` with its worker id.
 ProgressSink = Callable[[Job, Any], bool]
@@ -137,15 +141,33 @@ def progress_sink(backend: Backend, worker_id: str) -> ProgressSink | None:
     return sink
 
 
-def add_call_wrapper(wrapper: CallWrapper) -> None:
-    """Wrap every task call with ``wrapper`` (outermost last added). Idempotent."""
+def add_call_wrapper(wrapper: CallWrapper, *, wraps_coroutines: bool = True) -> None:
+    """Wrap every task call with ``wrapper`` (outermost last added). Idempotent.
+
+    ``wraps_coroutines=False``: leave ``async def`` tasks out. A wrapper whose state belongs
+    to the calling thread (a database transaction, its connections) means nothing around a
+    coroutine, whose awaits run elsewhere; left out, such tasks can also run concurrently
+    (``DQUEUE_ASYNC_CONCURRENCY``).
+    """
     if wrapper not in _call_wrappers:
         _call_wrappers.append(wrapper)
+        if wraps_coroutines:
+            _coroutine_wrappers.append(wrapper)
+
+
+def remove_call_wrapper(wrapper: CallWrapper) -> None:
+    """Stop wrapping task calls with ``wrapper`` (added by :func:`add_call_wrapper`)."""
+    for wrappers in (_call_wrappers, _coroutine_wrappers):
+        if wrapper in wrappers:
+            wrappers.remove(wrapper)
 
 
 def has_call_wrappers() -> bool:
-    """Whether some plugin wraps task calls (then each call runs inside its wrappers)."""
-    return bool(_call_wrappers)
+    """Whether some plugin wraps the calls of ``async def`` tasks.
+
+    Such tasks then run one at a time inside its wrappers, never concurrently.
+    """
+    return bool(_coroutine_wrappers)
 
 
 def call_wrapper_modules() -> frozenset[str]:
@@ -281,7 +303,8 @@ def _call(task: Task[Any, Any], job: Job, progress: ProgressSink | None) -> Any:
             return _completed(task.fn(*job.args, **job.kwargs))
 
         wrapped = call
-        for wrapper in _call_wrappers:
+        coroutine = inspect.iscoroutinefunction(task.fn)
+        for wrapper in _coroutine_wrappers if coroutine else _call_wrappers:
             wrapped = functools.partial(wrapper, task, job, wrapped)
         return wrapped()
     finally:
