@@ -8,10 +8,12 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..backends.inspection import JobState
-from ..errors import UsageError
+from ..errors import InvalidTime, UsageError
 from ..logs import LOG_LEVELS
+from ..ops.durations import parse_duration
 from ..ops.jobs import STATE_NAMES, parse_state
 from ..ops.plans import PlanOptions
+from ..settings import Settings
 
 __all__ = [
     "add_cancel_arguments",
@@ -21,12 +23,14 @@ __all__ = [
     "add_pause_arguments",
     "add_plan_options",
     "add_run_now_arguments",
+    "add_status_arguments",
     "add_worker_arguments",
     "add_workers_options",
     "build_parser",
     "plan_options",
     "positive_int",
     "tcp_port",
+    "worker_settings",
 ]
 
 
@@ -176,7 +180,9 @@ def add_run_now_arguments(
 def add_worker_arguments(
     parser: argparse.ArgumentParser, *, metrics_port: tuple[str, ...] = ("--metrics-port",)
 ) -> None:
-    """``QUEUE [SLOT] [--burst] [--metrics-port PORT]``, for ``dqueue worker`` and ``queue_worker``.
+    """The options of ``dqueue worker`` and ``queue_worker``: ``QUEUE [SLOT] [--burst] ...``.
+
+    ``--async-concurrency`` changes a setting: :func:`worker_settings` applies it.
 
     ``metrics_port``: the option's spellings (``queue_worker`` also takes ``--prometheus-port``).
     """
@@ -197,6 +203,20 @@ def add_worker_arguments(
         help="serve Prometheus metrics on this port (the runner passes one when "
         "DQUEUE_ENABLE_PROMETHEUS is on)",
     )
+    parser.add_argument(
+        "--async-concurrency",
+        type=positive_int,
+        metavar="N",
+        help="run up to N jobs of async def tasks at once on one event loop "
+        "(DQUEUE_ASYNC_CONCURRENCY; 1: one job at a time)",
+    )
+
+
+def worker_settings(settings: Settings, values: Mapping[str, Any]) -> Settings:
+    """``settings`` with what the :func:`add_worker_arguments` options given in ``values`` set."""
+    if values.get("async_concurrency") is None:
+        return settings
+    return settings.replace(ASYNC_CONCURRENCY=values["async_concurrency"])
 
 
 def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
@@ -205,6 +225,32 @@ def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="list as JSON")
     parser.add_argument(
         "--failure-tracebacks", action="store_true", help="list with each failure's traceback"
+    )
+
+
+def _interval(value: str) -> float:
+    try:
+        return parse_duration(value).total_seconds()
+    except InvalidTime as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    """``[QUEUE...] [--json] [--watch] [--interval D]``, for ``status`` and ``queue_status``."""
+    parser.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="show it again every interval until Ctrl-C: redrawn in place on a terminal, "
+        "else each snapshot after the last, a blank line between them (for a log); with "
+        "--json, one JSON document a line",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        metavar="DURATION",
+        help="time between two snapshots, implies --watch: 5, 0.5, 30s, 1m (2)",
     )
 
 
@@ -240,9 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_options(configuration)
     configuration.add_argument("--json", action="store_true", help="print JSON")
 
-    status = command("status", "show jobs per state, pauses and lateness of queues")
-    status.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
-    status.add_argument("--json", action="store_true", help="print JSON")
+    add_status_arguments(command("status", "show jobs per state, pauses and lateness of queues"))
 
     add_workers_options(command("workers", "list the live workers: their current job and counts"))
 
