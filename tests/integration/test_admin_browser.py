@@ -4,8 +4,9 @@ The test project runs under ``manage.py runserver`` (a real server process, its 
 served) on an SQLite queue store; jobs are enqueued and dead-lettered by real ``manage.py``
 processes. A staff user with the manage permission logs in through the login form, reads the
 queues, pauses and resumes a queue and retries a dead letter, opens a queue's delayed jobs and
-a job's page from its id, runs one now and cancels another; a view-only staff user sees no
-controls (and a job page without its arguments) and is told why.
+a job's page from its id, runs one now and cancels another, and cancels a selection of a list;
+a view-only staff user sees no controls (and a job page without its arguments, a list without
+checkboxes) and is told why.
 """
 
 from __future__ import annotations
@@ -272,6 +273,28 @@ def test_a_manager_runs_a_delayed_job_now_and_cancels_another_in_the_browser(
     assert "delayed (0)" in states
 
 
+def test_a_manager_cancels_the_jobs_selected_in_a_list_in_the_browser(
+    browser: WebDriver, site: Site
+) -> None:
+    first, second, kept = _delayed_jobs(site, "one", "two", "three")
+    _log_in(browser, site, _user("manager", can_manage=True))
+    _go(browser, browser.find_element(By.LINK_TEXT, "default"))
+    states = browser.find_element(By.ID, "dqueue-job-states")
+    _go(browser, states.find_element(By.PARTIAL_LINK_TEXT, "delayed"))
+
+    for job_id in (first, second):
+        browser.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{job_id}']").click()
+    button = browser.find_element(By.ID, "dqueue-cancel-selected")
+    assert button.text == "Cancel selected"  # its words show, not an icon alone
+    _go(browser, button)
+
+    assert _messages(browser) == ["Cancelled 2 job(s)."]
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Delayed jobs of queue default"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#dqueue-jobs tr.dqueue-job")
+    assert [row.find_element(By.TAG_NAME, "code").text for row in rows] == [kept]
+    assert "delayed (1)" in browser.find_element(By.ID, "dqueue-job-states").text
+
+
 def test_view_only_staff_see_a_job_page_without_arguments_or_buttons(
     browser: WebDriver, site: Site
 ) -> None:
@@ -287,3 +310,9 @@ def test_view_only_staff_see_a_job_page_without_arguments_or_buttons(
     assert browser.find_elements(By.CSS_SELECTOR, buttons) == []
     browser.implicitly_wait(5)
     assert MANAGE_PERMISSION in browser.find_element(By.ID, "dqueue-view-only").text
+    browser.get(f"{site.url}/admin/dqueue/jobs/delayed/default/")
+    assert browser.find_element(By.LINK_TEXT, job_id)  # listed, without a checkbox to select it
+    browser.implicitly_wait(0)
+    assert browser.find_elements(By.CSS_SELECTOR, "#dqueue-jobs input[type=checkbox]") == []
+    assert browser.find_elements(By.CSS_SELECTOR, buttons) == []
+    browser.implicitly_wait(5)

@@ -86,6 +86,9 @@ def test_scraped_counters_match_the_jobs_a_runner_ran(space: Workspace, start_po
     assert total(text, "dqueue_runner_workers", queue=QUEUE) == 2
     assert total(text, "dqueue_runner_workers_alive", queue=QUEUE) == 2
     assert total(text, "dqueue_runner_worker_restarts_total", queue=QUEUE) == 0
+    # Live workers are the store's view (their heartbeats): both have beaten by now.
+    assert total(text, "dqueue_queue_live_workers", queue=QUEUE) == 2
+    assert total(text, "dqueue_queue_no_live_worker", queue=QUEUE) == 0
 
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(60) == 0

@@ -5,6 +5,7 @@ The HTTP server itself, the ports and the settings: ``test_exposition.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -23,9 +24,10 @@ from dqueue import task
 from dqueue.backends.base import Outcome, OutcomeKind, QueueCounts
 from dqueue.backends.memory import MemoryBackend
 from dqueue.backends.sqlite import SQLiteBackend
+from dqueue.backends.workers import WorkerBeat
 from dqueue.clock import ManualClock
 from dqueue.job import Job, new_job_id
-from dqueue.metrics import worker_metrics_served
+from dqueue.metrics import serve, worker_metrics_served
 from dqueue.pool import WorkerSlot
 from dqueue.runner import Runner
 from dqueue.settings import Settings
@@ -296,6 +298,46 @@ def test_runner_metrics_report_each_queue_from_the_store(tmp_path: Path) -> None
     assert value(paused, "dqueue_queue_paused", queue=QUEUE) == 1
     assert value(paused, "dqueue_queue_paused", queue="other") == 0
     assert value(families["dqueue_store_up"], "dqueue_store_up") == 1
+
+
+def beat_of(queue: str, number: int, host: str = "web-1") -> WorkerBeat:
+    name = f"{queue}/{number}"
+    return WorkerBeat(
+        worker_id=f"{host}:7:{name}", name=name, queue=queue, host=host, pid=7, started_at=0.0
+    )
+
+
+def test_runner_metrics_count_each_queues_live_workers_on_every_machine(
+    tmp_path: Path, port: int, clock: ManualClock
+) -> None:
+    settings = sqlite_settings(tmp_path, PROMETHEUS_ADDRESS="127.0.0.1")
+    store = SQLiteBackend.from_settings(settings, clock=clock)
+    # Two of QUEUE's workers beat from machines this runner knows nothing of.
+    store.beat(beat_of(QUEUE, 1, "web-1"), ttl_s=30)
+    store.beat(beat_of(QUEUE, 1, "web-2"), ttl_s=30)
+    store.beat(beat_of("other", 1), ttl_s=5)  # stops beating: gone 5 s later
+    store.enqueue_many([make_job(succeeds, n, clock=clock) for n in range(2)])
+    other_job = dataclasses.replace(make_job(succeeds, 9, clock=clock), queue="other")
+    store.enqueue(other_job)
+    metrics = RunnerMetrics(idle_runner(settings), cache_s=0.0, backend_for=lambda q: store)
+    stop = serve("127.0.0.1", port, metrics.routes(), what="runner metrics")
+    assert stop is not None
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        first = parse(get(url)[2])
+        clock.advance(10)
+        second = parse(get(url)[2])
+    finally:
+        stop()
+    live, no_live = "dqueue_queue_live_workers", "dqueue_queue_no_live_worker"
+    assert value(first[live], live, queue=QUEUE) == 2
+    assert value(first[live], live, queue="other") == 1
+    assert value(first[no_live], no_live, queue="other") == 0
+    assert value(second[live], live, queue=QUEUE) == 2
+    assert value(second[live], live, queue="other") == 0
+    # Ready jobs and nobody alive to run them: flagged; QUEUE has both.
+    assert value(second[no_live], no_live, queue="other") == 1
+    assert value(second[no_live], no_live, queue=QUEUE) == 0
 
 
 def render_runner(metrics: RunnerMetrics) -> str:

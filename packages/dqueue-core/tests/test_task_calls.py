@@ -65,6 +65,25 @@ def test_every_way_of_enqueueing_checks_the_arguments(memory: MemoryBackend) -> 
     assert _stored(memory) == 2
 
 
+def test_a_call_that_fitted_once_does_not_let_a_different_call_through(
+    memory: MemoryBackend,
+) -> None:
+    # Accepted calls are remembered by shape (how many positional arguments, which keywords):
+    # each other shape is still checked, whatever went through before.
+    for _ in range(2):
+        greet("ann")
+        greet("ann", polite=True)
+    for args, kwargs in [
+        (("ann", "bob"), {}),
+        ((), {"polite": True}),
+        (("ann",), {"loud": True}),
+        (("ann",), {"polite": True, "loud": True}),
+    ]:
+        with pytest.raises(SignatureMismatch):
+            greet(*args, **kwargs)
+    assert _stored(memory) == 4
+
+
 def test_a_bad_call_in_a_bulk_enqueue_raises_at_that_call(memory: MemoryBackend) -> None:
     with bulk_enqueue():
         greet("ann")

@@ -397,3 +397,85 @@ def test_the_dead_jobs_list_shows_view_only_staff_the_exception_type_only(
     assert seen["failure"] == "ValueError"
     assert managed["failure"] == f"ValueError: card {SECRET} was declined"
     assert SECRET not in viewer.get(jobs_url("dead")).content.decode()
+
+
+# -- a selection of a list ----------------------------------------------------------------------
+
+
+def test_cancel_selected_cancels_the_chosen_jobs_and_names_those_it_could_not(
+    memory_backend: Backends, manager: Client
+) -> None:
+    first, second, kept = _delayed(hours=1), _delayed(hours=2), _delayed(hours=3)
+    selected = {"action": "cancel", "ids": [first, second, "gone-1"]}
+
+    response = manager.post(jobs_url("delayed"), selected, follow=True)
+
+    assert messages_of(response) == [
+        "Cancelled 2 job(s).",
+        "1 of 3 not cancelled: gone-1 (no such job)",
+    ]
+    assert response.redirect_chain[-1][0] == jobs_url("delayed")
+    assert [row["id"] for row in response.context["rows"]] == [kept]
+    assert (_state(memory_backend, first), _state(memory_backend, second)) == (None, None)
+
+
+def test_run_now_selected_makes_the_chosen_delayed_jobs_ready(
+    memory_backend: Backends, manager: Client
+) -> None:
+    chosen, kept = _delayed(hours=1), _delayed(hours=2)
+
+    response = manager.post(
+        jobs_url("delayed"), {"action": "run_now", "ids": [chosen]}, follow=True
+    )
+
+    assert messages_of(response) == ["Made 1 job(s) due now."]
+    assert _state(memory_backend, chosen) is JobState.READY
+    assert _state(memory_backend, kept) is JobState.DELAYED
+
+
+def test_a_selection_action_without_a_selection_does_nothing_and_says_so(
+    memory_backend: Backends, manager: Client
+) -> None:
+    job_id = record("waiting").id
+
+    response = manager.post(jobs_url("ready"), {"action": "cancel"}, follow=True)
+
+    assert messages_of(response) == ["No jobs were selected: nothing done."]
+    assert _state(memory_backend, job_id) is JobState.READY
+
+
+def test_only_managers_see_checkboxes_and_only_on_the_ready_and_delayed_lists(
+    memory_backend: Backends, manager: Client, viewer: Client
+) -> None:
+    job_id = _delayed()
+    record("waiting")
+
+    for state in ("ready", "delayed"):
+        html = manager.get(jobs_url(state)).content.decode()
+        assert 'type="checkbox" name="ids"' in html
+        assert 'id="dqueue-cancel-selected"' in html
+        seen = viewer.get(jobs_url(state)).content.decode()
+        assert 'name="ids"' not in seen
+        assert 'name="action"' not in seen
+    assert 'id="dqueue-run-now-selected"' in manager.get(jobs_url("delayed")).content.decode()
+    assert 'id="dqueue-run-now-selected"' not in manager.get(jobs_url("ready")).content.decode()
+    assert 'name="ids"' not in manager.get(jobs_url("in-flight")).content.decode()
+    selected = {"action": "cancel", "ids": [job_id]}
+    assert viewer.post(jobs_url("delayed"), selected).status_code == 403
+    assert manager.post(jobs_url("dead"), selected).status_code == 405
+    assert _state(memory_backend, job_id) is JobState.DELAYED
+
+
+def test_a_selection_action_needs_the_csrf_token(memory_backend: Backends) -> None:
+    login("manager", can_manage=True)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(User.objects.get(username="manager"))
+    job_id = _delayed()
+    selected = {"action": "cancel", "ids": [job_id]}
+
+    assert client.post(jobs_url("delayed"), selected).status_code == 403
+    assert _state(memory_backend, job_id) is JobState.DELAYED
+    token = client.get(jobs_url("delayed")).context["csrf_token"]
+    client.post(jobs_url("delayed"), {**selected, "csrfmiddlewaretoken": token})
+
+    assert _state(memory_backend, job_id) is None

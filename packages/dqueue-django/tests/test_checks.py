@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import django
 import pytest
 from django.test import override_settings
 
@@ -97,6 +98,68 @@ def test_a_queue_used_by_a_cron_entry_is_not_idle() -> None:
     entry = {"command": "record_tick", "name": "reports", "schedule": "@daily", "queue": "reports"}
     with override_settings(DQUEUE_WORKERS={"default": 1, "reports": 1}, DQUEUE_CRON=[entry]):
         assert check_settings() == []
+
+
+SLOW_TASK = "dqtest_shop.tasks.record_slowly"  # the test app's task on queue "slow"
+
+
+def test_a_task_whose_queue_has_no_worker_is_a_warning_naming_both_and_the_setting() -> None:
+    with override_settings(DQUEUE_WORKERS={"default": 1, "slow": 0}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W006"]
+    assert messages[0].obj == SLOW_TASK
+    assert f"Task '{SLOW_TASK}'" in messages[0].msg
+    assert "queue 'slow'" in messages[0].msg
+    assert "DQUEUE_WORKERS ('slow': 1)" in messages[0].hint
+
+
+@pytest.mark.parametrize(
+    "inline",
+    [
+        {"DQUEUE_BACKEND": "synchronous"},
+        {"DQUEUE_BACKEND_OVERRIDES": {"slow": "synchronous"}},
+    ],
+    ids=["everywhere", "for the queue"],
+)
+def test_a_task_whose_jobs_run_inline_needs_no_worker(inline: dict[str, object]) -> None:
+    workers = {"DQUEUE_WORKERS": {"default": 1, "slow": 0}}
+    with override_settings(**workers):
+        assert ids(check_settings()) == ["dqueue_django.W006"]
+    with override_settings(**workers, **inline):
+        assert check_settings() == []
+
+
+def test_a_task_that_cron_runs_on_a_served_queue_needs_no_worker_on_its_own() -> None:
+    def entry(queue: str) -> dict[str, object]:
+        return {"task": SLOW_TASK, "args": ["tick"], "schedule": "@daily", "queue": queue}
+
+    with override_settings(DQUEUE_WORKERS={"default": 1, "slow": 0}, DQUEUE_CRON=[entry("slow")]):
+        assert [m.obj for m in check_settings()] == [SLOW_TASK, SLOW_TASK]  # task, entry
+    with override_settings(
+        DQUEUE_WORKERS={"default": 1, "slow": 0}, DQUEUE_CRON=[entry("default")]
+    ):
+        assert check_settings() == []
+
+
+def test_a_cron_entry_whose_queue_has_no_worker_is_a_warning_naming_it() -> None:
+    entry = {"command": "record_tick", "name": "reports", "schedule": "@daily", "queue": "reports"}
+    with override_settings(DQUEUE_WORKERS={"default": 1, "reports": 0}, DQUEUE_CRON=[entry]):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W006"]
+    assert messages[0].obj == "reports"
+    assert "Cron entry 'reports'" in messages[0].msg
+
+
+@pytest.mark.skipif(django.VERSION < (6, 0), reason="Django's Tasks framework needs Django 6.0")
+def test_a_queue_of_the_tasks_backend_that_has_no_worker_is_a_warning() -> None:
+    with override_settings(DQUEUE_WORKERS={"default": 1, "django-tasks": 0}):
+        messages = check_settings()
+
+    assert ids(messages) == ["dqueue_django.W006"]
+    assert messages[0].obj == "TASKS"
+    assert "queue 'django-tasks'" in messages[0].msg
 
 
 def test_a_django_lightweight_queue_setting_is_a_warning_naming_its_replacement() -> None:

@@ -26,6 +26,7 @@ from .backends.workers import WorkerBeat, WorkerRegistry
 from .clock import SYSTEM_CLOCK, Clock
 from .hooks import WorkerHooks
 from .job import Job
+from .threads import BackgroundThread
 
 __all__ = ["BEATS_PER_TTL", "Heartbeat", "registry_for"]
 
@@ -80,7 +81,7 @@ class Heartbeat(WorkerHooks):
         self._failed = 0
         self._failing = False  # the last beat failed: say so once, and when it works again
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dqueue-heartbeat", daemon=True)
+        self._thread = BackgroundThread(self._loop, name="dqueue-heartbeat")
 
     # -- what the worker does (its hooks) ----------------------------------------------------
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 from .backends.base import Backend
 from .clock import SYSTEM_CLOCK, Clock
+from .threads import BackgroundThread
 
 __all__ = ["LeaseKeeper"]
 
@@ -62,7 +63,7 @@ class LeaseKeeper:
         self._settling: set[str] = set()  # held, outcome sent to the store
         self.lost: set[str] = set()  # held, but the store gave the lease to another worker
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dqueue-leases", daemon=True)
+        self._thread = BackgroundThread(self._loop, name="dqueue-leases")
 
     def hold(self, job_ids: Iterable[str], sent_at: float) -> None:
         """Renew these jobs' leases from now on (a job reserved again is not lost any more).

@@ -30,6 +30,7 @@ from .errors import ConfigurationError
 from .hooks import WorkerHooks
 from .job import Job
 from .settings import Settings
+from .threads import BackgroundThread
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -314,7 +315,7 @@ def serve(
             exc.strerror or exc,
         )
         return None
-    threading.Thread(target=server.serve_forever, args=(0.5,), daemon=True).start()
+    BackgroundThread(server.serve_forever, name="dqueue-metrics", args=(0.5,)).start()
     url = f"http://{host_for_targets(address)}:{port}"
     _logger.info("serving %s at %s (%s)", what, url, ", ".join(sorted(routes)))
 

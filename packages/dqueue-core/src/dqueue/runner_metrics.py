@@ -4,7 +4,9 @@ With ``DQUEUE_ENABLE_PROMETHEUS`` on, the runner serves them on ``DQUEUE_PROMETH
 port ``DQUEUE_PROMETHEUS_START_PORT``, and worker *i* (1-based, in this machine's slot list) its
 own ``/metrics`` on ``DQUEUE_PROMETHEUS_START_PORT + i``. The queue gauges are read from the
 store at most once a second however many scrape, and a store that can't be read, or doesn't
-answer within 5 s, never fails a scrape: ``dqueue_store_up`` is 0 instead.
+answer within 5 s, never fails a scrape: ``dqueue_store_up`` is 0 instead. The live workers
+of each queue are read in the same round, from the stores' worker registries, so they count
+every machine's workers, not only this runner's.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from .errors import ConfigurationError
 from .metrics import Response, host_for_targets, metrics_route, own_registry
 from .ops.inspection import store_warnings
 from .ops.queues import list_queues
+from .ops.workers import live_workers, unserved
 from .pool import WorkerSlot
 from .settings import Settings
+from .threads import BackgroundThread
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -60,6 +64,7 @@ class _Read:
 
     done: threading.Event = field(default_factory=threading.Event)
     counts: tuple[QueueCounts, ...] = ()
+    live: dict[str, int] = field(default_factory=dict)  # queue -> live workers, where known
     warnings: tuple[str, ...] = ()  # of the stores (ops.store_warnings)
     error: str = ""
     at: float = 0.0
@@ -112,13 +117,21 @@ class RunnerMetrics:
                 for queue, backend in backends.items()
                 if backend.supports_workers
             )
+            served = [count.queue for count in read.counts]
+            listing = live_workers(self.settings, served, backend_for=self._backend_for)
+            read.live = {q: n for q in served if (n := listing.live(q)) is not None}
         except Exception as exc:
             read.error = str(exc) or type(exc).__name__
         finally:
             read.done.set()
 
     def store_view(self) -> tuple[bool, tuple[QueueCounts, ...]]:
-        """Whether the store answered, and the counts of every queue (cached ``cache_s``).
+        """Whether the store answered, and the counts of every queue (cached ``cache_s``)."""
+        read = self._current()
+        return not read.error, read.counts
+
+    def _current(self) -> _Read:
+        """The last read of the store, or a new one when it is older than ``cache_s``.
 
         A read that takes longer than ``read_timeout_s`` (a store host that stopped answering)
         is not waited for: the scrape gets ``dqueue_store_up 0`` in time, and the next scrape
@@ -131,7 +144,8 @@ class RunnerMetrics:
                 if read is None:
                     read = _Read()
                     # A daemon thread: a read stuck on a dead host must not hold up exit.
-                    threading.Thread(target=self._read_store, args=(read,), daemon=True).start()
+                    reader = BackgroundThread(self._read_store, name="dqueue-read", args=(read,))
+                    reader.start()
                 if not read.done.wait(self._read_timeout_s):
                     self._pending = read
                     read = _Read(error=f"no answer within {self._read_timeout_s:g}s")
@@ -146,13 +160,14 @@ class RunnerMetrics:
                 elif was_down and not read.error:
                     _logger.info("metrics: the store answers again")
                 self._last = last = read
-            return not last.error, last.counts
+            return last
 
     def collect(self) -> Iterator[Metric]:
         """Every metric of the master, read now (the store part from the cache)."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        up, counts = self.store_view()
+        read = self._current()
+        up, counts = not read.error, read.counts
         store_up = GaugeMetricFamily(
             "dqueue_store_up", "1 if the store answered the last read, else 0.", value=int(up)
         )
@@ -167,7 +182,20 @@ class RunnerMetrics:
             "How late recent runs of the queue started (quantiles of the store's samples).",
             labels=["queue", "quantile"],
         )
+        live = GaugeMetricFamily(
+            "dqueue_queue_live_workers",
+            "Workers of the queue alive now, on every machine (from their heartbeats).",
+            labels=["queue"],
+        )
+        no_live = GaugeMetricFamily(
+            "dqueue_queue_no_live_worker",
+            "1 while the queue has ready jobs and no live worker to run them.",
+            labels=["queue"],
+        )
         for count in counts:
+            if (n := read.live.get(count.queue)) is not None:
+                live.add_metric([count.queue], n)
+                no_live.add_metric([count.queue], int(unserved(count.ready, n)))
             for state in _STATES:
                 jobs.add_metric([count.queue, state], getattr(count, state))
             paused.add_metric([count.queue], int(count.paused_until is not None))
@@ -196,7 +224,7 @@ class RunnerMetrics:
             workers.add_metric([queue], len(mine))
             alive.add_metric([queue], sum(slot in pids for slot in mine))
             restarts.add_metric([queue], sum(max(starts.get(s, 0) - 1, 0) for s in mine))
-        yield from (store_up, jobs, paused, lateness, workers, alive, restarts)
+        yield from (store_up, jobs, paused, lateness, live, no_live, workers, alive, restarts)
 
     def worker_targets(self) -> list[dict[str, object]]:
         """This machine's workers as Prometheus file-SD target groups."""

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from .loading import load_plugin, plugins
 from .settings import Settings
+from .threads import BackgroundThread
 
 __all__ = ["SERVICES_GROUP", "Service", "ServiceFactory", "ThreadedService", "registered_services"]
 
@@ -90,7 +91,7 @@ class ThreadedService:
         if not self.running:
             self._stopping.clear()
             name = "dqueue-" + self.name.replace(" ", "-")
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread = BackgroundThread(self._run, name=name)
             self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -16,6 +16,8 @@ from .errors import SignatureMismatch
 __all__ = ["CallChecks"]
 
 _UNKNOWN: Any = object()
+#: Call shapes remembered per task: keywords built from data must not grow the set unbounded.
+_MAX_SHAPES = 64
 
 
 class CallChecks:
@@ -25,19 +27,26 @@ class CallChecks:
     worker can import the function too, since the module has finished defining it by then.
     """
 
-    __slots__ = ("_fn", "_name_given", "_signature", "_unreachable")
+    __slots__ = ("_accepted", "_fn", "_name_given", "_signature", "_unreachable")
 
     def __init__(self, fn: Callable[..., Any], *, name_given: bool) -> None:
         self._fn = fn
         self._name_given = name_given
         self._signature: inspect.Signature | None = _UNKNOWN
         self._unreachable: str | None = _UNKNOWN
+        # Whether a call binds depends only on how many positional arguments it has and which
+        # keywords it names, never on their values: the shapes that bound once are remembered,
+        # so that a producer's every call costs a set lookup instead of Signature.bind().
+        self._accepted: set[tuple[int, tuple[str, ...]]] = set()
 
     def check_arguments(self, task: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Raise :class:`SignatureMismatch` unless the function could be called with these.
 
         The message names parameters, never the values given (they may be personal data).
         """
+        shape = (len(args), tuple(kwargs))
+        if shape in self._accepted:
+            return
         signature = self._signature
         if signature is _UNKNOWN:  # two threads may both read it: the same value, harmless
             signature = self._signature = _signature_of(self._fn)
@@ -53,6 +62,8 @@ class CallChecks:
             raise SignatureMismatch(
                 f"{task}{plain} cannot take these arguments: {exc}; nothing was stored"
             ) from None
+        if len(self._accepted) < _MAX_SHAPES:
+            self._accepted.add(shape)
 
     def unreachable(self) -> str | None:
         """Why no worker process could import the function, or ``None`` when one can."""

@@ -19,6 +19,7 @@ from types import FrameType
 
 from .errors import JobTimeout
 from .job import Job
+from .threads import BackgroundThread
 
 __all__ = ["TimeoutGuard"]
 
@@ -60,7 +61,7 @@ class TimeoutGuard:
         """Take over ``SIGALRM`` and start the watchdog, when called from the main thread."""
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
-            threading.Thread(target=self._watch, name="dqueue-watchdog", daemon=True).start()
+            BackgroundThread(self._watch, name="dqueue-watchdog").start()
             self.installed = True
 
     def close(self) -> None:

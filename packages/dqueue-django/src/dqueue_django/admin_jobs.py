@@ -3,9 +3,10 @@
 What they show is what ``manage.py queue_jobs`` and ``queue_job --json`` print (the
 :mod:`dqueue.ops.jobs` operations, through :func:`dqueue.ops.job_views.job_detail_data` and
 ``job_data``); the buttons run the ``queue_cancel`` and ``queue_run_now`` handlers, so a
-``messages`` line says what the command would. A list pages with the store's cursor, never an
-offset. Without :data:`~dqueue_django.admin_views.MANAGE_PERMISSION` a job shows only what
-names it and the kind of its failures, as the dead letter list does: arguments, failure
+``messages`` line says what the command would; so do the list's "Cancel selected" and "Run now
+selected" (ready and delayed jobs, with the permission). A list pages with the store's cursor,
+never an offset. Without :data:`~dqueue_django.admin_views.MANAGE_PERMISSION` a job shows only
+what names it and the kind of its failures, as the dead letter list does: arguments, failure
 messages, tracebacks, return values and undecodable payloads echo what jobs hold.
 """
 
@@ -14,13 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_http_methods
 
@@ -32,7 +40,7 @@ from dqueue.errors import DQueueError, JobNotFound, UnsupportedOperation, UsageE
 from dqueue.job import JobFailure
 from dqueue.ops.job_views import job_data, job_detail_data
 from dqueue.ops.jobs import JobDetail, state_name
-from dqueue.settings import get_settings
+from dqueue.settings import Settings, get_settings
 
 from .admin_views import (
     MANAGE_PERMISSION,
@@ -52,6 +60,8 @@ __all__ = ["PAGE_SIZES", "JobViews"]
 
 #: How many jobs a page of a list shows (``?limit=``).
 PAGE_SIZES = (20, 100, 500)
+#: The lists whose rows can be selected, and the actions on a selection each offers.
+_SELECTION_ACTIONS = {JobState.READY: ("cancel",), JobState.DELAYED: ("cancel", "run_now")}
 _STORE_DOWN = "The queue store cannot be read: {}"
 
 
@@ -64,13 +74,12 @@ class JobViews:
     def urls(self) -> list[URLPattern]:
         """The pages' URLs, each behind the site's login, staff check and CSRF protection."""
         wrap = self.site.admin_view
-        read = require_http_methods(["GET", "HEAD"])
         act = require_http_methods(["GET", "HEAD", "POST"])
         return [
             # The queue is the path's last part (queue names may hold slashes), as a job id is.
             path(
                 "dqueue/jobs/<slug:state>/<path:queue>/",
-                wrap(read(self.jobs)),
+                wrap(act(self.jobs)),
                 name="dqueue_jobs",
             ),
             path("dqueue/job/<path:job_id>/", wrap(act(self.job)), name="dqueue_job"),
@@ -82,8 +91,15 @@ class JobViews:
             job_state = ops.parse_state(state)
         except UsageError:
             raise Http404(f"no job state named {state!r}") from None
-        settings, error = open_queue(queue)
         manage = can_manage(request)
+        if request.method == "POST":
+            if job_state not in _SELECTION_ACTIONS:
+                return HttpResponseNotAllowed(["GET", "HEAD"])
+            if not manage:
+                raise PermissionDenied
+            self._act_on_selection(request, _SELECTION_ACTIONS[job_state])
+            return HttpResponseRedirect(request.get_full_path())
+        settings, error = open_queue(queue)
         limit = choice_of(request.GET.get("limit"), PAGE_SIZES) or PAGE_SIZES[0]
         cursor = request.GET.get("cursor") or None
         errors = [_STORE_DOWN.format(error)] if error else []
@@ -124,11 +140,31 @@ class JobViews:
             errors=errors,
             lists=lists,
             can_manage=manage,
+            actions=_SELECTION_ACTIONS.get(job_state, ()) if manage else (),
             limit=limit,
             limits=PAGE_SIZES,
             later_page=cursor is not None,
             next_query=next_query,
         )
+
+    def _act_on_selection(self, request: HttpRequest, actions: tuple[str, ...]) -> None:
+        """Cancel, or make due now, the jobs selected in a list.
+
+        The command's words say how many were, and which were not and why (running, gone).
+        """
+        action = request.POST.get("action", "")
+        ids = request.POST.getlist("ids")
+        if action not in actions:
+            messages.error(request, "Unknown action: nothing done.")
+        elif not ids:
+            messages.warning(request, "No jobs were selected: nothing done.")
+        elif len(ids) > PAGE_SIZES[-1]:
+            messages.error(request, f"Select at most {PAGE_SIZES[-1]} jobs: nothing done.")
+        else:
+            try:
+                _run_command(request, get_settings(), action, ids)
+            except DQueueError as exc:
+                messages.error(request, str(exc))
 
     def _row(self, view: JobView, *, manage: bool) -> dict[str, Any]:
         """A job as a row of a list: the columns of ``queue_jobs``."""
@@ -235,13 +271,10 @@ class JobViews:
         try:
             settings = get_settings()
             before = ops.find_job(settings, job_id).view
-            say = front(settings, lambda line: messages.success(request, line))
-            if action == "cancel":
-                job_commands.cancel(argparse.Namespace(ids=[job_id]), say)
+            if action == "reschedule":
+                _run_command(request, settings, action, [job_id], in_=form["in"], at=form["at"])
             else:
-                moved = {"in_": form["in"], "at": form["at"]} if action == "reschedule" else {}
-                options = {"ids": [job_id], "in_": None, "at": None} | moved
-                job_commands.run_now(argparse.Namespace(**options), say)
+                _run_command(request, settings, action, [job_id])
         except DQueueError as exc:
             messages.error(request, str(exc))
             return back
@@ -249,6 +282,27 @@ class JobViews:
             # It is gone: its page would only say so.
             return admin_url(self.site, "dqueue_jobs", state_name(before.state), before.job.queue)
         return back
+
+
+def _run_command(
+    request: HttpRequest,
+    settings: Settings,
+    action: str,
+    ids: list[str],
+    *,
+    in_: str | None = None,
+    at: str | None = None,
+) -> None:
+    """``queue_cancel`` (``cancel``) or ``queue_run_now`` on ``ids``; its lines are messages.
+
+    Raises:
+        DQueueError: as the command does (``JobNotFound`` naming the ids it did not change).
+    """
+    say = front(settings, partial(messages.success, request))
+    if action == "cancel":
+        job_commands.cancel(argparse.Namespace(ids=ids), say)
+    else:
+        job_commands.run_now(argparse.Namespace(ids=ids, in_=in_, at=at), say)
 
 
 def _failure(failure: JobFailure, *, manage: bool) -> dict[str, Any]:

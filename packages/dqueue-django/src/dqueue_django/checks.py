@@ -1,6 +1,6 @@
 """System checks: ``manage.py check`` reports every bad ``DQUEUE_*`` setting by name.
 
-Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W005``); the
+Each message carries an id (``dqueue_django.E001`` to ``E006``, ``W001`` to ``W006``); the
 README's "System checks" table says what each one means.
 """
 
@@ -68,6 +68,7 @@ def check_settings(
     messages.extend(_unloadable(settings))
     messages.extend(_cron_problems(settings))
     messages.extend(_idle_queues(settings))
+    messages.extend(_unserved_queues(settings))
     messages.extend(_outbox_problems(settings))
     return messages
 
@@ -204,6 +205,62 @@ def _idle_queues(settings: Settings) -> list[CheckMessage]:
         )
         for queue, count in sorted(settings.WORKERS.items())
         if count > 0 and queue not in used
+    ]
+
+
+def _needs_workers(settings: Settings, queue: str) -> bool:
+    """Whether jobs of ``queue`` wait for a worker: not when its backend runs them inline."""
+    path = settings.backend_path(queue)
+    setting = "DQUEUE_BACKEND" if path == settings.BACKEND else "DQUEUE_BACKEND_OVERRIDES"
+    try:
+        cls = backend_class(path, setting=setting)
+    except ConfigurationError:
+        return False  # E002 says it
+    # The synchronous backend runs jobs at enqueue; memory can't be served by workers at all.
+    return bool(getattr(cls, "supports_workers", False))
+
+
+def _unserved_queues(settings: Settings) -> list[CheckMessage]:
+    """Tasks, cron entries and Tasks backend queues the runners' pool gives no worker."""
+    from .discovery import app_tasks, cron_entries
+    from .queues import django_tasks_queues, pool_counts
+
+    counts = pool_counts(settings)
+    try:
+        entries = [entry for entry in cron_entries(settings) if entry.enabled]
+    except ConfigurationError:
+        entries = []  # E005 says it
+    default_queue = settings.section(CronSettings).CRON_QUEUE
+    # Where cron runs each task: a task that cron runs on a served queue is a cron task, and
+    # its own queue may well be one nobody serves on purpose.
+    cron_served = {
+        entry.task_name for entry in entries if counts.get(entry.queue or default_queue, 0) > 0
+    }
+    waiting = [
+        (f"Task {task.name!r}", task.name, task.options.queue)
+        for task in app_tasks()
+        if task.name not in cron_served
+    ]
+    waiting += [
+        (f"Cron entry {entry.name!r}", entry.name, entry.queue or default_queue)
+        for entry in entries
+    ]
+    waiting += [
+        ("The Tasks backend (a TASKS alias's QUEUES)", "TASKS", queue)
+        for queue in sorted(django_tasks_queues())
+    ]
+    return [
+        Warning(
+            f"{what} sends its jobs to queue {queue!r}, which DQUEUE_WORKERS gives no worker; "
+            "they would wait for ever.",
+            hint=f"Give it workers in DQUEUE_WORKERS ({queue!r}: 1), or, if runners with "
+            "--exact-configuration serve it elsewhere, add 'dqueue_django.W006' to "
+            "SILENCED_SYSTEM_CHECKS.",
+            obj=name,
+            id="dqueue_django.W006",
+        )
+        for what, name, queue in waiting
+        if counts.get(queue, 0) == 0 and _needs_workers(settings, queue)
     ]
 
 

@@ -34,6 +34,7 @@ from django.utils.module_loading import module_has_submodule
 from dqueue.errors import ConfigurationError
 from dqueue.registry import REGISTRY, TaskRegistry
 from dqueue.settings import Settings
+from dqueue.task import Task
 from dqueue_cron.config import CronSettings, check_unique_names, load_entries
 from dqueue_cron.entry import CronEntry
 
@@ -46,6 +47,7 @@ __all__ = [
     "app_cron_configs",
     "app_modules",
     "app_task_queues",
+    "app_tasks",
     "autodiscover_tasks",
     "cron_entries",
     "cron_errors",
@@ -89,19 +91,24 @@ def autodiscover_tasks(ignore_apps: Iterable[str] = ()) -> list[str]:
     return names
 
 
-def app_task_queues(registry: TaskRegistry = REGISTRY) -> set[str]:
-    """The queues that tasks defined in installed apps default to.
+def app_tasks(registry: TaskRegistry = REGISTRY) -> list[Task[Any, Any]]:
+    """The tasks defined in installed apps, by name.
 
     dqueue-django's own tasks and the runners of Django Tasks framework tasks are left out.
     """
-    queues: set[str] = set()
-    for task in filter(None, map(registry.get, registry.names())):
+    found: list[Task[Any, Any]] = []
+    for task in filter(None, map(registry.get, sorted(registry.names()))):
         module = getattr(task.fn, "__module__", "") or ""
         if module == INTERNAL_TASK_MODULE or hasattr(task.fn, DJANGO_TASK_RUNNER_MARK):
             continue
         if apps.get_containing_app_config(module) is not None:
-            queues.add(task.options.queue)
-    return queues
+            found.append(task)
+    return found
+
+
+def app_task_queues(registry: TaskRegistry = REGISTRY) -> set[str]:
+    """The queues that tasks defined in installed apps default to (see :func:`app_tasks`)."""
+    return {task.options.queue for task in app_tasks(registry)}
 
 
 #: The task that ``command`` entries run.

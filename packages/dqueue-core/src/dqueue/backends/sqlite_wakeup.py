@@ -21,6 +21,8 @@ import stat
 import threading
 from typing import Final
 
+from ..threads import BackgroundThread
+
 __all__ = ["WAKE_SUFFIX", "Wakeup", "wakeup_for"]
 
 #: Appended to the database path to name the pipe that carries wake-ups across processes.
@@ -114,8 +116,8 @@ class _Pipe:
                     return
             self._read_fd = read_fd
             self._stopping = False
-            self._listener = threading.Thread(
-                target=self._listen, args=(read_fd, wakeup), name="dqueue-sqlite-wake", daemon=True
+            self._listener = BackgroundThread(
+                self._listen, name="dqueue-sqlite-wake", args=(read_fd, wakeup)
             )
             self._listener.start()
 

@@ -15,7 +15,7 @@ from ..errors import ConfigurationError
 from ..job import JobFailure
 from ..settings import Settings
 from .durations import until_resumed
-from .workers import live_workers
+from .workers import live_workers, unserved
 
 __all__ = [
     "QueueStatus",
@@ -77,7 +77,7 @@ class QueueStatus:
     @property
     def no_live_worker(self) -> bool:
         """Jobs are ready and no worker is known to be alive to run them."""
-        return self.ready > 0 and self.live_workers == 0
+        return unserved(self.ready, self.live_workers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``status --json`` prints it (the pause as ISO 8601, to the second)."""

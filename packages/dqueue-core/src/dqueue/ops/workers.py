@@ -7,7 +7,7 @@ reader's clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..clock import SYSTEM_CLOCK, Clock, to_datetime
 from ..errors import UnsupportedOperation
 from ..settings import Settings
 
-__all__ = ["WorkerListing", "live_workers", "worker_data"]
+__all__ = ["WorkerListing", "live_workers", "unserved", "worker_data"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,14 +51,29 @@ class WorkerListing:
             raise UnsupportedOperation(f"{names} keeps no record of live workers")
 
 
+def unserved(ready: int, live: int | None) -> bool:
+    """Jobs are ready and no worker is known to be alive to run them.
+
+    ``live`` is ``None`` when the store keeps no record of workers: nothing is known missing.
+    """
+    return ready > 0 and live == 0
+
+
 def _short(backend: Backend) -> str:
     return backend.name.rsplit(".", 1)[-1]
 
 
 def live_workers(
-    settings: Settings, queues: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK
+    settings: Settings,
+    queues: Sequence[str] | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    backend_for: Callable[[str], Backend] | None = None,
 ) -> WorkerListing:
     """The live workers of ``queues``; ``None``: of every queue of every configured store.
+
+    ``backend_for`` (``queue -> Backend``, :func:`~dqueue.backends.get_backend` by default) is
+    how a caller that holds its stores already (the runner's metrics) has them asked.
 
     Raises:
         DQueueError: a store failed (``BackendUnavailable`` when it can't be reached).
@@ -75,7 +90,9 @@ def live_workers(
     blind: list[str] = []
     for path, first in firsts.items():
         chosen = None if queues is None else groups[path]
-        backend = get_backend(first, settings=settings)
+        backend = (
+            get_backend(first, settings=settings) if backend_for is None else backend_for(first)
+        )
         if not isinstance(backend, WorkerRegistry):
             blind.append(_short(backend))
             unseen.extend(chosen or ())
