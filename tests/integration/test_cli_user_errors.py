@@ -90,6 +90,11 @@ DQUEUE_MISTAKES = {
         words=("DQUEUE_WORKERS", "environment variable", "not valid JSON"),
         env={"DQUEUE_WORKERS": "notjson"},
     ),
+    "env partitions zero": mistake(
+        "status",
+        words=("DQUEUE_REDIS_PARTITIONS['mail']", "from 1 to 256", "not 0"),
+        env={"DQUEUE_REDIS_PARTITIONS": '{"mail": 0}'},
+    ),
     "unknown backend path": mistake(
         "status",
         words=("DQUEUE_BACKEND", "dqueue.backends.nope", "cannot be imported"),

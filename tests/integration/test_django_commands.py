@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,3 +135,35 @@ def test_a_cron_py_command_runs_every_second_through_the_runner(tmp_path: Path) 
     assert ticks
     assert set(Record.objects.filter(kind="tick").values_list("value", flat=True)) == {"cron-tick"}
     assert "started service cron" in log.read_text()
+
+
+def test_queue_status_watch_prints_snapshots_until_ctrl_c_and_exits_0(tmp_path: Path) -> None:
+    log = tmp_path / "watch.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(harness.MANAGE_PY), "queue_status", "--interval", "0.1"],
+            env=harness.project_env(),
+            cwd=harness.PROJECT_DIR,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: log.read_text().count(", every 0.1 s\n\nqueue ") >= 2)
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0
+    assert err == ""
+    assert "\x1b[" not in log.read_text()
+
+
+def test_queue_status_refuses_a_bad_interval_in_one_line_with_status_2() -> None:
+    result = harness.manage("queue_status", "--watch", "--interval", "-1")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "manage.py queue_status: error: argument --interval: '-1' is not a duration: it must "
+        "be more than 0 seconds (see 'manage.py queue_status --help')"
+    ]

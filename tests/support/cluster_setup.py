@@ -53,6 +53,9 @@ class ClusterSetup:
             "0",
             "--cluster-allow-replica-migration",
             "no",
+            # A replica syncs at once rather than 5 s later (the default waits for others).
+            "--repl-diskless-sync-delay",
+            "0",
         )
         self.nodes = [
             RedisServer(kind, data_dir=self.folder / f"node-{n}", extra_args=cluster_args)

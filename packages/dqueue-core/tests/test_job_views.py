@@ -73,7 +73,7 @@ def test_jobs_in_flight_show_their_worker_and_lease_end() -> None:
 
     row = render_jobs(JobPage([running]), JobState.IN_FLIGHT).splitlines()[2]
 
-    assert row.split()[-3:] == ["host:42/mail/1", "2026-12-03T08:01:00+00:00", "-"]
+    assert row.split()[-4:] == ["host:42/mail/1", "2026-12-03T08:01:00+00:00", "-", "-"]
 
 
 def test_a_job_cancelled_in_flight_says_so_in_the_list_and_on_its_page() -> None:
@@ -83,9 +83,51 @@ def test_a_job_cancelled_in_flight_says_so_in_the_list_and_on_its_page() -> None
     text = render_job(JobDetail(job_id="j1", view=running, result=None))
     data = job_detail_data(JobDetail(job_id="j1", view=running, result=None))
 
-    assert row.split()[-1] == "yes"
+    assert row.split()[-2] == "yes"
     assert "state:       in-flight (cancelled: this run goes on, it will not be retried)" in text
     assert data["cancelled"] is True
+
+
+def test_jobs_in_flight_show_the_progress_their_task_reported() -> None:
+    running = view(JobState.IN_FLIGHT, worker_id="w", lease_until=T0 + 60, progress={"done": 3})
+
+    row = render_jobs(JobPage([running]), JobState.IN_FLIGHT).splitlines()[2]
+    text = render_job(JobDetail(job_id="j1", view=running, result=None))
+    data = job_page_data(JobPage([running]), "mail", JobState.IN_FLIGHT)
+
+    assert row.endswith('{"done": 3}')
+    assert 'progress:    {"done": 3}' in text.splitlines()
+    assert data["jobs"][0]["progress"] == {"done": 3}
+
+
+def test_a_finished_job_shows_the_last_progress_its_result_record_kept() -> None:
+    record = JobResult(job_id="j1", status=JobStatus.SUCCEEDED, progress=[10, 10])
+
+    text = render_job(JobDetail(job_id="j1", view=None, result=record))
+    data = job_detail_data(JobDetail(job_id="j1", view=None, result=record))
+
+    assert "progress:    [10, 10]" in text.splitlines()
+    assert (data["progress"], data["result"]["progress"]) == ([10, 10], [10, 10])
+
+
+def test_a_waiting_job_shows_no_progress_of_an_earlier_run_in_flight() -> None:
+    record = JobResult(job_id="j1", status=JobStatus.FAILED, progress=0.5)
+
+    data = job_detail_data(JobDetail(job_id="j1", view=view(), result=record))
+
+    assert data["progress"] == 0.5  # the record's: the last reported, by the run that failed
+
+
+def test_a_hostile_progress_cannot_forge_a_line_or_colour_the_terminal() -> None:
+    running = view(JobState.IN_FLIGHT, worker_id="w", lease_until=T0 + 60, progress=HOSTILE)
+
+    for text in (
+        render_jobs(JobPage([running]), JobState.IN_FLIGHT),
+        render_job(JobDetail(job_id="j1", view=running, result=None)),
+    ):
+        assert "\x1b" not in text
+        assert "\u202e" not in text
+        assert not any(line.startswith("ERROR forged") for line in text.splitlines())
 
 
 def test_dead_jobs_show_the_first_line_of_their_failure() -> None:

@@ -322,6 +322,7 @@ def test_a_file_of_schema_version_1_gains_the_finished_ids_and_keeps_its_jobs(
     _raw(database, "DROP INDEX dead_by_id")
     _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
     _raw(database, "DROP TABLE workers")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN progress")
     _raw(database, "PRAGMA user_version = 1")
 
     backend = open_backend()
@@ -554,6 +555,7 @@ def test_a_file_of_schema_version_2_gains_the_cancelled_mark_and_keeps_its_jobs(
     _raw(database, "DROP INDEX dead_by_id")
     _raw(database, "ALTER TABLE jobs DROP COLUMN cancelled")
     _raw(database, "DROP TABLE workers")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN progress")
     _raw(database, "PRAGMA user_version = 2")
 
     backend = open_backend()
@@ -571,6 +573,7 @@ def test_a_file_of_schema_version_3_gains_the_workers_and_keeps_its_jobs(
 ) -> None:
     open_backend().enqueue(_job(clock, 1))
     _raw(database, "DROP TABLE workers")
+    _raw(database, "ALTER TABLE jobs DROP COLUMN progress")
     _raw(database, "PRAGMA user_version = 3")
 
     backend = open_backend()
@@ -582,6 +585,23 @@ def test_a_file_of_schema_version_3_gains_the_workers_and_keeps_its_jobs(
     assert [job.id for job in backend.reserve("default", worker_id=WORKER, timeout_s=0)] == [
         _job(clock, 1).id
     ]
+
+
+def test_a_file_of_schema_version_4_gains_the_progress_of_jobs_in_flight(
+    open_backend: OpenBackend, database: Path, clock: ManualClock
+) -> None:
+    open_backend().enqueue(_job(clock, 1))
+    _raw(database, "ALTER TABLE jobs DROP COLUMN progress")
+    _raw(database, "PRAGMA user_version = 4")
+
+    backend = open_backend()
+
+    assert _raw(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    [running] = backend.reserve("default", worker_id=WORKER, timeout_s=0)
+    assert backend.set_progress(running, {"done": 1}, worker_id=WORKER) is True
+    view = backend.job(running.id)
+    assert view is not None
+    assert view.progress == {"done": 1}
 
 
 def test_every_page_of_jobs_reads_an_index_in_its_order(

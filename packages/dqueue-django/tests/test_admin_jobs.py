@@ -371,6 +371,23 @@ def test_a_job_of_an_in_flight_run_can_be_cancelled_and_stays_on_its_page(
     assert "will not be retried" in response.content.decode()
 
 
+def test_managers_see_the_progress_of_a_job_in_flight_and_viewers_do_not(
+    memory_backend: Backends, manager: Client, viewer: Client
+) -> None:
+    backend = memory_backend("default")
+    backend.enqueue(Job(id="running-2", task="dqtest_shop.tasks.record", queue="default"))
+    (taken,) = backend.reserve("default", worker_id="w1", timeout_s=0, limit=1)
+    backend.set_progress(taken, {"rows": 40, "of": SECRET}, worker_id="w1")  # type: ignore[attr-defined]
+
+    shown = manager.get(job_url(taken.id))
+    hidden = viewer.get(job_url(taken.id))
+
+    assert shown.context["job"]["progress"] == f'{{"rows": 40, "of": "{SECRET}"}}'
+    assert 'id="dqueue-job-progress"' in shown.content.decode()
+    assert "progress" not in hidden.context["job"]
+    assert SECRET not in hidden.content.decode()
+
+
 def test_a_job_id_no_url_can_hold_is_listed_without_a_link(
     memory_backend: Backends, viewer: Client
 ) -> None:

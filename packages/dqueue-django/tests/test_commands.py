@@ -417,3 +417,27 @@ def test_the_runner_refuses_a_backend_that_cannot_serve_workers() -> None:
         pytest.raises(CommandError, match="cannot serve worker processes"),
     ):
         run("queue_runner")
+
+
+class TerminalOutput(StringIO):
+    """Output that says it is a terminal, as a person's would."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_queue_dead_retry_of_all_shows_progress_on_a_terminal_and_the_summary_on_stdout(
+    dead_letter: str, memory_backend: Backends
+) -> None:
+    out, err = StringIO(), TerminalOutput()
+
+    call_command("queue_dead", "retry", "default", stdout=out, stderr=err)
+
+    assert err.getvalue() == "\r\x1b[Kretried 1 of 1 dead letters\r\x1b[K"
+    assert out.getvalue() == "Requeued 1 dead letter(s) of queue default.\n"
+    assert memory_backend("default").length("default") == 1
+
+
+def test_queue_status_refuses_an_interval_it_cannot_read() -> None:
+    with pytest.raises(CommandError, match=r"^Error: argument --interval: 'soon' is not a dur"):
+        run("queue_status", "--watch", "--interval", "soon")

@@ -365,3 +365,32 @@ def test_a_worker_and_a_producer_follow_a_slot_moved_to_another_master() -> None
 
     assert len(acknowledged) == 30
     assert moved
+
+
+@needs_servers
+@pytest.mark.slow
+def test_an_enqueue_with_wait_redirected_by_a_failover_is_unavailable_until_retried() -> None:
+    # The client still sends the queue's script to the old master, which redirects it (MOVED)
+    # to the new one; the WAIT of the same pipeline went to the old master, now a replica.
+    assert KIND is not None
+    with ClusterSetup(KIND) as setup:
+        backend = ReliableRedisBackend.from_settings(_settings(setup, REDIS_WAIT_REPLICAS=1))
+        try:
+            backend.enqueue(_job(1))  # the client reads the layout
+            master = int(node_of(backend.client, backend.base("cluster")).rpartition(":")[2])
+            replica = setup.replica_of(master)
+            with redis.Redis(port=replica) as client:
+                client.execute_command("CLUSTER", "FAILOVER")
+
+            def swapped() -> bool:
+                return setup.is_ok() and setup.replica_of(replica) == master  # type: ignore[arg-type]
+
+            wait_for(swapped, what="the replica to take over", timeout=60)
+            job = _job(2)
+
+            with pytest.raises(BackendUnavailable, match="stored on the master only"):
+                backend.enqueue(job)
+            assert backend.enqueue(job) == job.id
+            assert backend.counts("cluster").ready == 2
+        finally:
+            backend.close()

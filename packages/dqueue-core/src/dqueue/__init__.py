@@ -29,6 +29,7 @@ from .errors import (
     JobFailed,
     JobNotFound,
     JobTimeout,
+    NoCurrentJob,
     ResultTimeout,
     Retry,
     TaskNotRegistered,
@@ -36,7 +37,7 @@ from .errors import (
     UnsupportedOperation,
     UsageError,
 )
-from .execution import current_job
+from .execution import current_job, set_progress
 from .handle import JobHandle
 from .job import Job, JobFailure
 from .settings import Settings, configure, get_settings
@@ -58,6 +59,7 @@ __all__ = [
     "JobNotFound",
     "JobStatus",
     "JobTimeout",
+    "NoCurrentJob",
     "ResultTimeout",
     "Retry",
     "Settings",
@@ -72,5 +74,6 @@ __all__ = [
     "current_job",
     "get_backend",
     "get_settings",
+    "set_progress",
     "task",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "JobNotFound",
     "JobTimeout",
     "LeaseLost",
+    "NoCurrentJob",
     "ResultTimeout",
     "Retry",
     "SignatureMismatch",
@@ -93,6 +94,10 @@ class LeaseLost(BackendError):
 
 class UnsupportedOperation(BackendError):
     """The configured backend cannot do what was asked (see its capability flags)."""
+
+
+class NoCurrentJob(DQueueError, RuntimeError):
+    """Something only a running task may do (``dqueue.set_progress``) was called outside one."""
 
 
 class JobTimeout(DQueueError):

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import Outcome, OutcomeKind
+from .backends.base import Backend, Outcome, OutcomeKind
+from .backends.inspection import JobProgress
 from .backoff import backoff_delay
-from .errors import JobTimeout, Retry, TaskNotRegistered
+from .errors import BackendError, JobTimeout, NoCurrentJob, Retry, TaskNotRegistered
 from .job import Job, JobFailure, check_json_value
+from .json_values import encode_progress
 from .middleware import Middleware, MiddlewareChain
 from .registry import REGISTRY
 from .settings import Settings
@@ -27,20 +30,30 @@ if TYPE_CHECKING:
 __all__ = [
     "CallWrapper",
     "Execution",
+    "ProgressSink",
     "add_call_wrapper",
     "call_wrapper_modules",
     "current_job",
     "decide",
     "execute",
     "failed_execution",
+    "progress_sink",
+    "set_progress",
 ]
+
+_logger = logging.getLogger("dqueue.execution")
 
 #: ``(task, job, call) -> result``: wraps the call of a task (dqueue-django adds
 #: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
 CallWrapper = Callable[["Task[Any, Any]", Job, Callable[[], Any]], Any]
 _call_wrappers: list[CallWrapper] = []
-_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
-    "dqueue_current_job", default=None
+#: ``(job, progress) -> kept``: where :func:`set_progress` sends the progress of a running job;
+#: a store's :meth:`~dqueue.backends.inspection.JobProgress.set_progress` with its worker id.
+ProgressSink = Callable[[Job, Any], bool]
+# The running job and where its progress goes, as one tuple: one context variable set per job,
+# as before progress existed (issue 12 counts the microseconds a job costs).
+_current_job: contextvars.ContextVar[tuple[Job, ProgressSink | None] | None] = (
+    contextvars.ContextVar("dqueue_current_job", default=None)
 )
 
 
@@ -54,7 +67,67 @@ def current_job() -> Job | None:
             job = dqueue.current_job()
             log.info("charging %s, attempt %d", order_id, job.attempt if job else 0)
     """
-    return _current_job.get()
+    running = _current_job.get()
+    return None if running is None else running[0]
+
+
+def set_progress(progress: Any) -> bool:
+    """Report how far the running task got, for readers to see while it runs.
+
+    ``progress`` is a small JSON value (a fraction, counts, a short message: at most 4 KiB of
+    JSON). Each call replaces the one before. ``dqueue job ID``, ``dqueue jobs QUEUE --state
+    in_flight``, their ``manage.py`` twins and the admin's job page show it while the job is in
+    flight; a job that keeps its result (``store_result``) keeps the last progress in its
+    result record after it finishes. Inline (the synchronous backend) it is kept in the
+    result record only.
+
+    .. code-block:: python
+
+        @task
+        def import_rows(path: str) -> None:
+            rows = load(path)
+            for done, row in enumerate(rows, 1):
+                save(row)
+                if done % 100 == 0:
+                    dqueue.set_progress({"done": done, "total": len(rows)})
+
+    Returns whether the store kept it (``False`` where the store keeps no progress, or the
+    worker no longer holds the job's lease); the task goes on either way.
+
+    Raises:
+        NoCurrentJob: no task is running in this thread (or task of this context).
+        EncodeError: ``progress`` is not JSON, or too big; the message names the problem.
+    """
+    running = _current_job.get()
+    if running is None:
+        raise NoCurrentJob(
+            "dqueue.set_progress() reports the progress of a running task: call it from inside "
+            "a task while a worker (or the synchronous backend) runs it"
+        )
+    job, sink = running
+    if sink is None:
+        encode_progress(progress)  # refused alike where it is kept and where it is not
+        return False
+    return sink(job, progress)
+
+
+def progress_sink(backend: Backend, worker_id: str) -> ProgressSink | None:
+    """Where the tasks a worker runs report progress: ``backend``, if it keeps progress.
+
+    A store that fails to keep it is logged, not raised: a task does not fail for its progress.
+    """
+    if not isinstance(backend, JobProgress):  # checked once per worker, not per job
+        return None
+    keep = backend.set_progress
+
+    def sink(job: Job, progress: Any) -> bool:
+        try:
+            return keep(job, progress, worker_id=worker_id)
+        except BackendError as exc:
+            _logger.warning("the progress of %s was not kept: %s", job.describe(), exc)
+            return False
+
+    return sink
 
 
 def add_call_wrapper(wrapper: CallWrapper) -> None:
@@ -92,11 +165,14 @@ def execute(
     worker_id: str,
     middleware: MiddlewareChain | Sequence[Middleware] = (),
     now: Callable[[], float] = time.time,
+    progress: ProgressSink | None = None,
 ) -> Execution:
     """Run ``job`` once and report what happened; only ``BaseException``s escape.
 
     A task that is not registered fails like any other (:func:`decide` dead-letters it); nothing
     is imported by a job's name. A worker passes a chain built once, so a run looks nothing up.
+    ``progress`` receives what the task reports with :func:`set_progress` (``None``: kept
+    nowhere).
     """
     chain = MiddlewareChain.of(middleware)
     started = now()
@@ -105,7 +181,7 @@ def execute(
         task = REGISTRY.resolve(job.task)
         for before in chain.before:
             before(job, job.queue, worker_id)
-        result = _call(task, job)
+        result = _call(task, job, progress)
         if job.result_ttl is not None:
             check_json_value(result, where=f"the return value of {job.task}")
     except Exception as exc:
@@ -139,8 +215,8 @@ def failed_execution(
     )
 
 
-def _call(task: Task[Any, Any], job: Job) -> Any:
-    token = _current_job.set(job)
+def _call(task: Task[Any, Any], job: Job, progress: ProgressSink | None) -> Any:
+    token = _current_job.set((job, progress))
     try:
         if not _call_wrappers:  # the common case: no closure to build for every job
             return _completed(task.fn(*job.args, **job.kwargs))

@@ -10,7 +10,9 @@ It is not silent about it: when ``DQUEUE_BACKEND`` was never set, the first enqu
 warning naming the setting, and status shows that nothing is queued. A task's exception
 propagates to the caller (``DQUEUE_SYNCHRONOUS_RAISE = False`` restores
 django-lightweight-queue's log-and-swallow behaviour). Delayed jobs run at once, and the log
-says so. Results asked for (``store_result``) are kept in this process for ``result_ttl``.
+says so. Results asked for (``store_result``) are kept in this process for ``result_ttl``,
+with the last progress the task reported (``dqueue.set_progress``); a job that keeps no result
+keeps no progress either (nobody could read it while it runs: it runs in the caller).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from .backends.base import Backend, JobResult, JobStatus, Outcome, QueueCounts
 from .clock import SYSTEM_CLOCK, Clock
 from .execution import Execution, execute
 from .identity import process_identity
 from .job import Job
+from .json_values import decode_progress, encode_progress
 from .middleware import load_middleware
 from .run_log import user_frames
 from .settings import Settings
@@ -62,6 +65,7 @@ class SynchronousBackend(Backend):
         self._run = run
         self._unwarned = not configured  # warn once, at the first enqueue
         self._results: dict[str, tuple[float, JobResult]] = {}  # id -> (expiry, record)
+        self._progress: dict[str, Any] = {}  # id -> the last progress of a job running now
         self._prune_at = 1024
         self._lock = threading.Lock()
 
@@ -76,7 +80,13 @@ class SynchronousBackend(Backend):
         def run(job: Job) -> Execution:
             running = job.with_changes(attempt=job.attempt + 1)
             worker_id = f"{process_identity()}:inline"
-            execution = execute(running, worker_id=worker_id, middleware=middleware, now=clock.time)
+            execution = execute(
+                running,
+                worker_id=worker_id,
+                middleware=middleware,
+                now=clock.time,
+                progress=backend.keep_progress,
+            )
             if execution.exception is not None:
                 if settings.SYNCHRONOUS_RAISE:
                     raise execution.exception
@@ -88,7 +98,16 @@ class SynchronousBackend(Backend):
                 )
             return execution
 
-        return cls(run, clock=clock, configured="BACKEND" in settings.given)
+        backend = cls(run, clock=clock, configured="BACKEND" in settings.given)
+        return backend
+
+    def keep_progress(self, job: Job, progress: Any) -> bool:
+        """Keep the progress of ``job``, running now, for its result record (if it keeps one)."""
+        text = encode_progress(progress)  # refused as a store would refuse it
+        if job.result_ttl is None:
+            return False
+        self._progress[job.id] = decode_progress(text)  # a copy: the task may change its value
+        return True
 
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Run each job now, in order; the first exception stops the rest (see the module)."""
@@ -100,6 +119,7 @@ class SynchronousBackend(Backend):
             try:
                 execution = self._run(job)
             finally:
+                progress = self._progress.pop(job.id, None)
                 if late:
                     _logger.warning(
                         "%s ran now, not when due: the synchronous backend runs every job at "
@@ -107,10 +127,10 @@ class SynchronousBackend(Backend):
                         job.describe(),
                     )
             if execution is not None and job.result_ttl is not None:
-                self._keep(execution, job.result_ttl)
+                self._keep(execution, job.result_ttl, progress)
         return [job.id for job in jobs]
 
-    def _keep(self, execution: Execution, ttl_s: float) -> None:
+    def _keep(self, execution: Execution, ttl_s: float, progress: Any) -> None:
         job = execution.job
         record = JobResult(
             job_id=job.id,
@@ -126,6 +146,7 @@ class SynchronousBackend(Backend):
             worker_ids=(f"{process_identity()}:inline",),
             args=job.args,
             kwargs=job.kwargs,
+            progress=progress,
         )
         now = self.clock.time()
         with self._lock:

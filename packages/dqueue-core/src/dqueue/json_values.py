@@ -19,9 +19,12 @@ from .errors import EncodeError
 __all__ = [
     "MAX_NESTING",
     "MAX_PAYLOAD_BYTES",
+    "MAX_PROGRESS_BYTES",
     "STRICT_DECODER",
     "check_json_arguments",
     "check_json_value",
+    "decode_progress",
+    "encode_progress",
     "is_task_name",
     "may_nest_too_deep",
     "nests_deeper_than",
@@ -31,6 +34,9 @@ __all__ = [
 
 #: The largest envelope, in UTF-8 bytes, that is enqueued or decoded.
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+#: The largest progress a running task reports (``dqueue.set_progress``), in UTF-8 bytes of
+#: JSON: a reader shows it on every page of in-flight jobs, so it stays a small status.
+MAX_PROGRESS_BYTES: Final = 4096
 #: How deep containers may nest in one argument (or meta value): ``[[1]]`` is 2 levels.
 MAX_NESTING: Final = 100
 
@@ -122,6 +128,34 @@ def check_json_value(value: Any, *, where: str) -> None:
             f"{where} does not survive a JSON round trip "
             "(dictionary keys must be strings; use plain str, int, float, bool, None, list, dict)"
         )
+
+
+def encode_progress(progress: Any) -> str:
+    """``progress`` as the JSON text a store keeps (see :data:`MAX_PROGRESS_BYTES`).
+
+    Raises:
+        EncodeError: it is not a JSON value that survives a round trip, or it is too big. The
+            message names the progress, never quotes it.
+    """
+    check_json_value(progress, where="the progress")
+    text = json.dumps(progress, separators=(",", ":"), ensure_ascii=False)
+    size = size_in_bytes(text)
+    if size > MAX_PROGRESS_BYTES:
+        raise EncodeError(
+            f"the progress is {size:,} bytes of JSON, more than the {MAX_PROGRESS_BYTES:,} kept: "
+            "report a small status (a fraction, counts, a short message)"
+        )
+    return text
+
+
+def decode_progress(text: str | bytes | None) -> Any:
+    """The progress a store kept as ``text`` (``None``: none reported, or unreadable)."""
+    if not text:
+        return None
+    try:
+        return STRICT_DECODER.decode(text if isinstance(text, str) else text.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included: a damaged value reads as none
+        return None
 
 
 def check_json_arguments(

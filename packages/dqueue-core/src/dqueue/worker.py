@@ -38,7 +38,7 @@ from .backends.base import Backend, Outcome, OutcomeKind
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobTimeout
-from .execution import Execution, decide, execute, failed_execution
+from .execution import Execution, decide, execute, failed_execution, progress_sink
 from .heartbeat import Heartbeat, registry_for
 from .hooks import HookList, ProcessTitle, TouchFile, WorkerHooks, WorkerLog
 from .identity import new_worker_id
@@ -103,6 +103,7 @@ class Worker:
             middleware if middleware is not None else load_middleware(settings.MIDDLEWARE)
         )
         self.burst = burst
+        self._progress = progress_sink(self.backend, self.worker_id)  # looked up once
         #: Jobs run so far (released jobs are not counted).
         self.processed = 0
         self.prefetch = AdaptivePrefetch(settings.PREFETCH)
@@ -276,7 +277,11 @@ class Worker:
         started = self.clock.time()
         try:
             execution = execute(
-                job, worker_id=self.worker_id, middleware=self.middleware, now=self.clock.time
+                job,
+                worker_id=self.worker_id,
+                middleware=self.middleware,
+                now=self.clock.time,
+                progress=self._progress,
             )
         except (JobTimeout, SystemExit) as exc:
             # Raised between the task's end and the timer's disarming, or a task's sys.exit().

@@ -246,6 +246,8 @@ class JobViews:
             if manage and result["return_value"] is not None:
                 fields["result"]["returned"] = _json(result["return_value"])
         if manage:
+            if data["progress"] is not None:  # the task's own words, as its return value
+                fields["progress"] = json.dumps(data["progress"])  # one line: a status
             if data.get("raw") is not None:
                 fields["raw"] = data["raw"]  # escaped and cut short
             else:

@@ -73,11 +73,20 @@ def pool_counts(settings: Settings) -> dict[str, int]:
     return queue_counts(settings, sorted(used_queues(settings)), registry=TaskRegistry())
 
 
-def front(settings: Settings, write: Callable[[str], object] = print) -> Front:
+def front(
+    settings: Settings,
+    write: Callable[[str], object] = print,
+    *,
+    terminal: bool = False,
+    flush: Callable[[], object] = lambda: None,
+    progress: Callable[[str], object] | None = None,
+) -> Front:
     """How Django's front ends (``manage.py queue_*``, the admin) find queues and read times.
 
     Only installed apps' tasks imply queues (they are in ``extra_queues``): hence the empty
-    registry. A time without an offset is in Django's ``TIME_ZONE``.
+    registry. A time without an offset is in Django's ``TIME_ZONE``. ``terminal``, ``flush`` and
+    ``progress``: whether ``write`` reaches a terminal, how to send it on, and where progress
+    goes (see :class:`~dqueue.cli.control.Front`); by default no terminal and no progress.
     """
     from django.utils import timezone
 
@@ -88,6 +97,9 @@ def front(settings: Settings, write: Callable[[str], object] = print) -> Front:
         default_tz=timezone.get_current_timezone(),
         extra_queues=tuple(sorted(used_queues(settings))),
         registry=TaskRegistry(),
+        terminal=terminal,
+        flush=flush,
+        progress=progress,
     )
 
 

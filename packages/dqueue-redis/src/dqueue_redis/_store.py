@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, TypeVar, cast
 
 import redis
+from redis.cluster import RedisCluster
 
 from dqueue.backends.base import Backend, StoreOptions
 from dqueue.clock import SYSTEM_CLOCK, Clock
 from dqueue.errors import BackendError, BackendUnavailable, ConfigurationError
+from dqueue.job import Job
 from dqueue.settings import Settings
 
 from . import cluster
+from ._partitions import partition_index, partition_tags
 from .connection import (
     CLIENT_ERRORS,
     Client,
@@ -47,8 +50,11 @@ def queue_base(prefix: str, queue: str) -> str:
     package README has the full table). The name is escaped inside the tag (``%``, ``{`` and
     ``}``), so no name can end the tag early or collide with another queue's keys.
     """
-    escaped = queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
-    return f"{prefix}:{{{escaped}}}:"
+    return f"{prefix}:{{{_escape(queue)}}}:"
+
+
+def _escape(queue: str) -> str:
+    return queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +70,8 @@ class RedisOptions(StoreOptions):
     wait_replicas: int = 0
     #: How long to wait for them (``DQUEUE_REDIS_WAIT_TIMEOUT_MS``).
     wait_timeout_ms: int = 100
+    #: Partitions of the queues kept in several, by name (``DQUEUE_REDIS_PARTITIONS``).
+    partitions: Mapping[str, int] = field(default_factory=dict)
 
 
 class RedisStore(Backend):
@@ -89,6 +97,7 @@ class RedisStore(Backend):
         #: cluster).
         self.client = client
         self._bases: dict[str, str] = {}
+        self._partition_bases: dict[str, tuple[str, ...]] = {}
         self._queues_key = f"{self.prefix}:queues"  # the one key outside a queue's slot
         self._known_queues: set[str] = set()
         self._instance = secrets.token_hex(4)
@@ -96,9 +105,10 @@ class RedisStore(Backend):
         self._lua = {name: client.register_script(text) for name, text in SOURCES.items()}
         self._runner = script_runner(client)
         self._server_ahead_s: float | None = None  # the server's clock minus time.time()
-        self._leased: dict[str, str] = {}  # job id -> queue, of jobs reserved here (for renew)
+        self._leased: dict[str, str] = {}  # job id -> key base, of jobs reserved here
         self._wait = (options.wait_replicas, options.wait_timeout_ms)
         self._next_replica_warning = 0.0
+        self._turns: dict[str, int] = {}  # queue in partitions -> the partition to look at first
         self._beat_queues: dict[str, str] = {}  # worker id -> the queue it last beat on here
 
     @classmethod
@@ -111,6 +121,7 @@ class RedisStore(Backend):
             allow_eviction=server.REDIS_ALLOW_EVICTION,
             wait_replicas=server.REDIS_WAIT_REPLICAS,
             wait_timeout_ms=server.REDIS_WAIT_TIMEOUT_MS,
+            partitions=server.REDIS_PARTITIONS,
         )
         return cls(options, client=connect(settings), target=describe_target(settings), clock=clock)
 
@@ -120,6 +131,36 @@ class RedisStore(Backend):
         if base is None:
             base = self._bases[queue] = queue_base(self.prefix, queue)
         return base
+
+    def partitions(self, queue: str) -> tuple[str, ...]:
+        """The key base of each partition of ``queue``: its own base alone when it has one.
+
+        See :mod:`dqueue_redis._partitions` (``DQUEUE_REDIS_PARTITIONS``).
+        """
+        bases = self._partition_bases.get(queue)
+        if bases is None:
+            tags = partition_tags(_escape(queue), self.options.partitions.get(queue, 1))
+            bases = tuple(f"{self.prefix}:{{{tag}}}:" for tag in tags)
+            self._partition_bases[queue] = bases
+        return bases
+
+    def placed(self, queues: Sequence[str]) -> list[tuple[str, str]]:
+        """``(queue, key base)`` of every partition of ``queues``, in order."""
+        return [(queue, base) for queue in queues for base in self.partitions(queue)]
+
+    def base_of(self, job: Job) -> str:
+        """The key base of the partition that takes ``job`` (see :meth:`partitions`).
+
+        A job this instance reserved is where it was found; any other is where it would go.
+
+        Raises:
+            InvalidTask: the job's ``meta["partition_key"]`` is not a string.
+        """
+        bases = self.partitions(job.queue)
+        if len(bases) == 1:
+            return bases[0]
+        leased = self._leased.get(job.id)
+        return leased if leased is not None else bases[partition_index(job, len(bases))]
 
     # -- calling Redis -----------------------------------------------------------------------
 
@@ -139,31 +180,30 @@ class RedisStore(Backend):
         except CLIENT_ERRORS as exc:
             raise translate_error(exc, self.target) from exc
 
-    def _argv(self, queue: str, args: Sequence[Arg], now: float | None) -> tuple[str, list[Arg]]:
-        """A script's key and arguments on ``queue``: ``args`` after what every script reads.
+    def _argv(self, base: str, args: Sequence[Arg], now: float | None) -> tuple[str, list[Arg]]:
+        """A script's key and arguments on the keys at ``base``, ``args`` last.
 
-        The queue's key base, the time (``now``, else the clock's) and the delivery mode come
-        first (``lua/common.lua``).
+        The key base (a queue's, or one partition's), the time (``now``, else the clock's) and
+        the delivery mode come first (``lua/common.lua``).
         """
-        base = self.base(queue)
         sent = repr(self.clock.time() if now is None else now)
         return base + "jobs", [base, sent, self._mode, *args]
 
     def _script(
         self,
         name: str,
-        queue: str,
+        base: str,
         args: Sequence[Arg],
         *,
         now: float | None = None,
         idempotent: bool = True,
         replicate: bool = False,
     ) -> Any:
-        """Run script ``name`` on ``queue`` with ``args``.
+        """Run script ``name`` on the keys at ``base`` (see :meth:`partitions`) with ``args``.
 
         With ``replicate``, the call also waits for ``wait_replicas`` replicas (if any).
         """
-        script, (key, argv) = self._lua[name], self._argv(queue, args, now)
+        script, (key, argv) = self._lua[name], self._argv(base, args, now)
         wait = self._wait if replicate and self._wait[0] else None
         reply, acknowledged = self._call(
             lambda: self._runner.run_and_wait(script, [key, *argv], wait), idempotent=idempotent
@@ -179,14 +219,14 @@ class RedisStore(Backend):
         now: float | None = None,
         replicate: bool = False,
     ) -> list[Any]:
-        """Run scripts, each on its queue, in one round trip (a pipeline when several)."""
+        """Run scripts, each on its key base, in one round trip (a pipeline when several)."""
         if len(calls) == 1:
             return [self._script(*calls[0], now=now, replicate=replicate)]
         now = self.clock.time() if now is None else now
         wait = self._wait if replicate and self._wait[0] else None
         runs = []
-        for name, queue, args in calls:
-            key, argv = self._argv(queue, args, now)
+        for name, base, args in calls:
+            key, argv = self._argv(base, args, now)
             runs.append((self._lua[name], [key, *argv]))
         replies, acknowledged = self._call(lambda: self._runner.run_all(runs, wait))
         if wait is not None:
@@ -276,8 +316,18 @@ class RedisStore(Backend):
         disconnect(self.client)
 
     def location(self, queue: str) -> str | None:
-        """On Redis Cluster, the master that holds ``queue``'s slot (``host:port slot N``)."""
-        return cluster.location(self.client, self.base(queue) + "jobs")
+        """On Redis Cluster, the master that holds ``queue``'s slot (``host:port slot N``).
+
+        For a queue in partitions, the masters that hold them (``N partitions on host:port,
+        ...``).
+        """
+        bases = self.partitions(queue)
+        if len(bases) == 1:
+            return cluster.location(self.client, bases[0] + "jobs")
+        if not isinstance(self.client, RedisCluster):
+            return None
+        nodes = sorted({cluster.node_of(self.client, base + "jobs") for base in bases})
+        return f"{len(bases)} partitions on {', '.join(nodes)}"
 
     def queues(self) -> list[str]:
         """Every queue that got jobs (or a worker's heartbeat), sorted."""

@@ -75,10 +75,11 @@ class RedisWorkers(RedisStore):
         worker_id = _text(beat.worker_id)
         self._note_queues([beat.queue])
         args: list[Arg] = [worker_id, max(1, math.ceil(ttl_s * 1000)), *_fields(beat)]
-        calls: list[tuple[str, str, Sequence[Arg]]] = [("worker_beat", beat.queue, args)]
+        base = self.base(beat.queue)  # a queue's own slot, even when its jobs are in partitions
+        calls: list[tuple[str, str, Sequence[Arg]]] = [("worker_beat", base, args)]
         before = self._beat_queues.get(beat.worker_id)
         if before is not None and before != beat.queue:
-            calls.append(("worker_forget", before, [worker_id]))
+            calls.append(("worker_forget", self.base(before), [worker_id]))
         self._scripts(calls)
         self._beat_queues[beat.worker_id] = beat.queue
 
@@ -90,7 +91,8 @@ class RedisWorkers(RedisStore):
         self._beat_queues.pop(worker_id, None)
         queues = self.queues()
         if queues:
-            self._scripts([("worker_forget", queue, [_text(worker_id)]) for queue in queues])
+            calls = [("worker_forget", self.base(queue), [_text(worker_id)]) for queue in queues]
+            self._scripts(calls)
 
     def workers(self, queues: Sequence[str] | None = None) -> list[WorkerBeat]:
         """The living workers of ``queues`` (``None``: every known queue), sorted.
@@ -101,7 +103,7 @@ class RedisWorkers(RedisStore):
         names = self.queues() if queues is None else list(dict.fromkeys(queues))
         if not names:
             return []
-        replies = self._scripts([("worker_list", queue, _FIELDS) for queue in names])
+        replies = self._scripts([("worker_list", self.base(queue), _FIELDS) for queue in names])
         living: dict[str, WorkerBeat] = {}
         for queue, reply in zip(names, replies, strict=True):
             for index in range(0, len(reply), 2):

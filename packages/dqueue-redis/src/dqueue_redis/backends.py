@@ -57,8 +57,11 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
     def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Store jobs in order, one round trip per batch (a pipeline across queues).
 
+        A job of a queue in partitions goes to the partition :meth:`base_of` names.
+
         Raises:
             EncodeError: a job's arguments are not JSON; nothing is stored.
+            InvalidTask: a job's ``meta["partition_key"]`` is not a string; nothing is stored.
         """
         if not jobs:
             return []
@@ -66,17 +69,17 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         now = self.clock.time()
         groups: dict[str, list[int]] = {}
         for index, job in enumerate(jobs):
-            groups.setdefault(job.queue, []).append(index)
-        self._note_queues(list(groups))
+            groups.setdefault(self.base_of(job), []).append(index)
+        self._note_queues(list(dict.fromkeys(job.queue for job in jobs)))
         calls: list[tuple[str, str, Sequence[Arg]]] = []
         members: list[list[int]] = []
-        for queue, indexes in groups.items():
+        for base, indexes in groups.items():
             for start in range(0, len(indexes), _ENQUEUE_CHUNK):
                 chunk = indexes[start : start + _ENQUEUE_CHUNK]
                 args: list[Arg] = []
                 for index in chunk:
                     args += _enqueue_args(jobs[index], payloads[index], now)
-                calls.append(("enqueue", queue, args))
+                calls.append(("enqueue", base, args))
                 members.append(chunk)
         ids = [""] * len(jobs)
         replies = self._scripts(calls, now=now, replicate=True)
@@ -94,11 +97,17 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         one script, one round trip. With nothing due, the call waits for a wake-up token, and
         no longer than until the earliest delayed job is due when it holds the queue's delay
         timer (one waiter per queue does).
+
+        A queue in partitions is looked at one partition after another, each call starting
+        one partition further, so that none starves, until ``limit`` jobs are taken.
+        With none due anywhere, the call waits for a token of one partition (a cluster can't
+        wait on keys of several slots at once) and looks at all again after the poll interval
+        (``DQUEUE_POLL_INTERVAL``) at most.
         """
         if limit < 1:
             return []
         limit = min(limit, _RESERVE_MAX)
-        base = self.base(queue)
+        bases = self.partitions(queue)
         # Names this waiting reserve call: this process (after a fork, too) and thread.
         waiter = f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
         lease_s = self.options.lease_s
@@ -111,23 +120,46 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         tail: list[Arg] = [options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED, retention]
         give_up = time.monotonic() + max(timeout_s, 0.0)
         while True:
-            now = self.clock.time()
-            lease: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter]
-            args: list[Arg] = [*lease, *tail, self._server_now()]
-            # At-least-once, a reserve sent twice only leases jobs that come back later.
-            reply = self._script("reserve", queue, args, now=now, idempotent=self.supports_leases)
-            tag = reply[0]
-            if tag == b"jobs":
-                jobs = self._unpack(queue, reply)
-                if jobs:
-                    return jobs
-                continue  # everything taken was undecodable and is now dead-lettered
+            first = self._turns.get(queue, 0)
+            self._turns[queue] = first + 1
+            targets: list[float] = []
+            taken: list[Job] = []
+            undecodable = False
+            for offset in range(len(bases)):
+                base = bases[(first + offset) % len(bases)]
+                now = self.clock.time()
+                wanted = limit - len(taken)
+                lease: list[Arg] = [wanted, worker_id, repr(now + lease_s), waiter]
+                args: list[Arg] = [*lease, *tail, self._server_now()]
+                # At-least-once, a reserve sent twice only leases jobs that come back later.
+                idempotent = self.supports_leases
+                try:
+                    reply = self._script("reserve", base, args, now=now, idempotent=idempotent)
+                except DQueueError:
+                    if taken:  # they are this worker's now; the next reserve meets the error
+                        return taken
+                    raise
+                tag = reply[0]
+                if tag == b"jobs":
+                    jobs = self._unpack(queue, base, reply)
+                    taken += jobs
+                    if len(taken) == limit:
+                        return taken
+                    # All undecodable (now dead-lettered): look again before waiting.
+                    undecodable |= not jobs
+                elif tag == b"paused" or (tag == b"delayed" and reply[2] == 1):
+                    targets.append(float(reply[1]))
+            if taken:
+                return taken
+            if undecodable:
+                continue
             remaining = give_up - time.monotonic()
             if remaining <= 0:
                 return []
-            target: float | None = None
-            if tag == b"paused" or (tag == b"delayed" and reply[2] == 1):
-                target = float(reply[1])
+            if len(bases) > 1:
+                remaining = min(remaining, self.options.poll_interval_s)
+            base = bases[first % len(bases)]
+            target = min(targets, default=None)
             self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining)
 
     def _wait_until(
@@ -150,7 +182,7 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             if 0 < rest <= _EARLY_S + _MIN_WAIT_S:
                 time.sleep(rest)
 
-    def _unpack(self, queue: str, reply: list[Any]) -> list[Job]:
+    def _unpack(self, queue: str, base: str, reply: list[Any]) -> list[Job]:
         jobs: list[Job] = []
         poison: list[tuple[str, bytes, str]] = []
         for index in range(1, len(reply), 3):
@@ -162,10 +194,10 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
                 poison.append((job_id, payload, str(exc)))
                 continue
             jobs.append(job)
-            self._leased[job_id] = queue
+            self._leased[job_id] = base
         for job_id, payload, reason in poison:
             try:
-                self._bury_undecodable(queue, job_id, payload, reason)
+                self._bury_undecodable(queue, base, job_id, payload, reason)
             except DQueueError as exc:
                 # The good jobs are this worker's now (at-most-once, only here): hand them out.
                 # At-least-once, the poison comes back when its lease runs out and is buried
@@ -182,10 +214,10 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         outcomes = [lifecycle.storable(outcome, now) for outcome in outcomes]
         options = self.options
         head: list[Arg] = [worker_id, options.dead_letter_limit, repr(options.id_retention_s)]
-        # Per queue: the plain acks (3 values each), then the other outcomes (8 values each).
+        # Per partition: the plain acks (3 values each), then the other outcomes (8 each).
         groups: dict[str, tuple[list[Arg], list[Arg]]] = {}
         for outcome in outcomes:
-            acks, others = groups.setdefault(outcome.job.queue, ([], []))
+            acks, others = groups.setdefault(self.base_of(outcome.job), ([], []))
             job = outcome.job
             if outcome.kind is OutcomeKind.ACK and job.result_ttl is None:
                 sample = outcome.lateness_sample
@@ -193,8 +225,8 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             else:
                 others += self._settle_args(outcome, now)
         calls: list[tuple[str, str, Sequence[Arg]]] = [
-            ("settle", queue, [*head, len(acks) // 3, *acks, *others])
-            for queue, (acks, others) in groups.items()
+            ("settle", base, [*head, len(acks) // 3, *acks, *others])
+            for base, (acks, others) in groups.items()
         ]
         replies = self._scripts(calls, now=now, replicate=True)
         for outcome in outcomes:
@@ -222,9 +254,10 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases of running jobs; return the ids whose lease was already lost.
 
-        A job reserved here is renewed on its queue, in one round trip: a renewal sent just before
-        a stall is then the first thing the server applies after it. Any other job (reserved
-        through another instance) is looked for on every queue, a round trip more.
+        A job reserved here is renewed on its queue (its partition), in one round trip: a renewal
+        sent just before a stall is then the first thing the server applies after it. Any other
+        job (reserved through another instance) is looked for on every queue and partition, a
+        round trip more.
         """
         if not job_ids:
             return []
@@ -233,13 +266,14 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         groups: dict[str, list[Arg]] = {}
         unknown: list[str] = []
         for job_id in job_ids:
-            queue = self._leased.get(job_id)
-            if queue is None:
+            base = self._leased.get(job_id)
+            if base is None:
                 unknown.append(job_id)
             else:
-                groups.setdefault(queue, list(head)).append(job_id)
-        calls: list[tuple[str, str, Sequence[Arg]]] = [("renew", q, a) for q, a in groups.items()]
-        calls += [("renew", queue, [*head, *unknown]) for queue in self.queues()] if unknown else []
+                groups.setdefault(base, list(head)).append(job_id)
+        calls: list[tuple[str, str, Sequence[Arg]]] = [("renew", b, a) for b, a in groups.items()]
+        if unknown:
+            calls += [("renew", base, [*head, *unknown]) for _, base in self.placed(self.queues())]
         replies = self._scripts(calls, now=now) if calls else []
         lost = {job_id.decode() for reply in replies[: len(groups)] for job_id in reply}
         missing = set(unknown)  # lost only when no queue holds its lease
@@ -272,7 +306,8 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
     def recover(self) -> int:
         """Deal with expired leases on every queue; return how many jobs went back or died.
 
-        One script per queue, all in one round trip; safe when many workers call at once.
+        One script per queue (per partition), all in one round trip; safe when many workers
+        call at once.
         """
         self.store_time()  # every so often: this machine's clock may have been stepped
         queues = self.queues()
@@ -280,7 +315,8 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             return 0
         retention = repr(self.options.id_retention_s)
         args: list[Arg] = [self.options.dead_letter_limit, _LEASE_EXPIRED, retention]
-        return sum(int(count) for count in self._scripts([("recover", q, args) for q in queues]))
+        calls = [("recover", base, args) for _, base in self.placed(queues)]
+        return sum(int(count) for count in self._scripts(calls))
 
 
 def _enqueue_args(job: Job, payload: str, now: float) -> list[Arg]:

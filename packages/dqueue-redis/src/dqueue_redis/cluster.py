@@ -149,8 +149,9 @@ class ClusterScripts:
 
         With ``wait`` (replicas, timeout in ms), ``WAIT`` follows the scripts on each node they
         ran on, on the same connection, and the count returned is the smallest: every write
-        reached that many replicas. A script a node did not know (``NOSCRIPT``: it never ran)
-        is loaded and run again.
+        reached that many replicas; none when a script was redirected to another master (its
+        ``WAIT`` asked the node it left), so that the caller tries again on the new one. A
+        script a node did not know (``NOSCRIPT``: it never ran) is loaded and run again.
 
         Raises:
             redis.RedisError: a script failed, or a node could not be reached.
@@ -170,8 +171,13 @@ class ClusterScripts:
                     if wait is not None:
                         pipeline.execute_command("WAIT", *wait, target_nodes=node)
                 answers = pipeline.execute(raise_on_error=False)
-            for count in answers[len(pending) :]:
-                acknowledged = min(acknowledged, _count(count))
+            if wait is not None and self._moved(calls, pending, nodes):
+                # A script followed MOVED (a failover, a reshard) to another master, and its
+                # WAIT went to the node it left: nothing says a replica holds the write.
+                acknowledged = 0
+            else:
+                for count in answers[len(pending) :]:
+                    acknowledged = min(acknowledged, _count(count))
             missing = []
             for index, answer in zip(pending, answers, strict=False):
                 replies[index] = answer
@@ -186,6 +192,21 @@ class ClusterScripts:
             if isinstance(answer, Exception):
                 raise answer
         return replies, acknowledged
+
+    def _moved(
+        self,
+        calls: Sequence[tuple[Script, Sequence[Arg]]],
+        pending: Sequence[int],
+        nodes: dict[str, ClusterNode],
+    ) -> bool:
+        """Whether the slot of a script now belongs to a node it was not sent to.
+
+        redis-py updates its map of slots when it follows ``MOVED``.
+        """
+        return any(
+            self._client.get_node_from_key(str(calls[index][1][0])).name not in nodes
+            for index in pending
+        )
 
 
 def _count(answer: Any) -> int:

@@ -14,6 +14,7 @@ from dqueue.backends.base import DeadLetter, JobResult, JobStatus
 from dqueue.backends.lifecycle import Step, dead_letter_from_decode_error, next_record
 from dqueue.errors import DecodeError
 from dqueue.job import Job, JobFailure, check_json_value, decode_job, encode_job
+from dqueue.json_values import decode_progress
 
 __all__ = ["dead_letter_json", "read_dead_letter", "read_result", "record_update"]
 
@@ -83,6 +84,7 @@ def read_result(job_id: str, queue: str, raw: dict[bytes, bytes], now: float) ->
         worker_ids=tuple(dict.fromkeys(value for _, kind, value in history if kind == "w")),
         args=job.args if job is not None else (),
         kwargs=job.kwargs if job is not None else {},
+        progress=decode_progress(fields.get("progress")),
     )
 
 

@@ -7,11 +7,13 @@ core's (defaults, environment, framework, ``--config``). Read them with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from dqueue.settings import SettingsSection, bad_value
 
 from . import cluster, sentinel
+from ._partitions import MAX_PARTITIONS
 
 __all__ = ["RedisSettings"]
 
@@ -30,14 +32,16 @@ class RedisSettings(SettingsSection):
     REDIS_ALLOW_EVICTION: bool = False
     REDIS_WAIT_REPLICAS: int = 0
     REDIS_WAIT_TIMEOUT_MS: int = 100
+    #: Queues kept in several partitions (hash slots), by name: ``{"mail": 8}``.
+    REDIS_PARTITIONS: Mapping[str, int] = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Refuse a bad port, timeout, replica count, Sentinel or Cluster URL.
+        """Refuse a bad port, timeout, replica or partition count, Sentinel or Cluster URL.
 
         A port outside 1-65535, a socket or replica timeout that is not positive, a negative
-        replica count, a ``redis+sentinel://`` URL that names no sentinel or service and a
-        ``redis+cluster://`` URL that names no node are refused at start-up rather than at the
-        first connection.
+        replica count, a partition count outside 1-256, a ``redis+sentinel://`` URL that names
+        no sentinel or service and a ``redis+cluster://`` URL that names no node are refused
+        at start-up rather than at the first connection.
         """
         if not 0 < self.REDIS_PORT < 65536:
             raise bad_value("REDIS_PORT", "a TCP port", self.REDIS_PORT)
@@ -47,6 +51,10 @@ class RedisSettings(SettingsSection):
             raise bad_value("REDIS_WAIT_REPLICAS", "0 (off) or more", self.REDIS_WAIT_REPLICAS)
         if self.REDIS_WAIT_TIMEOUT_MS <= 0:
             raise bad_value("REDIS_WAIT_TIMEOUT_MS", "greater than 0", self.REDIS_WAIT_TIMEOUT_MS)
+        for queue, count in self.REDIS_PARTITIONS.items():
+            if not 1 <= count <= MAX_PARTITIONS:
+                expected = f"a number of partitions from 1 to {MAX_PARTITIONS}"
+                raise bad_value(f"REDIS_PARTITIONS[{queue!r}]", expected, count)
         if self.REDIS_URL and self.REDIS_URL.startswith(sentinel.SCHEMES):
             sentinel.parse_sentinel_url(self.REDIS_URL)
         if self.REDIS_URL and self.REDIS_URL.startswith(cluster.SCHEMES):

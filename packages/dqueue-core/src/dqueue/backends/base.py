@@ -142,6 +142,8 @@ class JobResult:
     #: The job's arguments, so that a result read in another process says what ran.
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: The last progress its task reported (``dqueue.set_progress``), on a store that keeps it.
+    progress: Any = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

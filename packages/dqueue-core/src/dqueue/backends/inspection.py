@@ -21,6 +21,12 @@ Semantics every store keeps:
 - ``reschedule`` moves a ready or delayed job to a new due time (``None``: now); a job in
   flight or dead is left alone (retry a dead letter with ``retry_dead``).
 
+A store may also keep the progress a running task reports (``dqueue.set_progress``) by
+implementing :class:`JobProgress`: it belongs to the run, so a view shows it while the job is
+in flight (:attr:`JobView.progress`) and a retried job starts without one; the job's result
+record, when it keeps one, holds the last progress reported after the job finishes
+(:attr:`~dqueue.backends.base.JobResult.progress`).
+
 What cancelling does to a job's life (the cancelled mark of a job in flight) is decided in
 :mod:`dqueue.backends.lifecycle`. Stores build cursors with :func:`make_cursor` and read them
 with :func:`read_cursor`, and views of stored payloads with :func:`stored_view`.
@@ -43,6 +49,7 @@ from .lifecycle import decode_stored
 __all__ = [
     "JobInspection",
     "JobPage",
+    "JobProgress",
     "JobState",
     "JobView",
     "check_page_size",
@@ -85,6 +92,9 @@ class JobView:
     raw: str | None = None
     #: Cancelled while in flight: its run goes on, but it will not be retried.
     cancelled: bool = False
+    #: The last progress its running task reported (a JSON value; in flight only), else
+    #: ``None``: see :class:`JobProgress`.
+    progress: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,25 @@ class JobInspection(Protocol):
 
     def reschedule(self, job_ids: Sequence[str], run_at: float | None) -> list[str]:
         """Make ready or delayed jobs due at ``run_at`` (``None``: now); return the ids moved."""
+
+
+@runtime_checkable
+class JobProgress(Protocol):
+    """Keeping the progress a running task reports, where readers see it (see the module)."""
+
+    def set_progress(self, job: Job, progress: Any, *, worker_id: str) -> bool:
+        """Keep ``progress`` as that of the run of ``job`` (this attempt) held by ``worker_id``.
+
+        It replaces the progress reported before, in the view of the job in flight and in its
+        result record when it keeps one. The job is given whole, not its id: a store keeps
+        each queue apart (Redis keys), and a run whose lease was lost must not write over the
+        progress of the run that took the job over. Returns whether it was kept somewhere a
+        reader sees it.
+
+        Raises:
+            EncodeError: ``progress`` is not a small JSON value
+                (:func:`dqueue.json_values.encode_progress`).
+        """
 
 
 def inspection_of(backend: Backend) -> JobInspection:

@@ -301,7 +301,7 @@ def next_record(previous: JobResult | None, step: Step) -> JobResult:
     """The result record of ``step.job`` after ``step``, building on the ``previous`` one.
 
     Failures and worker ids accumulate; the start time stays until a new run starts; the
-    return value and finish time are those of the last step.
+    return value and finish time are those of the last step; the progress a run reported stays.
     """
     job = step.job
     worker_ids = previous.worker_ids if previous is not None else ()
@@ -327,4 +327,5 @@ def next_record(previous: JobResult | None, step: Step) -> JobResult:
         worker_ids=worker_ids,
         args=job.args,
         kwargs=job.kwargs,
+        progress=previous.progress if previous is not None else None,
     )

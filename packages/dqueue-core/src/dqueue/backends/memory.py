@@ -10,45 +10,20 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DecodeError
 from ..job import Job, decode_job, encode_job
 from . import lifecycle
-from .base import Backend, DeadLetter, JobResult, LatenessSample, Outcome, QueueCounts, StoreOptions
+from .base import Backend, DeadLetter, JobResult, Outcome, QueueCounts, StoreOptions
 from .lifecycle import Step, dead_letter_from_decode_error, decode_stored
 from .memory_inspection import MemoryInspection
+from .memory_state import Lease, QueueState
 from .memory_workers import MemoryWorkers
 
 __all__ = ["MemoryBackend"]
-
-_LATENESS_SAMPLES = 1000
-
-
-@dataclass
-class _Lease:
-    worker_id: str
-    #: The runs counted, this one included (the payload keeps the count it was stored with).
-    attempt: int
-    until: float
-    payload: str
-    #: Cancelled in flight: its settle and lease expiry never store it again (lifecycle).
-    cancelled: bool = False
-
-
-@dataclass
-class _Queue:
-    ready: list[tuple[int, float, int, str]] = field(default_factory=list)  # heap
-    delayed: list[tuple[float, int, str]] = field(default_factory=list)  # heap
-    waiting: dict[str, str] = field(default_factory=dict)  # id -> payload (ready or delayed)
-    leased: dict[str, _Lease] = field(default_factory=dict)
-    dead: OrderedDict[str, DeadLetter] = field(default_factory=OrderedDict)
-    paused_until: float | None = None
-    lateness: deque[LatenessSample] = field(default_factory=lambda: deque(maxlen=_LATENESS_SAMPLES))
 
 
 class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
@@ -62,7 +37,7 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
     def __init__(self, options: StoreOptions | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(options, clock=clock)
         self._lock = threading.Condition()
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, QueueState] = {}
         self._sequence = itertools.count()
         self._unique: dict[str, tuple[str, float | None]] = {}  # key -> (job id, expires)
         self._results: dict[str, tuple[JobResult, float]] = {}
@@ -71,13 +46,13 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
 
     # -- helpers (call with the lock held) ----------------------------------------------------
 
-    def _queue(self, name: str) -> _Queue:
+    def _queue(self, name: str) -> QueueState:
         queue = self._queues.get(name)
         if queue is None:
-            queue = self._queues[name] = _Queue()
+            queue = self._queues[name] = QueueState()
         return queue
 
-    def _push(self, queue: _Queue, job: Job, payload: str, now: float) -> None:
+    def _push(self, queue: QueueState, job: Job, payload: str, now: float) -> None:
         queue.waiting[job.id] = payload
         seq = next(self._sequence)
         if job.run_after is not None and job.run_after > now:
@@ -85,7 +60,7 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
         else:
             heapq.heappush(queue.ready, (-job.priority, job.due_at, seq, job.id))
 
-    def _promote(self, queue: _Queue, now: float) -> None:
+    def _promote(self, queue: QueueState, now: float) -> None:
         while queue.delayed and queue.delayed[0][0] <= now:
             due, seq, job_id = heapq.heappop(queue.delayed)
             if job_id in queue.waiting:
@@ -189,7 +164,9 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
                     wake = min(wake, state.delayed[0][0] - now)
                 self._lock.wait(max(wake, 0.0005))
 
-    def _take(self, name: str, state: _Queue, worker_id: str, limit: int, now: float) -> list[Job]:
+    def _take(
+        self, name: str, state: QueueState, worker_id: str, limit: int, now: float
+    ) -> list[Job]:
         taken: list[Job] = []
         while state.ready and len(taken) < limit:
             _, _, _, job_id = heapq.heappop(state.ready)
@@ -202,7 +179,7 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
                 self._bury_undecodable(name, state, job_id, payload, str(exc), now)
                 continue
             job = job.with_changes(attempt=job.attempt + 1)
-            state.leased[job_id] = _Lease(
+            state.leased[job_id] = Lease(
                 worker_id=worker_id,
                 attempt=job.attempt,
                 until=now + self.options.lease_s,
@@ -213,7 +190,7 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
         return taken
 
     def _bury_undecodable(
-        self, name: str, state: _Queue, job_id: str, payload: str, reason: str, now: float
+        self, name: str, state: QueueState, job_id: str, payload: str, reason: str, now: float
     ) -> None:
         """Dead-letter a stored payload that is not the job envelope it should be, alone."""
         letter = dead_letter_from_decode_error(name, payload, f"job {job_id}: {reason}", now)
@@ -244,7 +221,7 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
             self._lock.notify_all()
         return lost
 
-    def _apply(self, state: _Queue, step: Step, now: float) -> None:
+    def _apply(self, state: QueueState, step: Step, now: float) -> None:
         """Apply a step decided by :mod:`dqueue.backends.lifecycle` (the lease is already gone)."""
         job = step.job
         if step.finishes:
@@ -318,7 +295,7 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
             )
 
     @staticmethod
-    def _paused(state: _Queue, now: float) -> float | None:
+    def _paused(state: QueueState, now: float) -> float | None:
         paused = state.paused_until
         return paused if paused is not None and paused > now else None
 

@@ -1,4 +1,4 @@
-"""Single jobs of the memory store listed, found, cancelled and rescheduled.
+"""Single jobs of the memory store listed, found, cancelled, rescheduled; their progress kept.
 
 :class:`~dqueue.backends.memory.MemoryBackend` inherits :class:`MemoryInspection`. Memory keeps
 heaps, not an index to page through: a page sorts the state's jobs by their position in due
@@ -12,14 +12,16 @@ import bisect
 import heapq
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from ..clock import Clock
 from ..errors import DecodeError
 from ..job import Job, encode_job
+from ..json_values import decode_progress, encode_progress
 from . import lifecycle
-from .base import DeadLetter, StoreOptions
+from .base import DeadLetter, JobResult, StoreOptions
 from .inspection import (
     CursorField,
     JobPage,
@@ -31,9 +33,7 @@ from .inspection import (
     stored_view,
 )
 from .lifecycle import Step, decode_stored
-
-if TYPE_CHECKING:
-    from .memory import _Lease, _Queue
+from .memory_state import Lease, QueueState
 
 __all__ = ["MemoryInspection"]
 
@@ -57,17 +57,18 @@ class _MemoryStore(Protocol):
     clock: Clock
     options: StoreOptions
     _lock: threading.Condition
-    _queues: dict[str, _Queue]
+    _queues: dict[str, QueueState]
+    _results: dict[str, tuple[JobResult, float]]
 
-    def _queue(self, name: str) -> _Queue: ...
-    def _promote(self, queue: _Queue, now: float) -> None: ...
-    def _push(self, queue: _Queue, job: Job, payload: str, now: float) -> None: ...
-    def _apply(self, state: _Queue, step: Step, now: float) -> None: ...
+    def _queue(self, name: str) -> QueueState: ...
+    def _promote(self, queue: QueueState, now: float) -> None: ...
+    def _push(self, queue: QueueState, job: Job, payload: str, now: float) -> None: ...
+    def _apply(self, state: QueueState, step: Step, now: float) -> None: ...
     def _release_unique_held_by(self, job_ids: set[str]) -> None: ...
     def _remember_finished(self, job_id: str, now: float) -> None: ...
 
 
-def _waiting(name: str, queue: _Queue, state: JobState) -> list[_Entry]:
+def _waiting(name: str, queue: QueueState, state: JobState) -> list[_Entry]:
     """Ready or delayed jobs of ``queue`` in due order, each once (heaps may hold stale ids)."""
     seen: set[str] = set()
     entries: list[_Entry] = []
@@ -92,7 +93,7 @@ def _waiting(name: str, queue: _Queue, state: JobState) -> list[_Entry]:
     return entries
 
 
-def _in_flight_view(name: str, job_id: str, lease: _Lease) -> JobView:
+def _in_flight_view(name: str, job_id: str, lease: Lease) -> JobView:
     return stored_view(
         lease.payload,
         job_id=job_id,
@@ -102,10 +103,11 @@ def _in_flight_view(name: str, job_id: str, lease: _Lease) -> JobView:
         worker_id=lease.worker_id,
         lease_until=lease.until,
         cancelled=lease.cancelled,
+        progress=decode_progress(lease.progress),
     )
 
 
-def _entries(name: str, queue: _Queue, state: JobState) -> list[_Entry]:
+def _entries(name: str, queue: QueueState, state: JobState) -> list[_Entry]:
     """Every job of ``queue`` in ``state``, in the order listings show them."""
     if state in (JobState.READY, JobState.DELAYED):
         return _waiting(name, queue, state)
@@ -129,7 +131,7 @@ def _dead_view(letter: DeadLetter) -> JobView:
     )
 
 
-def _find_waiting(name: str, queue: _Queue, job_id: str) -> JobView | None:
+def _find_waiting(name: str, queue: QueueState, job_id: str) -> JobView | None:
     """The view of ``job_id`` if it waits in ``queue`` (delayed ones due are promoted)."""
     payload = queue.waiting.get(job_id)
     if payload is None:
@@ -154,7 +156,7 @@ def _start(entries: list[_Entry], state: JobState, after: _Position) -> int:
     return next((i for i, (p, _) in enumerate(entries) if float(p[0]) < died_at), len(entries))
 
 
-def _unlist(queue: _Queue, job_id: str) -> None:
+def _unlist(queue: QueueState, job_id: str) -> None:
     """Drop ``job_id``'s entries from the heaps (it is pushed again or gone for good)."""
     queue.ready = [entry for entry in queue.ready if entry[3] != job_id]
     queue.delayed = [entry for entry in queue.delayed if entry[2] != job_id]
@@ -249,3 +251,18 @@ class MemoryInspection:
                     break
             self._lock.notify_all()
         return moved
+
+    def set_progress(self: _MemoryStore, job: Job, progress: Any, *, worker_id: str) -> bool:
+        """Keep the progress of the run of ``job`` that ``worker_id`` holds, on its lease."""
+        text = encode_progress(progress)
+        with self._lock:
+            queue = self._queues.get(job.queue)
+            lease = None if queue is None else queue.leased.get(job.id)
+            if lease is None or lease.worker_id != worker_id or lease.attempt != job.attempt:
+                return False
+            lease.progress = text
+            kept = self._results.get(job.id)
+            if kept is not None:
+                record, expires = kept
+                self._results[job.id] = (replace(record, progress=decode_progress(text)), expires)
+        return True

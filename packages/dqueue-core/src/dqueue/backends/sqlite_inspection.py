@@ -1,11 +1,12 @@
-"""Single jobs of a SQLite dqueue database listed, found, cancelled and rescheduled.
+"""Single jobs of a SQLite dqueue database listed, found, cancelled, rescheduled; progress kept.
 
 :class:`~dqueue.backends.sqlite.SQLiteBackend` inherits :class:`SQLiteInspection`. Pages are
 keyset pages: a cursor holds the sort key of the last job shown, and the next page reads on
 from it in the index of that state (``jobs_ready``, ``jobs_delayed``, ``jobs_leased``,
 ``dead_by_queue``), so that the thousandth page costs what the first does. A job in flight is
 cancelled by setting its ``cancelled`` mark, which settling and lease recovery read
-(:mod:`dqueue.backends.lifecycle` decides what it means).
+(:mod:`dqueue.backends.lifecycle` decides what it means). The progress a run reports is kept
+in the ``progress`` column of its leased row, which settling clears when the job waits again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ..errors import DecodeError
-from ..job import encode_job
+from ..job import Job, encode_job
+from ..json_values import decode_progress, encode_progress
 from . import lifecycle
 from .inspection import (
     CursorField,
@@ -27,7 +29,7 @@ from .inspection import (
     read_cursor,
     stored_view,
 )
-from .sqlite_records import dead_letter_from_row
+from .sqlite_records import dead_letter_from_row, record_progress
 from .sqlite_schema import DELAYED, LEASED, PROMOTE, READY
 from .sqlite_settle import finish
 from .sqlite_store import SQLiteStore
@@ -35,7 +37,7 @@ from .sqlite_store import SQLiteStore
 __all__ = ["SQLiteInspection"]
 
 _COLUMNS: Final = (
-    "seq, id, priority, due_at, attempt, worker_id, lease_until, cancelled,"
+    "seq, id, priority, due_at, attempt, worker_id, lease_until, cancelled, progress,"
     " CAST(payload AS BLOB) FROM jobs"
 )
 _DEAD_COLUMNS: Final = "seq, id, payload, failure, died_at, raw FROM dead"
@@ -85,11 +87,15 @@ _WAITING_BY_ID: Final = (
 )
 _FREE_HELD: Final = "DELETE FROM uniques WHERE job_id = ? AND expires_at IS NULL"
 _REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, ?)"
+_SET_PROGRESS: Final = (
+    f"UPDATE jobs SET progress = ? WHERE id = ? AND state = {LEASED} AND worker_id = ?"
+    " AND attempt = ?"
+)
 
 
 def _view(queue: str, state: JobState, row: tuple[Any, ...]) -> JobView:
     """A job row (``_COLUMNS``) as a view."""
-    _, job_id, _, due_at, attempt, worker_id, lease_until, cancelled, payload = row
+    _, job_id, _, due_at, attempt, worker_id, lease_until, cancelled, progress, payload = row
     return stored_view(
         payload,
         job_id=job_id,
@@ -100,6 +106,7 @@ def _view(queue: str, state: JobState, row: tuple[Any, ...]) -> JobView:
         worker_id=worker_id,
         lease_until=lease_until,
         cancelled=bool(cancelled),
+        progress=decode_progress(progress),
     )
 
 
@@ -237,3 +244,13 @@ class SQLiteInspection(SQLiteStore):
         if moved:
             self._wakeup.notify()
         return moved
+
+    def set_progress(self, job: Job, progress: Any, *, worker_id: str) -> bool:
+        """Keep the progress of the run of ``job`` that ``worker_id`` holds (and in its record)."""
+        text = encode_progress(progress)
+        with self._write() as conn:
+            owned = (text, job.id, worker_id, job.attempt)
+            if conn.execute(_SET_PROGRESS, owned).rowcount == 0:
+                return False
+            record_progress(conn, job.id, text)
+        return True

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Final
 
 from ..errors import DecodeError
 from ..failures import FailureKind
 from ..job import Job, JobFailure, decode_job, encode_job
+from ..json_values import decode_progress
 from .base import DeadLetter, JobResult, JobStatus
 from .lifecycle import Step, dead_letter_from_decode_error, next_record
 
@@ -24,6 +25,7 @@ __all__ = [
     "bury_undecodable",
     "dead_letter_from_row",
     "failure_to_json",
+    "record_progress",
     "record_result",
     "result_from_json",
     "result_to_json",
@@ -104,6 +106,16 @@ def record_result(conn: sqlite3.Connection, step: Step, now: float) -> None:
         "INSERT OR REPLACE INTO results (job_id, record, expires_at) VALUES (?, ?, ?)",
         (job.id, result_to_json(record), now + job.result_ttl),
     )
+
+
+def record_progress(conn: sqlite3.Connection, job_id: str, progress: str) -> None:
+    """Keep ``progress`` (JSON text) in the result record of ``job_id``, if it keeps one."""
+    row = conn.execute("SELECT record FROM results WHERE job_id = ?", (job_id,)).fetchone()
+    record = result_from_json(row[0]) if row is not None else None
+    if record is not None:
+        record = replace(record, progress=decode_progress(progress))
+        text = result_to_json(record)
+        conn.execute("UPDATE results SET record = ? WHERE job_id = ?", (text, job_id))
 
 
 def bury(conn: sqlite3.Connection, job: Job, failure: JobFailure, now: float) -> None:

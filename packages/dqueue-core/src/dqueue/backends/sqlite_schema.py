@@ -45,7 +45,7 @@ _logger = logging.getLogger("dqueue.backends.sqlite")
 #: ``dqUE`` in the file header: this file is a dqueue database.
 APPLICATION_ID: Final = 0x64715545
 #: The schema this code reads and writes. A newer file is refused, an older one migrated.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 #: ``jobs.state``: waiting and due (or due once promoted), leased to a worker, waiting until
 #: ``due_at``. Delayed jobs live apart from ready ones so that both lookups use an index.
@@ -87,8 +87,10 @@ _WORKERS: Final = (
         alive_until REAL NOT NULL
     ) WITHOUT ROWID""",
 )
+#: Version 5: the progress the run of a leased job reported (JSON), cleared when it waits again.
+_PROGRESS: Final = ("ALTER TABLE jobs ADD COLUMN progress TEXT",)
 #: What brings a file of each older version to the next one.
-_MIGRATIONS: Final = {1: _FINISHED, 2: _CANCELLED, 3: _WORKERS}
+_MIGRATIONS: Final = {1: _FINISHED, 2: _CANCELLED, 3: _WORKERS, 4: _PROGRESS}
 
 _SCHEMA: Final = (
     # ``seq`` is the enqueue order; ``attempt`` is authoritative (the payload keeps the value it
@@ -134,6 +136,7 @@ _SCHEMA: Final = (
     *_FINISHED,
     *_CANCELLED,
     *_WORKERS,
+    *_PROGRESS,
 )
 
 # Connections a forked child inherited: kept referenced forever so that the child never closes

@@ -31,21 +31,17 @@ __all__ = [
 
 _OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
 _DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
-_RETRY: Final = (
-    "UPDATE jobs SET state = ?, due_at = ?, payload = ?, worker_id = NULL, lease_until = NULL"
-    f" WHERE {_OWNED}"
-)
-_RELEASE: Final = (
-    "UPDATE jobs SET state = ?, attempt = attempt - 1, worker_id = NULL, lease_until = NULL"
-    f" WHERE {_OWNED}"
-)
+# A job stored again leaves its lease, and the progress its run reported, behind.
+_UNLEASED: Final = "worker_id = NULL, lease_until = NULL, progress = NULL"
+_RETRY: Final = f"UPDATE jobs SET state = ?, due_at = ?, payload = ?, {_UNLEASED} WHERE {_OWNED}"
+_RELEASE: Final = f"UPDATE jobs SET state = ?, attempt = attempt - 1, {_UNLEASED} WHERE {_OWNED}"
 _CANCELLED: Final = f"SELECT cancelled FROM jobs WHERE {_OWNED}"
 _EXPIRED: Final = (
     "SELECT seq, id, attempt, worker_id, cancelled, CAST(payload AS BLOB) FROM jobs"
     f" WHERE queue = ? AND state = {LEASED} AND lease_until <= ?"
 )
 _REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, ?)"
-_REQUEUE: Final = "UPDATE jobs SET state = ?, worker_id = NULL, lease_until = NULL WHERE seq = ?"
+_REQUEUE: Final = f"UPDATE jobs SET state = ?, {_UNLEASED} WHERE seq = ?"
 #: A batch's plain acks in one statement: at most this many jobs per statement (two variables
 #: each, within SQLite's oldest limit of 999).
 _ACKS_PER_STATEMENT: Final = 400

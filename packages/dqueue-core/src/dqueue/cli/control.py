@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -24,6 +24,7 @@ from ..pool import queue_counts
 from ..registry import REGISTRY, TaskRegistry
 from ..settings import Settings
 from ..status import render_dead_letters, render_sqlite_file, render_status, render_workers
+from .watch import Progress, watch
 
 __all__ = [
     "Front",
@@ -38,9 +39,16 @@ __all__ = [
     "workers",
 ]
 
+#: Seconds between two frames of ``status --watch`` unless ``--interval`` says.
+DEFAULT_WATCH_INTERVAL_S = 2.0
+
 #: Adds a front end's own fields to the ``--json`` rows of ``status``; returns lines to print
 #: under its table.
 StatusNotes = Callable[[list[dict[str, Any]]], list[str]]
+
+
+def _stderr_if_terminal() -> Callable[[str], object] | None:
+    return sys.stderr.write if sys.stderr.isatty() else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +67,17 @@ class Front:
     default_tz: tzinfo | None = None
     extra_queues: tuple[str, ...] = ()
     registry: TaskRegistry = REGISTRY
+    #: Whether ``write`` goes to a terminal: ``status --watch`` redraws in place there.
+    terminal: bool = field(default_factory=lambda: sys.stdout.isatty())
+    #: Sends what ``write`` wrote on (a live view's frame to a pipe, not at exit).
+    flush: Callable[[], object] = field(default=lambda: sys.stdout.flush())
+    #: Writes text as is (no newline added) to a terminal watching a long operation's
+    #: progress (stderr); ``None`` when there is none: then only the summary is printed.
+    progress: Callable[[str], object] | None = field(default_factory=_stderr_if_terminal)
+
+    def progress_of(self, line: str = "") -> Progress:
+        """Progress reported with ``line`` (``"retried {done} of {total} dead letters"``)."""
+        return Progress(self.progress, line)
 
     def list_queues(self, *, keep_going: bool = False) -> ops.QueueListing:
         """Every known queue (see :func:`dqueue.ops.list_queues`)."""
@@ -97,25 +116,47 @@ def _confirm(question: str, *, what: str) -> None:
         raise Aborted("aborted; nothing changed")
 
 
-def status(
-    args: argparse.Namespace, front: Front | None = None, *, notes: StatusNotes | None = None
-) -> int:
-    """``status [QUEUE...] [--json]``; ``notes`` adds what a front end knows more of."""
-    front = _front(args, front)
-    for queue in args.queues:
-        front.check_queue(queue)
+def _status_text(
+    args: argparse.Namespace, front: Front, notes: StatusNotes | None, *, one_line: bool = False
+) -> str:
     queues = args.queues or front.list_queues().queues
     rows = ops.queue_status(front.settings, queues, pool=front.pool_counts())
     # The short class name (SQLiteBackend), as the status table of the first version had it.
     data = [{**row.to_dict(), "backend": row.backend.rsplit(".", 1)[-1]} for row in rows]
     more = notes(data) if notes is not None else []
     if args.json:
-        front.write(json.dumps(data, indent=2))
-    else:
-        sqlite = ops.sqlite_file(front.settings, [row.queue for row in rows])
-        where = [] if sqlite is None else ["", *render_sqlite_file(sqlite.path, sqlite.notes)]
-        front.write("\n".join([render_status(rows), *where, *more]))
-    return 0
+        return json.dumps(data) if one_line else json.dumps(data, indent=2)
+    sqlite = ops.sqlite_file(front.settings, [row.queue for row in rows])
+    where = [] if sqlite is None else ["", *render_sqlite_file(sqlite.path, sqlite.notes)]
+    return "\n".join([render_status(rows), *where, *more])
+
+
+def status(
+    args: argparse.Namespace, front: Front | None = None, *, notes: StatusNotes | None = None
+) -> int:
+    """``status [QUEUE...] [--json] [--watch] [--interval D]``; ``notes`` adds a front's own.
+
+    With ``--watch`` (or ``--interval``) the status is shown again every interval until Ctrl-C
+    (see :func:`dqueue.cli.watch.watch`); a store that can't be reached meanwhile is shown and
+    asked again.
+    """
+    front = _front(args, front)
+    watching = args.watch or args.interval is not None
+    for queue in args.queues:
+        front.check_queue(queue, store_may_be_down=watching)
+    if not watching:
+        front.write(_status_text(args, front, notes))
+        return 0
+    interval = args.interval if args.interval is not None else DEFAULT_WATCH_INTERVAL_S
+    json_lines = args.json and not front.terminal  # a stream of documents, for jq
+    return watch(
+        lambda: _status_text(args, front, notes, one_line=json_lines),
+        interval_s=interval,
+        write=lambda frame: (front.write(frame), front.flush()),
+        terminal=front.terminal,
+        json_lines=json_lines,
+        tz=front.default_tz,
+    )
 
 
 def workers(args: argparse.Namespace, front: Front | None = None) -> int:
@@ -171,7 +212,12 @@ def clear(args: argparse.Namespace, front: Front | None = None) -> int:
     front.check_queue(args.queue)
     if not args.yes:
         _confirm(f"Delete every waiting job of queue {args.queue}?", what="clear a queue")
-    cleared = ops.clear(front.settings, args.queue)
+    progress = front.progress_of()
+    progress.show(f"clearing queue {args.queue}...")
+    try:
+        cleared = ops.clear(front.settings, args.queue)
+    finally:
+        progress.done()
     front.write(f"Cleared {cleared} waiting job(s) from queue {args.queue}.")
     return 0
 
@@ -180,7 +226,12 @@ def deduplicate(args: argparse.Namespace, front: Front | None = None) -> int:
     """``deduplicate QUEUE``."""
     front = _front(args, front)
     front.check_queue(args.queue)
-    done = ops.deduplicate(front.settings, args.queue)
+    progress = front.progress_of()
+    progress.show(f"deduplicating queue {args.queue}...")
+    try:
+        done = ops.deduplicate(front.settings, args.queue)
+    finally:
+        progress.done()
     if done.before == done.after:
         front.write(f"No duplicate jobs detected (queue length remains {done.after}).")
     else:
@@ -208,12 +259,15 @@ def dead(args: argparse.Namespace, front: Front | None = None) -> int:
     if bool(args.ids) == bool(args.all):
         raise UsageError(f"dead {args.dead_command}: give job ids or --all (not both)")
     ids = None if args.all else args.ids
-    if args.dead_command == "retry":
-        change = ops.retry_dead(settings, queue, ids)
-    else:
-        if args.all and not args.yes:
-            _confirm(f"Delete every dead letter of queue {queue}?", what="purge dead letters")
-        change = ops.purge_dead(settings, queue, ids)
+    if args.dead_command == "purge" and args.all and not args.yes:
+        _confirm(f"Delete every dead letter of queue {queue}?", what="purge dead letters")
+    verb = "retried" if args.dead_command == "retry" else "purged"
+    progress = front.progress_of(verb + " {done} of {total} dead letters")
+    act = ops.retry_dead if args.dead_command == "retry" else ops.purge_dead
+    try:
+        change = act(settings, queue, ids, progress=progress)
+    finally:
+        progress.done()
     if change.count or ids is None:
         front.write(f"{change.action.capitalize()} {change.count} dead letter(s) of queue {queue}.")
     change.check_all_found(see=f"{front.command.format('dead list')} {queue}")

@@ -8,8 +8,9 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..backends.inspection import JobState
-from ..errors import UsageError
+from ..errors import InvalidTime, UsageError
 from ..logs import LOG_LEVELS
+from ..ops.durations import parse_duration
 from ..ops.jobs import STATE_NAMES, parse_state
 from ..ops.plans import PlanOptions
 
@@ -21,6 +22,7 @@ __all__ = [
     "add_pause_arguments",
     "add_plan_options",
     "add_run_now_arguments",
+    "add_status_arguments",
     "add_worker_arguments",
     "add_workers_options",
     "build_parser",
@@ -208,6 +210,32 @@ def add_dead_list_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _interval(value: str) -> float:
+    try:
+        return parse_duration(value).total_seconds()
+    except InvalidTime as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    """``[QUEUE...] [--json] [--watch] [--interval D]``, for ``status`` and ``queue_status``."""
+    parser.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="show it again every interval until Ctrl-C: redrawn in place on a terminal, "
+        "else each snapshot after the last, a blank line between them (for a log); with "
+        "--json, one JSON document a line",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        metavar="DURATION",
+        help="time between two snapshots, implies --watch: 5, 0.5, 30s, 1m (2)",
+    )
+
+
 def add_workers_options(parser: argparse.ArgumentParser) -> None:
     """``[QUEUE...] [--json]``, for ``dqueue workers`` and ``queue_workers``."""
     parser.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
@@ -240,9 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_options(configuration)
     configuration.add_argument("--json", action="store_true", help="print JSON")
 
-    status = command("status", "show jobs per state, pauses and lateness of queues")
-    status.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
-    status.add_argument("--json", action="store_true", help="print JSON")
+    add_status_arguments(command("status", "show jobs per state, pauses and lateness of queues"))
 
     add_workers_options(command("workers", "list the live workers: their current job and counts"))
 

@@ -1,26 +1,31 @@
 """What changes a queue: pause, resume, clear, deduplicate, and retrying or purging dead letters.
 
 Every action takes the effective settings and a queue name, and refuses with one clear error
-what the queue's backend cannot do.
+what the queue's backend cannot do. Retrying or purging all of a queue's dead letters goes in
+batches of :data:`BATCH` (when the store lists single jobs), so that a front end can show
+progress and no single store call (a Redis script) holds the store for a million letters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from ..backends import Backend, get_backend
 from ..backends.base import control_of
+from ..backends.inspection import JobPage, JobState, inspection_of
 from ..clock import to_datetime, to_epoch
 from ..errors import JobNotFound, UnsupportedOperation
 from ..settings import Settings
 from .durations import UNTIL_RESUMED, parse_duration, parse_until
 
 __all__ = [
+    "BATCH",
     "DeadLetterChange",
     "Deduplicated",
     "Paused",
+    "ProgressReport",
     "clear",
     "deduplicate",
     "pause",
@@ -28,6 +33,12 @@ __all__ = [
     "resume",
     "retry_dead",
 ]
+
+#: How many dead letters one store call retries or purges when all of a queue's are.
+BATCH = 1000
+
+#: Told ``(done, total)`` after each batch of a long operation.
+ProgressReport = Callable[[int, int], object]
 
 
 def _backend(settings: Settings, queue: str, verb: str) -> Backend:
@@ -145,15 +156,85 @@ def _ids(job_ids: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if job_ids is None else tuple(dict.fromkeys(job_ids))
 
 
-def retry_dead(settings: Settings, queue: str, job_ids: Sequence[str] | None) -> DeadLetterChange:
-    """Put dead letters of ``queue`` (those ids, or all with ``None``) back, fresh attempts."""
-    ids = _ids(job_ids)
-    count = control_of(get_backend(queue, settings=settings)).retry_dead(queue, ids)
-    return DeadLetterChange(queue, "requeued", count, ids)
+def _every_dead_letter(
+    backend: Backend,
+    queue: str,
+    act: Callable[[Sequence[str] | None], int],
+    progress: ProgressReport | None,
+) -> int:
+    """``act`` on the dead letters of ``queue`` a page of :data:`BATCH` at a time; how many.
+
+    Pages are read from a cursor, newest first, so letters that die meanwhile are not taken
+    (the total counted at the start stays true). A store that lists no single jobs gets one
+    call for them all.
+    """
+    try:
+        pages = inspection_of(backend)
+    except UnsupportedOperation:
+        count = act(None)
+        if progress is not None:
+            progress(count, count)
+        return count
+    total = backend.counts(queue).dead
+    done = 0
+    page = pages.jobs(queue, JobState.DEAD, limit=BATCH)
+    while page.views:
+        # The next page is read while this one's letters are still there: a cursor whose
+        # letter is gone may not find its place among letters that died at the same time.
+        following = (
+            pages.jobs(queue, JobState.DEAD, limit=BATCH, cursor=page.cursor)
+            if page.cursor is not None
+            else JobPage([])
+        )
+        done += act([view.job.id for view in page.views])
+        if progress is not None:
+            progress(done, max(total, done))
+        page = following
+    return done
 
 
-def purge_dead(settings: Settings, queue: str, job_ids: Sequence[str] | None) -> DeadLetterChange:
-    """Delete dead letters of ``queue`` (those ids, or all with ``None``)."""
+def retry_dead(
+    settings: Settings,
+    queue: str,
+    job_ids: Sequence[str] | None,
+    *,
+    progress: ProgressReport | None = None,
+) -> DeadLetterChange:
+    """Put dead letters of ``queue`` (those ids, or all with ``None``) back, fresh attempts.
+
+    ``progress`` is told ``(done, total)`` after each batch of all of them.
+    """
     ids = _ids(job_ids)
-    count = control_of(get_backend(queue, settings=settings)).purge_dead(queue, ids)
-    return DeadLetterChange(queue, "purged", count, ids)
+    backend = get_backend(queue, settings=settings)
+    control = control_of(backend)
+    if ids is not None:
+        return DeadLetterChange(queue, "requeued", control.retry_dead(queue, ids), ids)
+    count = _every_dead_letter(
+        backend, queue, lambda batch: control.retry_dead(queue, batch), progress
+    )
+    return DeadLetterChange(queue, "requeued", count, None)
+
+
+def purge_dead(
+    settings: Settings,
+    queue: str,
+    job_ids: Sequence[str] | None,
+    *,
+    progress: ProgressReport | None = None,
+) -> DeadLetterChange:
+    """Delete dead letters of ``queue`` (those ids, or all with ``None``).
+
+    ``progress`` is told ``(done, total)`` after each batch of all of them.
+    """
+    ids = _ids(job_ids)
+    backend = get_backend(queue, settings=settings)
+    control = control_of(backend)
+    if ids is not None:
+        return DeadLetterChange(queue, "purged", control.purge_dead(queue, ids), ids)
+    count = _every_dead_letter(
+        backend, queue, lambda batch: control.purge_dead(queue, batch), progress
+    )
+    # Letters listed under a stand-in id (a payload that does not decode) and those that died
+    # meanwhile: "all" means all; what is left is few, so one call takes it.
+    count += control.purge_dead(queue, None)
+    return DeadLetterChange(queue, "purged", count, None)

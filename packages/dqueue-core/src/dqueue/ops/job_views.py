@@ -67,6 +67,7 @@ def job_data(view: JobView) -> dict[str, Any]:
         "worker_id": view.worker_id,
         "lease_until": _iso(view.lease_until),
         "cancelled": view.cancelled,
+        "progress": view.progress,
         "failure": None if view.failure is None else view.failure.to_dict(),
         "args": list(job.args),
         "kwargs": dict(job.kwargs),
@@ -94,6 +95,7 @@ def _result_data(record: JobResult) -> dict[str, Any]:
         "finished_at": _iso(record.finished_at),
         "attempt": record.attempt,
         "worker_ids": list(record.worker_ids),
+        "progress": record.progress,
     }
 
 
@@ -101,6 +103,8 @@ def job_detail_data(detail: JobDetail) -> dict[str, Any]:
     """``job --json``: the stored job (or what its result record says), every failure, result.
 
     ``state`` is ``None`` for a job no longer stored (finished, its result record kept).
+    ``progress`` is what its running task reported last: the run in flight's, else the one its
+    result record kept (``None``: none reported, or the store keeps none).
     """
     record = detail.result
     if detail.view is not None:
@@ -122,7 +126,16 @@ def job_detail_data(detail: JobDetail) -> dict[str, Any]:
         raise ValueError(f"nothing is known of job {detail.job_id}")
     data["failures"] = [failure.to_dict() for failure in _failures(detail)]
     data["result"] = None if record is None else _result_data(record)
+    data["progress"] = _progress(detail)
     return data
+
+
+def _progress(detail: JobDetail) -> Any:
+    """The last progress reported: that of the run in flight, else its result record's."""
+    view, record = detail.view, detail.result
+    if view is not None and view.state is JobState.IN_FLIGHT:
+        return view.progress
+    return None if record is None else record.progress
 
 
 def render_jobs(
@@ -137,7 +150,7 @@ def render_jobs(
         return f"No {state_name(state)} jobs."
     header = ["id", "task", "due at", "attempt"]
     if state is JobState.IN_FLIGHT:
-        header += ["worker", "lease until", "cancelled"]
+        header += ["worker", "lease until", "cancelled", "progress"]
     elif state is JobState.DEAD:
         header += ["failure"]
     rows = [_row(view, state, tz) for view in page.views]
@@ -159,6 +172,8 @@ def _row(view: JobView, state: JobState, tz: tzinfo | None) -> list[str]:
     if state is JobState.IN_FLIGHT:
         lease = _iso(view.lease_until, tz) or "-"
         row += [printable(view.worker_id or "-"), lease, "yes" if view.cancelled else "-"]
+        progress = "-" if view.progress is None else _text(view.progress)
+        row.append(progress[:_SUMMARY_CHARS])
     elif state is JobState.DEAD:
         summary = "-" if view.failure is None else failure_summary(view.failure)
         row += [printable(summary[:_SUMMARY_CHARS])]
@@ -193,6 +208,8 @@ def render_job(detail: JobDetail, *, tz: tzinfo | None = None) -> str:
             pairs.append(("worker", printable(view.worker_id)))
         if view.lease_until is not None:
             pairs.append(("lease until", _iso(view.lease_until, tz) or "-"))
+    if data["progress"] is not None:
+        pairs.append(("progress", _text(data["progress"])))
     if view is not None and view.raw is not None:
         pairs.append(("raw payload", raw_preview(view.raw)))
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from functools import partial
 from typing import Any, ClassVar, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -95,8 +96,13 @@ class SharedCommand(DQueueCommand):
         parser.add_argument("queue", help="the queue's name")
 
     def run(self, settings: Settings, /, **options: Any) -> None:
-        """Run the shared handler, writing here."""
-        type(self).handler(argparse.Namespace(**options), front(settings, self.stdout.write))
+        """Run the shared handler, writing here (progress on stderr when it is a terminal)."""
+        stdout, stderr = self.stdout, self.stderr
+        progress = partial(stderr.write, style_func=str, ending="") if stderr.isatty() else None
+        shared = front(
+            settings, stdout.write, terminal=stdout.isatty(), flush=stdout.flush, progress=progress
+        )
+        type(self).handler(argparse.Namespace(**options), shared)
 
 
 def ensure_logging(settings: Settings) -> None:

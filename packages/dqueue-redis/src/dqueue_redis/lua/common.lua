@@ -44,6 +44,7 @@ local K_DEAD_DATA = base .. 'dead:data'
 local K_LATENESS = base .. 'lateness'
 local K_DONE = base .. 'done'
 local K_CANCELLED = base .. 'cancelled'
+local K_PROGRESS = base .. 'progress'
 local K_WORKERS = base .. 'workers'
 
 -- Variadic commands are sent in chunks (call_chunked): Lua's C stack takes a few thousand
@@ -174,6 +175,7 @@ local function forget(ids)
   if redis.call('EXISTS', K_PRIO) == 1 then call_chunked('HDEL', K_PRIO, ids) end
   if redis.call('EXISTS', K_REC) == 1 then call_chunked('HDEL', K_REC, ids) end
   if redis.call('EXISTS', K_CANCELLED) == 1 then call_chunked('SREM', K_CANCELLED, ids) end
+  if redis.call('EXISTS', K_PROGRESS) == 1 then call_chunked('HDEL', K_PROGRESS, ids) end
   if redis.call('EXISTS', K_UNIQ) == 1 then
     for _, id in ipairs(ids) do release_unique(id) end
   end
@@ -304,6 +306,7 @@ local function recover_expired(max, dead_limit, kind, retention)
         record_cancelled(id, 'f:' .. attempt, failure_json)
       else
         redis.call('HSET', K_RUNS, id, attempt)
+        redis.call('HDEL', K_PROGRESS, id)  -- the progress of the run that stopped
         push_ready(priority_of(id), {id}, true)
         touch_record(id, 0, 'status', 'failed', 'f:' .. attempt, failure_json)
       end

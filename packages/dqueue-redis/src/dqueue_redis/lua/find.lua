@@ -1,5 +1,6 @@
 -- What the queue holds under job id ARGV[4], in one look: {payload, runs, lease deadline, dead
--- letter, 1 when it was cancelled in flight (else 0)}, each nil when there is none.
+-- letter, 1 when it was cancelled in flight (else 0), progress of its run}, each nil when there
+-- is none.
 local id = ARGV[4]
 return {
   redis.call('HGET', K_JOBS, id),
@@ -7,4 +8,5 @@ return {
   redis.call('ZSCORE', K_INFLIGHT, id),
   redis.call('HGET', K_DEAD_DATA, id),
   redis.call('SISMEMBER', K_CANCELLED, id),
+  redis.call('HGET', K_PROGRESS, id),
 }

@@ -1,14 +1,14 @@
 -- One page of the jobs of one state, in one consistent look. ARGV[4] the state (a JobState
 -- value), ARGV[5] how many, ARGV[6..] where the previous page ended: nothing for the first
 -- page, (priority, index, id) in a ready list, (score, member) in a sorted set.
--- Replies {n, the n values of where this page ends (n = 0: no job follows), then 5 values per
+-- Replies {n, the n values of where this page ends (n = 0: no job follows), then 6 values per
 -- job: id, stored data (payload or dead letter), runs ('' = none), score ('' = none), 1 when it
--- was cancelled in flight (else 0)}.
+-- was cancelled in flight (else 0), the progress its run reported ('' = none)}.
 -- Never an offset scan of a sorted set: a page starts at a rank found in O(log n).
 local state = ARGV[4]
 local limit = tonumber(ARGV[5])
 local at = {unpack(ARGV, 6)}
-local listed = {}  -- {id, data, runs, score, cancelled, position}
+local listed = {}  -- {id, data, runs, score, cancelled, progress, position}
 
 -- One job more than asked for tells whether a page follows.
 local function full()
@@ -52,12 +52,17 @@ local function from_zset(key, command, first, last, id_of, data_key)
     for i = 1, #members, 2 do ids[#ids + 1] = id_of(members[i]) end
     local data = redis.call('HMGET', data_key, unpack(ids))
     local runs = redis.call('HMGET', K_RUNS, unpack(ids))
-    local marks = {}
-    if key == K_INFLIGHT then marks = redis.call('SMISMEMBER', K_CANCELLED, unpack(ids)) end
+    local marks, progress = {}, {}
+    if key == K_INFLIGHT then
+      marks = redis.call('SMISMEMBER', K_CANCELLED, unpack(ids))
+      progress = redis.call('HMGET', K_PROGRESS, unpack(ids))
+    end
     for i, id in ipairs(ids) do
       local member, score = members[2 * i - 1], members[2 * i]
       if data[i] then
-        listed[#listed + 1] = {id, data[i], runs[i] or '', score, marks[i] or 0, {score, member}}
+        local entry = {id, data[i], runs[i] or '', score, marks[i] or 0, progress[i] or ''}
+        entry[7] = {score, member}
+        listed[#listed + 1] = entry
       end
     end
     first = first + #ids
@@ -77,7 +82,7 @@ local function from_list(p, index)
     for i, id in ipairs(ids) do
       local run = runs[i]
       if payloads[i] and not (run and string.find(run, '|', 1, true)) then
-        listed[#listed + 1] = {id, payloads[i], run or '', '', 0, {p, index + i, id}}
+        listed[#listed + 1] = {id, payloads[i], run or '', '', 0, '', {p, index + i, id}}
       end
     end
     index = index + #ids
@@ -135,11 +140,11 @@ end
 local reply = {0}
 if full() then
   listed[#listed] = nil
-  local position = listed[#listed][6]
+  local position = listed[#listed][7]
   reply[1] = #position
   for _, value in ipairs(position) do reply[#reply + 1] = value end
 end
 for _, job in ipairs(listed) do
-  for i = 1, 5 do reply[#reply + 1] = job[i] end
+  for i = 1, 6 do reply[#reply + 1] = job[i] end
 end
 return reply

@@ -56,6 +56,7 @@ for i = others, #ARGV, 8 do
       cancelled = true
     else
       redis.call('ZREM', K_INFLIGHT, id)
+      redis.call('HDEL', K_PROGRESS, id)  -- it waits again: the progress was this run's
       if data ~= '' then redis.call('HSET', K_JOBS, id, data) end
       local runs = tonumber(attempt)
       if kind == 'release' then runs = runs - 1 end

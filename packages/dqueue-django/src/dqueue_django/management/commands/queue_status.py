@@ -10,6 +10,7 @@ from django.core.management.base import CommandParser
 
 from dqueue.cli import control
 from dqueue.cli.control import Front
+from dqueue.cli.parser import add_status_arguments
 
 from ...conf import DjangoSettings
 from ...outbox import Backlog, backlog_by_queue
@@ -28,14 +29,14 @@ class Command(SharedCommand):
     help = (
         "Show each queue's jobs (ready, delayed, in flight, dead), its pause, and how late "
         "recent jobs started (p50, p99). All known queues unless some are named. With "
-        "DQUEUE_OUTBOX on, also the jobs waiting in the outbox to be relayed."
+        "DQUEUE_OUTBOX on, also the jobs waiting in the outbox to be relayed. --watch shows "
+        "it again every --interval (2 s) until Ctrl-C."
     )
     handler = _status
 
     def add_command_arguments(self, parser: CommandParser) -> None:
-        """Add the queues and ``--json``."""
-        parser.add_argument("queues", nargs="*", metavar="QUEUE", help="queues to show (all)")
-        parser.add_argument("--json", action="store_true", help="print JSON")
+        """Add the queues, ``--json``, ``--watch`` and ``--interval``."""
+        add_status_arguments(parser)
 
 
 def outbox_notes(alias: str, rows: list[dict[str, Any]]) -> list[str]:
