@@ -108,6 +108,33 @@ def test_clear_deletes_waiting_jobs_and_says_how_many(
     assert backend.counts("other").ready == 1
 
 
+def test_clear_with_a_limit_deletes_that_many_at_most_until_none_waits(
+    backend: Backend, make_job: MakeJob, clock: ManualClock
+) -> None:
+    keyed = make_job(unique_key="sync", priority=5)
+    later = [make_job(run_after=clock.time() + 60 * n) for n in range(1, 4)]
+    backend.enqueue_many([keyed, *[make_job(priority=n % 3) for n in range(4)], *later])
+    backend.enqueue(make_job(queue="other"))
+
+    batches = [backend.clear("default", limit=3) for _ in range(4)]
+
+    assert batches == [3, 3, 2, 0]
+    assert backend.counts("default").total == 0
+    assert backend.counts("other").ready == 1
+    successor = make_job(unique_key="sync")
+    assert backend.enqueue(successor) == successor.id
+
+
+def test_clear_with_a_limit_leaves_jobs_in_flight(backend: Backend, make_job: MakeJob) -> None:
+    require(backend, "supports_leases")
+    backend.enqueue_many([make_job(), make_job(), make_job()])
+    running = take_one(backend)
+
+    assert backend.clear("default", limit=5) == 2
+
+    assert ack(backend, running, worker_id=WORKER) is True
+
+
 def test_clear_leaves_jobs_in_flight(backend: Backend, make_job: MakeJob) -> None:
     require(backend, "supports_leases")
     backend.enqueue_many([make_job(), make_job()])

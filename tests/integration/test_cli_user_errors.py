@@ -137,6 +137,14 @@ DQUEUE_MISTAKES = {
         "dead", "retry", "default", "nope-1", "nope-2", words=("no dead letter", "nope-1, nope-2")
     ),
     "clear unknown queue": mistake("clear", "nosuch", "--yes", words=("unknown queue", "nosuch")),
+    "worker async concurrency 0": mistake(
+        "worker", "default", "--async-concurrency", "0", words=("--async-concurrency", "1 or more")
+    ),
+    "env async concurrency 0": mistake(
+        "status",
+        words=("DQUEUE_ASYNC_CONCURRENCY", "1 or more"),
+        env={"DQUEUE_ASYNC_CONCURRENCY": "0"},
+    ),
     "workers unknown queue": mistake("workers", "nosuch", words=("unknown queue", "nosuch")),
     "workers unknown option": mistake(
         "workers", "--limit", "3", words=("unrecognized arguments", "--limit")
@@ -237,6 +245,13 @@ DJANGO_MISTAKES = {
     ),
     "clear unknown queue": mistake(
         "queue_clear", "nosuch", "--yes", words=("unknown queue", "nosuch")
+    ),
+    "worker async concurrency 0": mistake(
+        "queue_worker",
+        "default",
+        "--async-concurrency",
+        "0",
+        words=("--async-concurrency", "1 or more"),
     ),
     "workers unknown queue": mistake("queue_workers", "nosuch", words=("unknown queue", "nosuch")),
     "workers unknown option": mistake(

@@ -462,3 +462,13 @@ def test_dqueue_command_prints_status_of_a_sqlite_store(sqlite: Path, tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert [row["queue"] for row in json.loads(done.stdout)] == ["default"]
+
+
+def test_async_concurrency_option_sets_the_setting_for_this_worker_only() -> None:
+    from dqueue.cli.parser import build_parser, worker_settings
+    from dqueue.settings import Settings
+
+    given = build_parser().parse_args(["worker", "mail", "--async-concurrency", "50"])
+    assert worker_settings(Settings(), vars(given)).ASYNC_CONCURRENCY == 50
+    absent = build_parser().parse_args(["worker", "mail"])
+    assert worker_settings(Settings(ASYNC_CONCURRENCY=3), vars(absent)).ASYNC_CONCURRENCY == 3

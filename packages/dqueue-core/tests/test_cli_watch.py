@@ -299,16 +299,26 @@ def test_dead_letters_of_a_whole_queue_go_in_batches_with_progress_on_a_terminal
     assert stored("mail").dead == 0
 
 
-def test_clear_says_on_a_terminal_which_queue_it_works_on_then_prints_its_summary(
+def test_clear_goes_in_batches_with_progress_on_a_terminal_then_prints_its_summary(
     sqlite: Path,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    run(capsys, "enqueue", f"{TASKS_MODULE}.send", "--args", '["ann"]')
+    for name in ("ann", "bob", "cy", "di", "ed"):
+        run(capsys, "enqueue", f"{TASKS_MODULE}.send", "--args", f'["{name}"]')
+    run(capsys, "enqueue", f"{TASKS_MODULE}.send", "--args", '["fay"]', "--delay", "3600")
+    monkeypatch.setattr(actions, "BATCH", 4)
     shown: list[str] = []
     progress: list[str] = []
     front = Front(settings=get_settings(), write=shown.append, progress=progress.append)
 
     assert control.clear(argparse.Namespace(queue="mail", yes=True), front) == 0
 
-    assert progress == ["\r\x1b[Kclearing queue mail...", "\r\x1b[K"]
-    assert shown == ["Cleared 1 waiting job(s) from queue mail."]
+    assert [line.removeprefix("\r\x1b[K") for line in progress] == [
+        "clearing queue mail...",
+        "cleared 4 of 6 waiting jobs of queue mail",
+        "cleared 6 of 6 waiting jobs of queue mail",
+        "",
+    ]
+    assert shown == ["Cleared 6 waiting job(s) from queue mail."]
+    assert stored("mail").total == 0

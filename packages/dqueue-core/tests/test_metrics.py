@@ -90,7 +90,9 @@ def test_families_render_in_order_each_under_its_own_help_and_type() -> None:
     ]
     kinds = [family.kind for family in families.values()]
     assert kinds == ["counter", "histogram", "histogram", "gauge", "counter"]
-    assert families["dqueue_worker_busy"].help == "1 while this worker runs a job."
+    assert families["dqueue_worker_busy"].help == (
+        "The jobs this worker runs now (1 while a job runs; more with async concurrency)."
+    )
 
 
 def test_label_cap_folds_values_past_the_limit_into_other() -> None:

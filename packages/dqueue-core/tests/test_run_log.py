@@ -195,7 +195,7 @@ def test_the_frames_of_a_plugins_call_wrapper_are_dropped_too() -> None:
     try:
         line = only(run_jobs(job_of(fails, 1, max_attempts=1)), logging.WARNING)
     finally:
-        execution._call_wrappers.remove(namespace["wrap"])
+        execution.remove_call_wrapper(namespace["wrap"])
     assert line.exc_info is not None
     frames = traceback.extract_tb(line.exc_info[2])
     assert [frame.name for frame in frames] == ["fails", "_users_own_helper"]

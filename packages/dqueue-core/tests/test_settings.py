@@ -62,6 +62,8 @@ def test_falsey_values_in_a_higher_layer_still_win() -> None:
         ("WORKERS", {"q": "2"}),
         ("WORKERS", ["q"]),
         ("PREFETCH", 0),
+        ("ASYNC_CONCURRENCY", 0),
+        ("ASYNC_CONCURRENCY", "many"),
         ("LEASE_SECONDS", 0),
         ("HEARTBEAT_SECONDS", 0),
         ("HEARTBEAT_SECONDS", "often"),

@@ -227,6 +227,23 @@ def test_a_failed_result_read_by_a_fresh_backend_has_the_task_s_arguments() -> N
     assert (read.args, read.kwargs) == (["kaboom"], {})
 
 
+def test_a_cancelled_task_reads_as_failed_and_its_worker_never_runs_it() -> None:
+    from dqueue import ops
+
+    result = django_tasks.add.enqueue(2, b=3)
+    cancel = ops.cancel_jobs(get_settings(), [result.id])
+    assert cancel.changed == (result.id,)
+
+    run_queue()
+
+    read = fresh_task_backend().get_result(result.id)
+    assert read.status == TaskResultStatus.FAILED
+    assert read.finished_at is not None
+    assert (read.args, read.kwargs) == ([2], {"b": 3})
+    assert signals("task_started") == []
+    assert [error.exception_class_path for error in read.errors] == ["dqueue.errors.JobCancelled"]
+
+
 def test_an_unknown_result_id_does_not_exist() -> None:
     with pytest.raises(TaskResultDoesNotExist):
         default_task_backend.get_result("0" * 32)

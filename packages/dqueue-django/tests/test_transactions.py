@@ -179,3 +179,12 @@ def test_a_store_that_fails_after_the_commit_is_logged_and_other_callbacks_still
     errors = [r for r in caplog.records if r.name == "dqueue.django" and r.levelname == "ERROR"]
     assert len(errors) == 1
     assert handle.id in errors[0].getMessage()
+
+
+def test_the_django_wrappers_wrap_plain_tasks_and_leave_async_ones_concurrent() -> None:
+    from dqueue import execution
+    from dqueue_django import transactions
+
+    assert transactions.atomic_call in execution._call_wrappers
+    assert transactions.job_scope in execution._call_wrappers
+    assert not execution.has_call_wrappers()  # none wraps async tasks: they may run at once

@@ -315,6 +315,16 @@ def test_a_job_reserved_elsewhere_settles_in_its_partition(make_backend: MakeBac
     assert settler.counts("mail").in_flight == 0
 
 
+def test_a_queue_in_partitions_is_cleared_in_batches_across_them(make_backend: MakeBackend) -> None:
+    backend = make_backend(**SPREAD)
+    backend.enqueue_many([_job(n, meta={"partition_key": str(n)}) for n in range(PARTITIONS * 5)])
+
+    batches = [backend.clear("mail", limit=15) for _ in range(4)]
+
+    assert batches == [15, 15, 10, 0]
+    assert backend.counts("mail").total == 0
+
+
 def test_the_progress_of_a_job_in_any_partition_is_kept_and_read_back(
     make_backend: MakeBackend,
 ) -> None:

@@ -6,11 +6,13 @@ behaves alike inline and in a worker; :func:`decide` turns the run into the outc
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +34,19 @@ __all__ = [
     "Execution",
     "ProgressSink",
     "add_call_wrapper",
+    "begin_run",
     "call_wrapper_modules",
+    "checked_result",
     "current_job",
     "decide",
     "execute",
     "failed_execution",
+    "has_call_wrappers",
     "progress_sink",
+    "remove_call_wrapper",
+    "run_failed",
+    "run_succeeded",
+    "running",
     "set_progress",
 ]
 
@@ -47,6 +56,8 @@ _logger = logging.getLogger("dqueue.execution")
 #: ``transaction.atomic()`` for atomic tasks). Must call ``call()`` exactly once.
 CallWrapper = Callable[["Task[Any, Any]", Job, Callable[[], Any]], Any]
 _call_wrappers: list[CallWrapper] = []
+#: The wrappers that also wrap ``async def`` tasks (not those that belong to a thread).
+_coroutine_wrappers: list[CallWrapper] = []
 #: ``(job, progress) -> kept``: where :func:`set_progress` sends the progress of a running job;
 #: a store's :meth:`~dqueue.backends.inspection.JobProgress.set_progress` with its worker id.
 ProgressSink = Callable[[Job, Any], bool]
@@ -58,7 +69,7 @@ _current_job: contextvars.ContextVar[tuple[Job, ProgressSink | None] | None] = (
 
 
 def current_job() -> Job | None:
-    """The job whose task is running in this thread (attempt, id, meta), or ``None``.
+    """The job whose task runs in this thread or asyncio task (attempt, id, meta), or ``None``.
 
     .. code-block:: python
 
@@ -130,10 +141,33 @@ def progress_sink(backend: Backend, worker_id: str) -> ProgressSink | None:
     return sink
 
 
-def add_call_wrapper(wrapper: CallWrapper) -> None:
-    """Wrap every task call with ``wrapper`` (outermost last added). Idempotent."""
+def add_call_wrapper(wrapper: CallWrapper, *, wraps_coroutines: bool = True) -> None:
+    """Wrap every task call with ``wrapper`` (outermost last added). Idempotent.
+
+    ``wraps_coroutines=False``: leave ``async def`` tasks out. A wrapper whose state belongs
+    to the calling thread (a database transaction, its connections) means nothing around a
+    coroutine, whose awaits run elsewhere; left out, such tasks can also run concurrently
+    (``DQUEUE_ASYNC_CONCURRENCY``).
+    """
     if wrapper not in _call_wrappers:
         _call_wrappers.append(wrapper)
+        if wraps_coroutines:
+            _coroutine_wrappers.append(wrapper)
+
+
+def remove_call_wrapper(wrapper: CallWrapper) -> None:
+    """Stop wrapping task calls with ``wrapper`` (added by :func:`add_call_wrapper`)."""
+    for wrappers in (_call_wrappers, _coroutine_wrappers):
+        if wrapper in wrappers:
+            wrappers.remove(wrapper)
+
+
+def has_call_wrappers() -> bool:
+    """Whether some plugin wraps the calls of ``async def`` tasks.
+
+    Such tasks then run one at a time inside its wrappers, never concurrently.
+    """
+    return bool(_coroutine_wrappers)
 
 
 def call_wrapper_modules() -> frozenset[str]:
@@ -178,23 +212,67 @@ def execute(
     started = now()
     task: Task[Any, Any] | None = None
     try:
-        task = REGISTRY.resolve(job.task)
-        for before in chain.before:
-            before(job, job.queue, worker_id)
-        result = _call(task, job, progress)
-        if job.result_ttl is not None:
-            check_json_value(result, where=f"the return value of {job.task}")
+        task = begin_run(job, chain, worker_id)
+        result = checked_result(job, _call(task, job, progress))
     except Exception as exc:
-        finished = now()
-        if chain.on_exception:
-            chain.notify(
-                chain.on_exception, job, finished - started, type(exc), exc, exc.__traceback__
-            )
-        return failed_execution(job, exc, started, finished, task=task)
-    finished = now()
+        return run_failed(job, chain, exc, started, now(), task)
+    return run_succeeded(job, chain, task, result, started, now())
+
+
+def begin_run(job: Job, chain: MiddlewareChain, worker_id: str) -> Task[Any, Any]:
+    """The task of ``job``, once the middleware's ``before`` hooks ran (raises as a run does)."""
+    task = REGISTRY.resolve(job.task)
+    for before in chain.before:
+        before(job, job.queue, worker_id)
+    return task
+
+
+def checked_result(job: Job, result: Any) -> Any:
+    """``result``, refused (``EncodeError``) when the job keeps results and it is not JSON."""
+    if job.result_ttl is not None:
+        check_json_value(result, where=f"the return value of {job.task}")
+    return result
+
+
+def run_succeeded(
+    job: Job,
+    chain: MiddlewareChain,
+    task: Task[Any, Any],
+    result: Any,
+    started: float,
+    finished: float,
+) -> Execution:
+    """The run of ``job`` that returned ``result``, told to the middleware."""
     if chain.on_result:
         chain.notify(chain.on_result, job, result, finished - started)
     return Execution(job=job, started_at=started, finished_at=finished, result=result, task=task)
+
+
+def run_failed(
+    job: Job,
+    chain: MiddlewareChain,
+    exc: Exception,
+    started: float,
+    finished: float,
+    task: Task[Any, Any] | None,
+) -> Execution:
+    """The run of ``job`` that raised ``exc``, told to the middleware."""
+    if chain.on_exception:
+        chain.notify(chain.on_exception, job, finished - started, type(exc), exc, exc.__traceback__)
+    return failed_execution(job, exc, started, finished, task=task)
+
+
+@contextlib.contextmanager
+def running(job: Job, progress: ProgressSink | None = None) -> Iterator[None]:
+    """Make ``job`` the :func:`current_job` of this thread, or of this asyncio task.
+
+    ``progress`` receives what its task reports with :func:`set_progress`.
+    """
+    token = _current_job.set((job, progress))
+    try:
+        yield
+    finally:
+        _current_job.reset(token)
 
 
 def failed_execution(
@@ -216,7 +294,7 @@ def failed_execution(
 
 
 def _call(task: Task[Any, Any], job: Job, progress: ProgressSink | None) -> Any:
-    token = _current_job.set((job, progress))
+    token = _current_job.set((job, progress))  # not running(): no generator for every job
     try:
         if not _call_wrappers:  # the common case: no closure to build for every job
             return _completed(task.fn(*job.args, **job.kwargs))
@@ -225,7 +303,8 @@ def _call(task: Task[Any, Any], job: Job, progress: ProgressSink | None) -> Any:
             return _completed(task.fn(*job.args, **job.kwargs))
 
         wrapped = call
-        for wrapper in _call_wrappers:
+        coroutine = inspect.iscoroutinefunction(task.fn)
+        for wrapper in _coroutine_wrappers if coroutine else _call_wrappers:
             wrapped = functools.partial(wrapper, task, job, wrapped)
         return wrapped()
     finally:

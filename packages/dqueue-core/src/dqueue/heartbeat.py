@@ -93,7 +93,8 @@ class Heartbeat(WorkerHooks):
     def job_finished(self, outcome: Outcome) -> None:
         """A job ran: count it, and its failure."""
         with self._lock:
-            self._job = None
+            if self._job is not None and self._job[0] == outcome.job.id:
+                self._job = None  # with async jobs at once: another may have started since
             self._processed += 1
             self._failed += outcome.failure is not None
 

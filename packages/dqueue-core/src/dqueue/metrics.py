@@ -121,11 +121,11 @@ class WorkerMetrics(WorkerHooks):
 
     def job_started(self, job: Job) -> None:
         """A job starts running."""
-        self.busy = 1
+        self.busy += 1  # more than 1 with DQUEUE_ASYNC_CONCURRENCY
 
     def job_finished(self, outcome: Outcome) -> None:
         """Record the run's duration and lateness (whatever its outcome)."""
-        self.busy = 0
+        self.busy -= 1
         started, finished = outcome.started_at, outcome.finished_at
         if started is None:
             return
@@ -200,7 +200,9 @@ class WorkerMetrics(WorkerHooks):
             family.add_metric([queue], buckets, total)
             yield family
         busy = GaugeMetricFamily(
-            "dqueue_worker_busy", "1 while this worker runs a job.", labels=["queue"]
+            "dqueue_worker_busy",
+            "The jobs this worker runs now (1 while a job runs; more with async concurrency).",
+            labels=["queue"],
         )
         busy.add_metric([queue], self.busy)
         yield busy

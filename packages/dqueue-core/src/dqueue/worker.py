@@ -4,9 +4,10 @@
 
     exit_code = Worker(get_settings(), "default", 1).run()
 
-One worker runs one job at a time, in the thread that calls :meth:`Worker.run`: it reserves a
-batch (:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execute`, decides
-its outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
+One worker runs one job at a time (many async ones with ``DQUEUE_ASYNC_CONCURRENCY``:
+:mod:`dqueue.async_worker`), in the thread that calls :meth:`Worker.run`: it reserves a batch
+(:mod:`dqueue.prefetch`), runs each job with :func:`dqueue.execution.execute`, decides its
+outcome (ack, retry with backoff, dead letters) and settles the outcomes in one round trip
 after the batch, or at once after a slow job. Metrics, logs, the touch file and the process
 title are hooks (:mod:`dqueue.hooks`); a thread renews leases (:mod:`dqueue.leases`), another
 beats into the store's worker registry (:mod:`dqueue.heartbeat`).
@@ -24,6 +25,7 @@ outcomes it could not settle. The worker exits for its runner to replace it afte
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -103,7 +105,8 @@ class Worker:
             middleware if middleware is not None else load_middleware(settings.MIDDLEWARE)
         )
         self.burst = burst
-        self._progress = progress_sink(self.backend, self.worker_id)  # looked up once
+        progress = self._progress = progress_sink(self.backend, self.worker_id)  # looked up once
+        self._execute = functools.partial(execute, worker_id=self.worker_id, progress=progress)
         #: Jobs run so far (released jobs are not counted).
         self.processed = 0
         self.prefetch = AdaptivePrefetch(settings.PREFETCH)
@@ -133,6 +136,7 @@ class Worker:
         # Only the thread running jobs changes these (the watchdog only once that one is stuck).
         self._waiting: list[Job] = []  # reserved, not started
         self._current: Job | None = None
+        self._in_flight: dict[str, tuple[Job, float]] = {}  # on the event loop, with their start
         self._pending: list[Outcome] = []  # finished, not yet settled
         self._reserve_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_backoff = Backoff(*_STORE_BACKOFF)
@@ -166,14 +170,7 @@ class Worker:
         where = f"queue {self.queue!r} from {self.backend.name}"
         _logger.info("worker %s (%s) serving %s", self.name, self.worker_id, where)
         try:
-            while not self._stop.is_set() and not self._should_recycle():
-                jobs = self._reserve()
-                if jobs:
-                    self._run_batch(jobs)
-                    continue
-                self._flush()
-                if self.burst and jobs is not None and not self._pending:
-                    break
+            self._serve()
         finally:
             self._return_waiting()
             self._settle_until_deadline()
@@ -184,6 +181,21 @@ class Worker:
                 signal.signal(signum, handler)
             _logger.info("worker %s stopped after %d job(s)", self.name, self.processed)
         return EXIT_OK
+
+    def _serve(self) -> None:
+        if self.settings.ASYNC_CONCURRENCY > 1:
+            from .async_worker import serve_concurrently  # here: most workers need no loop
+
+            serve_concurrently(self)
+            return
+        while not self._stop.is_set() and not self._should_recycle():
+            jobs = self._reserve()
+            if jobs:
+                self._run_batch(jobs)
+                continue
+            self._flush()
+            if self.burst and jobs is not None and not self._pending:
+                break
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (safe from any thread and from signal handlers).
@@ -204,18 +216,19 @@ class Worker:
             _logger.info("worker %s exiting: %s", self.name, reason)
         return bool(reason)
 
-    def _reserve(self) -> list[Job] | None:
-        """Reserve a batch; ``None`` after a store error (already waited out)."""
+    def _reserve(self, limit: int | None = None, wait_s: float | None = None) -> list[Job] | None:
+        """Reserve a batch (by default the prefetch's); ``None`` after a store error."""
         for waiting in self.hooks.on_waiting:
             waiting()
-        wait_s = 0.0 if self.burst else _IDLE_WAIT_S
+        if wait_s is None:
+            wait_s = 0.0 if self.burst else _IDLE_WAIT_S
         if self.settings.WORKER_MAX_IDLE is not None:
             left = self.settings.WORKER_MAX_IDLE - (self.clock.time() - self._last_activity)
             wait_s = min(wait_s, max(left, 0.0))
-        sent_at = self.clock.time()
+        sent_at, prefetch = self.clock.time(), self.prefetch.limit
         try:
             jobs = self.backend.reserve(
-                self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=self.prefetch.limit
+                self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=limit or prefetch
             )
         except Exception as exc:
             self._stop.wait(self._store_failed("reserve", exc, self._reserve_backoff))
@@ -240,31 +253,14 @@ class Worker:
 
     def _run_batch(self, jobs: list[Job]) -> None:
         durations: list[float] = []
-        hooks = self.hooks
-        limit, lost = self.settings.WORKER_MAX_JOBS, self._leases.lost
+        limit = self.settings.WORKER_MAX_JOBS
         for job in jobs:
             if self._stop.is_set() or (limit is not None and self.processed >= limit):
                 break
-            self._waiting.remove(job)
-            if job.id in lost:
-                self._leases.drop([job.id])
+            if not self._admit(job):
                 continue
-            if self.backend.supports_leases and self._leases.expired(job.id):
-                # Another worker may have it by now: give it back unstarted (refused if lost).
-                _logger.warning("worker %s: the lease of %s may have run out", self.name, job.id)
-                self._pending.append(Outcome(job=job, kind=OutcomeKind.RELEASE))
-                continue
-            self._current = job
-            for started in hooks.on_job_started:
-                started(job)
             outcome = self._run_one(job)
-            for finished in hooks.on_job_finished:
-                finished(outcome)
-            self._current = None
-            self._pending.append(outcome)
-            self.processed += 1
             duration = (outcome.finished_at or 0.0) - (outcome.started_at or 0.0)
-            self._last_activity = outcome.finished_at or self.clock.time()
             durations.append(duration)
             if duration >= _SLOW_JOB_S:
                 self._flush()
@@ -272,17 +268,27 @@ class Worker:
         self.prefetch.observe(durations)
         self._flush()
 
+    def _admit(self, job: Job) -> bool:
+        """Take ``job`` off the waiting list to start it: ``False`` if its lease is not sure."""
+        self._waiting.remove(job)
+        if job.id in self._leases.lost:
+            self._leases.drop([job.id])
+            return False
+        if self.backend.supports_leases and self._leases.expired(job.id):
+            # Another worker may have it by now: give it back unstarted (refused if lost).
+            _logger.warning("worker %s: the lease of %s may have run out", self.name, job.id)
+            self._pending.append(Outcome(job=job, kind=OutcomeKind.RELEASE))
+            return False
+        for started in self.hooks.on_job_started:
+            started(job)
+        return True
+
     def _run_one(self, job: Job) -> Outcome:
+        self._current = job
         self._guard.arm(job)
         started = self.clock.time()
         try:
-            execution = execute(
-                job,
-                worker_id=self.worker_id,
-                middleware=self.middleware,
-                now=self.clock.time,
-                progress=self._progress,
-            )
+            execution = self._execute(job, middleware=self.middleware, now=self.clock.time)
         except (JobTimeout, SystemExit) as exc:
             # Raised between the task's end and the timer's disarming, or a task's sys.exit().
             execution = failed_execution(job, exc, started, self.clock.time())
@@ -292,8 +298,18 @@ class Worker:
             # It swallowed the JobTimeout and returned: it still ran past its timeout.
             timeout = JobTimeout(f"{job.describe()} timed out after {job.timeout:g}s")
             execution = failed_execution(job, timeout, execution.started_at, execution.finished_at)
+        self._current = None
+        return self._finish(execution)
+
+    def _finish(self, execution: Execution) -> Outcome:
+        """Decide the outcome of a run, tell the hooks, and queue it for the next settle."""
         outcome = self._decide(execution)
         log_outcome(outcome, execution.exception)
+        for finished in self.hooks.on_job_finished:
+            finished(outcome)
+        self._pending.append(outcome)
+        self.processed += 1
+        self._last_activity = outcome.finished_at or self.clock.time()
         return outcome
 
     def _decide(self, execution: Execution) -> Outcome:
@@ -359,8 +375,8 @@ class Worker:
     # -- signals and stuck jobs --------------------------------------------------------------
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        name, current = signal.Signals(signum).name, self._current
-        if self._stop.is_set() or (current is not None and current.sigkill_on_stop):
+        name, running = signal.Signals(signum).name, [j for j, _ in self._in_flight.values()]
+        if self._stop.is_set() or any(j.sigkill_on_stop for j in [*running, self._current] if j):
             why = "second signal" if self._stop.is_set() else "a sigkill_on_stop job runs"
             _logger.warning("worker %s: %s (%s), stopping at once", self.name, name, why)
             os._exit(128 + signum)

@@ -39,8 +39,11 @@ def install() -> None:
     with contextlib.suppress(ConfigurationError):
         dqueue_settings.configure(framework=django_layer, framework_folder=project_folder)
     set_dispatcher(transactions.dispatch_on_commit)
-    add_call_wrapper(transactions.atomic_call)  # innermost: added first
-    add_call_wrapper(transactions.job_scope)
+    # Transactions and connections belong to a thread: an async task's ORM calls run in
+    # sync_to_async's threads, which these cannot reach, so async tasks are left out of them
+    # (and may run concurrently, DQUEUE_ASYNC_CONCURRENCY).
+    add_call_wrapper(transactions.atomic_call, wraps_coroutines=False)  # innermost: added first
+    add_call_wrapper(transactions.job_scope, wraps_coroutines=False)
     setting_changed.connect(_settings_changed, dispatch_uid="dqueue_django.settings_changed")
     set_installed(True)
 

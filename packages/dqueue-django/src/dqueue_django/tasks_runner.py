@@ -24,6 +24,7 @@ from dqueue import Task as DQueueTask
 from dqueue.backends import get_backend
 from dqueue.backends.base import JobResult, JobStatus, control_of
 from dqueue.clock import to_datetime
+from dqueue.errors import JobCancelled
 from dqueue.execution import current_job
 from dqueue.identity import process_identity
 from dqueue.job import Job
@@ -48,6 +49,9 @@ _logger = logging.getLogger("dqueue.django.tasks")
 
 #: The job's ``meta`` key holding the ``TASKS`` alias that enqueued it.
 META_KEY = "django_tasks_backend"
+
+#: The error of a cancelled job's result (``JobHandle.result()`` raises this class).
+_CANCELLED_PATH = f"{JobCancelled.__module__}.{JobCancelled.__qualname__}"
 
 _STATUSES = {
     JobStatus.QUEUED: TaskResultStatus.READY,
@@ -158,6 +162,12 @@ def task_result(task: Task[..., Any], info: JobResult, *, alias: str) -> TaskRes
     if status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED) and info.finished_at:
         finished = to_datetime(info.finished_at)
     worker_ids = list(info.worker_ids)
+    errors = [
+        TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
+        for failure in info.failures
+    ]
+    if info.status is JobStatus.CANCELLED:  # failed, as Django has no cancelled state: say why
+        errors.append(TaskError(exception_class_path=_CANCELLED_PATH, traceback=""))
     result = TaskResult(
         task=task,
         id=info.job_id,
@@ -169,10 +179,7 @@ def task_result(task: Task[..., Any], info: JobResult, *, alias: str) -> TaskRes
         args=list(info.args),
         kwargs=dict(info.kwargs),
         backend=alias,
-        errors=[
-            TaskError(exception_class_path=failure.exception_type, traceback=failure.traceback)
-            for failure in info.failures
-        ],
+        errors=errors,
         worker_ids=worker_ids + worker_ids[-1:] * (info.attempt - len(worker_ids)),
     )
     if status == TaskResultStatus.SUCCESSFUL:

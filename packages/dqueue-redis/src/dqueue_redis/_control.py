@@ -28,6 +28,8 @@ __all__ = ["RedisControl"]
 _logger = logging.getLogger("dqueue.redis")
 #: A pause key outlives the pause (decided by the backend's clock) before Redis collects it.
 _PAUSE_GC_GRACE_MS = 60_000
+#: Jobs one ``clear`` script removes: a few milliseconds of the server's time.
+_CLEAR_BATCH = 1000
 
 
 class RedisControl(RedisStore):
@@ -88,11 +90,22 @@ class RedisControl(RedisStore):
         until = min(float(cast(bytes, value)) for value in values)
         return until if until > self.clock.time() else None
 
-    def clear(self, queue: str) -> int:
-        """Delete every ready and delayed job of ``queue`` (jobs in flight stay); how many."""
-        calls: list[tuple[str, str, Sequence[Arg]]] = []
-        calls += [("remove", base, []) for base in self.partitions(queue)]
-        return sum(int(count) for count in self._scripts(calls))
+    def clear(self, queue: str, *, limit: int | None = None) -> int:
+        """Delete the ready and delayed jobs of ``queue`` (jobs in flight stay); how many.
+
+        ``limit``: at most that many. Either way the jobs go :data:`_CLEAR_BATCH` a script
+        (``lua/clear.lua``), partition after partition, so that no call holds the server for
+        a queue of millions.
+        """
+        removed = 0
+        for base in self.partitions(queue):
+            while limit is None or removed < limit:
+                batch = _CLEAR_BATCH if limit is None else min(_CLEAR_BATCH, limit - removed)
+                gone, taken = self._script("clear", base, [batch])
+                removed += int(gone)
+                if int(taken) < batch:  # nothing waits in this partition any more
+                    break
+        return removed
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs identical (task, args, kwargs) to an older one; sizes before, after.

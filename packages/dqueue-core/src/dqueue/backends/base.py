@@ -355,8 +355,13 @@ class QueueControl(Protocol):
     def paused_until(self, queue: str) -> float | None:
         """When the pause of ``queue`` ends, or ``None`` when it is not paused."""
 
-    def clear(self, queue: str) -> int:
-        """Delete every ready and delayed job of ``queue``; return how many."""
+    def clear(self, queue: str, *, limit: int | None = None) -> int:
+        """Delete every ready and delayed job of ``queue``; return how many.
+
+        ``limit``: delete at most that many (fewer only once none is left), so that a caller
+        clears a big queue in batches, reports progress between them, and no one store call
+        holds the store for long.
+        """
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs of ``queue`` identical (task, args, kwargs) to an older one.

@@ -314,16 +314,18 @@ class MemoryBackend(MemoryInspection, MemoryWorkers, Backend):
         with self._lock:
             return self._paused(self._queue(queue), self.clock.time())
 
-    def clear(self, queue: str) -> int:
-        """Drop waiting jobs."""
+    def clear(self, queue: str, *, limit: int | None = None) -> int:
+        """Drop waiting jobs (``limit``: at most that many, the first enqueued first)."""
         with self._lock:
             state = self._queue(queue)
-            cleared = len(state.waiting)
-            self._release_unique_held_by(set(state.waiting))
-            state.waiting.clear()
-            state.ready.clear()
-            state.delayed.clear()
-            return cleared
+            doomed = list(itertools.islice(state.waiting, limit))
+            self._release_unique_held_by(set(doomed))
+            for job_id in doomed:
+                del state.waiting[job_id]
+            if not state.waiting:  # the heaps hold only ids that left (skipped when popped)
+                state.ready.clear()
+                state.delayed.clear()
+            return len(doomed)
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Drop waiting jobs identical to an older one."""

@@ -121,15 +121,26 @@ class SQLiteControl(SQLiteStore):
             return None
         return float(row[0])
 
-    def clear(self, queue: str) -> int:
-        """Delete every ready and delayed job of ``queue`` (freeing their unique keys)."""
+    def clear(self, queue: str, *, limit: int | None = None) -> int:
+        """Delete ready and delayed jobs of ``queue``, freeing their unique keys; how many.
+
+        ``limit``: at most that many, in the order the planner finds them.
+        """
         with self._write() as conn:
-            keyed = conn.execute(
-                f"SELECT unique_key, id FROM jobs WHERE {_WAITING} AND unique_key IS NOT NULL",
-                (queue,),
+            if limit is None:
+                keyed = conn.execute(
+                    f"SELECT unique_key, id FROM jobs WHERE {_WAITING} AND unique_key IS NOT NULL",
+                    (queue,),
+                ).fetchall()
+                conn.executemany(FREE_UNIQUE, keyed)
+                return int(conn.execute(f"DELETE FROM jobs WHERE {_WAITING}", (queue,)).rowcount)
+            rows = conn.execute(
+                f"SELECT seq, unique_key, id FROM jobs WHERE {_WAITING} LIMIT ?",
+                (queue, limit),
             ).fetchall()
-            conn.executemany(FREE_UNIQUE, keyed)
-            return int(conn.execute(f"DELETE FROM jobs WHERE {_WAITING}", (queue,)).rowcount)
+            conn.executemany(FREE_UNIQUE, [(key, job_id) for _, key, job_id in rows if key])
+            conn.executemany("DELETE FROM jobs WHERE seq = ?", [(seq,) for seq, _, _ in rows])
+            return len(rows)
 
     def deduplicate(self, queue: str) -> tuple[int, int]:
         """Remove waiting jobs identical (task, args, kwargs) to an older waiting one.

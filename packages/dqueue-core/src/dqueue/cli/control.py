@@ -212,10 +212,10 @@ def clear(args: argparse.Namespace, front: Front | None = None) -> int:
     front.check_queue(args.queue)
     if not args.yes:
         _confirm(f"Delete every waiting job of queue {args.queue}?", what="clear a queue")
-    progress = front.progress_of()
+    progress = front.progress_of("cleared {done} of {total} waiting jobs of queue " + args.queue)
     progress.show(f"clearing queue {args.queue}...")
     try:
-        cleared = ops.clear(front.settings, args.queue)
+        cleared = ops.clear(front.settings, args.queue, progress=progress)
     finally:
         progress.done()
     front.write(f"Cleared {cleared} waiting job(s) from queue {args.queue}.")

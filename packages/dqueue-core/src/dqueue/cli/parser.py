@@ -13,6 +13,7 @@ from ..logs import LOG_LEVELS
 from ..ops.durations import parse_duration
 from ..ops.jobs import STATE_NAMES, parse_state
 from ..ops.plans import PlanOptions
+from ..settings import Settings
 
 __all__ = [
     "add_cancel_arguments",
@@ -29,6 +30,7 @@ __all__ = [
     "plan_options",
     "positive_int",
     "tcp_port",
+    "worker_settings",
 ]
 
 
@@ -178,7 +180,9 @@ def add_run_now_arguments(
 def add_worker_arguments(
     parser: argparse.ArgumentParser, *, metrics_port: tuple[str, ...] = ("--metrics-port",)
 ) -> None:
-    """``QUEUE [SLOT] [--burst] [--metrics-port PORT]``, for ``dqueue worker`` and ``queue_worker``.
+    """The options of ``dqueue worker`` and ``queue_worker``: ``QUEUE [SLOT] [--burst] ...``.
+
+    ``--async-concurrency`` changes a setting: :func:`worker_settings` applies it.
 
     ``metrics_port``: the option's spellings (``queue_worker`` also takes ``--prometheus-port``).
     """
@@ -199,6 +203,20 @@ def add_worker_arguments(
         help="serve Prometheus metrics on this port (the runner passes one when "
         "DQUEUE_ENABLE_PROMETHEUS is on)",
     )
+    parser.add_argument(
+        "--async-concurrency",
+        type=positive_int,
+        metavar="N",
+        help="run up to N jobs of async def tasks at once on one event loop "
+        "(DQUEUE_ASYNC_CONCURRENCY; 1: one job at a time)",
+    )
+
+
+def worker_settings(settings: Settings, values: Mapping[str, Any]) -> Settings:
+    """``settings`` with what the :func:`add_worker_arguments` options given in ``values`` set."""
+    if values.get("async_concurrency") is None:
+        return settings
+    return settings.replace(ASYNC_CONCURRENCY=values["async_concurrency"])
 
 
 def add_dead_list_options(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from ..registry import REGISTRY
 from ..services import Service, registered_services
 from ..settings import Settings
 from ..worker import Worker
-from .parser import plan_options
+from .parser import plan_options, worker_settings
 
 if TYPE_CHECKING:
     from ..pool import RunnerPlan
@@ -82,7 +82,7 @@ def runner(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """``dqueue worker QUEUE [SLOT]``: one worker in the foreground."""
-    settings: Settings = args.settings
+    settings = worker_settings(args.settings, vars(args))
     ops.check_queue(settings, args.queue, store_may_be_down=True)
     backend = get_backend(args.queue, settings=settings)
     if not backend.supports_workers:

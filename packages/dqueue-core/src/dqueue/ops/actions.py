@@ -1,9 +1,10 @@
 """What changes a queue: pause, resume, clear, deduplicate, and retrying or purging dead letters.
 
 Every action takes the effective settings and a queue name, and refuses with one clear error
-what the queue's backend cannot do. Retrying or purging all of a queue's dead letters goes in
-batches of :data:`BATCH` (when the store lists single jobs), so that a front end can show
-progress and no single store call (a Redis script) holds the store for a million letters.
+what the queue's backend cannot do. Clearing a queue, and retrying or purging all of its dead
+letters, go in batches of :data:`BATCH` (the latter when the store lists single jobs), so that
+a front end can show progress and no single store call (a Redis script) holds the store for a
+million jobs.
 """
 
 from __future__ import annotations
@@ -98,9 +99,24 @@ def resume(settings: Settings, queue: str) -> None:
     control_of(_backend(settings, queue, "resume")).resume(queue)
 
 
-def clear(settings: Settings, queue: str) -> int:
-    """Delete every waiting (ready and delayed) job of ``queue``; return how many."""
-    return control_of(_backend(settings, queue, "clear")).clear(queue)
+def clear(settings: Settings, queue: str, *, progress: ProgressReport | None = None) -> int:
+    """Delete every waiting (ready and delayed) job of ``queue``; return how many.
+
+    The jobs go :data:`BATCH` a store call; ``progress`` is told ``(done, total)`` after each,
+    the total being the waiting jobs counted at the start (or those done, if more came).
+    """
+    backend = _backend(settings, queue, "clear")
+    control = control_of(backend)
+    counts = backend.counts(queue)
+    total = counts.ready + counts.delayed
+    done = 0
+    while True:
+        cleared = control.clear(queue, limit=BATCH)
+        done += cleared
+        if progress is not None:
+            progress(done, max(total, done))
+        if cleared < BATCH:  # nothing waits any more
+            return done
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ _RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
     ((*_NOT_NEGATIVE, "SHUTDOWN_TIMEOUT", "ID_RETENTION"), lambda v: v >= 0, "0 or more"),
     (("RETRY_JITTER",), lambda v: 0 <= v <= 1, "between 0 and 1"),
     (("DEFAULT_MAX_ATTEMPTS", "PREFETCH", "DEAD_LETTER_LIMIT"), lambda v: v >= 1, "1 or more"),
+    (("ASYNC_CONCURRENCY",), lambda v: v >= 1, "1 or more (1: one job at a time)"),
     (("PROMETHEUS_START_PORT",), lambda v: 0 < v < 65536, "a TCP port"),
     (("WORKER_MAX_JOBS", "WORKER_MAX_MEMORY_MB"), _none_or(lambda v: v >= 1), "1 or more, or None"),
     (("WORKER_MAX_IDLE",), _none_or(lambda v: v > 0), "greater than 0, or None"),
@@ -69,6 +70,7 @@ class Settings(SettingsSection):
     LEASE_SECONDS: float = 60.0
     HEARTBEAT_SECONDS: float = 5.0
     PREFETCH: int = 32
+    ASYNC_CONCURRENCY: int = 1
     RESULT_TTL: float = 86400.0
     TIMEOUT_GRACE: float = 5.0
     POLL_INTERVAL: float = 0.05

@@ -1,12 +1,10 @@
--- Remove waiting jobs: ARGV[4..] ids, or every waiting job (clear) when none is given; ids in
--- flight or gone are left alone, and the unique keys of removed jobs are free again. Ready
--- lists are rewritten in one pass rather than searched once per id. Returns how many went.
-local candidates, first = ARGV, 4
-if #ARGV < first then candidates, first = redis.call('HKEYS', K_JOBS), 1 end
+-- Remove the waiting jobs ARGV[4..] (deduplicate); ids in flight or gone are left alone, and
+-- the unique keys of removed jobs are free again. Ready lists are rewritten in one pass rather
+-- than searched once per id. Returns how many went. (A whole queue goes by clear.lua.)
 local targets = {}
 local ids = {}
-for i = first, #candidates do
-  local id = candidates[i]
+for i = 4, #ARGV do
+  local id = ARGV[i]
   if not targets[id] and redis.call('HEXISTS', K_JOBS, id) == 1
      and not redis.call('ZSCORE', K_INFLIGHT, id) then
     targets[id] = true

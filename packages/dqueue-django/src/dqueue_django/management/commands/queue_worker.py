@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from dqueue.cli.parser import add_worker_arguments
+from dqueue.cli.parser import add_worker_arguments, worker_settings
 from dqueue.metrics import worker_metrics_served
 from dqueue.settings import Settings
 from dqueue.worker import Worker
@@ -42,6 +42,7 @@ class Command(DQueueCommand):
         queue, number, port = options["queue"], options["slot"], options["metrics_port"]
         # A worker waits out a store outage (it must not exit for one).
         front(settings).check_queue(queue, store_may_be_down=True)
+        settings = worker_settings(settings, options)
         if options.get("touch_file"):
             settings = settings.replace(TOUCH_FILE=options["touch_file"])
         ensure_logging(settings)
