@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import PYTHON, Goal, Probe, Results, base_env, workdir
+from harness import BENCH_DIR, PYTHON, Goal, Probe, Results, base_env, workdir
 from suite import (
     Context,
     DqueueSystem,
@@ -36,10 +37,12 @@ from suite import (
     goal,
     report,
     run_rounds,
+    scaling,
     select,
 )
 
 DQUEUE = "dqueue sqlite"
+BASELINE = "dqueue sqlite (baseline)"
 HUEY_NORMAL = "huey sqlite NORMAL"
 HUEY_DEFAULT = "huey sqlite (defaults)"
 DEFAULTS = {"jobs": 20_000, "one": 3_000, "bulk": 10_000}
@@ -56,23 +59,43 @@ def huey_workers(processes: int, scheduled: bool) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def baseline_systems(dqueue: DqueueSystem) -> list[System]:
+    """dqueue's backend once more, from the repository at ``BENCH_DQUEUE_BASELINE`` (a ``git
+    worktree`` of main, say): a change measured against the code it changes, in one run."""
+    root = os.environ.get("BENCH_DQUEUE_BASELINE")
+    if not root:
+        return []
+    sources = os.pathsep.join([str(BENCH_DIR), f"{root}/packages/dqueue-core/src"])
+    return [
+        DqueueSystem(
+            BASELINE, "dqueue", "dqueue", dqueue_workers,
+            env={**dqueue.env, "PYTHONPATH": sources},
+            config=f"{DQUEUE}, the code of {root}",
+        )
+    ]  # fmt: skip
+
+
 def make_systems() -> list[System]:
     huey_config = (
         "`huey_consumer -w 1 -k thread` (1 process) / `-w 2 -k process` (2); SqliteStorage "
         "(WAL, `begin exclusive` per dequeue, polling with Huey's default backoff 0.1 s x 1.15 "
         "up to 10 s when empty), scheduler interval 1 s (its minimum); no bulk API"
     )
+    dqueue = DqueueSystem(
+        DQUEUE,
+        "dqueue",
+        "dqueue",
+        dqueue_workers,
+        env={
+            "DQUEUE_BACKEND": "dqueue.backends.sqlite.SQLiteBackend",
+            "DQUEUE_LOG_LEVEL": "WARNING",
+        },
+        config=dqueue_worker_description() + "; default settings (DQUEUE_PREFETCH=32, "
+        "DQUEUE_POLL_INTERVAL=0.05), WAL, synchronous=NORMAL; bulk = `dqueue.bulk_enqueue()`",
+        versions=("dqueue-core",),
+    )
     return [
-        DqueueSystem(
-            DQUEUE, "dqueue", "dqueue", dqueue_workers,
-            env={
-                "DQUEUE_BACKEND": "dqueue.backends.sqlite.SQLiteBackend",
-                "DQUEUE_LOG_LEVEL": "WARNING",
-            },
-            config=dqueue_worker_description() + "; default settings (DQUEUE_PREFETCH=32, "
-            "DQUEUE_POLL_INTERVAL=0.05), WAL, synchronous=NORMAL; bulk = `dqueue.bulk_enqueue()`",
-            versions=("dqueue-core",),
-        ),
+        dqueue,
         System(
             HUEY_NORMAL, "huey", "peer", huey_workers,
             env={"BENCH_HUEY_STORAGE": "sqlite-normal"},
@@ -85,6 +108,7 @@ def make_systems() -> list[System]:
             config=huey_config + "; `SqliteHuey` defaults (synchronous=FULL)",
             versions=(),
         ),
+        *baseline_systems(dqueue),
     ]  # fmt: skip
 
 
@@ -92,6 +116,10 @@ def evaluate_goals(results: Results) -> list[Goal]:
     if DQUEUE not in results.rounds:
         return []
     return [
+        goal(
+            f"{DQUEUE}: drain 2 procs ÷ 1 proc", scaling(results, DQUEUE), "ratio", "≥ 1.2x",
+            lambda v: v >= 1.2,
+        ),
         goal(
             f"{DQUEUE}: drain 1 proc ÷ {HUEY_NORMAL}",
             results.ratio(DQUEUE, HUEY_NORMAL, "drain_1"), "ratio", "≥ 1.5x",

@@ -9,6 +9,7 @@ import importlib.util
 import itertools
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -389,6 +390,26 @@ def ratios_table(results: Results, numerators: Sequence[str], others: Sequence[s
     return markdown_table(["ratio", *(c.title for c in metrics)], rows)
 
 
+def scaling(results: Results, name: str, suffix: str = "") -> float | None:
+    """``name``'s drain with 2 processes ÷ with 1: the median of the per-round ratios."""
+    one = results.rounds.get(name, {}).get(f"drain_1{suffix}", [])
+    two = results.rounds.get(name, {}).get(f"drain_2{suffix}", [])
+    pairs = [b / a for a, b in zip(one, two, strict=False) if a]
+    return statistics.median(pairs) if pairs else None
+
+
+def scaling_table(results: Results, names: Sequence[str]) -> str | None:
+    """Per system and view: drain with 2 processes ÷ with 1 (median of the per-round ratios)."""
+    rows = []
+    for name in names:
+        cells = [format_value(scaling(results, name, suffix), "ratio") for suffix in ("", "_incr")]
+        if any(cell != "—" for cell in cells):
+            rows.append([name, *cells])
+    if not rows:
+        return None
+    return markdown_table(["system", "drain 2 procs ÷ 1 proc", "+INCR view"], rows)
+
+
 def report(
     *,
     title: str,
@@ -428,6 +449,9 @@ def report(
     if dqueue_names and others:
         print("\nRatios (medians of the per-round ratios of this run):\n")
         print(ratios_table(results, dqueue_names, others))
+    if scaling := scaling_table(results, names):
+        print("\nTwo worker processes against one (medians of the per-round ratios):\n")
+        print(scaling)
     if goals:
         print("\nGoals:\n")
         print(goals_table(goals))

@@ -9,6 +9,9 @@ the same (a lock and a few list appends per job) and adds no round trip to the s
 With ``BENCH_PROBE_INCR=1`` each run also does one ``INCR`` on the Redis server at
 ``$BENCH_REDIS_URL`` (a client per process, made on first use): the second view of a drain, a
 job that touches the store once, as most real jobs do.
+
+With ``BENCH_PROBE_SLEEP_S`` each run also sleeps that long: a job that waits on I/O, which a
+second worker process can overlap (``bench_runner.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ SYNC = os.environ.get("BENCH_PROBE_SYNC") == "1"
 #: One Redis round trip per run (see the module docstring).
 INCR = os.environ.get("BENCH_PROBE_INCR") == "1"
 INCR_KEY = "bench:probe:incr"
+#: Seconds each run waits, as a job waiting on I/O does (see the module docstring).
+SLEEP_S = float(os.environ.get("BENCH_PROBE_SLEEP_S") or 0)
 
 _lock = threading.Lock()
 _pid = -1
@@ -45,6 +50,8 @@ def record(due: float | None = None) -> None:
     global _count, _first, _last, _dirty
     if INCR:
         _incr()
+    if SLEEP_S:
+        time.sleep(SLEEP_S)
     now = time.time()
     with _lock:
         if _pid != os.getpid():

@@ -38,15 +38,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from ..errors import DecodeError
 from ..job import Job, encode_job
 from . import lifecycle
 from .base import Outcome, OutcomeKind
-from .lateness import LatenessSample
 from .sqlite_control import PAUSED, SQLiteControl
 from .sqlite_inspection import SQLiteInspection
 from .sqlite_records import record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, PROMOTE, READY
-from .sqlite_settle import apply_outcome, decode_leased, recover_expired
+from .sqlite_settle import (
+    ack_plain,
+    apply_outcome,
+    bury_claimed,
+    is_plain_ack,
+    recover_expired,
+)
 from .sqlite_store import SQLiteOptions
 from .sqlite_workers import SQLiteWorkers
 
@@ -223,7 +229,6 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection, SQLiteWorkers):
 
     def _claim(self, queue: str, worker_id: str, limit: int, now: float) -> tuple[list[Job], _Wait]:
         """Lease up to ``limit`` due jobs in one transaction; dead-letter undecodable ones."""
-        jobs: list[Job] = []
         with self._write() as conn:
             paused = conn.execute(PAUSED, (queue,)).fetchone()
             if paused is not None and paused[0] is not None and paused[0] > now:
@@ -238,52 +243,69 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection, SQLiteWorkers):
             else:
                 claimed = conn.execute(_SELECT_READY, (queue, limit)).fetchall()
                 conn.executemany(_LEASE_ROW, [(worker_id, lease_until, r[0]) for r in claimed])
-            # RETURNING gives rows in no promised order: restore priority, due, enqueue order.
-            claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
-            corrupt = False
-            for seq, job_id, _, _, attempt, raw in claimed:
-                job = decode_leased(conn, queue, (seq, job_id, attempt, raw), now)
-                if job is None:
-                    corrupt = True
-                    continue
-                jobs.append(job)
-                if job.result_ttl is not None:
+            if not claimed:
+                return [], _Wait(next_due=conn.execute(_NEXT_DUE, (queue,)).fetchone()[0])
+        # Decoded once the write lock is released (it was half the time a reserve held it): a
+        # worker that dies now leaves leased rows, which recovery decodes like any other.
+        # RETURNING gives rows in no promised order: restore priority, due, enqueue order.
+        claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
+        jobs: list[Job] = []
+        corrupt: list[tuple[int, str, bytes, str]] = []
+        for seq, job_id, _, _, attempt, raw in claimed:
+            try:
+                jobs.append(
+                    lifecycle.decode_stored(raw, job_id=job_id, queue=queue, attempt=attempt)
+                )
+            except DecodeError as exc:
+                corrupt.append((seq, job_id, raw, str(exc)))
+        keeping = [job for job in jobs if job.result_ttl is not None]
+        if corrupt or keeping:
+            with self._write() as conn:
+                for row in corrupt:
+                    bury_claimed(conn, queue, worker_id, row, now)
+                if corrupt:
+                    trim_dead(conn, [queue], self.options.dead_letter_limit)
+                for job in keeping:
                     record_result(conn, lifecycle.started(job, worker_id, now), now)
-            if corrupt:
-                trim_dead(conn, [queue], self.options.dead_letter_limit)
-            if jobs:
-                return jobs, _Wait()
-            if claimed:
-                return [], _Wait(again_now=True)
-            return [], _Wait(next_due=conn.execute(_NEXT_DUE, (queue,)).fetchone()[0])
+        if jobs:
+            return jobs, _Wait()
+        return [], _Wait(again_now=True)  # every claimed row was corrupt: good ones may wait
 
     def settle(self, outcomes: Sequence[Outcome], *, worker_id: str) -> list[str]:
         """Apply outcomes in one transaction; return the ids whose lease ``worker_id`` lost."""
         if not outcomes:
             return []
-        lost: list[str] = []
-        samples: list[tuple[str, LatenessSample]] = []
+        # Plain acks (most outcomes) go in one statement; with a statement per job, two worker
+        # processes spent their time waiting for each other's write lock.
+        plain = [o for o in outcomes if is_plain_ack(o)] if self._use_returning else []
+        others = [o for o in outcomes if not is_plain_ack(o)] if plain else outcomes
+        applied: set[str] = set()
         buried: set[str] = set()
         requeued = False
         with self._write() as conn:
             now = self.clock.time()
-            for outcome in outcomes:
+            if plain:
+                applied = ack_plain(conn, plain, worker_id, now, self.options)
+            for outcome in others:
                 if not apply_outcome(conn, outcome, worker_id, now, self.options):
-                    lost.append(outcome.job.id)
                     continue
-                if (sample := outcome.lateness_sample) is not None:
-                    samples.append((outcome.job.queue, sample))
+                applied.add(outcome.job.id)
                 if outcome.kind is OutcomeKind.DEAD:
                     buried.add(outcome.job.queue)
                 elif outcome.kind is not OutcomeKind.ACK:
                     requeued = True
+            samples = [
+                (o.job.queue, sample)
+                for o in outcomes
+                if o.job.id in applied and (sample := o.lateness_sample) is not None
+            ]
             if samples:
                 self._add_lateness(conn, samples)
             if buried:
                 trim_dead(conn, buried, self.options.dead_letter_limit)
         if requeued:
             self._wakeup.notify()
-        return lost
+        return [o.job.id for o in outcomes if o.job.id not in applied]
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases ``worker_id`` holds; return the ids it lost."""

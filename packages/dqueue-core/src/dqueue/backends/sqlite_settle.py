@@ -7,7 +7,9 @@ it to the ``jobs``, ``uniques``, ``dead`` and ``results`` tables, inside the cal
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Sequence
 from typing import Final
 
 from ..errors import DecodeError
@@ -17,7 +19,15 @@ from .base import Outcome, OutcomeKind, StoreOptions
 from .sqlite_records import FREE_UNIQUE, bury, bury_undecodable, record_result, trim_dead
 from .sqlite_schema import DELAYED, LEASED, READY
 
-__all__ = ["apply_outcome", "decode_leased", "finish", "recover_expired"]
+__all__ = [
+    "ack_plain",
+    "apply_outcome",
+    "bury_claimed",
+    "decode_leased",
+    "finish",
+    "is_plain_ack",
+    "recover_expired",
+]
 
 _OWNED: Final = f"id = ? AND state = {LEASED} AND worker_id = ? AND attempt = ?"
 _DELETE_OWNED: Final = f"DELETE FROM jobs WHERE {_OWNED}"
@@ -32,6 +42,33 @@ _EXPIRED: Final = (
 )
 _REMEMBER: Final = "INSERT OR REPLACE INTO finished (id, expires_at) VALUES (?, ?)"
 _REQUEUE: Final = f"UPDATE jobs SET state = ?, {_UNLEASED} WHERE seq = ?"
+#: A batch's plain acks in one statement: at most this many jobs per statement (two variables
+#: each, within SQLite's oldest limit of 999).
+_ACKS_PER_STATEMENT: Final = 400
+_DELETE_CLAIMED: Final = f"DELETE FROM jobs WHERE seq = ? AND state = {LEASED} AND worker_id = ?"
+
+
+@functools.cache
+def _delete_owned_many(count: int) -> str:
+    """Delete ``count`` jobs, each if leased to the worker (the last ``?``) at its attempt.
+
+    A join on the ``id`` index: ``(id, attempt) IN (VALUES ...)`` would scan every lease.
+    """
+    rows = ", ".join(["(?, ?)"] * count)
+    return (
+        f"WITH owned (id, attempt) AS (VALUES {rows}) DELETE FROM jobs WHERE seq IN"
+        " (SELECT jobs.seq FROM owned JOIN jobs ON jobs.id = owned.id"
+        f" WHERE jobs.attempt = owned.attempt AND jobs.state = {LEASED} AND jobs.worker_id = ?)"
+        " RETURNING id"
+    )
+
+
+@functools.cache
+def _remember_many(count: int) -> str:
+    """Remember ``count`` finished ids (``?, ?`` each: the id and when to forget it)."""
+    return "INSERT OR REPLACE INTO finished (id, expires_at) VALUES " + ", ".join(
+        ["(?, ?)"] * count
+    )
 
 
 def decode_leased(
@@ -50,6 +87,61 @@ def decode_leased(
         conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
         bury_undecodable(conn, queue, job_id, raw, str(exc), now)
         return None
+
+
+def bury_claimed(
+    conn: sqlite3.Connection,
+    queue: str,
+    worker_id: str,
+    row: tuple[int, str, bytes, str],
+    now: float,
+) -> bool:
+    """Dead-letter a ``(seq, id, payload, reason)`` row claimed by ``worker_id`` that is not a job.
+
+    Reserve decodes after its transaction; this second one removes the row if it is still the
+    worker's (``False`` if not: a ``clear`` took it meanwhile).
+    """
+    seq, job_id, raw, reason = row
+    if conn.execute(_DELETE_CLAIMED, (seq, worker_id)).rowcount == 0:
+        return False
+    bury_undecodable(conn, queue, job_id, raw, reason, now)
+    return True
+
+
+def is_plain_ack(outcome: Outcome) -> bool:
+    """An ACK with nothing to write but the row's removal and the id (:func:`ack_plain`)."""
+    job = outcome.job
+    return outcome.kind is OutcomeKind.ACK and job.result_ttl is None and job.unique_key is None
+
+
+def ack_plain(
+    conn: sqlite3.Connection,
+    outcomes: Sequence[Outcome],
+    worker_id: str,
+    now: float,
+    options: StoreOptions,
+) -> set[str]:
+    """Apply :func:`is_plain_ack` outcomes in a few statements; return the ids acked.
+
+    What :func:`apply_outcome` does for each (:func:`lifecycle.settled` of such an ACK finishes
+    the job and keeps no record), without a statement per job: the write lock is held for less.
+    """
+    acked: set[str] = set()
+    expires = now + options.id_retention_s
+    for start in range(0, len(outcomes), _ACKS_PER_STATEMENT):
+        chunk = outcomes[start : start + _ACKS_PER_STATEMENT]
+        owners: list[str | int] = []
+        for outcome in chunk:
+            owners += (outcome.job.id, outcome.job.attempt)
+        sql = _delete_owned_many(len(chunk))
+        done = [row[0] for row in conn.execute(sql, (*owners, worker_id)).fetchall()]
+        if done and options.id_retention_s > 0:
+            remembered: list[str | float] = []
+            for job_id in done:
+                remembered += (job_id, expires)
+            conn.execute(_remember_many(len(done)), remembered)
+        acked.update(done)
+    return acked
 
 
 def apply_outcome(
