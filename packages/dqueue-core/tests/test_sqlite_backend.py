@@ -15,7 +15,7 @@ import textwrap
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,27 +35,6 @@ WORKER = "host:1:w"
 PROCESS_DEADLINE_S = 60.0
 
 OpenBackend = Callable[..., SQLiteBackend]
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "queue.sqlite3"
-
-
-@pytest.fixture
-def open_backend(database: Path, clock: ManualClock) -> Iterator[OpenBackend]:
-    """Open backends on ``database`` (on the manual clock unless told); close them after."""
-    opened: list[SQLiteBackend] = []
-
-    def open_(path: Path | None = None, **kwargs: Any) -> SQLiteBackend:
-        kwargs.setdefault("clock", clock)
-        backend = SQLiteBackend.from_settings(Settings(SQLITE_PATH=str(path or database)), **kwargs)
-        opened.append(backend)
-        return backend
-
-    yield open_
-    for backend in opened:
-        backend.close()
 
 
 def _job(clock: ManualClock, number: int, **fields: Any) -> Job:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +25,8 @@ from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.sqlite import SQLiteBackend
 from dqueue.clock import ManualClock
 from dqueue.job import Job
-from dqueue.settings import Settings
 
-WORKER = "host:1:w"
-PROCESS_DEADLINE_S = 60.0
-
-OpenBackend = Callable[..., SQLiteBackend]
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "queue.sqlite3"
-
-
-@pytest.fixture
-def open_backend(database: Path, clock: ManualClock) -> Iterator[OpenBackend]:
-    opened: list[SQLiteBackend] = []
-
-    def open_(**kwargs: Any) -> SQLiteBackend:
-        kwargs.setdefault("clock", clock)
-        settings = Settings(SQLITE_PATH=str(database), LEASE_SECONDS=30.0)
-        backend = SQLiteBackend.from_settings(settings, **kwargs)
-        opened.append(backend)
-        return backend
-
-    yield open_
-    for backend in opened:
-        backend.close()
+from .test_sqlite_backend import PROCESS_DEADLINE_S, WORKER, OpenBackend
 
 
 def _jobs(clock: ManualClock, count: int, **fields: Any) -> list[Job]:
@@ -133,7 +108,8 @@ def test_every_job_of_a_batch_claim_is_leased_to_its_worker_at_its_attempt(
     rows = sqlite3.connect(database).execute(
         "SELECT id, state, worker_id, attempt, lease_until FROM jobs ORDER BY id"
     )
-    assert [row[1:] for row in rows] == [(1, WORKER, 1, clock.time() + 30.0)] * 5
+    lease_until = clock.time() + backend.options.lease_s
+    assert [row[1:] for row in rows] == [(1, WORKER, 1, lease_until)] * 5
     assert backend.renew([job.id for job in reserved], worker_id=WORKER) == []
     other_worker = backend.settle(_acks(reserved), worker_id="host:2:other")
     assert other_worker == [job.id for job in reserved]
@@ -146,7 +122,7 @@ def test_a_batch_of_acks_refuses_the_one_whose_attempt_the_worker_no_longer_hold
     backend = open_backend()
     backend.enqueue_many(_jobs(clock, 2, max_attempts=3))
     first_run = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
-    clock.advance(31)
+    clock.advance(backend.options.lease_s + 1)
     assert backend.recover() == 2  # the lease ran out; the same worker takes them again
     second_run = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
 

@@ -61,11 +61,6 @@ _PRODUCER = textwrap.dedent(
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "queue.sqlite3"
-
-
-@pytest.fixture
 def backends(database: Path) -> Iterator[list[SQLiteBackend]]:
     opened: list[SQLiteBackend] = []
     yield opened
