@@ -32,7 +32,7 @@ from dqueue_django.admin import MANAGE_PERMISSION  # noqa: E402
 pytestmark = [pytest.mark.django, pytest.mark.slow]
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
@@ -125,17 +125,25 @@ def _user(username: str, *, can_manage: bool) -> str:
 def _go(browser: WebDriver, element: WebElement) -> None:
     """Click a link or button and wait until its page has given way to the next one.
 
-    Without the wait, the next look may still find the old page (its messages, its table).
+    Without the wait, the next look may still find the old page (its messages, its table). The
+    old page is marked with a window variable, which the next document does not have; an element
+    reference would do too, but Chrome sometimes answers a look at a node of a page being replaced
+    with an inspector error rather than a stale reference.
     """
-    page = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.dqueueOldPage = true;")
     element.click()
 
     def replaced() -> bool:
         try:
-            page.is_enabled()
-        except StaleElementReferenceException:
-            return True
-        return False
+            return bool(
+                browser.execute_script(
+                    "return window.dqueueOldPage === undefined"
+                    " && document.readyState === 'complete';"
+                )
+            )
+        except WebDriverException:
+            # Asked between two documents: look again.
+            return False
 
     wait_for(replaced, what="the next page")
 
