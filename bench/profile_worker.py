@@ -64,7 +64,7 @@ def measure(backend_name: str, jobs: int, redis_url: str | None, profile: bool) 
         raise SystemExit(f"the worker ran {worker.processed} of {jobs} jobs")
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stderr)
-        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("tottime").print_stats(int(os.environ.get("BENCH_PROFILE_ROWS", "25")))
         stats.sort_stats("cumulative").print_stats(35)
     backend.close()
     per_job = 1e6 / jobs
