@@ -221,13 +221,18 @@ def evaluate_goals(results: Results, dqueue_names: Sequence[str]) -> list[Goal]:
             lambda v: v >= 1,
         ))  # fmt: skip
         goals.append(goal(
-            f"{name}: bulk enqueue ÷ pipelined LPUSH",
-            results.ratio(name, FLOOR, "enqueue_bulk"), "ratio", "≥ 0.5x",
-            lambda v: v >= 0.5,
+            f"{name}: enqueue 1-by-1 ÷ LPUSH loop",
+            results.ratio(name, FLOOR, "enqueue_one"), "ratio", "≥ 0.75x",
+            lambda v: v >= 0.75,
         ))  # fmt: skip
-        goals.append(goal(
-            f"{name}: lateness p99", results.median(name, "late_p99"), "ms", "< 5 ms",
-            lambda v: v < 5,
+        goals.append(goal(  # issue 12's figure, with hiredis as users install it
+            f"{name}: bulk enqueue ÷ pipelined LPUSH",
+            results.ratio(name, FLOOR, "enqueue_bulk"), "ratio", "≥ 0.45x",
+            lambda v: v >= 0.45,
+        ))  # fmt: skip
+        goals.append(goal(  # 200 delayed jobs alone; bench_lateness.py adds the loaded case
+            f"{name}: lateness p99", results.median(name, "late_p99"), "ms", "< 2 ms",
+            lambda v: v < 2,
         ))  # fmt: skip
         goals.append(goal(
             f"{name}: lateness p50", results.median(name, "late_p50"), "ms", "< 2 ms",

@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 from dqueue.job import Job
+from dqueue_redis.lua_link import link
 from dqueue_redis.scripts import SOURCES
 
 MakeBackend = Callable[..., Any]
@@ -21,15 +22,55 @@ def _sha(name: str) -> str:
     return hashlib.sha1(SOURCES[name].encode()).hexdigest()
 
 
-def test_every_script_is_the_shared_prelude_then_its_own_file() -> None:
+def test_every_script_is_its_own_file_after_the_prelude_it_uses() -> None:
     lua = resources.files("dqueue_redis").joinpath("lua")
     prelude = lua.joinpath("common.lua").read_text("utf-8")
 
     assert "common" not in SOURCES
     assert {"enqueue", "reserve", "settle"} <= set(SOURCES)
     for name, text in SOURCES.items():
-        assert text.startswith(prelude)
-        assert text.endswith(lua.joinpath(f"{name}.lua").read_text("utf-8"))
+        body = lua.joinpath(f"{name}.lua").read_text("utf-8")
+        assert text.endswith(body)
+        assert text.startswith(prelude[: prelude.index("local base")])  # the header, then base
+        assert len(text) < len(prelude) + len(body)  # no script uses every helper
+    assert "local function recover_expired" in SOURCES["reserve"]
+    assert "local function recover_expired" not in SOURCES["enqueue"]
+    assert "K_WORKERS" not in SOURCES["enqueue"]
+
+
+def test_link_keeps_what_the_body_uses_through_other_definitions_in_order() -> None:
+    prelude = (
+        "-- header\n"
+        "local base = ARGV[1]\n"
+        "local K_A = base .. 'a'\n"
+        "local K_B = base .. 'b'\n"
+        "\n"
+        "-- Reads a.\n"
+        "local function read_a()\n"
+        "  return redis.call('GET', K_A)\n"
+        "end\n"
+        "\n"
+        "-- Unused.\n"
+        "local function read_b()\n"
+        "  return redis.call('GET', K_B)\n"
+        "end\n"
+        "local x, y = 1, 2\n"
+    )
+
+    linked = link(prelude, "return read_a() + y\n")
+
+    assert linked == (
+        "-- header\n"
+        "local base = ARGV[1]\n"
+        "local K_A = base .. 'a'\n"
+        "-- Reads a.\n"
+        "local function read_a()\n"
+        "  return redis.call('GET', K_A)\n"
+        "end\n"
+        "\n"
+        "local x, y = 1, 2\n"
+        "return read_a() + y\n"
+    )
 
 
 def test_every_script_compiles(raw: redis.Redis) -> None:
