@@ -13,15 +13,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .backends import Backend, get_backend
 from .errors import BackendUnavailable
+from .handle import JobHandle
 from .job import Job
 from .settings.sections import registered_sections
-
-if TYPE_CHECKING:
-    from .handle import JobHandle
 
 __all__ = ["Dispatcher", "bulk_enqueue", "dispatch", "dispatch_one", "send", "set_dispatcher"]
 
@@ -113,8 +111,6 @@ def dispatch(jobs: Sequence[Job], *, options: Mapping[str, Any] = _NO_OPTIONS) -
 
 def dispatch_one(job: Job, *, options: Mapping[str, Any] = _NO_OPTIONS) -> JobHandle:
     """Send one job and return its handle."""
-    from .handle import JobHandle
-
     job_id = dispatch([job], options=options)[0]
     return JobHandle(id=job_id, queue=job.queue, task=job.task, job=job)
 
