@@ -15,6 +15,7 @@ correctness.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -28,8 +29,10 @@ _FUNCTION = re.compile(r"local function ([A-Za-z_][A-Za-z0-9_]*)")
 class _Definition:
     names: frozenset[str]
     text: str
+    uses: frozenset[str]
 
 
+@functools.cache  # one prelude, read once for every script
 def _definitions(prelude: str) -> list[_Definition]:
     """The prelude's top-level ``local`` statements, each with the comment lines above it."""
     lines = prelude.splitlines(keepends=True)
@@ -40,7 +43,9 @@ def _definitions(prelude: str) -> list[_Definition]:
         end = starts[number + 1] if number + 1 < len(starts) else len(lines)
         while end > start + 1 and lines[end - 1].startswith("--"):
             end -= 1  # the next definition's comment is the next definition's
-        definitions.append(_Definition(_defined_names(lines[start]), "".join(lines[begin:end])))
+        text = "".join(lines[begin:end])
+        uses = frozenset(_IDENTIFIER.findall(text))
+        definitions.append(_Definition(_defined_names(lines[start]), text, uses))
         begin = end
     return definitions
 
@@ -63,6 +68,6 @@ def link(prelude: str, body: str) -> str:
         for index, definition in enumerate(definitions):
             if index not in kept and definition.names & wanted:
                 kept.add(index)
-                wanted.update(_IDENTIFIER.findall(definition.text))
+                wanted |= definition.uses
                 changed = True
     return "".join(definitions[index].text for index in sorted(kept)) + body
