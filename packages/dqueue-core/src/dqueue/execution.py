@@ -25,6 +25,7 @@ from .json_values import encode_progress
 from .middleware import Middleware, MiddlewareChain
 from .registry import REGISTRY
 from .settings import Settings
+from .unchecked import unchecked_builder
 
 if TYPE_CHECKING:
     from .task import Task
@@ -193,6 +194,11 @@ class Execution:
         return self.exception is None
 
 
+# Built without their frozen __init__ (see dqueue.unchecked): one of each for every job run.
+_execution_of = unchecked_builder(Execution)
+_outcome_of = unchecked_builder(Outcome)
+
+
 def execute(
     job: Job,
     *,
@@ -245,7 +251,9 @@ def run_succeeded(
     """The run of ``job`` that returned ``result``, told to the middleware."""
     if chain.on_result:
         chain.notify(chain.on_result, job, result, finished - started)
-    return Execution(job=job, started_at=started, finished_at=finished, result=result, task=task)
+    return _execution_of(
+        job=job, started_at=started, finished_at=finished, result=result, task=task
+    )
 
 
 def run_failed(
@@ -313,7 +321,7 @@ def _call(task: Task[Any, Any], job: Job, progress: ProgressSink | None) -> Any:
 
 def _completed(result: Any) -> Any:
     """``result``, or what it resolves to when the task was an ``async def``."""
-    if isinstance(result, Awaitable):
+    if result is not None and isinstance(result, Awaitable):  # None: no ABC check
         # The worker runs it to completion on a fresh event loop (inside the call wrappers),
         # so timeouts, retries and results work as for any other task.
         import asyncio  # here: a worker of plain tasks never loads the event loop
@@ -326,16 +334,27 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def decide(execution: Execution, settings: Settings) -> Outcome:
-    """Turn an execution into the outcome to settle: ack, retry or dead-letter."""
+def decide(
+    execution: Execution, settings: Settings, *, available_at: float | None = None
+) -> Outcome:
+    """Turn an execution into the outcome to settle: ack, retry or dead-letter.
+
+    ``available_at``: see :attr:`Outcome.available_at`.
+    """
     job, exc, task = execution.job, execution.exception, execution.task
     started, finished = execution.started_at, execution.finished_at
     if exc is None:  # built at once: no partial for the outcome of nearly every job
-        ack = OutcomeKind.ACK
-        return Outcome(
-            job=job, kind=ack, result=execution.result, started_at=started, finished_at=finished
+        return _outcome_of(
+            job=job,
+            kind=OutcomeKind.ACK,
+            result=execution.result,
+            started_at=started,
+            finished_at=finished,
+            available_at=available_at,
         )
-    outcome = functools.partial(Outcome, job=job, started_at=started, finished_at=finished)
+    outcome = functools.partial(
+        Outcome, job=job, started_at=started, finished_at=finished, available_at=available_at
+    )
     if isinstance(exc, Retry) and job.attempt < job.max_attempts:
         delay = exc.delay
     elif task is None or isinstance(exc, TaskNotRegistered) or job.attempt >= job.max_attempts:

@@ -34,6 +34,7 @@ from .json_values import (
     size_in_bytes,
 )
 from .logs import printable
+from .unchecked import unchecked_builder
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -194,17 +195,9 @@ _FIELD_NAMES: Final = tuple(item.name for item in fields(Job))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
 _FIELD_INDEX: Final = {name: index for index, name in enumerate(_FIELD_NAMES)}
 _FIELD_VALUES: Final = operator.attrgetter(*_FIELD_NAMES)  # a job's values, a tuple in order
-# The slots' own setters, in field order: a frozen dataclass's __init__ calls object.__setattr__
-# per field, and setting the slots directly takes half the time (a Job per reserved job).
-_SLOT_SETTERS: Final = tuple(getattr(Job, name).__set__ for name in _FIELD_NAMES)
-
-
-def _job_of(*values: Any) -> Job:
-    """A job of ``values``: all its fields, in order, already checked (zip need not check them)."""
-    job = object.__new__(Job)
-    for set_slot, value in zip(_SLOT_SETTERS, values, strict=False):
-        set_slot(job, value)
-    return job
+# A job of all its fields' values, in order, already checked: built without the frozen
+# __init__ (see dqueue.unchecked), for a Job per reserved job.
+_job_of: Final = unchecked_builder(Job)
 
 
 _SEPARATORS: Final = (",", ":")

@@ -24,7 +24,6 @@ outcomes it could not settle. The worker exits for its runner to replace it afte
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -319,10 +318,7 @@ class Worker:
         (its queue was paused, or it was a dead letter or not stored yet): that wait is not
         lateness.
         """
-        outcome = decide(execution, self.settings)
-        if self._found_nothing_at is None:
-            return outcome
-        return dataclasses.replace(outcome, available_at=self._found_nothing_at)
+        return decide(execution, self.settings, available_at=self._found_nothing_at)
 
     def _return_waiting(self) -> None:
         """Give back reserved jobs that were not started (attempt not counted)."""
