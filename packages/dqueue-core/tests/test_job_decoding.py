@@ -69,6 +69,9 @@ HOSTILE: list[tuple[str, str, str, str]] = [
     ("queue a list", dump(envelope(queue=[SECRET])), "queue", SECRET),
     ("version a string", dump(envelope(v=SECRET)), "version", SECRET),
     ("version zero", dump(envelope(v=0)), "version", ""),
+    ("a second value after the envelope", dump(envelope()) + ' {"id":1}', "Extra data", ""),
+    ("text after the envelope", dump(envelope()) + SECRET, "Extra data", SECRET),
+    ("nothing but spaces", "   ", "Expecting value", ""),
     (
         "arguments past the nesting limit",
         replaced('"args":[1,', f'"args":[{nested(MAX_NESTING + 1)},'),
@@ -159,6 +162,13 @@ def test_nesting_up_to_the_limit_round_trips() -> None:
 def test_valid_jobs_round_trip_unchanged(job: Job) -> None:
     assert decode_job(encode_job(job)) == job
     assert decode_job(encode_job(job).encode()) == job
+
+
+def test_spaces_around_an_envelope_from_another_writer_are_read_past() -> None:
+    job = Job(id="abc", task="app.tasks.send", queue="mail", args=(1, "x"))
+
+    assert decode_job(f"  {encode_job(job)}\n") == job
+    assert decode_job(json.dumps(envelope(), indent=2)) == decode_job(dump(envelope()))
 
 
 def test_an_integral_float_count_from_another_writer_is_read_as_an_integer() -> None:

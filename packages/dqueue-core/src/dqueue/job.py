@@ -24,9 +24,9 @@ from .errors import DecodeError, EncodeError
 from .json_values import (
     MAX_NESTING,
     MAX_PAYLOAD_BYTES,
-    STRICT_DECODER,
     check_json_arguments,
     check_json_value,
+    decode_strict,
     is_task_name,
     may_nest_too_deep,
     nests_deeper_than,
@@ -284,7 +284,7 @@ def decode_job(payload: bytes | str, *, attempt: int | None = None) -> Job:
         raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)
     try:
         text = payload if isinstance(payload, str) else payload.decode("utf-8")
-        data = STRICT_DECODER.decode(text)
+        data = decode_strict(text)
     except RecursionError as exc:  # json's C scanner recurses once per level
         raise DecodeError("job payload is nested too deeply", payload) from exc
     except UnicodeDecodeError as exc:
