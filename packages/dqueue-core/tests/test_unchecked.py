@@ -40,7 +40,8 @@ def test_the_fields_come_in_order_or_by_name_with_the_same_defaults() -> None:
     assert build(3) == Point(x=3)
     assert build(3, 4) == Point(x=3, y=4)
     first, second = build(x=1), build(x=1)
-    assert first.tags == [] and first.tags is not second.tags  # a fresh default each time
+    assert first.tags == []
+    assert first.tags is not second.tags  # a fresh default each time
 
 
 def test_a_built_value_is_frozen() -> None:
