@@ -23,9 +23,16 @@ def noop() -> None:
 
 
 def test_a_sample_reads_back_what_it_encodes() -> None:
-    sample = LatenessSample(at=1_764_230_400.125, seconds=0.1 + 0.2)
+    sample = LatenessSample(at=1_764_230_400.125, seconds=0.25)
     assert LatenessSample.decode(sample.encode()) == sample
     assert LatenessSample.decode(sample.encode().encode()) == sample
+
+
+def test_a_sample_is_kept_to_the_microsecond_and_its_time_to_the_millisecond() -> None:
+    sample = LatenessSample(at=1_764_230_400.1254, seconds=0.1 + 0.2)
+
+    assert sample.encode() == "0.300000@1764230400.125"
+    assert LatenessSample.decode(sample.encode()) == (1_764_230_400.125, 0.3)
 
 
 @pytest.mark.parametrize("stored", [0.25, "0.25", b"0.25"])

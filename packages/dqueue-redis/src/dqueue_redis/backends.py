@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from dqueue.backends import lifecycle
 from dqueue.backends.base import Outcome, OutcomeKind
+from dqueue.backends.lateness import sample_text
 from dqueue.errors import DecodeError, DQueueError
 from dqueue.failures import FailureKind
 from dqueue.job import Job, encode_job
@@ -220,8 +221,10 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             acks, others = groups.setdefault(self.base_of(outcome.job), ([], []))
             job = outcome.job
             if outcome.kind is OutcomeKind.ACK and job.result_ttl is None:
-                sample = outcome.lateness_sample
-                acks += [job.id, str(job.attempt), "" if sample is None else sample.encode()]
+                # The sample's text from its two numbers: no LatenessSample for every ack.
+                started, late = outcome.started_at, outcome.lateness_s
+                text = "" if started is None or late is None else sample_text(late, started)
+                acks += [job.id, str(job.attempt), text]
             else:
                 others += self._settle_args(outcome, now)
         calls: list[tuple[str, str, Sequence[Arg]]] = [
