@@ -11,7 +11,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from .errors import EncodeError
@@ -55,7 +55,8 @@ def _finite_float(text: str) -> float:
 
 # One decoder for every job, as strict as the encoder: json.loads accepts NaN and Infinity.
 STRICT_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-_SCAN_VALUE: Final = STRICT_DECODER.scan_once  # the C scanner that decode() wraps
+# The C scanner that decode() wraps (an attribute typeshed does not list).
+_SCAN_VALUE: Final[Callable[[str, int], tuple[Any, int]]] = STRICT_DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def decode_strict(text: str) -> Any:

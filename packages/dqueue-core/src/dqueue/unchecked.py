@@ -45,7 +45,7 @@ def unchecked_builder(cls: type[_T]) -> Callable[..., _T]:
         repr=False,
         match_args=False,
     )
-    if writable.__slots__ != vars(cls)["__slots__"]:  # the layouts must match exactly
+    if vars(writable)["__slots__"] != vars(cls)["__slots__"]:  # the layouts must match
         raise TypeError(f"{cls.__name__} has slots beyond its fields")
     builder: Callable[..., _T] = writable
     return builder
