@@ -50,6 +50,7 @@ from .execution import (
 )
 from .job import Job
 from .registry import REGISTRY
+from .stopping import give_up_on
 from .threads import BackgroundThread
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ def _give_up_on_overdue(worker: Worker, jobs: AsyncJobs) -> None:
     if overdue is not None and worker._owns_process:
         job, started = overdue
         # Its start by the worker's clock: as far back from now as its monotonic start.
-        worker._give_up_on(job, worker.clock.time() - (time.monotonic() - started))
+        give_up_on(worker, job, worker.clock.time() - (time.monotonic() - started))
 
 
 def _wait_for_in_flight(worker: Worker, jobs: AsyncJobs) -> None:

@@ -29,13 +29,12 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
-from types import FrameType
 from typing import Final
 
 from .backends import get_backend
 from .backends.base import Backend, Outcome, OutcomeKind
+from .backends.pipelining import SettlesAndReserves
 from .backoff import Backoff
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JobTimeout
@@ -52,6 +51,7 @@ from .proctitle import can_set_process_title
 from .recycling import recycle_reason
 from .run_log import log_outcome
 from .settings import Settings
+from .stopping import EXIT_STUCK_JOB, give_up_on, on_stop_signal, settle_until_deadline
 from .timeouts import TimeoutGuard
 
 __all__ = ["EXIT_OK", "EXIT_STUCK_JOB", "Worker", "new_worker_id"]
@@ -60,12 +60,9 @@ _logger = logging.getLogger("dqueue.worker")
 
 #: The worker stopped cleanly (signal, recycling limit, burst finished).
 EXIT_OK: Final = 0
-#: A job ignored its timeout; the worker settled it as failed and ended its process.
-EXIT_STUCK_JOB: Final = 70
 
 _IDLE_WAIT_S: Final = 1.0  # longest reserve wait: how soon an idle worker notices a signal
 _SLOW_JOB_S: Final = 0.1  # settle at once after a job this slow, so a crash loses little
-_SHUTDOWN_SETTLE_S: Final = 5.0  # how long a stopping worker keeps trying to settle
 _STORE_BACKOFF: Final = (0.05, 10.0)  # seconds: first and longest wait after a store error
 
 
@@ -137,13 +134,17 @@ class Worker:
         self._current: Job | None = None
         self._in_flight: dict[str, tuple[Job, float]] = {}  # on the event loop, with their start
         self._pending: list[Outcome] = []  # finished, not yet settled
+        # Jobs reserved with the last settle, and when it was sent (a store that can: the module).
+        self._ahead: tuple[float, list[Job]] | None = None
+        self._pipelined = self.backend if isinstance(self.backend, SettlesAndReserves) else None
         self._reserve_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_retry_at = 0.0
         self._last_activity = clock.time()
         # When a reserve last found nothing: a job handed out later was not to be had then.
         self._found_nothing_at: float | None = None
-        self._guard = TimeoutGuard(settings.TIMEOUT_GRACE, self._give_up_on, clock.time)
+        stuck = functools.partial(give_up_on, self)  # the watchdog's: a job ignored its timeout
+        self._guard = TimeoutGuard(settings.TIMEOUT_GRACE, stuck, clock.time)
         self._owns_process = False
 
     def add_hook(self, hook: WorkerHooks) -> Callable[[], None]:
@@ -159,7 +160,8 @@ class Worker:
             _logger.warning("worker %s: %s", self.name, warning)
         self._owns_process = threading.current_thread() is threading.main_thread()
         stop_signals = (signal.SIGTERM, signal.SIGINT) if self._owns_process else ()
-        previous = {signum: signal.signal(signum, self._on_stop_signal) for signum in stop_signals}
+        on_signal = functools.partial(on_stop_signal, self)
+        previous = {signum: signal.signal(signum, on_signal) for signum in stop_signals}
         self._guard.install()
         # At-most-once backends may still track jobs in flight (for status) and expire them
         # through renew/recover; for the rest both are cheap no-ops.
@@ -172,7 +174,7 @@ class Worker:
             self._serve()
         finally:
             self._return_waiting()
-            self._settle_until_deadline()
+            settle_until_deadline(self)
             self._leases.stop()
             self._heartbeat.stop()
             self._guard.close()
@@ -225,10 +227,14 @@ class Worker:
             left = self.settings.WORKER_MAX_IDLE - (self.clock.time() - self._last_activity)
             wait_s = min(wait_s, max(left, 0.0))
         sent_at, prefetch = self.clock.time(), self.prefetch.limit
+        ahead, self._ahead = self._ahead, None  # reserved with the last settle, if any
         try:
-            jobs = self.backend.reserve(
-                self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=limit or prefetch
-            )
+            if ahead is not None:
+                sent_at, jobs = ahead
+            else:
+                jobs = self.backend.reserve(
+                    self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=limit or prefetch
+                )
         except Exception as exc:
             self._stop.wait(self._store_failed("reserve", exc, self._reserve_backoff))
             return None
@@ -265,7 +271,8 @@ class Worker:
                 self._flush()
         self._return_waiting()
         self.prefetch.observe(durations)
-        self._flush()
+        more = limit is None or self.processed < limit  # else the worker exits: reserve nothing
+        self._flush(reserve_next=more and not self._stop.is_set())
 
     def _admit(self, job: Job) -> bool:
         """Take ``job`` off the waiting list to start it: ``False`` if its lease is not sure."""
@@ -322,7 +329,8 @@ class Worker:
 
     def _return_waiting(self) -> None:
         """Give back reserved jobs that were not started (attempt not counted)."""
-        waiting, self._waiting = self._waiting, []
+        ahead, self._ahead = self._ahead, None  # reserved with the last settle, not taken
+        waiting, self._waiting = self._waiting + (ahead[1] if ahead else []), []
         lost = self._leases.lost
         returned = [job for job in waiting if job.id not in lost]
         self._leases.drop([job.id for job in waiting if job.id in lost])
@@ -332,8 +340,12 @@ class Worker:
 
     # -- settling ----------------------------------------------------------------------------
 
-    def _flush(self, *, force: bool = False) -> bool:
-        """Settle pending outcomes; ``False`` if the store failed (they are kept for later)."""
+    def _flush(self, *, force: bool = False, reserve_next: bool = False) -> bool:
+        """Settle pending outcomes; ``False`` if the store failed (they are kept for later).
+
+        ``reserve_next``: a store that can (:mod:`dqueue.backends.pipelining`) reserves the
+        next batch in the same round trip, for the next :meth:`_reserve` to take.
+        """
         if not self._pending or (not force and self.clock.time() < self._settle_retry_at):
             return not self._pending
         batch, self._pending = self._pending, []
@@ -343,7 +355,7 @@ class Worker:
             batch = [o for o in batch if o.job.id not in lost_leases]
         self._leases.settling(o.job.id for o in batch)
         try:
-            lost = self.backend.settle(batch, worker_id=self.worker_id) if batch else []
+            lost = self._settle(batch, reserve_next) if batch else []
         except Exception as exc:
             self._pending[:0] = batch
             delay = self._store_failed("settle", exc, self._settle_backoff)
@@ -356,41 +368,13 @@ class Worker:
         self._leases.drop([o.job.id for o in batch] + [o.job.id for o in dropped])
         return not self._pending
 
-    def _settle_until_deadline(self) -> None:
-        """Keep settling for up to ``_SHUTDOWN_SETTLE_S``: the worker is about to stop."""
-        deadline = time.monotonic() + _SHUTDOWN_SETTLE_S
-        while not self._flush(force=True) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self._pending:
-            _logger.error(
-                "worker %s stops with %d unsettled outcome(s); their leases will bring them back",
-                self.name,
-                len(self._pending),
-            )
-
-    # -- signals and stuck jobs --------------------------------------------------------------
-
-    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        name, running = signal.Signals(signum).name, [j for j, _ in self._in_flight.values()]
-        if self._stop.is_set() or any(j.sigkill_on_stop for j in [*running, self._current] if j):
-            why = "second signal" if self._stop.is_set() else "a sigkill_on_stop job runs"
-            _logger.warning("worker %s: %s (%s), stopping at once", self.name, name, why)
-            os._exit(128 + signum)
-        _logger.info("worker %s: %s, stopping after the running job", self.name, name)
-        self._stop.set()
-
-    def _give_up_on(self, job: Job, started_at: float) -> None:
-        """Called by the watchdog: ``job`` ignored its timeout. Settle it, end the process."""
-        after = f"{job.timeout or 0:g}s; worker killed"
-        timeout = JobTimeout(f"{job.describe()} timed out after {after}")
-        grace = self.settings.TIMEOUT_GRACE
-        _logger.error("%s (not stopped within %gs); replacing this worker process", timeout, grace)
-        execution = failed_execution(job, timeout, started_at, self.clock.time())
-        self._current = None
-        outcome = self._decide(execution)
-        log_outcome(outcome, timeout)
-        self._pending.append(outcome)
-        self._return_waiting()
-        self._settle_until_deadline()
-        logging.shutdown()
-        os._exit(EXIT_STUCK_JOB)
+    def _settle(self, batch: list[Outcome], reserve_next: bool) -> list[str]:
+        if not reserve_next or self._pipelined is None:
+            return self.backend.settle(batch, worker_id=self.worker_id)
+        sent_at, limit = self.clock.time(), self.prefetch.limit
+        lost, jobs = self._pipelined.settle_and_reserve(
+            batch, self.queue, worker_id=self.worker_id, limit=limit
+        )
+        if jobs:
+            self._ahead = (sent_at, jobs)
+        return lost

@@ -30,7 +30,7 @@ from .connection import (
     script_runner,
     translate_error,
 )
-from .scripts import SOURCES, Arg
+from .scripts import SOURCES, Arg, HeldConnections
 from .settings import RedisSettings
 
 __all__ = ["RedisOptions", "RedisStore", "queue_base"]
@@ -232,6 +232,32 @@ class RedisStore(Backend):
         if wait is not None:
             self._check_replicas(acknowledged, calls[0][0])
         return replies
+
+    def _scripts_in_order(
+        self, calls: Sequence[tuple[str, str, Sequence[Arg]]], *, now: float, idempotent: bool
+    ) -> list[Any] | None:
+        """Run scripts in one round trip on this thread's connection, in order; their replies.
+
+        ``None`` when that can't be had here: on a cluster (each slot on its node), or when
+        writes wait for replicas (``WAIT`` goes after the writes it covers): the caller runs
+        the scripts as it would have one by one.
+        """
+        runner = self._runner
+        if not isinstance(runner, HeldConnections) or self._wait[0]:
+            return None
+        runs = []
+        for name, base, args in calls:
+            key, argv = self._argv(base, args, now)
+            runs.append((self._lua[name], [key, *argv]))
+
+        def run() -> list[Any]:
+            replies = runner.run_in_order(runs)
+            for reply in replies:
+                if isinstance(reply, redis.ResponseError):
+                    raise reply
+            return replies
+
+        return self._call(run, idempotent=idempotent)
 
     def _pipeline(self, *commands: Sequence[Arg], transaction: bool = False) -> list[Any]:
         """Send ``commands`` (a name, then its arguments) in one round trip; their replies.

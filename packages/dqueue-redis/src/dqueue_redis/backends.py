@@ -109,16 +109,7 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             return []
         limit = min(limit, _RESERVE_MAX)
         bases = self.partitions(queue)
-        # Names this waiting reserve call: this process (after a fork, too) and thread.
-        waiter = f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
-        lease_s = self.options.lease_s
-        if not self.supports_leases:
-            # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
-            # key while it may still run, so it lasts long enough for any reasonable job.
-            lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
-        options = self.options
-        retention = repr(options.id_retention_s)
-        tail: list[Arg] = [options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED, retention]
+        waiter = self._waiter()
         give_up = time.monotonic() + max(timeout_s, 0.0)
         while True:
             first = self._turns.get(queue, 0)
@@ -129,9 +120,7 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             for offset in range(len(bases)):
                 base = bases[(first + offset) % len(bases)]
                 now = self.clock.time()
-                wanted = limit - len(taken)
-                lease: list[Arg] = [wanted, worker_id, repr(now + lease_s), waiter]
-                args: list[Arg] = [*lease, *tail, self._server_now()]
+                args = self._reserve_args(limit - len(taken), worker_id, waiter, now)
                 # At-least-once, a reserve sent twice only leases jobs that come back later.
                 idempotent = self.supports_leases
                 try:
@@ -162,6 +151,23 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             base = bases[first % len(bases)]
             target = min(targets, default=None)
             self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining)
+
+    def _waiter(self) -> str:
+        """Names a waiting reserve call: this process (after a fork, too) and thread."""
+        return f"{os.getpid()}:{threading.get_ident()}:{self._instance}"
+
+    def _reserve_args(self, limit: int, worker_id: str, waiter: str, now: float) -> list[Arg]:
+        """The reserve script's arguments after the common ones (see ``lua/reserve.lua``)."""
+        options = self.options
+        lease_s = options.lease_s
+        if not self.supports_leases:
+            # Nobody renews at-most-once jobs: the entry only guards the job's id and unique
+            # key while it may still run, so it lasts long enough for any reasonable job.
+            lease_s = max(lease_s, _AT_MOST_ONCE_HOLD_S)
+        lease: list[Arg] = [limit, worker_id, repr(now + lease_s), waiter]
+        retention = repr(options.id_retention_s)
+        tail: list[Arg] = [options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED, retention]
+        return [*lease, *tail, self._server_now()]
 
     def _wait_until(
         self, wake_key: str, private_key: str, target: float | None, remaining: float
@@ -211,6 +217,39 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         if not outcomes:
             return []
         now = self.clock.time()
+        calls = self._settle_calls(outcomes, worker_id, now)
+        return self._settled(outcomes, self._scripts(calls, now=now, replicate=True))
+
+    def settle_and_reserve(
+        self, outcomes: Sequence[Outcome], queue: str, *, worker_id: str, limit: int
+    ) -> tuple[list[str], list[Job]]:
+        """:meth:`settle`, then reserve up to ``limit`` due jobs without waiting: one round trip.
+
+        Where one round trip can't carry both (a cluster, a queue in partitions, writes that
+        wait for replicas), two calls do, as the worker would have made them. Returns the ids
+        whose lease was lost and the jobs reserved (none when nothing is due: the caller's
+        next :meth:`reserve` waits).
+        """
+        bases = self.partitions(queue)
+        now = self.clock.time()
+        calls = self._settle_calls(outcomes, worker_id, now) if outcomes else []
+        reserve_args = self._reserve_args(min(limit, _RESERVE_MAX), worker_id, self._waiter(), now)
+        replies = None
+        if len(bases) == 1 and limit >= 1:
+            calls.append(("reserve", bases[0], reserve_args))
+            replies = self._scripts_in_order(calls, now=now, idempotent=self.supports_leases)
+        if replies is None:
+            lost = self.settle(outcomes, worker_id=worker_id)
+            return lost, self.reserve(queue, worker_id=worker_id, timeout_s=0.0, limit=limit)
+        reply = replies.pop()
+        lost = self._settled(outcomes, replies)
+        jobs = self._unpack(queue, bases[0], reply) if reply[0] == b"jobs" else []
+        return lost, jobs
+
+    def _settle_calls(
+        self, outcomes: Sequence[Outcome], worker_id: str, now: float
+    ) -> list[tuple[str, str, Sequence[Arg]]]:
+        """The settle script calls for ``outcomes``, one per partition they are in."""
         # One outcome Redis could not take would fail the whole call: it goes alone, as DEAD.
         outcomes = [lifecycle.storable(outcome, now) for outcome in outcomes]
         options = self.options
@@ -227,11 +266,13 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
                 acks += [job.id, str(job.attempt), text]
             else:
                 others += self._settle_args(outcome, now)
-        calls: list[tuple[str, str, Sequence[Arg]]] = [
+        return [
             ("settle", base, [*head, len(acks) // 3, *acks, *others])
             for base, (acks, others) in groups.items()
         ]
-        replies = self._scripts(calls, now=now, replicate=True)
+
+    def _settled(self, outcomes: Sequence[Outcome], replies: Sequence[Any]) -> list[str]:
+        """Forget the settled jobs' partitions; the ids whose lease was lost, from the replies."""
         for outcome in outcomes:
             self._leased.pop(outcome.job.id, None)
         return [job_id.decode() for reply in replies for job_id in reply]

@@ -128,6 +128,36 @@ class HeldConnections:
             self._local.held = None
             raise
 
+    def run_in_order(self, calls: Sequence[tuple[Script, Sequence[Arg]]]) -> list[Any]:
+        """Run scripts (each with one key, then its arguments) in one round trip, in order.
+
+        On the held connection, unlike :meth:`run_all`: a redis-py pipeline asks the server
+        whether it knows its scripts first, a round trip more. A script the server did not
+        know (``NOSCRIPT``) never ran: it is loaded and run again after the others. A reply
+        that is an error is returned as the error, the others as they are.
+        """
+        connection = self._connection()
+        try:
+            for script, key_and_args in calls:
+                connection.send_command("EVALSHA", script.sha, 1, *key_and_args)
+            replies: list[Any] = []
+            for _ in calls:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)  # the next replies are still to be read
+            for index, (script, key_and_args) in enumerate(calls):
+                if isinstance(replies[index], NoScriptError):
+                    try:
+                        replies[index] = self.run(script, key_and_args)
+                    except redis.ResponseError as exc:
+                        replies[index] = exc
+            return replies
+        except BaseException:
+            connection.disconnect()  # back to the pool's address, as in run_and_wait
+            self._local.held = None
+            raise
+
     def run_all(
         self, calls: Sequence[tuple[Script, Sequence[Arg]]], wait: tuple[int, int] | None
     ) -> tuple[list[Any], int]:
