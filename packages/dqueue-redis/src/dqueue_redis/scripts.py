@@ -138,8 +138,9 @@ class HeldConnections:
         """
         connection = self._connection()
         try:
-            for script, key_and_args in calls:
-                connection.send_command("EVALSHA", script.sha, 1, *key_and_args)
+            # One write for all: a send per command would cost the system calls saved here.
+            commands = [("EVALSHA", script.sha, 1, *args) for script, args in calls]
+            connection.send_packed_command(connection.pack_commands(commands))
             replies: list[Any] = []
             for _ in calls:
                 try:
