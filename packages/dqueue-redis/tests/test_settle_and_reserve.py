@@ -14,6 +14,7 @@ import redis
 
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.pipelining import SettlesAndReserves
+from dqueue.hooks import WorkerHooks
 from dqueue.job import Job
 from dqueue.settings import Settings
 from dqueue.task import task
@@ -154,3 +155,34 @@ def test_a_burst_worker_drains_through_it_running_every_job_once(
     assert sum(calls) == 40  # every outcome went through it
     counts = backend.counts("pipelined")
     assert (counts.ready, counts.in_flight) == (0, 0)
+
+
+class _StopAfterFirstSettle(WorkerHooks):
+    """Stops its worker right after the first settle: jobs reserved with it are not started."""
+
+    def __init__(self) -> None:
+        self.worker: Worker | None = None
+
+    def settled(self, outcomes: Any, lost_ids: Any, dropped: Any) -> None:
+        if self.worker is not None and outcomes:
+            self.worker.stop()
+
+
+def test_jobs_reserved_with_the_last_settle_are_given_back_by_a_stopping_worker(
+    make_backend: MakeBackend,
+) -> None:
+    backend = make_backend()
+    RAN.clear()
+    backend.enqueue_many([note_run.build_job((n,), {}) for n in range(10)])
+    stopper = _StopAfterFirstSettle()
+    settings = Settings().replace(PREFETCH=1)
+    worker = Worker(settings, "pipelined", 1, backend=backend, hooks=[stopper])
+    stopper.worker = worker
+
+    worker.run()
+
+    assert RAN == [0]  # the first job ran; the one reserved with its settle did not
+    counts = backend.counts("pipelined")
+    assert (counts.ready, counts.in_flight) == (9, 0)
+    (again,) = backend.reserve("pipelined", worker_id=WORKER, timeout_s=0, limit=1)
+    assert again.attempt == 1  # given back unstarted: its attempt not counted
