@@ -369,6 +369,7 @@ class Worker:
         return not self._pending
 
     def _settle(self, batch: list[Outcome], reserve_next: bool) -> list[str]:
+        """Settle ``batch``; the ids whose lease was lost (``reserve_next``: see _flush)."""
         if not reserve_next or self._pipelined is None:
             return self.backend.settle(batch, worker_id=self.worker_id)
         sent_at, limit = self.clock.time(), self.prefetch.limit

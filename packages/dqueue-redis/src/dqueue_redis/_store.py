@@ -233,18 +233,23 @@ class RedisStore(Backend):
             self._check_replicas(acknowledged, calls[0][0])
         return replies
 
+    @property
+    def _runs_in_order(self) -> bool:
+        """Whether :meth:`_scripts_in_order` can be had here.
+
+        Not on a cluster (each slot on its node), nor when writes wait for replicas (``WAIT``
+        goes after the writes it covers).
+        """
+        return isinstance(self._runner, HeldConnections) and not self._wait[0]
+
     def _scripts_in_order(
         self, calls: Sequence[tuple[str, str, Sequence[Arg]]], *, now: float, idempotent: bool
-    ) -> list[Any] | None:
+    ) -> list[Any]:
         """Run scripts in one round trip on this thread's connection, in order; their replies.
 
-        ``None`` when that can't be had here: on a cluster (each slot on its node), or when
-        writes wait for replicas (``WAIT`` goes after the writes it covers): the caller runs
-        the scripts as it would have one by one.
+        Only where :attr:`_runs_in_order` says so.
         """
-        runner = self._runner
-        if not isinstance(runner, HeldConnections) or self._wait[0]:
-            return None
+        runner = cast(HeldConnections, self._runner)
         runs = []
         for name, base, args in calls:
             key, argv = self._argv(base, args, now)

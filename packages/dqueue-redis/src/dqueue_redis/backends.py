@@ -231,16 +231,14 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         next :meth:`reserve` waits).
         """
         bases = self.partitions(queue)
+        if len(bases) > 1 or limit < 1 or not self._runs_in_order:
+            lost = self.settle(outcomes, worker_id=worker_id)
+            return lost, self.reserve(queue, worker_id=worker_id, timeout_s=0.0, limit=limit)
         now = self.clock.time()
         calls = self._settle_calls(outcomes, worker_id, now) if outcomes else []
         reserve_args = self._reserve_args(min(limit, _RESERVE_MAX), worker_id, self._waiter(), now)
-        replies = None
-        if len(bases) == 1 and limit >= 1:
-            calls.append(("reserve", bases[0], reserve_args))
-            replies = self._scripts_in_order(calls, now=now, idempotent=self.supports_leases)
-        if replies is None:
-            lost = self.settle(outcomes, worker_id=worker_id)
-            return lost, self.reserve(queue, worker_id=worker_id, timeout_s=0.0, limit=limit)
+        calls.append(("reserve", bases[0], reserve_args))
+        replies = self._scripts_in_order(calls, now=now, idempotent=self.supports_leases)
         reply = replies.pop()
         lost = self._settled(outcomes, replies)
         jobs = self._unpack(queue, bases[0], reply) if reply[0] == b"jobs" else []
