@@ -136,6 +136,7 @@ class Worker:
         self._pending: list[Outcome] = []  # finished, not yet settled
         # Jobs reserved with the last settle, and when it was sent (a store that can: the module).
         self._ahead: tuple[float, list[Job]] | None = None
+        self._asked = 1  # how many jobs the last reserve asked for
         self._pipelined = self.backend if isinstance(self.backend, SettlesAndReserves) else None
         self._reserve_backoff = Backoff(*_STORE_BACKOFF)
         self._settle_backoff = Backoff(*_STORE_BACKOFF)
@@ -232,8 +233,9 @@ class Worker:
             if ahead is not None:
                 sent_at, jobs = ahead
             else:
+                self._asked = limit or prefetch
                 jobs = self.backend.reserve(
-                    self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=limit or prefetch
+                    self.queue, worker_id=self.worker_id, timeout_s=wait_s, limit=self._asked
                 )
         except Exception as exc:
             self._stop.wait(self._store_failed("reserve", exc, self._reserve_backoff))
@@ -272,7 +274,10 @@ class Worker:
         self._return_waiting()
         self.prefetch.observe(durations)
         more = limit is None or self.processed < limit  # else the worker exits: reserve nothing
-        self._flush(reserve_next=more and not self._stop.is_set())
+        # Only a full batch suggests more jobs wait: after a short one (a trickle, or the end of
+        # a backlog), reserving with the settle would mostly find nothing, and cost a look more.
+        full = len(jobs) >= self._asked
+        self._flush(reserve_next=more and full and not self._stop.is_set())
 
     def _admit(self, job: Job) -> bool:
         """Take ``job`` off the waiting list to start it: ``False`` if its lease is not sure."""
@@ -373,6 +378,7 @@ class Worker:
         if not reserve_next or self._pipelined is None:
             return self.backend.settle(batch, worker_id=self.worker_id)
         sent_at, limit = self.clock.time(), self.prefetch.limit
+        self._asked = limit
         lost, jobs = self._pipelined.settle_and_reserve(
             batch, self.queue, worker_id=self.worker_id, limit=limit
         )

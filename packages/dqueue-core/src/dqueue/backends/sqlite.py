@@ -21,7 +21,8 @@ magnitude in throughput.
 
 How it stays fast: ``reserve`` claims up to ``limit`` jobs in one transaction with one
 ``UPDATE ... RETURNING`` over a partial index of ready jobs (O(log n) however many wait),
-``settle`` applies a batch of outcomes in one transaction, and enqueues never fsync.
+``settle`` applies a batch of outcomes in one transaction, ``settle_and_reserve`` (for the
+worker, see :mod:`dqueue.backends.pipelining`) does both in one, and enqueues never fsync.
 
 Waiting: a ``reserve`` that found nothing sleeps exactly until the earliest delayed job is due,
 and wakes at once when a commit makes jobs due: in this process through a condition, in others
@@ -230,23 +231,39 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection, SQLiteWorkers):
     def _claim(self, queue: str, worker_id: str, limit: int, now: float) -> tuple[list[Job], _Wait]:
         """Lease up to ``limit`` due jobs in one transaction; dead-letter undecodable ones."""
         with self._write() as conn:
-            paused = conn.execute(PAUSED, (queue,)).fetchone()
-            if paused is not None and paused[0] is not None and paused[0] > now:
-                return [], _Wait(paused_until=paused[0])
-            conn.execute(PROMOTE, (queue, now))
-            # Read once the write lock is held: waiting for it must not shorten the lease.
-            lease_until = self.clock.time() + self.options.lease_s
-            if self._use_returning:
-                claimed = conn.execute(
-                    _CLAIM_RETURNING, (worker_id, lease_until, queue, limit)
-                ).fetchall()
-            else:
-                claimed = conn.execute(_SELECT_READY, (queue, limit)).fetchall()
-                conn.executemany(_LEASE_ROW, [(worker_id, lease_until, r[0]) for r in claimed])
-            if not claimed:
-                return [], _Wait(next_due=conn.execute(_NEXT_DUE, (queue,)).fetchone()[0])
-        # Decoded once the write lock is released (it was half the time a reserve held it): a
-        # worker that dies now leaves leased rows, which recovery decodes like any other.
+            claimed = self._claim_rows(conn, queue, worker_id, limit, now)
+        if isinstance(claimed, _Wait):
+            return [], claimed
+        return self._decode_claimed(claimed, queue, worker_id, now)
+
+    def _claim_rows(
+        self, conn: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: float
+    ) -> list[Any] | _Wait:
+        """Inside a write: lease up to ``limit`` due rows, or say why there are none."""
+        paused = conn.execute(PAUSED, (queue,)).fetchone()
+        if paused is not None and paused[0] is not None and paused[0] > now:
+            return _Wait(paused_until=paused[0])
+        conn.execute(PROMOTE, (queue, now))
+        # Read once the write lock is held: waiting for it must not shorten the lease.
+        lease_until = self.clock.time() + self.options.lease_s
+        if self._use_returning:
+            claimed = conn.execute(_CLAIM_RETURNING, (worker_id, lease_until, queue, limit))
+            rows: list[Any] = claimed.fetchall()
+        else:
+            rows = conn.execute(_SELECT_READY, (queue, limit)).fetchall()
+            conn.executemany(_LEASE_ROW, [(worker_id, lease_until, r[0]) for r in rows])
+        if not rows:
+            return _Wait(next_due=conn.execute(_NEXT_DUE, (queue,)).fetchone()[0])
+        return rows
+
+    def _decode_claimed(
+        self, claimed: list[Any], queue: str, worker_id: str, now: float
+    ) -> tuple[list[Job], _Wait]:
+        """The jobs of leased rows, outside the write that leased them.
+
+        Decoded once the write lock is released (it was half the time a reserve held it): a
+        worker that dies now leaves leased rows, which recovery decodes like any other.
+        """
         # RETURNING gives rows in no promised order: restore priority, due, enqueue order.
         claimed.sort(key=lambda r: (-r[2], r[3], r[0]))
         jobs: list[Job] = []
@@ -275,6 +292,39 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection, SQLiteWorkers):
         """Apply outcomes in one transaction; return the ids whose lease ``worker_id`` lost."""
         if not outcomes:
             return []
+        with self._write() as conn:
+            lost, requeued = self._settle_rows(conn, outcomes, worker_id, self.clock.time())
+        if requeued:
+            self._wakeup.notify()
+        return lost
+
+    def settle_and_reserve(
+        self, outcomes: Sequence[Outcome], queue: str, *, worker_id: str, limit: int
+    ) -> tuple[list[str], list[Job]]:
+        """Settle ``outcomes`` and lease the next jobs of ``queue`` in one transaction.
+
+        See :class:`~dqueue.backends.pipelining.SettlesAndReserves`: one write lock taken and
+        one commit a batch instead of two, which is what two worker processes queue up for.
+        """
+        if limit < 1:
+            raise ValueError(f"reserve limit must be 1 or more, not {limit}")
+        lost: list[str] = []
+        requeued = False
+        with self._write() as conn:
+            now = self.clock.time()
+            if outcomes:
+                lost, requeued = self._settle_rows(conn, outcomes, worker_id, now)
+            claimed = self._claim_rows(conn, queue, worker_id, limit, now)
+        if requeued:  # for other workers: this one may have leased the jobs again already
+            self._wakeup.notify()
+        if isinstance(claimed, _Wait):
+            return lost, []
+        return lost, self._decode_claimed(claimed, queue, worker_id, now)[0]
+
+    def _settle_rows(
+        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], worker_id: str, now: float
+    ) -> tuple[list[str], bool]:
+        """Inside a write: apply ``outcomes``; the ids of lost leases, and if any job went back."""
         # Plain acks (most outcomes) go in one statement; with a statement per job, two worker
         # processes spent their time waiting for each other's write lock.
         plain = [o for o in outcomes if is_plain_ack(o)] if self._use_returning else []
@@ -282,30 +332,26 @@ class SQLiteBackend(SQLiteControl, SQLiteInspection, SQLiteWorkers):
         applied: set[str] = set()
         buried: set[str] = set()
         requeued = False
-        with self._write() as conn:
-            now = self.clock.time()
-            if plain:
-                applied = ack_plain(conn, plain, worker_id, now, self.options)
-            for outcome in others:
-                if not apply_outcome(conn, outcome, worker_id, now, self.options):
-                    continue
-                applied.add(outcome.job.id)
-                if outcome.kind is OutcomeKind.DEAD:
-                    buried.add(outcome.job.queue)
-                elif outcome.kind is not OutcomeKind.ACK:
-                    requeued = True
-            samples = [
-                (o.job.queue, sample)
-                for o in outcomes
-                if o.job.id in applied and (sample := o.lateness_sample) is not None
-            ]
-            if samples:
-                self._add_lateness(conn, samples)
-            if buried:
-                trim_dead(conn, buried, self.options.dead_letter_limit)
-        if requeued:
-            self._wakeup.notify()
-        return [o.job.id for o in outcomes if o.job.id not in applied]
+        if plain:
+            applied = ack_plain(conn, plain, worker_id, now, self.options)
+        for outcome in others:
+            if not apply_outcome(conn, outcome, worker_id, now, self.options):
+                continue
+            applied.add(outcome.job.id)
+            if outcome.kind is OutcomeKind.DEAD:
+                buried.add(outcome.job.queue)
+            elif outcome.kind is not OutcomeKind.ACK:
+                requeued = True
+        samples = [
+            (o.job.queue, sample)
+            for o in outcomes
+            if o.job.id in applied and (sample := o.lateness_sample) is not None
+        ]
+        if samples:
+            self._add_lateness(conn, samples)
+        if buried:
+            trim_dead(conn, buried, self.options.dead_letter_limit)
+        return [o.job.id for o in outcomes if o.job.id not in applied], requeued
 
     def renew(self, job_ids: Sequence[str], *, worker_id: str) -> list[str]:
         """Extend the leases ``worker_id`` holds; return the ids it lost."""
