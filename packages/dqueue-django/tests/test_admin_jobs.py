@@ -388,6 +388,34 @@ def test_managers_see_the_progress_of_a_job_in_flight_and_viewers_do_not(
     assert SECRET not in hidden.content.decode()
 
 
+def test_the_in_flight_list_shows_cancelled_runs_and_progress_to_managers_only(
+    memory_backend: Backends, manager: Client, viewer: Client
+) -> None:
+    backend = memory_backend("default")
+    for job_id in ("running-3", "running-4"):
+        backend.enqueue(Job(id=job_id, task="dqtest_shop.tasks.record", queue="default"))
+    reported, cancelled = backend.reserve("default", worker_id="w1", timeout_s=0, limit=2)
+    long_progress = {"rows": 40, "of": SECRET, "note": "x" * 500}
+    backend.set_progress(reported, long_progress, worker_id="w1")  # type: ignore[attr-defined]
+    manager.post(job_url(cancelled.id), {"action": "cancel"})
+
+    shown = manager.get(jobs_url("in-flight"))
+    hidden = viewer.get(jobs_url("in-flight"))
+
+    rows = {row["id"]: row for row in shown.context["rows"]}
+    assert rows[reported.id]["progress"].startswith(f'{{"rows": 40, "of": "{SECRET}"')
+    assert len(rows[reported.id]["progress"]) == 120  # one line, cut short
+    assert "progress" not in rows[cancelled.id]  # none reported: the cell says "-"
+    assert (rows[reported.id]["cancelled"], rows[cancelled.id]["cancelled"]) == (False, True)
+    page = shown.content.decode()
+    assert ">Progress</th>" in page
+    assert ">Cancelled</th>" in page
+    assert "<td>yes</td>" in page
+    assert ">Progress</th>" not in hidden.content.decode()
+    assert SECRET not in hidden.content.decode()
+    assert all("progress" not in row for row in hidden.context["rows"])
+
+
 def test_a_job_id_no_url_can_hold_is_listed_without_a_link(
     memory_backend: Backends, viewer: Client
 ) -> None:

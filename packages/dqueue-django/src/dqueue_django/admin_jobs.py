@@ -63,6 +63,8 @@ PAGE_SIZES = (20, 100, 500)
 #: The lists whose rows can be selected, and the actions on a selection each offers.
 _SELECTION_ACTIONS = {JobState.READY: ("cancel",), JobState.DELAYED: ("cancel", "run_now")}
 _STORE_DOWN = "The queue store cannot be read: {}"
+#: How much of a running job's progress a list shows, in characters (as ``queue_jobs``).
+_PROGRESS_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,9 @@ class JobViews:
         """A job as a row of a list: the columns of ``queue_jobs``."""
         data = job_data(view)
         row = {key: data[key] for key in ("id", "task", "due_at", "attempt", "max_attempts")}
-        row |= {"worker_id": data["worker_id"], "lease_until": data["lease_until"]}
+        row |= {key: data[key] for key in ("worker_id", "lease_until", "cancelled")}
+        if manage and view.progress is not None:  # the task's own words, as on the job's page
+            row["progress"] = json.dumps(view.progress)[:_PROGRESS_CHARS]
         row["url"] = job_link(self.site, view.job.id)
         if view.failure is not None:
             row["failure"] = _failure(view.failure, manage=manage)["summary"]
