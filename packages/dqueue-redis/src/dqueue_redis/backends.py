@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from redis.cluster import RedisCluster
+
 from dqueue.backends import lifecycle
 from dqueue.backends.base import Outcome, OutcomeKind
 from dqueue.backends.lateness import sample_text
@@ -28,7 +30,7 @@ from ._inspection import RedisInspection
 from ._workers import RedisWorkers
 from .records import dead_letter_json, record_update
 from .scripts import Arg
-from .waiting import wait_for_token
+from .waiting import wait_until
 
 __all__ = ["RedisBackend", "ReliableRedisBackend"]
 
@@ -42,10 +44,6 @@ _AT_MOST_ONCE_HOLD_S = 3600.0
 _RESERVE_MAX = 1000
 #: How long the delay timer stays with a waiter past the due time before anyone may take it.
 _TIMER_GRACE_MS = 1000
-#: Never spin: a token wait that came out shorter waits this long.
-_MIN_WAIT_S = 0.0005
-#: A worker waiting for a due time stops listening for tokens this early and sleeps the rest.
-_EARLY_S = 0.002
 #: The failure type of an expired lease, which the scripts record.
 _LEASE_EXPIRED = FailureKind.LEASE_EXPIRED.value
 
@@ -101,9 +99,9 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
 
         A queue in partitions is looked at one partition after another, each call starting
         one partition further, so that none starves, until ``limit`` jobs are taken.
-        With none due anywhere, the call waits for a token of one partition (a cluster can't
-        wait on keys of several slots at once) and looks at all again after the poll interval
-        (``DQUEUE_POLL_INTERVAL``) at most.
+        With none due anywhere, the call waits for a token of any partition; on a cluster,
+        which can't wait on keys of several slots at once, for one partition's, looking at all
+        again after the poll interval (``DQUEUE_POLL_INTERVAL``) at most.
         """
         if limit < 1:
             return []
@@ -146,11 +144,16 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
             remaining = give_up - time.monotonic()
             if remaining <= 0:
                 return []
-            if len(bases) > 1:
-                remaining = min(remaining, self.options.poll_interval_s)
             base = bases[first % len(bases)]
+            wake_keys = [each + "wake" for each in bases]
+            if len(bases) > 1 and isinstance(self.client, RedisCluster):
+                remaining = min(remaining, self.options.poll_interval_s)
+                wake_keys = [base + "wake"]
             target = min(targets, default=None)
-            self._wait_until(base + "wake", f"{base}w:{waiter}", target, remaining)
+            private_key = f"{base}w:{waiter}"
+            wait_until(
+                self._call, self.client, wake_keys, private_key, self.clock, target, remaining
+            )
 
     def _waiter(self) -> str:
         """Names a waiting reserve call: this process (after a fork, too) and thread."""
@@ -168,26 +171,6 @@ class _RedisBackendBase(RedisInspection, RedisWorkers):
         retention = repr(options.id_retention_s)
         tail: list[Arg] = [options.dead_letter_limit, _TIMER_GRACE_MS, _LEASE_EXPIRED, retention]
         return [*lease, *tail, self._server_now()]
-
-    def _wait_until(
-        self, wake_key: str, private_key: str, target: float | None, remaining: float
-    ) -> None:
-        """Wait for a token, up to ``remaining`` seconds, and until ``target`` when given.
-
-        The token wait ends a little before ``target``, and a plain sleep covers the rest:
-        the last stretch costs no round trip, so the next reserve starts on time.
-        """
-        wait = remaining
-        if target is not None:
-            wait = min(wait, target - self.clock.time() - _EARLY_S)
-        if wait > 0:
-            seconds = max(wait, _MIN_WAIT_S)
-            if self._call(lambda: wait_for_token(self.client, wake_key, private_key, seconds)):
-                return
-        if target is not None:
-            rest = min(target - self.clock.time(), remaining)
-            if 0 < rest <= _EARLY_S + _MIN_WAIT_S:
-                time.sleep(rest)
 
     def _unpack(self, queue: str, base: str, reply: list[Any]) -> list[Job]:
         jobs: list[Job] = []
