@@ -22,6 +22,18 @@ def require(backend: Backend, flag: str) -> None:
         pytest.skip(f"{type(backend).__name__} has {flag} = False")
 
 
+def require_queue_wide_order(backend: Backend, queue: str = "default") -> None:
+    """Skip the test when ``queue`` is in partitions (Redis ``DQUEUE_REDIS_PARTITIONS``).
+
+    There the order of hand-out, of dead letters and of lateness samples, and the dead-letter
+    limit, hold per partition (the dqueue-redis README's table; ``test_partitions.py`` holds
+    them to it); everything else of the contract holds for the queue.
+    """
+    partitions = getattr(backend, "partitions", None)
+    if partitions is not None and len(partitions(queue)) > 1:
+        pytest.skip(f"{queue} is in partitions: order and the dead-letter limit hold per partition")
+
+
 def running(thread: threading.Thread, function: Callable[..., Any]) -> bool:
     """Whether ``thread`` is inside a call of ``function`` now (anywhere in its stack)."""
     frame = sys._current_frames().get(thread.ident or 0)

@@ -6,7 +6,7 @@ from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
 from dqueue.job import Job
 from tests.contract.conftest import MakeBackend, MakeJob
-from tests.contract.helpers import WORKER, failure, take_one
+from tests.contract.helpers import WORKER, failure, require_queue_wide_order, take_one
 from tests.support.settling import dead, retry
 
 
@@ -18,6 +18,7 @@ def _bury(backend: Backend, jobs: list[Job]) -> None:
 
 
 def test_dead_letters_are_listed_newest_first(backend: Backend, make_job: MakeJob) -> None:
+    require_queue_wide_order(backend)
     jobs = [make_job() for _ in range(3)]
     _bury(backend, jobs)
 
@@ -30,6 +31,7 @@ def test_dead_letters_are_listed_newest_first(backend: Backend, make_job: MakeJo
 
 
 def test_dead_letters_listing_honours_its_limit(backend: Backend, make_job: MakeJob) -> None:
+    require_queue_wide_order(backend)
     jobs = [make_job() for _ in range(4)]
     _bury(backend, jobs)
 
@@ -43,6 +45,7 @@ def test_dead_letters_keep_only_the_newest_up_to_the_limit(
     make_backend: MakeBackend, make_job: MakeJob, clock: ManualClock
 ) -> None:
     backend = make_backend(clock=clock, DEAD_LETTER_LIMIT=3)
+    require_queue_wide_order(backend)
     jobs = [make_job() for _ in range(5)]
     _bury(backend, jobs)
 

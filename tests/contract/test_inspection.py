@@ -16,7 +16,14 @@ from dqueue.clock import ManualClock
 from dqueue.job import Job
 from dqueue.settings import Settings
 from tests.contract.conftest import MakeJob
-from tests.contract.helpers import WORKER, drain_ids, failure, require, take_one
+from tests.contract.helpers import (
+    WORKER,
+    drain_ids,
+    failure,
+    require,
+    require_queue_wide_order,
+    take_one,
+)
 from tests.support.poison import POISON, inject, poison_payload
 from tests.support.settling import ack, dead, release, retry
 
@@ -77,6 +84,7 @@ def test_ready_jobs_are_listed_in_the_order_reserve_hands_them_out(
 def test_ready_jobs_are_listed_highest_priority_first(
     backend: Backend, store: JobInspection, make_job: MakeJob
 ) -> None:
+    require_queue_wide_order(backend)
     require(backend, "supports_priority")
     low, high, middle = make_job(priority=-1), make_job(priority=5), make_job(priority=1)
     backend.enqueue_many([low, high, middle])
@@ -101,6 +109,7 @@ def test_a_delayed_job_that_became_due_is_listed_as_ready(
 def test_delayed_jobs_are_listed_earliest_due_first(
     backend: Backend, store: JobInspection, make_job: MakeJob, clock: ManualClock
 ) -> None:
+    require_queue_wide_order(backend)
     now = clock.time()
     third, first, second = (make_job(run_after=now + delay) for delay in (300, 100, 200))
     backend.enqueue_many([third, first, second, make_job()])
@@ -141,6 +150,7 @@ def test_jobs_in_flight_are_listed_earliest_reserved_first_with_their_worker_and
 def test_dead_letters_are_listed_newest_first_with_their_failure(
     backend: Backend, store: JobInspection, make_job: MakeJob, clock: ManualClock
 ) -> None:
+    require_queue_wide_order(backend)
     backend.enqueue_many([make_job(), make_job(), make_job()])
     died: list[str] = []
     for number in range(3):

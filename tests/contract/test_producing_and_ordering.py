@@ -5,7 +5,7 @@ from __future__ import annotations
 from dqueue.backends.base import Backend
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
-from tests.contract.helpers import WORKER, drain_ids, require, take_one
+from tests.contract.helpers import WORKER, drain_ids, require, require_queue_wide_order, take_one
 
 
 def test_reserve_returns_the_enqueued_envelope_with_the_attempt_counted(
@@ -29,6 +29,7 @@ def test_reserve_returns_the_enqueued_envelope_with_the_attempt_counted(
 def test_jobs_of_one_priority_come_out_in_enqueue_order(
     backend: Backend, make_job: MakeJob
 ) -> None:
+    require_queue_wide_order(backend)
     jobs = [make_job() for _ in range(5)]
     for job in jobs:
         backend.enqueue(job)
@@ -37,6 +38,7 @@ def test_jobs_of_one_priority_come_out_in_enqueue_order(
 
 
 def test_higher_priority_jobs_come_out_first(backend: Backend, make_job: MakeJob) -> None:
+    require_queue_wide_order(backend)
     require(backend, "supports_priority")
     low, high, middle = make_job(priority=0), make_job(priority=10), make_job(priority=5)
     backend.enqueue_many([low, high, middle])
@@ -75,6 +77,7 @@ def test_delayed_job_is_reserved_once_due(
 def test_due_jobs_come_out_earliest_due_first(
     backend: Backend, make_job: MakeJob, clock: ManualClock
 ) -> None:
+    require_queue_wide_order(backend)
     require(backend, "supports_delay")
     second = make_job(run_after=clock.time() + 20)
     first = make_job(run_after=clock.time() + 10)
@@ -85,6 +88,7 @@ def test_due_jobs_come_out_earliest_due_first(
 
 
 def test_reserve_hands_out_at_most_limit_jobs(backend: Backend, make_job: MakeJob) -> None:
+    require_queue_wide_order(backend)
     jobs = [make_job() for _ in range(7)]
     backend.enqueue_many(jobs)
 
@@ -112,6 +116,7 @@ def test_reserve_takes_only_jobs_of_its_queue(backend: Backend, make_job: MakeJo
 def test_enqueue_many_stores_jobs_in_order_and_returns_their_ids(
     backend: Backend, make_job: MakeJob
 ) -> None:
+    require_queue_wide_order(backend)
     jobs = [make_job(args=(index,)) for index in range(20)]
 
     ids = backend.enqueue_many(jobs)

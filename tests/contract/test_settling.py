@@ -6,7 +6,7 @@ from dqueue.backends.base import Backend, Outcome, OutcomeKind
 from dqueue.backends.lateness import LatenessSample
 from dqueue.clock import ManualClock
 from tests.contract.conftest import MakeJob
-from tests.contract.helpers import WORKER, failure, require, take_one
+from tests.contract.helpers import WORKER, failure, require, require_queue_wide_order, take_one
 from tests.support.settling import ack, dead, release, retry
 
 
@@ -67,6 +67,7 @@ def test_dead_moves_the_job_to_the_dead_letters_with_its_failure(
 def test_release_returns_the_job_without_counting_the_attempt(
     backend: Backend, make_job: MakeJob
 ) -> None:
+    require_queue_wide_order(backend)
     backend.enqueue_many([make_job(), make_job()])
     jobs = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
 
@@ -100,6 +101,7 @@ def test_settle_applies_a_batch_of_different_outcomes(
 def test_settle_records_the_lateness_of_runs_and_when_they_started_newest_last(
     backend: Backend, make_job: MakeJob, clock: ManualClock
 ) -> None:
+    require_queue_wide_order(backend)
     backend.enqueue_many([make_job(), make_job()])
     first, second = backend.reserve("default", worker_id=WORKER, timeout_s=0, limit=2)
 

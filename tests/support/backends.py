@@ -34,8 +34,9 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
 }
 
 
-def _redis_factory(kind: str, reliable: bool) -> BackendFactory:
-    """A factory of Redis backends on the shared ``kind`` server, each with its own prefix."""
+def _redis_factory(kind: str, reliable: bool, partitions: int = 1) -> BackendFactory:
+    """A factory of Redis backends on the shared ``kind`` server, each with its own prefix;
+    the queue ``default`` in ``partitions``."""
 
     def redis_backend(settings: Settings, clock: Clock, tmp_path: Path) -> Backend:
         from dqueue_redis import RedisBackend, ReliableRedisBackend
@@ -44,6 +45,8 @@ def _redis_factory(kind: str, reliable: bool) -> BackendFactory:
         server = shared_server(kind)
         prefix = unique_prefix()
         effective = settings.replace(REDIS_URL=server.url, REDIS_PREFIX=prefix)
+        if partitions > 1:
+            effective = effective.replace(REDIS_PARTITIONS={"default": partitions})
         backend_class = ReliableRedisBackend if reliable else RedisBackend
         return backend_class.from_settings(effective, clock=clock)
 
@@ -88,13 +91,14 @@ UNAVAILABLE_BACKENDS: dict[str, str] = {}
 
 def _add_redis_factories() -> None:
     """Redis backends join when dqueue-redis is installed and a server can be started: on the
-    first available server as "redis" and "reliable_redis", at-least-once through a Sentinel
+    first available server as "redis" and "reliable_redis" (and "reliable_redis-partitioned",
+    its queue ``default`` in 3 partitions), at-least-once through a Sentinel
     setup of that server as "reliable_redis-sentinel", on a Redis Cluster of that server as
     "redis-cluster" and "reliable_redis-cluster", and on redis-server as "*-redis" too
     when Valkey came first. Those that can't run are listed in ``UNAVAILABLE_BACKENDS``."""
     import importlib.util
 
-    names = ("redis", "reliable_redis", "reliable_redis-sentinel")
+    names = ("redis", "reliable_redis", "reliable_redis-sentinel", "reliable_redis-partitioned")
     names += ("redis-cluster", "reliable_redis-cluster")
     names += ("redis-redis", "reliable_redis-redis")
     if importlib.util.find_spec("dqueue_redis") is None:
@@ -112,12 +116,13 @@ def _add_redis_factories() -> None:
     BACKEND_FACTORIES["reliable_redis-cluster"] = _cluster_factory(reliable=True)
     BACKEND_FACTORIES["redis"] = _redis_factory(kinds[0], reliable=False)
     BACKEND_FACTORIES["reliable_redis"] = _redis_factory(kinds[0], reliable=True)
+    BACKEND_FACTORIES["reliable_redis-partitioned"] = _redis_factory(kinds[0], True, 3)
     if kinds[1:] == ["redis"]:
         BACKEND_FACTORIES["redis-redis"] = _redis_factory("redis", reliable=False)
         BACKEND_FACTORIES["reliable_redis-redis"] = _redis_factory("redis", reliable=True)
     else:
         reason = f"redis-server is not on PATH (the {kinds[0]} runs cover the contract)"
-        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[5:], reason))
+        UNAVAILABLE_BACKENDS.update(dict.fromkeys(names[6:], reason))
 
 
 _add_redis_factories()
