@@ -1,20 +1,11 @@
-"""Scraping dqueue's metrics endpoints in process tests: HTTP, sample sums."""
+"""Scraping dqueue's metrics endpoints in process tests: sample sums."""
 
 from __future__ import annotations
 
 import re
 
-from tests.support.http import get
-
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def answers(url: str, status: int = 200) -> bool:
-    try:
-        return get(url)[0] == status
-    except OSError:
-        return False
 
 
 def total(text: str, name: str, **labels: str) -> float:

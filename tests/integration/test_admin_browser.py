@@ -12,8 +12,6 @@ checkboxes) and is told why.
 from __future__ import annotations
 
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 
 from dqueue.testing import free_port, wait_for
 from tests.django_project import harness
+from tests.support.http import answers
 
 harness.ensure_django()
 
@@ -75,14 +74,6 @@ def browser() -> Iterator[WebDriver]:
     driver.quit()
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     env = harness.project_env(DQTEST_BACKEND="sqlite", DQTEST_QUEUE_DB=str(tmp_path / "q.sqlite3"))
@@ -94,7 +85,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         with harness.running(*command, env=env, log=log) as server:
             url = f"http://{address}"
             wait_for(
-                lambda: server.poll() is not None or _answers(f"{url}/admin/login/"),  # noqa: B023
+                lambda: server.poll() is not None or answers(f"{url}/admin/login/"),  # noqa: B023
                 what="the server",
                 explain=harness.tail(log),
             )

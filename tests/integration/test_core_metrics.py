@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from dqueue.testing import free_port, wait_for
-from tests.support.http import get
+from tests.support.http import answers, get
 
 from .core_processes import QUEUE, Workspace, job, workspace
-from .scraping import answers, total
+from .scraping import total
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ from django.test import override_settings
 
 from dqueue.testing import free_port, wait_for
 from tests.django_project import harness
-from tests.support.http import get
+from tests.support.http import answers, get
 
-from .scraping import answers, total
+from .scraping import total
 
 harness.ensure_django()
 

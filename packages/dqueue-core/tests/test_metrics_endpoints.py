@@ -33,7 +33,7 @@ from dqueue.runner import Runner
 from dqueue.settings import Settings
 from dqueue.testing import FailingBackend, free_port, wait_for
 from dqueue.worker import Worker
-from tests.support.http import get
+from tests.support.http import answers, get
 
 from .prometheus_text import Family, parse, value
 
@@ -531,7 +531,7 @@ def test_the_runner_serves_health_and_metrics_while_it_runs(
     settings = sqlite_settings(tmp_path, ENABLE_PROMETHEUS=True, PROMETHEUS_START_PORT=start)
     running(idle_runner(settings))
     url = f"http://127.0.0.1:{start}"
-    wait_for(lambda: _answers(f"{url}/healthz", 200))
+    wait_for(lambda: answers(f"{url}/healthz", 200))
     status, content_type, body = get(f"{url}/healthz")
     assert content_type == "application/json"
     assert json.loads(body) == {
@@ -560,10 +560,3 @@ def test_a_runner_whose_metrics_port_is_taken_still_runs_its_workers(
         wait_for(lambda: len(runner.worker_pids()) == 3)
         wait_for(lambda: "cannot serve runner metrics" in caplog.text)
     assert caplog.text.count("cannot serve") == 1
-
-
-def _answers(url: str, status: int) -> bool:
-    try:
-        return get(url)[0] == status
-    except OSError:
-        return False
