@@ -15,12 +15,12 @@ import random
 import secrets
 import sys
 import time
-import traceback as traceback_module
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from .errors import DecodeError, EncodeError
+from .failures import JobFailure  # its home was this module: imports of it here still work
 from .json_values import (
     MAX_NESTING,
     MAX_PAYLOAD_BYTES,
@@ -76,57 +76,6 @@ def new_job_id() -> str:
     """A new job id: 32 hex digits, milliseconds then 80 random bits (sorted, indexes append)."""
     millis = time.time_ns() // 1_000_000
     return f"{millis:012x}{_random.getrandbits(80):020x}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobFailure:
-    """Why a run of a job failed, as data: never a pickled exception."""
-
-    exception_type: str
-    message: str
-    traceback: str = ""
-    at: float = 0.0
-    attempt: int = 0
-
-    @classmethod
-    def from_exception(cls, exc: BaseException, *, at: float, attempt: int) -> JobFailure:
-        """Describe ``exc`` (with its traceback) as a failure of run ``attempt``."""
-        kind = type(exc)
-        return cls(
-            exception_type=f"{kind.__module__}.{kind.__qualname__}",
-            message=str(exc),
-            traceback="".join(traceback_module.format_exception(exc)),
-            at=at,
-            attempt=attempt,
-        )
-
-    @classmethod
-    def from_reason(cls, kind: str, message: str, *, at: float, attempt: int) -> JobFailure:
-        """Describe a failure without an exception object (a lost lease, a killed worker).
-
-        ``kind`` is usually a :class:`~dqueue.failures.FailureKind`; its value is stored.
-        """
-        return cls(exception_type=str(kind), message=message, at=at, attempt=attempt)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the failure as a JSON-ready dictionary."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobFailure:
-        """Read a failure written by :meth:`to_dict`, ignoring unknown keys."""
-        return cls(
-            exception_type=str(data.get("exception_type", "")),
-            message=str(data.get("message", "")),
-            traceback=str(data.get("traceback", "")),
-            at=float(data.get("at", 0.0)),
-            attempt=int(data.get("attempt", 0)),
-        )
-
-    def summary(self) -> str:
-        """One line: ``ValueError: bad input``."""
-        short = self.exception_type.rsplit(".", 1)[-1]
-        return f"{short}: {self.message}" if self.message else short
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
