@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from .envelope_msgspec import msgspec_reader
 from .errors import DecodeError, EncodeError
 from .failures import JobFailure  # its home was this module: imports of it here still work
 from .json_values import (
@@ -147,6 +148,13 @@ _FIELD_VALUES: Final = operator.attrgetter(*_FIELD_NAMES)  # a job's values, a t
 # A job of all its fields' values, in order, already checked: built without the frozen
 # __init__ (see dqueue.unchecked), for a Job per reserved job.
 _job_of: Final = unchecked_builder(Job)
+# With msgspec installed, a common envelope is read in C (see dqueue.envelope_msgspec).
+_read_with_msgspec: Final = msgspec_reader(
+    version=ENVELOPE_VERSION,
+    max_count=MAX_ATTEMPTS,
+    priorities=PRIORITY_RANGE,
+    default_queue=_DEFAULT_QUEUE,
+)
 
 
 _SEPARATORS: Final = (",", ":")
@@ -229,6 +237,8 @@ def decode_job(payload: bytes | str, *, attempt: int | None = None) -> Job:
             dotted, ... The message names the field, never its value (it may hold personal
             data); the error keeps the raw payload.
     """
+    if _read_with_msgspec is not None and (values := _read_with_msgspec(payload, attempt)):
+        return _job_of(*values)
     if size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)
     try:
