@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from .json_values import MAX_NESTING, MAX_PAYLOAD_BYTES, is_task_name
+from .json_values import MAX_PAYLOAD_BYTES, is_task_name, may_nest_too_deep
 
 __all__ = ["EnvelopeReader", "msgspec_reader"]
 
@@ -72,7 +72,7 @@ def msgspec_reader(
     def read(payload: bytes | str, attempt: int | None) -> tuple[Any, ...] | None:
         # What the stdlib way alone checks: the exact size of a long text in UTF-8, and how
         # deep a payload with many brackets nests.
-        if len(payload) * 4 > MAX_PAYLOAD_BYTES or _brackets(payload) > MAX_NESTING:
+        if len(payload) * 4 > MAX_PAYLOAD_BYTES or may_nest_too_deep(payload):
             return None
         try:
             job = decode(payload)
@@ -100,9 +100,3 @@ def msgspec_reader(
         )
 
     return read
-
-
-def _brackets(payload: bytes | str) -> int:
-    if isinstance(payload, str):
-        return payload.count("[") + payload.count("{")
-    return payload.count(b"[") + payload.count(b"{")

@@ -83,13 +83,15 @@ def size_in_bytes(text: bytes | str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def may_nest_too_deep(text: str) -> bool:
+def may_nest_too_deep(text: bytes | str) -> bool:
     """False when ``text`` has too few brackets to nest past the limit: the common case.
 
     Counting brackets runs in C over a short text, while walking the values runs in Python on
     every job; only a payload with many brackets (inside strings too) is walked.
     """
-    return text.count("[") + text.count("{") > MAX_NESTING
+    if isinstance(text, str):
+        return text.count("[") + text.count("{") > MAX_NESTING
+    return text.count(b"[") + text.count(b"{") > MAX_NESTING
 
 
 def nests_deeper_than(value: Any, limit: int) -> bool:
