@@ -39,8 +39,6 @@ from dqueue.errors import JobTimeout
 def record(kind, n):
     conn = sqlite3.connect(os.environ["CORETEST_EFFECTS"], timeout=60, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS events (kind TEXT, n INTEGER, pid INTEGER)")
         conn.execute("INSERT INTO events VALUES (?, ?, ?)", (kind, n, os.getpid()))
     finally:
         conn.close()
@@ -49,7 +47,6 @@ def record(kind, n):
 def seen(kind, n):
     conn = sqlite3.connect(os.environ["CORETEST_EFFECTS"], timeout=60)
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS events (kind TEXT, n INTEGER, pid INTEGER)")
         return conn.execute(
             "SELECT count(*) FROM events WHERE kind = ? AND n = ?", (kind, n)
         ).fetchone()[0]
@@ -169,12 +166,22 @@ class Workspace:
     def logs(self) -> str:
         return "\n".join(path.read_text() for path in sorted(self.root.glob("process-*.log")))
 
+    def create_effects(self) -> None:
+        """Create the effects file, in WAL mode, before any worker writes to it.
+
+        Two workers switching a new file to WAL at once get "database is locked" at once
+        (SQLite skips the busy handler there), and the task that got it would be retried.
+        """
+        conn = sqlite3.connect(self.effects, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE events (kind TEXT, n INTEGER, pid INTEGER)")
+        finally:
+            conn.close()
+
     def events(self, kind: str | None = None) -> list[tuple[str, int, int]]:
-        if not self.effects.exists():
-            return []
         conn = sqlite3.connect(self.effects, timeout=60)
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS events (kind TEXT, n INTEGER, pid INTEGER)")
             query = "SELECT kind, n, pid FROM events"
             rows = conn.execute(
                 query + (" WHERE kind = ?" if kind else ""), (kind,) if kind else ()
@@ -201,6 +208,7 @@ def workspace(root: Path, **settings: str) -> Iterator[Workspace]:
     """A fresh workspace (for a fixture); its processes are stopped afterwards."""
     (root / f"{MODULE}.py").write_text(TASKS_SOURCE)
     space = Workspace(root, {f"DQUEUE_{k}": v for k, v in settings.items()})
+    space.create_effects()
     try:
         yield space
     finally:
