@@ -25,8 +25,17 @@ from dqueue.job import MAX_ATTEMPTS, MAX_NESTING, Job, decode_job, encode_job
 
 pytest.importorskip("msgspec")
 
+
+def values_in_order(*values: Any) -> tuple[Any, ...]:
+    return values
+
+
 READER = msgspec_reader(
-    version=1, max_count=MAX_ATTEMPTS, priorities=(-100, 100), default_queue="default"
+    version=1,
+    max_count=MAX_ATTEMPTS,
+    priorities=(-100, 100),
+    default_queue="default",
+    build=values_in_order,
 )
 
 FIELD_NAMES = [item.name for item in fields(Job)]

@@ -9,6 +9,7 @@ import pytest
 
 from dqueue.errors import DecodeError, EncodeError
 from dqueue.job import MAX_NESTING, MAX_PAYLOAD_BYTES, Job, decode_job, encode_job
+from dqueue.json_values import may_nest_too_deep
 
 SECRET = "SECRET-7f3a"
 
@@ -162,6 +163,18 @@ def test_nesting_up_to_the_limit_round_trips() -> None:
 def test_valid_jobs_round_trip_unchanged(job: Job) -> None:
     assert decode_job(encode_job(job)) == job
     assert decode_job(encode_job(job).encode()) == job
+
+
+def test_the_shortest_envelope_nested_past_the_limit_is_refused_both_ways() -> None:
+    # Brackets are counted only in a text long enough to nest past the limit: this one is
+    # barely long enough, and so is the bare value (MAX_NESTING + 1 pairs, nothing else).
+    text = '{"v":1,"id":"a","task":"a.b","args":[' + nested(MAX_NESTING + 1) + "]}"
+    for payload in (text, text.encode()):
+        with pytest.raises(DecodeError, match="args"):
+            decode_job(payload)
+    assert may_nest_too_deep(nested(MAX_NESTING + 1))
+    assert may_nest_too_deep(nested(MAX_NESTING + 1).encode())
+    assert not may_nest_too_deep(nested(MAX_NESTING))
 
 
 def test_spaces_around_an_envelope_from_another_writer_are_read_past() -> None:

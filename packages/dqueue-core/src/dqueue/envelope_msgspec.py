@@ -12,25 +12,36 @@ reads generated and hostile payloads both ways and compares.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from .json_values import MAX_PAYLOAD_BYTES, is_task_name, may_nest_too_deep
 
 __all__ = ["EnvelopeReader", "msgspec_reader"]
 
-#: ``reader(payload, attempt)``: the values of a job's fields in their order, or ``None`` when
-#: the payload must be read the stdlib way (it is bad, or of a kind only that way checks).
-EnvelopeReader = Callable[[bytes | str, int | None], tuple[Any, ...] | None]
+_T = TypeVar("_T")
+
+#: ``reader(payload, attempt)``: what ``build`` made of a job's fields, or ``None`` when the
+#: payload must be read the stdlib way (it is bad, or of a kind only that way checks).
+EnvelopeReader = Callable[[bytes | str, int | None], _T | None]
+
+#: How many task names a reader remembers as checked (a worker sees few, each many times).
+_KNOWN_TASKS = 1024
 
 
 def msgspec_reader(
-    *, version: int, max_count: int, priorities: tuple[int, int], default_queue: str
-) -> EnvelopeReader | None:
+    *,
+    version: int,
+    max_count: int,
+    priorities: tuple[int, int],
+    default_queue: str,
+    build: Callable[..., _T],
+) -> EnvelopeReader[_T] | None:
     """A reader of envelopes of ``version`` at most, or ``None`` if msgspec is not installed.
 
     ``max_count`` bounds ``attempt`` and ``max_attempts``, ``priorities`` is the lowest and
     highest priority, and ``default_queue`` fills a missing ``queue``: the job module's rules,
-    passed in so that they are stated once, there.
+    passed in so that they are stated once, there. ``build`` is called with the values of a
+    job's fields in their order (``args`` a tuple), and the reader returns what it made.
     """
     try:
         import msgspec
@@ -47,7 +58,7 @@ def msgspec_reader(
             ("id", name),
             ("task", name),
             ("queue", name, default_queue),
-            ("args", list[Any], []),
+            ("args", tuple[Any, ...], ()),
             ("kwargs", dict[str, Any], {}),
             ("enqueued_at", when, None),
             ("run_after", when, None),
@@ -69,7 +80,9 @@ def msgspec_reader(
     # A struct made at run time: its fields are known to msgspec, not to the type checker.
     decode: Callable[[bytes | str], Any] = msgspec.json.Decoder(envelope).decode
 
-    def read(payload: bytes | str, attempt: int | None) -> tuple[Any, ...] | None:
+    known_tasks: set[str] = set()  # names is_task_name accepted: a set lookup, not a call
+
+    def read(payload: bytes | str, attempt: int | None) -> _T | None:
         # What the stdlib way alone checks: the exact size of a long text in UTF-8, and how
         # deep a payload with many brackets nests.
         if len(payload) * 4 > MAX_PAYLOAD_BYTES or may_nest_too_deep(payload):
@@ -78,13 +91,16 @@ def msgspec_reader(
             job = decode(payload)
         except ValueError:  # msgspec's refusals, and a str with a lone surrogate it cannot encode
             return None
-        if not is_task_name(job.task):
-            return None
-        return (  # in the order of Job's fields, as decode_job builds them
+        if job.task not in known_tasks:
+            if not is_task_name(job.task):
+                return None
+            if len(known_tasks) < _KNOWN_TASKS:
+                known_tasks.add(job.task)
+        return build(  # in the order of Job's fields, as decode_job builds them
             job.id,
             job.task,
             job.queue,
-            tuple(job.args),
+            job.args,
             job.kwargs,
             job.enqueued_at or 0.0,
             job.run_after,

@@ -154,6 +154,7 @@ _read_with_msgspec: Final = msgspec_reader(
     max_count=MAX_ATTEMPTS,
     priorities=PRIORITY_RANGE,
     default_queue=_DEFAULT_QUEUE,
+    build=_job_of,
 )
 
 
@@ -237,8 +238,10 @@ def decode_job(payload: bytes | str, *, attempt: int | None = None) -> Job:
             dotted, ... The message names the field, never its value (it may hold personal
             data); the error keeps the raw payload.
     """
-    if _read_with_msgspec is not None and (values := _read_with_msgspec(payload, attempt)):
-        return _job_of(*values)
+    if _read_with_msgspec is not None:
+        job = _read_with_msgspec(payload, attempt)
+        if job is not None:
+            return job
     if size_in_bytes(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"job payload is over the limit of {MAX_PAYLOAD_BYTES} bytes", payload)
     try:

@@ -89,9 +89,16 @@ def may_nest_too_deep(text: bytes | str) -> bool:
     Counting brackets runs in C over a short text, while walking the values runs in Python on
     every job; only a payload with many brackets (inside strings too) is walked.
     """
+    if len(text) < _SHORTEST_TOO_DEEP:
+        return False
     if isinstance(text, str):
         return text.count("[") + text.count("{") > MAX_NESTING
     return text.count(b"[") + text.count(b"{") > MAX_NESTING
+
+
+#: Valid JSON nested past :data:`MAX_NESTING` opens and closes that many brackets and one more:
+#: a shorter text cannot be, and is not even counted (most envelopes are shorter).
+_SHORTEST_TOO_DEEP: Final = 2 * (MAX_NESTING + 1)
 
 
 def nests_deeper_than(value: Any, limit: int) -> bool:
