@@ -75,10 +75,11 @@ class Heartbeat(WorkerHooks):
             pid=os.getpid(),
             started_at=clock.time(),
         )
-        self._lock = threading.Lock()  # the worker's thread changes what the beat thread sends
-        self._job: tuple[str, str, float] | None = None  # id, task, since
-        self._processed = 0
-        self._failed = 0
+        # What the beat thread sends of the worker's jobs: the running job (id, task, since),
+        # how many ran and how many failed. The worker's thread alone writes it (the job hooks
+        # run there) and replaces it whole: a beat reads one consistent state, and the hooks
+        # take no lock on every job.
+        self._jobs: tuple[tuple[str, str, float] | None, int, int] = (None, 0, 0)
         self._failing = False  # the last beat failed: say so once, and when it works again
         self._stop = threading.Event()
         self._thread = BackgroundThread(self._loop, name="dqueue-heartbeat")
@@ -87,21 +88,19 @@ class Heartbeat(WorkerHooks):
 
     def job_started(self, job: Job) -> None:
         """``job`` runs from now on."""
-        with self._lock:
-            self._job = (job.id, job.task, self.clock.time())
+        _, processed, failed = self._jobs
+        self._jobs = ((job.id, job.task, self.clock.time()), processed, failed)
 
     def job_finished(self, outcome: Outcome) -> None:
         """A job ran: count it, and its failure."""
-        with self._lock:
-            if self._job is not None and self._job[0] == outcome.job.id:
-                self._job = None  # with async jobs at once: another may have started since
-            self._processed += 1
-            self._failed += outcome.failure is not None
+        running, processed, failed = self._jobs
+        if running is not None and running[0] == outcome.job.id:
+            running = None  # with async jobs at once: another may have started since
+        self._jobs = (running, processed + 1, failed + (outcome.failure is not None))
 
     def current(self) -> WorkerBeat:
         """What the next beat says."""
-        with self._lock:
-            job, processed, failed = self._job, self._processed, self._failed
+        job, processed, failed = self._jobs
         return dataclasses.replace(
             self._identity,
             job_id=job[0] if job else None,
