@@ -24,9 +24,6 @@ _T = TypeVar("_T")
 #: payload must be read the stdlib way (it is bad, or of a kind only that way checks).
 EnvelopeReader = Callable[[bytes | str, int | None], _T | None]
 
-#: How many task names a reader remembers as checked (a worker sees few, each many times).
-_KNOWN_TASKS = 1024
-
 
 def msgspec_reader(
     *,
@@ -80,8 +77,6 @@ def msgspec_reader(
     # A struct made at run time: its fields are known to msgspec, not to the type checker.
     decode: Callable[[bytes | str], Any] = msgspec.json.Decoder(envelope).decode
 
-    known_tasks: set[str] = set()  # names is_task_name accepted: a set lookup, not a call
-
     def read(payload: bytes | str, attempt: int | None) -> _T | None:
         # What the stdlib way alone checks: the exact size of a long text in UTF-8, and how
         # deep a payload with many brackets nests.
@@ -91,11 +86,8 @@ def msgspec_reader(
             job = decode(payload)
         except ValueError:  # msgspec's refusals, and a str with a lone surrogate it cannot encode
             return None
-        if job.task not in known_tasks:
-            if not is_task_name(job.task):
-                return None
-            if len(known_tasks) < _KNOWN_TASKS:
-                known_tasks.add(job.task)
+        if not is_task_name(job.task):
+            return None
         return build(  # in the order of Job's fields, as decode_job builds them
             job.id,
             job.task,

@@ -7,7 +7,6 @@ limits below are refused at enqueue (:class:`~dqueue.errors.EncodeError`) and at
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -250,13 +249,17 @@ _TASK_NAME: Final = re.compile(rf"{_TASK_NAME_PART}(?:\.{_TASK_NAME_PART})*")
 
 def is_task_name(name: str) -> bool:
     """Whether ``name`` may be a job's task name (see ``_TASK_NAME_PART``)."""
-    # A payload may carry a long name: only short ones are cached, so the cache stays small.
-    return _is_short_task_name(name) if len(name) <= 200 else bool(_TASK_NAME.fullmatch(name))
+    if name in _TASK_NAMES_SEEN:  # a worker sees few names, each on many jobs
+        return True
+    if _TASK_NAME.fullmatch(name) is None:
+        return False
+    # Payloads may carry any number of names: only so many are kept, and only short ones.
+    if len(_TASK_NAMES_SEEN) < 1024 and len(name) <= 200:
+        _TASK_NAMES_SEEN.add(name)
+    return True
 
 
-@functools.lru_cache(maxsize=1024)  # a worker sees few names, each many times
-def _is_short_task_name(name: str) -> bool:
-    return _TASK_NAME.fullmatch(name) is not None
+_TASK_NAMES_SEEN: Final[set[str]] = set()
 
 
 def non_finite_fields(text: str, names: tuple[str, ...]) -> str:
