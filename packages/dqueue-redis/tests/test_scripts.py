@@ -8,9 +8,12 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+import pytest
 import redis
+from redis.connection import Encoder, PythonRespSerializer
 
 from dqueue.job import Job
+from dqueue_redis import scripts
 from dqueue_redis.lua_link import link
 from dqueue_redis.scripts import SOURCES
 
@@ -105,6 +108,47 @@ def test_a_pipelined_batch_reloads_scripts_the_server_forgot(
 
     assert ids == [job.id for job in jobs]
     assert (backend.counts("mail").ready, backend.counts("reports").ready) == (2, 1)
+
+
+def _packed_by_redis_py(args: tuple[object, ...]) -> bytes:
+    """The bytes redis-py's own packer sends for ``args`` (without hiredis)."""
+    encoder = Encoder(encoding="utf-8", encoding_errors="strict", decode_responses=False)
+    return b"".join(PythonRespSerializer(6000, encoder.encode).pack(*args))
+
+
+def test_hiredis_packs_a_scripts_arguments_as_redis_py_does() -> None:
+    hiredis = pytest.importorskip("hiredis")
+    # What the scripts take: a name, a SHA, a key count, text, payload bytes, numbers.
+    args = ("EVALSHA", "0" * 40, 1, "dq:q:jobs", b"\xff\x00{}", "caf\u00e9", -7, 0.1, 1e-7, "")
+
+    assert hiredis.pack_command(args) == _packed_by_redis_py(args)
+
+
+def test_a_command_packed_ahead_runs_as_redis_py_would_send_it(
+    make_backend: MakeBackend, make_job: MakeJob, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The path taken with hiredis installed, whatever this environment has: the command is
+    # packed first and sent as it is.
+    packed: list[tuple[object, ...]] = []
+
+    def pack(args: tuple[object, ...]) -> bytes:
+        packed.append(args)
+        return _packed_by_redis_py(args)
+
+    monkeypatch.setattr(scripts, "_pack_command", pack)
+    backend = make_backend()
+    job = make_job(args=("caf\u00e9", 0.5, -3), kwargs={"note": "\u2603"})
+    # Each script is refused once (NOSCRIPT), loaded, and sent again.
+    raw.script_flush()
+    backend.enqueue(job)
+    raw.script_flush()
+
+    [taken] = backend.reserve("default", worker_id="w", timeout_s=0)
+
+    assert (taken.id, taken.args) == (job.id, ("caf\u00e9", 0.5, -3))
+    assert taken.kwargs == {"note": "\u2603"}
+    assert {args[0] for args in packed} == {"EVALSHA"}
+    assert [args[1] for args in packed] == [_sha("enqueue")] * 2 + [_sha("reserve")] * 2
 
 
 def test_enqueue_many_of_thousands_of_jobs_is_chunked_and_keeps_order(
